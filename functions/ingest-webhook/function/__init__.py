@@ -1,0 +1,8 @@
+"""func-python entry for ingest-webhook: ``new()`` returns the ASGI function."""
+
+from codex_pipeline.functions.ingest_webhook import create_app
+from codex_pipeline.runtime.asgi import AsgiFunction
+
+
+def new() -> AsgiFunction:
+    return AsgiFunction(create_app)

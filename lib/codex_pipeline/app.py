@@ -1,0 +1,70 @@
+"""The framework-neutral shell around one function's handler.
+
+It owns what every function shares: health endpoints, the method check, turning
+:class:`PipelineError` into JSON error answers, and a last-resort 500 that logs the
+traceback but never leaks it. The handler itself only decodes, decides, acts and answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from codex_pipeline.errors import MethodNotAllowed, PipelineError
+from codex_pipeline.http import Handler, Request, Response, json_response
+
+LIVENESS_PATH = "/health/liveness"
+READINESS_PATH = "/health/readiness"
+_log = logging.getLogger("codex_pipeline.app")
+
+
+def error_response(error: PipelineError) -> Response:
+    return json_response(error.status, error.body(), error.headers)
+
+
+class FunctionApp:
+    """One function: a handler plus readiness, reachable as ``app(request) -> response``."""
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        methods: Iterable[str] = ("POST",),
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        self.name = name
+        self.handler = handler
+        self.methods = frozenset(method.upper() for method in methods)
+        self._ready = ready
+
+    def alive(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self._ready() if self._ready else True
+
+    def __call__(self, request: Request) -> Response:
+        path = request.path.rstrip("/") or "/"
+        if path == LIVENESS_PATH:
+            return json_response(200, {"status": "alive", "function": self.name})
+        if path == READINESS_PATH:
+            ok = self.ready()
+            return json_response(200 if ok else 503, {"status": "ready" if ok else "not ready",
+                                                      "function": self.name})
+        try:
+            if request.method.upper() not in self.methods:
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed; use {', '.join(sorted(self.methods))}",
+                    headers={"allow": ", ".join(sorted(self.methods))},
+                )
+            return self.handler(request)
+        except PipelineError as error:
+            level = logging.WARNING if error.status < 500 else logging.ERROR
+            _log.log(level, f"{self.name} answered {error.status}: {error.message}",
+                     extra={"status": error.status, "function": self.name})
+            return error_response(error)
+        except Exception:
+            _log.exception(f"{self.name} failed unexpectedly", extra={"function": self.name})
+            return json_response(500, {"error": "internal_error", "status": 500,
+                                       "message": f"{self.name} failed unexpectedly; the event will be retried"})

@@ -1,0 +1,47 @@
+"""``codex-pipeline`` console script.
+
+Each verb lives in its own module, imported only when run, so ``codex-pipeline step plan``
+inside a workflow does not pay for the dev server's imports. A verb module exposes
+``add_arguments(parser)`` and ``run(args) -> int``; register it in :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from codex_pipeline import __version__
+
+# verb -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("codex_pipeline.cli.serve", "serve one function with functions-framework"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codex-pipeline", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"codex-pipeline {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = verbs.add_parser(verb, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 2
+    result: int = args._run(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

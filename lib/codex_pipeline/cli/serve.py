@@ -1,0 +1,29 @@
+"""``codex-pipeline serve NAME``: run one function exactly as functions-framework serves it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
+
+
+def function_names() -> list[str]:
+    return sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "main.py").is_file())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="function folder under functions/, e.g. ingest-webhook")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--host", default="127.0.0.1")
+
+
+def run(args: argparse.Namespace) -> int:
+    source = FUNCTIONS_DIR / args.name / "main.py"
+    if not source.is_file():
+        raise SystemExit(f"no function {args.name!r}; known: {', '.join(function_names())}")
+    argv = ["functions-framework", "--source", str(source), "--target", "handle",
+            "--host", args.host, "--port", str(args.port)]
+    os.execvp(argv[0], argv)
+    return 0  # pragma: no cover

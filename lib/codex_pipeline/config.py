@@ -1,0 +1,217 @@
+"""One frozen settings object per process, read from env and an optional YAML file.
+
+Precedence: environment variable > ``<VAR>_FILE`` (a mounted secret file) > the YAML file
+named by ``CODEX_CONFIG_FILE`` (keys are the variable names, or the field names) > default.
+Every setting is declared once in :data:`SETTINGS`; the README's configuration table is
+checked against it by a test, so documentation cannot drift from code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from codex_pipeline.errors import ConfigurationError
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _logins(raw: str) -> frozenset[str]:
+    return frozenset(login.lower() for login in _csv(raw))
+
+
+def _optional(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"expected a whole number >= 0, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str
+    env: str
+    cast: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+
+
+# The single declaration of every setting. Add a row here, a field to Settings, and a row
+# to the README table (a test compares the three).
+SETTINGS: tuple[Setting, ...] = (
+    Setting("webhook_secrets", "CODEX_WEBHOOK_SECRET", _csv, (),
+            "GitHub webhook secret(s), comma-separated for rotation", secret=True),
+    Setting("webhook_allow_unsigned", "CODEX_WEBHOOK_ALLOW_UNSIGNED", _bool, False,
+            "accept unsigned deliveries (local use only; logged loudly)"),
+    Setting("webhook_max_bytes", "CODEX_WEBHOOK_MAX_BYTES", _non_negative_int, 25 * 1024 * 1024,
+            "largest webhook body accepted (GitHub caps payloads at 25 MiB)"),
+    Setting("sink", "K_SINK", _optional, None, "where ingest-webhook emits (Knative SinkBinding)"),
+    Setting("sink_timeout", "CODEX_SINK_TIMEOUT_SECONDS", _positive_float, 2.0,
+            "timeout of one emit attempt to a sink"),
+    Setting("sink_attempts", "CODEX_SINK_ATTEMPTS", _non_negative_int, 3,
+            "emit attempts per event before answering 503"),
+    Setting("tasks_sink", "CODEX_TASKS_SINK", _optional, None, "where route-task emits protobuf tasks"),
+    Setting("tasks_json_sink", "CODEX_TASKS_JSON_SINK", _optional, None,
+            "where route-task emits JSON tasks"),
+    Setting("trigger_logins", "CODEX_TRIGGER_LOGINS", _logins, frozenset(),
+            "GitHub logins allowed to trigger runs (empty = nobody)"),
+    Setting("trigger_label", "CODEX_TRIGGER_LABEL", _optional, None,
+            "label that starts planning on issues.labeled (off when unset)"),
+    Setting("planner_login", "CODEX_PLANNER_LOGIN", _optional, None,
+            "the planner bot's login; only its plan comments promote an issue"),
+    Setting("bot_mention", "CODEX_BOT_MENTION", str, "@tuslagch", "mention that requests a review run"),
+    Setting("database_url", "CODEX_DATABASE_URL", str, "sqlite:///.codex-pipeline/state.db",
+            "postgresql://... or sqlite:///path", secret=True),
+    Setting("migrate_on_start", "CODEX_MIGRATE_ON_START", _bool, True,
+            "apply pending store migrations when a function starts"),
+    Setting("argo_submitter", "CODEX_ARGO_SUBMITTER", str, "dry-run", "kubernetes or dry-run"),
+    Setting("dry_run_dir", "CODEX_DRY_RUN_DIR", str, ".codex-pipeline/workflows",
+            "where the dry-run submitter writes Workflow objects"),
+    Setting("workflow_namespace", "CODEX_WORKFLOW_NAMESPACE", str, "argo-workflows",
+            "namespace of submitted Workflows"),
+    Setting("kubeconfig", "CODEX_KUBECONFIG", _optional, None,
+            "kubeconfig path for the kubernetes submitter (default: in-cluster, then ~/.kube/config)"),
+    Setting("planning_enabled", "CODEX_PLANNING_ENABLED", _bool, True,
+            "the spec's codex_dispatch.planning_enabled"),
+    Setting("github_token", "CODEX_GITHUB_TOKEN", _optional, None, "GitHub token", secret=True),
+    Setting("github_app_id", "CODEX_GITHUB_APP_ID", _optional, None, "GitHub App id"),
+    Setting("github_app_private_key", "CODEX_GITHUB_APP_PRIVATE_KEY", _optional, None,
+            "GitHub App private key (PEM)", secret=True),
+    Setting("github_api_url", "CODEX_GITHUB_API_URL", str, "https://api.github.com",
+            "GitHub REST base (GraphQL at /graphql)"),
+    Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    webhook_allow_unsigned: bool = False
+    webhook_max_bytes: int = 25 * 1024 * 1024
+    sink: str | None = None
+    sink_timeout: float = 2.0
+    sink_attempts: int = 3
+    tasks_sink: str | None = None
+    tasks_json_sink: str | None = None
+    trigger_logins: frozenset[str] = frozenset()
+    trigger_label: str | None = None
+    planner_login: str | None = None
+    bot_mention: str = "@tuslagch"
+    database_url: str = field(default="sqlite:///.codex-pipeline/state.db", repr=False)
+    migrate_on_start: bool = True
+    argo_submitter: str = "dry-run"
+    dry_run_dir: str = ".codex-pipeline/workflows"
+    workflow_namespace: str = "argo-workflows"
+    kubeconfig: str | None = None
+    planning_enabled: bool = True
+    github_token: str | None = field(default=None, repr=False)
+    github_app_id: str | None = None
+    github_app_private_key: str | None = field(default=None, repr=False)
+    github_api_url: str = "https://api.github.com"
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        planner = (self.planner_login or "").lower()
+        if planner and planner in self.trigger_logins:
+            # A bot that may trigger itself loops: its own comments would start new runs.
+            raise ConfigurationError(
+                f"CODEX_PLANNER_LOGIN {self.planner_login!r} is also in CODEX_TRIGGER_LOGINS; "
+                "the planner's own login must never be a trigger login"
+            )
+        if self.argo_submitter not in ("kubernetes", "dry-run"):
+            raise ConfigurationError(
+                f"CODEX_ARGO_SUBMITTER must be 'kubernetes' or 'dry-run', got {self.argo_submitter!r}"
+            )
+
+
+def _read_file_setting(path: str, env: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"{env}_FILE={path!r} cannot be read: {exc.strerror}") from None
+
+
+def _load_yaml(path: str) -> Mapping[str, Any]:
+    import yaml  # only when a config file is used
+
+    try:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ConfigurationError(f"CODEX_CONFIG_FILE={path!r} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"CODEX_CONFIG_FILE={path!r} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, Mapping):
+        raise ConfigurationError(f"CODEX_CONFIG_FILE={path!r} must hold a mapping of settings")
+    return loaded
+
+
+def _yaml_value_to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read every setting once; a wrong value raises ConfigurationError naming the variable."""
+    env = os.environ if environ is None else environ
+    file_values: Mapping[str, Any] = {}
+    if env.get("CODEX_CONFIG_FILE"):
+        file_values = _load_yaml(env["CODEX_CONFIG_FILE"])
+    known = {s.env for s in SETTINGS} | {s.field for s in SETTINGS}
+    unknown = sorted(set(file_values) - known)
+    if unknown:
+        raise ConfigurationError(f"CODEX_CONFIG_FILE has unknown settings: {', '.join(unknown)}")
+
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw: str | None = None
+        if setting.env in env:
+            raw = env[setting.env]
+        elif env.get(f"{setting.env}_FILE"):
+            raw = _read_file_setting(env[f"{setting.env}_FILE"], setting.env)
+        elif setting.env in file_values:
+            raw = _yaml_value_to_text(file_values[setting.env])
+        elif setting.field in file_values:
+            raw = _yaml_value_to_text(file_values[setting.field])
+        if raw is None:
+            continue
+        try:
+            values[setting.field] = setting.cast(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{setting.env}: {exc}") from None
+    values.update(overrides)
+    return Settings(**values)
+
+
+def setting_names() -> list[str]:
+    """Every environment variable a Settings field is read from."""
+    declared = {f.name for f in fields(Settings)}
+    return [s.env for s in SETTINGS if s.field in declared]

@@ -1,0 +1,169 @@
+"""ingest-webhook: GitHub's webhook POST in, one raw CloudEvent per delivery out.
+
+It does authenticity and durability and nothing else, so that a routing bug can never lose
+a delivery: the raw event is in Kafka and can be replayed through a fixed route-task.
+Answers: 202 once the sink accepted the event; 401 bad signature; 400 bad headers or body;
+405 wrong method; 413 too large; 503 when the sink is unreachable (nothing was emitted, so
+GitHub's "redeliver" is the recovery).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from opentelemetry.trace import SpanKind
+
+from codex_pipeline import logs, signatures, telemetry
+from codex_pipeline.app import FunctionApp
+from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.emit import Emitter
+from codex_pipeline.errors import BadRequest, ConfigurationError, PayloadTooLarge, Unauthorized, Unavailable
+from codex_pipeline.events import Event
+from codex_pipeline.http import Request, Response, json_response
+
+NAME = "ingest-webhook"
+SOURCE_FALLBACK = "https://github.com"
+_log = logging.getLogger("codex_pipeline.ingest_webhook")
+
+
+def event_type(event: str, action: str | None) -> str:
+    return f"com.github.{event}.{action}" if action else f"com.github.{event}"
+
+
+def _subject(payload: dict[str, Any]) -> str | None:
+    for key in ("issue", "pull_request"):
+        item = payload.get(key)
+        if isinstance(item, dict) and isinstance(item.get("number"), int):
+            return str(item["number"])
+    for key in ("check_suite", "check_run"):
+        item = payload.get(key)
+        prs = item.get("pull_requests") if isinstance(item, dict) else None
+        if isinstance(prs, list) and prs and isinstance(prs[0], dict) and isinstance(prs[0].get("number"), int):
+            return str(prs[0]["number"])
+    return None
+
+
+def _source(payload: dict[str, Any]) -> str:
+    for key in ("repository", "organization", "sender"):
+        item = payload.get(key)
+        if isinstance(item, dict) and isinstance(item.get("html_url"), str) and item["html_url"]:
+            return str(item["html_url"])
+    return SOURCE_FALLBACK
+
+
+def _repository_name(payload: dict[str, Any]) -> str | None:
+    repo = payload.get("repository")
+    name = repo.get("full_name") if isinstance(repo, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def parse_body(request: Request) -> tuple[bytes, dict[str, Any]]:
+    """The JSON bytes of the delivery and their parsed object; GitHub sends JSON or a form."""
+    media = request.content_type
+    if media == "application/x-www-form-urlencoded":
+        try:
+            fields = parse_qs(request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise BadRequest("form body is not UTF-8") from None
+        if not fields.get("payload"):
+            raise BadRequest("form-encoded delivery has no 'payload' field")
+        raw = fields["payload"][0].encode("utf-8")
+    elif media in ("application/json", ""):
+        raw = request.body
+    else:
+        raise BadRequest(f"unsupported Content-Type {media!r}; GitHub sends application/json "
+                         "or application/x-www-form-urlencoded")
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"delivery body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("delivery body must be a JSON object")
+    return raw, payload
+
+
+class IngestWebhook:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.emitter = (Emitter(settings.sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts)
+                        if settings.sink else None)
+
+    def __call__(self, request: Request) -> Response:
+        # decode: size, authenticity, headers, body
+        declared = request.headers.get("content-length", "")
+        limit = self.settings.webhook_max_bytes
+        if (declared.isdigit() and int(declared) > limit) or len(request.body) > limit:
+            raise PayloadTooLarge(f"delivery is larger than {limit} bytes")
+        self._authenticate(request)
+        name = request.headers.get("x-github-event", "").strip()
+        delivery = request.headers.get("x-github-delivery", "").strip()
+        missing = [h for h, v in (("X-GitHub-Event", name), ("X-GitHub-Delivery", delivery)) if not v]
+        if missing:
+            raise BadRequest(f"missing header(s): {', '.join(missing)}")
+        raw, payload = parse_body(request)
+        action = payload.get("action") if isinstance(payload.get("action"), str) else None
+
+        # decide
+        if name == "ping":
+            logs.decision(_log, "ping answered", delivery=delivery, hook=request.headers.get("x-github-hook-id"))
+            return json_response(200, {"deliveryId": delivery, "event": name, "action": action})
+
+        # act: emit one raw event, in one trace from here to the workflow
+        with telemetry.span("ingest.webhook", kind=SpanKind.SERVER,
+                            attributes={"github.event": name, "github.delivery": delivery}):
+            event = self._event(request, name, action, delivery, raw, payload)
+            if self.emitter is None:
+                raise Unavailable("no sink configured: set K_SINK (Knative SinkBinding) to the raw topic's sink")
+            self.emitter.emit(event)
+        logs.decision(_log, "delivery accepted", delivery=delivery, type=event.type,
+                      repository=_repository_name(payload), subject=event.subject)
+        # answer
+        return json_response(202, {"deliveryId": delivery, "event": name, "action": action})
+
+    def _authenticate(self, request: Request) -> None:
+        header = request.headers.get("x-hub-signature-256")
+        if self.settings.webhook_secrets:
+            if signatures.verify(self.settings.webhook_secrets, request.body, header):
+                return
+            if header or not self.settings.webhook_allow_unsigned:
+                raise Unauthorized("missing or invalid X-Hub-Signature-256")
+        elif header and not self.settings.webhook_allow_unsigned:
+            raise Unauthorized("no webhook secret configured to verify X-Hub-Signature-256")
+
+    def _event(self, request: Request, name: str, action: str | None, delivery: str,
+               raw: bytes, payload: dict[str, Any]) -> Event:
+        subject = _subject(payload)
+        repository = _repository_name(payload)
+        extensions = {
+            "githubevent": name,
+            "githubhookid": request.headers.get("x-github-hook-id", "").strip() or None,
+            "partitionkey": (f"{repository}#{subject}" if repository and subject else repository),
+            "traceparent": telemetry.current_traceparent(),
+        }
+        return Event(
+            id=delivery,
+            source=_source(payload),
+            type=event_type(name, action),
+            subject=subject,
+            datacontenttype="application/json",
+            data=raw,
+            extensions={key: value for key, value in extensions.items() if value},
+        )
+
+
+def create_app(settings: Settings | None = None) -> FunctionApp:
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    telemetry.setup(NAME)
+    if not settings.webhook_secrets:
+        if not settings.webhook_allow_unsigned:
+            raise ConfigurationError(
+                "CODEX_WEBHOOK_SECRET is not set: ingest-webhook refuses to start without a webhook secret "
+                "(set CODEX_WEBHOOK_ALLOW_UNSIGNED=true only for local use)")
+        _log.warning("CODEX_WEBHOOK_ALLOW_UNSIGNED is on and no secret is set: ANY caller can inject "
+                     "deliveries. Never run this way outside a laptop.")
+    handler = IngestWebhook(settings)
+    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitter is not None)

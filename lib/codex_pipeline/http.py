@@ -1,0 +1,81 @@
+"""Framework-neutral requests and responses.
+
+Every function's logic is a plain ``handle(Request) -> Response`` so that the same code
+runs under functions-framework (Flask) and func-python (ASGI); see ``runtime/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only header mapping (first value wins for repeated names)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        store: dict[str, str] = {}
+        for key, value in pairs:
+            store.setdefault(key.lower(), value)
+        self._items = store
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._items
+
+    def __iter__(self) -> Any:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: Headers
+    body: bytes
+    query: str = ""
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ('' when absent)."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Handler(Protocol):
+    def __call__(self, request: Request) -> Response: ...
+
+
+HandlerFactory = Callable[[], Handler]
+
+
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    return Response(status, body, {"content-type": "application/json", **(headers or {})})
+
+
+def empty_response(status: int = 204) -> Response:
+    """An empty answer: what a broker expects for a handled event that needs no reply."""
+    return Response(status, b"", {})

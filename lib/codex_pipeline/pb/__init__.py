@@ -1,0 +1,1 @@
+"""Generated protobuf code for proto/ (regenerate with ``make proto``; drift is tested)."""

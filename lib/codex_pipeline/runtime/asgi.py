@@ -1,0 +1,107 @@
+"""ASGI entry for ``func deploy`` (func-python): ``new()`` returns an :class:`AsgiFunction`.
+
+func-python calls ``handle(scope, receive, send)`` and answers the health probes itself
+through ``alive()``/``ready()``. Handlers are synchronous (blocking I/O to databases and
+APIs), so each request runs in a worker thread and the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from codex_pipeline.errors import PayloadTooLarge
+from codex_pipeline.http import Headers, Request, json_response
+
+if TYPE_CHECKING:
+    from codex_pipeline.app import FunctionApp
+
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+
+class AsgiFunction:
+    def __init__(self, create_app: Callable[[], FunctionApp], *, max_body: int = 26 * 1024 * 1024) -> None:
+        self._create_app = create_app
+        self._app: FunctionApp | None = None
+        self.max_body = max_body
+
+    @property
+    def app(self) -> FunctionApp:
+        if self._app is None:
+            self._app = self._create_app()
+        return self._app
+
+    def start(self, cfg: dict[str, str] | None = None) -> None:
+        """func-python calls this once at start-up: build the app so config errors stop it."""
+        _ = self.app
+
+    def stop(self) -> None:
+        return None
+
+    def alive(self) -> tuple[bool, str]:
+        return self.app.alive(), "alive"
+
+    def ready(self) -> tuple[bool, str]:
+        ok = self.app.ready()
+        return ok, "ready" if ok else "not ready"
+
+    async def handle(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope.get("type") == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope.get("type") != "http":
+            return
+        try:
+            body = await self._read_body(receive)
+        except PayloadTooLarge as error:
+            from codex_pipeline.app import error_response
+
+            response = error_response(error)
+        else:
+            request = Request(
+                method=scope.get("method", "GET"),
+                path=scope.get("path", "/"),
+                headers=Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])),
+                body=body,
+                query=scope.get("query_string", b"").decode("latin-1"),
+            )
+            try:
+                response = await asyncio.to_thread(self.app, request)
+            except Exception:  # the app maps errors itself; this is the last line
+                response = json_response(500, {"error": "internal_error", "status": 500,
+                                               "message": "function failed unexpectedly"})
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await self.handle(scope, receive, send)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

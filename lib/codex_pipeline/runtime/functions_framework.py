@@ -1,0 +1,33 @@
+"""functions-framework (Flask) entry: ``handle = entry(create_app)`` in main.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from codex_pipeline.http import Headers, Request
+
+if TYPE_CHECKING:
+    from codex_pipeline.app import FunctionApp
+
+
+def entry(create_app: Callable[[], FunctionApp]) -> Callable[[Any], Any]:
+    """Build the app now (start-up errors surface at import, as functions-framework reports
+    them) and return the ``http``-signature function that functions-framework calls."""
+    import flask
+
+    app = create_app()
+
+    def handle(flask_request: Any) -> Any:
+        request = Request(
+            method=flask_request.method,
+            path=flask_request.path,
+            headers=Headers(flask_request.headers.items()),
+            body=flask_request.get_data(cache=False),
+            query=flask_request.query_string.decode("latin-1"),
+        )
+        response = app(request)
+        return flask.Response(response.body, status=response.status, headers=response.headers)
+
+    handle.__name__ = "handle"
+    return handle

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from codex_pipeline.config import SETTINGS, load_settings, setting_names
+from codex_pipeline.errors import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_the_embedded_ones() -> None:
+    settings = load_settings({})
+    assert settings.database_url == "sqlite:///.codex-pipeline/state.db"
+    assert settings.argo_submitter == "dry-run"
+    assert settings.workflow_namespace == "argo-workflows"
+    assert settings.bot_mention == "@tuslagch"
+    assert settings.planning_enabled is True
+    assert settings.trigger_logins == frozenset()
+
+
+def test_env_beats_file_and_file_beats_default(tmp_path: Path) -> None:
+    config = tmp_path / "codex.yaml"
+    config.write_text("trigger_logins: [Alice, bob]\nCODEX_PLANNING_ENABLED: false\nbot_mention: '@x'\n")
+    settings = load_settings({"CODEX_CONFIG_FILE": str(config), "CODEX_BOT_MENTION": "@env"})
+    assert settings.trigger_logins == frozenset({"alice", "bob"})
+    assert settings.planning_enabled is False
+    assert settings.bot_mention == "@env"
+
+
+def test_secret_from_mounted_file_and_hidden_from_repr(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret-one,s3cret-two\n")
+    settings = load_settings({"CODEX_WEBHOOK_SECRET_FILE": str(secret), "CODEX_GITHUB_TOKEN": "ghp_token"})
+    assert settings.webhook_secrets == ("s3cret-one", "s3cret-two")
+    assert "s3cret" not in repr(settings) and "ghp_token" not in repr(settings)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED: expected true or false"),
+    ({"CODEX_ARGO_SUBMITTER": "helm"}, "CODEX_ARGO_SUBMITTER must be"),
+    ({"CODEX_SINK_TIMEOUT_SECONDS": "-1"}, "CODEX_SINK_TIMEOUT_SECONDS"),
+    ({"CODEX_TRIGGER_LOGINS": "alice,codex-bot", "CODEX_PLANNER_LOGIN": "Codex-Bot"}, "must never be a trigger"),
+    ({"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "cannot be read"),
+])
+def test_wrong_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(env)
+
+
+def test_unknown_file_keys_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "codex.yaml"
+    config.write_text("triger_logins: [alice]\n")
+    with pytest.raises(ConfigurationError, match="unknown settings: triger_logins"):
+        load_settings({"CODEX_CONFIG_FILE": str(config)})
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z_][A-Z0-9_]+)`", readme, flags=re.MULTILINE))
+    missing = [name for name in setting_names() if name not in documented]
+    assert not missing, f"README configuration table lacks: {missing}"
+    assert len(SETTINGS) == len(setting_names())

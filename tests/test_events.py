@@ -1,0 +1,66 @@
+"""CloudEvents in every mode a broker, a KafkaSource or curl delivers them."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from codex_pipeline import events
+from codex_pipeline.errors import BadRequest
+from codex_pipeline.http import Headers, Request
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def _request(headers: dict[str, str], body: bytes) -> Request:
+    return Request("POST", "/", Headers(headers), body)
+
+
+def test_binary_round_trip_keeps_bytes_and_extensions() -> None:
+    event = events.Event(id="d-1:planning", source="codex/route-task", type="codex.task.planning",
+                         data=b"\x08\x01\x12\x00\xff", datacontenttype="application/protobuf",
+                         subject="o/r#1", extensions={"partitionkey": "o/r#1", "traceparent": TRACEPARENT})
+    headers, body = events.encode_binary(event)
+    assert headers["ce-type"] == "codex.task.planning"
+    assert headers["ce-partitionkey"] == "o/r#1"
+    assert headers["traceparent"] == TRACEPARENT
+    assert body == event.data
+    decoded = events.decode_request(_request(headers, body))
+    assert (decoded.id, decoded.data, decoded.traceparent) == (event.id, event.data, TRACEPARENT)
+    assert decoded.extensions["partitionkey"] == "o/r#1"
+
+
+def test_structured_mode_with_json_and_base64_data() -> None:
+    for data_field in ({"data": {"x": 1}}, {"data_base64": base64.b64encode(b'{"x":1}').decode()}):
+        body = json.dumps({"specversion": "1.0", "id": "9", "source": "s", "type": "t",
+                           "datacontenttype": "application/json", **data_field}).encode()
+        decoded = events.decode_request(_request({"content-type": events.STRUCTURED_MEDIA}, body))
+        assert decoded.id == "9" and json.loads(decoded.data) == {"x": 1}
+
+
+def test_kafka_record_holding_a_structured_event_is_unwrapped() -> None:
+    inner = json.dumps({"specversion": "1.0", "id": "inner", "source": "s", "type": "codex.task.review",
+                        "data": {"stage": "review"}}).encode()
+    headers = {"ce-specversion": "1.0", "ce-id": "partition:0/offset:7", "ce-source": "kafka",
+               "ce-type": events.KAFKA_RECORD_TYPE, "ce-traceparent": TRACEPARENT}
+    decoded = events.decode_request(_request(headers, inner))
+    assert (decoded.id, decoded.type, decoded.traceparent) == ("inner", "codex.task.review", TRACEPARENT)
+
+
+def test_kafka_record_with_plain_value_stays_a_record() -> None:
+    headers = {"ce-specversion": "1.0", "ce-id": "partition:0/offset:8", "ce-source": "kafka",
+               "ce-type": events.KAFKA_RECORD_TYPE}
+    decoded = events.decode_request(_request(headers, b'{"stage":"planning"}'))
+    assert decoded.type == events.KAFKA_RECORD_TYPE and decoded.data == b'{"stage":"planning"}'
+
+
+@pytest.mark.parametrize(("headers", "body", "message"), [
+    ({"content-type": "application/json"}, b"{}", "not a CloudEvent"),
+    ({"ce-specversion": "1.0", "ce-id": "1"}, b"", "missing required header"),
+    ({"content-type": events.STRUCTURED_MEDIA}, b"{broken", "malformed CloudEvent"),
+])
+def test_not_cloudevents_get_clear_errors(headers: dict[str, str], body: bytes, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        events.decode_request(_request(headers, body))

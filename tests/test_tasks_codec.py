@@ -1,0 +1,122 @@
+"""The task codec: protobuf <-> message <-> the spec's JSON, round-trip by property."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codex_pipeline import tasks
+from codex_pipeline.errors import BadRequest
+from codex_pipeline.pb import codex_task_pb2 as pb
+
+text = st.text(max_size=40)
+int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@st.composite
+def codex_tasks(draw: st.DrawFn) -> pb.CodexTask:
+    task = pb.CodexTask(
+        stage=draw(st.sampled_from(list(pb.CodexTaskStage.values()))),  # type: ignore[arg-type]
+        prompt=draw(text), repository=draw(text), base=draw(text), head=draw(text),
+        issue_number=draw(int64), issue_url=draw(text), issue_title=draw(text),
+        issue_body=draw(text), sender=draw(text), delivery_id=draw(text),
+    )
+    if draw(st.booleans()):
+        task.issued_at.FromSeconds(draw(st.integers(min_value=0, max_value=253402300799)))
+    if draw(st.booleans()):
+        task.plan_comment_id = draw(int64)
+    if draw(st.booleans()):
+        task.plan_comment_url = draw(text)
+    if draw(st.booleans()):
+        task.plan_comment_body = draw(text)
+    if draw(st.booleans()):
+        context = task.review_context
+        if draw(st.booleans()):
+            context.summary = draw(text)
+        for _ in range(draw(st.integers(0, 3))):
+            thread = context.review_threads.add(summary=draw(text))
+            if draw(st.booleans()):
+                thread.url = draw(text)
+            if draw(st.booleans()):
+                thread.author = draw(text)
+        for _ in range(draw(st.integers(0, 3))):
+            check = context.failing_checks.add(name=draw(text))
+            for name in ("conclusion", "url", "details"):
+                if draw(st.booleans()):
+                    setattr(check, name, draw(text))
+        context.additional_notes.extend(draw(st.lists(text, max_size=3)))
+    return task
+
+
+@given(codex_tasks())
+def test_protobuf_round_trip_is_lossless(task: pb.CodexTask) -> None:
+    assert tasks.from_protobuf(tasks.to_protobuf(task)) == task
+
+
+@given(codex_tasks())
+def test_json_round_trip_is_lossless(task: pb.CodexTask) -> None:
+    assert tasks.from_json(tasks.to_json(task)) == task
+
+
+@given(codex_tasks())
+def test_json_uses_spec_shapes(task: pb.CodexTask) -> None:
+    data = json.loads(tasks.to_json(task))
+    assert data["stage"] in ("planning", "implementation", "review", "unspecified")
+    if task.issue_number:
+        assert data["issueNumber"] == task.issue_number  # a number, not protobuf's int64 string
+    if task.HasField("plan_comment_id"):
+        assert data["planCommentId"] == task.plan_comment_id
+
+
+def test_reads_the_spec_review_payload() -> None:
+    spec_payload = {
+        "stage": "review", "repository": "proompteng/lab", "issueNumber": 999, "base": "main",
+        "head": "codex/test", "issueUrl": "https://github.com/proompteng/lab/pull/999",
+        "issueTitle": "Codex dry run", "issueBody": "Testing review workflows",
+        "reviewContext": {
+            "summary": "Two review threads open",
+            "reviewThreads": [{"summary": "Add unit test for webhook",
+                               "url": "https://github.com/proompteng/lab/pull/999#discussion-1",
+                               "author": "octocat"}],
+            "failingChecks": [{"name": "ci / test", "conclusion": "failure", "url": "https://ci.example.test"}],
+        },
+    }
+    task = tasks.from_json_dict(spec_payload)
+    assert task.stage == pb.CODEX_TASK_STAGE_REVIEW
+    assert task.review_context.review_threads[0].author == "octocat"
+    assert task.review_context.failing_checks[0].conclusion == "failure"
+    assert tasks.to_json_dict(task) == spec_payload
+
+
+def test_reads_planning_smoke_test_aliases_and_enum_names() -> None:
+    task = tasks.from_json_dict({"stage": "CODEX_TASK_STAGE_PLANNING", "repository": "proompteng/lab",
+                                 "issueNumber": 999, "title": "Codex dry run", "body": "Testing orchestration"})
+    assert task.stage == pb.CODEX_TASK_STAGE_PLANNING
+    assert (task.issue_title, task.issue_body) == ("Codex dry run", "Testing orchestration")
+
+
+@pytest.mark.parametrize(("raw", "content_type", "message"), [
+    (b"\xff\xff\xff", "application/x-protobuf", "not a protobuf"),
+    (b"{not json", "application/json", "not valid JSON"),
+    (b'{"stage": "deploy"}', "application/json", "unknown task stage"),
+    (b'{"issueNumber": "many"}', "application/json", "does not match"),
+    (b"[]", "application/json", "must be an object"),
+    (b"x", "text/plain", "unsupported task content type"),
+])
+def test_undecodable_tasks_are_bad_requests(raw: bytes, content_type: str, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        tasks.decode(raw, content_type)
+
+
+def test_decode_sniffs_json_and_protobuf_without_content_type() -> None:
+    task = pb.CodexTask(stage=pb.CODEX_TASK_STAGE_PLANNING, repository="o/r", issue_number=3, delivery_id="d")
+    assert tasks.decode(tasks.to_protobuf(task), None) == task
+    assert tasks.decode(tasks.to_json(task), None) == task
+
+
+def test_require_names_every_missing_field() -> None:
+    with pytest.raises(BadRequest, match="repository, issue_number, delivery_id"):
+        tasks.require(pb.CodexTask(), "repository", "issue_number", "delivery_id")
