@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help venv run test check lint typecheck unit proto bench clean
+.PHONY: help venv run test check lint typecheck unit proto bench bundle clean
 
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults"
@@ -31,12 +31,18 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check lib functions tests bench proto/generate.py || true
+	$(BIN)/codex-pipeline lint
+
+# Self-contained func build roots under build/func/<name>/ (deploy: func deploy --path build/func/<name>).
+bundle: venv
+	$(BIN)/codex-pipeline bundle
 
 typecheck: venv
 	$(BIN)/mypy
 
 test: venv
 	$(BIN)/ruff check .
+	$(BIN)/codex-pipeline lint
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 

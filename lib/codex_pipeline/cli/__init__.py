@@ -17,6 +17,8 @@ from codex_pipeline import __version__
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("codex_pipeline.cli.serve", "serve one function with functions-framework"),
+    "bundle": ("codex_pipeline.cli.bundle", "write self-contained func build roots (library vendored)"),
+    "lint": ("codex_pipeline.cli.lint", "validate eventing/, workflows/ and func.yaml offline"),
 }
 
 

@@ -1,0 +1,108 @@
+"""``codex-pipeline bundle NAME``: a self-contained root that ``func deploy --path`` can build.
+
+func builds only the function's folder, so the shared library cannot be reached by a path
+into the repository. The bundle copies ``functions/NAME/`` (func.yaml, ``function/``) and
+vendors the ``codex_pipeline`` package beside ``function/``; the bundle's ``pyproject.toml``
+is the function's own with the ``codex-pipeline`` requirement replaced by the library's
+runtime requirements and the vendored package added. The result installs with plain pip
+from anywhere, which is what func's ``function @ file://.../f`` requirement needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import codex_pipeline
+
+LIBRARY = "codex-pipeline"
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "*.egg-info", "build", "dist")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME", help="function folder names (default: all)")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/build/func)")
+
+
+def library_requirements() -> list[str]:
+    """The library's runtime requirements (no extras), as installed metadata declares them."""
+    found = metadata.requires(LIBRARY) or []
+    return [req for req in found if "extra ==" not in req]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[\n" + "".join(f'  "{item}",\n' for item in items) + "]"
+
+
+def bundle_pyproject(source: str) -> str:
+    """The function's pyproject with the library vendored instead of required."""
+    data = tomllib.loads(source)
+    project = data.get("project", {})
+    deps = [d for d in project.get("dependencies", []) if not re.match(rf"^{LIBRARY}\b", d.strip())]
+    deps.extend(r for r in library_requirements() if r not in deps)
+    name = project.get("name", "function")
+    version = project.get("version", "0.1.0")
+    description = project.get("description", "")
+    python = project.get("requires-python", ">=3.11")
+    return (
+        "# Written by `codex-pipeline bundle`: the function package with the codex_pipeline\n"
+        "# library vendored beside it (func builds only this folder).\n"
+        "[build-system]\n"
+        'requires = ["setuptools>=69", "wheel"]\n'
+        'build-backend = "setuptools.build_meta"\n\n'
+        "[project]\n"
+        f'name = "{name}"\n'
+        f'version = "{version}"\n'
+        f'description = "{description}"\n'
+        f'requires-python = "{python}"\n'
+        f"dependencies = {_toml_list(deps)}\n\n"
+        "[tool.setuptools.packages.find]\n"
+        'include = ["function", "function.*", "codex_pipeline", "codex_pipeline.*"]\n\n'
+        "[tool.setuptools.package-data]\n"
+        'codex_pipeline = ["py.typed", "pb/*.pyi", "**/*.sql", "**/*.json", "**/*.yaml"]\n'
+    )
+
+
+def bundle(root: Path, name: str, out: Path) -> Path:
+    """Write ``out/NAME`` from ``root/functions/NAME``; returns the bundle folder."""
+    source = root / "functions" / name
+    for required in ("func.yaml", "pyproject.toml", "function/__init__.py"):
+        if not (source / required).is_file():
+            raise FileNotFoundError(f"{source / required} is missing; a func function needs it")
+    target = out / name
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy2(source / "func.yaml", target / "func.yaml")
+    shutil.copytree(source / "function", target / "function", ignore=_IGNORE)
+    shutil.copytree(Path(codex_pipeline.__file__).parent, target / "codex_pipeline", ignore=_IGNORE)
+    (target / "pyproject.toml").write_text(bundle_pyproject((source / "pyproject.toml").read_text()))
+    (target / ".funcignore").write_text("__pycache__/\n*.pyc\n")
+    return target
+
+
+def function_names(root: Path) -> list[str]:
+    return sorted(p.parent.name for p in (root / "functions").glob("*/func.yaml"))
+
+
+def run(args: argparse.Namespace) -> int:
+    root: Path = args.root.resolve()
+    out: Path = (args.out or root / "build" / "func").resolve()
+    names = args.names or function_names(root)
+    if not names:
+        print(f"no functions/*/func.yaml under {root}", file=sys.stderr)
+        return 2
+    for name in names:
+        try:
+            target = bundle(root, name, out)
+        except FileNotFoundError as exc:
+            print(f"bundle {name}: {exc}", file=sys.stderr)
+            return 1
+        print(f"{name}: {target}  (deploy: func deploy --path {target})")
+    return 0
