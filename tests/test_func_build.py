@@ -1,0 +1,169 @@
+"""Every function builds and serves the way ``func deploy`` (func 1.18+, func-python) builds it.
+
+For each function folder on the tree: bundle it, copy the bundle to ``f/``, write func's
+``service`` wrapper, install into a venv of its own (cloudevents 2.x), start
+``python -m service.main`` and send real requests; the same requests go to the same function
+under functions-framework (cloudevents 1.x) and both answers must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from codex_pipeline.signatures import sign
+from tests import funcbuild
+from tests.broker_reply import assert_broker_acceptable
+from tests.conftest import start_function, stop_function
+from tests.fakes.httpserver import RecordingSink
+
+SECRET = "func-build-secret"
+
+
+@dataclass
+class Probe:
+    """One request and what it must get (under both runtimes)."""
+
+    what: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    json_error: bool = False
+    cloudevent: bool = False
+    expect_sink: int = 0
+
+
+@dataclass
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def github_delivery(event: str, payload: Mapping[str, object], secret: str | None) -> tuple[dict[str, str], bytes]:
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": event,
+               "X-GitHub-Delivery": str(uuid.UUID(int=7)), "X-GitHub-Hook-ID": "42"}
+    if secret is not None:
+        headers["X-Hub-Signature-256"] = sign(secret, body)
+    return headers, body
+
+
+def probes(name: str) -> list[Probe]:
+    found = []
+    if name == "ingest-webhook":
+        payload = {"action": "opened", "issue": {"number": 3, "title": "t"},
+                   "repository": {"full_name": "o/r", "html_url": "https://github.com/o/r"}}
+        headers, body = github_delivery("issues", payload, SECRET)
+        found.append(Probe("signed delivery", "POST", "/", headers, body, 202, expect_sink=1))
+        headers, body = github_delivery("issues", payload, "wrong-secret")
+        found.append(Probe("bad signature", "POST", "/", headers, body, 401, json_error=True))
+    else:
+        # A request that is not a CloudEvent can never succeed: a JSON 4xx under both runtimes.
+        found.append(Probe("not a CloudEvent", "POST", "/", {"Content-Type": "application/json"}, b"{}", 400,
+                           json_error=True))
+    return found
+
+
+def environment(tmp: Path, sink: str) -> dict[str, str]:
+    (tmp / "workflows").mkdir(parents=True, exist_ok=True)
+    return {
+        "CODEX_WEBHOOK_SECRET": SECRET,
+        "K_SINK": sink,
+        "CODEX_TASKS_SINK": sink,
+        "CODEX_TASKS_JSON_SINK": sink,
+        "CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}",
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
+        "CODEX_GITHUB_TOKEN": "func-build-token",
+        "CODEX_GITHUB_API_URL": "http://127.0.0.1:9",
+        "CODEX_LOG_LEVEL": "WARNING",
+    }
+
+
+def send(url: str, probe: Probe) -> Answer:
+    reply = requests.request(probe.method, url + probe.path, headers=probe.headers, data=probe.body, timeout=10)
+    return Answer(reply.status_code, reply.headers.get("content-type", ""), reply.content, dict(reply.headers))
+
+
+def check(probe: Probe, answer: Answer, runtime: str) -> None:
+    where = f"{runtime}: {probe.what}"
+    assert answer.status == probe.status, f"{where}: {answer.status} {answer.body!r}"
+    if probe.json_error:
+        assert answer.content_type.startswith("application/json"), where
+        assert "error" in json.loads(answer.body), f"{where}: {answer.body!r}"
+    if probe.cloudevent and 200 <= answer.status < 300:
+        assert_broker_acceptable(answer.status, answer.headers, answer.body)
+
+
+def roundtrip(python: Path, cwd: Path) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(python), str(Path(__file__).with_name("ce_roundtrip.py"))], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded: dict[str, object] = json.loads(done.stdout)
+    return loaded
+
+
+def same_cloudevents_behaviour(func_python: Path, tmp_path: Path) -> None:
+    """codex_pipeline.events encodes and decodes identically under cloudevents 1.12 and 2.x."""
+    under_1 = roundtrip(Path(sys.executable), tmp_path)
+    under_2 = roundtrip(func_python, tmp_path)
+    assert str(under_1["cloudevents"]).startswith("1.12") and str(under_2["cloudevents"]).startswith("2.")
+    assert under_1["result"] == under_2["result"]
+    result = under_2["result"]
+    assert isinstance(result, dict) and result["has_time"] and result["not_an_event"].startswith("BadRequest")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", funcbuild.function_names())
+def test_func_build_serves_like_functions_framework(name: str, tmp_path: Path) -> None:
+    build = funcbuild.build_root(name, tmp_path / "func")
+    assert sorted(p.name for p in (build / "f").iterdir()) == [".funcignore", "codex_pipeline", "func.yaml",
+                                                                "function", "pyproject.toml"]
+    with funcbuild.func_venv(name, build) as python:
+        versions = {}
+        for dist in ("cloudevents", "func-python", "hypercorn"):
+            out = subprocess.run([str(python), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+                                 capture_output=True, text=True, check=True)
+            versions[dist] = out.stdout.strip()
+        assert versions["func-python"] == "0.8.1" and versions["cloudevents"].startswith("2."), versions
+        if name == funcbuild.function_names()[0]:
+            same_cloudevents_behaviour(python, tmp_path)
+        # The function's library is the vendored copy inside the venv, not the repository's.
+        where = subprocess.run([str(python), "-c", "import codex_pipeline; print(codex_pipeline.__file__)"],
+                               cwd=build, capture_output=True, text=True, check=True).stdout
+        assert "site-packages" in where, where
+
+        with RecordingSink() as func_sink, RecordingSink() as ff_sink:
+            func = funcbuild.start(python, build, environment(tmp_path / "func-state", func_sink.url),
+                                   tmp_path / "func.log")
+            ff = start_function(name, environment(tmp_path / "ff-state", ff_sink.url), tmp_path)
+            try:
+                for path in ("/health/liveness", "/health/readiness"):
+                    assert requests.get(func.url + path, timeout=5).status_code == 200, func.output()
+                for probe in probes(name):
+                    under_func = send(func.url, probe)
+                    under_ff = send(ff.url, probe)
+                    check(probe, under_func, "func-python")
+                    check(probe, under_ff, "functions-framework")
+                    assert (under_func.status, under_func.body) == (under_ff.status, under_ff.body), probe.what
+                    assert under_func.content_type.split(";")[0] == under_ff.content_type.split(";")[0]
+                    if probe.expect_sink:
+                        emitted = func_sink.wait_for(probe.expect_sink)
+                        assert emitted[-1].headers.get("ce-id") or emitted[-1].headers.get("Ce-Id")
+            finally:
+                func.stop()
+                stop_function(ff)
