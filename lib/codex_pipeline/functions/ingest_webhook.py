@@ -25,6 +25,12 @@ from codex_pipeline.events import Event
 from codex_pipeline.http import Request, Response, json_response
 
 NAME = "ingest-webhook"
+# Every environment variable this function reads (codex-pipeline lint checks func.yaml and the
+# README against it). K_SINK comes from the SinkBinding in eventing/.
+SETTINGS_READ = frozenset({
+    "CODEX_WEBHOOK_SECRET", "CODEX_WEBHOOK_ALLOW_UNSIGNED", "CODEX_WEBHOOK_MAX_BYTES", "K_SINK",
+    "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS", "CODEX_LOG_LEVEL",
+})
 SOURCE_FALLBACK = "https://github.com"
 _log = logging.getLogger("codex_pipeline.ingest_webhook")
 
