@@ -42,6 +42,22 @@ spec:
     retry: 5
     backoffPolicy: exponential
 """
+SINKBINDING = """\
+apiVersion: sources.knative.dev/v1
+kind: SinkBinding
+metadata:
+  name: ingest-webhook
+spec:
+  subject:
+    apiVersion: serving.knative.dev/v1
+    kind: Service
+    name: ingest-webhook
+  sink:
+    ref:
+      apiVersion: eventing.knative.dev/v1alpha1
+      kind: KafkaSink
+      name: github-webhook-events
+"""
 CONFIGMAP = """\
 apiVersion: v1
 kind: ConfigMap
@@ -77,6 +93,12 @@ spec:
         image: ghcr.io/proompteng/codex:1
         command: [codex-pipeline, lint]
         args: ["{{inputs.parameters.s}}"]
+        env:
+          - name: CODEX_WEBHOOK_SECRET
+            valueFrom:
+              secretKeyRef:
+                name: codex-github-webhook
+                key: secret
 """
 
 
@@ -85,9 +107,11 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "workflows").mkdir()
     (tmp_path / "eventing" / "topics.yaml").write_text(TOPIC + "---\n" + CONFIGMAP)
     (tmp_path / "eventing" / "triggers.yaml").write_text(TRIGGER)
+    (tmp_path / "eventing" / "bindings.yaml").write_text(SINKBINDING)
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
     (tmp_path / "eventing" / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - topics.yaml\n"
-        "  - triggers.yaml\n")
+        "  - triggers.yaml\n  - bindings.yaml\n")
     (tmp_path / "workflows" / "facteur-dispatch.yaml").write_text(TEMPLATE)
     func = tmp_path / "functions" / "ingest-webhook"
     shutil.copytree(ROOT / "functions" / "ingest-webhook", func,
@@ -200,3 +224,36 @@ def test_cli_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     replace(root / "workflows" / "facteur-dispatch.yaml", "[codex-pipeline, lint]", "[codex-pipeline, plann]")
     assert main(["lint", "--root", str(root)]) == 1
     assert "1 problem(s)" in capsys.readouterr().out
+
+
+def test_trigger_for_a_type_its_subscriber_does_not_handle(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "eventing" / "triggers.yaml", "name: route-task\n", "name: ingest-webhook\n")
+    replace(root / "eventing" / "triggers.yaml", "name: route-task", "name: ingest-webhook")
+    found = messages(root)
+    assert found == ["eventing/triggers.yaml:9: Trigger 'ingest-webhook' sends type 'com.github.issues.opened' "
+                     "to ingest-webhook, which handles only nothing"]
+
+
+def test_secret_missing_from_readme(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "workflows" / "facteur-dispatch.yaml", "key: secret", "key: token")
+    found = messages(root)
+    assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:28: WorkflowTemplate "
+                                                   "'facteur-dispatch' uses secret 'codex-github-webhook' key 'token'")
+
+
+def test_env_read_but_not_in_func_yaml(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    path = root / "functions" / "ingest-webhook" / "func.yaml"
+    replace(path, "    - name: CODEX_SINK_ATTEMPTS\n      value: \"3\"\n", "")
+    found = messages(root)
+    assert found == ["functions/ingest-webhook/func.yaml:11: ingest-webhook reads CODEX_SINK_ATTEMPTS but "
+                     "func.yaml run.envs does not set it"]
+
+
+def test_function_without_sinkbinding(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    (root / "eventing" / "bindings.yaml").write_text(CONFIGMAP.replace("kafka-broker-config", "other"))
+    assert messages(root) == ["functions/ingest-webhook:0: ingest-webhook emits to K_SINK but no SinkBinding in "
+                              "eventing/ has it as subject"]

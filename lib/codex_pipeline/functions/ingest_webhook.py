@@ -27,6 +27,8 @@ from codex_pipeline.http import Request, Response, json_response
 NAME = "ingest-webhook"
 # Every environment variable this function reads (codex-pipeline lint checks func.yaml and the
 # README against it). K_SINK comes from the SinkBinding in eventing/.
+# GitHub POSTs reach it directly: it handles no CloudEvent type, so no Trigger may target it.
+HANDLES: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
     "CODEX_WEBHOOK_SECRET", "CODEX_WEBHOOK_ALLOW_UNSIGNED", "CODEX_WEBHOOK_MAX_BYTES", "K_SINK",
     "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS", "CODEX_LOG_LEVEL",

@@ -83,6 +83,10 @@ def lint(root: Path, *, kustomize: bool = True) -> list[Finding]:
         if folder.is_dir() and (folder / "function").is_dir() and not (folder / "func.yaml").is_file():
             findings.append(Finding(_rel(root, folder), 0, "function folder has no func.yaml"))
     findings.extend(_argo_findings(root, documents))
+    from codex_pipeline.lint import crossref
+
+    findings.extend(Finding(file, line, message) for file, line, message in crossref.check(root, documents))
+    findings.extend(Finding(file, line, message) for file, line, message in crossref.secret_findings(root, documents))
     if kustomize:
         findings.extend(kustomize_findings(root))
     return findings
