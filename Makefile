@@ -52,5 +52,9 @@ proto: venv
 bench: venv
 	$(BIN)/python bench/ingest.py
 
+# Cold start under func-python (func deploy's runtime) beside functions-framework.
+bench-func: venv
+	$(BIN)/python bench/func_cold_start.py --runs 7 --append
+
 clean:
 	rm -rf $(VENV) .codex-pipeline .pytest_cache .mypy_cache .ruff_cache
