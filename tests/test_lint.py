@@ -237,10 +237,10 @@ def test_trigger_for_a_type_its_subscriber_does_not_handle(tmp_path: Path) -> No
 
 def test_secret_missing_from_readme(tmp_path: Path) -> None:
     root = tree(tmp_path)
-    replace(root / "workflows" / "facteur-dispatch.yaml", "key: secret", "key: token")
+    replace(root / "workflows" / "facteur-dispatch.yaml", "key: secret", "key: passphrase")
     found = messages(root)
     assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:28: WorkflowTemplate "
-                                                   "'facteur-dispatch' uses secret 'codex-github-webhook' key 'token'")
+                                                   "'facteur-dispatch' uses secret 'codex-github-webhook' key 'passphrase'")
 
 
 def test_env_read_but_not_in_func_yaml(tmp_path: Path) -> None:
