@@ -239,8 +239,9 @@ def test_secret_missing_from_readme(tmp_path: Path) -> None:
     root = tree(tmp_path)
     replace(root / "workflows" / "facteur-dispatch.yaml", "key: secret", "key: passphrase")
     found = messages(root)
-    assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:28: WorkflowTemplate "
-                                                   "'facteur-dispatch' uses secret 'codex-github-webhook' key 'passphrase'")
+    assert len(found) == 1
+    assert found[0].startswith("workflows/facteur-dispatch.yaml:28: WorkflowTemplate 'facteur-dispatch' uses "
+                               "secret 'codex-github-webhook' key 'passphrase'")
 
 
 def test_env_read_but_not_in_func_yaml(tmp_path: Path) -> None:
