@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -258,3 +260,40 @@ def test_function_without_sinkbinding(tmp_path: Path) -> None:
     (root / "eventing" / "bindings.yaml").write_text(CONFIGMAP.replace("kafka-broker-config", "other"))
     assert messages(root) == ["functions/ingest-webhook:0: ingest-webhook emits to K_SINK but no SinkBinding in "
                               "eventing/ has it as subject"]
+
+
+def declare(monkeypatch: pytest.MonkeyPatch, name: str, **constants: object) -> None:
+    """The function module's declared constants (what lint asks the code)."""
+    module = types.ModuleType(f"codex_pipeline.functions.{name.replace('-', '_')}")
+    for key, value in constants.items():
+        setattr(module, key, value)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+
+
+def plant_function(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, **constants: object) -> None:
+    folder = root / "functions" / name
+    shutil.copytree(root / "functions" / "ingest-webhook", folder)
+    replace(folder / "func.yaml", "name: ingest-webhook", f"name: {name}")
+    declare(monkeypatch, name, **constants)
+
+
+def test_submitter_parameters_against_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tree(tmp_path)
+    plant_function(root, monkeypatch, "route-task", HANDLES=frozenset({"com.github.issues.opened"}),
+                   TEMPLATE="facteur-dispatch", PARAMETERS=frozenset({"stage", "issue"}))
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:8: route-task sets parameter 'issue', which "
+                              "WorkflowTemplate 'facteur-dispatch' does not declare"]
+    declare(monkeypatch, "route-task", TEMPLATE="facteur-dispatch", PARAMETERS=frozenset())
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:8: WorkflowTemplate 'facteur-dispatch' requires "
+                              "parameter 'stage', which route-task does not set"]
+    declare(monkeypatch, "route-task", TEMPLATE="facteur-planning", PARAMETERS=frozenset({"stage"}))
+    assert messages(root) == ["functions/route-task:0: route-task submits WorkflowTemplate 'facteur-planning', "
+                              "which workflows/ lacks"]
+
+
+def test_emitted_type_without_trigger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tree(tmp_path)
+    plant_function(root, monkeypatch, "route-task", HANDLES=frozenset({"com.github.issues.opened"}),
+                   EMITS=frozenset({"codex.task.planning"}))
+    assert messages(root) == ["functions/route-task:0: route-task emits 'codex.task.planning' but no Trigger "
+                              "filters on that type"]
