@@ -96,7 +96,8 @@ def check(root: Path, documents: list[Document]) -> Iterator[Found]:
     def rel(path: Path) -> str:
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
-    eventing = (root / "eventing").is_dir()
+    # Checks that need eventing/ run once it holds manifests (an empty folder is "not yet").
+    eventing = any(d.file.is_relative_to(root / "eventing") for d in documents)
     triggers = _of_kind(documents, "Trigger")
     bindings = _of_kind(documents, "SinkBinding")
     templates = {_name(d): d for d in _of_kind(documents, "WorkflowTemplate")}
