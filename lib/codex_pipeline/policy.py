@@ -1,0 +1,131 @@
+"""The one trust policy: who may trigger what.
+
+Every function asks this module and none re-implements it, so that a rule changes in one
+place. Each answer is a :class:`Decision` that is truthy when allowed and always carries a
+reason, because an ignored delivery must say in the log why it was ignored.
+
+Rules (from the settings ``CODEX_TRIGGER_LOGINS``, ``CODEX_TRIGGER_LABEL``,
+``CODEX_PLANNER_LOGIN``, ``CODEX_BOT_MENTION``):
+
+- planning and ``execute plan`` need a login in the trigger allow-list (empty = nobody);
+- only a comment by the planner's own login that carries the plan marker is a plan: a marker
+  from anyone else must never promote an issue (it would let anyone start an implementation);
+- a review request needs author_association OWNER, MEMBER or COLLABORATOR;
+- comments by the pipeline's own logins (planner, mentioned bot) never trigger anything
+  except the planner's plan, so the bot cannot loop on itself.
+
+Logins compare case-insensitively, as GitHub treats them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codex_pipeline.config import Settings
+
+PLAN_MARKER = "<!-- codex:plan -->"
+PROGRESS_MARKER = "<!-- codex:progress -->"
+TRUSTED_ASSOCIATIONS: frozenset[str] = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+DEFAULT_BOT_MENTION = "@tuslagch"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Allowed or not, and why (the why goes to the decision log)."""
+
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _login(value: object) -> str:
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The routing configuration as trust rules; build it once per process."""
+
+    trigger_logins: frozenset[str] = frozenset()
+    trigger_label: str | None = None
+    planner_login: str | None = None
+    bot_mention: str = DEFAULT_BOT_MENTION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trigger_logins", frozenset(_login(x) for x in self.trigger_logins if _login(x)))
+        object.__setattr__(self, "planner_login", _login(self.planner_login) or None)
+        mention = (self.bot_mention or "").strip()
+        if mention and not mention.startswith("@"):
+            mention = "@" + mention
+        object.__setattr__(self, "bot_mention", mention)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(trigger_logins=settings.trigger_logins, trigger_label=settings.trigger_label,
+                   planner_login=settings.planner_login, bot_mention=settings.bot_mention)
+
+    @property
+    def bot_login(self) -> str | None:
+        """The login behind ``CODEX_BOT_MENTION`` (``@tuslagch`` -> ``tuslagch``)."""
+        return _login(self.bot_mention.lstrip("@")) or None
+
+    def is_own_login(self, login: object) -> bool:
+        """A login the pipeline itself writes as (planner or mentioned bot)."""
+        name = _login(login)
+        return bool(name) and name in (self.planner_login, self.bot_login)
+
+    def _trigger(self, login: object, what: str) -> Decision:
+        name = _login(login)
+        if not name:
+            return Decision(False, f"{what}: no sender login in the payload")
+        if not self.trigger_logins:
+            return Decision(False, f"{what}: CODEX_TRIGGER_LOGINS is empty, so nobody may trigger runs")
+        if name in (self.planner_login, self.bot_login):
+            return Decision(False, f"{what}: {name} is the pipeline's own login and never triggers runs")
+        if name not in self.trigger_logins:
+            return Decision(False, f"{what}: {name} is not in CODEX_TRIGGER_LOGINS")
+        return Decision(True, f"{what}: {name} is in CODEX_TRIGGER_LOGINS")
+
+    def may_open_planning(self, sender: object) -> Decision:
+        """``issues.opened`` by ``sender`` starts planning."""
+        return self._trigger(sender, "planning")
+
+    def may_label_planning(self, label: object, sender: object) -> Decision:
+        """``issues.labeled`` with ``label`` by ``sender`` starts planning."""
+        if not self.trigger_label:
+            return Decision(False, "labeled: CODEX_TRIGGER_LABEL is unset, so labels never start planning")
+        name = label.strip() if isinstance(label, str) else ""
+        if name.casefold() != self.trigger_label.strip().casefold():
+            return Decision(False, f"labeled: label {name!r} is not the trigger label {self.trigger_label!r}")
+        return self._trigger(sender, "labeled")
+
+    def may_execute_plan(self, login: object) -> Decision:
+        """An ``execute plan`` comment by ``login`` promotes the issue."""
+        return self._trigger(login, "execute plan")
+
+    def is_planner_plan(self, author: object, body: object) -> Decision:
+        """Whether a comment is the planner's plan: marker present AND author is the planner."""
+        if not isinstance(body, str) or PLAN_MARKER not in body:
+            return Decision(False, "plan: the comment carries no plan marker")
+        name = _login(author)
+        if not self.planner_login:
+            return Decision(False, f"plan: marker from {name or 'unknown'} but CODEX_PLANNER_LOGIN is unset, "
+                                   "so no comment is trusted as a plan")
+        if name != self.planner_login:
+            return Decision(False, f"plan: marker from {name or 'unknown'}, who is not the planner "
+                                   f"({self.planner_login}); only the planner's plan promotes an issue")
+        return Decision(True, f"plan: marker from the planner {name}")
+
+    def may_request_review(self, association: object, login: object = None) -> Decision:
+        """``@bot review`` on a PR by a commenter with this author_association."""
+        if self.is_own_login(login):
+            return Decision(False, f"review: {_login(login)} is the pipeline's own login")
+        value = association.strip().upper() if isinstance(association, str) else ""
+        if value not in TRUSTED_ASSOCIATIONS:
+            return Decision(False, f"review: author_association {value or 'missing'} is not "
+                                   "OWNER, MEMBER or COLLABORATOR")
+        return Decision(True, f"review: author_association {value}")

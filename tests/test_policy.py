@@ -1,0 +1,91 @@
+"""The trust policy: who may trigger what, and the reason given either way."""
+
+from __future__ import annotations
+
+import pytest
+
+from codex_pipeline.config import load_settings
+from codex_pipeline.policy import PLAN_MARKER, Decision, Policy
+
+POLICY = Policy(trigger_logins=frozenset({"Gregkonush", "alice"}), trigger_label="codex",
+                planner_login="Codex-Planner", bot_mention="@tuslagch")
+
+
+@pytest.mark.parametrize(("sender", "allowed", "reason"), [
+    ("gregkonush", True, "is in CODEX_TRIGGER_LOGINS"),
+    ("GREGKONUSH", True, "is in CODEX_TRIGGER_LOGINS"),
+    ("mallory", False, "mallory is not in CODEX_TRIGGER_LOGINS"),
+    ("", False, "no sender login"),
+    (None, False, "no sender login"),
+    (17, False, "no sender login"),
+    ("codex-planner", False, "pipeline's own login"),
+    ("tuslagch", False, "pipeline's own login"),
+])
+def test_may_open_planning(sender: object, allowed: bool, reason: str) -> None:
+    decision = POLICY.may_open_planning(sender)
+    assert bool(decision) is allowed
+    assert reason in decision.reason
+
+
+def test_empty_allow_list_means_nobody_and_says_so() -> None:
+    decision = Policy().may_open_planning("gregkonush")
+    assert decision == Decision(False, "planning: CODEX_TRIGGER_LOGINS is empty, so nobody may trigger runs")
+
+
+@pytest.mark.parametrize(("policy", "label", "sender", "allowed", "reason"), [
+    (POLICY, "codex", "alice", True, "alice is in"),
+    (POLICY, "Codex", "alice", True, "alice is in"),
+    (POLICY, "bug", "alice", False, "is not the trigger label"),
+    (POLICY, "codex", "mallory", False, "mallory is not in"),
+    (POLICY, None, "alice", False, "is not the trigger label"),
+    (Policy(trigger_logins=frozenset({"alice"})), "codex", "alice", False, "CODEX_TRIGGER_LABEL is unset"),
+])
+def test_may_label_planning(policy: Policy, label: object, sender: str, allowed: bool, reason: str) -> None:
+    decision = policy.may_label_planning(label, sender)
+    assert bool(decision) is allowed
+    assert reason in decision.reason
+
+
+@pytest.mark.parametrize(("author", "body", "allowed", "reason"), [
+    ("codex-planner", f"{PLAN_MARKER}\n## Objective", True, "from the planner"),
+    ("CODEX-PLANNER", f"intro\n{PLAN_MARKER}", True, "from the planner"),
+    ("alice", f"{PLAN_MARKER}\n## Objective", False, "alice, who is not the planner"),
+    ("mallory", PLAN_MARKER, False, "not the planner"),
+    ("codex-planner", "## Objective without marker", False, "no plan marker"),
+    ("codex-planner", None, False, "no plan marker"),
+])
+def test_is_planner_plan(author: str, body: object, allowed: bool, reason: str) -> None:
+    decision = POLICY.is_planner_plan(author, body)
+    assert bool(decision) is allowed
+    assert reason in decision.reason
+
+
+def test_without_planner_login_no_marker_is_trusted() -> None:
+    decision = Policy(trigger_logins=frozenset({"alice"})).is_planner_plan("alice", PLAN_MARKER)
+    assert not decision
+    assert "CODEX_PLANNER_LOGIN is unset" in decision.reason
+
+
+@pytest.mark.parametrize(("association", "login", "allowed"), [
+    ("OWNER", "a", True), ("MEMBER", "a", True), ("COLLABORATOR", "a", True), ("member", "a", True),
+    ("CONTRIBUTOR", "a", False), ("FIRST_TIME_CONTRIBUTOR", "a", False), ("NONE", "a", False),
+    ("MANNEQUIN", "a", False), (None, "a", False), ("OWNER", "tuslagch", False),
+])
+def test_may_request_review(association: object, login: str, allowed: bool) -> None:
+    assert bool(POLICY.may_request_review(association, login)) is allowed
+
+
+def test_execute_plan_needs_the_allow_list() -> None:
+    assert POLICY.may_execute_plan("alice")
+    assert not POLICY.may_execute_plan("mallory")
+
+
+def test_built_from_settings() -> None:
+    settings = load_settings({"CODEX_TRIGGER_LOGINS": "Alice, bob", "CODEX_TRIGGER_LABEL": "codex",
+                              "CODEX_PLANNER_LOGIN": "Planner", "CODEX_BOT_MENTION": "reviewbot"})
+    policy = Policy.from_settings(settings)
+    assert policy.trigger_logins == {"alice", "bob"}
+    assert policy.planner_login == "planner"
+    assert policy.bot_mention == "@reviewbot"
+    assert policy.bot_login == "reviewbot"
+    assert policy.is_own_login("Planner") and policy.is_own_login("REVIEWBOT") and not policy.is_own_login("bob")
