@@ -1,0 +1,1 @@
+"""Realistic outside payloads (GitHub webhooks) for tests and benchmarks."""
