@@ -45,6 +45,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(f"expected a number >= 0, got {raw!r}")
+    return value
+
+
 def _non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -105,6 +112,12 @@ SETTINGS: tuple[Setting, ...] = (
             "GitHub App private key (PEM)", secret=True),
     Setting("github_api_url", "CODEX_GITHUB_API_URL", str, "https://api.github.com",
             "GitHub REST base (GraphQL at /graphql)"),
+    Setting("github_app_installation_id", "CODEX_GITHUB_APP_INSTALLATION_ID", _optional, None,
+            "GitHub App installation id (default: looked up per repository owner)"),
+    Setting("github_timeout", "CODEX_GITHUB_TIMEOUT_SECONDS", _positive_float, 10.0,
+            "timeout of one GitHub API call"),
+    Setting("github_max_wait", "CODEX_GITHUB_MAX_WAIT_SECONDS", _non_negative_float, 5.0,
+            "longest GitHub rate-limit wait slept through; longer waits answer 503 with Retry-After"),
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
 )
 
@@ -134,6 +147,9 @@ class Settings:
     github_app_id: str | None = None
     github_app_private_key: str | None = field(default=None, repr=False)
     github_api_url: str = "https://api.github.com"
+    github_app_installation_id: str | None = None
+    github_timeout: float = 10.0
+    github_max_wait: float = 5.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

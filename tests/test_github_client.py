@@ -1,0 +1,298 @@
+"""The GitHub client against a fake GitHub API served over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from codex_pipeline.config import load_settings
+from codex_pipeline.errors import PermanentFailure, Unavailable
+from codex_pipeline.github import (
+    AppAuth,
+    GitHubClient,
+    GitHubPermanentError,
+    GitHubUnavailableError,
+    TokenAuth,
+    client_from_settings,
+    graphql_url,
+)
+from tests.conftest import free_port
+from tests.fakes.github import FakeGitHub
+
+REPO = "acme/widgets"
+SHA = "c" * 40
+
+
+@pytest.fixture
+def gh() -> Iterator[FakeGitHub]:
+    with FakeGitHub() as server:
+        server.add_repo(REPO)
+        yield server
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def client(gh: FakeGitHub, *, max_wait: float = 5.0, sleep: Sleeps | None = None) -> GitHubClient:
+    return GitHubClient(TokenAuth("test-token"), gh.url, max_wait=max_wait, sleep=sleep or Sleeps())
+
+
+@pytest.fixture(scope="module")
+def app_key() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+# ---------------------------------------------------------------- pagination and shapes
+
+def test_comments_past_100_are_read_from_every_page(gh: FakeGitHub) -> None:
+    for i in range(250):
+        gh.add_comment(REPO, 7, f"comment {i}")
+    comments = client(gh).list_issue_comments(REPO, 7)
+    assert [c.body for c in comments] == [f"comment {i}" for i in range(250)]
+    pages = gh.calls("GET", f"/repos/{REPO}/issues/7/comments")
+    assert len(pages) == 3
+    assert "per_page=100" in pages[0].path
+
+
+def test_marker_comment_is_the_latest_by_the_named_author_only(gh: FakeGitHub) -> None:
+    gh.add_comment(REPO, 3, "<!-- codex:plan -->\nold plan", login="planner-bot")
+    for i in range(120):
+        gh.add_comment(REPO, 3, f"chatter {i}", login="alice")
+    gh.add_comment(REPO, 3, "<!-- codex:plan -->\nnew plan", login="Planner-Bot")
+    gh.add_comment(REPO, 3, "<!-- codex:plan -->\nforged plan", login="mallory", association="NONE")
+    gh_client = client(gh)
+    found = gh_client.find_comment_with_marker(REPO, 3, "<!-- codex:plan -->", author="planner-bot")
+    assert found is not None and found.body.endswith("new plan") and found.author == "Planner-Bot"
+    anyone = gh_client.find_comment_with_marker(REPO, 3, "<!-- codex:plan -->")
+    assert anyone is not None and anyone.author == "mallory"
+    assert gh_client.find_comment_with_marker(REPO, 3, "<!-- codex:plan -->", author="nobody") is None
+
+
+def test_comment_create_and_update_round_trip(gh: FakeGitHub) -> None:
+    gh_client = client(gh)
+    created = gh_client.create_issue_comment(REPO, 5, "<!-- codex:progress -->\nstarting")
+    assert created.id > 0 and created.html_url.endswith(f"#issuecomment-{created.id}")
+    updated = gh_client.update_issue_comment(REPO, created.id, "<!-- codex:progress -->\ndone")
+    assert updated.id == created.id and updated.body.endswith("done")
+    assert [c.body for c in gh_client.list_issue_comments(REPO, 5)] == ["<!-- codex:progress -->\ndone"]
+
+
+def test_unresolved_threads_past_100_skip_resolved_ones(gh: FakeGitHub) -> None:
+    gh.add_pull(REPO, 9)
+    for i in range(230):
+        gh.add_thread(REPO, 9, f"thread {i}\nmore detail", resolved=i % 3 == 0, login=f"rev{i % 2}")
+    threads = client(gh).unresolved_review_threads(REPO, 9)
+    assert [t.summary for t in threads] == [f"thread {i}" for i in range(230) if i % 3 != 0]
+    assert threads[0].author == "rev1" and "#discussion_r" in threads[0].url and threads[0].path == "src/app.py"
+    assert len(gh.calls("POST", "/graphql")) == 3
+
+
+def test_failing_checks_cover_every_failing_conclusion_statuses_and_pending(gh: FakeGitHub) -> None:
+    for conclusion in ("failure", "timed_out", "cancelled", "action_required", "startup_failure"):
+        gh.add_check_run(REPO, SHA, f"ci / {conclusion}", conclusion=conclusion)
+    for i in range(110):
+        gh.add_check_run(REPO, SHA, f"ok {i}", conclusion="success" if i % 2 else "skipped")
+    gh.add_check_run(REPO, SHA, "neutral", conclusion="neutral")
+    gh.add_check_run(REPO, SHA, "still running", status="in_progress", conclusion=None)
+    gh.add_status(REPO, SHA, "legacy/ci", "pending")
+    gh.add_status(REPO, SHA, "legacy/ci", "error")  # the latest per context counts
+    gh.add_status(REPO, SHA, "deploy/preview", "pending")
+    gh.add_status(REPO, SHA, "lint", "success")
+    report = client(gh).failing_checks(REPO, SHA)
+    assert sorted((f.name, f.conclusion, f.kind) for f in report.failing) == sorted(
+        [(f"ci / {c}", c, "check_run") for c in ("failure", "timed_out", "cancelled", "action_required",
+                                                  "startup_failure")] + [("legacy/ci", "error", "status")])
+    assert all(f.url.startswith("https://ci.example.test/") for f in report.failing)
+    assert sorted(report.pending) == ["deploy/preview", "still running"]
+    assert not report.green
+
+
+def test_green_commit_has_nothing_failing_or_pending(gh: FakeGitHub) -> None:
+    gh.add_check_run(REPO, SHA, "build")
+    gh.add_status(REPO, SHA, "lint", "success")
+    assert client(gh).failing_checks(REPO, SHA).green
+
+
+def test_pull_fields_and_ready_for_review(gh: FakeGitHub) -> None:
+    gh.add_pull(REPO, 12, head="codex/issue-4-x", head_sha=SHA, draft=True, mergeable_state="clean")
+    gh_client = client(gh)
+    pull = gh_client.get_pull(REPO, 12)
+    assert (pull.head_ref, pull.head_sha, pull.base_ref, pull.draft, pull.mergeable, pull.mergeable_state) == (
+        "codex/issue-4-x", SHA, "main", True, True, "clean")
+    assert gh_client.mark_ready_for_review(REPO, pull) is True
+    assert gh_client.get_pull(REPO, 12).draft is False
+    assert gh_client.mark_ready_for_review(REPO, 12) is False  # not a draft any more: no mutation
+    assert len(gh.calls("POST", "/graphql")) == 1
+
+
+def test_open_pull_lookup_create_and_default_branch(gh: FakeGitHub) -> None:
+    gh.add_repo("acme/other", default_branch="trunk")
+    gh_client = client(gh)
+    assert gh_client.default_branch("acme/other") == "trunk"
+    assert gh_client.find_open_pull(REPO, "codex/issue-2-y") is None
+    created = gh_client.create_pull(REPO, head="codex/issue-2-y", base="main", title="Fix y", body="Closes #2")
+    assert created.draft is True
+    found = gh_client.find_open_pull(REPO, "codex/issue-2-y")
+    assert found is not None and found.number == created.number
+
+
+def test_enterprise_graphql_url() -> None:
+    assert graphql_url("https://api.github.com") == "https://api.github.com/graphql"
+    assert graphql_url("https://ghe.example.com/api/v3/") == "https://ghe.example.com/api/graphql"
+
+
+# ---------------------------------------------------------------- rate limits and faults
+
+def test_primary_rate_limit_short_wait_is_slept_through(gh: FakeGitHub) -> None:
+    sleeps = Sleeps()
+    gh.rate_limit(reset_in=1)
+    assert client(gh, sleep=sleeps).default_branch(REPO) == "main"
+    assert len(sleeps.waits) == 1 and 0 < sleeps.waits[0] <= 2.5
+
+
+def test_primary_rate_limit_long_wait_is_unavailable_with_retry_after(gh: FakeGitHub) -> None:
+    sleeps = Sleeps()
+    gh.rate_limit(reset_in=600)
+    with pytest.raises(Unavailable) as caught:
+        client(gh, sleep=sleeps).default_branch(REPO)
+    assert caught.value.status == 503 and 590 <= int(caught.value.headers["Retry-After"]) <= 602
+    assert sleeps.waits == []
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_secondary_rate_limit_honours_retry_after(gh: FakeGitHub, status: int) -> None:
+    sleeps = Sleeps()
+    gh.secondary_rate_limit(retry_after=2, status=status)
+    assert client(gh, sleep=sleeps).default_branch(REPO) == "main"
+    assert sleeps.waits == [2.0]
+    gh.secondary_rate_limit(retry_after=120, status=status)
+    with pytest.raises(GitHubUnavailableError) as caught:
+        client(gh, sleep=sleeps).default_branch(REPO)
+    assert caught.value.headers["Retry-After"] == "120"
+
+
+def test_repeated_short_waits_stop_at_the_budget(gh: FakeGitHub) -> None:
+    sleeps = Sleeps()
+    gh.secondary_rate_limit(retry_after=2, count=10)
+    with pytest.raises(GitHubUnavailableError):
+        client(gh, max_wait=5, sleep=sleeps).default_branch(REPO)
+    assert sleeps.waits == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("status", [500, 502])
+def test_server_errors_are_transient(gh: FakeGitHub, status: int) -> None:
+    gh.fail_next(status)
+    with pytest.raises(Unavailable) as caught:
+        client(gh).get_pull(REPO, 1)
+    assert caught.value.status == 503 and str(status) in caught.value.message
+
+
+def test_unreachable_github_is_transient() -> None:
+    gh_client = GitHubClient(TokenAuth("t"), f"http://127.0.0.1:{free_port()}", timeout=1)
+    with pytest.raises(Unavailable, match="unreachable"):
+        gh_client.default_branch(REPO)
+
+
+def test_missing_repository_is_permanent_and_says_so(gh: FakeGitHub) -> None:
+    with pytest.raises(PermanentFailure) as caught:
+        client(gh).list_issue_comments("acme/gone", 1)
+    assert caught.value.status == 422
+    assert "404" in caught.value.message and "acme/gone" in caught.value.message
+    assert isinstance(caught.value, GitHubPermanentError) and caught.value.github_status == 404
+
+
+def test_bad_credentials_are_permanent_and_never_echo_the_token(gh: FakeGitHub) -> None:
+    gh_client = GitHubClient(TokenAuth("ghp_secretvalue"), gh.url)
+    with pytest.raises(PermanentFailure) as caught:
+        gh_client.get_pull(REPO, 1)
+    assert "401" in caught.value.message and "CODEX_GITHUB_TOKEN" in caught.value.message
+    assert "ghp_secretvalue" not in caught.value.message
+    assert "ghp_secretvalue" not in repr(gh_client.auth)
+
+
+def test_graphql_not_found_is_permanent(gh: FakeGitHub) -> None:
+    with pytest.raises(GitHubPermanentError, match="Could not resolve to a Repository"):
+        client(gh).unresolved_review_threads("acme/gone", 1)
+    with pytest.raises(GitHubPermanentError, match="PullRequest"):
+        client(gh).unresolved_review_threads(REPO, 404)
+
+
+def test_malformed_repository_name_is_refused_before_any_call(gh: FakeGitHub) -> None:
+    with pytest.raises(ValueError, match="owner/name"):
+        client(gh).get_pull("widgets", 1)
+    assert gh.requests == []
+
+
+# ---------------------------------------------------------------- GitHub App auth
+
+def test_app_token_is_exchanged_once_and_cached(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    gh.enable_app("4242", public)
+    auth = AppAuth("4242", private.replace("\n", "\\n"))  # as pasted into an env var
+    gh_client = GitHubClient(auth, gh.url)
+    for _ in range(3):
+        assert gh_client.default_branch(REPO) == "main"
+    assert auth.exchanges == 1
+    assert len(gh.calls("GET", f"/repos/{REPO}/installation")) == 1
+    token_calls = gh.calls("POST", "/app/installations/1/access_tokens")
+    assert len(token_calls) == 1 and token_calls[0].headers["authorization"].startswith("Bearer ey")
+
+
+def test_app_token_that_expires_mid_run_is_renewed(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    gh.enable_app("4242", public)
+    auth = AppAuth("4242", private, installation_id=1)
+    gh_client = GitHubClient(auth, gh.url)
+    gh.add_comment(REPO, 1, "hello")
+    assert len(gh_client.list_issue_comments(REPO, 1)) == 1
+    gh.revoke_all_tokens()  # GitHub stops accepting the cached token before its expires_at
+    assert len(gh_client.list_issue_comments(REPO, 1)) == 1
+    assert auth.exchanges == 2
+
+
+def test_app_token_near_expiry_is_renewed_before_use(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    gh.enable_app("4242", public, token_lifetime=60)  # inside the renewal margin
+    auth = AppAuth("4242", private, installation_id=1)
+    gh_client = GitHubClient(auth, gh.url)
+    gh_client.default_branch(REPO)
+    gh_client.default_branch(REPO)
+    assert auth.exchanges == 2
+    assert len(gh.calls("GET", f"/repos/{REPO}")) == 2  # no call was refused and retried
+
+
+def test_app_with_a_wrong_key_is_permanent(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    _, public = app_key
+    gh.enable_app("4242", public)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with pytest.raises(PermanentFailure, match="CODEX_GITHUB_APP_PRIVATE_KEY"):
+        GitHubClient(AppAuth("4242", other), gh.url).default_branch(REPO)
+
+
+def test_client_from_settings_prefers_the_token(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    settings = load_settings({"CODEX_GITHUB_TOKEN": "test-token", "CODEX_GITHUB_API_URL": gh.url,
+                              "CODEX_GITHUB_APP_ID": "1", "CODEX_GITHUB_APP_PRIVATE_KEY": app_key[0]})
+    gh_client = client_from_settings(settings)
+    assert isinstance(gh_client.auth, TokenAuth) and gh_client.default_branch(REPO) == "main"
+    app_settings = load_settings({"CODEX_GITHUB_APP_ID": "1", "CODEX_GITHUB_APP_PRIVATE_KEY": app_key[0],
+                                  "CODEX_GITHUB_APP_INSTALLATION_ID": "7", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0"})
+    app_client = client_from_settings(app_settings)
+    assert isinstance(app_client.auth, AppAuth) and app_client.max_wait == 0
