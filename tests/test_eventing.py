@@ -4,6 +4,7 @@ local router uses (so these checks hold for `codex-pipeline dev` and for the clu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +21,7 @@ def topology():
     return load(EVENTING)
 
 
-def _docs(kind: str) -> list[dict]:
+def _docs(kind: str) -> list[dict[str, Any]]:
     return [d for p in sorted(EVENTING.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text())
             if isinstance(d, dict) and d.get("kind") == kind]
 

@@ -54,7 +54,7 @@ class Delivery:
         """Wait before retry number ``attempt`` (1-based), as Knative computes it."""
         if self.backoff_policy == "linear":
             return self.backoff_delay * attempt
-        return self.backoff_delay * (2 ** (attempt - 1))
+        return float(self.backoff_delay * 2 ** (attempt - 1))
 
     @property
     def attempts(self) -> int:
