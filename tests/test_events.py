@@ -6,6 +6,8 @@ import base64
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codex_pipeline import events
 from codex_pipeline.errors import BadRequest
@@ -64,3 +66,22 @@ def test_kafka_record_with_plain_value_stays_a_record() -> None:
 def test_not_cloudevents_get_clear_errors(headers: dict[str, str], body: bytes, message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         events.decode_request(_request(headers, body))
+
+
+_attribute_text = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s and "\x00" not in s)
+
+
+@given(id_=_attribute_text, source=_attribute_text, subject=st.one_of(st.none(), _attribute_text),
+       key=_attribute_text, data=st.binary(max_size=64))
+@settings(max_examples=200, deadline=None)
+def test_the_sdk_reads_back_whatever_encode_binary_writes(id_: str, source: str, subject: str | None,
+                                                         key: str, data: bytes) -> None:
+    """Our binary-mode writer (percent-encoding included) against the SDK's reader."""
+    event = events.Event(id=id_, source=source, type="codex.task.review", data=data, subject=subject,
+                         datacontenttype="application/octet-stream", extensions={"partitionkey": key})
+    headers, body = events.encode_binary(event)
+    assert all(value.isascii() and " " not in value for value in headers.values())
+    decoded = events.decode_request(_request(headers, body))
+    assert (decoded.id, decoded.source, decoded.subject, decoded.data) == (id_, source, subject, data)
+    assert decoded.extensions["partitionkey"] == key
+    assert decoded.time  # a time is always stamped
