@@ -17,7 +17,8 @@ from tests.fakes.httpserver import RecordingSink
 def readme_block(heading: str, index: int) -> str:
     text = (ROOT / "README.md").read_text()
     section = text.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
-    return re.findall(r"```bash\n(.*?)```", section, re.S)[index]
+    blocks: list[str] = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return blocks[index]
 
 
 @pytest.mark.xdist_group("ingest")
