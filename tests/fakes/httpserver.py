@@ -26,6 +26,12 @@ class Recorded:
 Answer = tuple[int, dict[str, str], bytes]
 
 
+class _Server(ThreadingHTTPServer):
+    # A real API server accepts bursts; the stdlib default backlog of 5 resets concurrent connects.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FakeServer:
     """Start with ``with FakeServer() as server:``; ``server.url`` is its base URL."""
 
@@ -57,8 +63,7 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

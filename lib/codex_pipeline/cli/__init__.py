@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("codex_pipeline.cli.serve", "serve one function with functions-framework"),
     "bundle": ("codex_pipeline.cli.bundle", "write self-contained func build roots (library vendored)"),
     "lint": ("codex_pipeline.cli.lint", "validate eventing/, workflows/ and func.yaml offline"),
+    "migrate": ("codex_pipeline.cli.migrate", "apply pending codex_kb store migrations (CODEX_DATABASE_URL)"),
 }
 
 

@@ -1,0 +1,152 @@
+"""``codex_kb``: what the effect functions received and what they submitted.
+
+One :class:`Store` protocol, two backends with the same behaviour (one shared test suite runs
+against both):
+
+- PostgreSQL (production): ``postgresql://…`` (or a libpq ``key=value`` string) through
+  psycopg 3 and a psycopg_pool connection pool, tables in the schema ``codex_kb``;
+- SQLite (embedded default): ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
+  or ``sqlite:///:memory:``; stdlib ``sqlite3`` in WAL mode.
+
+``open_store(url)`` picks the backend; the driver of each loads only when that backend is
+opened, so a function's import stays cheap. Migrations are numbered SQL files per backend in
+``store/migrations/<backend>/NNNN_name.sql``, applied in order by :meth:`Store.migrate` (by
+``codex-pipeline migrate``, and when a function starts with ``CODEX_MIGRATE_ON_START``);
+applying is idempotent and safe when several processes start at once.
+
+Every method is idempotent and safe from many threads. A transient database fault (server
+down, pool exhausted, SQLite locked past its busy timeout) raises
+:class:`codex_pipeline.errors.Unavailable`, so a handler answers 503 and the event is retried.
+
+Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
+(unique namespace + name), ``once_markers`` (:meth:`Store.mark_once`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class TaskIntake:
+    """One task as received (``payload`` the protobuf bytes, ``payload_json`` the spec's JSON)."""
+
+    stage: str
+    delivery_id: str
+    repository: str
+    issue_number: int
+    payload: bytes
+    payload_json: str
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One submitted Workflow and what it was submitted for."""
+
+    namespace: str
+    name: str
+    template: str
+    stage: str
+    repository: str
+    issue_number: int
+    delivery_id: str
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the effect functions need from ``codex_kb``."""
+
+    backend: str  # "postgres" or "sqlite": names the migrations folder
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations in order; returns the versions applied now ([] when current)."""
+        ...
+
+    def applied_migrations(self) -> list[int]:
+        """Versions already applied (empty before the first migrate)."""
+        ...
+
+    def record_intake(self, intake: TaskIntake) -> bool:
+        """Keep a received task; True when new, False when (stage, delivery) was already kept
+        (the first copy stays)."""
+        ...
+
+    def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
+        """The Workflow already submitted for this stage and delivery, if any."""
+        ...
+
+    def get_run(self, namespace: str, name: str) -> WorkflowRun | None:
+        ...
+
+    def record_run(self, run: WorkflowRun) -> WorkflowRun:
+        """Record a submitted Workflow; returns the stored row (the first one recorded wins
+        when two callers record the same namespace + name)."""
+        ...
+
+    def mark_once(self, key: str) -> bool:
+        """True for exactly one caller per key, ever (across threads and processes)."""
+        ...
+
+    def clear_once(self, key: str) -> None:
+        """Forget a marker, so an effect whose attempt failed after marking can run again."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the database answers now (readiness)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+_MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def migrations(backend: str) -> list[Migration]:
+    """The numbered migrations of one backend (``postgres`` or ``sqlite``), in order."""
+    folder = resources.files("codex_pipeline.store").joinpath("migrations", backend)
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"{backend} migrations must be numbered 0001, 0002, ... without gaps: {versions}")
+    return found
+
+
+def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 5.0) -> Store:
+    """The backend named by ``url`` (``CODEX_DATABASE_URL``); raises ValueError for others.
+
+    Opening does not connect to PostgreSQL yet (the pool connects in the background), so a
+    function starts while its database is briefly down and answers 503 until it is back.
+    ``connect_timeout`` bounds how long one call waits for a connection before Unavailable.
+    """
+    if url.startswith("sqlite://"):
+        from codex_pipeline.store.sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    if url.startswith(("postgresql://", "postgres://")) or ("://" not in url and "=" in url):
+        from codex_pipeline.store.postgres import PostgresStore
+
+        return PostgresStore(url, max_connections=max_connections, connect_timeout=connect_timeout)
+    # Name only the scheme: the rest of a database URL may hold a password.
+    scheme = url.split("://", 1)[0] + "://" if "://" in url else "a URL without a scheme"
+    raise ValueError(f"CODEX_DATABASE_URL must start with postgresql:// or sqlite:///, not {scheme}")
+
+
+__all__ = ["Migration", "Store", "TaskIntake", "WorkflowRun", "migrations", "open_store"]

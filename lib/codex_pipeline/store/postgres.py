@@ -1,0 +1,157 @@
+"""The PostgreSQL backend of :mod:`codex_pipeline.store` (production): psycopg 3 + psycopg_pool.
+
+Tables live in the schema ``codex_kb``. The pool opens in the background, so constructing a
+store never blocks on the network; a connection that cannot be had within
+``connect_timeout`` seconds, or any operational fault, is :class:`Unavailable` (503, retry).
+Migrations run under a transaction-scoped advisory lock, so replicas starting together apply
+each migration once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from codex_pipeline.errors import Unavailable
+from codex_pipeline.store import TaskIntake, WorkflowRun, migrations
+
+SCHEMA = "codex_kb"
+# pg_advisory_xact_lock key that serialises migrations ("codexkb1" as an int64).
+MIGRATION_LOCK = 0x636F6465786B6231
+_RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
+         " FROM codex_kb.workflow_runs")
+_RUN_BY_DELIVERY = _RUNS + " WHERE stage = %s AND delivery_id = %s ORDER BY id LIMIT 1"
+_RUN_BY_NAME = _RUNS + " WHERE namespace = %s AND name = %s"
+_INSERT_RUN = (
+    "WITH inserted AS (INSERT INTO codex_kb.workflow_runs"
+    " (namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (namespace, name) DO NOTHING"
+    " RETURNING namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at)"
+    " SELECT * FROM inserted"
+)
+_log = logging.getLogger("codex_pipeline.store")
+
+
+def _run(row: tuple[Any, ...]) -> WorkflowRun:
+    return WorkflowRun(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], row[7])
+
+
+class PostgresStore:
+    backend = "postgres"
+
+    def __init__(self, url: str, *, max_connections: int = 10, min_connections: int = 1,
+                 connect_timeout: float = 5.0) -> None:
+        from psycopg_pool import ConnectionPool  # ~250 ms of imports: only when PostgreSQL is used
+
+        self.connect_timeout = connect_timeout
+        self._pool = ConnectionPool(
+            url, min_size=min_connections, max_size=max(max_connections, min_connections),
+            kwargs={"connect_timeout": max(1, int(connect_timeout)), "autocommit": True},
+            timeout=connect_timeout, open=False, name="codex_kb",
+            # A connection broken while idle in the pool is replaced, not handed out.
+            check=ConnectionPool.check_connection,
+        )
+        self._pool.open(wait=False)
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise Unavailable(f"PostgreSQL is unreachable: no connection within {self.connect_timeout:g}s") from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            # The message names the failure (never the password: psycopg does not echo it).
+            raise Unavailable(f"PostgreSQL is unavailable: {str(exc).strip().splitlines()[0]}") from None
+
+    # --- migrations ---------------------------------------------------------------------
+
+    def applied_migrations(self) -> list[int]:
+        with self._connection() as conn:
+            exists = conn.execute("SELECT to_regclass(%s)", ("codex_kb.schema_migrations",)).fetchone()
+            if not exists or exists[0] is None:
+                return []
+            rows = conn.execute("SELECT version FROM codex_kb.schema_migrations ORDER BY version").fetchall()
+        return [int(r[0]) for r in rows]
+
+    def migrate(self) -> list[int]:
+        applied_now: list[int] = []
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute("CREATE SCHEMA IF NOT EXISTS codex_kb")
+            conn.execute("CREATE TABLE IF NOT EXISTS codex_kb.schema_migrations ("
+                         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                         "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            done = {int(r[0]) for r in conn.execute("SELECT version FROM codex_kb.schema_migrations")}
+            for migration in migrations(self.backend):
+                if migration.version in done:
+                    continue
+                conn.execute(migration.sql.encode())  # no parameters: several statements run as one
+                conn.execute("INSERT INTO codex_kb.schema_migrations (version, name) VALUES (%s, %s)",
+                             (migration.version, migration.name))
+                applied_now.append(migration.version)
+        if applied_now:
+            _log.info(f"codex_kb migrated: applied {applied_now}", extra={"applied": applied_now})
+        return applied_now
+
+    # --- intake and runs ----------------------------------------------------------------
+
+    def record_intake(self, intake: TaskIntake) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute(
+                "INSERT INTO codex_kb.task_intake (stage, delivery_id, repository, issue_number, payload,"
+                " payload_json) VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (stage, delivery_id) DO NOTHING",
+                (intake.stage, intake.delivery_id, intake.repository, intake.issue_number, intake.payload,
+                 intake.payload_json))
+            return cursor.rowcount == 1
+
+    def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
+        with self._connection() as conn:
+            row = conn.execute(_RUN_BY_DELIVERY, (stage, delivery_id)).fetchone()
+        return _run(row) if row else None
+
+    def get_run(self, namespace: str, name: str) -> WorkflowRun | None:
+        with self._connection() as conn:
+            row = conn.execute(_RUN_BY_NAME, (namespace, name)).fetchone()
+        return _run(row) if row else None
+
+    def record_run(self, run: WorkflowRun) -> WorkflowRun:
+        with self._connection() as conn:
+            row = conn.execute(
+                _INSERT_RUN,
+                (run.namespace, run.name, run.template, run.stage, run.repository, run.issue_number,
+                 run.delivery_id, run.submitted_at)).fetchone()
+            if row is None:  # recorded before (by a concurrent or an earlier attempt): that row wins
+                row = conn.execute(_RUN_BY_NAME, (run.namespace, run.name)).fetchone()
+        if row is None:
+            raise Unavailable(f"workflow run {run.namespace}/{run.name} vanished while being recorded")
+        return _run(row)
+
+    # --- once markers -------------------------------------------------------------------
+
+    def mark_once(self, key: str) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute("INSERT INTO codex_kb.once_markers (key) VALUES (%s) "
+                                  "ON CONFLICT (key) DO NOTHING", (key,))
+            return cursor.rowcount == 1
+
+    def clear_once(self, key: str) -> None:
+        with self._connection() as conn:
+            conn.execute("DELETE FROM codex_kb.once_markers WHERE key = %s", (key,))
+
+    def ping(self) -> bool:
+        try:
+            with self._connection() as conn:
+                conn.execute("SELECT 1")
+        except Unavailable:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._pool.close()

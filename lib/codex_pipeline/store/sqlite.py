@@ -1,0 +1,193 @@
+"""The SQLite backend of :mod:`codex_pipeline.store` (the embedded default).
+
+One connection per store, shared by threads under a lock (SQLite has one writer anyway);
+WAL mode and a busy timeout let several processes (functions-framework workers, the CLI)
+share one file. Writes run in ``BEGIN IMMEDIATE`` transactions so a check-then-insert is
+atomic across processes. "database is locked" past the busy timeout is :class:`Unavailable`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from codex_pipeline.errors import Unavailable
+from codex_pipeline.store import TaskIntake, WorkflowRun, migrations
+
+BUSY_TIMEOUT_SECONDS = 10.0
+_RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
+         " FROM workflow_runs")
+_RUN_BY_DELIVERY = _RUNS + " WHERE stage = ? AND delivery_id = ? ORDER BY id LIMIT 1"
+_RUN_BY_NAME = _RUNS + " WHERE namespace = ? AND name = ?"
+_INSERT_RUN = ("INSERT INTO workflow_runs (namespace, name, template, stage, repository, issue_number, delivery_id,"
+               " submitted_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+               " ON CONFLICT (namespace, name) DO NOTHING")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _run(row: tuple[Any, ...]) -> WorkflowRun:
+    return WorkflowRun(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], _parse_time(row[7]))
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///rel/path`` -> ``rel/path``; ``sqlite:////abs/path`` -> ``/abs/path``."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError("a SQLite CODEX_DATABASE_URL looks like sqlite:///relative/path.db or "
+                         "sqlite:////absolute/path.db")
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    if not path:
+        raise ValueError("sqlite:/// needs a file path (or :memory:)")
+    return path
+
+
+def _statements(sql: str) -> Iterator[str]:
+    """Split a migration into statements (sqlite3 runs one statement per execute)."""
+    current = ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                yield current
+            current = ""
+    if current.strip() and not all(
+            part.strip().startswith("--") or not part.strip() for part in current.splitlines()):
+        yield current
+
+
+class SqliteStore:
+    backend = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                                         check_same_thread=False)
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise Unavailable(f"SQLite database {path!r} cannot be opened: {exc}") from None
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        return cls(path_from_url(url))
+
+    @contextmanager
+    def _transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise Unavailable(f"SQLite database is unavailable: {exc}") from None
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return list(self._conn.execute(sql, params).fetchall())
+            except sqlite3.OperationalError as exc:
+                raise Unavailable(f"SQLite database is unavailable: {exc}") from None
+
+    # --- migrations ---------------------------------------------------------------------
+
+    def _ensure_migrations_table(self, conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+
+    def applied_migrations(self) -> list[int]:
+        rows = self._query("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'")
+        if not rows:
+            return []
+        return [int(r[0]) for r in self._query("SELECT version FROM schema_migrations ORDER BY version")]
+
+    def migrate(self) -> list[int]:
+        applied_now: list[int] = []
+        with self._transaction() as conn:
+            self._ensure_migrations_table(conn)
+            done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+            for migration in migrations(self.backend):
+                if migration.version in done:
+                    continue
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                             (migration.version, migration.name, _now()))
+                applied_now.append(migration.version)
+        return applied_now
+
+    # --- intake and runs ----------------------------------------------------------------
+
+    def record_intake(self, intake: TaskIntake) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO task_intake (stage, delivery_id, repository, issue_number, payload, payload_json,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stage, delivery_id) DO NOTHING",
+                (intake.stage, intake.delivery_id, intake.repository, intake.issue_number, intake.payload,
+                 intake.payload_json, _now()))
+            return cursor.rowcount == 1
+
+    def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
+        rows = self._query(_RUN_BY_DELIVERY, (stage, delivery_id))
+        return _run(rows[0]) if rows else None
+
+    def get_run(self, namespace: str, name: str) -> WorkflowRun | None:
+        rows = self._query(_RUN_BY_NAME, (namespace, name))
+        return _run(rows[0]) if rows else None
+
+    def record_run(self, run: WorkflowRun) -> WorkflowRun:
+        with self._transaction() as conn:
+            conn.execute(
+                _INSERT_RUN,
+                (run.namespace, run.name, run.template, run.stage, run.repository, run.issue_number,
+                 run.delivery_id, _time(run.submitted_at), _now()))
+            row = conn.execute(_RUN_BY_NAME, (run.namespace, run.name)).fetchone()
+        return _run(row)
+
+    # --- once markers -------------------------------------------------------------------
+
+    def mark_once(self, key: str) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute("INSERT INTO once_markers (key, marked_at) VALUES (?, ?) "
+                                  "ON CONFLICT (key) DO NOTHING", (key, _now()))
+            return cursor.rowcount == 1
+
+    def clear_once(self, key: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM once_markers WHERE key = ?", (key,))
+
+    def ping(self) -> bool:
+        try:
+            self._query("SELECT 1")
+        except Unavailable:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,95 @@
+"""At-least-once deliveries in, exactly-once Workflow submission out.
+
+:func:`submit_once` is what every effect function does with a task it decided to run:
+
+1. record the intake (unique per stage + delivery; a redelivery keeps the first copy);
+2. when a run is already recorded for (stage, delivery), answer it as ``duplicate=True``
+   without touching the Kubernetes API;
+3. otherwise create the Workflow under its deterministic name. Two concurrent deliveries, or
+   a retry after a process died between the create and the record, meet 409 AlreadyExists:
+   one Workflow exists, the others answer ``duplicate=True``;
+4. record the run, then answer. A fault in any step raises before the answer, so the broker
+   retries and nothing is acknowledged that was not recorded.
+
+:func:`submission_response` is the answer: a ``codex.workflow.submitted`` reply CloudEvent for
+a CloudEvent request (see ARCHITECTURE "Answering a CloudEvent delivery"), plain JSON 202
+for a request without CloudEvent headers (the spec's raw-protobuf replay).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from codex_pipeline import tasks
+from codex_pipeline.argo import (
+    ANNOTATION_DELIVERY,
+    WorkflowSubmitter,
+    build_workflow,
+    rfc3339,
+    workflow_labels,
+    workflow_name,
+)
+from codex_pipeline.events import WORKFLOW_SUBMITTED_TYPE, Event, event_response
+from codex_pipeline.http import Response, json_response
+from codex_pipeline.store import Store, TaskIntake, WorkflowRun
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    namespace: str
+    name: str
+    submitted_at: datetime
+    duplicate: bool
+
+    def body(self) -> dict[str, Any]:
+        """The spec's answer: ``{namespace, name, submittedAt (RFC 3339), duplicate}``."""
+        return {"namespace": self.namespace, "name": self.name, "submittedAt": rfc3339(self.submitted_at),
+                "duplicate": self.duplicate}
+
+
+def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task: tasks.CodexTask,
+                template: str, name_prefix: str, namespace: str,
+                parameters: dict[str, str]) -> SubmissionResult:
+    """Submit ``template`` for ``task`` at most once per (stage, delivery id); see module doc.
+
+    The task must carry repository, issue number and delivery id (callers check with
+    ``tasks.require`` and answer 400 first)."""
+    delivery = task.delivery_id
+    store.record_intake(TaskIntake(stage, delivery, task.repository, int(task.issue_number),
+                                   tasks.to_protobuf(task), tasks.to_json(task).decode()))
+    known = store.find_run(stage, delivery)
+    if known is not None:
+        return SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
+
+    name = workflow_name(name_prefix, task.repository, int(task.issue_number), delivery)
+    workflow = build_workflow(template, name, namespace, parameters,
+                              workflow_labels(stage, task.repository, int(task.issue_number), delivery),
+                              annotations={ANNOTATION_DELIVERY: delivery})
+    submitted = submitter.submit(workflow)
+    run = store.record_run(WorkflowRun(submitted.namespace, submitted.name, template, stage, task.repository,
+                                       int(task.issue_number), delivery, submitted.submitted_at))
+    return SubmissionResult(run.namespace, run.name, run.submitted_at, duplicate=not submitted.created)
+
+
+def reply_event(result: SubmissionResult, *, source: str, task: tasks.CodexTask,
+                traceparent: str | None = None) -> Event:
+    """``codex.workflow.submitted``: id the workflow name, subject ``owner/repo#number``."""
+    subject = tasks.partition_key(task.repository, int(task.issue_number))
+    return Event(
+        id=result.name, source=source, type=WORKFLOW_SUBMITTED_TYPE, subject=subject,
+        datacontenttype="application/json",
+        data=json.dumps(result.body(), separators=(",", ":"), sort_keys=True).encode(),
+        extensions={key: value for key, value in (("partitionkey", subject), ("traceparent", traceparent))
+                    if value},
+    )
+
+
+def submission_response(result: SubmissionResult, *, cloudevent: bool, source: str, task: tasks.CodexTask,
+                        traceparent: str | None = None) -> Response:
+    """202 with a reply CloudEvent (CloudEvent request) or the plain JSON body (raw replay)."""
+    if cloudevent:
+        return event_response(reply_event(result, source=source, task=task, traceparent=traceparent), 202)
+    return json_response(202, result.body())

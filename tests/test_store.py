@@ -1,0 +1,261 @@
+"""One behaviour suite for both Store backends: SQLite (a file) and PostgreSQL (the real server)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from codex_pipeline.errors import Unavailable
+from codex_pipeline.store import Store, TaskIntake, WorkflowRun, migrations, open_store
+from tests.conftest import free_port
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = open_store(store_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+def delivery() -> str:
+    return str(uuid.uuid4())
+
+
+def intake(delivery_id: str, stage: str = "planning", body: bytes = b"\x08\x01") -> TaskIntake:
+    return TaskIntake(stage, delivery_id, "proompteng/lab", 1636, body,
+                      '{"stage":"planning","repository":"proompteng/lab"}')
+
+
+def run(delivery_id: str, name: str | None = None, at: datetime | None = None) -> WorkflowRun:
+    return WorkflowRun("argo-workflows", name or f"codex-planning-{uuid.uuid4().hex[:12]}", "facteur-dispatch",
+                       "planning", "proompteng/lab", 1636, delivery_id,
+                       at or datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC))
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    everything = [m.version for m in migrations(store.backend)]
+    assert store.applied_migrations() == everything
+    assert store.migrate() == []
+    assert store.applied_migrations() == everything
+
+
+def test_intake_is_kept_once_per_stage_and_delivery(store: Store) -> None:
+    one = delivery()
+    assert store.record_intake(intake(one)) is True
+    assert store.record_intake(intake(one, body=b"\x08\x02")) is False
+    assert store.record_intake(intake(one, stage="implementation")) is True
+    assert store.record_intake(intake(delivery())) is True
+
+
+def test_a_recorded_run_is_found_by_delivery_and_by_name(store: Store) -> None:
+    one = delivery()
+    assert store.find_run("planning", one) is None
+    recorded = store.record_run(run(one, "codex-planning-a"))
+    assert store.find_run("planning", one) == recorded
+    assert store.get_run("argo-workflows", "codex-planning-a") == recorded
+    assert store.find_run("implementation", one) is None
+    assert recorded.submitted_at == datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+    assert recorded.submitted_at.utcoffset() == timedelta(0)
+
+
+def test_the_first_record_of_a_run_wins(store: Store) -> None:
+    one = delivery()
+    name = f"codex-planning-{uuid.uuid4().hex[:8]}"
+    first = store.record_run(run(one, name, datetime(2026, 1, 1, tzinfo=UTC)))
+    second = store.record_run(run(one, name, datetime(2026, 2, 2, tzinfo=UTC)))
+    assert second == first
+    assert second.submitted_at == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_the_same_name_in_another_namespace_is_another_run(store: Store) -> None:
+    one = delivery()
+    name = f"codex-planning-{uuid.uuid4().hex[:8]}"
+    store.record_run(run(one, name))
+    other = WorkflowRun("staging", name, "facteur-dispatch", "planning", "proompteng/lab", 1, one,
+                        datetime(2026, 3, 3, tzinfo=UTC))
+    assert store.record_run(other) == other
+    assert store.get_run("staging", name) == other
+
+
+def test_mark_once_is_true_for_the_first_caller_only(store: Store) -> None:
+    key = f"ready-to-merge:proompteng/lab#{uuid.uuid4().hex[:6]}"
+    assert store.mark_once(key) is True
+    assert store.mark_once(key) is False
+    store.clear_once(key)
+    assert store.mark_once(key) is True
+
+
+def test_mark_once_under_concurrency_has_one_winner(store: Store) -> None:
+    key = f"handoff:{uuid.uuid4()}"
+    results: list[bool] = []
+    barrier = threading.Barrier(20)
+
+    def race() -> None:
+        barrier.wait()
+        results.append(store.mark_once(key))
+
+    threads = [threading.Thread(target=race) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 19 + [True]
+
+
+def test_concurrent_record_run_keeps_one_row(store: Store) -> None:
+    one = delivery()
+    name = f"codex-planning-{uuid.uuid4().hex[:8]}"
+    seen: list[WorkflowRun] = []
+    barrier = threading.Barrier(10)
+
+    def race(i: int) -> None:
+        barrier.wait()
+        seen.append(store.record_run(run(one, name, datetime(2026, 1, 1 + i, tzinfo=UTC))))
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1
+    assert store.get_run("argo-workflows", name) == seen[0]
+
+
+def test_ping_answers_when_the_database_does(store: Store) -> None:
+    assert store.ping() is True
+
+
+def test_two_stores_on_one_database_see_each_other(store_url: str) -> None:
+    first, second = open_store(store_url), open_store(store_url)
+    try:
+        first.migrate()
+        second.migrate()
+        key = f"shared:{uuid.uuid4()}"
+        assert first.mark_once(key) is True
+        assert second.mark_once(key) is False
+    finally:
+        first.close()
+        second.close()
+
+
+# --- backend specifics ------------------------------------------------------------------
+
+
+def test_a_fresh_postgres_database_migrates_from_nothing(postgres_server_url: str) -> None:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"codex_fresh_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo("", **{**conninfo_to_dict(postgres_server_url), "dbname": name})
+    try:
+        store = open_store(url)
+        assert store.applied_migrations() == []
+        results: list[list[int]] = []
+        threads = [threading.Thread(target=lambda: results.append(store.migrate())) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Four concurrent migrators: each migration applied exactly once.
+        assert sorted(v for applied in results for v in applied) == [m.version for m in migrations("postgres")]
+        with psycopg.connect(url) as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'codex_kb'")}
+        assert {"task_intake", "workflow_runs", "once_markers", "schema_migrations"} <= tables
+        store.close()
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_postgres_down_is_unavailable() -> None:
+    store = open_store(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing", connect_timeout=0.5)
+    try:
+        with pytest.raises(Unavailable, match="PostgreSQL"):
+            store.find_run("planning", "x")
+        assert store.ping() is False
+    finally:
+        store.close()
+
+
+def test_postgres_unavailable_message_never_shows_the_password() -> None:
+    store = open_store(f"postgresql://postgres:hunter2-secret@127.0.0.1:{free_port()}/nothing", connect_timeout=0.5)
+    try:
+        with pytest.raises(Unavailable) as caught:
+            store.mark_once("x")
+        assert "hunter2" not in caught.value.message
+    finally:
+        store.close()
+
+
+def test_sqlite_url_forms(tmp_path: Path) -> None:
+    from codex_pipeline.store.sqlite import path_from_url
+
+    assert path_from_url("sqlite:///.codex-pipeline/state.db") == ".codex-pipeline/state.db"
+    assert path_from_url("sqlite:////var/lib/codex/state.db") == "/var/lib/codex/state.db"
+    memory = open_store("sqlite:///:memory:")
+    assert memory.migrate() == [m.version for m in migrations("sqlite")]
+    memory.close()
+    nested = open_store(f"sqlite:///{tmp_path}/a/b/state.db")
+    nested.migrate()
+    assert (tmp_path / "a" / "b" / "state.db").is_file()
+    nested.close()
+
+
+def test_unknown_database_url_names_only_the_scheme() -> None:
+    with pytest.raises(ValueError, match="mysql://") as caught:
+        open_store("mysql://root:pw-secret@db/x")
+    assert "pw-secret" not in str(caught.value)
+
+
+def test_sqlite_locked_past_the_busy_timeout_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codex_pipeline.store import sqlite as backend
+
+    monkeypatch.setattr(backend, "BUSY_TIMEOUT_SECONDS", 0.2)
+    path = tmp_path / "locked.db"
+    store = open_store(f"sqlite:///{path}")
+    store.migrate()
+    # Another process holds the write lock (what a stuck writer looks like).
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(Unavailable, match="locked"):
+            store.mark_once("k")
+    finally:
+        holder.kill()
+        holder.wait()
+        store.close()
+
+
+def test_migrate_cli_applies_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from codex_pipeline.cli import main
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["migrate", "--database-url", url]) == 0
+    assert "applied [1]" in capsys.readouterr().out
+    assert main(["migrate", "--database-url", url]) == 0
+    assert "applied nothing" in capsys.readouterr().out
+    assert main(["migrate", "--database-url", url, "--status"]) == 0
+    assert "pending none" in capsys.readouterr().out
