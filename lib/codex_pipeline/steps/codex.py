@@ -1,0 +1,275 @@
+"""Run the Codex CLI (``codex exec --json``) and read its JSONL event stream.
+
+The prompt goes in on stdin (never in argv: it carries untrusted issue text, and argv is
+visible to every process on the node). Each stdout line is one event; we keep the final
+``agent_message`` item as the answer, the commands Codex ran (for the validation notes of the
+progress comment) and a readable transcript. Lines that are not JSON (older CLIs, warnings)
+go to the transcript as they are. A run that exceeds its timeout is killed and reported as a
+failure, never left hanging in the pod.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+DEFAULT_MODEL = "gpt-5.1-codex-max"
+DEFAULT_REASONING = "high"
+
+Tee = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CodexOptions:
+    """How to call the CLI; the template parameters end up here (spec: model, reasoning, search, yolo)."""
+
+    binary: str = "codex"
+    model: str | None = DEFAULT_MODEL
+    reasoning: str | None = DEFAULT_REASONING
+    search: bool = True
+    yolo: bool = True
+    extra_args: tuple[str, ...] = ()
+    timeout: float | None = 3 * 60 * 60
+
+    def argv(self) -> list[str]:
+        args = [self.binary, "exec", "--json"]
+        if self.model:
+            args += ["--model", self.model]
+        if self.reasoning:
+            args += ["-c", f"model_reasoning_effort={json.dumps(self.reasoning)}"]
+        if self.search:
+            args += ["-c", "tools.web_search=true"]
+        if self.yolo:
+            args.append("--dangerously-bypass-approvals-and-sandbox")
+        args += list(self.extra_args)
+        args.append("-")  # read the prompt from stdin
+        return args
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CodexOptions:
+        """Defaults from ``CODEX_BIN``, ``CODEX_MODEL``, ``CODEX_REASONING``, ``CODEX_SEARCH``,
+        ``CODEX_YOLO``, ``CODEX_EXTRA_ARGS`` and ``CODEX_TIMEOUT_SECONDS``; explicit values win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if env.get("CODEX_BIN"):
+            values["binary"] = env["CODEX_BIN"]
+        if "CODEX_MODEL" in env:
+            values["model"] = env["CODEX_MODEL"] or None
+        if "CODEX_REASONING" in env:
+            values["reasoning"] = env["CODEX_REASONING"] or None
+        if "CODEX_SEARCH" in env:
+            values["search"] = _flag(env["CODEX_SEARCH"])
+        if "CODEX_YOLO" in env:
+            values["yolo"] = _flag(env["CODEX_YOLO"])
+        if env.get("CODEX_EXTRA_ARGS"):
+            values["extra_args"] = tuple(shlex.split(env["CODEX_EXTRA_ARGS"]))
+        if env.get("CODEX_TIMEOUT_SECONDS"):
+            values["timeout"] = float(env["CODEX_TIMEOUT_SECONDS"]) or None
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    command: str
+    exit_code: int | None
+
+
+@dataclass
+class CodexResult:
+    exit_code: int
+    final_message: str = ""
+    thread_id: str | None = None
+    commands: list[CommandRun] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.errors and bool(self.final_message)
+
+    def failure_reason(self) -> str:
+        if self.timed_out:
+            return "Codex did not finish before the step's timeout and was stopped"
+        if self.errors:
+            return self.errors[-1]
+        if self.exit_code != 0:
+            return f"Codex exited with status {self.exit_code}"
+        if not self.final_message:
+            return "Codex finished without a final message"
+        return ""
+
+
+class EventReader:
+    """Folds JSONL events into a :class:`CodexResult` and renders each one as transcript lines."""
+
+    def __init__(self) -> None:
+        self.result = CodexResult(exit_code=0)
+
+    def feed(self, line: str) -> list[str]:
+        text = line.rstrip("\n")
+        if not text.strip():
+            return []
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError:
+            return [text]
+        if not isinstance(event, dict):
+            return [text]
+        return self._event(event)
+
+    def _event(self, event: dict[str, Any]) -> list[str]:
+        kind = str(event.get("type", ""))
+        result = self.result
+        if kind == "thread.started":
+            result.thread_id = str(event.get("thread_id") or "") or None
+            return [f"[codex] thread {result.thread_id}"]
+        if kind == "turn.completed":
+            usage = event.get("usage") or {}
+            result.usage = {k: int(v) for k, v in usage.items() if isinstance(v, int)}
+            return [f"[codex] turn completed ({_usage_text(result.usage)})"]
+        if kind == "turn.failed":
+            message = str((event.get("error") or {}).get("message") or "turn failed")
+            result.errors.append(message)
+            return [f"[codex] turn failed: {message}"]
+        if kind == "error":
+            message = str(event.get("message") or "error")
+            result.errors.append(message)
+            return [f"[codex] error: {message}"]
+        if kind in ("item.started", "item.updated", "item.completed"):
+            item = event.get("item")
+            if isinstance(item, dict):
+                return self._item(kind, item)
+        return []
+
+    def _item(self, kind: str, item: dict[str, Any]) -> list[str]:
+        item_type = item.get("type")
+        result = self.result
+        if item_type == "command_execution":
+            command = str(item.get("command", ""))
+            if kind == "item.started":
+                return [f"$ {command}"]
+            if kind == "item.completed":
+                code = item.get("exit_code")
+                result.commands.append(CommandRun(command, code if isinstance(code, int) else None))
+                output = str(item.get("aggregated_output") or "").rstrip("\n")
+                lines = output.splitlines()[-40:] if output else []
+                return [*lines, f"[exit {code}] {command}"]
+            return []
+        if kind != "item.completed":
+            return []
+        if item_type == "agent_message":
+            result.final_message = str(item.get("text") or "")
+            return ["[agent]", *result.final_message.splitlines()]
+        if item_type == "reasoning":
+            return [f"[thinking] {line}" for line in str(item.get("text") or "").splitlines()]
+        if item_type == "file_change":
+            lines = []
+            for change in item.get("changes") or []:
+                if isinstance(change, dict) and change.get("path"):
+                    path = str(change["path"])
+                    if path not in result.changed_files:
+                        result.changed_files.append(path)
+                    lines.append(f"[{change.get('kind', 'update')}] {path}")
+            return lines
+        if item_type == "todo_list":
+            return [f"[{'x' if entry.get('completed') else ' '}] {entry.get('text', '')}"
+                    for entry in item.get("items") or [] if isinstance(entry, dict)]
+        if item_type == "error":
+            return [f"[codex] warning: {item.get('message', '')}"]
+        return []
+
+
+def _usage_text(usage: Mapping[str, int]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in usage.items()) or "no usage reported"
+
+
+def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None = None,
+              tee: Sequence[Tee] = (), env: Mapping[str, str] | None = None) -> CodexResult:
+    """Run Codex once in ``workdir``; every transcript line goes to ``transcript`` and each ``tee``.
+
+    Never raises for a Codex failure (missing binary, non-zero exit, timeout): the result says
+    what went wrong, so the caller can write a failure recap before exiting non-zero.
+    """
+    reader = EventReader()
+
+    def emit(line: str) -> None:
+        if transcript is not None:
+            transcript.write(line + "\n")
+            transcript.flush()
+        for sink in tee:
+            sink(line)
+
+    argv = options.argv()
+    emit(f"[codex] {shlex.join(argv)} (prompt: {len(prompt)} characters on stdin)")
+    try:
+        process = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
+                                   env=dict(os.environ if env is None else env), start_new_session=True)
+    except OSError as exc:
+        message = f"cannot start {options.binary!r}: {exc.strerror or exc}"
+        emit(f"[codex] {message}")
+        return CodexResult(exit_code=127, errors=[message])
+
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        _kill_group(process)
+
+    timer = threading.Timer(options.timeout, stop) if options.timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    started = time.monotonic()
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        writer = threading.Thread(target=_write_stdin, args=(process.stdin, prompt), daemon=True)
+        writer.start()
+        for line in process.stdout:
+            for shown in reader.feed(line):
+                emit(shown)
+        process.wait()
+        writer.join(timeout=1)
+    finally:
+        if timer:
+            timer.cancel()
+        if process.poll() is None:
+            _kill_group(process)
+    result = reader.result
+    result.exit_code = process.returncode
+    result.timed_out = timed_out.is_set()
+    emit(f"[codex] exit {result.exit_code} after {time.monotonic() - started:.1f}s"
+         + (" (timed out)" if result.timed_out else ""))
+    return result
+
+
+def _write_stdin(stream: IO[str], prompt: str) -> None:
+    try:
+        stream.write(prompt)
+        stream.close()
+    except (BrokenPipeError, OSError):
+        pass  # Codex exited before reading everything; its exit status tells the story
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
