@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("codex_pipeline.cli.bundle", "write self-contained func build roots (library vendored)"),
     "lint": ("codex_pipeline.cli.lint", "validate eventing/, workflows/ and func.yaml offline"),
     "migrate": ("codex_pipeline.cli.migrate", "apply pending codex_kb store migrations (CODEX_DATABASE_URL)"),
+    "discord-channel": ("codex_pipeline.cli.discord_channel", "tee stdin into a per-run Discord channel"),
 }
 
 

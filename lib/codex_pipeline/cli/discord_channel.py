@@ -1,0 +1,56 @@
+"""``codex-pipeline discord-channel``: tee stdin into a new per-run Discord channel.
+
+Every line read is echoed to stdout (so the Argo log keeps it) and mirrored to Discord when
+``DISCORD_BOT_TOKEN`` and ``DISCORD_GUILD_ID`` are set. ``--dry-run`` prints the channel name,
+the banner and the lines to stderr and calls nothing. A Discord failure never changes the exit
+status: the mirror is best effort, the run is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", required=True, help="planning, implementation or review")
+    parser.add_argument("--repo", default=os.environ.get("ISSUE_REPO", ""), help="owner/name")
+    parser.add_argument("--issue", default=os.environ.get("ISSUE_NUMBER", ""), help="issue number")
+    parser.add_argument("--run-id", default=os.environ.get("ARGO_WORKFLOW_NAME", "local"), help="workflow name")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between batched messages")
+    parser.add_argument("--dry-run", action="store_true", help="print to stderr instead of calling Discord")
+
+
+def run(args: argparse.Namespace) -> int:
+    from codex_pipeline.steps.discord import DiscordConfig, banner, channel_name, start_stream
+
+    name = channel_name(args.stage, args.repo, args.issue, args.run_id)
+    head = banner(args.stage, args.repo, args.issue, args.run_id)
+    if args.dry_run:
+        print(f"[discord dry-run] channel: #{name}", file=sys.stderr)
+        for line in head.splitlines():
+            print(f"[discord dry-run] banner: {line}", file=sys.stderr)
+        for line in sys.stdin:
+            sys.stdout.write(line)
+            print(f"[discord dry-run] {line.rstrip(chr(10))}", file=sys.stderr)
+        return 0
+    stream = None
+    if os.environ.get("DISCORD_BOT_TOKEN") and os.environ.get("DISCORD_GUILD_ID"):
+        from codex_pipeline.logs import configure
+
+        configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
+        stream = start_stream(DiscordConfig.from_env(os.environ), stage=args.stage, repository=args.repo,
+                              issue=args.issue, run_id=args.run_id, interval=args.interval)
+    else:
+        print("discord-channel: DISCORD_BOT_TOKEN or DISCORD_GUILD_ID unset; echoing only", file=sys.stderr)
+    try:
+        for line in sys.stdin:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if stream:
+                stream.write(line.rstrip("\n"))
+    finally:
+        if stream:
+            stream.close()
+    return 0
