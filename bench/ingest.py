@@ -8,7 +8,9 @@ that runs in its own process:
 - saturated throughput (closed loop, C keep-alive clients) and its p50/p99;
 - p50/p99 at a fixed 200 deliveries/s (open loop, latency from the scheduled send time).
 
-Targets: cold start <= 1.5x bare; throughput >= 50% of bare; p99 < 20 ms at 200/s.
+Targets: cold start <= 1.5x bare; throughput >= 50% of bare; p99 < 20 ms at 200/s. A third
+subject, a bare forwarder that only POSTs each body to the sink, shows what one emit costs
+on its own, so the figures separate the price of the hop from the price of our code.
 
     .venv/bin/python bench/ingest.py            # prints the table
     .venv/bin/python bench/ingest.py --append   # and appends it to bench/RESULTS.md
@@ -60,11 +62,14 @@ def main() -> int:
 
     folder = harness.scratch()
     bare = harness.bare_source(folder)
+    forwarder = harness.bare_source(folder, harness.BARE_FORWARDER, "forwarder_main.py")
     rows: list[tuple[str, str, str, str, str]] = []
     with harness.sink_process() as sink:
         env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink, "CODEX_LOG_LEVEL": "WARNING"}
         subjects = {
             "bare functions-framework": lambda port: harness.functions_framework(bare, port, {}),
+            "bare forwarder (POST to sink, nothing else)": lambda port: harness.functions_framework(
+                forwarder, port, {"K_SINK": sink}),
             "ingest-webhook": lambda port: harness.functions_framework(INGEST, port, env),
         }
         cold: dict[str, list[float]] = {name: [] for name in subjects}
@@ -88,13 +93,17 @@ def main() -> int:
                          f"p50 {steady.p(50):.1f}, p99 {steady.p(99):.1f} (errors {steady.errors})",
                          f"{cpu_us:.0f}"))
 
-    bare_name, ingest_name = list(subjects)
+    bare_name, forwarder_name, ingest_name = list(subjects)
     cold_ratio = harness.statistics.median(cold[ingest_name]) / harness.statistics.median(cold[bare_name])
     throughput_ratio = loads[ingest_name][0].per_second / loads[bare_name][0].per_second
+    floor_ratio = loads[forwarder_name][0].per_second / loads[bare_name][0].per_second
     p99 = loads[ingest_name][1].p(99)
     verdict = [
         f"cold start {cold_ratio:.2f}x bare (target <= 1.5x): {'met' if cold_ratio <= 1.5 else 'MISSED'}",
         f"throughput {throughput_ratio:.0%} of bare (target >= 50%): {'met' if throughput_ratio >= 0.5 else 'MISSED'}",
+        f"for scale: a bare forwarder that only POSTs each body to the sink reaches {floor_ratio:.0%} of bare; "
+        f"ingest-webhook reaches {loads[ingest_name][0].per_second / loads[forwarder_name][0].per_second:.0%} "
+        "of the forwarder",
         f"p99 at {args.rate:.0f}/s {p99:.1f} ms (target < 20 ms): {'met' if p99 < 20 else 'MISSED'}",
     ]
     table = "\n".join([
