@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("codex_pipeline.cli.bundle", "write self-contained func build roots (library vendored)"),
     "lint": ("codex_pipeline.cli.lint", "validate eventing/, workflows/ and func.yaml offline"),
     "migrate": ("codex_pipeline.cli.migrate", "apply pending codex_kb store migrations (CODEX_DATABASE_URL)"),
+    "step": ("codex_pipeline.cli.step", "run a workflow step: plan, implement or review (in the Codex container)"),
+    "progress-comment": ("codex_pipeline.cli.progress_comment", "create or edit the <!-- codex:progress --> comment"),
     "discord-channel": ("codex_pipeline.cli.discord_channel", "tee stdin into a per-run Discord channel"),
 }
 

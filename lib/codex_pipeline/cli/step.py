@@ -1,0 +1,70 @@
+"""``codex-pipeline step plan|implement|review``: the programs the WorkflowTemplates run.
+
+Inputs come from files or the environment (``PAYLOAD`` for planning, ``EVENT_BODY``/``RAW_EVENT``
+for implementation and review, as the templates' parameters), never from argv: they carry
+untrusted issue text. Exit status 0 means the step's effect is on GitHub; anything else fails
+the Argo step (which may retry it; every effect is safe to repeat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from codex_pipeline.steps.context import DEFAULT_WORKDIR
+
+STAGES = {
+    "plan": ("codex_pipeline.steps.plan", "post the plan comment for a planning task"),
+    "implement": ("codex_pipeline.steps.implement", "implement an approved plan: branch, draft PR, progress"),
+    "review": ("codex_pipeline.steps.review", "one review pass on a Codex pull request"),
+}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", default=os.environ.get("CODEX_WORKDIR", DEFAULT_WORKDIR),
+                        help=f"where the repository is checked out (default: $CODEX_WORKDIR or {DEFAULT_WORKDIR})")
+    parser.add_argument("--workflow-name", help="the Argo workflow name, {{workflow.name}} "
+                                                "(default: $ARGO_WORKFLOW_NAME, $CODEX_WORKFLOW_NAME)")
+    parser.add_argument("--remote-url", help="git remote to clone (default: https://github.com/<repo>.git, "
+                                             "or $CODEX_GIT_URL with {repo})")
+    parser.add_argument("--log", help="transcript file (default: the stage's .codex-*.log in the workdir)")
+    codex = parser.add_argument_group("Codex CLI (defaults from CODEX_MODEL, CODEX_REASONING, ...)")
+    codex.add_argument("--model", help="model (default gpt-5.1-codex-max)")
+    codex.add_argument("--reasoning", help="reasoning effort (default high)")
+    codex.add_argument("--search", action=argparse.BooleanOptionalAction, default=None, help="web search tool")
+    codex.add_argument("--yolo", action=argparse.BooleanOptionalAction, default=None,
+                       help="run without approvals or sandbox (the spec's --mode yolo)")
+    codex.add_argument("--codex-arg", action="append", default=[], metavar="ARG",
+                       help="extra argument for `codex exec` (repeatable)")
+    codex.add_argument("--timeout", type=float, help="seconds before Codex is stopped (default 10800)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    plan = stages.add_parser("plan", help=STAGES["plan"][1], description=STAGES["plan"][1])
+    plan.add_argument("--payload-file", help="task JSON file, - for stdin (default: $PAYLOAD)")
+    plan.add_argument("--output", help="plan output file (default: <workdir>/.codex-plan-output.md)")
+    _common(plan)
+    for name in ("implement", "review"):
+        sub = stages.add_parser(name, help=STAGES[name][1], description=STAGES[name][1])
+        sub.add_argument("--event-body-file", help="base64 task JSON file, - for stdin (default: $EVENT_BODY)")
+        _common(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    import importlib
+
+    from codex_pipeline.errors import ConfigurationError, PipelineError
+    from codex_pipeline.logs import configure
+    from codex_pipeline.steps.git import GitError
+
+    configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
+    module = importlib.import_module(STAGES[args.stage][0])
+    try:
+        result: int = module.run(args)
+    except (PipelineError, ConfigurationError, GitError) as exc:
+        import sys
+
+        print(f"codex-pipeline step {args.stage}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigurationError) or getattr(exc, "status", 500) < 500 else 1
+    return result

@@ -1,0 +1,189 @@
+"""What every step needs: the task, credentials, the working tree, Codex options and the transcript.
+
+Inputs arrive as the WorkflowTemplates pass them: planning gets the task JSON (parameter
+``payload``), implementation and review get ``eventBody`` (base64 JSON) and ``rawEvent``. They
+are read from files or environment variables, never from argv, because they carry untrusted
+issue text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from codex_pipeline.errors import BadRequest, ConfigurationError
+from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.steps.codex import CodexOptions, CodexResult, run_codex
+from codex_pipeline.tasks import from_json_dict
+
+if TYPE_CHECKING:
+    from codex_pipeline.github import Auth, GitHubClient
+
+DEFAULT_WORKDIR = "/workspace/lab"
+
+
+class StepFailed(Exception):
+    """The step cannot finish; the message is shown in the progress comment and on stderr."""
+
+
+def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> str:
+    """A parameter from ``--…-file PATH`` (``-`` = stdin) or the environment variable ``env_name``."""
+    if path == "-":
+        return sys.stdin.read()
+    if path:
+        return Path(path).read_text()
+    value = environ.get(env_name)
+    if value is None:
+        raise BadRequest(f"no input: pass a file or set {env_name}")
+    return value
+
+
+def decode_task_json(text: str, *, base64_encoded: bool) -> tuple[pb.CodexTask, dict[str, Any]]:
+    """The task and its raw JSON object (review steps read keys the proto does not carry)."""
+    raw = text.strip()
+    if base64_encoded:
+        try:
+            raw = base64.b64decode(raw, validate=False).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise BadRequest(f"eventBody is not base64 of UTF-8 JSON: {exc}") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"task is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("body"), dict) and "repository" not in data:
+        data = data["body"]  # an Argo Events envelope: the task is its body
+    task = from_json_dict(data)
+    missing = [name for name in ("repository", "issue_number") if not getattr(task, name)]
+    if missing:
+        raise BadRequest(f"task is missing required field(s): {', '.join(missing)}")
+    return task, data if isinstance(data, dict) else {}
+
+
+def github_token(environ: Mapping[str, str]) -> str | None:
+    """``CODEX_GITHUB_TOKEN`` (or its ``_FILE``), else the ``GITHUB_TOKEN``/``GH_TOKEN`` the spec's secret sets."""
+    for name in ("CODEX_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"):
+        if environ.get(name):
+            return environ[name].strip()
+        if environ.get(f"{name}_FILE"):
+            return Path(environ[f"{name}_FILE"]).read_text().strip()
+    return None
+
+
+@dataclass
+class GitHubAccess:
+    """The shared GitHub client, the planner's login (whose comments we own) and git's credentials."""
+
+    client: GitHubClient
+    auth: Auth
+    planner_login: str | None
+
+    def git_token(self, repository: str) -> str | None:
+        """A token git can push with: the configured token, or a fresh GitHub App installation token."""
+        return self.auth.token_for(repository)
+
+
+def github_access(environ: Mapping[str, str]) -> GitHubAccess:
+    from codex_pipeline.config import load_settings
+    from codex_pipeline.github import auth_from_settings, client_from_settings
+
+    token = github_token(environ)
+    settings = load_settings(environ, github_token=token) if token else load_settings(environ)
+    return GitHubAccess(client_from_settings(settings), auth_from_settings(settings), settings.planner_login)
+
+
+# Credentials Codex never needs: it edits files; the step itself talks to GitHub and Discord.
+CODEX_HIDDEN_ENV = ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "GITHUB_TOKEN", "GH_TOKEN",
+                    "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_PRIVATE_KEY_FILE", "DISCORD_BOT_TOKEN",
+                    "CODEX_DATABASE_URL", "CODEX_WEBHOOK_SECRET", "EVENT_BODY", "RAW_EVENT", "PAYLOAD")
+
+
+@dataclass
+class Transcript:
+    """The step's log file (an Argo artifact) plus optional live tees (Discord).
+
+    Every line passes through here, and every known secret is replaced by ``***`` first, so a
+    command that prints a credential cannot carry it into an artifact or a Discord channel.
+    """
+
+    path: Path
+    tees: list[Callable[[str], None]] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+    _stream: IO[str] | None = None
+
+    def __enter__(self) -> Transcript:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._stream = self.path.open("a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stream:
+            self._stream.close()
+
+    def line(self, text: str) -> None:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        if self._stream:
+            self._stream.write(text + "\n")
+            self._stream.flush()
+        for tee in self.tees:
+            tee(text)
+
+    def run_codex(self, prompt: str, workdir: Path, options: CodexOptions) -> CodexResult:
+        env = {key: value for key, value in os.environ.items() if key not in CODEX_HIDDEN_ENV}
+        return run_codex(prompt, workdir, options, tee=[self.line], env=env)
+
+
+def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
+    """Values to redact from transcripts: tokens from the environment and any extra ones (App tokens)."""
+    values = [environ.get(name, "") for name in CODEX_HIDDEN_ENV if "TOKEN" in name or "KEY" in name]
+    values += [value for value in extra if value]
+    return [value.strip() for value in values if value and len(value.strip()) >= 8]
+
+
+@contextmanager
+def discord_tee(stage: str, repository: str, issue: int, run_id: str,
+                environ: Mapping[str, str]) -> Iterator[Callable[[str], None] | None]:
+    """A line sink into a per-run Discord channel when the bot token and guild id are set.
+
+    A Discord failure never fails the run: the streamer logs it and drops further lines.
+    """
+    if not (environ.get("DISCORD_BOT_TOKEN") and environ.get("DISCORD_GUILD_ID")):
+        yield None
+        return
+    from codex_pipeline.steps.discord import DiscordConfig, start_stream
+
+    stream = start_stream(DiscordConfig.from_env(environ), stage=stage, repository=repository, issue=issue,
+                          run_id=run_id)
+    try:
+        yield stream.write if stream else None
+    finally:
+        if stream:
+            stream.close()
+
+
+def codex_options(args: Any, environ: Mapping[str, str]) -> CodexOptions:
+    overrides: dict[str, Any] = {"model": args.model, "reasoning": args.reasoning, "search": args.search,
+                                 "yolo": args.yolo, "timeout": args.timeout}
+    if args.codex_arg:
+        overrides["extra_args"] = tuple(args.codex_arg)
+    return CodexOptions.from_env(environ, **overrides)
+
+
+def workflow_name(args: Any, environ: Mapping[str, str]) -> str:
+    name = args.workflow_name or environ.get("ARGO_WORKFLOW_NAME") or environ.get("CODEX_WORKFLOW_NAME")
+    if not name:
+        raise ConfigurationError("no workflow name: pass --workflow-name {{workflow.name}} or set ARGO_WORKFLOW_NAME")
+    return str(name)
+
+
+def environ_of(args: Any) -> dict[str, str]:
+    return dict(getattr(args, "environ", None) or os.environ)

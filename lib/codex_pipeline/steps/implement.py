@@ -1,0 +1,138 @@
+"""``step implement``: the approved plan becomes a pushed branch, a draft PR and a progress recap.
+
+Every effect is safe to repeat, because Argo retries steps: the branch is reused when it is
+already on the remote, the open PR for the branch is reused, the PR is linked from the issue
+once (a marker per PR number), and the progress comment is found by its marker and edited.
+A failure anywhere after kickoff turns the progress comment into a failure recap and exits
+non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.steps import progress as progress_comment
+from codex_pipeline.steps.context import (
+    GitHubAccess,
+    StepFailed,
+    Transcript,
+    codex_options,
+    decode_task_json,
+    discord_tee,
+    environ_of,
+    github_access,
+    read_input,
+    secrets_of,
+    workflow_name,
+)
+from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
+from codex_pipeline.untrusted import clean
+
+LOG_FILE = ".codex-implementation.log"
+log = get_logger("codex_pipeline.steps.implement")
+
+
+def pr_link_marker(pr_number: int) -> str:
+    return f"<!-- codex:pr-link {pr_number} -->"
+
+
+def commit_message(title: str, issue: int, workflow: str, summary: str) -> str:
+    subject = " ".join(clean(title).split())[:64] or f"issue {issue}"
+    first = next((line.strip("# ").strip() for line in summary.splitlines() if line.strip()), "")
+    return f"codex: {subject} (#{issue})\n\n{first[:200]}\n\nCodex workflow: {workflow}\nRefs #{issue}\n"
+
+
+def branch_for(head: str, issue: int, title: str) -> str:
+    return head if head.startswith("codex/") else issue_branch(issue, clean(title))
+
+
+def run(args: argparse.Namespace) -> int:
+    from codex_pipeline.steps.prompts import implementation_prompt
+
+    environ = environ_of(args)
+    task, _ = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
+    workflow = workflow_name(args, environ)
+    workdir = Path(args.workdir)
+    github = github_access(environ)
+    repo, number = task.repository, int(task.issue_number)
+    base = task.base or github.client.default_branch(repo)
+    branch = branch_for(task.head, number, task.issue_title)
+    plan = task.plan_comment_body
+    steps = progress_comment.task_breakdown(plan) or ["Implement the approved plan"]
+    progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,
+                                         status=[f"Workflow `{workflow}` started on branch `{branch}`."])
+    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    progress.marker = marker
+
+    def publish() -> None:
+        progress_comment.upsert(github.client, repo, number, progress.render(), marker=marker,
+                                author=github.planner_login)
+
+    token = github.git_token(repo)
+    with discord_tee("implementation", repo, number, workflow, environ) as discord, \
+            Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
+                       secrets_of(environ, token)) as transcript:
+        publish()
+        try:
+            return _implement(args, environ, task, github, transcript, progress, publish, workflow, workdir,
+                              base, branch, implementation_prompt(task, branch, plan))
+        except (StepFailed, GitError) as exc:
+            transcript.line(f"[step] failed: {exc}")
+            progress.failed = f"{exc}\n\nThe full transcript is in the workflow's `{LOG_FILE}` artifact."
+            progress.status = [f"Workflow `{workflow}` stopped; nothing further was pushed."]
+            publish()
+            decision(log, "implementation failed", repository=repo, issue=number, workflow=workflow, reason=str(exc))
+            print(f"codex-pipeline step implement: {exc}", file=sys.stderr)
+            return 1
+
+
+def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.CodexTask, github: GitHubAccess,
+               transcript: Transcript, progress: progress_comment.Progress, publish: Callable[[], None],
+               workflow: str, workdir: Path, base: str, branch: str, prompt: str) -> int:
+    repo, number = task.repository, int(task.issue_number)
+    git = Git(workdir, token=github.git_token(repo))
+    git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+    reused = git.checkout_branch(branch, base)
+    transcript.line(f"[step] implementing {repo}#{number} on {branch} ({'reused' if reused else 'new'} branch)")
+
+    result = transcript.run_codex(prompt, workdir, codex_options(args, environ))
+    progress.validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
+    if not result.ok:
+        raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
+
+    sha = git.commit_all(commit_message(task.issue_title, number, workflow, result.final_message))
+    if git.commits_ahead(base) == 0:
+        raise StepFailed("Codex finished without changing any file, so there is nothing to push or review.")
+    git.push(branch)
+    transcript.line(f"[step] pushed {branch} ({sha or 'no new commit'})")
+
+    client = github.client
+    pull = client.find_open_pull(repo, branch)
+    if pull is None:
+        title = " ".join(clean(task.issue_title).split())[:200] or f"Codex changes for #{number}"
+        body = (f"Closes #{number}\n\nDraft opened by Codex workflow `{workflow}` from the approved plan.\n\n"
+                f"{result.final_message.strip()}\n")
+        pull = client.create_pull(repo, head=branch, base=base, title=title, body=body, draft=True)
+        transcript.line(f"[step] opened draft PR #{pull.number}: {pull.html_url}")
+    else:
+        transcript.line(f"[step] reusing open PR #{pull.number}: {pull.html_url}")
+    link = pr_link_marker(pull.number)
+    if client.find_comment_with_marker(repo, number, link, author=github.planner_login) is None:
+        client.create_issue_comment(repo, number, f"{link}\nCodex opened draft pull request #{pull.number}: "
+                                                  f"{pull.html_url}\n")
+
+    progress.finish()
+    progress.status = []
+    progress.summary = result.final_message
+    progress.links = [f"Pull request: #{pull.number} {pull.html_url}", f"Branch: `{branch}`",
+                      *[f"Commit {line}" for line in git.log_subjects(base, limit=5)],
+                      f"Transcript: `{LOG_FILE}` artifact of workflow `{workflow}`"]
+    publish()
+    decision(log, "implementation pushed", repository=repo, issue=number, workflow=workflow, branch=branch,
+             pull=pull.number)
+    return 0

@@ -1,0 +1,109 @@
+"""``step review``: one Codex pass over review threads, failing checks and merge conflicts.
+
+It reuses the PR branch (never opens a PR), pushes what Codex changed, and writes its own
+review-pass section into the issue's progress comment (the issue is the one in the branch name
+``codex/issue-<n>-…``; the PR itself when the branch does not say). A retried pass replaces
+that section instead of adding another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.steps import progress as progress_comment
+from codex_pipeline.steps.context import (
+    StepFailed,
+    Transcript,
+    codex_options,
+    decode_task_json,
+    discord_tee,
+    environ_of,
+    github_access,
+    read_input,
+    secrets_of,
+    workflow_name,
+)
+from codex_pipeline.steps.git import Git, GitError, remote_url
+
+LOG_FILE = ".codex-review.log"
+_ISSUE_FROM_BRANCH = re.compile(r"^codex/issue-(\d+)(?:-|$)")
+log = get_logger("codex_pipeline.steps.review")
+
+
+def issue_of_branch(branch: str, fallback: int) -> int:
+    match = _ISSUE_FROM_BRANCH.match(branch)
+    return int(match.group(1)) if match else fallback
+
+
+def review_section(workflow: str, lines: list[str], summary: str = "", failed: str | None = None) -> str:
+    out = [f"#### Review pass (workflow `{workflow}`)", ""]
+    if failed:
+        out += [f"❌ {failed}", ""]
+    out += [f"- {line}" for line in lines]
+    if summary.strip():
+        out += ["", summary.strip()]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from codex_pipeline.steps.prompts import review_prompt
+
+    environ = environ_of(args)
+    task, raw = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
+    workflow = workflow_name(args, environ)
+    workdir = Path(args.workdir)
+    github = github_access(environ)
+    client = github.client
+    repo, pr_number = task.repository, int(task.issue_number)
+    branch, base = task.head, task.base
+    if not branch or not base:
+        pull = client.get_pull(repo, pr_number)
+        branch, base = branch or pull.head_ref, base or pull.base_ref
+    issue = issue_of_branch(branch, pr_number)
+    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    raw_context = raw.get("reviewContext") if isinstance(raw.get("reviewContext"), dict) else {}
+
+    def publish(section: str) -> None:
+        existing = client.find_comment_with_marker(repo, issue, marker, author=github.planner_login)
+        current = existing.body if existing is not None else f"{marker}\n### Codex progress for #{issue}\n"
+        progress_comment.upsert(client, repo, issue, progress_comment.replace_section(current, section),
+                                marker=marker, author=github.planner_login)
+
+    context = task.review_context
+    started = [f"Started on `{branch}`: {len(context.review_threads)} unresolved thread(s), "
+               f"{len(context.failing_checks)} failing check(s)."]
+    token = github.git_token(repo)
+    with discord_tee("review", repo, pr_number, workflow, environ) as discord, \
+            Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
+                       secrets_of(environ, token)) as transcript:
+        publish(review_section(workflow, started))
+        try:
+            git = Git(workdir, token=token)
+            git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+            if not git.checkout_branch(branch, base):
+                raise StepFailed(f"the pull request branch `{branch}` does not exist on the remote")
+            transcript.line(f"[step] review pass on {repo}#{pr_number} ({branch})")
+            result = transcript.run_codex(review_prompt(task, branch, raw_context or {}), workdir,
+                                          codex_options(args, environ))
+            validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
+            if not result.ok:
+                raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
+            sha = git.commit_all(f"codex: address review feedback on #{pr_number}\n\nCodex workflow: {workflow}\n")
+            if sha:
+                git.push(branch)
+                transcript.line(f"[step] pushed {sha} to {branch}")
+            outcome = f"Pushed `{sha[:12]}` to `{branch}`." if sha else "Codex changed nothing; nothing pushed."
+        except (StepFailed, GitError) as exc:
+            transcript.line(f"[step] failed: {exc}")
+            publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))
+            decision(log, "review failed", repository=repo, pull=pr_number, workflow=workflow, reason=str(exc))
+            print(f"codex-pipeline step review: {exc}", file=sys.stderr)
+            return 1
+        publish(review_section(workflow, [outcome, *[f"Validation: {line}" for line in validation]],
+                               summary=result.final_message))
+    decision(log, "review pass done", repository=repo, pull=pr_number, workflow=workflow, pushed=bool(sha))
+    return 0
