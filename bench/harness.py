@@ -243,6 +243,29 @@ class Load:
 Prepare = Callable[[int], tuple[bytes, dict[str, str]]]
 
 
+class _Client:
+    """One keep-alive load client; a failed request reconnects and counts as an error."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def post(self, prepared: tuple[bytes, dict[str, str]], expect: int) -> bool:
+        body, headers = prepared
+        try:
+            self.conn.request("POST", "/", body=body, headers=headers)
+            answer = self.conn.getresponse()
+            answer.read()
+            return answer.status == expect
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            return False
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, seconds: float) -> Load:
     """Saturating load: ``concurrency`` keep-alive clients, each sending as soon as answered."""
     stop_at = time.perf_counter() + seconds
@@ -252,26 +275,17 @@ def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, s
     counter = iter(range(10**9))
 
     def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client_conn = _Client(port)
         mine: list[float] = []
         failed = 0
         while time.perf_counter() < stop_at:
             with lock:
                 n = next(counter)
-            body, headers = prepare(n)
             began = time.perf_counter()
-            try:
-                conn.request("POST", "/", body=body, headers=headers)
-                answer = conn.getresponse()
-                answer.read()
-                ok = answer.status == expect
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                ok = False
+            ok = client_conn.post(prepare(n), expect)
             mine.append((time.perf_counter() - began) * 1000)
             failed += not ok
-        conn.close()
+        client_conn.close()
         with lock:
             latencies.extend(mine)
             errors[0] += failed
@@ -294,24 +308,15 @@ def fixed_rate(port: int, prepare: Prepare, *, expect: int, rate: float, seconds
     errors = [0]
 
     def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client_conn = _Client(port)
         while (job := jobs.get()) is not None:
             n, scheduled = job
-            body, headers = prepare(n)
-            try:
-                conn.request("POST", "/", body=body, headers=headers)
-                answer = conn.getresponse()
-                answer.read()
-                ok = answer.status == expect
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                ok = False
+            ok = client_conn.post(prepare(n), expect)
             elapsed = (time.perf_counter() - scheduled) * 1000
             with lock:
                 latencies.append(elapsed)
                 errors[0] += not ok
-        conn.close()
+        client_conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(workers)]
     for thread in threads:
