@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import uuid
 from pathlib import Path
@@ -94,7 +95,7 @@ def main() -> int:
                          f"{cpu_us:.0f}"))
 
     bare_name, forwarder_name, ingest_name = list(subjects)
-    cold_ratio = harness.statistics.median(cold[ingest_name]) / harness.statistics.median(cold[bare_name])
+    cold_ratio = statistics.median(cold[ingest_name]) / statistics.median(cold[bare_name])
     throughput_ratio = loads[ingest_name][0].per_second / loads[bare_name][0].per_second
     floor_ratio = loads[forwarder_name][0].per_second / loads[bare_name][0].per_second
     p99 = loads[ingest_name][1].p(99)
