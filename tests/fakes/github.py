@@ -41,6 +41,7 @@ class Fault:
     body: dict[str, Any]
     path_contains: str | None
     remaining: int
+    method: str | None = None
 
 
 @dataclass
@@ -191,13 +192,13 @@ class FakeGitHub(FakeServer):
     # ------------------------------------------------------------------ faults
 
     def fail_next(self, status: int, *, count: int = 1, headers: dict[str, str] | None = None,
-                  path_contains: str | None = None, message: str | None = None) -> None:
-        """The next ``count`` requests (whose path contains ``path_contains``) get ``status``."""
+                  path_contains: str | None = None, message: str | None = None, method: str | None = None) -> None:
+        """The next ``count`` requests (whose path contains ``path_contains``, of ``method``) get ``status``."""
         body = {"message": message or {401: "Bad credentials", 404: "Not Found", 403: "Forbidden",
                                        500: "Server Error", 502: "Bad Gateway"}.get(status, "Error"),
                 "documentation_url": DOCS, "status": str(status)}
         with self._state:
-            self._faults.append(Fault(status, dict(headers or {}), body, path_contains, count))
+            self._faults.append(Fault(status, dict(headers or {}), body, path_contains, count, method))
 
     def rate_limit(self, *, reset_in: float, count: int = 1, path_contains: str | None = None) -> None:
         """Primary rate limit: 403 with ``X-RateLimit-Remaining: 0`` until ``reset_in`` seconds from now."""
@@ -241,10 +242,10 @@ class FakeGitHub(FakeServer):
     def _error(self, status: int, message: str) -> Answer:
         return self._json(status, {"message": message, "documentation_url": DOCS, "status": str(status)})
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._state:
             for fault in self._faults:
-                if fault.path_contains is None or fault.path_contains in path:
+                if (fault.path_contains is None or fault.path_contains in path) and fault.method in (None, method):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
@@ -289,7 +290,7 @@ class FakeGitHub(FakeServer):
         if self.latency:
             time.sleep(self.latency)
         path = urlsplit(recorded.path).path
-        fault = self._take_fault(path)
+        fault = self._take_fault(recorded.method, path)
         if fault is not None:
             return self._json(fault.status, fault.body, fault.headers)
         token = self._bearer(recorded)

@@ -1,0 +1,152 @@
+"""promote-plan: an approved plan in, one ``github-codex-implementation`` Workflow out.
+
+Implementation tasks come from route-task in two kinds:
+
+- the planner's own ``<!-- codex:plan -->`` comment: the task carries the plan body;
+- an authorised ``execute plan`` comment: the task has no plan body, so the latest plan comment
+  on the issue written by the planner login (``CODEX_PLANNER_LOGIN``, as the trust policy
+  decides) is fetched from GitHub. When there is none, one short reply says so on the issue
+  (once per delivery) and nothing is submitted.
+
+Then the implementation Workflow is submitted at most once per delivery (see
+``codex_pipeline.submission``), with the spec's parameters ``rawEvent`` and ``eventBody``
+(base64 JSON; ``eventBody`` is the task JSON with ``planCommentBody``).
+
+Answers: 202 with a ``codex.workflow.submitted`` reply CloudEvent (plain JSON for a bare
+replay); an empty 200 when no plan was found (the reply was posted); 400 for a task that can
+never run; 422 when GitHub refuses for good (no such repository); 503 for transient faults
+(database, Kubernetes API, GitHub down or rate limited) so the broker retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline.app import FunctionApp
+from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.errors import BadRequest
+from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
+from codex_pipeline.functions.taskinput import read_task, workflow_parameters
+from codex_pipeline.http import Request, Response, empty_response
+from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.policy import PLAN_MARKER, Policy
+
+if TYPE_CHECKING:
+    from codex_pipeline.argo import WorkflowSubmitter
+    from codex_pipeline.github import Comment, GitHubClient
+    from codex_pipeline.store import Store
+
+NAME = "promote-plan"
+STAGE = "implementation"
+TEMPLATE = "github-codex-implementation"
+NAME_PREFIX = "github-codex-implementation"
+PARAMETERS = ("rawEvent", "eventBody")
+HANDLES = frozenset({TASK_TYPES["implementation"]})
+# The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
+EMITS: frozenset[str] = frozenset()
+SETTINGS_READ = frozenset({
+    "CODEX_DATABASE_URL", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER", "CODEX_DRY_RUN_DIR",
+    "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
+    "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
+    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
+})
+NO_PLAN_REPLY = (
+    "Codex could not find an approved plan on this issue (a `<!-- codex:plan -->` comment by the planner), "
+    "so no implementation was started. Wait for the planning run to post its plan, then comment `execute plan`."
+)
+_log = logging.getLogger("codex_pipeline.promote_plan")
+
+
+def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
+    """The newest comment the trust policy accepts as the planner's plan (others are ignored)."""
+    for comment in reversed(comments):
+        if policy.is_planner_plan(comment.author, comment.body):
+            return comment
+    return None
+
+
+class PromotePlan:
+    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
+                 github: GitHubClient, policy: Policy | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.submitter = submitter
+        self.github = github
+        self.policy = policy or Policy(planner_login=settings.planner_login)
+
+    def __call__(self, request: Request) -> Response:
+        from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
+
+        # decode
+        delivery = read_task(request)
+        task = delivery.task
+        if delivery.type is not None and delivery.type not in HANDLES and delivery.type != KAFKA_RECORD_TYPE:
+            raise BadRequest(f"promote-plan handles {', '.join(sorted(HANDLES))}, not {delivery.type!r}")
+        if task.stage not in (pb.CODEX_TASK_STAGE_IMPLEMENTATION, pb.CODEX_TASK_STAGE_UNSPECIFIED):
+            raise BadRequest(f"promote-plan takes implementation tasks, not {tasks.stage_name(task.stage)}")
+        tasks.require(task, "repository", "issue_number", "delivery_id")
+        task.stage = pb.CODEX_TASK_STAGE_IMPLEMENTATION
+        fields: dict[str, Any] = {"stage": STAGE, "repository": task.repository, "issue": task.issue_number,
+                  "delivery": task.delivery_id}
+
+        with telemetry.span("facteur.server.codex_tasks", traceparent=delivery.traceparent,
+                            attributes={"codex.stage": STAGE, "codex.repository": task.repository,
+                                        "codex.issue": int(task.issue_number),
+                                        "codex.delivery": task.delivery_id}) as span:
+            known = self.store.find_run(STAGE, task.delivery_id)
+            if known is not None:  # a redelivery: answer it without asking GitHub again
+                result = SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
+            else:
+                # decide: the plan comes with the task, or is the planner's latest plan comment
+                if not task.HasField("plan_comment_body") or PLAN_MARKER not in task.plan_comment_body:
+                    plan = latest_plan(self.github.list_issue_comments(task.repository, int(task.issue_number)),
+                                       self.policy)
+                    if plan is None:
+                        self._reply_no_plan(task)
+                        logs.decision(_log, "no approved plan: nothing submitted", **fields)
+                        return empty_response(200)
+                    task.plan_comment_id = plan.id
+                    task.plan_comment_url = plan.html_url
+                    task.plan_comment_body = plan.body
+                # act
+                with telemetry.span("facteur.orchestrator.plan", attributes={"codex.stage": STAGE}):
+                    result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
+                                         name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
+                                         parameters=workflow_parameters(delivery, task))
+            span.set_attribute("facteur.codex.workflow", result.name)
+            span.set_attribute("facteur.codex.duplicate", result.duplicate)
+        logs.decision(_log, "workflow submitted: stage=IMPLEMENTATION", workflow=result.name,
+                      namespace=result.namespace, duplicate=result.duplicate, **fields)
+        # answer
+        return submission_response(result, cloudevent=delivery.cloudevent, source=NAME, task=task,
+                                   traceparent=delivery.traceparent)
+
+    def _reply_no_plan(self, task: tasks.CodexTask) -> None:
+        """Post the "no approved plan" reply once per delivery (recorded before posting)."""
+        key = f"promote-plan:no-plan:{task.delivery_id}"
+        if not self.store.mark_once(key):
+            return
+        try:
+            self.github.create_issue_comment(task.repository, int(task.issue_number), NO_PLAN_REPLY)
+        except Exception:
+            self.store.clear_once(key)  # not posted: let the retried delivery post it
+            raise
+
+
+def create_app(settings: Settings | None = None) -> FunctionApp:
+    from codex_pipeline.argo import create_submitter
+    from codex_pipeline.github import client_from_settings
+    from codex_pipeline.store import open_store
+
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    telemetry.setup(NAME)
+    store = open_store(settings.database_url)
+    if settings.migrate_on_start:
+        store.migrate()
+    submitter = create_submitter(settings.argo_submitter, dry_run_dir=settings.dry_run_dir,
+                                 kubeconfig=settings.kubeconfig)
+    handler = PromotePlan(settings, store, submitter, client_from_settings(settings))
+    return FunctionApp(NAME, handler, methods=("POST",), ready=store.ping)

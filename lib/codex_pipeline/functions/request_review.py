@@ -1,0 +1,173 @@
+"""request-review: review tasks become ``github-codex-review`` Workflows; readiness checks
+make a clean ``codex/*`` PR ready to merge.
+
+- ``codex.task.review`` (an authorised ``@bot review`` comment): fetch the PR, its unresolved
+  review threads (every page) and the failing and pending checks of its head commit, build the
+  task's ``review_context`` (``codex_pipeline.review``), and submit the review Workflow at most
+  once per delivery with the spec's ``rawEvent``/``eventBody``.
+- ``codex.pr.readiness``: when no thread is unresolved, no check fails or is pending and the PR
+  is mergeable, mark a draft PR ready for review and post the ready-to-merge handoff exactly once
+  (a marker comment checked first, and a store marker recorded before posting). It never
+  requests reviewers and never starts a review run by itself: review is opt-in.
+
+Independent GitHub calls run concurrently (the PR and its threads, then the checks of its head).
+Answers: 202 + ``codex.workflow.submitted`` reply (review); empty 200 (readiness, or nothing to
+do); 400 for a task that can never run; 422 when GitHub refuses for good; 503 for transient
+faults, and while GitHub is still computing mergeability.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+from codex_pipeline import logs, review, tasks, telemetry
+from codex_pipeline.app import FunctionApp
+from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.errors import BadRequest, Unavailable
+from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
+from codex_pipeline.functions.taskinput import TaskDelivery, read_task, workflow_parameters
+from codex_pipeline.http import Request, Response, empty_response
+from codex_pipeline.pb import codex_task_pb2 as pb
+
+if TYPE_CHECKING:
+    from codex_pipeline.argo import WorkflowSubmitter
+    from codex_pipeline.github import ChecksReport, GitHubClient, PullRequest, ReviewThread
+    from codex_pipeline.store import Store
+
+NAME = "request-review"
+STAGE = "review"
+TEMPLATE = "github-codex-review"
+NAME_PREFIX = "github-codex-review"
+PARAMETERS = ("rawEvent", "eventBody")
+HANDLES = frozenset({TASK_TYPES["review"], TASK_TYPES["readiness"]})
+# The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
+EMITS: frozenset[str] = frozenset()
+SETTINGS_READ = frozenset({
+    "CODEX_DATABASE_URL", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER", "CODEX_DRY_RUN_DIR",
+    "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_BOT_MENTION", "CODEX_GITHUB_TOKEN",
+    "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
+    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
+})
+_log = logging.getLogger("codex_pipeline.request_review")
+
+
+class RequestReview:
+    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
+                 github: GitHubClient) -> None:
+        self.settings = settings
+        self.store = store
+        self.submitter = submitter
+        self.github = github
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
+
+    def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
+        """The PR, its unresolved threads and its head's checks (PR and threads fetched concurrently)."""
+        threads: Future[list[ReviewThread]] = self._pool.submit(
+            self.github.unresolved_review_threads, repository, number)
+        try:
+            pull = self.github.get_pull(repository, number)
+            checks = self.github.failing_checks(repository, pull.head_sha)
+        except BaseException:
+            threads.cancel()
+            wait([threads])  # never leave a call running past this delivery
+            raise
+        return pull, threads.result(), checks
+
+    def __call__(self, request: Request) -> Response:
+        delivery = read_task(request)
+        kind = delivery.type
+        if kind is not None and kind not in HANDLES and kind != KAFKA_RECORD_TYPE:
+            raise BadRequest(f"request-review handles {', '.join(sorted(HANDLES))}, not {kind!r}")
+        task = delivery.task
+        if task.stage not in (pb.CODEX_TASK_STAGE_REVIEW, pb.CODEX_TASK_STAGE_UNSPECIFIED):
+            raise BadRequest(f"request-review takes review tasks, not {tasks.stage_name(task.stage)}")
+        task.stage = pb.CODEX_TASK_STAGE_REVIEW
+        if kind == TASK_TYPES["readiness"]:
+            tasks.require(task, "repository", "issue_number")
+            return self.check_readiness(delivery)
+        tasks.require(task, "repository", "issue_number", "delivery_id")
+        return self.submit_review(delivery)
+
+    def submit_review(self, delivery: TaskDelivery) -> Response:
+        from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
+
+        task = delivery.task
+        fields: dict[str, Any] = {"stage": STAGE, "repository": task.repository, "issue": task.issue_number,
+                  "delivery": task.delivery_id}
+        with telemetry.span("facteur.server.codex_tasks", traceparent=delivery.traceparent,
+                            attributes={"codex.stage": STAGE, "codex.repository": task.repository,
+                                        "codex.issue": int(task.issue_number),
+                                        "codex.delivery": task.delivery_id}) as span:
+            known = self.store.find_run(STAGE, task.delivery_id)
+            if known is not None:  # a redelivery: answer it without asking GitHub again
+                result = SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
+            else:
+                pull, threads, checks = self.snapshot(task.repository, int(task.issue_number))
+                task.review_context.CopyFrom(review.build_review_context(pull, threads, checks))
+                task.head = task.head or pull.head_ref
+                task.base = task.base or pull.base_ref
+                task.issue_url = task.issue_url or pull.html_url
+                task.issue_title = task.issue_title or pull.title
+                with telemetry.span("facteur.orchestrator.plan", attributes={"codex.stage": STAGE}):
+                    result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
+                                         name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
+                                         parameters=workflow_parameters(delivery, task))
+            span.set_attribute("facteur.codex.workflow", result.name)
+            span.set_attribute("facteur.codex.duplicate", result.duplicate)
+        logs.decision(_log, "workflow submitted: stage=REVIEW", workflow=result.name, namespace=result.namespace,
+                      duplicate=result.duplicate, summary=task.review_context.summary or None, **fields)
+        return submission_response(result, cloudevent=delivery.cloudevent, source=NAME, task=task,
+                                   traceparent=delivery.traceparent)
+
+    def check_readiness(self, delivery: TaskDelivery) -> Response:
+        task = delivery.task
+        repository, number = task.repository, int(task.issue_number)
+        with telemetry.span("request_review.readiness", traceparent=delivery.traceparent,
+                            attributes={"codex.repository": repository, "codex.issue": number}):
+            pull, threads, checks = self.snapshot(repository, number)
+            verdict = review.readiness(pull, threads, checks)
+            if verdict.retry:
+                raise Unavailable(f"PR #{number} in {repository}: {verdict.reason}", headers={"Retry-After": "10"})
+            if not verdict:
+                logs.decision(_log, "not ready to merge", repository=repository, pr=number, reason=verdict.reason)
+                return empty_response(200)
+            marked = self.github.mark_ready_for_review(repository, pull)
+            posted = self._handoff_once(repository, pull)
+        logs.decision(_log, "ready to merge", repository=repository, pr=number, marked_ready=marked,
+                      handoff_posted=posted, sha=pull.head_sha)
+        return empty_response(200)
+
+    def _handoff_once(self, repository: str, pull: PullRequest) -> bool:
+        """Post the handoff unless a marker comment exists or another delivery claimed it first."""
+        key = f"request-review:handoff:{repository.lower()}#{pull.number}"
+        if self.github.find_comment_with_marker(repository, pull.number, review.READY_MARKER) is not None:
+            self.store.mark_once(key)  # posted before (or by hand): remember it
+            return False
+        if not self.store.mark_once(key):
+            return False
+        try:
+            self.github.create_issue_comment(repository, pull.number,
+                                             review.handoff_comment(pull, self.settings.bot_mention))
+        except Exception:
+            self.store.clear_once(key)  # not posted: the retried delivery posts it
+            raise
+        return True
+
+
+def create_app(settings: Settings | None = None) -> FunctionApp:
+    from codex_pipeline.argo import create_submitter
+    from codex_pipeline.github import client_from_settings
+    from codex_pipeline.store import open_store
+
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    telemetry.setup(NAME)
+    store = open_store(settings.database_url)
+    if settings.migrate_on_start:
+        store.migrate()
+    submitter = create_submitter(settings.argo_submitter, dry_run_dir=settings.dry_run_dir,
+                                 kubeconfig=settings.kubeconfig)
+    handler = RequestReview(settings, store, submitter, client_from_settings(settings))
+    return FunctionApp(NAME, handler, methods=("POST",), ready=store.ping)

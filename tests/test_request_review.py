@@ -1,0 +1,258 @@
+"""request-review over real HTTP: functions-framework in a subprocess, the fake GitHub API, real
+PostgreSQL and the dry-run submitter. Review tasks submit one workflow with the review context;
+readiness checks mark a clean draft ready and post one handoff, and never request reviewers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from codex_pipeline import tasks
+from codex_pipeline.argo import workflow_name
+from codex_pipeline.config import load_settings
+from codex_pipeline.functions import request_review
+from codex_pipeline.review import READY_MARKER
+from codex_pipeline.runtime.asgi import AsgiFunction
+from tests.broker_reply import assert_broker_acceptable
+from tests.conftest import RunningFunction, start_function, stop_function
+from tests.fakes.github import FakeGitHub
+from tests.task_events import cloudevent, parameter, task, written_workflows
+
+pytestmark = [pytest.mark.xdist_group("review"), pytest.mark.postgres]
+
+REPO = "acme/widgets"
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[FakeGitHub]:
+    with FakeGitHub() as server:
+        server.add_repo(REPO)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("review")
+
+
+def env_for(github: FakeGitHub, postgres_url: str, workdir: Path) -> dict[str, str]:
+    return {"CODEX_DATABASE_URL": postgres_url, "CODEX_ARGO_SUBMITTER": "dry-run",
+            "CODEX_DRY_RUN_DIR": str(workdir / "workflows"), "CODEX_GITHUB_API_URL": github.url,
+            "CODEX_GITHUB_TOKEN": "test-token", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+            "CODEX_BOT_MENTION": "@tuslagch"}
+
+
+@pytest.fixture(scope="module")
+def function(github: FakeGitHub, postgres_url: str, workdir: Path) -> Iterator[RunningFunction]:
+    running = start_function("request-review", env_for(github, postgres_url, workdir), workdir)
+    yield running
+    stop_function(running)
+
+
+def deliver(function: RunningFunction, kind: str, codex_task: tasks.CodexTask) -> requests.Response:
+    headers, body = cloudevent(kind, codex_task)
+    answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+    assert_broker_acceptable(answer.status_code, answer.headers, answer.content)
+    return answer
+
+
+def workflows_for(workdir: Path, number: int) -> list[dict[str, Any]]:
+    return [w for w in written_workflows(workdir / "workflows")
+            if w["metadata"]["labels"]["codex.issue"] == str(number)]
+
+
+def new_pull(github: FakeGitHub, **kwargs: Any) -> tuple[int, str]:
+    number = uuid.uuid4().int % 900_000 + 1000
+    sha = uuid.uuid4().hex + "0" * 8
+    github.add_pull(REPO, number, head=f"codex/issue-{number}-fix", head_sha=sha, **kwargs)
+    return number, sha
+
+
+def handoffs(github: FakeGitHub, number: int) -> list[dict[str, Any]]:
+    return [c for c in github.comments.get((REPO, number), []) if READY_MARKER in c["body"]]
+
+
+def no_reviewers_requested(github: FakeGitHub) -> bool:
+    return not [r for r in github.requests if "requested_reviewers" in r.path]
+
+
+# ---------------------------------------------------------------- review tasks
+
+def test_review_task_submits_the_review_workflow_with_the_context(function: RunningFunction, github: FakeGitHub,
+                                                                  workdir: Path) -> None:
+    number, sha = new_pull(github, mergeable=False, mergeable_state="dirty")
+    for i in range(130):
+        github.add_thread(REPO, number, f"Please fix {i}", resolved=i < 20)
+    github.add_check_run(REPO, sha, "ci / test", conclusion="failure")
+    github.add_check_run(REPO, sha, "ci / lint", conclusion="success")
+    github.add_status(REPO, sha, "legacy", "error")
+    codex_task = task("review", number, head="", base="")
+    answer = deliver(function, "review", codex_task)
+    assert answer.status_code == 202, answer.text
+    name = workflow_name("github-codex-review", REPO, number, codex_task.delivery_id)
+    assert answer.headers["ce-id"] == name and answer.json()["duplicate"] is False
+    [workflow] = workflows_for(workdir, number)
+    assert workflow["spec"]["workflowTemplateRef"] == {"name": "github-codex-review"}
+    assert workflow["metadata"]["labels"]["codex.stage"] == "review"
+    body = parameter(workflow, "eventBody")
+    assert body["stage"] == "review" and body["head"] == f"codex/issue-{number}-fix" and body["base"] == "main"
+    context = body["reviewContext"]
+    assert context["summary"] == f"PR #{number}: 110 unresolved review threads, 2 failing checks, merge conflicts"
+    assert len(context["reviewThreads"]) == 110 and context["reviewThreads"][0]["summary"] == "Please fix 20"
+    assert {c["name"] for c in context["failingChecks"]} == {"ci / test", "legacy"}
+    assert any(note.startswith("mergeable_state=dirty") for note in context["additionalNotes"])
+    assert parameter(workflow, "rawEvent")["type"] == "codex.task.review"
+    assert no_reviewers_requested(github)
+
+
+def test_duplicate_and_concurrent_review_deliveries_submit_one_workflow(function: RunningFunction,
+                                                                         github: FakeGitHub, workdir: Path) -> None:
+    number, _ = new_pull(github)
+    codex_task = task("review", number)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: deliver(function, "review", codex_task), range(6)))
+    graphql_before = len(github.calls("POST", "/graphql"))
+    answers.append(deliver(function, "review", codex_task))
+    assert {a.status_code for a in answers} == {202}
+    assert [a.json()["duplicate"] for a in answers].count(False) == 1
+    assert len(workflows_for(workdir, number)) == 1
+    assert len(github.calls("POST", "/graphql")) == graphql_before  # a recorded run is answered without GitHub
+
+
+def test_review_of_a_missing_pull_request_is_permanent(function: RunningFunction) -> None:
+    answer = deliver(function, "review", task("review", 999_999_999))
+    assert answer.status_code == 422 and "#999999999" in answer.json()["message"]
+
+
+def test_github_down_is_503_and_the_retry_submits(function: RunningFunction, github: FakeGitHub,
+                                                  workdir: Path) -> None:
+    number, _ = new_pull(github)
+    codex_task = task("review", number)
+    github.fail_next(502, path_contains="/check-runs")
+    assert deliver(function, "review", codex_task).status_code == 503
+    assert workflows_for(workdir, number) == []
+    assert deliver(function, "review", codex_task).status_code == 202
+
+
+def test_secondary_rate_limit_is_503_with_retry_after(function: RunningFunction, github: FakeGitHub) -> None:
+    number, _ = new_pull(github)
+    github.secondary_rate_limit(retry_after=90)
+    answer = deliver(function, "review", task("review", number))
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "90"
+
+
+# ---------------------------------------------------------------- readiness
+
+def test_clean_draft_is_marked_ready_and_one_handoff_is_posted(function: RunningFunction, github: FakeGitHub,
+                                                               workdir: Path) -> None:
+    number, sha = new_pull(github, draft=True, mergeable_state="draft")
+    github.add_thread(REPO, number, "nit", resolved=True)
+    github.add_check_run(REPO, sha, "ci / test")
+    github.add_status(REPO, sha, "lint", "success")
+    first = task("review", number)
+    answer = deliver(function, "readiness", first)
+    assert answer.status_code == 200 and answer.content == b""
+    assert github.pulls[(REPO, number)]["draft"] is False
+    [handoff] = handoffs(github, number)
+    assert "ready to merge" in handoff["body"] and "`@tuslagch review`" in handoff["body"]
+    # later readiness events (new deliveries, redeliveries, concurrent ones) post nothing more
+    later = [task("review", number) for _ in range(5)] + [first]
+    with ThreadPoolExecutor(6) as pool:
+        statuses = {a.status_code for a in pool.map(lambda t: deliver(function, "readiness", t), later)}
+    assert statuses == {200}
+    assert len(handoffs(github, number)) == 1
+    assert workflows_for(workdir, number) == []  # readiness never starts a review run
+    assert no_reviewers_requested(github)
+
+
+def test_concurrent_first_readiness_events_post_one_handoff(function: RunningFunction, github: FakeGitHub) -> None:
+    number, sha = new_pull(github, draft=True, mergeable_state="draft")
+    github.add_check_run(REPO, sha, "build")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: deliver(function, "readiness", task("review", number)), range(8)))
+    assert {a.status_code for a in answers} == {200}
+    assert len(handoffs(github, number)) == 1
+    assert github.pulls[(REPO, number)]["draft"] is False
+
+
+@pytest.mark.parametrize("blocker", ["thread", "failing", "pending", "dirty"])
+def test_not_ready_changes_nothing(function: RunningFunction, github: FakeGitHub, blocker: str) -> None:
+    number, sha = new_pull(github, draft=True, mergeable_state="draft")
+    github.add_check_run(REPO, sha, "build")
+    if blocker == "thread":
+        github.add_thread(REPO, number, "please rename")
+    elif blocker == "failing":
+        github.add_check_run(REPO, sha, "e2e", conclusion="timed_out")
+    elif blocker == "pending":
+        github.add_status(REPO, sha, "deploy/preview", "pending")
+    else:
+        github.pulls[(REPO, number)].update(mergeable=False, mergeable_state="dirty")
+    mutations = len(github.calls("POST", "/graphql"))
+    answer = deliver(function, "readiness", task("review", number))
+    assert answer.status_code == 200 and answer.content == b""
+    assert github.pulls[(REPO, number)]["draft"] is True
+    assert handoffs(github, number) == []
+    graphql = github.calls("POST", "/graphql")[mutations:]
+    assert not [r for r in graphql if b"markPullRequestReadyForReview" in r.body]
+
+
+def test_mergeability_still_computing_is_retried(function: RunningFunction, github: FakeGitHub) -> None:
+    number, _ = new_pull(github, mergeable=None, mergeable_state="unknown")
+    answer = deliver(function, "readiness", task("review", number))
+    assert answer.status_code == 503 and "mergeability" in answer.json()["message"]
+    github.pulls[(REPO, number)].update(mergeable=True, mergeable_state="draft")
+    assert deliver(function, "readiness", task("review", number)).status_code == 200
+    assert len(handoffs(github, number)) == 1
+
+
+def test_existing_handoff_comment_is_not_posted_again(function: RunningFunction, github: FakeGitHub) -> None:
+    number, _ = new_pull(github, draft=False, mergeable_state="clean")
+    github.add_comment(REPO, number, READY_MARKER + "\nposted by an earlier deployment", login="codex-bot")
+    assert deliver(function, "readiness", task("review", number)).status_code == 200
+    assert len(handoffs(github, number)) == 1
+
+
+def test_failed_handoff_post_is_retried_and_posted_once(function: RunningFunction, github: FakeGitHub) -> None:
+    number, _ = new_pull(github, draft=False, mergeable_state="clean")
+    github.fail_next(500, path_contains=f"/issues/{number}/comments", method="POST")  # the post, after marking
+    codex_task = task("review", number)
+    assert deliver(function, "readiness", codex_task).status_code == 503
+    assert handoffs(github, number) == []
+    assert deliver(function, "readiness", codex_task).status_code == 200
+    assert len(handoffs(github, number)) == 1
+
+
+def test_wrong_event_type_is_400(function: RunningFunction) -> None:
+    headers, body = cloudevent("planning", task("planning", 1))
+    answer = requests.post(function.url + "/", data=body, headers=headers, timeout=10)
+    assert answer.status_code == 400 and "codex.task.planning" in answer.json()["message"]
+
+
+def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str, workdir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in env_for(github, postgres_url, workdir).items():
+        monkeypatch.setenv(key, value)
+    function = AsgiFunction(lambda: request_review.create_app(load_settings()))
+    function.start({})
+    number, _ = new_pull(github)
+    headers, body = cloudevent("review", task("review", number))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(function.handle(scope, receive, send))
+    assert sent[0]["status"] == 202
+    assert len(workflows_for(workdir, number)) == 1
