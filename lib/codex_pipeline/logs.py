@@ -53,4 +53,7 @@ def get_logger(name: str) -> logging.Logger:
 def decision(logger: logging.Logger, what: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one decision as ``what: k=v …`` with the fields also as JSON keys."""
     shown = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
-    logger.log(level, f"{what}: {shown}" if shown else what, extra=fields)
+    # A field named like a LogRecord attribute ("name", "module", ...) would make logging raise
+    # KeyError and turn a handled event into a 500: such keys get a trailing underscore.
+    extra = {(f"{key}_" if key in _RESERVED else key): value for key, value in fields.items()}
+    logger.log(level, f"{what}: {shown}" if shown else what, extra=extra)
