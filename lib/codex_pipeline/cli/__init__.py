@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "step": ("codex_pipeline.cli.step", "run a workflow step: plan, implement or review (in the Codex container)"),
     "progress-comment": ("codex_pipeline.cli.progress_comment", "create or edit the <!-- codex:progress --> comment"),
     "discord-channel": ("codex_pipeline.cli.discord_channel", "tee stdin into a per-run Discord channel"),
+    "dev": ("codex_pipeline.cli.dev", "run the whole pipeline locally, routed by eventing/ (make run)"),
+    "replay": ("codex_pipeline.cli.replay", "sign a webhook payload and post it to ingest-webhook"),
 }
 
 

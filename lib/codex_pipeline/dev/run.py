@@ -1,0 +1,208 @@
+"""Wire ``codex-pipeline dev`` together: state folder, router, one process per function.
+
+Everything ``dev`` keeps lives in one state folder (default ``.codex-pipeline/``):
+``events.db`` (topics and deliveries), ``state.db`` (the functions' SQLite store),
+``workflows/`` (what the dry-run submitter writes), ``logs/<function>.log``, ``webhook-secret``
+(generated once when ``CODEX_WEBHOOK_SECRET`` is unset; ``replay`` signs with it) and
+``dev.json`` (the URLs of this run, read by ``replay`` and ``listen``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codex_pipeline.dev import processes
+from codex_pipeline.dev.log import EventLog
+from codex_pipeline.dev.router import Router
+from codex_pipeline.dev.topology import Topology, load
+from codex_pipeline.dev.view import View
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FUNCTIONS = ("ingest-webhook", "route-task", "dispatch-planning", "promote-plan", "request-review")
+ENTRY = "ingest-webhook"
+DEV_CONFIG = REPO_ROOT / "examples" / "dev-config.yaml"
+
+
+@dataclass
+class DevOptions:
+    state: Path = Path(".codex-pipeline")
+    port: int = 8080
+    router_port: int = 0
+    only: tuple[str, ...] = ()
+    eventing: Path = REPO_ROOT / "eventing"
+    functions: Path = REPO_ROOT / "functions"
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def webhook_secret(state: Path, environ: Mapping[str, str]) -> tuple[str, str]:
+    """(secret, where it came from): the configured one, else one generated once for this folder."""
+    if environ.get("CODEX_WEBHOOK_SECRET"):
+        return environ["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(), "CODEX_WEBHOOK_SECRET"
+    path = state / "webhook-secret"
+    if not path.is_file():
+        state.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip(), str(path)
+
+
+def function_names(functions: Path) -> list[str]:
+    found = {p.name for p in functions.iterdir() if p.is_dir()} if functions.is_dir() else set()
+    return sorted(set(FUNCTIONS) | found, key=lambda n: (FUNCTIONS.index(n) if n in FUNCTIONS else 99, n))
+
+
+def sink_env(name: str, functions: Path, topology: Topology, router: Router) -> dict[str, str]:
+    """K_SINK from the SinkBinding, and every func.yaml env value naming a KafkaSink ingress URL,
+    pointed at the local router (the same sinks the cluster would use)."""
+    env: dict[str, str] = {}
+    if name in topology.bindings:
+        env["K_SINK"] = router.sink_url(topology.bindings[name], name)
+    func_yaml = functions / name / "func.yaml"
+    if func_yaml.is_file():
+        loaded: Any = yaml.safe_load(func_yaml.read_text()) or {}
+        for item in (loaded.get("run") or {}).get("envs") or []:
+            value = item.get("value") if isinstance(item, dict) else None
+            sink = topology.sink_for_url(value) if isinstance(value, str) else None
+            if sink is not None:
+                env[str(item["name"])] = router.sink_url(sink, name)
+    return env
+
+
+def base_env(options: DevOptions, secret: str) -> dict[str, str]:
+    """The embedded defaults: SQLite store and dry-run submitter in the state folder, unless the
+    caller configured a real database or cluster in its environment."""
+    env = dict(options.environ)
+    state = options.state.resolve()
+    env.setdefault("CODEX_DATABASE_URL", f"sqlite:///{state / 'state.db'}")
+    env.setdefault("CODEX_ARGO_SUBMITTER", "dry-run")
+    env.setdefault("CODEX_DRY_RUN_DIR", str(state / "workflows"))
+    if "CODEX_CONFIG_FILE" not in env and DEV_CONFIG.is_file():
+        env["CODEX_CONFIG_FILE"] = str(DEV_CONFIG)
+    env["CODEX_WEBHOOK_SECRET"] = env.get("CODEX_WEBHOOK_SECRET") or secret
+    return env
+
+
+class Dev:
+    def __init__(self, options: DevOptions, out: Any = None) -> None:
+        self.options = options
+        self.view = View(out)
+        self.topology = load(options.eventing)
+        self.log = EventLog(options.state / "events.db")
+        self.served: list[processes.Served] = []
+        self.router: Router | None = None
+        self.stopped = threading.Event()
+
+    def start(self) -> dict[str, Any]:
+        options = self.options
+        state = options.state
+        (state / "logs").mkdir(parents=True, exist_ok=True)
+        secret, secret_from = webhook_secret(state, options.environ)
+        names = function_names(options.functions)
+        wanted = [n for n in names if not options.only or n in options.only]
+        present = [n for n in wanted if (options.functions / n / "main.py").is_file()]
+        missing = [n for n in names if n not in present]
+
+        ports = {n: (options.port if n == ENTRY and options.port else processes.free_port()) for n in present}
+        subscribers = {n: f"http://127.0.0.1:{ports[n]}/" for n in present if n != ENTRY}
+        self.router = Router(self.topology, self.log, self.view, subscribers)
+        router_port = self.router.start(options.router_port)
+        env = base_env(options, secret)
+        for name in present:
+            child = processes.child_env(env, sink_env(name, options.functions, self.topology, self.router))
+            self.served.append(processes.start(name, options.functions / name / "main.py", ports[name], child,
+                                               state / "logs" / f"{name}.log"))
+        failed = processes.wait_ready(self.served)
+        for name, problem in failed.items():
+            self.view.note(f"!! {name} did not start: {problem}")
+        up = [s for s in self.served if s.name not in failed]
+        self.router.subscribers = {n: u for n, u in subscribers.items() if n not in failed}
+        info = {
+            "pid": os.getpid(),
+            "webhook": f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports and ENTRY not in failed else None,
+            "router": f"http://127.0.0.1:{router_port}",
+            "functions": {s.name: s.url for s in up},
+            "missing": missing,
+            "failed": sorted(failed),
+            "state": str(state.resolve()),
+            "workflows": env["CODEX_DRY_RUN_DIR"] if env["CODEX_ARGO_SUBMITTER"] == "dry-run" else None,
+            "secret_from": secret_from,
+        }
+        (state / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
+        self._banner(info)
+        return info
+
+    def _banner(self, info: dict[str, Any]) -> None:
+        note = self.view.note
+        note("codex-pipeline dev: the pipeline on this machine, routed by eventing/")
+        for name, url in info["functions"].items():
+            note(f"  {name:<18} {url}   log: {self.options.state / 'logs' / (name + '.log')}")
+        for name in info["missing"]:
+            note(f"  {name:<18} not served: functions/{name}/main.py does not exist yet"
+                 if name not in self.options.only and self.options.only == () else
+                 f"  {name:<18} not served")
+        for name in info["failed"]:
+            note(f"  {name:<18} FAILED to start (see its log)")
+        note(f"  router             {info['router']}   topics: {', '.join(self.topology.topics())}")
+        if info["workflows"]:
+            note(f"  workflows (dry-run) {info['workflows']}")
+        note(f"  webhook secret     from {info['secret_from']}")
+        if info["webhook"]:
+            note("Try:  codex-pipeline replay examples/issues.opened.json      (in another terminal)")
+            note("      codex-pipeline listen                                  (tasks as they are routed)")
+        note("Ctrl-C stops and prints a summary; pending deliveries survive a restart.\n")
+
+    def watch(self) -> None:
+        """Block until stopped; report a function that dies (its deliveries are then held)."""
+        reported: set[str] = set()
+        while not self.stopped.wait(0.5):
+            for served in self.served:
+                if served.name not in reported and not processes.is_alive(served):
+                    reported.add(served.name)
+                    self.view.note(f"!! {served.name} exited with {served.process.returncode}; its deliveries "
+                                   f"wait for the next start. Last lines of {served.log}:\n{served.tail()}")
+                    if self.router is not None:
+                        self.router.subscribers.pop(served.name, None)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        processes.stop(self.served)
+        pending = 0
+        if self.router is not None:
+            self.router.stop()
+            pending = self.router.pending()
+        self.view.note(self.view.summary(pending))
+        self.log.close()
+
+
+def run(options: DevOptions) -> int:
+    dev = Dev(options)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started with SIGINT ignored (`cmd &` in a script)
+    try:
+        info = dev.start()
+        if options.port and info["webhook"] is None and ENTRY not in info["missing"]:
+            dev.stop()
+            return 1
+        dev.watch()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if not dev.stopped.is_set():
+            dev.stop()
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,60 @@
+"""The live view of ``codex-pipeline dev``: one readable line per step of each delivery, and a
+summary at the end. Lines are keyed by the GitHub delivery id (task ids are ``<delivery>:<stage>``),
+so the path of one webhook reads top to bottom: received -> routed -> submitted / ignored /
+dead-lettered."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from typing import TextIO
+
+
+def delivery_of(event_id: str) -> str:
+    return event_id.split(":", 1)[0]
+
+
+class View:
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.counts: Counter[str] = Counter()
+        self.workflows: list[str] = []
+        self._lock = threading.Lock()
+
+    def line(self, step: str, event_id: str, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        with self._lock:
+            self.counts[step] += 1
+            self.out.write(f"{stamp} {delivery_of(event_id)[:12]:<12} {step:<12} {text}\n")
+            self.out.flush()
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def submitted(self, event_id: str, function: str, workflow: str, duplicate: bool) -> None:
+        with self._lock:
+            self.workflows.append(workflow)
+        self.line("duplicate" if duplicate else "submitted", event_id,
+                  f"{function} -> Workflow {workflow}" + (" (already submitted: not created again)" if duplicate
+                                                          else ""))
+
+    def summary(self, pending: int) -> str:
+        c = self.counts
+        lines = [
+            "",
+            "codex-pipeline dev summary",
+            f"  received       {c['received']} event(s) on the sinks",
+            f"  routed         {c['routed']} delivery(ies) that produced tasks",
+            f"  submitted      {c['submitted']} workflow(s)" + (f", {c['duplicate']} duplicate(s)" if c["duplicate"]
+                                                                else ""),
+            f"  ignored        {c['ignored']}",
+            f"  retried        {c['retry']} time(s)",
+            f"  dead-lettered  {c['dead-letter']}",
+            f"  pending        {pending} (delivered when dev starts again)",
+        ]
+        lines.extend(f"    {name}" for name in self.workflows)
+        return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""`codex-pipeline dev` as a user runs it: functions as processes, the router, replay, Ctrl-C.
+
+These need only ingest-webhook; tests/test_e2e.py drives the whole pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.devrun import ROOT, DevProcess
+
+EXAMPLES = ROOT / "examples"
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dev")]
+
+
+def test_dev_serves_ingest_and_says_which_functions_are_missing(tmp_path: Path):
+    dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
+    try:
+        assert set(dev.info["functions"]) == {"ingest-webhook"}
+        assert requests.get(dev.info["webhook"] + "health/readiness", timeout=5).status_code == 200
+        assert "route-task" in dev.info["missing"]
+        assert "route-task" in dev.text() and "not served" in dev.text()
+        secret = (tmp_path / "state" / "webhook-secret").read_text().strip()
+        assert len(secret) >= 32 and secret not in dev.text()  # generated, never printed
+    finally:
+        assert dev.interrupt() == 0
+    summary = dev.text()
+    assert "codex-pipeline dev summary" in summary
+
+
+def test_replayed_delivery_is_signed_accepted_and_kept_until_its_function_runs(tmp_path: Path):
+    dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
+    try:
+        done = dev.replay(EXAMPLES / "issues.opened.json", "--delivery", "7a1c0f00-0000-4000-8000-000000000001")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.startswith("202 issues delivery=7a1c0f00-0000-4000-8000-000000000001")
+        dev.wait_for(lambda: len(dev.records("github.webhook.events")) == 1, what="the raw event")
+        (record,) = dev.records("github.webhook.events")
+        assert record["attributes"]["type"] == "com.github.issues.opened"
+        assert record["attributes"]["id"] == "7a1c0f00-0000-4000-8000-000000000001"
+        assert record["data"] == json.loads((EXAMPLES / "issues.opened.json").read_bytes())
+        dev.wait_for(lambda: "held" in dev.text(), what="the held line")
+        bad = dev.replay(EXAMPLES / "issues.opened.json", "--secret", "not-the-secret")
+        assert bad.returncode == 1 and bad.stdout.startswith("401 ")
+    finally:
+        assert dev.interrupt() == 0
+    assert "pending        1 (delivered when dev starts again)" in dev.text()
+    assert "received       1 event(s)" in dev.text()
+
+
+def test_replay_takes_the_event_name_from_the_file_name_or_the_flag(tmp_path: Path):
+    dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
+    try:
+        assert dev.replay(EXAMPLES / "issue_comment.execute-plan.json").returncode == 0
+        assert dev.replay(EXAMPLES / "push.ignored.json", "--event", "push").returncode == 0
+        dev.wait_for(lambda: len(dev.records("github.webhook.events")) == 2, what="two raw events")
+        types = [r["attributes"]["type"] for r in dev.records("github.webhook.events")]
+        assert types == ["com.github.issue_comment.created", "com.github.push"]
+        ids = {r["attributes"]["id"] for r in dev.records("github.webhook.events")}
+        assert len(ids) == 2  # fresh delivery ids
+    finally:
+        dev.interrupt()
