@@ -1,0 +1,137 @@
+"""route-task: raw GitHub CloudEvents in, CodexTask CloudEvents out (or a logged reason to ignore).
+
+decode: a binary or structured CloudEvent whose data is the GitHub payload (400 when it can
+never be read); decide: :func:`codex_pipeline.routing.route`, pure; act: emit every task twice,
+protobuf to ``CODEX_TASKS_SINK`` (``github.issues.codex.tasks``) and the spec's JSON to
+``CODEX_TASKS_JSON_SINK`` (``github.codex.tasks``), as binary-mode CloudEvents; answer: an empty
+2xx once both sinks accepted (200 ignored, 202 emitted), 503 when either did not. Event ids
+derive from the delivery id and stage, so the re-emission a broker retry causes deduplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from opentelemetry.trace import SpanKind
+
+from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline.app import FunctionApp
+from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.emit import Emitter
+from codex_pipeline.errors import BadRequest, Unavailable
+from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES, Event, decode_request
+from codex_pipeline.http import Request, Response, empty_response
+from codex_pipeline.policy import Policy
+from codex_pipeline.routing import ROUTED_TYPES, TYPE_PREFIX, RoutedTask, route
+
+NAME = "route-task"
+# The raw types its Trigger sends (routing's rule table); everything else is acked as ignored.
+HANDLES: frozenset[str] = ROUTED_TYPES
+EMITS: frozenset[str] = frozenset(TASK_TYPES.values())
+SETTINGS_READ = frozenset({
+    "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
+    "CODEX_PLANNER_LOGIN", "CODEX_BOT_MENTION", "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS",
+    "CODEX_LOG_LEVEL",
+})
+SOURCE = "urn:codex-pipeline:route-task"
+PROTOBUF_MEDIA = "application/protobuf"
+JSON_MEDIA = "application/json"
+_log = logging.getLogger("codex_pipeline.route_task")
+
+
+def _received_at(event: Event) -> datetime:
+    if event.time:
+        try:
+            parsed = datetime.fromisoformat(event.time)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    return datetime.now(UTC)
+
+
+def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Event]:
+    """The protobuf and the JSON CloudEvent of one task (same id, type and partition key)."""
+    task = routed.task
+    issued = tasks.issued_at(task)
+    extensions = {"partitionkey": routed.partition_key}
+    if traceparent:
+        extensions["traceparent"] = traceparent
+
+    def event(media: str, data: bytes) -> Event:
+        return Event(id=routed.event_id, source=SOURCE, type=routed.type, data=data, datacontenttype=media,
+                     subject=routed.partition_key, dataschema=tasks.DATASCHEMA,
+                     time=issued.isoformat().replace("+00:00", "Z") if issued else None, extensions=extensions)
+
+    return event(PROTOBUF_MEDIA, tasks.to_protobuf(task)), event(JSON_MEDIA, tasks.to_json(task))
+
+
+class RouteTask:
+    def __init__(self, settings: Settings) -> None:
+        self.policy = Policy.from_settings(settings)
+        self.emitters: tuple[Emitter, Emitter] | None = None
+        if settings.tasks_sink and settings.tasks_json_sink:
+            self.emitters = (
+                Emitter(settings.tasks_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts),
+                Emitter(settings.tasks_json_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts),
+            )
+
+    def __call__(self, request: Request) -> Response:
+        # decode
+        event = decode_request(request)
+        github_event = self._github_event(event)
+        if github_event is None:
+            logs.decision(_log, "event ignored", delivery=event.id, type=event.type,
+                          reason="not a raw GitHub event (com.github.*)")
+            return empty_response(200)
+        payload = event.json()
+        if not isinstance(payload, dict):
+            raise BadRequest(f"event {event.id} data must be a GitHub payload (a JSON object)")
+
+        # decide
+        with telemetry.span("route.task", traceparent=event.traceparent, kind=SpanKind.CONSUMER,
+                            attributes={"github.event": event.type, "github.delivery": event.id}) as span:
+            result = route(github_event, payload, event.id, self.policy, received_at=_received_at(event))
+            if result.ignored:
+                logs.decision(_log, "delivery ignored", delivery=event.id, type=event.type, reason=result.reason)
+                return empty_response(200)
+
+            # act: both topics must hold every task before the delivery is acked
+            if self.emitters is None:
+                raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
+            traceparent = telemetry.current_traceparent() or event.traceparent
+            for routed in result.tasks:
+                span.set_attributes({"codex.stage": routed.kind, "codex.repository": routed.task.repository,
+                                     "codex.issue_number": routed.task.issue_number})
+                structured, as_json = task_events(routed, traceparent)
+                self.emitters[0].emit(structured)
+                self.emitters[1].emit(as_json)
+                logs.decision(_log, "task routed", stage=routed.kind, type=routed.type, id=routed.event_id,
+                              repository=routed.task.repository, issue=routed.task.issue_number,
+                              delivery=event.id, reason=result.reason)
+        # answer
+        return empty_response(202)
+
+    @staticmethod
+    def _github_event(event: Event) -> str | None:
+        """The routing key: the raw type, or for a plain Kafka record its ``githubevent`` extension."""
+        if event.type.startswith(TYPE_PREFIX):
+            return event.type
+        if event.type == KAFKA_RECORD_TYPE and event.extensions.get("githubevent"):
+            return event.extensions["githubevent"]
+        return None
+
+
+def create_app(settings: Settings | None = None) -> FunctionApp:
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    telemetry.setup(NAME)
+    if not settings.trigger_logins:
+        _log.warning("CODEX_TRIGGER_LOGINS is empty: nobody can start planning or execute plans")
+    if not settings.planner_login:
+        _log.warning("CODEX_PLANNER_LOGIN is unset: no plan comment will promote an issue")
+    handler = RouteTask(settings)
+    if handler.emitters is None:
+        _log.warning("CODEX_TASKS_SINK or CODEX_TASKS_JSON_SINK is unset: tasks will be answered 503")
+    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitters is not None)
