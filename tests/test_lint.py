@@ -214,9 +214,10 @@ def test_kustomize_failure_is_reported(tmp_path: Path) -> None:
     assert len(found) == 1 and found[0].startswith("eventing/kustomization.yaml:1: `kubectl kustomize eventing/` fails")
 
 
-def test_function_folder_without_func_yaml(tmp_path: Path) -> None:
+def test_function_folder_without_func_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tree(tmp_path)
     (root / "functions" / "route-task" / "function").mkdir(parents=True)
+    declare(monkeypatch, "route-task", HANDLES=frozenset({"com.github.issues.opened"}))  # not the real module
     assert messages(root) == ["functions/route-task:0: function folder has no func.yaml"]
 
 
