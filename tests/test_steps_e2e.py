@@ -331,3 +331,42 @@ def test_codex_gets_no_credentials_and_a_printed_token_is_redacted(
     log = (world.tmp / "impl" / ".codex-implementation.log").read_text()
     assert "GITHUB_TOKEN=***" in log and TOKEN not in log
     assert all(TOKEN not in c["body"] for c in world.comments(12))
+
+
+# ------------------------------------------------------------------------------- dry run, Discord
+
+@pytest.mark.parametrize("stage", ["plan", "implement", "review"])
+def test_dry_run_clones_runs_and_posts_nothing(world: World, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str], stage: str) -> None:
+    task = {"plan": _task("planning"), "implement": _implementation(), "review": _review_task(3)}[stage]
+    monkeypatch.setenv("PAYLOAD", json.dumps(task))
+    monkeypatch.setenv("EVENT_BODY", _b64(task))
+    code = main(["step", stage, "--dry-run", "--workdir", str(world.tmp / "dry"), "--workflow-name", "wf-dry"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith(f"step {stage} (dry run)") and "--- prompt ---" in out and "codex exec --json" in out
+    assert world.gh.requests == [] and world.prompts() == [] and not (world.tmp / "dry").exists()
+    assert "<!--" not in out.split("--- prompt ---")[1].split("--- progress")[0]
+
+
+def test_steps_stream_to_discord_and_discord_trouble_never_fails_a_run(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.fakes.discord import FakeDiscord
+
+    world.codex(monkeypatch, message=PLAN)
+    discord = FakeDiscord()
+    with discord:
+        monkeypatch.setenv("DISCORD_BOT_TOKEN", discord.token)
+        monkeypatch.setenv("DISCORD_GUILD_ID", discord.guild_id)
+        monkeypatch.setenv("DISCORD_API_URL", discord.api_url)
+        code, output = _run_step(world, "plan", _task("planning"), "codex-planning-d1", "p1", monkeypatch, capsys)
+        assert code == 0, output
+        (channel,) = discord.channels.values()
+        streamed = "\n".join(discord.contents(channel["id"]))
+        discord.fail_channels_with = 403
+        code, output = _run_step(world, "plan", _task("planning"), "codex-planning-d2", "p2", monkeypatch, capsys)
+        assert code == 0, output
+    assert channel["name"] == "codex-planning-acme-widgets-12-codex-planning-d1"
+    assert "**Codex planning**" in streamed and "[agent]" in streamed and "## Task Breakdown" in streamed
+    assert TOKEN not in streamed and discord.token not in output
+    assert len(world.comments(12)) == 2

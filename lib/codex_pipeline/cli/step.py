@@ -27,6 +27,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                                                 "(default: $ARGO_WORKFLOW_NAME, $CODEX_WORKFLOW_NAME)")
     parser.add_argument("--remote-url", help="git remote to clone (default: https://github.com/<repo>.git, "
                                              "or $CODEX_GIT_URL with {repo})")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved task, Codex command and prompt; clone, run and post nothing")
     parser.add_argument("--log", help="transcript file (default: the stage's .codex-*.log in the workdir)")
     codex = parser.add_argument_group("Codex CLI (defaults from CODEX_MODEL, CODEX_REASONING, ...)")
     codex.add_argument("--model", help="model (default gpt-5.1-codex-max)")

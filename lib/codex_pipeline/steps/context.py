@@ -185,5 +185,20 @@ def workflow_name(args: Any, environ: Mapping[str, str]) -> str:
     return str(name)
 
 
+def print_dry_run(stage: str, facts: Mapping[str, object], options: CodexOptions, prompt: str,
+                  extra: str = "") -> int:
+    """What the step would do, without cloning, running Codex or calling GitHub."""
+    import shlex
+
+    print(f"step {stage} (dry run): nothing is cloned, run or posted")
+    for key, value in facts.items():
+        print(f"{key}: {value}")
+    print(f"codex: {shlex.join(options.argv())} < prompt ({len(prompt)} characters)")
+    print(f"--- prompt ---\n{prompt}", end="")
+    if extra:
+        print(extra, end="" if extra.endswith("\n") else "\n")
+    return 0
+
+
 def environ_of(args: Any) -> dict[str, str]:
     return dict(getattr(args, "environ", None) or os.environ)

@@ -26,6 +26,7 @@ from codex_pipeline.steps.context import (
     discord_tee,
     environ_of,
     github_access,
+    print_dry_run,
     read_input,
     secrets_of,
     workflow_name,
@@ -58,10 +59,20 @@ def run(args: argparse.Namespace) -> int:
     task, _ = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
-    github = github_access(environ)
     repo, number = task.repository, int(task.issue_number)
-    base = task.base or github.client.default_branch(repo)
     branch = branch_for(task.head, number, task.issue_title)
+    if args.dry_run:
+        seeded = progress_comment.Progress(
+            title=f"Codex implementation progress for #{number}",
+            steps=progress_comment.task_breakdown(task.plan_comment_body) or ["Implement the approved plan"],
+            status=[f"Workflow `{workflow}` started on branch `{branch}`."]).render()
+        return print_dry_run("implement", {"repository": repo, "issue": number, "branch": branch,
+                                           "base": task.base or "(the default branch)", "workflow": workflow,
+                                           "log": args.log or workdir / LOG_FILE},
+                             codex_options(args, environ), implementation_prompt(task, branch, task.plan_comment_body),
+                             f"--- progress comment at kickoff ---\n{seeded}")
+    github = github_access(environ)
+    base = task.base or github.client.default_branch(repo)
     plan = task.plan_comment_body
     steps = progress_comment.task_breakdown(plan) or ["Implement the approved plan"]
     progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,

@@ -19,6 +19,7 @@ from codex_pipeline.steps.context import (
     discord_tee,
     environ_of,
     github_access,
+    print_dry_run,
     read_input,
     secrets_of,
     workflow_name,
@@ -50,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
     output = Path(args.output or workdir / OUTPUT_FILE)
+    if args.dry_run:
+        return print_dry_run("plan", {"repository": task.repository, "issue": task.issue_number,
+                                      "base": task.base or "(the default branch)", "workflow": workflow,
+                                      "comment": f"{PLAN_MARKER} + {run_marker(workflow)}, edited on retry",
+                                      "output": output},
+                             codex_options(args, environ), planning_prompt(task))
     github = github_access(environ)
     repo, number = task.repository, int(task.issue_number)
     base = task.base or github.client.default_branch(repo)

@@ -23,6 +23,7 @@ from codex_pipeline.steps.context import (
     discord_tee,
     environ_of,
     github_access,
+    print_dry_run,
     read_input,
     secrets_of,
     workflow_name,
@@ -56,16 +57,22 @@ def run(args: argparse.Namespace) -> int:
     task, raw = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
-    github = github_access(environ)
-    client = github.client
     repo, pr_number = task.repository, int(task.issue_number)
     branch, base = task.head, task.base
+    raw_context = raw.get("reviewContext") if isinstance(raw.get("reviewContext"), dict) else {}
+    if args.dry_run:
+        shown = branch or "(the pull request's head branch)"
+        return print_dry_run("review", {"repository": repo, "pull request": pr_number, "branch": shown,
+                                        "progress comment on issue": issue_of_branch(branch, pr_number),
+                                        "workflow": workflow, "log": args.log or workdir / LOG_FILE},
+                             codex_options(args, environ), review_prompt(task, shown, raw_context or {}))
+    github = github_access(environ)
+    client = github.client
     if not branch or not base:
         pull = client.get_pull(repo, pr_number)
         branch, base = branch or pull.head_ref, base or pull.base_ref
     issue = issue_of_branch(branch, pr_number)
     marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
-    raw_context = raw.get("reviewContext") if isinstance(raw.get("reviewContext"), dict) else {}
 
     def publish(section: str) -> None:
         existing = client.find_comment_with_marker(repo, issue, marker, author=github.planner_login)
