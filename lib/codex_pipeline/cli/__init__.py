@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "discord-channel": ("codex_pipeline.cli.discord_channel", "tee stdin into a per-run Discord channel"),
     "dev": ("codex_pipeline.cli.dev", "run the whole pipeline locally, routed by eventing/ (make run)"),
     "replay": ("codex_pipeline.cli.replay", "sign a webhook payload and post it to ingest-webhook"),
+    "transcripts": ("codex_pipeline.cli.transcripts", "fetch a run's .codex-* logs from the S3 artifact store"),
 }
 
 
