@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.policy import PLAN_MARKER
 from codex_pipeline.steps.context import (
     Transcript,
     codex_options,
@@ -26,7 +27,6 @@ from codex_pipeline.steps.context import (
 )
 from codex_pipeline.steps.git import Git, remote_url
 
-PLAN_MARKER = "<!-- codex:plan -->"
 OUTPUT_FILE = ".codex-plan-output.md"
 LOG_FILE = ".codex-plan.log"
 
