@@ -181,8 +181,9 @@ class DryRunSubmitter:
         except OSError as exc:
             raise Unavailable(f"dry-run submitter cannot write {target}: {exc.strerror}") from None
         submitted_at = datetime.fromtimestamp(target.stat().st_mtime, UTC)
-        logs.decision(_log, "dry-run workflow written", namespace=namespace, name=name, path=str(target),
-                      workflow=workflow)
+        # ("name" is a LogRecord attribute: the workflow's name goes as "workflow".)
+        logs.decision(_log, "dry-run workflow written", namespace=namespace, workflow=name, path=str(target),
+                      object=json.dumps(workflow, sort_keys=True, separators=(",", ":")))
         return Submitted(namespace, name, True, submitted_at)
 
     def _existing(self, namespace: str, name: str, target: Path) -> Submitted:

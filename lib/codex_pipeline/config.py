@@ -95,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("bot_mention", "CODEX_BOT_MENTION", str, "@tuslagch", "mention that requests a review run"),
     Setting("database_url", "CODEX_DATABASE_URL", str, "sqlite:///.codex-pipeline/state.db",
             "postgresql://... or sqlite:///path", secret=True),
+    Setting("database_timeout", "CODEX_DATABASE_TIMEOUT_SECONDS", _positive_float, 5.0,
+            "longest wait for a database connection before answering 503"),
     Setting("migrate_on_start", "CODEX_MIGRATE_ON_START", _bool, True,
             "apply pending store migrations when a function starts"),
     Setting("argo_submitter", "CODEX_ARGO_SUBMITTER", str, "dry-run", "kubernetes or dry-run"),
@@ -137,6 +139,7 @@ class Settings:
     planner_login: str | None = None
     bot_mention: str = "@tuslagch"
     database_url: str = field(default="sqlite:///.codex-pipeline/state.db", repr=False)
+    database_timeout: float = 5.0
     migrate_on_start: bool = True
     argo_submitter: str = "dry-run"
     dry_run_dir: str = ".codex-pipeline/workflows"

@@ -61,3 +61,14 @@ def span(name: str, *, traceparent: str | None = None, kind: trace.SpanKind = tr
     with tracer().start_as_current_span(name, context=parent, kind=kind,
                                         attributes=dict(attributes or {})) as current:
         yield current
+
+
+# Span and attribute names of the spec (Facteur's), shared by the effect functions.
+SPAN_SERVER_TASKS = "facteur.server.codex_tasks"
+SPAN_ORCHESTRATOR_PLAN = "facteur.orchestrator.plan"
+ATTR_STAGE = "codex.stage"
+ATTR_WORKFLOW = "facteur.codex.workflow"
+ATTR_DUPLICATE = "facteur.codex.duplicate"
+ATTR_REPOSITORY = "codex.repository"
+ATTR_ISSUE = "codex.issue_number"
+ATTR_DELIVERY = "codex.delivery_id"

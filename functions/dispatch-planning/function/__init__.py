@@ -1,0 +1,8 @@
+"""func-python entry for dispatch-planning: ``new()`` returns the ASGI function."""
+
+from codex_pipeline.functions.dispatch_planning import create_app
+from codex_pipeline.runtime.asgi import AsgiFunction
+
+
+def new() -> AsgiFunction:
+    return AsgiFunction(create_app)

@@ -1,0 +1,161 @@
+"""dispatch-planning: planning tasks in, the ``facteur-dispatch`` Workflow submitted once each.
+
+It accepts ``codex.task.planning`` CloudEvents (binary, structured, or a KafkaSource record
+whose value is the task) and the spec's "Facteur Planner Replay": raw protobuf bytes POSTed with
+``Content-Type: application/x-protobuf`` and no CloudEvent headers (any path, e.g.
+``/codex/tasks``).
+
+Answers:
+- ``CODEX_PLANNING_ENABLED`` off: the delivery is logged (stage, repository, issue, delivery)
+  and answered 202 ``{"deferred": true}``; nothing is recorded or submitted.
+- on: intake recorded, ``facteur-dispatch`` submitted with parameter ``payload`` = the task's
+  JSON (the spec's ``argo submit … -p payload=…``), run recorded, 202
+  ``{namespace, name, submittedAt, duplicate}``. The same delivery again answers the first
+  run's metadata with ``duplicate: true`` and submits nothing (see :mod:`codex_pipeline.submission`).
+- A CloudEvent request gets those JSON bodies as the data of a reply CloudEvent
+  (``codex.workflow.submitted`` / ``codex.workflow.deferred``); the raw replay gets plain JSON.
+- 400 (JSON error) for undecodable bytes, a stage other than planning, or a task missing
+  repository, issue number or delivery id; 503 when the database or the Kubernetes API is
+  unreachable (nothing is then recorded as submitted, so the redelivery submits).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+
+from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline.app import FunctionApp
+from codex_pipeline.argo import WorkflowSubmitter, create_submitter
+from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.errors import BadRequest, ConfigurationError, Unavailable
+from codex_pipeline.events import (
+    KAFKA_RECORD_TYPE,
+    TASK_TYPES,
+    WORKFLOW_SUBMITTED_TYPE,
+    Event,
+    decode_request,
+    event_response,
+    is_cloudevent,
+)
+from codex_pipeline.http import Request, Response, json_response
+from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.store import Store, open_store
+from codex_pipeline.submission import submission_response, submit_once
+
+NAME = "dispatch-planning"
+STAGE = "planning"
+HANDLES = frozenset({TASK_TYPES[STAGE]})
+# Replies to the broker (an audit trail no Trigger subscribes to), not emitted to a sink.
+REPLIES = frozenset({WORKFLOW_SUBMITTED_TYPE, "codex.workflow.deferred"})
+TEMPLATE = "facteur-dispatch"
+NAME_PREFIX = "codex-planning"
+PARAMETERS = ("payload",)
+SOURCE = "codex-pipeline/dispatch-planning"
+SETTINGS_READ = frozenset({
+    "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER", "CODEX_DRY_RUN_DIR",
+    "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNING_ENABLED", "CODEX_LOG_LEVEL",
+})
+_log = logging.getLogger("codex_pipeline.dispatch_planning")
+
+
+def decode_task(request: Request) -> tuple[pb.CodexTask, Event | None]:
+    """The planning task of a request and the CloudEvent that carried it (None for the raw replay)."""
+    if is_cloudevent(request):
+        event = decode_request(request)
+        if event.type not in HANDLES and event.type != KAFKA_RECORD_TYPE:
+            raise BadRequest(f"dispatch-planning handles {TASK_TYPES[STAGE]} events, not {event.type!r}")
+        task = tasks.decode(event.data, event.datacontenttype)
+    else:
+        event = None
+        task = tasks.decode(request.body, request.content_type or None)
+    tasks.require(task, "repository", "issue_number", "delivery_id")
+    if task.stage != pb.CODEX_TASK_STAGE_PLANNING:
+        raise BadRequest(f"dispatch-planning handles planning tasks, not stage {tasks.stage_name(task.stage)!r}")
+    return task, event
+
+
+class DispatchPlanning:
+    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter) -> None:
+        self.settings = settings
+        self.store = store
+        self.submitter = submitter
+        self._migrated = not settings.migrate_on_start
+        self._migrate_lock = threading.Lock()
+
+    def ensure_migrated(self) -> None:
+        """Apply migrations once per process (retried on the next request while the DB is down)."""
+        if self._migrated:
+            return
+        with self._migrate_lock:
+            if not self._migrated:
+                self.store.migrate()
+                self._migrated = True
+
+    def ready(self) -> bool:
+        try:
+            self.ensure_migrated()
+        except Unavailable:
+            return False
+        return self.store.ping()
+
+    def __call__(self, request: Request) -> Response:
+        # decode
+        task, event = decode_task(request)
+        traceparent = (event.traceparent if event else None) or request.headers.get("traceparent")
+        fields: dict[str, Any] = {"stage": "PLANNING", "repository": task.repository, "issue": task.issue_number,
+                  "delivery": task.delivery_id}
+        attributes = {telemetry.ATTR_STAGE: STAGE, telemetry.ATTR_REPOSITORY: task.repository,
+                      telemetry.ATTR_ISSUE: task.issue_number, telemetry.ATTR_DELIVERY: task.delivery_id}
+        with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=traceparent, kind=SpanKind.SERVER,
+                            attributes=attributes) as server_span:
+            # decide
+            if not self.settings.planning_enabled:
+                logs.decision(_log, "planning deferred", **fields)
+                return self._deferred(task, event)
+            # act
+            self.ensure_migrated()
+            with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
+                result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
+                                     name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
+                                     parameters={"payload": tasks.to_json(task).decode()})
+                for current in (plan_span, server_span):
+                    current.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
+                    current.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
+            logs.decision(_log, "workflow submitted", **fields, namespace=result.namespace, workflow=result.name,
+                          duplicate=result.duplicate)
+            # answer
+            return submission_response(result, cloudevent=event is not None, source=SOURCE, task=task,
+                                       traceparent=telemetry.current_traceparent())
+
+    def _deferred(self, task: pb.CodexTask, event: Event | None) -> Response:
+        body = {"deferred": True}
+        if event is None:
+            return json_response(202, body)
+        subject = tasks.partition_key(task.repository, int(task.issue_number))
+        reply = Event(id=tasks.task_event_id(task.delivery_id, "deferred"), source=SOURCE,
+                      type="codex.workflow.deferred", subject=subject, datacontenttype="application/json",
+                      data=json.dumps(body).encode(), extensions={"partitionkey": subject})
+        return event_response(reply, 202)
+
+
+def create_app(settings: Settings | None = None) -> FunctionApp:
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    telemetry.setup(NAME)
+    try:
+        store = open_store(settings.database_url, connect_timeout=settings.database_timeout)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    submitter = create_submitter(settings.argo_submitter, dry_run_dir=settings.dry_run_dir,
+                                 kubeconfig=settings.kubeconfig)
+    handler = DispatchPlanning(settings, store, submitter)
+    try:
+        handler.ensure_migrated()
+    except Unavailable as exc:  # start anyway: readiness stays false and requests answer 503 until it is back
+        _log.warning(f"{NAME}: migrations not applied yet: {exc.message}")
+    return FunctionApp(NAME, handler, methods=("POST",), ready=handler.ready)

@@ -1,0 +1,361 @@
+"""dispatch-planning: the spec's planner replay and planning CloudEvents, end to end.
+
+Most cases drive the real function over HTTP (functions-framework in a subprocess) with a real
+store (SQLite file or the PostgreSQL server) and either the dry-run submitter or the
+Kubernetes submitter against a fake API server. Spans are checked in-process with an
+in-memory exporter; the ASGI entry that func deploy wraps gets the same replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from codex_pipeline import schemas, tasks
+from codex_pipeline.argo import workflow_name
+from codex_pipeline.config import load_settings
+from codex_pipeline.functions.dispatch_planning import create_app
+from codex_pipeline.http import Headers, Request
+from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.store import open_store
+from tests.broker_reply import assert_broker_acceptable
+from tests.conftest import RunningFunction, free_port, start_function, stop_function
+from tests.fakes.kubernetes import FakeKubernetes
+
+pytestmark = pytest.mark.xdist_group("dispatch-planning")
+NAMESPACE = "argo-workflows"
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def replay_task(delivery: str | None = None, **changes: Any) -> tasks.CodexTask:
+    """The spec's replay payload (payload.txt of "Facteur Planner Replay")."""
+    fields: dict[str, Any] = {
+        "stage": "planning", "prompt": "Capture planner replay instructions", "repository": "proompteng/lab",
+        "base": "main", "head": "codex/replay", "issueNumber": 1636,
+        "issueUrl": "https://github.com/proompteng/lab/issues/1636", "issueTitle": "Replay planning workflow",
+        "issueBody": "Testing the Facteur planner orchestration path.",
+        "deliveryId": delivery or f"manual-planning-test-{uuid.uuid4().hex[:8]}"}
+    fields.update(changes)
+    return tasks.from_json_dict({k: v for k, v in fields.items() if v is not None})
+
+
+def binary_event(task: tasks.CodexTask, **headers: str) -> dict[str, str]:
+    return {"ce-specversion": "1.0", "ce-id": tasks.task_event_id(task.delivery_id, "planning"),
+            "ce-source": "codex-pipeline/route-task", "ce-type": "codex.task.planning",
+            "ce-subject": "proompteng/lab#1636", "ce-partitionkey": "proompteng/lab#1636",
+            "ce-dataschema": tasks.DATASCHEMA, "content-type": "application/protobuf", **headers}
+
+
+def dry_run_env(tmp: Path, **extra: str) -> dict[str, str]:
+    return {"CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
+            "CODEX_DRY_RUN_DIR": str(tmp / "workflows"), "CODEX_LOG_LEVEL": "INFO", **extra}
+
+
+def written(tmp: Path) -> list[dict[str, Any]]:
+    folder = tmp / "workflows" / NAMESPACE
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningFunction, Path]]:
+    tmp = tmp_path_factory.mktemp("dispatch-dry-run")
+    running = start_function("dispatch-planning", dry_run_env(tmp), tmp)
+    yield running, tmp
+    stop_function(running)
+
+
+def test_spec_replay_submits_facteur_dispatch_and_answers_202(dry_run: tuple[RunningFunction, Path]) -> None:
+    running, tmp = dry_run
+    task = replay_task()
+    answer = requests.post(f"{running.url}/codex/tasks", data=tasks.to_protobuf(task), headers=PROTOBUF, timeout=10)
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    name = workflow_name("codex-planning", "proompteng/lab", 1636, task.delivery_id)
+    assert body["namespace"] == NAMESPACE and body["name"] == name and body["duplicate"] is False
+    assert datetime.fromisoformat(body["submittedAt"].replace("Z", "+00:00")).tzinfo is not None
+    (workflow,) = [w for w in written(tmp) if w["metadata"]["name"] == name]
+    assert schemas.validate(workflow) == []
+    assert workflow["spec"]["workflowTemplateRef"] == {"name": "facteur-dispatch"}
+    (parameter,) = workflow["spec"]["arguments"]["parameters"]
+    assert parameter["name"] == "payload"
+    assert json.loads(parameter["value"]) == tasks.to_json_dict(task)
+    assert workflow["metadata"]["labels"] == {"codex.stage": "planning", "codex.repository": "proompteng.lab",
+                                              "codex.issue": "1636", "codex.delivery": task.delivery_id}
+    assert "workflow submitted: stage=PLANNING" in running.output()
+    assert f"workflow={name}" in running.output()
+
+    again = requests.post(f"{running.url}/codex/tasks", data=tasks.to_protobuf(task), headers=PROTOBUF, timeout=10)
+    assert again.status_code == 202
+    assert again.json() == {**body, "duplicate": True}
+    assert len([w for w in written(tmp) if w["metadata"]["name"] == name]) == 1
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured", "kafka-record", "kafka-wrapped-json"])
+def test_planning_cloudevents_get_a_reply_event(dry_run: tuple[RunningFunction, Path], mode: str) -> None:
+    running, tmp = dry_run
+    task = replay_task()
+    raw = tasks.to_protobuf(task)
+    if mode == "binary":
+        headers, body = binary_event(task), raw
+    elif mode == "structured":
+        headers = {"content-type": "application/cloudevents+json"}
+        body = json.dumps({"specversion": "1.0", "id": "e-1", "source": "codex-pipeline/route-task",
+                           "type": "codex.task.planning", "datacontenttype": "application/json",
+                           "data": tasks.to_json_dict(task)}).encode()
+    elif mode == "kafka-record":  # a KafkaSource record without ce_ headers: the value is the protobuf
+        headers = {"ce-specversion": "1.0", "ce-id": "partition:0/offset:7", "ce-type": "dev.knative.kafka.event",
+                   "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.issues.codex.tasks",
+                   "content-type": "application/x-protobuf"}
+        body = raw
+    else:  # a record whose value is a structured CloudEvent carrying the JSON task
+        headers = {"ce-specversion": "1.0", "ce-id": "partition:1/offset:3", "ce-type": "dev.knative.kafka.event",
+                   "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.codex.tasks",
+                   "content-type": "application/json"}
+        body = json.dumps({"specversion": "1.0", "id": "e-2", "source": "route-task", "type": "codex.task.planning",
+                           "datacontenttype": "application/json", "data": tasks.to_json_dict(task)}).encode()
+    answer = requests.post(running.url, data=body, headers=headers, timeout=10)
+    assert answer.status_code == 202, answer.text
+    assert_broker_acceptable(answer.status_code, dict(answer.headers), answer.content)
+    data = json.loads(answer.content)
+    assert answer.headers["ce-type"] == "codex.workflow.submitted"
+    assert answer.headers["ce-id"] == data["name"]
+    assert answer.headers["ce-subject"] == "proompteng/lab#1636"
+    assert answer.headers["ce-partitionkey"] == "proompteng/lab#1636"
+    assert data["duplicate"] is False and data["namespace"] == NAMESPACE
+    assert any(w["metadata"]["name"] == data["name"] for w in written(tmp))
+
+
+@pytest.mark.parametrize(("what", "headers", "body", "fragment"), [
+    ("undecodable bytes", PROTOBUF, b"\xff\xff\xff\xff", "not a protobuf CodexTask"),
+    ("no repository", PROTOBUF, tasks.to_protobuf(replay_task(repository=None)), "repository"),
+    ("no issue number", PROTOBUF, tasks.to_protobuf(replay_task(issueNumber=None)), "issue_number"),
+    ("no delivery id", PROTOBUF, tasks.to_protobuf(replay_task(deliveryId="")), "delivery_id"),
+    ("a review task", PROTOBUF, tasks.to_protobuf(replay_task(stage="review")), "planning tasks"),
+    ("an empty body", PROTOBUF, b"", "missing required field"),
+    ("an unknown media type", {"Content-Type": "text/plain"}, b"hello", "unsupported task content type"),
+    ("a CloudEvent of another type", {**binary_event(replay_task()), "ce-type": "codex.task.review"},
+     tasks.to_protobuf(replay_task()), "codex.task.planning"),
+    ("a CloudEvent without ce-id", {k: v for k, v in binary_event(replay_task()).items() if k != "ce-id"},
+     tasks.to_protobuf(replay_task()), "ce-id"),
+])
+def test_input_that_can_never_succeed_is_400(dry_run: tuple[RunningFunction, Path], what: str,
+                                             headers: dict[str, str], body: bytes, fragment: str) -> None:
+    running, tmp = dry_run
+    before = len(written(tmp))
+    answer = requests.post(running.url, data=body, headers=headers, timeout=10)
+    assert answer.status_code == 400, f"{what}: {answer.status_code} {answer.text}"
+    assert answer.json()["error"] == "bad_request"
+    assert fragment in answer.json()["message"], answer.json()
+    assert len(written(tmp)) == before
+
+
+def test_health_endpoints(dry_run: tuple[RunningFunction, Path]) -> None:
+    running, _ = dry_run
+    assert requests.get(f"{running.url}/health/liveness", timeout=5).status_code == 200
+    assert requests.get(f"{running.url}/health/readiness", timeout=5).json()["status"] == "ready"
+
+
+def test_planning_disabled_defers_without_recording(tmp_path: Path) -> None:
+    running = start_function("dispatch-planning", dry_run_env(tmp_path, CODEX_PLANNING_ENABLED="false"), tmp_path)
+    try:
+        task = replay_task()
+        answer = requests.post(running.url, data=tasks.to_protobuf(task), headers=PROTOBUF, timeout=10)
+        assert (answer.status_code, answer.json()) == (202, {"deferred": True})
+        reply = requests.post(running.url, data=tasks.to_protobuf(task), headers=binary_event(task), timeout=10)
+        assert reply.status_code == 202
+        assert_broker_acceptable(reply.status_code, dict(reply.headers), reply.content)
+        assert json.loads(reply.content) == {"deferred": True}
+        assert reply.headers["ce-type"] == "codex.workflow.deferred"
+        assert written(tmp_path) == []
+        log = running.output()
+        assert "planning deferred: stage=PLANNING repository=proompteng/lab issue=1636" in log
+        assert f"delivery={task.delivery_id}" in log
+    finally:
+        stop_function(running)
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    assert store.find_run("planning", task.delivery_id) is None
+    store.close()
+
+
+def test_database_unreachable_is_503_and_submits_nothing(tmp_path: Path) -> None:
+    env = dry_run_env(tmp_path, CODEX_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/codex",
+                      CODEX_DATABASE_TIMEOUT_SECONDS="0.5")
+    running = start_function("dispatch-planning", env, tmp_path)
+    try:
+        answer = requests.post(running.url, data=tasks.to_protobuf(replay_task()), headers=PROTOBUF, timeout=30)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "unavailable" and "PostgreSQL" in answer.json()["message"]
+        assert requests.get(f"{running.url}/health/readiness", timeout=30).status_code == 503
+        assert written(tmp_path) == []
+    finally:
+        stop_function(running)
+
+
+# --- PostgreSQL + Kubernetes API ----------------------------------------------------------
+
+
+@pytest.fixture
+def kube(tmp_path: Path) -> Iterator[FakeKubernetes]:
+    with FakeKubernetes() as server:
+        server.kubeconfig(tmp_path / "kubeconfig")
+        yield server
+
+
+def kube_env(tmp: Path, postgres_url: str) -> dict[str, str]:
+    return {"CODEX_DATABASE_URL": postgres_url, "CODEX_ARGO_SUBMITTER": "kubernetes",
+            "CODEX_KUBECONFIG": str(tmp / "kubeconfig"), "CODEX_WORKFLOW_NAMESPACE": NAMESPACE,
+            "CODEX_LOG_LEVEL": "INFO"}
+
+
+def test_fifty_concurrent_deliveries_to_two_replicas_create_one_workflow(
+        tmp_path: Path, kube: FakeKubernetes, postgres_url: str) -> None:
+    replicas = [start_function("dispatch-planning", kube_env(tmp_path, postgres_url), tmp_path) for _ in range(2)]
+    try:
+        task = replay_task()
+        answers: list[requests.Response] = []
+        barrier = threading.Barrier(50)
+
+        def deliver(i: int) -> None:
+            barrier.wait()
+            answers.append(requests.post(replicas[i % 2].url, data=tasks.to_protobuf(task),
+                                         headers=binary_event(task), timeout=30))
+
+        threads = [threading.Thread(target=deliver, args=(i,)) for i in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(a.status_code for a in answers) == [202] * 50, [a.text for a in answers if a.status_code != 202]
+        bodies = [json.loads(a.content) for a in answers]
+        assert len(kube.workflows) == 1
+        assert sorted(b["duplicate"] for b in bodies) == [False] + [True] * 49
+        assert len({(b["name"], b["submittedAt"]) for b in bodies}) == 1
+        (workflow,) = kube.workflows.values()
+        assert schemas.validate(workflow) == []
+    finally:
+        for running in replicas:
+            stop_function(running)
+
+
+def test_kubernetes_unreachable_is_503_and_records_no_run(tmp_path: Path, postgres_url: str) -> None:
+    port = free_port()
+    (tmp_path / "kubeconfig").write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    running = start_function("dispatch-planning", kube_env(tmp_path, postgres_url), tmp_path)
+    task = replay_task()
+    try:
+        answer = requests.post(running.url, data=tasks.to_protobuf(task), headers=binary_event(task), timeout=30)
+        assert answer.status_code == 503, answer.text
+        assert "Kubernetes API unreachable" in answer.json()["message"]
+    finally:
+        stop_function(running)
+    store = open_store(postgres_url)
+    assert store.find_run("planning", task.delivery_id) is None
+    store.close()
+
+
+def test_forbidden_by_rbac_is_a_permanent_4xx(tmp_path: Path, kube: FakeKubernetes, postgres_url: str) -> None:
+    kube.refuse(403)
+    running = start_function("dispatch-planning", kube_env(tmp_path, postgres_url), tmp_path)
+    try:
+        task = replay_task()
+        answer = requests.post(running.url, data=tasks.to_protobuf(task), headers=PROTOBUF, timeout=30)
+        assert answer.status_code == 422 and "forbidden" in answer.json()["message"], answer.text
+    finally:
+        stop_function(running)
+
+
+# --- in-process: spans, the ASGI entry, import cost ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spans() -> Any:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+def test_spans_carry_the_spec_attributes_and_continue_the_trace(spans: Any, tmp_path: Path) -> None:
+    app = create_app(load_settings(dry_run_env(tmp_path)))
+    task = replay_task()
+    trace_id = uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-{'a' * 16}-01"
+    request = Request("POST", "/", Headers(binary_event(task, **{"ce-traceparent": traceparent})),
+                      tasks.to_protobuf(task))
+    spans.clear()
+    answer = app(request)
+    assert answer.status == 202
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    server, plan = finished["facteur.server.codex_tasks"], finished["facteur.orchestrator.plan"]
+    assert plan.parent is not None and plan.parent.span_id == server.context.span_id
+    assert f"{server.context.trace_id:032x}" == trace_id
+    name = json.loads(answer.body)["name"]
+    for span in (server, plan):
+        assert span.attributes is not None
+        assert span.attributes["codex.stage"] == "planning"
+        assert span.attributes["facteur.codex.workflow"] == name
+        assert span.attributes["facteur.codex.duplicate"] is False
+        assert span.attributes["codex.repository"] == "proompteng/lab"
+        assert span.attributes["codex.issue_number"] == 1636
+        assert span.attributes["codex.delivery_id"] == task.delivery_id
+    from opentelemetry.trace import SpanKind
+
+    assert server.kind == SpanKind.SERVER
+    spans.clear()
+    assert app(request).status == 202
+    again = {s.name: s for s in spans.get_finished_spans()}
+    assert again["facteur.orchestrator.plan"].attributes["facteur.codex.duplicate"] is True  # type: ignore[index]
+
+
+def test_asgi_entry_gives_the_same_replay_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in dry_run_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    function = AsgiFunction(lambda: create_app(load_settings()))
+    function.start({})
+    assert function.alive()[0] and function.ready()[0]
+    task = replay_task()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": tasks.to_protobuf(task), "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/codex/tasks", "query_string": b"",
+             "headers": [(b"content-type", b"application/x-protobuf")]}
+    asyncio.run(function.handle(scope, receive, send))
+    assert sent[0]["status"] == 202
+    assert json.loads(sent[1]["body"])["name"] == workflow_name("codex-planning", "proompteng/lab", 1636,
+                                                                task.delivery_id)
+
+
+def test_module_imports_nothing_heavy() -> None:
+    code = ("import sys, codex_pipeline.functions.dispatch_planning; "
+            "print(sorted(set(sys.modules) & {'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
