@@ -328,7 +328,7 @@ def test_spans_carry_the_spec_attributes_and_continue_the_trace(spans: Any, tmp_
     spans.clear()
     assert app(request).status == 202
     again = {s.name: s for s in spans.get_finished_spans()}
-    assert again["facteur.orchestrator.plan"].attributes["facteur.codex.duplicate"] is True  # type: ignore[index]
+    assert again["facteur.orchestrator.plan"].attributes["facteur.codex.duplicate"] is True
 
 
 def test_asgi_entry_gives_the_same_replay_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
