@@ -28,6 +28,7 @@ from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
 from codex_pipeline.functions.taskinput import TaskDelivery, read_task, workflow_parameters
+from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.pb import codex_task_pb2 as pb
 
@@ -63,17 +64,23 @@ class RequestReview:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
 
     def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
-        """The PR, its unresolved threads and its head's checks (PR and threads fetched concurrently)."""
-        threads: Future[list[ReviewThread]] = self._pool.submit(
-            self.github.unresolved_review_threads, repository, number)
+        """The PR, its unresolved threads and its head's checks, in two round trips: the threads
+        run beside the PR lookup and the check runs beside the commit statuses of its head."""
+        pending: list[Future[Any]] = []
         try:
+            threads: Future[list[ReviewThread]] = self._pool.submit(
+                self.github.unresolved_review_threads, repository, number)
+            pending.append(threads)
             pull = self.github.get_pull(repository, number)
-            checks = self.github.failing_checks(repository, pull.head_sha)
+            statuses = self._pool.submit(self.github.commit_status_results, repository, pull.head_sha)
+            pending.append(statuses)
+            runs = self.github.check_run_results(repository, pull.head_sha)
+            return pull, threads.result(), combine_checks(pull.head_sha, runs, statuses.result())
         except BaseException:
-            threads.cancel()
-            wait([threads])  # never leave a call running past this delivery
+            for future in pending:
+                future.cancel()
+            wait(pending)  # never leave a call running past this delivery
             raise
-        return pull, threads.result(), checks
 
     def __call__(self, request: Request) -> Response:
         delivery = read_task(request)

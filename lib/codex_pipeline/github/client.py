@@ -33,6 +33,7 @@ from codex_pipeline.github.models import (
     FailingCheck,
     PullRequest,
     ReviewThread,
+    combine_checks,
     split_repo,
 )
 
@@ -333,6 +334,10 @@ class GitHubClient:
 
     def failing_checks(self, repo: str, sha: str) -> ChecksReport:
         """Failing and pending check runs and commit statuses of ``sha``."""
+        return combine_checks(sha, self.check_run_results(repo, sha), self.commit_status_results(repo, sha))
+
+    def check_run_results(self, repo: str, sha: str) -> tuple[list[FailingCheck], list[str]]:
+        """(failing, pending names) among the check runs of ``sha`` (every page)."""
         owner, name = split_repo(repo)
         failing: list[FailingCheck] = []
         pending: list[str] = []
@@ -346,6 +351,13 @@ class GitHubClient:
                     name=run_name, conclusion=str(run["conclusion"]),
                     url=str(run.get("details_url") or run.get("html_url") or ""), kind="check_run",
                     details=str(((run.get("output") or {}).get("title")) or "")))
+        return failing, pending
+
+    def commit_status_results(self, repo: str, sha: str) -> tuple[list[FailingCheck], list[str]]:
+        """(failing, pending contexts) of the combined commit status of ``sha`` (latest per context)."""
+        owner, name = split_repo(repo)
+        failing: list[FailingCheck] = []
+        pending: list[str] = []
         for status in self.paginate(f"/repos/{owner}/{name}/commits/{sha}/status", repo=repo,
                                     items_key="statuses", what=f"commit statuses of {sha[:12]}"):
             context = str(status.get("context") or "")
@@ -355,7 +367,7 @@ class GitHubClient:
             elif state in FAILING_STATUS_STATES:
                 failing.append(FailingCheck(name=context, conclusion=state, url=str(status.get("target_url") or ""),
                                             kind="status", details=str(status.get("description") or "")))
-        return ChecksReport(sha=sha, failing=tuple(failing), pending=tuple(pending))
+        return failing, pending
 
     def mark_ready_for_review(self, repo: str, pull: PullRequest | int) -> bool:
         """Remove the draft flag (GraphQL ``markPullRequestReadyForReview``); False when it was not a draft."""

@@ -123,3 +123,9 @@ class ChecksReport:
     @property
     def green(self) -> bool:
         return not self.failing and not self.pending
+
+
+def combine_checks(sha: str, *results: tuple[list[FailingCheck], list[str]]) -> ChecksReport:
+    """One report from check-run and commit-status results (fetched apart, maybe concurrently)."""
+    return ChecksReport(sha=sha, failing=tuple(f for failing, _ in results for f in failing),
+                        pending=tuple(p for _, pending in results for p in pending))
