@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import harness  # noqa: E402
-from codex_pipeline import tasks  # noqa: E402
-from codex_pipeline.events import TASK_TYPES, Event, encode_binary  # noqa: E402
+from bench import harness
+from codex_pipeline import tasks
+from codex_pipeline.events import TASK_TYPES, Event, encode_binary
 
 FUNCTION = harness.ROOT / "functions" / "request-review" / "main.py"
 REPO = "acme/widgets"
