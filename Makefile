@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help venv run test check lint typecheck unit proto bench bundle clean
+.PHONY: help venv run test check lint typecheck unit proto bench bench-review bundle clean
 
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults"
@@ -51,6 +51,10 @@ proto: venv
 
 bench: venv
 	$(BIN)/python bench/ingest.py
+
+# Review delivery latency with the fake GitHub answering in 0 and 50 ms.
+bench-review: venv
+	$(BIN)/python bench/review.py --append
 
 # Cold start under func-python (func deploy's runtime) beside functions-framework.
 bench-func: venv
