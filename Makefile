@@ -51,6 +51,7 @@ proto: venv
 
 bench: venv
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/route.py
 
 # Review delivery latency with the fake GitHub answering in 0 and 50 ms.
 bench-review: venv
