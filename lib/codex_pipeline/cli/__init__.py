@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dev": ("codex_pipeline.cli.dev", "run the whole pipeline locally, routed by eventing/ (make run)"),
     "replay": ("codex_pipeline.cli.replay", "sign a webhook payload and post it to ingest-webhook"),
     "transcripts": ("codex_pipeline.cli.transcripts", "fetch a run's .codex-* logs from the S3 artifact store"),
+    "listen": ("codex_pipeline.cli.listen", "stream a task topic as JSON (Kafka consumer group, or dev's topics)"),
 }
 
 

@@ -158,6 +158,12 @@ class EventLog:
             rows = self._db.execute(query + " ORDER BY offset", params).fetchall()
         return [self._record(row) for row in rows]
 
+    def end_offset(self, topic: str) -> int:
+        """The offset of the newest record of ``topic`` (0 when empty): where a new reader starts."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(offset), 0) FROM records WHERE topic = ?", (topic,)).fetchone()
+        return int(row[0])
+
     def last_offset(self) -> int:
         with self._lock:
             row = self._db.execute("SELECT COALESCE(MAX(offset), 0) FROM records").fetchone()

@@ -17,7 +17,7 @@ It behaves as the cluster does, driven by :mod:`codex_pipeline.dev.topology`:
   not failed, and go out when ``dev`` runs with it.
 
 ``GET /topics`` and ``GET /topics/<topic>?after=N&wait=S`` let ``listen`` and tests read the
-topics (long-poll up to ``wait`` seconds).
+topics (long-poll up to ``wait`` seconds; ``end`` in the answer is the newest offset).
 """
 
 from __future__ import annotations
@@ -324,7 +324,9 @@ class Router:
                     except ValueError:
                         self._send(400, {"error": "bad_request", "message": "after, limit and wait are numbers"})
                         return
-                    self._send(200, {"records": router.read(url.path[len("/topics/"):], after, limit, wait)})
+                    topic = url.path[len("/topics/"):]
+                    self._send(200, {"records": router.read(topic, after, limit, wait),
+                                     "end": router.log.end_offset(topic)})
                 elif url.path == "/health":
                     self._send(200, {"status": "alive"})
                 else:
