@@ -25,6 +25,7 @@ from codex_pipeline.http import Headers, Request
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.policy import PLAN_MARKER
 from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.signatures import sign
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, free_port, start_function, stop_function
 from tests.fakes.httpserver import Recorded, RecordingSink
@@ -257,3 +258,22 @@ def test_asgi_entry_routes_the_same_way(sinks: Any, monkeypatch: pytest.MonkeyPa
     assert (sent[0]["status"], sent[1]["body"]) == (202, b"")
     [structured], [as_json] = emitted(sinks)
     assert structured.id == as_json.id == "a-1:review"
+
+
+def test_a_signed_webhook_through_ingest_webhook_becomes_a_task(router: RunningFunction, sinks: Any,
+                                                                tmp_path: Path) -> None:
+    """The real chain: GitHub's POST -> ingest-webhook -> its raw CloudEvent -> route-task -> both sinks."""
+    ingest = start_function("ingest-webhook", {"CODEX_WEBHOOK_SECRET": "chain-secret", "K_SINK": router.url,
+                                               "CODEX_LOG_LEVEL": "WARNING"}, tmp_path)
+    try:
+        delivery = str(uuid.uuid4())
+        payload = github.issue_comment("@tuslagch review", on_pr=True, number=57, association="OWNER")
+        headers, body = github.webhook("issue_comment", payload, delivery)
+        headers["X-Hub-Signature-256"] = sign("chain-secret", body)
+        answer = requests.post(ingest.url, headers=headers, data=body, timeout=10)
+        assert answer.status_code == 202, answer.text
+        [structured], [as_json] = emitted(sinks)
+        assert structured.id == as_json.id == f"{delivery}:review"
+        assert tasks.from_protobuf(structured.data).issue_url == "https://github.com/acme/widgets/pull/57"
+    finally:
+        stop_function(ingest)

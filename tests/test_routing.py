@@ -360,6 +360,14 @@ def test_received_at_stands_in_for_a_missing_timestamp() -> None:
     assert not routed.task.HasField("issued_at")
 
 
+def test_a_timestamp_outside_protobufs_range_falls_back_to_received_at() -> None:
+    payload = github.issues_opened(sender="alice")
+    payload["issue"]["updated_at"] = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
+    at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    [routed] = route("com.github.issues.opened", payload, DELIVERY, POLICY, received_at=at).tasks
+    assert routed.task.issued_at.ToDatetime(tzinfo=UTC) == at
+
+
 def test_lone_surrogates_from_json_escapes_are_replaced() -> None:
     payload = github.issues_opened(sender="alice", title="bad \ud800 title")
     [routed] = route("com.github.issues.opened", payload, DELIVERY, POLICY).tasks

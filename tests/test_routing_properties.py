@@ -24,7 +24,8 @@ POLICY = Policy(trigger_logins=frozenset({"alice", "octocat"}), trigger_label="c
 TEXT = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=30),
     st.sampled_from(["alice", "octocat", "codex", "execute plan", "@tuslagch review", PLAN_MARKER, "OWNER",
-                     "codex/issue-1-x", "closed", "2026-11-25T10:02:41Z", "9999-12-31T23:59:59+14:00"]),
+                     "codex/issue-1-x", "closed", "2026-11-25T10:02:41Z", "9999-12-31T23:59:59+14:00",
+                     "0001-01-01T00:00:00+14:00"]),
 )
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | TEXT,

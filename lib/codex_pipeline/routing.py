@@ -218,11 +218,13 @@ class _Delivery:
         for name, value in fields.items():
             if value not in (None, ""):
                 setattr(task, name, _text(value) if isinstance(value, str) else value)
-        issued = _timestamp(at) or self.received_at
-        if issued is not None:
+        for issued in (_timestamp(at), self.received_at):
+            if issued is None:
+                continue
             try:
                 task.issued_at.FromDatetime(issued)
-            except (ValueError, OverflowError):
+                break
+            except (ValueError, OverflowError):  # outside Timestamp's range once in UTC
                 task.ClearField("issued_at")
         return task
 
