@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -220,8 +220,33 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
     scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
              "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
     asyncio.run(function.handle(scope, receive, send))
+    cast(Any, function.app.handler).store.close()
     assert sent[0]["status"] == 202
     answer_headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
     assert answer_headers["ce-type"] == "codex.workflow.submitted"
     assert json.loads(sent[1]["body"])["duplicate"] is False
     assert len(workflows_for(workdir, number)) == 1
+
+
+@pytest.mark.parametrize("mode", ["structured-json", "kafka-record-protobuf", "kafka-record-json"])
+def test_every_delivery_mode_submits(function: RunningFunction, workdir: Path, mode: str) -> None:
+    number = issue_number()
+    codex_task = task("implementation", number, planCommentBody=PLAN)
+    if mode == "structured-json":
+        envelope = {"specversion": "1.0", "id": f"{codex_task.delivery_id}:implementation", "source": "route-task",
+                    "type": "codex.task.implementation", "datacontenttype": "application/json",
+                    "data": tasks.to_json_dict(codex_task)}
+        headers = {"Content-Type": "application/cloudevents+json"}
+        body = json.dumps(envelope).encode()
+    else:  # a KafkaSource record without ce_ headers: the value is the task
+        as_json = mode.endswith("json")
+        headers = {"ce-specversion": "1.0", "ce-id": f"partition:0/offset:{number}",
+                   "ce-type": "dev.knative.kafka.event", "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks",
+                   "Content-Type": "application/json" if as_json else "application/protobuf"}
+        body = tasks.to_json(codex_task) if as_json else tasks.to_protobuf(codex_task)
+    answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+    assert_broker_acceptable(answer.status_code, answer.headers, answer.content)
+    assert answer.status_code == 202, answer.text
+    [workflow] = workflows_for(workdir, number)
+    assert workflow["metadata"]["name"] == workflow_name("github-codex-implementation", REPO, number,
+                                                         codex_task.delivery_id)

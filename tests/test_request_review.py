@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -254,5 +254,6 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
     scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
              "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
     asyncio.run(function.handle(scope, receive, send))
+    cast(Any, function.app.handler).store.close()
     assert sent[0]["status"] == 202
     assert len(workflows_for(workdir, number)) == 1
