@@ -259,3 +259,20 @@ def test_migrate_cli_applies_and_reports(tmp_path: Path, capsys: pytest.CaptureF
     assert "applied nothing" in capsys.readouterr().out
     assert main(["migrate", "--database-url", url, "--status"]) == 0
     assert "pending none" in capsys.readouterr().out
+
+
+def test_postgres_connection_killed_while_idle_is_replaced(postgres_url: str) -> None:
+    """A server restart or idle timeout breaks pooled connections: the next call still works."""
+    import psycopg
+
+    store = open_store(postgres_url, max_connections=1)
+    try:
+        store.migrate()
+        assert store.mark_once(f"before:{uuid.uuid4()}") is True
+        pooled = store._call(lambda conn: conn.execute("SELECT pg_backend_pid()").fetchone())  # type: ignore[attr-defined]
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            killed = admin.execute("SELECT pg_terminate_backend(%s)", (pooled[0],)).fetchone()
+        assert killed == (True,)
+        assert store.mark_once(f"after:{uuid.uuid4()}") is True
+    finally:
+        store.close()

@@ -72,6 +72,8 @@ class FakeKubernetes(FakeServer):
     def __init__(self, token: str = TOKEN, *, tls_dir: Path | None = None) -> None:
         super().__init__()
         self.ca_file: Path | None = None
+        # The API server answers headers and body without Nagle's wait for the client's delayed ACK.
+        self._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
         if tls_dir is not None:  # serve HTTPS like the in-cluster endpoint; ca_file is the CA to trust
             import ssl
 
