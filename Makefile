@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help venv run test check lint typecheck unit proto bench bench-review bundle clean
+.PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean
 
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults"
@@ -56,6 +56,10 @@ bench: venv
 # Review delivery latency with the fake GitHub answering in 0 and 50 ms.
 bench-review: venv
 	$(BIN)/python bench/review.py --append
+
+# dispatch-planning at 100 deliveries/s, its ceiling and the 50-copy duplicate storm (SQLite, PostgreSQL).
+bench-dispatch: venv
+	$(BIN)/python bench/dispatch.py --append
 
 # Cold start under func-python (func deploy's runtime) beside functions-framework.
 bench-func: venv

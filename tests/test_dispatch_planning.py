@@ -359,3 +359,27 @@ def test_module_imports_nothing_heavy() -> None:
             "print(sorted(set(sys.modules) & {'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_readme_replay_gets_202_then_a_duplicate(dry_run: tuple[RunningFunction, Path]) -> None:
+    """The README's curl replay, run verbatim (protobuf text -> protoc --encode -> curl)."""
+    import re
+
+    from tests.conftest import ROOT
+
+    running, tmp = dry_run
+    section = (ROOT / "README.md").read_text().split("### Replay a planning task with curl", 1)[1]
+    script = re.findall(r"```bash\n(.*?)```", section.split("\n## ", 1)[0], re.S)[1]
+    answers = []
+    for _ in range(2):
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, cwd=ROOT,
+                              env={"PATH": "/usr/bin:/bin", "PLANNER_URL": running.url}, timeout=60)
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    name = workflow_name("codex-planning", "proompteng/lab", 1636, "manual-planning-test")
+    assert answers[0]["name"] == name and answers[1] == {**answers[0], "duplicate": True}
+    assert answers[0]["namespace"] == NAMESPACE
+    assert f'"name":"{name}"' in section  # the answer the README shows is the real one
+    (workflow,) = [w for w in written(tmp) if w["metadata"]["name"] == name]
+    payload = json.loads(workflow["spec"]["arguments"]["parameters"][0]["value"])
+    assert payload["deliveryId"] == "manual-planning-test" and payload["issueTitle"] == "Replay planning workflow"
