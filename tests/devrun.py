@@ -24,6 +24,7 @@ class DevProcess:
         state.mkdir(parents=True, exist_ok=True)
         (state / "dev.json").unlink(missing_ok=True)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = full_env
         self.process = subprocess.Popen([*CLI, "dev", "--port", "0", "--state", str(state), *(args or [])],
                                         cwd=ROOT, env=full_env, stdout=self.output.open("wb"),
                                         stderr=subprocess.STDOUT)
@@ -51,7 +52,7 @@ class DevProcess:
 
     def replay(self, example: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*CLI, "replay", "--state", str(self.state), str(example), *extra], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60, check=False)
+                              capture_output=True, text=True, timeout=60, check=False, env=self.env)
 
     def records(self, topic: str) -> list[dict[str, Any]]:
         answer = requests.get(f"{self.info['router']}/topics/{topic}?limit=1000", timeout=5)

@@ -48,7 +48,7 @@ def test_replayed_delivery_is_signed_accepted_and_kept_until_its_function_runs(t
     finally:
         assert dev.interrupt() == 0
     assert "pending        1 (delivered when dev starts again)" in dev.text()
-    assert "received       1 event(s)" in dev.text()
+    assert "received       1 webhook delivery(ies)" in dev.text()
 
 
 def test_replay_takes_the_event_name_from_the_file_name_or_the_flag(tmp_path: Path):

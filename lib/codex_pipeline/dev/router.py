@@ -58,6 +58,16 @@ def _record_json(record: Record) -> dict[str, Any]:
             "data_base64": None if data is not None else base64.b64encode(event.data).decode()}
 
 
+def _error_text(body: bytes) -> str:
+    """The ``message`` of a JSON error answer (the functions' error shape), else the text, short."""
+    try:
+        loaded = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return body[:200].decode("utf-8", "replace")
+    message = loaded.get("message") if isinstance(loaded, dict) else None
+    return str(message)[:200] if message else json.dumps(loaded)[:200]
+
+
 class Router:
     def __init__(self, topology: Topology, log: EventLog, view: View, subscribers: Mapping[str, str],
                  *, workers: int = 4) -> None:
@@ -126,9 +136,10 @@ class Router:
         except PipelineError as error:
             return error.status, error.body()
         self.log.append(topic, event, origin)
-        where = f"{event.extensions.get('partitionkey') or event.subject or ''}".strip()
-        self.view.line("received", event.id, f"{event.type} {where} -> {topic}" + (f" (from {origin})"
-                                                                                   if origin else ""))
+        if origin not in self.subscribers:  # what a subscriber emits is reported as "routed"
+            where = f"{event.extensions.get('partitionkey') or event.subject or ''}".strip()
+            self.view.line("received", event.id, f"{event.type} {where} -> {topic}" + (f" (from {origin})"
+                                                                                       if origin else ""))
         return 202, {}
 
     # --- sources, brokers, deliveries ---------------------------------------------------------
@@ -199,7 +210,7 @@ class Router:
             answer = requests.post(self.subscribers[due.subscriber], data=body, headers=headers,
                                    timeout=trigger.delivery.timeout)
             status = answer.status_code
-            problem = f"HTTP {status}" + (f": {answer.text[:200]}" if status >= 300 else "")
+            problem = f"HTTP {status}" + (f": {_error_text(answer.content)}" if status >= 300 else "")
             if 200 <= status < 300 and answer.content:
                 reply_request = Request("POST", "/", Headers(answer.headers.items()), answer.content)
                 if is_cloudevent(reply_request):

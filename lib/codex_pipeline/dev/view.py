@@ -47,7 +47,7 @@ class View:
         lines = [
             "",
             "codex-pipeline dev summary",
-            f"  received       {c['received']} event(s) on the sinks",
+            f"  received       {c['received']} webhook delivery(ies)",
             f"  routed         {c['routed']} delivery(ies) that produced tasks",
             f"  submitted      {c['submitted']} workflow(s)" + (f", {c['duplicate']} duplicate(s)" if c["duplicate"]
                                                                 else ""),
