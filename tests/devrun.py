@@ -73,6 +73,17 @@ class DevProcess:
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=timeout)
 
+    def wait_for_functions_gone(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        for url in self.info["functions"].values():
+            while True:
+                try:
+                    requests.get(f"{url}/health/liveness", timeout=1)
+                except requests.ConnectionError:
+                    break
+                assert time.monotonic() < deadline, f"{url} still answers after dev was killed"
+                time.sleep(0.1)
+
     def kill(self) -> None:
         """SIGKILL: no clean-up at all (its functions die with it)."""
         self.process.kill()

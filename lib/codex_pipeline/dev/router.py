@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -70,11 +71,12 @@ def _error_text(body: bytes) -> str:
 
 class Router:
     def __init__(self, topology: Topology, log: EventLog, view: View, subscribers: Mapping[str, str],
-                 *, workers: int = 4) -> None:
+                 *, workers: int = 4, logs: Mapping[str, Path] | None = None) -> None:
         self.topology = topology
         self.log = log
         self.view = view
         self.subscribers = dict(subscribers)  # served function -> base URL
+        self.logs = dict(logs or {})  # function -> its log file (to show why a delivery was ignored)
         self.triggers = {t.name: t for t in topology.triggers}
         self._workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
@@ -259,9 +261,29 @@ class Router:
             self.view.line("routed", event.id, f"{trigger.subscriber}: {event.type} -> {', '.join(types)} "
                            f"({', '.join(topics)})")
         else:
+            reason = self._logged_reason(trigger.subscriber, event.id)
             self.view.line("ignored" if trigger.subscriber == "route-task" else "done", event.id,
                            f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
-                           + (" (reason in its log)" if trigger.subscriber == "route-task" else ""))
+                           + (f": {reason}" if reason else ""))
+
+    def _logged_reason(self, function: str, delivery: str) -> str | None:
+        """The ``reason`` a function logged for this delivery (its JSON decision log), if any."""
+        path = self.logs.get(function)
+        if path is None or not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 65536))
+            tail = handle.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(tail):
+            if delivery not in line or '"reason"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and entry.get("reason"):
+                return str(entry["reason"])
+        return None
 
     def _dead_letter(self, due: Due, trigger: Trigger, attempt: int, status: int | None, problem: str) -> None:
         event = due.record.event

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -115,7 +116,8 @@ class Dev:
 
         ports = {n: (options.port if n == ENTRY and options.port else processes.free_port()) for n in present}
         subscribers = {n: f"http://127.0.0.1:{ports[n]}/" for n in present if n != ENTRY}
-        self.router = Router(self.topology, self.log, self.view, subscribers)
+        self.router = Router(self.topology, self.log, self.view, subscribers,
+                             logs={n: state / "logs" / f"{n}.log" for n in present})
         router_port = self.router.start(options.router_port)
         env = base_env(options, secret)
         for name in present:
@@ -158,8 +160,13 @@ class Dev:
             note(f"  workflows (dry-run) {info['workflows']}")
         note(f"  webhook secret     from {info['secret_from']}")
         if info["webhook"]:
-            note("Try:  codex-pipeline replay examples/issues.opened.json      (in another terminal)")
-            note("      codex-pipeline listen                                  (tasks as they are routed)")
+            cli = "codex-pipeline" if shutil.which("codex-pipeline") else str(
+                Path(sys.executable).parent / "codex-pipeline")
+            state = "" if self.options.state == Path(".codex-pipeline") else f" --state {self.options.state}"
+            note(f"Try (in another terminal):  {cli} replay{state} examples/issues.opened.json")
+            note(f"                            {cli} listen{state}     (tasks as they are routed)")
+            note(f"Results: Workflows in {info['workflows'] or 'the cluster'}; dead letters: "
+                 f"{cli} listen{state} --topic codex.dead-letter --from-beginning")
         note("Ctrl-C stops and prints a summary; pending deliveries survive a restart.\n")
 
     def watch(self) -> None:
