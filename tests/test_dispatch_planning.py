@@ -102,7 +102,7 @@ def test_spec_replay_submits_facteur_dispatch_and_answers_202(dry_run: tuple[Run
     assert len([w for w in written(tmp) if w["metadata"]["name"] == name]) == 1
 
 
-@pytest.mark.parametrize("mode", ["binary", "structured", "kafka-record", "kafka-wrapped-json"])
+@pytest.mark.parametrize("mode", ["binary", "structured", "kafka-record", "kafka-record-json", "kafka-wrapped-json"])
 def test_planning_cloudevents_get_a_reply_event(dry_run: tuple[RunningFunction, Path], mode: str) -> None:
     running, tmp = dry_run
     task = replay_task()
@@ -119,6 +119,11 @@ def test_planning_cloudevents_get_a_reply_event(dry_run: tuple[RunningFunction, 
                    "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.issues.codex.tasks",
                    "content-type": "application/x-protobuf"}
         body = raw
+    elif mode == "kafka-record-json":  # a plain record of the JSON mirror topic: the value is the task JSON
+        headers = {"ce-specversion": "1.0", "ce-id": "partition:2/offset:9", "ce-type": "dev.knative.kafka.event",
+                   "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.codex.tasks",
+                   "content-type": "application/json"}
+        body = tasks.to_json(task)
     else:  # a record whose value is a structured CloudEvent carrying the JSON task
         headers = {"ce-specversion": "1.0", "ce-id": "partition:1/offset:3", "ce-type": "dev.knative.kafka.event",
                    "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.codex.tasks",
@@ -159,6 +164,29 @@ def test_input_that_can_never_succeed_is_400(dry_run: tuple[RunningFunction, Pat
     assert answer.json()["error"] == "bad_request"
     assert fragment in answer.json()["message"], answer.json()
     assert len(written(tmp)) == before
+
+
+def test_fifty_concurrent_deliveries_with_sqlite_and_dry_run_write_one_workflow(
+        dry_run: tuple[RunningFunction, Path]) -> None:
+    running, tmp = dry_run
+    task = replay_task()
+    answers: list[requests.Response] = []
+    barrier = threading.Barrier(50)
+
+    def deliver() -> None:
+        barrier.wait()
+        answers.append(requests.post(running.url, data=tasks.to_protobuf(task), headers=PROTOBUF, timeout=30))
+
+    threads = [threading.Thread(target=deliver) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [202] * 50
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 49
+    assert len({(a.json()["name"], a.json()["submittedAt"]) for a in answers}) == 1
+    name = answers[0].json()["name"]
+    assert len([w for w in written(tmp) if w["metadata"]["name"] == name]) == 1
 
 
 def test_health_endpoints(dry_run: tuple[RunningFunction, Path]) -> None:
