@@ -24,8 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline import tasks
+from codex_pipeline import review, tasks
+from codex_pipeline.config import Settings
 from codex_pipeline.events import TASK_TYPES, Event, encode_binary
+from codex_pipeline.functions.request_review import RequestReview
+from codex_pipeline.github import GitHubClient, TokenAuth
 
 FUNCTION = harness.ROOT / "functions" / "request-review" / "main.py"
 REPO = "acme/widgets"
@@ -88,6 +91,39 @@ def sequential(port: int, count: int) -> list[float]:
     return latencies
 
 
+def client_phase(github: str, iterations: int, seconds: float) -> tuple[float, float, float, float]:
+    """In this process: GitHub calls/s (1 and 4 threads) and the review-context build (p50, p99 ms)."""
+    import threading
+    from typing import Any, cast
+
+    client = GitHubClient(TokenAuth("test-token"), github)
+    handler = RequestReview(Settings(), cast(Any, None), cast(Any, None), client)
+
+    def calls_per_second(threads: int) -> float:
+        stop_at = time.perf_counter() + seconds
+        counts = [0] * threads
+
+        def work(i: int) -> None:
+            while time.perf_counter() < stop_at:
+                client.get_pull(REPO, 1)
+                counts[i] += 1
+
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return sum(counts) / seconds
+
+    single, four = calls_per_second(1), calls_per_second(4)
+    builds = []
+    for _ in range(iterations):
+        began = time.perf_counter()
+        review.build_review_context(*handler.snapshot(REPO, 1))
+        builds.append((time.perf_counter() - began) * 1000)
+    return single, four, harness.percentile(builds, 50), harness.percentile(builds, 99)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=200, help="sequential deliveries per GitHub latency")
@@ -111,6 +147,7 @@ def main() -> int:
             def probe(port: int) -> int:
                 return harness.request_once(port, "GET", "/health/liveness", b"", {})
 
+            inproc = client_phase(github, args.deliveries, min(args.seconds, 3.0))
             with harness.serving(start, probe) as port:
                 sequential(port, 10)  # warm: connections, first imports, SQLite pages
                 latencies = sequential(port, args.deliveries)
@@ -118,7 +155,7 @@ def main() -> int:
                                            seconds=args.seconds)
         floor = 2 * latency_ms
         rows.append((latency_ms, harness.percentile(latencies, 50), harness.percentile(latencies, 99), floor,
-                     4 * latency_ms, load))
+                     4 * latency_ms, load, inproc))
         written = len(list((folder / f"wf-{latency_ms}").rglob("*.json")))
         print(f"github {latency_ms} ms: p50 {rows[-1][1]:.1f} ms, p99 {rows[-1][2]:.1f} ms; "
               f"{args.concurrency} clients: {load.per_second:.0f}/s p99 {load.p(99):.1f} ms, errors {load.errors}; "
@@ -131,16 +168,19 @@ def main() -> int:
         f"mergeable_state=dirty; four GitHub calls per delivery, dry-run submitter, "
         f"{'the given database' if args.database_url else 'SQLite store'}. Sequential: {args.deliveries} "
         f"deliveries one at a time after 10 warm-up; concurrent: {args.concurrency} keep-alive clients for "
-        f"{args.seconds:.0f} s. Machine: {harness.machine()}. Command: `.venv/bin/python bench/review.py"
+        f"{args.seconds:.0f} s. The last two columns run in the bench process against the same fake: "
+        f"`GitHubClient.get_pull` calls/s, and `RequestReview.snapshot` + `build_review_context` per PR. "
+        f"Machine: {harness.machine()}. Command: `.venv/bin/python bench/review.py"
         f"{' --append' if args.append else ''}`.",
         "",
         "| GitHub latency | p50 ms | p99 ms | floor (2 round trips) ms | serial calls would be ms "
-        "| concurrent deliveries/s (p99 ms) |",
-        "|---|---|---|---|---|---|",
+        "| concurrent deliveries/s (p99 ms) | client GET calls/s (1 / 4 threads) | review-context build p50 / p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for latency_ms, p50, p99, floor, serial, load in rows:
+    for latency_ms, p50, p99, floor, serial, load, (one, four, b50, b99) in rows:
         table.append(f"| {latency_ms} ms | {p50:.1f} | {p99:.1f} | {floor} | {serial} | "
-                     f"{load.per_second:.0f} ({load.p(99):.1f}, errors {load.errors}) |")
+                     f"{load.per_second:.0f} ({load.p(99):.1f}, errors {load.errors}) | {one:.0f} / {four:.0f} | "
+                     f"{b50:.1f} / {b99:.1f} |")
     text = "\n".join(table)
     print(text)
     if args.append:
