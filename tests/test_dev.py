@@ -63,3 +63,19 @@ def test_replay_takes_the_event_name_from_the_file_name_or_the_flag(tmp_path: Pa
         assert len(ids) == 2  # fresh delivery ids
     finally:
         dev.interrupt()
+
+
+def test_a_second_dev_on_the_same_state_folder_is_refused(tmp_path: Path):
+    import subprocess
+
+    from tests.devrun import CLI
+
+    dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
+    try:
+        second = subprocess.run([*CLI, "dev", "--port", "0", "--state", str(tmp_path / "state")], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert second.returncode != 0
+        assert f"another dev (pid {dev.process.pid})" in second.stderr
+        assert requests.get(dev.info["webhook"] + "health/liveness", timeout=5).status_code == 200
+    finally:
+        assert dev.interrupt() == 0

@@ -143,3 +143,32 @@ def test_a_killed_dev_delivers_what_was_pending_after_restart(tmp_path: Path, gi
         assert len(second.records("github.webhook.events")) == 1
     finally:
         assert second.interrupt() == 0
+
+
+def test_a_delivery_in_flight_when_dev_is_killed_is_delivered_once_after_restart(tmp_path: Path, github):
+    """request-review is mid-call to GitHub (slow) when dev dies: the delivery was never acknowledged,
+    so the next dev sends it again, and exactly one review Workflow results (the killed function may
+    finish its request while it shuts down; the redelivery is then a duplicate, not a second run)."""
+    require_functions(*FUNCTIONS)
+    state = tmp_path / "state"
+    github.latency = 2.0
+    first = DevProcess(state, env=env_for(github))
+    try:
+        done = first.replay(EXAMPLES / "issue_comment.review-request.json", "--delivery",
+                            "0b7e5a52-2222-4333-8444-a55566667777")
+        assert done.returncode == 0, done.stdout + done.stderr
+        first.wait_for(lambda: bool(github.calls("GET", "/repos/acme/widgets/pulls/57")), what="the GitHub call")
+    finally:
+        first.kill()
+    github.latency = 0.0
+    first.wait_for_functions_gone()
+
+    second = DevProcess(state, env=env_for(github))
+    try:
+        second.wait_for(lambda: by_stage(second).get("review"), timeout=60, what="the review workflow")
+        second.wait_for(lambda: settled(second), what="nothing pending")
+        assert {k: len(v) for k, v in by_stage(second).items()} == {"review": 1}
+        assert "resuming 1 pending delivery" in second.text()
+        assert "request-review -> Workflow" in second.text()  # delivered again (submitted or duplicate)
+    finally:
+        assert second.interrupt() == 0

@@ -104,10 +104,29 @@ class Dev:
         self.router: Router | None = None
         self.stopped = threading.Event()
 
+    def _lock(self) -> None:
+        """One dev per state folder: two routers on one topic log would deliver everything twice."""
+        import fcntl
+
+        path = self.options.state / "dev.lock"
+        self._lock_file = path.open("a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "?"
+            raise SystemExit(f"codex-pipeline dev: another dev (pid {holder}) is running on {self.options.state}; "
+                             "stop it or pass --state DIR") from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"{os.getpid()}\n")
+        self._lock_file.flush()
+
     def start(self) -> dict[str, Any]:
         options = self.options
         state = options.state
         (state / "logs").mkdir(parents=True, exist_ok=True)
+        self._lock()
         secret, secret_from = webhook_secret(state, options.environ)
         names = function_names(options.functions)
         wanted = [n for n in names if not options.only or n in options.only]
@@ -184,11 +203,9 @@ class Dev:
     def stop(self) -> None:
         self.stopped.set()
         processes.stop(self.served)
-        pending = 0
         if self.router is not None:
             self.router.stop()
-            pending = self.router.pending()
-        self.view.note(self.view.summary(pending))
+            self.view.note(self.view.summary(self.router.pending()))
         self.log.close()
 
 
