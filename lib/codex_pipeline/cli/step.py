@@ -43,12 +43,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    plan = stages.add_parser("plan", help=STAGES["plan"][1], description=STAGES["plan"][1])
+    # allow_abbrev=False: a template's `--payload` must not silently mean `--payload-file`.
+    plan = stages.add_parser("plan", help=STAGES["plan"][1], description=STAGES["plan"][1], allow_abbrev=False)
     plan.add_argument("--payload-file", help="task JSON file, - for stdin (default: $PAYLOAD)")
     plan.add_argument("--output", help="plan output file (default: <workdir>/.codex-plan-output.md)")
     _common(plan)
     for name in ("implement", "review"):
-        sub = stages.add_parser(name, help=STAGES[name][1], description=STAGES[name][1])
+        sub = stages.add_parser(name, help=STAGES[name][1], description=STAGES[name][1], allow_abbrev=False)
         sub.add_argument("--event-body-file", help="base64 task JSON file, - for stdin (default: $EVENT_BODY)")
         _common(sub)
 

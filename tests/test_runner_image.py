@@ -1,0 +1,104 @@
+"""The runner image runs exactly the commands the WorkflowTemplates call, and every one is a real verb.
+
+`codex-pipeline lint` checks the first word after ``codex-pipeline``; here the whole argument list
+a template (or the Dockerfile's documentation) passes must parse, sub-verb and flags included,
+with ``{{…}}`` placeholders standing in for their values.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from codex_pipeline.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "workflows" / "runner" / "Dockerfile"
+PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
+
+
+def _documented_commands() -> list[list[str]]:
+    commands = []
+    for line in DOCKERFILE.read_text().splitlines():
+        match = re.match(r"#\s+(codex-pipeline .*?)\s*(?:\(.*)?$", line)
+        if match and "/" not in match.group(1):
+            commands.append(shlex.split(match.group(1))[1:])
+    return commands
+
+
+def _template_commands() -> Iterator[tuple[str, list[str]]]:
+    for path in sorted((ROOT / "workflows").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            yield from ((path.name, args) for args in _walk(doc))
+
+
+def _walk(node: Any) -> Iterator[list[str]]:
+    if isinstance(node, dict):
+        command = node.get("command")
+        if isinstance(command, list) and command and str(command[-1]).endswith("codex-pipeline"):
+            yield [str(a) for a in node.get("args") or []]
+        source = node.get("source")
+        if isinstance(source, str):
+            for line in source.splitlines():
+                words = shlex.split(line, comments=True) if "codex-pipeline" in line else []
+                if "codex-pipeline" in words:
+                    rest = words[words.index("codex-pipeline") + 1:]
+                    yield rest[:next((i for i, w in enumerate(rest) if w in ("|", "&&", ";", "||")), len(rest))]
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _parses(args: list[str]) -> None:
+    concrete = [PLACEHOLDER.sub("x", arg) for arg in args]
+    try:
+        build_parser().parse_args(concrete)
+    except SystemExit as exc:  # argparse exits 2 on unknown verbs or flags
+        raise AssertionError(f"`codex-pipeline {shlex.join(args)}` does not parse") from exc
+
+
+def test_image_entrypoint_is_codex_pipeline_with_git_and_the_codex_cli() -> None:
+    text = DOCKERFILE.read_text()
+    assert 'ENTRYPOINT ["codex-pipeline"]' in text
+    assert re.search(r"apt-get install [^\n]*\bgit\b", text)
+    assert re.search(r"npm install -g \"@openai/codex@\$\{CODEX_CLI_VERSION\}\"", text)
+
+
+@pytest.mark.parametrize("args", _documented_commands(), ids=lambda a: " ".join(a[:2]))
+def test_every_documented_image_command_is_a_real_verb(args: list[str]) -> None:
+    _parses(args)
+
+
+def test_the_image_documents_the_three_steps() -> None:
+    assert [a[:2] for a in _documented_commands()] == [["step", "plan"], ["step", "implement"], ["step", "review"]]
+
+
+def test_every_command_a_template_runs_parses() -> None:
+    found = list(_template_commands())
+    for name, args in found:
+        try:
+            _parses(args)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+
+
+@pytest.mark.parametrize("args", [["step", "plann"], ["step", "plan", "--payload", "x"], ["steps", "plan"]])
+def test_a_wrong_command_is_caught(args: list[str]) -> None:
+    with pytest.raises(AssertionError, match="does not parse"):
+        _parses(args)
+
+
+def test_issue_template_has_the_spec_sections() -> None:
+    text = (ROOT / ".github" / "ISSUE_TEMPLATE" / "codex-task.md").read_text()
+    front = yaml.safe_load(text.split("---")[1])
+    assert front["name"] == "Codex Task" and front["about"]
+    for heading in ("## Summary", "## Scope guardrails", "## Validation commands", "## Codex prompt"):
+        assert f"\n{heading}\n" in text
