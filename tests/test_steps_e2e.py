@@ -370,3 +370,23 @@ def test_steps_stream_to_discord_and_discord_trouble_never_fails_a_run(
     assert "**Codex planning**" in streamed and "[agent]" in streamed and "## Task Breakdown" in streamed
     assert TOKEN not in streamed and discord.token not in output
     assert len(world.comments(12)) == 2
+
+
+def test_a_hanging_codex_is_stopped_and_recapped(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    world.codex(monkeypatch, mode="hang")
+    monkeypatch.setenv("EVENT_BODY", _b64(_implementation()))
+    code = main(["step", "implement", "--workdir", str(world.tmp / "impl"), "--workflow-name", "wf-hang",
+                 "--remote-url", world.remote.as_uri(), "--timeout", "1"])
+    assert code == 1 and "timeout" in capsys.readouterr().err
+    (progress,) = [c for c in world.comments(12) if c["body"].startswith("<!-- codex:progress -->")]
+    assert "Codex did not finish before the step's timeout" in progress["body"]
+
+
+def test_github_down_when_posting_the_plan_fails_the_step(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    world.codex(monkeypatch, message=PLAN)
+    world.gh.fail_next(502, count=10, path_contains="/comments", method="POST")
+    code, output = _run_step(world, "plan", _task("planning"), "codex-planning-503", "plan", monkeypatch, capsys)
+    assert code == 1 and "codex-pipeline step plan:" in output
+    assert world.comments(12) == [] and TOKEN not in output
