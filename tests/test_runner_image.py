@@ -40,9 +40,10 @@ def _template_commands() -> Iterator[tuple[str, list[str]]]:
 
 def _walk(node: Any) -> Iterator[list[str]]:
     if isinstance(node, dict):
-        command = node.get("command")
-        if isinstance(command, list) and command and str(command[-1]).endswith("codex-pipeline"):
-            yield [str(a) for a in node.get("args") or []]
+        command = [str(word) for word in node.get("command") or []] if isinstance(node.get("command"), list) else []
+        starts = [i for i, word in enumerate(command) if word.rsplit("/", 1)[-1] == "codex-pipeline"]
+        if starts:
+            yield command[starts[0] + 1:] + [str(a) for a in node.get("args") or []]
         source = node.get("source")
         if isinstance(source, str):
             for line in source.splitlines():
@@ -83,6 +84,7 @@ def test_the_image_documents_the_three_steps() -> None:
 
 def test_every_command_a_template_runs_parses() -> None:
     found = list(_template_commands())
+    assert {tuple(args[:2]) for _, args in found} >= {("step", "plan"), ("step", "implement"), ("step", "review")}
     for name, args in found:
         try:
             _parses(args)

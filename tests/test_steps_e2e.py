@@ -323,11 +323,14 @@ def test_codex_gets_no_credentials_and_a_printed_token_is_redacted(
     world.codex(monkeypatch, edits={"x.txt": "x\n"})
     monkeypatch.setenv("FAKE_CODEX_PRINT", f"GITHUB_TOKEN={TOKEN}")
     monkeypatch.setenv("GH_TOKEN", TOKEN)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-testOpenAIKey0123456789")
+    monkeypatch.delenv("CODEX_API_KEY", raising=False)
     code, output = _run_step(world, "implement", _implementation(), "wf-leak", "impl", monkeypatch, capsys)
     assert code == 0, output
     env = json.loads((world.record / "env-0.json").read_text())
     assert not {"CODEX_GITHUB_TOKEN", "GH_TOKEN", "EVENT_BODY"} & set(env)
     assert TOKEN not in json.dumps({k: v for k, v in env.items() if k != "FAKE_CODEX_PRINT"})
+    assert env["CODEX_API_KEY"] == "sk-proj-testOpenAIKey0123456789"  # what `codex exec` reads
     log = (world.tmp / "impl" / ".codex-implementation.log").read_text()
     assert "GITHUB_TOKEN=***" in log and TOKEN not in log
     assert all(TOKEN not in c["body"] for c in world.comments(12))

@@ -139,12 +139,15 @@ class Transcript:
 
     def run_codex(self, prompt: str, workdir: Path, options: CodexOptions) -> CodexResult:
         env = {key: value for key, value in os.environ.items() if key not in CODEX_HIDDEN_ENV}
+        if env.get("OPENAI_API_KEY") and not env.get("CODEX_API_KEY"):
+            env["CODEX_API_KEY"] = env["OPENAI_API_KEY"]  # `codex exec` reads its API key from CODEX_API_KEY
         return run_codex(prompt, workdir, options, tee=[self.line], env=env)
 
 
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
     """Values to redact from transcripts: tokens from the environment and any extra ones (App tokens)."""
-    values = [environ.get(name, "") for name in CODEX_HIDDEN_ENV if "TOKEN" in name or "KEY" in name]
+    names = [name for name in CODEX_HIDDEN_ENV if "TOKEN" in name or "KEY" in name]
+    values = [environ.get(name, "") for name in (*names, "OPENAI_API_KEY", "CODEX_API_KEY")]
     values += [value for value in extra if value]
     return [value.strip() for value in values if value and len(value.strip()) >= 8]
 
