@@ -150,6 +150,17 @@ def test_open_pull_lookup_create_and_default_branch(gh: FakeGitHub) -> None:
     assert found is not None and found.number == created.number
 
 
+def test_enterprise_base_url_serves_rest_pages_and_graphql(gh: FakeGitHub) -> None:
+    gh.add_pull(REPO, 4)
+    gh.add_thread(REPO, 4, "rename this")
+    for i in range(150):
+        gh.add_comment(REPO, 4, f"c{i}")
+    enterprise = GitHubClient(TokenAuth("test-token"), f"{gh.url}/api/v3")
+    assert len(enterprise.list_issue_comments(REPO, 4)) == 150
+    assert [t.summary for t in enterprise.unresolved_review_threads(REPO, 4)] == ["rename this"]
+    assert {r.path.split("?")[0] for r in gh.requests} == {f"/api/v3/repos/{REPO}/issues/4/comments", "/api/graphql"}
+
+
 def test_enterprise_graphql_url() -> None:
     assert graphql_url("https://api.github.com") == "https://api.github.com/graphql"
     assert graphql_url("https://ghe.example.com/api/v3/") == "https://ghe.example.com/api/graphql"
@@ -261,6 +272,21 @@ def test_app_token_that_expires_mid_run_is_renewed(gh: FakeGitHub, app_key: tupl
     assert len(gh_client.list_issue_comments(REPO, 1)) == 1
     gh.revoke_all_tokens()  # GitHub stops accepting the cached token before its expires_at
     assert len(gh_client.list_issue_comments(REPO, 1)) == 1
+    assert auth.exchanges == 2
+
+
+def test_concurrent_calls_on_a_revoked_app_token_all_recover(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    """Regression: the second of two calls refused with the same token must use the renewed one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    private, public = app_key
+    gh.enable_app("4242", public)
+    auth = AppAuth("4242", private, installation_id=1)
+    gh_client = GitHubClient(auth, gh.url)
+    gh_client.default_branch(REPO)
+    gh.revoke_all_tokens()
+    with ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(lambda _: gh_client.default_branch(REPO), range(6))) == {"main"}
     assert auth.exchanges == 2
 
 

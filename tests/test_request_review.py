@@ -257,3 +257,33 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
     cast(Any, function.app.handler).store.close()
     assert sent[0]["status"] == 202
     assert len(workflows_for(workdir, number)) == 1
+
+
+def test_github_app_credentials_from_a_mounted_key_file(postgres_url: str, tmp_path: Path) -> None:
+    """App auth end to end: key from ``..._FILE``, token exchanged once, renewed when revoked mid-run."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (tmp_path / "app.pem").write_bytes(pem)
+    with FakeGitHub(tokens=()) as app_github:
+        app_github.add_repo(REPO)
+        app_github.enable_app("31337", public)
+        env = {**env_for(app_github, postgres_url, tmp_path), "CODEX_GITHUB_TOKEN": "",
+               "CODEX_GITHUB_APP_ID": "31337", "CODEX_GITHUB_APP_PRIVATE_KEY_FILE": str(tmp_path / "app.pem")}
+        running = start_function("request-review", env, tmp_path)
+        try:
+            first, _ = new_pull(app_github)
+            assert deliver(running, "review", task("review", first)).status_code == 202
+            app_github.revoke_all_tokens()
+            second, _ = new_pull(app_github)
+            assert deliver(running, "review", task("review", second)).status_code == 202
+        finally:
+            stop_function(running)
+        assert len(app_github.calls("POST", "/app/installations/1/access_tokens")) == 2
+        assert len(app_github.calls("GET", f"/repos/{REPO}/installation")) == 1
+    assert len(workflows_for(tmp_path, first)) == 1 and len(workflows_for(tmp_path, second)) == 1

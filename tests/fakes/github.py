@@ -293,6 +293,8 @@ class FakeGitHub(FakeServer):
         if self.latency:
             time.sleep(self.latency)
         path = urlsplit(recorded.path).path
+        if path.startswith("/api/v3/"):  # GitHub Enterprise Server's REST prefix
+            path = path[len("/api/v3"):]
         fault = self._take_fault(recorded.method, path)
         if fault is not None:
             return self._json(fault.status, fault.body, fault.headers)

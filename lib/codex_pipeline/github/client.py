@@ -181,11 +181,14 @@ class GitHubClient:
         token = self.auth.token_for(repo)
         response = self._with_rate_limits(
             lambda: self._send_once(method, url, token, json=json, params=params), what=what)
-        if response.status_code == 401 and token and self.auth.invalidate(token):
-            # An App token expired or was revoked mid-run: fetch a fresh one and try once more.
-            token = self.auth.token_for(repo)
-            response = self._with_rate_limits(
-                lambda: self._send_once(method, url, token, json=json, params=params), what=what)
+        if response.status_code == 401 and token:
+            # An App token expired or was revoked mid-run: drop it and try once more with a fresh
+            # one (which a concurrent call may already have fetched). A fixed token stays refused.
+            self.auth.invalidate(token)
+            fresh = self.auth.token_for(repo)
+            if fresh and fresh != token:
+                response = self._with_rate_limits(
+                    lambda: self._send_once(method, url, fresh, json=json, params=params), what=what)
         return response
 
     def _check(self, response: requests.Response, repo: str | None, *, what: str) -> Any:
