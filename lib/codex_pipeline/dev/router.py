@@ -79,6 +79,7 @@ class Router:
         self.logs = dict(logs or {})  # function -> its log file (to show why a delivery was ignored)
         self.triggers = {t.name: t for t in topology.triggers}
         self._workers = workers
+        self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         self._in_flight: set[int] = set()
         self._flight_lock = threading.Lock()
@@ -198,6 +199,15 @@ class Router:
                 self._in_flight.discard(due.id)
             self.log.kick.set()
 
+    def _session(self) -> Any:
+        """One keep-alive session per delivery thread (requests sessions are not thread-safe)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            import requests
+
+            session = self._local.session = requests.Session()
+        return session
+
     def _deliver(self, due: Due) -> None:
         import requests
 
@@ -209,8 +219,8 @@ class Router:
         status: int | None = None
         reply: Event | None = None
         try:
-            answer = requests.post(self.subscribers[due.subscriber], data=body, headers=headers,
-                                   timeout=trigger.delivery.timeout)
+            answer = self._session().post(self.subscribers[due.subscriber], data=body, headers=headers,
+                                          timeout=trigger.delivery.timeout)
             status = answer.status_code
             problem = f"HTTP {status}" + (f": {_error_text(answer.content)}" if status >= 300 else "")
             if 200 <= status < 300 and answer.content:
