@@ -322,3 +322,17 @@ def test_client_from_settings_prefers_the_token(gh: FakeGitHub, app_key: tuple[s
                                   "CODEX_GITHUB_APP_INSTALLATION_ID": "7", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0"})
     app_client = client_from_settings(app_settings)
     assert isinstance(app_client.auth, AppAuth) and app_client.max_wait == 0
+
+
+def test_workflow_steps_get_a_git_token_from_app_credentials(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    """The steps push with ``GitHubAccess.git_token``: with App auth it is an installation token."""
+    from codex_pipeline.steps.context import github_access
+
+    private, public = app_key
+    gh.enable_app("4242", public)
+    access = github_access({"CODEX_GITHUB_APP_ID": "4242", "CODEX_GITHUB_APP_PRIVATE_KEY": private,
+                            "CODEX_GITHUB_API_URL": gh.url})
+    token = access.git_token(REPO)
+    assert token is not None and token in gh.valid_tokens
+    assert access.client.default_branch(REPO) == "main"
+    assert len(gh.calls("POST", "/app/installations/1/access_tokens")) == 1  # one exchange serves both

@@ -92,11 +92,14 @@ class GitHubAccess:
 
 def github_access(environ: Mapping[str, str]) -> GitHubAccess:
     from codex_pipeline.config import load_settings
-    from codex_pipeline.github import auth_from_settings, client_from_settings
+    from codex_pipeline.github import client_from_settings
 
     token = github_token(environ)
     settings = load_settings(environ, github_token=token) if token else load_settings(environ)
-    return GitHubAccess(client_from_settings(settings), auth_from_settings(settings), settings.planner_login)
+    client = client_from_settings(settings)
+    # git pushes with the client's own credentials: a GitHub App's AppAuth is bound to the client
+    # (it exchanges its JWT through it), so a second auth_from_settings() could not fetch a token.
+    return GitHubAccess(client, client.auth, settings.planner_login)
 
 
 # Credentials Codex never needs: it edits files; the step itself talks to GitHub and Discord.
