@@ -21,11 +21,11 @@ def install_fake_codex(bin_dir: Path) -> Path:
 
 
 def codex_env(bin_dir: Path, record: Path, *, mode: str = "ok", edits: dict[str, str] | None = None,
-              message: str | None = None, tmp: Path | None = None) -> dict[str, str]:
+              message: str | None = None, tmp: Path | None = None, commit: str = "") -> dict[str, str]:
     """The environment that makes ``codex`` resolve to the fake and behave as asked."""
     install_fake_codex(bin_dir)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "FAKE_CODEX_RECORD": str(record),
-           "FAKE_CODEX_MODE": mode, "FAKE_CODEX_EDITS": json.dumps(edits or {})}
+           "FAKE_CODEX_MODE": mode, "FAKE_CODEX_EDITS": json.dumps(edits or {}), "FAKE_CODEX_COMMIT": commit}
     if message is not None:
         message_file = (tmp or record.parent) / f"codex-message-{len(message)}-{abs(hash(message))}.md"
         message_file.write_text(message)

@@ -393,3 +393,15 @@ def test_github_down_when_posting_the_plan_fails_the_step(world: World, monkeypa
     code, output = _run_step(world, "plan", _task("planning"), "codex-planning-503", "plan", monkeypatch, capsys)
     assert code == 1 and "codex-pipeline step plan:" in output
     assert world.comments(12) == [] and TOKEN not in output
+
+
+def test_review_pushes_commits_codex_made_itself(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    number = _seed_pr(world, monkeypatch, capsys)
+    world.codex(monkeypatch, edits={"notes.txt": "n\n"}, commit="codex: its own commit")
+    code, output = _run_step(world, "review", _review_task(number), "github-codex-review-3", "rev", monkeypatch,
+                             capsys)
+    assert code == 0, output
+    branch = "codex/issue-12-add-a-greeting-helper"
+    assert remote_file(world.remote, branch, "notes.txt") == "n\n"
+    assert git("log", "-1", "--format=%s", branch, cwd=world.remote).strip() == "codex: its own commit"

@@ -9,6 +9,7 @@ its working directory. Behaviour is chosen by environment variables:
 - ``FAKE_CODEX_RECORD``: directory where each call leaves ``prompt-N.txt`` and ``argv-N.json``
 - ``FAKE_CODEX_MESSAGE_FILE``: the final agent message (default: a short summary)
 - ``FAKE_CODEX_EDITS``: JSON object ``{relative path: new content}`` written before finishing
+- ``FAKE_CODEX_COMMIT``: commit the edits with this message (as Codex may do on its own)
 - ``FAKE_CODEX_PRINT``: extra text in the output of its ``ls`` command
 - ``FAKE_CODEX_MODE``: ``ok`` (default), ``fail`` (turn.failed + exit 1), ``hang`` (sleeps),
   ``silent`` (no agent message), ``crash`` (garbage then exit 2)
@@ -78,6 +79,12 @@ def main(argv: list[str]) -> int:
                                                   "command": "bash -lc 'python -m pytest -q'",
                                                   "aggregated_output": "3 passed in 0.12s\n", "exit_code": 0,
                                                   "status": "completed"}})
+    if os.environ.get("FAKE_CODEX_COMMIT"):  # Codex in yolo mode sometimes commits by itself
+        import subprocess
+
+        subprocess.run(["git", "add", "--all"], check=True)
+        subprocess.run(["git", "-c", "user.name=codex", "-c", "user.email=codex@example.test", "commit", "-q", "-m",
+                        os.environ["FAKE_CODEX_COMMIT"]], check=True)
     if mode != "silent":
         message_file = os.environ.get("FAKE_CODEX_MESSAGE_FILE")
         message = Path(message_file).read_text() if message_file else "Done: made the requested change."

@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
@@ -55,8 +55,9 @@ class Git:
 
     workdir: Path
     token: str | None = None
-    author_name: str = "codex-pipeline"
-    author_email: str = "codex-pipeline@users.noreply.github.com"
+    author_name: str = field(default_factory=lambda: os.environ.get("GIT_AUTHOR_NAME") or "codex-pipeline")
+    author_email: str = field(default_factory=lambda: os.environ.get("GIT_AUTHOR_EMAIL")
+                              or "codex-pipeline@users.noreply.github.com")
 
     def _redact(self, text: str) -> str:
         if self.token:
@@ -141,6 +142,7 @@ class Git:
         return self.run("rev-parse", "HEAD").stdout.strip()
 
     def commits_ahead(self, base: str) -> int:
+        """Commits on HEAD that ``origin/<base>`` lacks (0 when that ref is unknown)."""
         done = self.run("rev-list", "--count", f"refs/remotes/origin/{base}..HEAD", check=False)
         return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
 

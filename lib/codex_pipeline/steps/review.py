@@ -99,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
             validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
             if not result.ok:
                 raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
-            sha = git.commit_all(f"codex: address review feedback on #{pr_number}\n\nCodex workflow: {workflow}\n")
+            git.commit_all(f"codex: address review feedback on #{pr_number}\n\nCodex workflow: {workflow}\n")
+            # Codex may have committed on its own: push whatever HEAD has that the remote branch lacks.
+            sha = git.head() if git.commits_ahead(branch) else None
             if sha:
                 git.push(branch)
                 transcript.line(f"[step] pushed {sha} to {branch}")
