@@ -67,3 +67,7 @@ bench-func: venv
 
 clean:
 	rm -rf $(VENV) .codex-pipeline .pytest_cache .mypy_cache .ruff_cache
+
+# Workflow steps: cold start, Codex event parsing, overhead of a step around Codex.
+bench-steps: venv
+	$(BIN)/python bench/steps.py --runs 7 --append
