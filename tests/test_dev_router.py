@@ -48,7 +48,7 @@ def eventing(tmp_path: Path) -> Path:
     copy = tmp_path / "eventing"
     shutil.copytree(ROOT / "eventing", copy)
     for path in copy.glob("*.yaml"):
-        path.write_text(path.read_text().replace("backoffDelay: PT0.5S", "backoffDelay: PT0.01S"))
+        path.write_text(path.read_text().replace("backoffDelay: PT0.25S", "backoffDelay: PT0.01S"))
     return copy
 
 
@@ -160,8 +160,8 @@ def test_5xx_is_retried_with_backoff_until_accepted(eventing, tmp_path, servers)
         assert len(servers["dispatch-planning"].requests) == 3
         view = h.out.getvalue()
         assert view.count(" retry ") == 2
-        assert "HTTP 503" in view and "(attempt 1/6, next in 0.01s)" in view
-        assert "HTTP 500" in view and "(attempt 2/6, next in 0.02s)" in view  # exponential
+        assert "HTTP 503" in view and "(attempt 1/6, next in 0.02s)" in view
+        assert "HTTP 500" in view and "(attempt 2/6, next in 0.04s)" in view  # exponential
         assert h.records("codex.dead-letter") == []
     finally:
         h.close()

@@ -65,6 +65,11 @@ def test_sources_feed_raw_topic_to_raw_broker_and_protobuf_tasks_to_task_broker(
                    "github.issues.codex.tasks": ("codex", "codex-tasks")}
 
 
+def test_retries_wait_half_a_second_doubling_to_eight(topology):
+    for trigger in topology.triggers:
+        assert [trigger.delivery.delay(n) for n in range(1, 6)] == [0.5, 1, 2, 4, 8], trigger.name
+
+
 def test_every_trigger_retries_with_backoff_and_dead_letters(topology):
     dead_letter_topic = {d["spec"]["topicName"] for d in _docs("KafkaTopic") if "dead" in d["spec"]["topicName"]}
     assert dead_letter_topic
@@ -116,7 +121,7 @@ def test_bad_durations_are_refused(text):
 def test_backoff_follows_knative_formulas():
     exponential = Delivery(retry=5, backoff_policy="exponential", backoff_delay=0.5)
     linear = Delivery(retry=5, backoff_policy="linear", backoff_delay=0.5)
-    assert [exponential.delay(n) for n in range(1, 6)] == [0.5, 1, 2, 4, 8]
+    assert [exponential.delay(n) for n in range(1, 6)] == [1, 2, 4, 8, 16]
     assert [linear.delay(n) for n in range(1, 4)] == [0.5, 1.0, 1.5]
     assert Delivery().attempts == 1  # no retry field, no retry
 
@@ -132,6 +137,7 @@ def test_backoff_follows_knative_formulas():
     (Filter({}, ({"all": [{"exact": {"type": "x"}}, {"exact": {"subject": "1"}}]},)), {"type": "x"}, False),
     (Filter({}, ({"not": {"exact": {"type": "x"}}},)), {"type": "x"}, False),
     (Filter({}, ({"exact": {"subject": "1"}},)), {"type": "x"}, False),  # absent attribute never matches
+    (Filter({"type": "y"}, ({"exact": {"type": "x"}},)), {"type": "x"}, True),  # filters set: filter ignored
 ])
 def test_filter_dialects(flt, attributes, matched):
     assert flt.matches(attributes) is matched

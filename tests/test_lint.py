@@ -104,10 +104,18 @@ spec:
 """
 
 
+BROKER = """\
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: github
+"""
+
+
 def tree(tmp_path: Path) -> Path:
     (tmp_path / "eventing").mkdir()
     (tmp_path / "workflows").mkdir()
-    (tmp_path / "eventing" / "topics.yaml").write_text(TOPIC + "---\n" + CONFIGMAP)
+    (tmp_path / "eventing" / "topics.yaml").write_text(TOPIC + "---\n" + CONFIGMAP + "---\n" + BROKER)
     (tmp_path / "eventing" / "triggers.yaml").write_text(TRIGGER)
     (tmp_path / "eventing" / "bindings.yaml").write_text(SINKBINDING)
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
@@ -298,3 +306,10 @@ def test_emitted_type_without_trigger(tmp_path: Path, monkeypatch: pytest.Monkey
                    EMITS=frozenset({"codex.task.planning"}))
     assert messages(root) == ["functions/route-task:0: route-task emits 'codex.task.planning' but no Trigger "
                               "filters on that type"]
+
+
+def test_eventing_the_local_router_cannot_honour(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "eventing" / "triggers.yaml", "  broker: github\n", "  broker: gitlab\n")
+    assert messages(root) == ["eventing:0: `codex-pipeline dev` cannot route eventing/: triggers.yaml: "
+                              "Trigger route-task: Broker gitlab is not declared"]

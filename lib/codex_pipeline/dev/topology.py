@@ -50,11 +50,12 @@ class Delivery:
     timeout: float = 30.0
     dead_letter: Key | None = None
 
-    def delay(self, attempt: int) -> float:
-        """Wait before retry number ``attempt`` (1-based), as Knative computes it."""
+    def delay(self, retry: int) -> float:
+        """Wait before retry number ``retry`` (1-based), as Knative documents it: linear
+        ``backoffDelay * retry``, exponential ``backoffDelay * 2^retry``."""
         if self.backoff_policy == "linear":
-            return self.backoff_delay * attempt
-        return float(self.backoff_delay * 2 ** (attempt - 1))
+            return self.backoff_delay * retry
+        return float(self.backoff_delay * 2**retry)
 
     @property
     def attempts(self) -> int:
@@ -69,10 +70,12 @@ class Filter:
     expressions: tuple[Mapping[str, Any], ...] = ()
 
     def matches(self, attributes: Mapping[str, str]) -> bool:
+        if self.expressions:  # Knative: when ``filters`` is set, ``filter`` is ignored
+            return all(_matches(expression, attributes) for expression in self.expressions)
         for name, wanted in self.attributes.items():
             if wanted and attributes.get(name) != wanted:
                 return False
-        return all(_matches(expression, attributes) for expression in self.expressions)
+        return True
 
 
 def _matches(expression: Mapping[str, Any], attributes: Mapping[str, str]) -> bool:

@@ -87,9 +87,24 @@ def lint(root: Path, *, kustomize: bool = True) -> list[Finding]:
 
     findings.extend(Finding(file, line, message) for file, line, message in crossref.check(root, documents))
     findings.extend(Finding(file, line, message) for file, line, message in crossref.secret_findings(root, documents))
+    findings.extend(_local_routing_findings(root, documents))
     if kustomize:
         findings.extend(kustomize_findings(root))
     return findings
+
+
+def _local_routing_findings(root: Path, documents: list[Document]) -> Iterator[Finding]:
+    """eventing/ must stay routable by `codex-pipeline dev`, or local runs stop matching the cluster."""
+    if not any(d.file.is_relative_to(root / "eventing") for d in documents):
+        return
+    from codex_pipeline.dev.topology import TopologyError, load
+
+    try:
+        load(root / "eventing")
+    except TopologyError as error:
+        yield Finding("eventing", 0, f"`codex-pipeline dev` cannot route eventing/: {error}")
+    except (KeyError, TypeError, ValueError) as error:  # a malformed manifest, reported by the schema check too
+        yield Finding("eventing", 0, f"`codex-pipeline dev` cannot read eventing/: {error!r}")
 
 
 def _schema_findings(root: Path, doc: Document) -> Iterator[Finding]:
