@@ -72,10 +72,8 @@ class Filter:
     def matches(self, attributes: Mapping[str, str]) -> bool:
         if self.expressions:  # Knative: when ``filters`` is set, ``filter`` is ignored
             return all(_matches(expression, attributes) for expression in self.expressions)
-        for name, wanted in self.attributes.items():
-            if wanted and attributes.get(name) != wanted:
-                return False
-        return True
+        # An empty value matches any (Knative's "any" filter value).
+        return all(not wanted or attributes.get(name) == wanted for name, wanted in self.attributes.items())
 
 
 def _matches(expression: Mapping[str, Any], attributes: Mapping[str, str]) -> bool:
