@@ -229,6 +229,27 @@ def test_failed_handoff_post_is_retried_and_posted_once(function: RunningFunctio
     assert len(handoffs(github, number)) == 1
 
 
+@pytest.mark.parametrize("stage", ["review", "unspecified"])
+def test_kafka_record_without_type_is_told_apart_by_stage(function: RunningFunction, github: FakeGitHub,
+                                                          workdir: Path, stage: str) -> None:
+    """A plain KafkaSource record has no task type: readiness checks carry stage UNSPECIFIED."""
+    number, sha = new_pull(github, draft=True, mergeable_state="draft")
+    github.add_check_run(REPO, sha, "build")
+    codex_task = task("review", number)
+    if stage == "unspecified":
+        codex_task.stage = 0  # CODEX_TASK_STAGE_UNSPECIFIED
+    headers = {"ce-specversion": "1.0", "ce-id": f"partition:0/offset:{number}", "ce-type": "dev.knative.kafka.event",
+               "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks", "Content-Type": "application/protobuf"}
+    answer = requests.post(function.url + "/", data=tasks.to_protobuf(codex_task), headers=headers, timeout=20)
+    assert_broker_acceptable(answer.status_code, answer.headers, answer.content)
+    if stage == "review":
+        assert answer.status_code == 202 and len(workflows_for(workdir, number)) == 1
+        assert handoffs(github, number) == []
+    else:
+        assert answer.status_code == 200 and workflows_for(workdir, number) == []
+        assert len(handoffs(github, number)) == 1
+
+
 def test_wrong_event_type_is_400(function: RunningFunction) -> None:
     headers, body = cloudevent("planning", task("planning", 1))
     answer = requests.post(function.url + "/", data=body, headers=headers, timeout=10)

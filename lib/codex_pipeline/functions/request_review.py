@@ -90,8 +90,12 @@ class RequestReview:
         task = delivery.task
         if task.stage not in (pb.CODEX_TASK_STAGE_REVIEW, pb.CODEX_TASK_STAGE_UNSPECIFIED):
             raise BadRequest(f"request-review takes review tasks, not {tasks.stage_name(task.stage)}")
+        # route-task sends readiness checks with stage UNSPECIFIED, so a KafkaSource record (no type)
+        # or a bare replay of one is still told apart from a review request.
+        readiness_check = kind == TASK_TYPES["readiness"] or (
+            kind != TASK_TYPES["review"] and task.stage == pb.CODEX_TASK_STAGE_UNSPECIFIED)
         task.stage = pb.CODEX_TASK_STAGE_REVIEW
-        if kind == TASK_TYPES["readiness"]:
+        if readiness_check:
             tasks.require(task, "repository", "issue_number")
             return self.check_readiness(delivery)
         tasks.require(task, "repository", "issue_number", "delivery_id")
