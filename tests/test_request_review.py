@@ -18,6 +18,7 @@ from codex_pipeline import tasks
 from codex_pipeline.argo import workflow_name
 from codex_pipeline.config import load_settings
 from codex_pipeline.functions import request_review
+from codex_pipeline.pb import codex_task_pb2
 from codex_pipeline.review import READY_MARKER
 from codex_pipeline.runtime.asgi import AsgiFunction
 from tests.broker_reply import assert_broker_acceptable
@@ -237,7 +238,7 @@ def test_kafka_record_without_type_is_told_apart_by_stage(function: RunningFunct
     github.add_check_run(REPO, sha, "build")
     codex_task = task("review", number)
     if stage == "unspecified":
-        codex_task.stage = 0  # CODEX_TASK_STAGE_UNSPECIFIED
+        codex_task.stage = codex_task_pb2.CODEX_TASK_STAGE_UNSPECIFIED
     headers = {"ce-specversion": "1.0", "ce-id": f"partition:0/offset:{number}", "ce-type": "dev.knative.kafka.event",
                "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks", "Content-Type": "application/protobuf"}
     answer = requests.post(function.url + "/", data=tasks.to_protobuf(codex_task), headers=headers, timeout=20)
