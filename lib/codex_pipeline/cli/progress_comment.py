@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from codex_pipeline.errors import PipelineError
     from codex_pipeline.steps.context import github_access
-    from codex_pipeline.steps.progress import upsert
+    from codex_pipeline.steps.progress import find_own, upsert
 
     try:
         if args.dry_run and not _has_credentials():
@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         github = github_access(os.environ)
         if args.dry_run:
-            existing = github.client.find_comment_with_marker(args.repo, args.issue, args.marker,
-                                                              author=github.planner_login)
+            existing = find_own(github.client, args.repo, args.issue, args.marker, author=github.planner_login)
             action = f"update comment {existing.id}" if existing is not None else "create a comment"
             print(f"progress-comment (dry run): would {action} on {args.repo}#{args.issue} "
                   f"(marker {args.marker})\n---\n{body}", end="" if body.endswith("\n") else "\n")

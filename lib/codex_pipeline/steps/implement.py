@@ -133,7 +133,7 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
     else:
         transcript.line(f"[step] reusing open PR #{pull.number}: {pull.html_url}")
     link = pr_link_marker(pull.number)
-    if client.find_comment_with_marker(repo, number, link, author=github.planner_login) is None:
+    if progress_comment.find_own(client, repo, number, link, author=github.planner_login) is None:
         client.create_issue_comment(repo, number, f"{link}\nCodex opened draft pull request #{pull.number}: "
                                                   f"{pull.html_url}\n")
 

@@ -26,6 +26,7 @@ from codex_pipeline.steps.context import (
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, remote_url
+from codex_pipeline.steps.progress import find_own
 
 OUTPUT_FILE = ".codex-plan-output.md"
 LOG_FILE = ".codex-plan.log"
@@ -78,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
 
         body = plan_comment(result.final_message, workflow)
-        existing = github.client.find_comment_with_marker(repo, number, run_marker(workflow),
-                                                          author=github.planner_login)
-        if existing is not None and existing.body.startswith(PLAN_MARKER):
+        existing = find_own(github.client, repo, number, PLAN_MARKER, containing=run_marker(workflow),
+                            author=github.planner_login)
+        if existing is not None:
             comment = github.client.update_issue_comment(repo, existing.id, body)
             action = "updated"
         else:

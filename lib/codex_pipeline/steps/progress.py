@@ -32,11 +32,15 @@ class CommentLike(Protocol):
     def html_url(self) -> str: ...
 
 
-class CommentsClient(Protocol):
-    """The four calls the progress comment needs (GitHubClient has them)."""
+class AuthoredComment(CommentLike, Protocol):
+    @property
+    def author(self) -> str: ...
 
-    def find_comment_with_marker(self, repo: str, number: int, marker: str,
-                                 author: str | None = None) -> CommentLike | None: ...
+
+class CommentsClient(Protocol):
+    """The three calls the progress comment needs (GitHubClient has them)."""
+
+    def list_issue_comments(self, repo: str, number: int) -> Sequence[AuthoredComment]: ...
     def create_issue_comment(self, repo: str, number: int, body: str) -> CommentLike: ...
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> CommentLike: ...
 
@@ -123,10 +127,28 @@ def replace_section(body: str, section: str) -> str:
     return body.rstrip() + "\n\n" + block + "\n"
 
 
+def find_own(client: CommentsClient, repo: str, number: int, marker: str, *, author: str | None = None,
+             containing: str | None = None) -> AuthoredComment | None:
+    """The latest comment whose body *starts* with ``marker`` (and holds ``containing``), by ``author`` if given.
+
+    Our comments always open with their marker; a user's comment that merely mentions or quotes
+    a marker is never taken for ours (so it is never edited, nor does it stop us posting).
+    """
+    wanted = author.lower() if author else None
+    found = None
+    for comment in client.list_issue_comments(repo, number):
+        body = comment.body.lstrip()
+        if not body.startswith(marker) or (containing is not None and containing not in body):
+            continue
+        if wanted is None or comment.author.lower() == wanted:
+            found = comment
+    return found
+
+
 def upsert(client: CommentsClient, repo: str, number: int, body: str, *, marker: str = PROGRESS_MARKER,
            author: str | None = None) -> tuple[str, CommentLike]:
     """Edit the one comment carrying ``marker``, or create it; returns (``updated``|``created``, comment)."""
-    existing = client.find_comment_with_marker(repo, number, marker, author=author)
+    existing = find_own(client, repo, number, marker, author=author)
     body = with_marker(body, marker)
     if existing is not None:
         if existing.body == body:

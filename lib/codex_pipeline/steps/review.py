@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
 
     def publish(section: str) -> None:
-        existing = client.find_comment_with_marker(repo, issue, marker, author=github.planner_login)
+        existing = progress_comment.find_own(client, repo, issue, marker, author=github.planner_login)
         current = existing.body if existing is not None else f"{marker}\n### Codex progress for #{issue}\n"
         progress_comment.upsert(client, repo, issue, progress_comment.replace_section(current, section),
                                 marker=marker, author=github.planner_login)
