@@ -90,6 +90,22 @@ def probes(name: str) -> list[Probe]:
         found.append(Probe("planning CloudEvent", "POST", "/", {
             "ce-specversion": "1.0", "ce-id": "d:planning", "ce-source": "route-task", "ce-type": "codex.task.planning",
             "content-type": "application/protobuf"}, raw, 202, cloudevent=True, same_body=False))
+    elif name == "promote-plan":
+        # An approved plan that arrives with its body: submitted without asking GitHub.
+        task = tasks.from_json_dict({"stage": "implementation", "repository": "o/r", "issueNumber": 3,
+                                     "deliveryId": str(uuid.UUID(int=11)), "planCommentBody": "<!-- codex:plan -->"})
+        found.append(Probe("implementation CloudEvent", "POST", "/", {
+            "ce-specversion": "1.0", "ce-id": "d:implementation", "ce-source": "route-task",
+            "ce-type": "codex.task.implementation", "content-type": "application/protobuf"},
+            tasks.to_protobuf(task), 202, cloudevent=True, same_body=False))
+    elif name == "request-review":
+        # GitHub is unreachable here (CODEX_GITHUB_API_URL port 9): a transient 503 under both runtimes.
+        task = tasks.from_json_dict({"stage": "review", "repository": "o/r", "issueNumber": 3,
+                                     "deliveryId": str(uuid.UUID(int=12))})
+        found.append(Probe("review CloudEvent, GitHub down", "POST", "/", {
+            "ce-specversion": "1.0", "ce-id": "d:review", "ce-source": "route-task",
+            "ce-type": "codex.task.review", "content-type": "application/protobuf"},
+            tasks.to_protobuf(task), 503, json_error=True, cloudevent=True, same_body=False))
     if name != "ingest-webhook":
         # A request that is not a CloudEvent can never succeed: a JSON 4xx under both runtimes.
         found.append(Probe("not a CloudEvent", "POST", "/", {"Content-Type": "application/json"}, b"{}", 400,
