@@ -172,3 +172,22 @@ def test_a_delivery_in_flight_when_dev_is_killed_is_delivered_once_after_restart
         assert "request-review -> Workflow" in second.text()  # delivered again (submitted or duplicate)
     finally:
         assert second.interrupt() == 0
+
+
+@pytest.mark.postgres
+def test_a_configured_postgresql_replaces_the_embedded_sqlite_store(tmp_path: Path, github, postgres_url: str):
+    require_functions(*FUNCTIONS)
+    import psycopg
+
+    dev = DevProcess(tmp_path / "state", env={**env_for(github), "CODEX_DATABASE_URL": postgres_url})
+    try:
+        done = dev.replay(EXAMPLES / "issues.opened.json", "--delivery", "3c1d2e4f-5555-4666-8777-988899990000")
+        assert done.returncode == 0, done.stdout + done.stderr
+        dev.wait_for(lambda: by_stage(dev).get("planning"), timeout=60, what="the planning workflow")
+    finally:
+        assert dev.interrupt() == 0
+    assert not (tmp_path / "state" / "state.db").exists()
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT stage, name FROM codex_kb.workflow_runs WHERE delivery_id = %s",
+                            ("3c1d2e4f-5555-4666-8777-988899990000",)).fetchall()
+    assert rows == [("planning", by_stage(dev)["planning"][0])]

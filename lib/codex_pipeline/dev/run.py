@@ -179,7 +179,7 @@ class Dev:
             note(f"  workflows (dry-run) {info['workflows']}")
         note(f"  webhook secret     from {info['secret_from']}")
         if info["webhook"]:
-            cli = "codex-pipeline" if shutil.which("codex-pipeline") else str(
+            cli = "codex-pipeline" if shutil.which("codex-pipeline") else os.path.relpath(
                 Path(sys.executable).parent / "codex-pipeline")
             state = "" if self.options.state == Path(".codex-pipeline") else f" --state {self.options.state}"
             note(f"Try (in another terminal):  {cli} replay{state} examples/issues.opened.json")
