@@ -79,9 +79,6 @@ class FakeGitHub(FakeServer):
         self._faults: list[Fault] = []
         self._ids = 1000
         self._state = threading.RLock()
-        # Headers and body go out in two writes: without TCP_NODELAY, Nagle holds the body until the
-        # client's delayed ACK (~40 ms per call), which GitHub itself never adds.
-        self._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
         # Shut down within 50 ms instead of serve_forever's default 0.5 s poll.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)

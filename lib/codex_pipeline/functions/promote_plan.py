@@ -47,7 +47,8 @@ HANDLES = frozenset({TASK_TYPES["implementation"]})
 # The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
 EMITS: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
-    "CODEX_DATABASE_URL", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER", "CODEX_DRY_RUN_DIR",
+    "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
+    "CODEX_DRY_RUN_DIR",
     "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
     "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
@@ -143,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, connect_timeout=settings.database_timeout)
     if settings.migrate_on_start:
         store.migrate()
     submitter = create_submitter(settings.argo_submitter, dry_run_dir=settings.dry_run_dir,
