@@ -55,6 +55,8 @@ def main(argv: list[str]) -> int:
     emit({"type": "item.completed", "item": {"id": "item_1", "type": "command_execution", "command": "bash -lc ls",
                                               "aggregated_output": listing + "\n", "exit_code": 0,
                                               "status": "completed"}})
+    todo = [{"text": "Read the plan", "completed": True}, {"text": "Edit the code", "completed": False}]
+    emit({"type": "item.started", "item": {"id": "item_9", "type": "todo_list", "items": todo}})
     if mode == "hang":
         time.sleep(600)
         return 0
@@ -85,6 +87,8 @@ def main(argv: list[str]) -> int:
         subprocess.run(["git", "add", "--all"], check=True)
         subprocess.run(["git", "-c", "user.name=codex", "-c", "user.email=codex@example.test", "commit", "-q", "-m",
                         os.environ["FAKE_CODEX_COMMIT"]], check=True)
+    emit({"type": "item.completed", "item": {"id": "item_9", "type": "todo_list",
+                                              "items": [{**entry, "completed": True} for entry in todo]}})
     if mode != "silent":
         message_file = os.environ.get("FAKE_CODEX_MESSAGE_FILE")
         message = Path(message_file).read_text() if message_file else "Done: made the requested change."

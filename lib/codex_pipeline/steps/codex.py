@@ -25,6 +25,8 @@ DEFAULT_MODEL = "gpt-5.1-codex-max"
 DEFAULT_REASONING = "high"
 
 Tee = Callable[[str], None]
+# Called with Codex's own to-do list ((text, done) pairs) whenever it changes.
+TodoSink = Callable[[list[tuple[str, bool]]], None]
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class CodexResult:
     changed_files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
+    todo: list[tuple[str, bool]] = field(default_factory=list)
     timed_out: bool = False
 
     @property
@@ -117,8 +120,9 @@ class CodexResult:
 class EventReader:
     """Folds JSONL events into a :class:`CodexResult` and renders each one as transcript lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_todo: TodoSink | None = None) -> None:
         self.result = CodexResult(exit_code=0)
+        self.on_todo = on_todo
 
     def feed(self, line: str) -> list[str]:
         text = line.rstrip("\n")
@@ -170,6 +174,15 @@ class EventReader:
                 lines = output.splitlines()[-40:] if output else []
                 return [*lines, f"[exit {code}] {command}"]
             return []
+        if item_type == "todo_list":
+            todo = [(str(entry.get("text", "")), bool(entry.get("completed")))
+                    for entry in item.get("items") or [] if isinstance(entry, dict)]
+            if todo == result.todo:
+                return []
+            result.todo = todo
+            if self.on_todo is not None:
+                self.on_todo(list(todo))
+            return [f"[{'x' if done else ' '}] {text}" for text, done in todo]
         if kind != "item.completed":
             return []
         if item_type == "agent_message":
@@ -186,9 +199,6 @@ class EventReader:
                         result.changed_files.append(path)
                     lines.append(f"[{change.get('kind', 'update')}] {path}")
             return lines
-        if item_type == "todo_list":
-            return [f"[{'x' if entry.get('completed') else ' '}] {entry.get('text', '')}"
-                    for entry in item.get("items") or [] if isinstance(entry, dict)]
         if item_type == "error":
             return [f"[codex] warning: {item.get('message', '')}"]
         return []
@@ -199,13 +209,14 @@ def _usage_text(usage: Mapping[str, int]) -> str:
 
 
 def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None = None,
-              tee: Sequence[Tee] = (), env: Mapping[str, str] | None = None) -> CodexResult:
+              tee: Sequence[Tee] = (), env: Mapping[str, str] | None = None,
+              on_todo: TodoSink | None = None) -> CodexResult:
     """Run Codex once in ``workdir``; every transcript line goes to ``transcript`` and each ``tee``.
 
     Never raises for a Codex failure (missing binary, non-zero exit, timeout): the result says
     what went wrong, so the caller can write a failure recap before exiting non-zero.
     """
-    reader = EventReader()
+    reader = EventReader(on_todo)
 
     def emit(line: str) -> None:
         if transcript is not None:

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from codex_pipeline.errors import BadRequest, ConfigurationError
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.steps.codex import CodexOptions, CodexResult, run_codex
+from codex_pipeline.steps.codex import CodexOptions, CodexResult, TodoSink, run_codex
 from codex_pipeline.tasks import from_json_dict
 
 if TYPE_CHECKING:
@@ -140,11 +140,12 @@ class Transcript:
         for tee in self.tees:
             tee(text)
 
-    def run_codex(self, prompt: str, workdir: Path, options: CodexOptions) -> CodexResult:
+    def run_codex(self, prompt: str, workdir: Path, options: CodexOptions,
+                  on_todo: TodoSink | None = None) -> CodexResult:
         env = {key: value for key, value in os.environ.items() if key not in CODEX_HIDDEN_ENV}
         if env.get("OPENAI_API_KEY") and not env.get("CODEX_API_KEY"):
             env["CODEX_API_KEY"] = env["OPENAI_API_KEY"]  # `codex exec` reads its API key from CODEX_API_KEY
-        return run_codex(prompt, workdir, options, tee=[self.line], env=env)
+        return run_codex(prompt, workdir, options, tee=[self.line], env=env, on_todo=on_todo)
 
 
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:

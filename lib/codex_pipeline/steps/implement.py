@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from codex_pipeline.errors import PipelineError
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps import progress as progress_comment
@@ -35,6 +37,7 @@ from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
 from codex_pipeline.untrusted import clean
 
 LOG_FILE = ".codex-implementation.log"
+PROGRESS_INTERVAL = 30.0  # seconds between progress-comment edits while Codex works
 log = get_logger("codex_pipeline.steps.implement")
 
 
@@ -111,7 +114,24 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
     reused = git.checkout_branch(branch, base)
     transcript.line(f"[step] implementing {repo}#{number} on {branch} ({'reused' if reused else 'new'} branch)")
 
-    result = transcript.run_codex(prompt, workdir, codex_options(args, environ))
+    last_update = [0.0]
+
+    def on_todo(todo: list[tuple[str, bool]]) -> None:
+        """Show Codex's own to-do list in the status block while it works (at most every 30 s)."""
+        now = time.monotonic()
+        if last_update[0] and now - last_update[0] < PROGRESS_INTERVAL:
+            return
+        last_update[0] = now
+        done = sum(1 for _, finished in todo if finished)
+        progress.status = [f"Codex is working on `{branch}`: {done} of its {len(todo)} steps done.",
+                           *[f"{'✅' if finished else '⬜'} {' '.join(clean(text).split())[:160]}"
+                             for text, finished in todo]]
+        try:
+            publish()
+        except PipelineError as exc:  # a missed progress update never stops the run
+            transcript.line(f"[step] progress update skipped: {exc}")
+
+    result = transcript.run_codex(prompt, workdir, codex_options(args, environ), on_todo=on_todo)
     progress.validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
     if not result.ok:
         raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
