@@ -178,7 +178,11 @@ def test_concurrent_first_readiness_events_post_one_handoff(function: RunningFun
     github.add_check_run(REPO, sha, "build")
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: deliver(function, "readiness", task("review", number)), range(8)))
-    assert {a.status_code for a in answers} == {200}
+    # While one delivery holds the handoff claim the others answer 503 (the broker retries them);
+    # their retries find it done.
+    assert {a.status_code for a in answers} <= {200, 503} and 200 in {a.status_code for a in answers}
+    retried = [deliver(function, "readiness", task("review", number)) for a in answers if a.status_code == 503]
+    assert {a.status_code for a in retried} <= {200}
     assert len(handoffs(github, number)) == 1
     assert github.pulls[(REPO, number)]["draft"] is False
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import Store, TaskIntake, WorkflowRun, migrations, open_store
+from codex_pipeline.store import OnceState, Store, TaskIntake, WorkflowRun, migrations, open_store
+from codex_pipeline.store.once import do_once
 from tests.conftest import free_port
 
 
@@ -97,8 +99,76 @@ def test_mark_once_is_true_for_the_first_caller_only(store: Store) -> None:
     key = f"ready-to-merge:proompteng/lab#{uuid.uuid4().hex[:6]}"
     assert store.mark_once(key) is True
     assert store.mark_once(key) is False
+    store.clear_once(key)  # a marked key is done: clearing only releases claims not yet done
+    assert store.mark_once(key) is False
+    assert store.claim_once(key, owner="a", lease_seconds=60) is OnceState.DONE
+
+
+def test_claims_are_exclusive_until_done_released_or_expired(store: Store) -> None:
+    key = f"handoff:{uuid.uuid4()}"
+    assert store.claim_once(key, owner="a", lease_seconds=60) is OnceState.CLAIMED
+    assert store.claim_once(key, owner="b", lease_seconds=60) is OnceState.BUSY
+    assert store.claim_once(key, owner="a", lease_seconds=60) is OnceState.CLAIMED  # its own retry
+    store.clear_once(key)  # the effect failed: released
+    assert store.claim_once(key, owner="b", lease_seconds=60) is OnceState.CLAIMED
+    time.sleep(0.2)  # b died holding it; a short lease has run out by now
+    assert store.claim_once(key, owner="c", lease_seconds=60) is OnceState.BUSY
+    assert store.claim_once(key, owner="c", lease_seconds=0.1) is OnceState.CLAIMED
+    store.complete_once(key)
+    for owner in ("a", "b", "c"):
+        assert store.claim_once(key, owner=owner, lease_seconds=0) is OnceState.DONE
     store.clear_once(key)
-    assert store.mark_once(key) is True
+    assert store.claim_once(key, owner="d", lease_seconds=0) is OnceState.DONE
+
+
+def test_claim_under_concurrency_has_one_holder(store: Store) -> None:
+    key = f"handoff:{uuid.uuid4()}"
+    results: list[OnceState] = []
+    barrier = threading.Barrier(20)
+
+    def race(owner: str) -> None:
+        barrier.wait()
+        results.append(store.claim_once(key, owner=owner, lease_seconds=60))
+
+    threads = [threading.Thread(target=race, args=(f"owner-{n}",)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.value for r in results) == ["busy"] * 19 + ["claimed"]
+
+
+def test_do_once_runs_the_effect_once_and_survives_a_holder_that_died(store: Store) -> None:
+    key = f"no-plan:{uuid.uuid4()}"
+    posted: list[str] = []
+    assert do_once(store, key, lambda: posted.append("reply")) is True
+    assert do_once(store, key, lambda: posted.append("again")) is False
+    assert posted == ["reply"]
+
+    crashed = f"handoff:{uuid.uuid4()}"
+    store.claim_once(crashed, owner="process-that-died", lease_seconds=60)  # claimed, never posted
+    with pytest.raises(Unavailable, match="another delivery"):
+        do_once(store, crashed, lambda: posted.append("too early"))
+    time.sleep(0.2)
+    assert do_once(store, crashed, lambda: posted.append("handoff"), lease_seconds=0.1) is True
+    assert posted == ["reply", "handoff"]
+
+
+def test_do_once_releases_the_claim_when_the_effect_fails(store: Store) -> None:
+    key = f"handoff:{uuid.uuid4()}"
+
+    def failing() -> None:
+        raise Unavailable("GitHub is down")
+
+    with pytest.raises(Unavailable, match="GitHub is down"):
+        do_once(store, key, failing)
+    assert do_once(store, key, lambda: None) is True
+
+
+def test_do_once_records_an_effect_found_done_outside(store: Store) -> None:
+    key = f"handoff:{uuid.uuid4()}"
+    assert do_once(store, key, lambda: pytest.fail("must not post"), already_done=lambda: True) is False
+    assert store.claim_once(key, owner="x", lease_seconds=0) is OnceState.DONE
 
 
 def test_mark_once_under_concurrency_has_one_winner(store: Store) -> None:
@@ -254,7 +324,8 @@ def test_migrate_cli_applies_and_reports(tmp_path: Path, capsys: pytest.CaptureF
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["migrate", "--database-url", url]) == 0
-    assert "applied [1]" in capsys.readouterr().out
+    every = [m.version for m in migrations("sqlite")]
+    assert f"applied {every}; now at version {every[-1]}" in capsys.readouterr().out
     assert main(["migrate", "--database-url", url]) == 0
     assert "applied nothing" in capsys.readouterr().out
     assert main(["migrate", "--database-url", url, "--status"]) == 0
@@ -276,3 +347,61 @@ def test_postgres_connection_killed_while_idle_is_replaced(postgres_url: str) ->
         assert store.mark_once(f"after:{uuid.uuid4()}") is True
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_markers_written_before_claims_existed_stay_done(backend: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         request: pytest.FixtureRequest) -> None:
+    """A database at version 1 (mark_once rows meant "done") upgraded to claims with leases."""
+    import importlib
+
+    module = importlib.import_module(f"codex_pipeline.store.{backend}")
+    if backend == "sqlite":
+        url, cleanup = f"sqlite:///{tmp_path / 'v1.db'}", None
+        insert = "INSERT INTO once_markers (key, marked_at) VALUES ('old', '2026-01-01T00:00:00+00:00')"
+    else:
+        url, cleanup = _fresh_postgres(request.getfixturevalue("postgres_server_url"))
+        insert = "INSERT INTO codex_kb.once_markers (key) VALUES ('old')"
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "migrations", lambda name: migrations(name)[:1])
+            old = open_store(url)
+            assert old.migrate() == [1]
+            old.close()
+        _execute(url, insert)
+        upgraded = open_store(url)
+        assert upgraded.migrate() == [m.version for m in migrations(backend)][1:]
+        assert upgraded.claim_once("old", owner="new", lease_seconds=0) is OnceState.DONE
+        upgraded.close()
+    finally:
+        if cleanup:
+            cleanup()
+
+
+def _execute(url: str, statement: str) -> None:
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"codex_v1_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return make_conninfo("", **{**conninfo_to_dict(server_url), "dbname": name}), drop

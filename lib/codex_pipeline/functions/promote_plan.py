@@ -32,6 +32,7 @@ from codex_pipeline.functions.taskinput import read_task, workflow_parameters
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.policy import PLAN_MARKER, Policy
+from codex_pipeline.store.once import do_once
 
 if TYPE_CHECKING:
     from codex_pipeline.argo import WorkflowSubmitter
@@ -125,15 +126,9 @@ class PromotePlan:
                                    traceparent=delivery.traceparent)
 
     def _reply_no_plan(self, task: tasks.CodexTask) -> None:
-        """Post the "no approved plan" reply once per delivery (recorded before posting)."""
-        key = f"promote-plan:no-plan:{task.delivery_id}"
-        if not self.store.mark_once(key):
-            return
-        try:
-            self.github.create_issue_comment(task.repository, int(task.issue_number), NO_PLAN_REPLY)
-        except Exception:
-            self.store.clear_once(key)  # not posted: let the retried delivery post it
-            raise
+        """Post the "no approved plan" reply once per delivery (a leased claim in the store)."""
+        do_once(self.store, f"promote-plan:no-plan:{task.delivery_id}",
+                lambda: self.github.create_issue_comment(task.repository, int(task.issue_number), NO_PLAN_REPLY))
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:

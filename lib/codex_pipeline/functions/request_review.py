@@ -31,6 +31,7 @@ from codex_pipeline.functions.taskinput import TaskDelivery, read_task, workflow
 from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.store.once import do_once
 
 if TYPE_CHECKING:
     from codex_pipeline.argo import WorkflowSubmitter
@@ -152,20 +153,13 @@ class RequestReview:
         return empty_response(200)
 
     def _handoff_once(self, repository: str, pull: PullRequest) -> bool:
-        """Post the handoff unless a marker comment exists or another delivery claimed it first."""
-        key = f"request-review:handoff:{repository.lower()}#{pull.number}"
-        if self.github.find_comment_with_marker(repository, pull.number, review.READY_MARKER) is not None:
-            self.store.mark_once(key)  # posted before (or by hand): remember it
-            return False
-        if not self.store.mark_once(key):
-            return False
-        try:
-            self.github.create_issue_comment(repository, pull.number,
-                                             review.handoff_comment(pull, self.settings.bot_mention))
-        except Exception:
-            self.store.clear_once(key)  # not posted: the retried delivery posts it
-            raise
-        return True
+        """Post the handoff unless a marker comment exists or it was recorded as done (leased claim)."""
+        return do_once(
+            self.store, f"request-review:handoff:{repository.lower()}#{pull.number}",
+            lambda: self.github.create_issue_comment(repository, pull.number,
+                                                     review.handoff_comment(pull, self.settings.bot_mention)),
+            already_done=lambda: self.github.find_comment_with_marker(
+                repository, pull.number, review.READY_MARKER) is not None)
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:

@@ -19,16 +19,25 @@ down, pool exhausted, SQLite locked past its busy timeout) raises
 :class:`codex_pipeline.errors.Unavailable`, so a handler answers 503 and the event is retried.
 
 Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
-(unique namespace + name), ``once_markers`` (:meth:`Store.mark_once`).
+(unique namespace + name), ``once_markers`` (:meth:`Store.mark_once`, :meth:`Store.claim_once`).
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Protocol, runtime_checkable
+
+
+class OnceState(enum.Enum):
+    """What :meth:`Store.claim_once` found."""
+
+    CLAIMED = "claimed"  # the caller holds the claim: do the effect, then complete_once (clear_once on failure)
+    BUSY = "busy"  # another caller holds an unexpired claim: try again later
+    DONE = "done"  # the effect is done: never again
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,20 @@ class Store(Protocol):
         """True for exactly one caller per key, ever (across threads and processes)."""
         ...
 
+    def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
+        """Claim an effect that must happen once, for ``lease_seconds``.
+
+        Unlike :meth:`mark_once`, a claim whose holder dies before :meth:`complete_once` expires,
+        so the effect is not lost with the process; the same ``owner`` claiming again (a retry of
+        its own statement) gets it back."""
+        ...
+
+    def complete_once(self, key: str) -> None:
+        """Record the effect as done (whether or not it was claimed first)."""
+        ...
+
     def clear_once(self, key: str) -> None:
-        """Forget a marker, so an effect whose attempt failed after marking can run again."""
+        """Forget a marker or claim that is not done, so a failed effect can run again."""
         ...
 
     def ping(self) -> bool:

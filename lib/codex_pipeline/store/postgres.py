@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import TaskIntake, WorkflowRun, migrations
+from codex_pipeline.store import OnceState, TaskIntake, WorkflowRun, migrations
 
 SCHEMA = "codex_kb"
 # pg_advisory_xact_lock key that serialises migrations ("codexkb1" as an int64).
@@ -146,11 +146,33 @@ class PostgresStore:
 
     def mark_once(self, key: str) -> bool:
         return self._call(lambda conn: conn.execute(
-            "INSERT INTO codex_kb.once_markers (key) VALUES (%s) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO codex_kb.once_markers (key, done_at) VALUES (%s, now()) ON CONFLICT (key) DO NOTHING",
             (key,)).rowcount == 1)
 
+    def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
+        def work(conn: Connection) -> OnceState:
+            claimed = conn.execute(
+                "INSERT INTO codex_kb.once_markers AS m (key, owner) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, marked_at = now() "
+                "WHERE m.done_at IS NULL AND (m.owner = excluded.owner "
+                "OR m.marked_at < now() - make_interval(secs => %s))",
+                (key, owner, float(lease_seconds))).rowcount == 1
+            if claimed:
+                return OnceState.CLAIMED
+            row = conn.execute("SELECT done_at FROM codex_kb.once_markers WHERE key = %s", (key,)).fetchone()
+            return OnceState.DONE if row is not None and row[0] is not None else OnceState.BUSY
+
+        result: OnceState = self._call(work)
+        return result
+
+    def complete_once(self, key: str) -> None:
+        self._call(lambda conn: conn.execute(
+            "INSERT INTO codex_kb.once_markers AS m (key, done_at) VALUES (%s, now()) "
+            "ON CONFLICT (key) DO UPDATE SET done_at = COALESCE(m.done_at, excluded.done_at)", (key,)))
+
     def clear_once(self, key: str) -> None:
-        self._call(lambda conn: conn.execute("DELETE FROM codex_kb.once_markers WHERE key = %s", (key,)))
+        self._call(lambda conn: conn.execute(
+            "DELETE FROM codex_kb.once_markers WHERE key = %s AND done_at IS NULL", (key,)))
 
     def ping(self) -> bool:
         try:

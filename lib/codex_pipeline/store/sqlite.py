@@ -12,12 +12,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import TaskIntake, WorkflowRun, migrations
+from codex_pipeline.store import OnceState, TaskIntake, WorkflowRun, migrations
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
@@ -173,13 +173,35 @@ class SqliteStore:
 
     def mark_once(self, key: str) -> bool:
         with self._transaction() as conn:
-            cursor = conn.execute("INSERT INTO once_markers (key, marked_at) VALUES (?, ?) "
-                                  "ON CONFLICT (key) DO NOTHING", (key, _now()))
+            now = _now()
+            cursor = conn.execute("INSERT INTO once_markers (key, marked_at, done_at) VALUES (?, ?, ?) "
+                                  "ON CONFLICT (key) DO NOTHING", (key, now, now))
             return cursor.rowcount == 1
+
+    def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
+        expired = _time(datetime.now(UTC) - timedelta(seconds=lease_seconds))
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO once_markers (key, marked_at, owner) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, marked_at = excluded.marked_at "
+                "WHERE once_markers.done_at IS NULL "
+                "AND (once_markers.owner = excluded.owner OR once_markers.marked_at < ?)",
+                (key, _now(), owner, expired))
+            if cursor.rowcount == 1:
+                return OnceState.CLAIMED
+            row = conn.execute("SELECT done_at FROM once_markers WHERE key = ?", (key,)).fetchone()
+        return OnceState.DONE if row is not None and row[0] is not None else OnceState.BUSY
+
+    def complete_once(self, key: str) -> None:
+        with self._transaction() as conn:
+            now = _now()
+            conn.execute("INSERT INTO once_markers (key, marked_at, done_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET done_at = COALESCE(once_markers.done_at, excluded.done_at)",
+                         (key, now, now))
 
     def clear_once(self, key: str) -> None:
         with self._transaction() as conn:
-            conn.execute("DELETE FROM once_markers WHERE key = ?", (key,))
+            conn.execute("DELETE FROM once_markers WHERE key = ? AND done_at IS NULL", (key,))
 
     def ping(self) -> bool:
         try:
