@@ -116,6 +116,8 @@ def test_every_example_twice_gives_one_workflow_per_stage_and_nothing_for_ignore
     assert "ignored        4" in summary  # two ignored examples, each delivered twice
     ignored = [line for line in summary.splitlines() if "route-task acknowledged" in line]
     assert len(ignored) == 4 and all("emitted nothing: " in line for line in ignored)  # with route-task's reason
+    no_plan_lines = [line for line in summary.splitlines() if "promote-plan acknowledged" in line]
+    assert no_plan_lines and all("emitted nothing: " in line for line in no_plan_lines)  # with its logged why
 
 
 def test_a_killed_dev_delivers_what_was_pending_after_restart(tmp_path: Path, github):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ from codex_pipeline.errors import PipelineError
 from codex_pipeline.events import WORKFLOW_SUBMITTED_TYPE, Event, decode_request, encode_binary, is_cloudevent
 from codex_pipeline.http import Headers, Request
 
+_DETAILS = re.compile(r"(:?\s+[A-Za-z_.]+=\S*)+$")
 RETRYABLE = frozenset({404, 408, 409, 429}) | frozenset(range(500, 600))
 
 
@@ -276,23 +278,30 @@ class Router:
                            f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
                            + (f": {reason}" if reason else ""))
 
-    def _logged_reason(self, function: str, delivery: str) -> str | None:
-        """The ``reason`` a function logged for this delivery (its JSON decision log), if any."""
+    def _logged_reason(self, function: str, event_id: str) -> str | None:
+        """What a function's JSON decision log says about this delivery: its ``reason`` field, else
+        the message without its ``key=value`` details (task ids are ``<delivery>:<stage>``)."""
         path = self.logs.get(function)
         if path is None or not path.is_file():
             return None
+        delivery = event_id.split(":", 1)[0]
         with path.open("rb") as handle:
             handle.seek(max(0, path.stat().st_size - 65536))
             tail = handle.read().decode("utf-8", "replace").splitlines()
         for line in reversed(tail):
-            if delivery not in line or '"reason"' not in line:
+            if delivery not in line:
                 continue
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(entry, dict) and entry.get("reason"):
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("reason"):
                 return str(entry["reason"])
+            message = _DETAILS.sub("", str(entry.get("msg") or "")).strip().rstrip(":")
+            if message:
+                return message
         return None
 
     def _dead_letter(self, due: Due, trigger: Trigger, attempt: int, status: int | None, problem: str) -> None:
