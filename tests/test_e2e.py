@@ -193,3 +193,27 @@ def test_a_configured_postgresql_replaces_the_embedded_sqlite_store(tmp_path: Pa
         rows = conn.execute("SELECT stage, name FROM codex_kb.workflow_runs WHERE delivery_id = %s",
                             ("3c1d2e4f-5555-4666-8777-988899990000",)).fetchall()
     assert rows == [("planning", by_stage(dev)["planning"][0])]
+
+
+def test_a_kubeconfig_sends_workflows_to_the_cluster_instead_of_the_dry_run_folder(tmp_path: Path, github):
+    """CODEX_ARGO_SUBMITTER=kubernetes + CODEX_KUBECONFIG: the Workflow is created through the Kubernetes
+    API (a local server answering as the API server does: the outside edge), nothing is dry-run."""
+    require_functions(*FUNCTIONS)
+    from tests.fakes.kubernetes import FakeKubernetes
+
+    with FakeKubernetes() as kube:
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
+        env = {**env_for(github), "CODEX_ARGO_SUBMITTER": "kubernetes", "CODEX_KUBECONFIG": str(kubeconfig)}
+        dev = DevProcess(tmp_path / "state", env=env)
+        try:
+            assert dev.info["workflows"] is None
+            for _ in range(2):
+                done = dev.replay(EXAMPLES / "issues.opened.json", "--delivery", "9d8c7b6a-3333-4444-8555-a66677778888")
+                assert done.returncode == 0, done.stdout + done.stderr
+            dev.wait_for(lambda: len(kube.workflows) == 1 and settled(dev), timeout=60, what="one Workflow created")
+        finally:
+            assert dev.interrupt() == 0
+        ((namespace, name),) = kube.workflows
+        assert namespace == "argo-workflows" and name.startswith("codex-planning-acme-widgets-42-")
+        assert f"Workflow argo-workflows/{name}" in dev.text()
+        assert not (tmp_path / "state" / "workflows").exists()

@@ -103,6 +103,7 @@ class Dev:
         self.served: list[processes.Served] = []
         self.router: Router | None = None
         self.stopped = threading.Event()
+        self._env: dict[str, str] = {}
 
     def _lock(self) -> None:
         """One dev per state folder: two routers on one topic log would deliver everything twice."""
@@ -138,7 +139,7 @@ class Dev:
         self.router = Router(self.topology, self.log, self.view, subscribers,
                              logs={n: state / "logs" / f"{n}.log" for n in present})
         router_port = self.router.start(options.router_port)
-        env = base_env(options, secret)
+        env = self._env = base_env(options, secret)
         for name in present:
             child = processes.child_env(env, sink_env(name, options.functions, self.topology, self.router))
             self.served.append(processes.start(name, options.functions / name / "main.py", ports[name], child,
@@ -177,6 +178,9 @@ class Dev:
         note(f"  router             {info['router']}   topics: {', '.join(self.topology.topics())}")
         if info["workflows"]:
             note(f"  workflows (dry-run) {info['workflows']}")
+        else:
+            note(f"  workflows          created through the Kubernetes API "
+                 f"({self._env.get('CODEX_KUBECONFIG') or 'in-cluster, then ~/.kube/config'})")
         note(f"  webhook secret     from {info['secret_from']}")
         if info["webhook"]:
             cli = "codex-pipeline" if shutil.which("codex-pipeline") else os.path.relpath(
