@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean
+.PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean bench-steps
 
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults"

@@ -424,3 +424,20 @@ def test_comments_that_only_look_like_ours_are_never_edited(world: World, monkey
     assert bodies[mention["id"]] == mention["body"] and bodies[forged["id"]] == forged["body"]
     ours = [c for c in world.comments(12) if c["user"]["login"] == "codex-bot"]
     assert [c["body"].split("\n", 1)[0] for c in ours] == ["<!-- codex:progress -->", "<!-- codex:pr-link 1 -->"]
+
+
+def test_the_console_script_runs_a_step_in_a_fresh_process(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    world.codex(monkeypatch, message=PLAN)
+    env = {**os.environ, "PAYLOAD": json.dumps(_task("planning"))}
+    done = subprocess.run([str(Path(sys.executable).parent / "codex-pipeline"), "step", "plan", "--workflow-name",
+                           "codex-planning-proc", "--workdir", str(world.tmp / "proc"), "--remote-url",
+                           world.remote.as_uri()], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    (comment,) = world.comments(12)
+    assert comment["body"].startswith("<!-- codex:plan -->\n<!-- codex:workflow codex-planning-proc -->")
+    assert '"msg":"plan posted: repository=acme/widgets issue=12' in done.stderr  # one JSON decision line
+    assert TOKEN not in done.stdout + done.stderr
