@@ -441,3 +441,14 @@ def test_the_console_script_runs_a_step_in_a_fresh_process(world: World, monkeyp
     assert comment["body"].startswith("<!-- codex:plan -->\n<!-- codex:workflow codex-planning-proc -->")
     assert '"msg":"plan posted: repository=acme/widgets issue=12' in done.stderr  # one JSON decision line
     assert TOKEN not in done.stdout + done.stderr
+
+
+def test_github_failing_after_the_push_leaves_a_failure_recap(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    world.codex(monkeypatch, edits={"x.txt": "x\n"})
+    world.gh.fail_next(502, count=10, path_contains="/pulls", method="POST")
+    code, output = _run_step(world, "implement", _implementation(), "wf-502", "impl", monkeypatch, capsys)
+    assert code == 1 and "502" in output
+    (progress,) = [c for c in world.comments(12) if c["body"].startswith("<!-- codex:progress -->")]
+    assert "#### ❌ Failed" in progress["body"] and "Workflow `wf-502` stopped." in progress["body"]
+    assert world.gh.pulls == {} and "codex/issue-12-add-a-greeting-helper" in remote_branches(world.remote)

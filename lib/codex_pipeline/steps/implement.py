@@ -95,11 +95,14 @@ def run(args: argparse.Namespace) -> int:
         try:
             return _implement(args, environ, task, github, transcript, progress, publish, workflow, workdir,
                               base, branch, implementation_prompt(task, branch, plan))
-        except (StepFailed, GitError) as exc:
+        except (StepFailed, GitError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
             progress.failed = f"{exc}\n\nThe full transcript is in the workflow's `{LOG_FILE}` artifact."
-            progress.status = [f"Workflow `{workflow}` stopped; nothing further was pushed."]
-            publish()
+            progress.status = [f"Workflow `{workflow}` stopped."]
+            try:
+                publish()
+            except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
+                transcript.line(f"[step] could not write the failure recap: {again}")
             decision(log, "implementation failed", repository=repo, issue=number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step implement: {exc}", file=sys.stderr)
             return 1

@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+from codex_pipeline.errors import PipelineError
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.context import (
@@ -106,9 +107,12 @@ def run(args: argparse.Namespace) -> int:
                 git.push(branch)
                 transcript.line(f"[step] pushed {sha} to {branch}")
             outcome = f"Pushed `{sha[:12]}` to `{branch}`." if sha else "Codex changed nothing; nothing pushed."
-        except (StepFailed, GitError) as exc:
+        except (StepFailed, GitError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
-            publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))
+            try:
+                publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))
+            except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
+                transcript.line(f"[step] could not write the failure recap: {again}")
             decision(log, "review failed", repository=repo, pull=pr_number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step review: {exc}", file=sys.stderr)
             return 1
