@@ -255,3 +255,18 @@ def test_deliveries_held_for_an_absent_function_survive_a_restart(eventing, tmp_
         again.wait(lambda: again.log.delivery_counts() == {"done": 1})
     finally:
         again.close()
+
+
+def test_deliveries_held_for_an_absent_function_never_crowd_out_the_others(eventing, tmp_path, servers):
+    served = {name: server for name, server in servers.items() if name != "request-review"}
+    h = Harness(eventing, tmp_path / "events.db", served)
+    try:
+        for n in range(40):  # more than the router fetches at once
+            assert h.post("github-issues-codex-tasks", task("codex.task.review", f"held-{n}")).status_code == 202
+        h.wait(lambda: h.out.getvalue().count(" held ") == 40)
+        assert h.post("github-issues-codex-tasks", task("codex.task.planning", "d-2")).status_code == 202
+        h.wait(lambda: len(servers["dispatch-planning"].requests) == 1)
+        assert h.log.delivery_counts() == {"pending": 40, "done": 1}
+        assert not servers["request-review"].requests
+    finally:
+        h.close()

@@ -222,19 +222,30 @@ class EventLog:
                              "VALUES (?,?,?,?)", (trigger, subscriber, record, time.time()))
         self._notify()
 
-    def due(self, limit: int, exclude: Iterable[int] = ()) -> list[Due]:
+    def due(self, limit: int, subscribers: Iterable[str], exclude: Iterable[int] = ()) -> list[Due]:
+        """Pending deliveries whose time has come, to the given (served) subscribers only, so that
+        deliveries held for an absent function never crowd out the others."""
         skip = list(exclude)
+        served = list(subscribers)
+        if not served:
+            return []
         not_in = f"AND d.id NOT IN ({','.join('?' for _ in skip)})" if skip else ""
         query = ("SELECT d.id, d.trigger, d.subscriber, d.attempts, r.offset, r.topic, r.attributes, r.data, "  # noqa: S608
                  "r.origin, r.appended_at FROM deliveries d JOIN records r ON r.offset = d.record "
-                 f"WHERE d.state = 'pending' AND d.next_at <= ? {not_in} ORDER BY d.next_at, d.id LIMIT ?")
+                 f"WHERE d.state = 'pending' AND d.next_at <= ? AND d.subscriber IN ({','.join('?' for _ in served)}) "
+                 f"{not_in} ORDER BY d.next_at, d.id LIMIT ?")
         with self._lock:
-            rows = self._db.execute(query, (time.time(), *skip, limit)).fetchall()
+            rows = self._db.execute(query, (time.time(), *served, *skip, limit)).fetchall()
         return [Due(int(r[0]), str(r[1]), str(r[2]), int(r[3]), self._record(r[4:])) for r in rows]
 
-    def next_due_at(self) -> float | None:
+    def next_due_at(self, subscribers: Iterable[str]) -> float | None:
+        served = list(subscribers)
+        if not served:
+            return None
+        query = ("SELECT MIN(next_at) FROM deliveries WHERE state = 'pending' "  # noqa: S608 (placeholders only)
+                 f"AND subscriber IN ({','.join('?' for _ in served)})")
         with self._lock:
-            row = self._db.execute("SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'").fetchone()
+            row = self._db.execute(query, served).fetchone()
         return None if row[0] is None else float(row[0])
 
     def retry_later(self, delivery: int, attempts: int, next_at: float, outcome: str) -> None:

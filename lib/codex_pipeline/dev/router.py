@@ -172,7 +172,7 @@ class Router:
             moved |= self._dispatch()
             if moved:
                 continue
-            wake = self.log.next_due_at()
+            wake = self.log.next_due_at(list(self.subscribers))
             timeout = 1.0 if wake is None else max(0.01, min(1.0, wake - time.time()))
             self.log.kick.wait(timeout)
             self.log.kick.clear()
@@ -183,7 +183,7 @@ class Router:
         free = self._workers - len(busy)
         if free <= 0:
             return False
-        due = [d for d in self.log.due(free * 4, exclude=busy) if d.subscriber in self.subscribers][:free]
+        due = self.log.due(free, list(self.subscribers), exclude=busy)
         for delivery in due:
             with self._flight_lock:
                 self._in_flight.add(delivery.id)
