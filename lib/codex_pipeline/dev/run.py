@@ -160,8 +160,11 @@ class Dev:
             "workflows": env["CODEX_DRY_RUN_DIR"] if env["CODEX_ARGO_SUBMITTER"] == "dry-run" else None,
             "secret_from": secret_from,
         }
-        (state / "dev.json").write_text(json.dumps(info, indent=2) + "\n")
         self._banner(info)
+        # Written last: its appearance means dev is up and has said what it serves.
+        tmp = state / "dev.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        tmp.replace(state / "dev.json")
         return info
 
     def _banner(self, info: dict[str, Any]) -> None:
