@@ -137,7 +137,7 @@ def test_a_killed_dev_delivers_what_was_pending_after_restart(tmp_path: Path, gi
 
     second = DevProcess(state, env=env_for(github))
     try:
-        assert "resuming" in second.text() or "pending" in second.text()
+        assert "resuming 1 pending delivery" in second.text()
         second.wait_for(lambda: by_stage(second).get("planning"), timeout=60, what="the planning workflow")
         second.wait_for(lambda: settled(second), what="nothing pending")
         assert {k: len(v) for k, v in by_stage(second).items()} == {"planning": 1}
