@@ -49,3 +49,11 @@ def parameter(workflow: dict[str, Any], name: str) -> Any:
         if item["name"] == name:
             return json.loads(base64.b64decode(item["value"]))
     raise KeyError(name)
+
+
+def effect_env(database_url: str, workdir: Path, github_url: str, **extra: str) -> dict[str, str]:
+    """Settings of an effect function under test: dry-run Workflows in ``workdir``, the fake GitHub."""
+    return {"CODEX_DATABASE_URL": database_url, "CODEX_ARGO_SUBMITTER": "dry-run",
+            "CODEX_DRY_RUN_DIR": str(workdir / "workflows"), "CODEX_GITHUB_API_URL": github_url,
+            "CODEX_GITHUB_TOKEN": "test-token", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+            "CODEX_WORKFLOW_NAMESPACE": "argo-workflows", **extra}

@@ -24,7 +24,7 @@ from codex_pipeline.runtime.asgi import AsgiFunction
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, start_function, stop_function
 from tests.fakes.github import FakeGitHub
-from tests.task_events import cloudevent, parameter, task, written_workflows
+from tests.task_events import cloudevent, effect_env, parameter, task, written_workflows
 
 pytestmark = [pytest.mark.xdist_group("review"), pytest.mark.postgres]
 
@@ -44,10 +44,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def env_for(github: FakeGitHub, postgres_url: str, workdir: Path) -> dict[str, str]:
-    return {"CODEX_DATABASE_URL": postgres_url, "CODEX_ARGO_SUBMITTER": "dry-run",
-            "CODEX_DRY_RUN_DIR": str(workdir / "workflows"), "CODEX_GITHUB_API_URL": github.url,
-            "CODEX_GITHUB_TOKEN": "test-token", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
-            "CODEX_BOT_MENTION": "@tuslagch"}
+    return effect_env(postgres_url, workdir, github.url, CODEX_BOT_MENTION="@tuslagch")
 
 
 @pytest.fixture(scope="module")

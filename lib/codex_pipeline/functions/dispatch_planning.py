@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any
 
 from opentelemetry.trace import SpanKind
 
 from codex_pipeline import logs, tasks, telemetry
 from codex_pipeline.app import FunctionApp
-from codex_pipeline.argo import WorkflowSubmitter, create_submitter
+from codex_pipeline.argo import WorkflowSubmitter
 from codex_pipeline.config import Settings, load_settings
-from codex_pipeline.errors import BadRequest, ConfigurationError, Unavailable
+from codex_pipeline.errors import BadRequest
 from codex_pipeline.events import (
     KAFKA_RECORD_TYPE,
     TASK_TYPES,
@@ -42,9 +41,10 @@ from codex_pipeline.events import (
     event_response,
     is_cloudevent,
 )
+from codex_pipeline.functions.effects import LazyMigration, open_effects
 from codex_pipeline.http import Request, Response, json_response
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.store import Store, open_store
+from codex_pipeline.store import Store
 from codex_pipeline.submission import submission_response, submit_once
 
 NAME = "dispatch-planning"
@@ -80,28 +80,14 @@ def decode_task(request: Request) -> tuple[pb.CodexTask, Event | None]:
 
 
 class DispatchPlanning:
-    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter) -> None:
+    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
+                 migration: LazyMigration | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self._migrated = not settings.migrate_on_start
-        self._migrate_lock = threading.Lock()
-
-    def ensure_migrated(self) -> None:
-        """Apply migrations once per process (retried on the next request while the DB is down)."""
-        if self._migrated:
-            return
-        with self._migrate_lock:
-            if not self._migrated:
-                self.store.migrate()
-                self._migrated = True
-
-    def ready(self) -> bool:
-        try:
-            self.ensure_migrated()
-        except Unavailable:
-            return False
-        return self.store.ping()
+        # The deferral answer (planning disabled) needs no database, so the handler runs the
+        # migration itself on the submitting path instead of behind LazyMigration.guard.
+        self.migration = migration or LazyMigration(store, enabled=settings.migrate_on_start)
 
     def __call__(self, request: Request) -> Response:
         # decode
@@ -118,7 +104,7 @@ class DispatchPlanning:
                 logs.decision(_log, "planning deferred", **fields)
                 return self._deferred(task, event)
             # act
-            self.ensure_migrated()
+            self.migration.ensure()
             with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
                 result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                      name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
@@ -147,15 +133,6 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
-    try:
-        store = open_store(settings.database_url, connect_timeout=settings.database_timeout)
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
-    submitter = create_submitter(settings.argo_submitter, dry_run_dir=settings.dry_run_dir,
-                                 kubeconfig=settings.kubeconfig)
-    handler = DispatchPlanning(settings, store, submitter)
-    try:
-        handler.ensure_migrated()
-    except Unavailable as exc:  # start anyway: readiness stays false and requests answer 503 until it is back
-        _log.warning(f"{NAME}: migrations not applied yet: {exc.message}")
-    return FunctionApp(NAME, handler, methods=("POST",), ready=handler.ready)
+    store, submitter, migration = open_effects(settings, NAME)
+    handler = DispatchPlanning(settings, store, submitter, migration)
+    return FunctionApp(NAME, handler, methods=("POST",), ready=migration.ready)

@@ -28,6 +28,7 @@ from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
+from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.taskinput import read_task, workflow_parameters
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.pb import codex_task_pb2 as pb
@@ -132,17 +133,11 @@ class PromotePlan:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.argo import create_submitter
     from codex_pipeline.github import client_from_settings
-    from codex_pipeline.store import open_store
 
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
-    store = open_store(settings.database_url, connect_timeout=settings.database_timeout)
-    if settings.migrate_on_start:
-        store.migrate()
-    submitter = create_submitter(settings.argo_submitter, dry_run_dir=settings.dry_run_dir,
-                                 kubeconfig=settings.kubeconfig)
+    store, submitter, migration = open_effects(settings, NAME)
     handler = PromotePlan(settings, store, submitter, client_from_settings(settings))
-    return FunctionApp(NAME, handler, methods=("POST",), ready=store.ping)
+    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready)

@@ -10,6 +10,8 @@ each migration once.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,17 +54,36 @@ class PostgresStore:
         # No per-checkout health check: it costs a round trip each time (~7 ms of a 10 ms delivery,
         # measured by bench/dispatch.py). A connection that broke while idle fails its first
         # statement instead, and _call retries that once on a fresh one (every method is idempotent).
-        self._pool = ConnectionPool(
+        self._new_pool: Callable[[], ConnectionPool[Any]] = lambda: ConnectionPool(
             url, min_size=min_connections, max_size=max(max_connections, min_connections),
             kwargs={"connect_timeout": max(1, int(connect_timeout)), "autocommit": True},
             timeout=connect_timeout, open=False, name="codex_kb",
         )
-        self._pool.open(wait=False)
+        self._pool = self._new_pool()
+        self._pool_pid = 0
+        self._open_lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
+        """Open the pool in this process. gunicorn (functions-framework) builds the app, and so
+        this store, in its arbiter and then forks the worker: the pool's connector threads do
+        not survive a fork, so a forked process opens a pool of its own on first use."""
+        pid = os.getpid()
+        if self._pool_pid == pid:
+            return
+        with self._open_lock:
+            if self._pool_pid == pid:
+                return
+            if self._pool_pid:
+                self._pool = self._new_pool()
+            self._pool.open(wait=False)
+            self._pool_pid = pid
 
     def _call(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a pooled connection; operational faults are Unavailable after one retry."""
         from psycopg_pool import PoolTimeout
 
+        self._open()
         for attempt in (1, 2):
             try:
                 with self._pool.connection() as conn:
