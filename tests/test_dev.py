@@ -79,3 +79,19 @@ def test_a_second_dev_on_the_same_state_folder_is_refused(tmp_path: Path):
         assert requests.get(dev.info["webhook"] + "health/liveness", timeout=5).status_code == 200
     finally:
         assert dev.interrupt() == 0
+
+
+def test_a_busy_webhook_port_is_named_before_anything_starts(tmp_path: Path):
+    import socket
+    import subprocess
+
+    from tests.devrun import CLI
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([*CLI, "dev", "--port", str(port), "--state", str(tmp_path / "state")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert f"port {port} (ingest-webhook) is in use" in done.stderr and "--port" in done.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -100,9 +99,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def functions_root() -> Path:
-    """The repository's functions/ (the library lives in lib/ beside it)."""
-    return Path(__file__).resolve().parents[3] / "functions"
+def port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -114,11 +119,3 @@ def child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, st
 
 def is_alive(served: Served) -> bool:
     return served.process.poll() is None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

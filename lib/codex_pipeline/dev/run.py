@@ -134,6 +134,9 @@ class Dev:
         present = [n for n in wanted if (options.functions / n / "main.py").is_file()]
         missing = [n for n in names if n not in present]
 
+        if options.port and ENTRY in present and not processes.port_free(options.port):
+            raise SystemExit(f"codex-pipeline dev: port {options.port} (ingest-webhook) is in use, perhaps by another "
+                             "`make run`; stop it, or pass --port N (0 = any free port)")
         ports = {n: (options.port if n == ENTRY and options.port else processes.free_port()) for n in present}
         subscribers = {n: f"http://127.0.0.1:{ports[n]}/" for n in present if n != ENTRY}
         self.router = Router(self.topology, self.log, self.view, subscribers,
