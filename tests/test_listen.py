@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "codex-pipeline")
 TOPIC = "github.issues.codex.tasks"
 RESUME_TOPIC = "resume.github.issues.codex.tasks"
+STRUCTURED_TOPIC = "structured.github.issues.codex.tasks"
 
 
 def planning_task(number: int) -> tasks.CodexTask:
@@ -80,7 +81,8 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, f"tansu did not start:\n{log.read_text()}"
                 time.sleep(0.1)
-        topics = [NewTopic(name, num_partitions=1, replication_factor=1) for name in (TOPIC, RESUME_TOPIC)]
+        names = (TOPIC, RESUME_TOPIC, STRUCTURED_TOPIC)
+        topics = [NewTopic(name, num_partitions=1, replication_factor=1) for name in names]
         for future in admin.create_topics(topics).values():
             future.result(timeout=10)
         yield bootstrap
@@ -115,6 +117,26 @@ def test_kafka_records_are_printed_as_the_specs_task_json(kafka: str):
     assert item["task"]["stage"] == "planning"
     assert item["task"]["issueNumber"] == 42
     assert item["task"]["repository"] == "acme/widgets"
+
+
+def test_structured_mode_records_are_read_too(kafka: str):
+    """A KafkaSink with contentMode structured writes the whole CloudEvent as the record value."""
+    import base64
+
+    from confluent_kafka import Producer
+
+    task = planning_task(7)
+    envelope = {"specversion": "1.0", "id": "d-7:planning", "source": "route-task", "type": "codex.task.planning",
+                "datacontenttype": "application/protobuf", "partitionkey": "acme/widgets#7",
+                "data_base64": base64.b64encode(tasks.to_protobuf(task)).decode()}
+    producer = Producer({"bootstrap.servers": kafka})
+    producer.produce(STRUCTURED_TOPIC, key=b"acme/widgets#7", value=json.dumps(envelope).encode(),
+                     headers=[("content-type", b"application/cloudevents+json")])
+    assert producer.flush(10) == 0
+    (item,) = listen("--bootstrap", kafka, "--topic", STRUCTURED_TOPIC, "--group", "listen-s", "--from-beginning",
+                     "--max", "1", "--timeout", "30")
+    assert item["id"] == "d-7:planning" and item["partitionkey"] == "acme/widgets#7"
+    assert item["task"]["issueNumber"] == 7
 
 
 def test_a_consumer_group_resumes_after_its_committed_offset(kafka: str):

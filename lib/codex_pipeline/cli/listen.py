@@ -96,6 +96,21 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
+def structured(value: bytes) -> tuple[dict[str, Any], bytes]:
+    """(attributes, data) of a structured-mode CloudEvent record; ({}, value) for a plain record."""
+    try:
+        envelope = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}, value
+    if not isinstance(envelope, dict) or not {"specversion", "id", "type"} <= set(envelope):
+        return {}, value
+    attributes = {k: str(v) for k, v in envelope.items() if k not in ("data", "data_base64")}
+    if "data_base64" in envelope:
+        return attributes, base64.b64decode(str(envelope["data_base64"]))
+    data = envelope.get("data")
+    return attributes, (data.encode() if isinstance(data, str) else json.dumps(data).encode())
+
+
 def kafka_config(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "bootstrap.servers": args.bootstrap,
@@ -133,13 +148,16 @@ def _kafka(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             idle_since = time.monotonic()
             pairs: Any = message.headers() or []
             headers = {str(key): _text(value) for key, value in pairs}
+            value = message.value() or b""
             attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce_")}
-            if "content-type" in headers and "datacontenttype" not in attributes:
-                attributes["datacontenttype"] = headers["content-type"]
+            if attributes:  # binary content mode (what our KafkaSinks write)
+                if "content-type" in headers and "datacontenttype" not in attributes:
+                    attributes["datacontenttype"] = headers["content-type"]
+            else:  # structured content mode: the value is the whole CloudEvent as JSON
+                attributes, value = structured(value)
             key = message.key()
             yield {"topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
-                   "key": key.decode("utf-8", "replace") if key else None,
-                   **readable(attributes, message.value() or b"")}
+                   "key": key.decode("utf-8", "replace") if key else None, **readable(attributes, value)}
     except KafkaException as exc:
         raise SystemExit(f"listen: Kafka at {args.bootstrap}: {exc}") from None
     finally:
