@@ -85,6 +85,7 @@ class Router:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver")
         self._in_flight: set[int] = set()
         self._flight_lock = threading.Lock()
+        self._sightings: dict[str, float] = {}
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -141,11 +142,22 @@ class Router:
         except PipelineError as error:
             return error.status, error.body()
         self.log.append(topic, event, origin)
-        if origin not in self.subscribers:  # what a subscriber emits is reported as "routed"
-            where = f"{event.extensions.get('partitionkey') or event.subject or ''}".strip()
+        where = f"{event.extensions.get('partitionkey') or event.subject or ''}".strip()
+        if origin not in self.subscribers:
             self.view.line("received", event.id, f"{event.type} {where} -> {topic}" + (f" (from {origin})"
                                                                                        if origin else ""))
+        elif self._first_sighting(event.id):  # a task goes to two topics (protobuf, JSON): one line
+            self.view.line("routed", event.id, f"{origin} -> {event.type} {where} -> {topic}")
         return 202, {}
+
+    def _first_sighting(self, event_id: str, window: float = 5.0) -> bool:
+        now = time.monotonic()
+        with self._flight_lock:
+            for old in [k for k, at in self._sightings.items() if now - at > window]:
+                del self._sightings[old]
+            seen = event_id in self._sightings
+            self._sightings[event_id] = now
+        return not seen
 
     # --- sources, brokers, deliveries ---------------------------------------------------------
 
@@ -268,15 +280,11 @@ class Router:
         emitted = [r for r in self.log.records_since(mark, origin=trigger.subscriber)
                    if r.event.id.split(":", 1)[0] == event.id or r.event.id.startswith(event.id + ":")]
         if emitted:
-            types = sorted({r.event.type for r in emitted})
-            topics = sorted({r.topic for r in emitted})
-            self.view.line("routed", event.id, f"{trigger.subscriber}: {event.type} -> {', '.join(types)} "
-                           f"({', '.join(topics)})")
-        else:
-            reason = self._logged_reason(trigger.subscriber, event.id)
-            self.view.line("ignored" if trigger.subscriber == "route-task" else "done", event.id,
-                           f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
-                           + (f": {reason}" if reason else ""))
+            return  # already shown as "routed" when the sink accepted each task
+        reason = self._logged_reason(trigger.subscriber, event.id)
+        self.view.line("ignored" if trigger.subscriber == "route-task" else "done", event.id,
+                       f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
+                       + (f": {reason}" if reason else ""))
 
     def _logged_reason(self, function: str, event_id: str) -> str | None:
         """What a function's JSON decision log says about this delivery: its ``reason`` field, else

@@ -48,7 +48,7 @@ class View:
             "",
             "codex-pipeline dev summary",
             f"  received       {c['received']} webhook delivery(ies)",
-            f"  routed         {c['routed']} delivery(ies) that produced tasks",
+            f"  routed         {c['routed']} task(s)",
             f"  submitted      {c['submitted']} workflow(s)" + (f", {c['duplicate']} duplicate(s)" if c["duplicate"]
                                                                 else ""),
             f"  ignored        {c['ignored']}",
