@@ -121,6 +121,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("github_max_wait", "CODEX_GITHUB_MAX_WAIT_SECONDS", _non_negative_float, 5.0,
             "longest GitHub rate-limit wait slept through; longer waits answer 503 with Retry-After"),
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
+    Setting("discord_public_key", "CODEX_DISCORD_PUBLIC_KEY", _optional, None,
+            "Discord application public key (hex); enables /discord/interactions on ingest-webhook"),
+    Setting("discord_allowed_users", "CODEX_DISCORD_ALLOWED_USERS", _logins, frozenset(),
+            "Discord user ids allowed to request a plan with /plan (empty = nobody)"),
+    Setting("discord_allowed_roles", "CODEX_DISCORD_ALLOWED_ROLES", _logins, frozenset(),
+            "Discord role ids whose members may request a plan with /plan"),
+    Setting("discord_repository", "CODEX_DISCORD_REPOSITORY", _optional, None,
+            "owner/name of the repository /plan requests open issues in"),
+    Setting("discord_api_url", "CODEX_DISCORD_API_URL", str, "https://discord.com/api/v10",
+            "Discord REST base for interaction follow-up messages"),
 )
 
 
@@ -154,6 +164,11 @@ class Settings:
     github_timeout: float = 10.0
     github_max_wait: float = 5.0
     log_level: str = "INFO"
+    discord_public_key: str | None = None
+    discord_allowed_users: frozenset[str] = frozenset()
+    discord_allowed_roles: frozenset[str] = frozenset()
+    discord_repository: str | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
 
     def __post_init__(self) -> None:
         planner = (self.planner_login or "").lower()

@@ -12,7 +12,10 @@ Rules (from the settings ``CODEX_TRIGGER_LOGINS``, ``CODEX_TRIGGER_LABEL``,
   from anyone else must never promote an issue (it would let anyone start an implementation);
 - a review request needs author_association OWNER, MEMBER or COLLABORATOR;
 - comments by the pipeline's own logins (planner, mentioned bot) never trigger anything
-  except the planner's plan, so the bot cannot loop on itself.
+  except the planner's plan, so the bot cannot loop on itself;
+- a Discord ``/plan`` request needs the interaction's user id in ``CODEX_DISCORD_ALLOWED_USERS``
+  or one of the member's role ids in ``CODEX_DISCORD_ALLOWED_ROLES`` (both empty = nobody). Ids
+  are Discord snowflakes, never names: names can be changed by their owner.
 
 Logins compare case-insensitively, as GitHub treats them.
 """
@@ -46,6 +49,12 @@ def _login(value: object) -> str:
     return value.strip().lower() if isinstance(value, str) else ""
 
 
+def _snowflake(value: object) -> str:
+    """A Discord id as text ('' for anything that is not one)."""
+    text = value.strip() if isinstance(value, str) else ""
+    return text if text.isdigit() and text.isascii() else ""
+
+
 @dataclass(frozen=True)
 class Policy:
     """The routing configuration as trust rules; build it once per process."""
@@ -54,6 +63,8 @@ class Policy:
     trigger_label: str | None = None
     planner_login: str | None = None
     bot_mention: str = DEFAULT_BOT_MENTION
+    discord_users: frozenset[str] = frozenset()
+    discord_roles: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_logins", frozenset(_login(x) for x in self.trigger_logins if _login(x)))
@@ -62,11 +73,14 @@ class Policy:
         if mention and not mention.startswith("@"):
             mention = "@" + mention
         object.__setattr__(self, "bot_mention", mention)
+        for name in ("discord_users", "discord_roles"):
+            object.__setattr__(self, name, frozenset(_snowflake(x) for x in getattr(self, name) if _snowflake(x)))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(trigger_logins=settings.trigger_logins, trigger_label=settings.trigger_label,
-                   planner_login=settings.planner_login, bot_mention=settings.bot_mention)
+                   planner_login=settings.planner_login, bot_mention=settings.bot_mention,
+                   discord_users=settings.discord_allowed_users, discord_roles=settings.discord_allowed_roles)
 
     @property
     def bot_login(self) -> str | None:
@@ -129,3 +143,20 @@ class Policy:
             return Decision(False, f"review: author_association {value or 'missing'} is not "
                                    "OWNER, MEMBER or COLLABORATOR")
         return Decision(True, f"review: author_association {value}")
+
+    def may_request_discord_plan(self, user_id: object, role_ids: object = ()) -> Decision:
+        """A Discord ``/plan`` (command or modal submission) by ``user_id`` with these member roles."""
+        user = _snowflake(user_id)
+        if not user:
+            return Decision(False, "discord plan: the interaction names no user id")
+        if not self.discord_users and not self.discord_roles:
+            return Decision(False, "discord plan: CODEX_DISCORD_ALLOWED_USERS and CODEX_DISCORD_ALLOWED_ROLES "
+                                   "are empty, so nobody may request plans")
+        if user in self.discord_users:
+            return Decision(True, f"discord plan: user {user} is in CODEX_DISCORD_ALLOWED_USERS")
+        roles = [_snowflake(r) for r in role_ids] if isinstance(role_ids, list | tuple | frozenset | set) else []
+        matched = sorted(r for r in roles if r and r in self.discord_roles)
+        if matched:
+            return Decision(True, f"discord plan: user {user} has role {matched[0]} in CODEX_DISCORD_ALLOWED_ROLES")
+        return Decision(False, f"discord plan: user {user} is not in CODEX_DISCORD_ALLOWED_USERS and has no role "
+                               "in CODEX_DISCORD_ALLOWED_ROLES")

@@ -1,5 +1,9 @@
 """ingest-webhook: GitHub's webhook POST in, one raw CloudEvent per delivery out.
 
+It also serves Discord interactions (``/plan``) on ``/discord/interactions`` when
+``CODEX_DISCORD_PUBLIC_KEY`` is set; see :mod:`codex_pipeline.discord_interactions`. Every other
+path is the GitHub webhook.
+
 It does authenticity and durability and nothing else, so that a routing bug can never lose
 a delivery: the raw event is in Kafka and can be replayed through a fixed route-task.
 Answers: 202 once the sink accepted the event; 401 bad signature; 400 bad headers or body;
@@ -19,10 +23,12 @@ from opentelemetry.trace import SpanKind
 from codex_pipeline import logs, signatures, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.discord_interactions import INTERACTIONS_PATH, DiscordInteractions
 from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, ConfigurationError, PayloadTooLarge, Unauthorized, Unavailable
 from codex_pipeline.events import Event
 from codex_pipeline.http import Request, Response, json_response
+from codex_pipeline.policy import Policy
 
 NAME = "ingest-webhook"
 # Every environment variable this function reads (codex-pipeline lint checks func.yaml and the
@@ -32,6 +38,7 @@ HANDLES: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
     "CODEX_WEBHOOK_SECRET", "CODEX_WEBHOOK_ALLOW_UNSIGNED", "CODEX_WEBHOOK_MAX_BYTES", "K_SINK",
     "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS", "CODEX_LOG_LEVEL",
+    "CODEX_DISCORD_PUBLIC_KEY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
 })
 SOURCE_FALLBACK = "https://github.com"
 _log = logging.getLogger("codex_pipeline.ingest_webhook")
@@ -98,8 +105,14 @@ class IngestWebhook:
         self.settings = settings
         self.emitter = (Emitter(settings.sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts)
                         if settings.sink else None)
+        # Discord wants its answer within 3 s: a tighter bound than GitHub's 10 s.
+        discord_sink = (Emitter(settings.sink, timeout=min(settings.sink_timeout, 1.0),
+                                attempts=min(settings.sink_attempts, 2)) if settings.sink else None)
+        self.discord = DiscordInteractions(settings.discord_public_key, Policy.from_settings(settings), discord_sink)
 
     def __call__(self, request: Request) -> Response:
+        if request.path.rstrip("/") == INTERACTIONS_PATH:
+            return self.discord(request)
         # decode: size, authenticity, headers, body
         declared = request.headers.get("content-length", "")
         limit = self.settings.webhook_max_bytes
