@@ -98,7 +98,8 @@ def interaction_user(interaction: Any) -> tuple[str, str, list[str]]:
     """(user id, username, member role ids): ``member.user`` in a guild, ``user`` in a DM."""
     member = _obj(interaction, "member")
     user = _obj(member, "user") or _obj(interaction, "user")
-    roles = member.get("roles") if isinstance(member.get("roles"), list) else []
+    found = member.get("roles")
+    roles: list[Any] = found if isinstance(found, list) else []
     return _str(user, "id"), _str(user, "global_name") or _str(user, "username"), [
         r for r in roles if isinstance(r, str)]
 
