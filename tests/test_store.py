@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import OnceState, Store, TaskIntake, WorkflowRun, migrations, open_store
+from codex_pipeline.store import CreatedIssue, OnceState, Store, TaskIntake, WorkflowRun, migrations, open_store
 from codex_pipeline.store.once import do_once
 from tests.conftest import free_port
 
@@ -207,6 +207,32 @@ def test_concurrent_record_run_keeps_one_row(store: Store) -> None:
     assert store.get_run("argo-workflows", name) == seen[0]
 
 
+def test_a_created_issue_is_found_by_its_key_and_the_first_record_wins(store: Store) -> None:
+    key = f"discord-plan:{uuid.uuid4().int % 10**18}"
+    assert store.find_created_issue(key) is None
+    first = CreatedIssue(key, "acme/widgets", 58, "https://github.com/acme/widgets/issues/58")
+    assert store.record_created_issue(first) == first
+    assert store.record_created_issue(CreatedIssue(key, "acme/widgets", 59, "https://x/59")) == first
+    assert store.find_created_issue(key) == first
+    assert store.find_created_issue(key + "0") is None
+
+
+def test_concurrent_records_of_one_created_issue_keep_one(store: Store) -> None:
+    key = f"discord-plan:{uuid.uuid4().hex}"
+    seen: list[CreatedIssue] = []
+
+    def race(number: int) -> None:
+        seen.append(store.record_created_issue(CreatedIssue(key, "acme/widgets", number, f"https://x/{number}")))
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(1, 7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({s.issue_number for s in seen}) == 1
+    assert store.find_created_issue(key) == seen[0]
+
+
 def test_ping_answers_when_the_database_does(store: Store) -> None:
     assert store.ping() is True
 
@@ -249,7 +275,7 @@ def test_a_fresh_postgres_database_migrates_from_nothing(postgres_server_url: st
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'codex_kb'")}
-        assert {"task_intake", "workflow_runs", "once_markers", "schema_migrations"} <= tables
+        assert {"task_intake", "workflow_runs", "once_markers", "created_issues", "schema_migrations"} <= tables
         store.close()
     finally:
         with psycopg.connect(postgres_server_url, autocommit=True) as conn:

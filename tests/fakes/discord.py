@@ -1,4 +1,10 @@
-"""A fake Discord REST API (v10) as a real HTTP server: channels, messages and 429 rate limits.
+"""A fake Discord REST API (v10) as a real HTTP server: channels, messages, 429 rate limits, and
+interaction follow-up messages.
+
+Follow-ups (``POST /webhooks/{application_id}/{interaction_token}``) authenticate by the token in
+the path, not the bot token, as on Discord: an interaction registered with ``open_interaction``
+accepts them (200 message object, kept in ``followups``); any other token answers 404
+``{"message": "Unknown Webhook", "code": 10015}``. ``fail_followups_with`` makes them fail.
 
 Answers with Discord's shapes: ``POST /guilds/{id}/channels`` -> 201 channel object,
 ``POST /channels/{id}/messages`` -> 200 message object, 401 ``{"message": "401: Unauthorized",
@@ -27,6 +33,9 @@ class FakeDiscord(FakeServer):
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.rate_limits: list[float] = []  # retry_after values for the next message posts
         self.fail_channels_with: int | None = None
+        self.interaction_tokens: dict[str, str] = {}  # token -> application id
+        self.followups: list[dict[str, Any]] = []
+        self.fail_followups_with: int | None = None
         self._ids = 1200000000000000000
         self._lock2 = threading.Lock()
 
@@ -43,6 +52,10 @@ class FakeDiscord(FakeServer):
             self._ids += 1
             return str(self._ids)
 
+    def open_interaction(self, application_id: str, token: str) -> None:
+        """Accept follow-ups for an interaction (Discord does for 15 minutes after it)."""
+        self.interaction_tokens[token] = application_id
+
     def rate_limit_next(self, *retry_after: float) -> None:
         self.rate_limits.extend(retry_after)
 
@@ -52,7 +65,25 @@ class FakeDiscord(FakeServer):
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> Answer:
         return status, {"content-type": "application/json", **(headers or {})}, json.dumps(payload).encode()
 
+    def _followup(self, recorded: Recorded, application_id: str, token: str) -> Answer:
+        if self.interaction_tokens.get(token) != application_id:
+            return self._json(404, {"message": "Unknown Webhook", "code": 10015})
+        if self.fail_followups_with:
+            return self._json(self.fail_followups_with, {"message": "Service Unavailable", "code": 0})
+        body = json.loads(recorded.body or b"{}")
+        content = str(body.get("content", ""))
+        if not content or len(content) > 2000:
+            return self._json(400, {"message": "Invalid Form Body", "code": 50035})
+        message = {"id": self._id(), "type": 0, "channel_id": "1100000000000000777", "content": content,
+                   "flags": body.get("flags", 0), "webhook_id": application_id,
+                   "author": {"id": application_id, "username": "codex", "bot": True},
+                   "timestamp": "2026-11-25T12:00:00.000000+00:00", "allowed_mentions": body.get("allowed_mentions")}
+        self.followups.append(message)
+        return self._json(200, message)
+
     def answer(self, recorded: Recorded) -> Answer:
+        if m := re.fullmatch(r"/api/v10/webhooks/(\d+)/([^/?]+)(\?.*)?", recorded.path):
+            return self._followup(recorded, m.group(1), m.group(2))
         if recorded.headers.get("authorization") != f"Bot {self.token}":
             return self._json(401, {"message": "401: Unauthorized", "code": 0})
         body = json.loads(recorded.body or b"{}")

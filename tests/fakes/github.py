@@ -71,6 +71,7 @@ class FakeGitHub(FakeServer):
         self.repos: dict[str, FakeRepo] = {}
         self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.pulls: dict[tuple[str, int], dict[str, Any]] = {}
+        self.issues: dict[tuple[str, int], dict[str, Any]] = {}
         self.check_runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.threads: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -122,6 +123,30 @@ class FakeGitHub(FakeServer):
             }
             self.comments.setdefault((repo.lower(), number), []).append(comment)
             return comment
+
+    def _next_number(self, key: str) -> int:
+        """Issues and pull requests share one sequence of numbers per repository, as on GitHub."""
+        return max([n for (k, n) in [*self.pulls, *self.issues] if k == key] + [0]) + 1
+
+    def add_issue(self, repo: str, title: str, body: str, *, login: str = "codex-bot",
+                  labels: list[str] | None = None) -> dict[str, Any]:
+        with self._state:
+            key = repo.lower()
+            number = self._next_number(key)
+            iid = self._next_id()
+            stamp = _now_iso()
+            issue = {
+                "id": iid, "node_id": _node_id("I", iid), "number": number, "title": title, "body": body,
+                "url": f"{self.url}/repos/{repo}/issues/{number}",
+                "html_url": f"https://github.com/{repo}/issues/{number}",
+                "comments_url": f"{self.url}/repos/{repo}/issues/{number}/comments",
+                "user": self._user(login), "labels": [{"name": name} for name in labels or []], "state": "open",
+                "locked": False, "assignee": None, "assignees": [], "milestone": None, "comments": 0,
+                "created_at": stamp, "updated_at": stamp, "closed_at": None, "author_association": "NONE",
+                "active_lock_reason": None, "state_reason": None, "reactions": {"total_count": 0},
+            }
+            self.issues[(key, number)] = issue
+            return issue
 
     def add_pull(self, repo: str, number: int, *, head: str = "codex/issue-1-fix", base: str = "main",
                  head_sha: str = "a" * 40, draft: bool = True, mergeable: bool | None = True,
@@ -343,6 +368,18 @@ class FakeGitHub(FakeServer):
                                     "name": repo.full_name.split("/")[1], "private": repo.private,
                                     "default_branch": repo.default_branch,
                                     "html_url": f"https://github.com/{repo.full_name}"})
+        if rest == "/issues" and method == "POST":
+            if not str(body.get("title") or "").strip():
+                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS,
+                                        "errors": [{"resource": "Issue", "code": "missing_field", "field": "title"}],
+                                        "status": "422"})
+            login = "codex-app[bot]" if recorded.headers.get("authorization", "").startswith("Bearer ghs_") \
+                else "codex-bot"
+            return self._json(201, self.add_issue(repo.full_name, body["title"], str(body.get("body") or ""),
+                                                  login=login, labels=list(body.get("labels") or [])))
+        if (m := re.fullmatch(r"/issues/(\d+)", rest)) and method == "GET":
+            found = self.issues.get((key, int(m.group(1))))
+            return self._json(200, found) if found else self._error(404, "Not Found")
         if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
             number = int(m.group(1))
             if method == "GET":

@@ -16,7 +16,15 @@ from codex_pipeline.github.client import (
     GitHubUnavailableError,
     graphql_url,
 )
-from codex_pipeline.github.models import ChecksReport, Comment, FailingCheck, PullRequest, ReviewThread, split_repo
+from codex_pipeline.github.models import (
+    ChecksReport,
+    Comment,
+    FailingCheck,
+    Issue,
+    PullRequest,
+    ReviewThread,
+    split_repo,
+)
 
 if TYPE_CHECKING:
     from codex_pipeline.config import Settings
@@ -30,6 +38,7 @@ __all__ = [
     "GitHubClient",
     "GitHubPermanentError",
     "GitHubUnavailableError",
+    "Issue",
     "PullRequest",
     "ReviewThread",
     "TokenAuth",

@@ -31,6 +31,7 @@ from codex_pipeline.github.models import (
     ChecksReport,
     Comment,
     FailingCheck,
+    Issue,
     PullRequest,
     ReviewThread,
     combine_checks,
@@ -280,6 +281,13 @@ class GitHubClient:
         return [Comment.from_api(item) for item in self.paginate(
             f"/repos/{owner}/{name}/issues/{int(number)}/comments", repo=repo,
             what=f"comments of #{number}")]
+
+    def create_issue(self, repo: str, *, title: str, body: str) -> Issue:
+        """Open an issue (as the token's or the App's own login)."""
+        owner, name = split_repo(repo)
+        data = self.rest("POST", f"/repos/{owner}/{name}/issues", repo=repo, json={"title": title, "body": body},
+                         what="a new issue")
+        return Issue.from_api(data)
 
     def create_issue_comment(self, repo: str, number: int, body: str) -> Comment:
         owner, name = split_repo(repo)

@@ -24,6 +24,19 @@ def split_repo(repo: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    html_url: str
+    author: str
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Issue:
+        return cls(number=int(data["number"]), title=str(data.get("title") or ""),
+                   html_url=str(data.get("html_url") or ""), author=str((data.get("user") or {}).get("login") or ""))
+
+
+@dataclass(frozen=True)
 class Comment:
     id: int
     body: str

@@ -19,7 +19,8 @@ down, pool exhausted, SQLite locked past its busy timeout) raises
 :class:`codex_pipeline.errors.Unavailable`, so a handler answers 503 and the event is retried.
 
 Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
-(unique namespace + name), ``once_markers`` (:meth:`Store.mark_once`, :meth:`Store.claim_once`).
+(unique namespace + name), ``once_markers`` (:meth:`Store.mark_once`, :meth:`Store.claim_once`),
+``created_issues`` (issues the pipeline opened itself, keyed by what asked for them).
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ class WorkflowRun:
 
 
 @dataclass(frozen=True)
+class CreatedIssue:
+    """An issue the pipeline opened, and the key of what asked for it (``discord-plan:<id>``)."""
+
+    key: str
+    repository: str
+    issue_number: int
+    issue_url: str
+
+
+@dataclass(frozen=True)
 class Migration:
     version: int
     name: str
@@ -102,6 +113,14 @@ class Store(Protocol):
     def record_run(self, run: WorkflowRun) -> WorkflowRun:
         """Record a submitted Workflow; returns the stored row (the first one recorded wins
         when two callers record the same namespace + name)."""
+        ...
+
+    def find_created_issue(self, key: str) -> CreatedIssue | None:
+        """The issue recorded for ``key``, if any."""
+        ...
+
+    def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
+        """Record an opened issue; returns the stored row (the first one recorded for a key wins)."""
         ...
 
     def mark_once(self, key: str) -> bool:
@@ -170,4 +189,4 @@ def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 
     raise ValueError(f"CODEX_DATABASE_URL must start with postgresql:// or sqlite:///, not {scheme}")
 
 
-__all__ = ["Migration", "Store", "TaskIntake", "WorkflowRun", "migrations", "open_store"]
+__all__ = ["CreatedIssue", "Migration", "Store", "TaskIntake", "WorkflowRun", "migrations", "open_store"]

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import OnceState, TaskIntake, WorkflowRun, migrations
+from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations
 
 SCHEMA = "codex_kb"
 # pg_advisory_xact_lock key that serialises migrations ("codexkb1" as an int64).
@@ -162,6 +162,23 @@ class PostgresStore:
         if row is None:
             raise Unavailable(f"workflow run {run.namespace}/{run.name} vanished while being recorded")
         return _run(row)
+
+    # --- issues the pipeline opened --------------------------------------------------------
+
+    def find_created_issue(self, key: str) -> CreatedIssue | None:
+        row = self._call(lambda conn: conn.execute(
+            "SELECT key, repository, issue_number, issue_url FROM codex_kb.created_issues WHERE key = %s",
+            (key,)).fetchone())
+        return CreatedIssue(row[0], row[1], int(row[2]), row[3]) if row else None
+
+    def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
+        self._call(lambda conn: conn.execute(
+            "INSERT INTO codex_kb.created_issues (key, repository, issue_number, issue_url) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (key) DO NOTHING", (issue.key, issue.repository, issue.issue_number, issue.issue_url)))
+        stored = self.find_created_issue(issue.key)
+        if stored is None:
+            raise Unavailable(f"created issue {issue.key} vanished while being recorded")
+        return stored
 
     # --- once markers -------------------------------------------------------------------
 

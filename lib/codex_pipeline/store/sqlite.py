@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import OnceState, TaskIntake, WorkflowRun, migrations
+from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
@@ -168,6 +168,21 @@ class SqliteStore:
                  run.delivery_id, _time(run.submitted_at), _now()))
             row = conn.execute(_RUN_BY_NAME, (run.namespace, run.name)).fetchone()
         return _run(row)
+
+    # --- issues the pipeline opened --------------------------------------------------------
+
+    def find_created_issue(self, key: str) -> CreatedIssue | None:
+        rows = self._query("SELECT key, repository, issue_number, issue_url FROM created_issues WHERE key = ?", (key,))
+        return CreatedIssue(rows[0][0], rows[0][1], int(rows[0][2]), rows[0][3]) if rows else None
+
+    def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO created_issues (key, repository, issue_number, issue_url, created_at) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                         (issue.key, issue.repository, issue.issue_number, issue.issue_url, _now()))
+            row = conn.execute("SELECT key, repository, issue_number, issue_url FROM created_issues WHERE key = ?",
+                               (issue.key,)).fetchone()
+        return CreatedIssue(row[0], row[1], int(row[2]), row[3])
 
     # --- once markers -------------------------------------------------------------------
 
