@@ -17,13 +17,18 @@ Answers:
 - 400 (JSON error) for undecodable bytes, a stage other than planning, or a task missing
   repository, issue number or delivery id; 503 when the database or the Kubernetes API is
   unreachable (nothing is then recorded as submitted, so the redelivery submits).
+
+It also accepts ``codex.plan.request`` (Discord ``/plan``, from route-task): the GitHub issue is
+opened once per interaction id, planning is submitted for it as above, and the requester gets a
+follow-up message with the link (see :mod:`codex_pipeline.discord_plan`). A GitHub 5xx or rate
+limit answers 503 (retried), a GitHub refusal 422 (dead-lettered, and the requester is told).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 
@@ -31,7 +36,7 @@ from codex_pipeline import logs, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.argo import WorkflowSubmitter
 from codex_pipeline.config import Settings, load_settings
-from codex_pipeline.errors import BadRequest
+from codex_pipeline.errors import BadRequest, PermanentFailure
 from codex_pipeline.events import (
     KAFKA_RECORD_TYPE,
     TASK_TYPES,
@@ -44,12 +49,16 @@ from codex_pipeline.events import (
 from codex_pipeline.functions.effects import LazyMigration, open_effects
 from codex_pipeline.http import Request, Response, json_response
 from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest
 from codex_pipeline.store import Store
 from codex_pipeline.submission import submission_response, submit_once
 
+if TYPE_CHECKING:
+    from codex_pipeline.github import GitHubClient
+
 NAME = "dispatch-planning"
 STAGE = "planning"
-HANDLES = frozenset({TASK_TYPES[STAGE]})
+HANDLES = frozenset({TASK_TYPES[STAGE], PLAN_REQUEST_TYPE})
 # Replies to the broker (an audit trail no Trigger subscribes to), not emitted to a sink.
 REPLIES = frozenset({WORKFLOW_SUBMITTED_TYPE, "codex.workflow.deferred"})
 TEMPLATE = "facteur-dispatch"
@@ -59,6 +68,8 @@ SOURCE = "codex-pipeline/dispatch-planning"
 SETTINGS_READ = frozenset({
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNING_ENABLED", "CODEX_LOG_LEVEL",
+    "CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
+    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_DISCORD_API_URL",
 })
 _log = logging.getLogger("codex_pipeline.dispatch_planning")
 
@@ -67,31 +78,53 @@ def decode_task(request: Request) -> tuple[pb.CodexTask, Event | None]:
     """The planning task of a request and the CloudEvent that carried it (None for the raw replay)."""
     if is_cloudevent(request):
         event = decode_request(request)
-        if event.type not in HANDLES and event.type != KAFKA_RECORD_TYPE:
-            raise BadRequest(f"dispatch-planning handles {TASK_TYPES[STAGE]} events, not {event.type!r}")
-        task = tasks.decode(event.data, event.datacontenttype)
-    else:
-        event = None
-        task = tasks.decode(request.body, request.content_type or None)
+        return task_of_event(event), event
+    return _checked(tasks.decode(request.body, request.content_type or None)), None
+
+
+def task_of_event(event: Event) -> pb.CodexTask:
+    if event.type != TASK_TYPES[STAGE] and event.type != KAFKA_RECORD_TYPE:
+        raise BadRequest(f"dispatch-planning handles {TASK_TYPES[STAGE]} events, not {event.type!r}")
+    return _checked(tasks.decode(event.data, event.datacontenttype))
+
+
+def _checked(task: pb.CodexTask) -> pb.CodexTask:
     tasks.require(task, "repository", "issue_number", "delivery_id")
     if task.stage != pb.CODEX_TASK_STAGE_PLANNING:
         raise BadRequest(f"dispatch-planning handles planning tasks, not stage {tasks.stage_name(task.stage)!r}")
-    return task, event
+    return task
 
 
 class DispatchPlanning:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 migration: LazyMigration | None = None) -> None:
+                 migration: LazyMigration | None = None, github: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
+        self._github = github
         # The deferral answer (planning disabled) needs no database, so the handler runs the
         # migration itself on the submitting path instead of behind LazyMigration.guard.
         self.migration = migration or LazyMigration(store, enabled=settings.migrate_on_start)
 
+    @property
+    def github(self) -> GitHubClient:
+        """Built on the first Discord request: planning tasks never need it."""
+        if self._github is None:
+            from codex_pipeline.github import client_from_settings
+
+            self._github = client_from_settings(self.settings)
+        return self._github
+
     def __call__(self, request: Request) -> Response:
         # decode
-        task, event = decode_task(request)
+        event: Event | None = None
+        if is_cloudevent(request):
+            event = decode_request(request)
+            if event.type == PLAN_REQUEST_TYPE:
+                return self._plan_request(event)
+            task = task_of_event(event)
+        else:
+            task, event = decode_task(request)
         traceparent = (event.traceparent if event else None) or request.headers.get("traceparent")
         fields: dict[str, Any] = {"stage": "PLANNING", "repository": task.repository, "issue": task.issue_number,
                   "delivery": task.delivery_id}
@@ -116,6 +149,45 @@ class DispatchPlanning:
                           duplicate=result.duplicate)
             # answer
             return submission_response(result, cloudevent=event is not None, source=SOURCE, task=task,
+                                       traceparent=telemetry.current_traceparent())
+
+    def _plan_request(self, event: Event) -> Response:
+        from codex_pipeline.discord_plan import followup_once, open_issue_once, planning_task
+
+        plan = PlanRequest.from_json(event.data)
+        fields: dict[str, Any] = {"stage": "PLANNING", "repository": plan.repository,
+                                  "interaction": plan.interaction_id, "requester": plan.requester_id}
+        with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=event.traceparent, kind=SpanKind.SERVER,
+                            attributes={telemetry.ATTR_STAGE: STAGE, telemetry.ATTR_REPOSITORY: plan.repository,
+                                        "discord.interaction": plan.interaction_id}):
+            # decide
+            if not self.settings.planning_enabled:
+                logs.decision(_log, "discord plan request deferred", **fields)
+                reply = Event(id=f"{plan.interaction_id}:deferred", source=SOURCE, type="codex.workflow.deferred",
+                              subject=plan.repository, datacontenttype="application/json",
+                              data=json.dumps({"deferred": True}).encode(),
+                              extensions={"partitionkey": plan.repository})
+                return event_response(reply, 202)
+            # act: the issue once, planning once, the follow-up once
+            self.migration.ensure()
+            try:
+                issue, opened = open_issue_once(self.store, self.github, plan)
+            except PermanentFailure as exc:
+                followup_once(self.store, self.settings.discord_api_url, plan,
+                              f"Could not open the issue in {plan.repository}: {exc.message}")
+                raise
+            logs.decision(_log, "discord plan issue opened" if opened else "discord plan issue found", **fields,
+                          issue=issue.issue_number)
+            task = planning_task(plan, issue)
+            result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
+                                 name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
+                                 parameters={"payload": tasks.to_json(task).decode()})
+            logs.decision(_log, "workflow submitted", **fields, issue=issue.issue_number,
+                          namespace=result.namespace, workflow=result.name, duplicate=result.duplicate)
+            followup_once(self.store, self.settings.discord_api_url, plan,
+                          f"Opened {issue.issue_url} ({plan.title}); planning has started.")
+            # answer
+            return submission_response(result, cloudevent=True, source=SOURCE, task=task,
                                        traceparent=telemetry.current_traceparent())
 
     def _deferred(self, task: pb.CodexTask, event: Event | None) -> Response:

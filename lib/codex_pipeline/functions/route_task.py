@@ -6,6 +6,10 @@ protobuf to ``CODEX_TASKS_SINK`` (``github.issues.codex.tasks``) and the spec's 
 ``CODEX_TASKS_JSON_SINK`` (``github.codex.tasks``), as binary-mode CloudEvents; answer: an empty
 2xx once both sinks accepted (200 ignored, 202 emitted), 503 when either did not. Event ids
 derive from the delivery id and stage, so the re-emission a broker retry causes deduplicates.
+
+A Discord ``/plan`` submission (``com.discord.interaction.plan``, from ingest-webhook) becomes a
+``codex.plan.request`` for ``CODEX_DISCORD_REPOSITORY`` (:mod:`codex_pipeline.plan_requests`
+explains that wire shape), emitted to ``CODEX_TASKS_SINK`` only, with id ``<interaction id>:plan-request``.
 """
 
 from __future__ import annotations
@@ -18,19 +22,22 @@ from opentelemetry.trace import SpanKind
 from codex_pipeline import logs, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.discord_interactions import PLAN_EVENT_TYPE
 from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES, Event, decode_request
 from codex_pipeline.http import Request, Response, empty_response
+from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, route_plan_request
 from codex_pipeline.policy import Policy
 from codex_pipeline.routing import ROUTED_TYPES, TYPE_PREFIX, RoutedTask, route
 
 NAME = "route-task"
 # The raw types its Trigger sends (routing's rule table); everything else is acked as ignored.
-HANDLES: frozenset[str] = ROUTED_TYPES
-EMITS: frozenset[str] = frozenset(TASK_TYPES.values())
+HANDLES: frozenset[str] = ROUTED_TYPES | {PLAN_EVENT_TYPE}
+EMITS: frozenset[str] = frozenset(TASK_TYPES.values()) | {PLAN_REQUEST_TYPE}
 SETTINGS_READ = frozenset({
     "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
+    "CODEX_DISCORD_REPOSITORY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
     "CODEX_PLANNER_LOGIN", "CODEX_BOT_MENTION", "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS",
     "CODEX_LOG_LEVEL",
 })
@@ -70,6 +77,7 @@ def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Eve
 class RouteTask:
     def __init__(self, settings: Settings) -> None:
         self.policy = Policy.from_settings(settings)
+        self.discord_repository = settings.discord_repository
         self.emitters: tuple[Emitter, Emitter] | None = None
         if settings.tasks_sink and settings.tasks_json_sink:
             self.emitters = (
@@ -80,6 +88,8 @@ class RouteTask:
     def __call__(self, request: Request) -> Response:
         # decode
         event = decode_request(request)
+        if event.type == PLAN_EVENT_TYPE:
+            return self._plan_request(event)
         github_event = self._github_event(event)
         if github_event is None:
             logs.decision(_log, "event ignored", delivery=event.id, type=event.type,
@@ -111,6 +121,27 @@ class RouteTask:
                               repository=routed.task.repository, issue=routed.task.issue_number,
                               delivery=event.id, reason=result.reason)
         # answer
+        return empty_response(202)
+
+    def _plan_request(self, event: Event) -> Response:
+        interaction = event.json()
+        with telemetry.span("route.discord", traceparent=event.traceparent, kind=SpanKind.CONSUMER,
+                            attributes={"discord.interaction": event.id}):
+            result = route_plan_request(interaction, self.policy, self.discord_repository)
+            if result.request is None:
+                logs.decision(_log, "discord request ignored", interaction=event.id, reason=result.reason)
+                return empty_response(200)
+            if self.emitters is None:
+                raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
+            plan = result.request
+            traceparent = telemetry.current_traceparent() or event.traceparent
+            extensions = {"partitionkey": plan.repository, "traceparent": traceparent}
+            self.emitters[0].emit(Event(
+                id=f"{plan.interaction_id}:plan-request", source=SOURCE, type=PLAN_REQUEST_TYPE,
+                subject=plan.repository, datacontenttype=JSON_MEDIA, data=plan.to_json(),
+                extensions={key: value for key, value in extensions.items() if value}))
+        logs.decision(_log, "plan request routed", type=PLAN_REQUEST_TYPE, interaction=plan.interaction_id,
+                      repository=plan.repository, requester=plan.requester_id, reason=result.reason)
         return empty_response(202)
 
     @staticmethod
