@@ -111,6 +111,7 @@ def test_every_example_twice_gives_one_workflow_per_stage_and_nothing_for_ignore
         assert len(no_plan) == 1
     finally:
         assert dev.interrupt() == 0
+    dev.wait_for_functions_gone(timeout=10)  # Ctrl-C stops every function (master and workers)
     summary = dev.text()
     assert "codex-pipeline dev summary" in summary
     assert "submitted      3 workflow(s)" in summary

@@ -1,7 +1,8 @@
 """Each function as its own functions-framework process, as ``functions-framework --source
 functions/<name>/main.py --target handle`` serves it (ARCHITECTURE "One function's folder").
 
-Children die with ``dev`` even when it is killed with SIGKILL (Linux parent-death signal), so
+Each function runs in its own process group, which ``stop`` signals as a whole (master and
+workers). Children die with ``dev`` even when it is killed with SIGKILL (Linux parent-death signal), so
 a crashed ``dev`` never leaves functions holding their ports.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -21,8 +23,10 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # SIGKILL, not SIGTERM: dev itself died hard, and a gunicorn master caught in its TERM handler
+    # can hang; its workers see their parent change and exit on their own.
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -48,6 +52,7 @@ def start(name: str, source: Path, port: int, env: Mapping[str, str], log: Path)
             [sys.executable, "-m", "functions_framework", "--source", str(source), "--target", "handle",
              "--host", "127.0.0.1", "--port", str(port)],
             env=dict(env), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stop() reaches the master and its workers
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     return Served(name, port, process, log)
@@ -78,17 +83,23 @@ def wait_ready(served: list[Served], timeout: float = 30.0) -> dict[str, str]:
     return failed
 
 
+def _signal_group(item: Served, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(item.process.pid, signum)
+
+
 def stop(served: list[Served], timeout: float = 5.0) -> None:
+    """SIGTERM to each function's process group, SIGKILL to the groups still there after ``timeout``."""
     for item in served:
-        if item.process.poll() is None:
-            item.process.terminate()
+        _signal_group(item, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for item in served:
         try:
             item.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            item.process.kill()
+            _signal_group(item, signal.SIGKILL)
             item.process.wait()
+        _signal_group(item, signal.SIGKILL)  # workers that outlived their master
 
 
 def free_port() -> int:
