@@ -95,3 +95,26 @@ def test_a_busy_webhook_port_is_named_before_anything_starts(tmp_path: Path):
                               capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert f"port {port} (ingest-webhook) is in use" in done.stderr and "--port" in done.stderr
+
+
+def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> None:
+    """`make run` on a laptop: the examples that read GitHub reach their Workflow and effects."""
+    env = {name: "" for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID",
+                                 "CODEX_GITHUB_API_URL")}
+    dev = DevProcess(tmp_path / "state", env=env)
+    try:
+        assert dev.info["github"], dev.text()
+        assert "github (stand-in)" in dev.text()
+        for example in ("issue_comment.review-request.json", "check_suite.completed.json"):
+            assert dev.replay(ROOT / "examples" / example).returncode == 0
+        workflows = tmp_path / "state" / "workflows" / "argo-workflows"
+        dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-57-*.json")),
+                     what="the review Workflow")
+        dev.wait_for(lambda: "request-review acknowledged codex.pr.readiness" in dev.text(), what="readiness")
+    finally:
+        assert dev.interrupt() == 0
+    saved = json.loads((tmp_path / "state" / "github-standin.json").read_text())
+    (handoff,) = saved["comments"]["acme/widgets#57"]
+    assert handoff["body"].startswith("<!-- codex:ready-to-merge -->")
+    assert saved["pulls"]["acme/widgets#57"] == {"draft": False}
+    assert "GitHub stand-in: 1 comment(s) posted" in dev.text()

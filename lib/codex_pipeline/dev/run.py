@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from codex_pipeline.dev import processes
+from codex_pipeline.dev import processes, standin
 from codex_pipeline.dev.log import EventLog
 from codex_pipeline.dev.router import Router
 from codex_pipeline.dev.topology import Topology, load
@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS = ("ingest-webhook", "route-task", "dispatch-planning", "promote-plan", "request-review")
 ENTRY = "ingest-webhook"
 DEV_CONFIG = REPO_ROOT / "examples" / "dev-config.yaml"
+GITHUB_SEED = REPO_ROOT / "examples" / "github-standin.yaml"
 
 
 @dataclass
@@ -104,6 +105,7 @@ class Dev:
         self.router: Router | None = None
         self.stopped = threading.Event()
         self._env: dict[str, str] = {}
+        self.github: Any = None  # the GitHub stand-in, when no GitHub is configured
 
     def _lock(self) -> None:
         """One dev per state folder: two routers on one topic log would deliver everything twice."""
@@ -143,6 +145,9 @@ class Dev:
                              logs={n: state / "logs" / f"{n}.log" for n in present})
         router_port = self.router.start(options.router_port)
         env = self._env = base_env(options, secret)
+        if standin.wanted(env):
+            self.github = standin.start(GITHUB_SEED)
+            env.update(standin.env(self.github))
         for name in present:
             child = processes.child_env(env, sink_env(name, options.functions, self.topology, self.router))
             self.served.append(processes.start(name, options.functions / name / "main.py", ports[name], child,
@@ -162,6 +167,7 @@ class Dev:
             "state": str(state.resolve()),
             "workflows": env["CODEX_DRY_RUN_DIR"] if env["CODEX_ARGO_SUBMITTER"] == "dry-run" else None,
             "secret_from": secret_from,
+            "github": self.github.url if self.github is not None else None,
         }
         self._banner(info)
         # Written last: its appearance means dev is up and has said what it serves.
@@ -187,6 +193,11 @@ class Dev:
         else:
             note(f"  workflows          created through the Kubernetes API "
                  f"({self._env.get('CODEX_KUBECONFIG') or 'in-cluster, then ~/.kube/config'})")
+        if info["github"]:
+            note(f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
+                 f"functions post is saved to {self.options.state / 'github-standin.json'}")
+        else:
+            note(f"  github             {self._env.get('CODEX_GITHUB_API_URL') or 'https://api.github.com'}")
         note(f"  webhook secret     from {info['secret_from']}")
         if info["webhook"]:
             cli = "codex-pipeline" if shutil.which("codex-pipeline") else os.path.relpath(
@@ -216,6 +227,13 @@ class Dev:
         if self.router is not None:
             self.router.stop()
             self.view.note(self.view.summary(self.router.pending()))
+        if self.github is not None:
+            path = self.options.state / "github-standin.json"
+            posted = standin.save(self.github, path)
+            count = sum(len(items) for items in posted["comments"].values())
+            self.view.note(f"GitHub stand-in: {count} comment(s) posted, saved to {path}")
+            self.github.__exit__(None, None, None)
+            self.github = None
         self.log.close()
 
 
