@@ -56,7 +56,13 @@ def current_traceparent() -> str | None:
 @contextmanager
 def span(name: str, *, traceparent: str | None = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
          attributes: Mapping[str, Any] | None = None) -> Iterator[trace.Span]:
-    """A span that continues the trace carried by an event's ``traceparent`` when given."""
+    """A span that continues the trace carried by an event's ``traceparent`` when given.
+
+    With no tracer provider installed and no trace to continue there is nothing to record or
+    propagate, so no span is made (about 20 us of each ingest-webhook delivery)."""
+    if traceparent is None and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        yield trace.INVALID_SPAN
+        return
     parent = context_from_traceparent(traceparent)
     with tracer().start_as_current_span(name, context=parent, kind=kind,
                                         attributes=dict(attributes or {})) as current:
