@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from codex_pipeline import tasks
-from codex_pipeline.argo import KubernetesSubmitter, build_workflow, workflow_labels, workflow_name
+from codex_pipeline.argo import KubernetesSubmitter, WorkflowSubmitter, build_workflow, workflow_labels, workflow_name
 from codex_pipeline.errors import Unavailable
 from codex_pipeline.store import Store, open_store
 from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
@@ -46,7 +46,7 @@ def planning_task(delivery: str | None = None) -> tasks.CodexTask:
         "deliveryId": delivery or str(uuid.uuid4())})
 
 
-def submit(store: Store, submitter: KubernetesSubmitter, task: tasks.CodexTask) -> SubmissionResult:
+def submit(store: Store, submitter: WorkflowSubmitter, task: tasks.CodexTask) -> SubmissionResult:
     return submit_once(store, submitter, stage="planning", task=task, template="facteur-dispatch",
                        name_prefix="codex-planning", namespace=NAMESPACE,
                        parameters={"payload": tasks.to_json(task).decode()})
@@ -140,3 +140,24 @@ def test_reply_is_a_cloudevent_for_cloudevents_and_json_for_the_raw_replay() -> 
     assert reply.headers["ce-id"] == result.name
     assert reply.headers["ce-subject"] == "proompteng/lab#1636"
     assert reply.headers["ce-partitionkey"] == "proompteng/lab#1636"
+
+
+def test_the_workflow_carries_the_trace_it_was_submitted_in(tmp_path: Path) -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from codex_pipeline.argo import ANNOTATION_TRACEPARENT, DryRunSubmitter
+
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    submitter = DryRunSubmitter(tmp_path / "workflows")
+    context = SpanContext(trace_id=0x0AF7651916CD43DD8448EB211C80319C, span_id=0xB7AD6B7169203331,
+                          is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    with trace.use_span(NonRecordingSpan(context)):
+        traced = submit(store, submitter, planning_task())
+    untraced = submit(store, submitter, planning_task())
+    written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "workflows" / NAMESPACE).glob("*.json")}
+    assert written[traced.name]["metadata"]["annotations"][ANNOTATION_TRACEPARENT] == \
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert ANNOTATION_TRACEPARENT not in written[untraced.name]["metadata"]["annotations"]
+    store.close()

@@ -46,6 +46,7 @@ LABEL_REPOSITORY = "codex.repository"
 LABEL_ISSUE = "codex.issue"
 LABEL_DELIVERY = "codex.delivery"
 ANNOTATION_DELIVERY = "codex.delivery-id"  # the full delivery id (a label value is capped at 63)
+ANNOTATION_TRACEPARENT = "codex.traceparent"  # W3C trace context current when the Workflow was created
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _log = logging.getLogger("codex_pipeline.argo")
 

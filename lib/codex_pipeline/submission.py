@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from codex_pipeline import tasks
+from codex_pipeline import tasks, telemetry
 from codex_pipeline.argo import (
     ANNOTATION_DELIVERY,
+    ANNOTATION_TRACEPARENT,
     WorkflowSubmitter,
     build_workflow,
     rfc3339,
@@ -65,9 +66,13 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task:
         return SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
 
     name = workflow_name(name_prefix, task.repository, int(task.issue_number), delivery)
+    annotations = {ANNOTATION_DELIVERY: delivery}
+    traceparent = telemetry.current_traceparent()
+    if traceparent:  # the trace this delivery is part of, findable from the Workflow object
+        annotations[ANNOTATION_TRACEPARENT] = traceparent
     workflow = build_workflow(template, name, namespace, parameters,
                               workflow_labels(stage, task.repository, int(task.issue_number), delivery),
-                              annotations={ANNOTATION_DELIVERY: delivery})
+                              annotations=annotations)
     submitted = submitter.submit(workflow)
     run = store.record_run(WorkflowRun(submitted.namespace, submitted.name, template, stage, task.repository,
                                        int(task.issue_number), delivery, submitted.submitted_at))
