@@ -384,7 +384,8 @@ def test_asgi_entry_gives_the_same_replay_answer(tmp_path: Path, monkeypatch: py
 
 def test_module_imports_nothing_heavy() -> None:
     code = ("import sys, codex_pipeline.functions.dispatch_planning; "
-            "print(sorted(set(sys.modules) & {'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml'}))")
+            "print(sorted(set(sys.modules) & "
+            "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', 'cryptography'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -283,7 +283,7 @@ def test_allow_unsigned_accepts_unsigned_but_still_rejects_bad_signatures(sink: 
 def test_module_imports_nothing_heavy() -> None:
     code = ("import sys, codex_pipeline.functions.ingest_webhook; "
             "print(sorted(set(sys.modules) & "
-            "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'google.protobuf', 'yaml'}))")
+            "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'google.protobuf', 'yaml', 'cryptography'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
