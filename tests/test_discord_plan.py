@@ -22,7 +22,7 @@ import requests
 from codex_pipeline.argo import ANNOTATION_DELIVERY
 from codex_pipeline.events import Event as CloudEvent
 from codex_pipeline.events import encode_binary
-from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest, route_plan_request
+from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest, issue_body, route_plan_request
 from codex_pipeline.policy import Policy
 from tests import discord_support as ds
 from tests.broker_reply import assert_broker_acceptable
@@ -236,6 +236,22 @@ def test_github_5xx_is_retried_by_the_broker_and_the_retry_opens_the_issue_once(
     assert json.loads(again.content)["duplicate"] is True
     assert len(issues_titled(pipeline, "GitHub outage e2e")) == 1
     assert len(submitted_for(pipeline, request.interaction_id)) == 1
+
+
+def test_an_issue_opened_by_an_attempt_that_died_before_recording_it_is_found_not_reopened(
+        pipeline: Pipeline) -> None:
+    request = plan_request("Crash window e2e")
+    pipeline.discord.open_interaction(ds.APPLICATION_ID, request.interaction_token)
+    # What a process leaves when it dies between GitHub's 201 and the store's insert.
+    orphan = pipeline.github.add_issue(REPO, request.title, issue_body(request))
+    pipeline.github.add_issue(REPO, "A later unrelated issue", "Nothing to do with it.")
+
+    answer = broker_delivery(pipeline, request)
+    assert answer.status_code == 202, answer.text
+    assert issues_titled(pipeline, "Crash window e2e") == [orphan]
+    (workflow,) = submitted_for(pipeline, request.interaction_id)
+    payload = json.loads(workflow["spec"]["arguments"]["parameters"][0]["value"])
+    assert payload["issueNumber"] == orphan["number"]
 
 
 def test_a_discord_outage_never_undoes_the_submission(pipeline: Pipeline) -> None:

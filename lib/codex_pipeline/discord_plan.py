@@ -6,9 +6,11 @@ Order and what each step promises:
    is looked up first, so a redelivery finds the issue a previous attempt opened; otherwise the
    key is claimed with a lease (:meth:`Store.claim_once`), the issue is opened and its number
    recorded before the claim completes. A concurrent delivery finds the claim busy and answers
-   503 (the broker retries it and then finds the record). The one window left is a process that
-   dies between GitHub's 201 and the insert: its lease expires and the retry opens a second
-   issue. A GitHub 5xx or rate limit raises 503 with the claim released, so the retry opens it.
+   503 (the broker retries it and then finds the record). A process that dies between GitHub's
+   201 and the insert leaves no record: so before opening, the holder of the claim looks for the
+   request's hidden marker (``<!-- codex:discord-interaction <id> -->``) among the 50 newest issues
+   of the repository and records that issue instead. A GitHub 5xx or rate limit raises 503 with
+   the claim released, so the retry opens it.
 2. **planning** through :func:`codex_pipeline.submission.submit_once` with delivery id
    ``discord-<interaction id>``: at most one ``facteur-dispatch`` Workflow however often the
    event comes. The issue is opened by the pipeline's own login, which is never a trigger login,
@@ -55,13 +57,16 @@ def open_issue_once(store: Store, github: GitHubClient, request: PlanRequest) ->
             raise PermanentFailure(f"{key} is marked done but no issue is recorded for it")
         return known, False
     try:
-        issue = github.create_issue(request.repository, title=request.title, body=issue_body(request))
+        issue = github.find_recent_issue_with(request.repository, request.marker)
+        opened = issue is None
+        if issue is None:
+            issue = github.create_issue(request.repository, title=request.title, body=issue_body(request))
         created = store.record_created_issue(CreatedIssue(key, request.repository, issue.number, issue.html_url))
     except BaseException:
         store.clear_once(key)
         raise
     store.complete_once(key)
-    return created, True
+    return created, opened
 
 
 def planning_task(request: PlanRequest, issue: CreatedIssue) -> pb.CodexTask:

@@ -65,6 +65,12 @@ class PlanRequest:
         return f"discord-plan:{self.interaction_id}"
 
     @property
+    def marker(self) -> str:
+        """Hidden in the issue body (GitHub does not render HTML comments) so the issue can be found
+        on GitHub by the interaction that asked for it; :func:`untrusted.clean` strips it from prompts."""
+        return f"<!-- codex:discord-interaction {self.interaction_id} -->"
+
+    @property
     def delivery_id(self) -> str:
         """The delivery id of the planning task that follows (one Workflow per interaction)."""
         return f"discord-{self.interaction_id}"
@@ -144,4 +150,4 @@ def issue_body(request: PlanRequest) -> str:
     """The GitHub issue's body: the request as written (cleaned), then who asked and where."""
     who = request.requester_name or request.requester_id
     return (f"{request.body}\n\n---\n_Requested on Discord by {who} (user id {request.requester_id}) "
-            f"with `/plan` (interaction {request.interaction_id})._")
+            f"with `/plan` (interaction {request.interaction_id})._\n{request.marker}")

@@ -377,6 +377,14 @@ class FakeGitHub(FakeServer):
                 else "codex-bot"
             return self._json(201, self.add_issue(repo.full_name, body["title"], str(body.get("body") or ""),
                                                   login=login, labels=list(body.get("labels") or [])))
+        if rest == "/issues" and method == "GET":
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(recorded.path).query).items()}
+            state = query.get("state", "open")
+            with self._state:
+                items = [i for (k, _), i in self.issues.items() if k == key and (state == "all" or i["state"] == state)]
+            items.sort(key=lambda i: i["number"], reverse=query.get("direction", "desc") == "desc")
+            chunk, headers = self._page(recorded, items)
+            return self._json(200, chunk, headers)
         if (m := re.fullmatch(r"/issues/(\d+)", rest)) and method == "GET":
             found = self.issues.get((key, int(m.group(1))))
             return self._json(200, found) if found else self._error(404, "Not Found")

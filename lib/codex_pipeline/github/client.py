@@ -289,6 +289,17 @@ class GitHubClient:
                          what="a new issue")
         return Issue.from_api(data)
 
+    def find_recent_issue_with(self, repo: str, text: str, *, newest: int = 50) -> Issue | None:
+        """Among the ``newest`` issues opened last (any state), the newest whose body contains ``text``."""
+        owner, name = split_repo(repo)
+        items = self.rest("GET", f"/repos/{owner}/{name}/issues", repo=repo, what="recent issues",
+                          params={"state": "all", "sort": "created", "direction": "desc",
+                                  "per_page": max(1, min(100, newest))})
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and "pull_request" not in item and text in str(item.get("body") or ""):
+                return Issue.from_api(item)
+        return None
+
     def create_issue_comment(self, repo: str, number: int, body: str) -> Comment:
         owner, name = split_repo(repo)
         data = self.rest("POST", f"/repos/{owner}/{name}/issues/{int(number)}/comments", repo=repo,
