@@ -29,7 +29,8 @@ from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
-from codex_pipeline.functions.taskinput import read_task, workflow_parameters
+from codex_pipeline.functions.submitting import submit_delivery
+from codex_pipeline.functions.taskinput import read_task
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.policy import PLAN_MARKER, Policy
@@ -80,8 +81,6 @@ class PromotePlan:
         self.policy = policy or Policy(planner_login=settings.planner_login)
 
     def __call__(self, request: Request) -> Response:
-        from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
-
         # decode
         delivery = read_task(request)
         task = delivery.task
@@ -91,40 +90,25 @@ class PromotePlan:
             raise BadRequest(f"promote-plan takes implementation tasks, not {tasks.stage_name(task.stage)}")
         tasks.require(task, "repository", "issue_number", "delivery_id")
         task.stage = pb.CODEX_TASK_STAGE_IMPLEMENTATION
-        fields: dict[str, Any] = {"stage": STAGE, "repository": task.repository, "issue": task.issue_number,
-                  "delivery": task.delivery_id}
 
-        with telemetry.span("facteur.server.codex_tasks", traceparent=delivery.traceparent,
-                            attributes={"codex.stage": STAGE, "codex.repository": task.repository,
-                                        "codex.issue": int(task.issue_number),
-                                        "codex.delivery": task.delivery_id}) as span:
-            known = self.store.find_run(STAGE, task.delivery_id)
-            if known is not None:  # a redelivery: answer it without asking GitHub again
-                result = SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
-            else:
-                # decide: the plan comes with the task, or is the planner's latest plan comment
-                if not task.HasField("plan_comment_body") or PLAN_MARKER not in task.plan_comment_body:
-                    plan = latest_plan(self.github.list_issue_comments(task.repository, int(task.issue_number)),
-                                       self.policy)
-                    if plan is None:
-                        self._reply_no_plan(task)
-                        logs.decision(_log, "no approved plan: nothing submitted", **fields)
-                        return empty_response(200)
-                    task.plan_comment_id = plan.id
-                    task.plan_comment_url = plan.html_url
-                    task.plan_comment_body = plan.body
-                # act
-                with telemetry.span("facteur.orchestrator.plan", attributes={"codex.stage": STAGE}):
-                    result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
-                                         name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                                         parameters=workflow_parameters(delivery, task))
-            span.set_attribute("facteur.codex.workflow", result.name)
-            span.set_attribute("facteur.codex.duplicate", result.duplicate)
-        logs.decision(_log, "workflow submitted: stage=IMPLEMENTATION", workflow=result.name,
-                      namespace=result.namespace, duplicate=result.duplicate, **fields)
-        # answer
-        return submission_response(result, cloudevent=delivery.cloudevent, source=NAME, task=task,
-                                   traceparent=delivery.traceparent)
+        def enrich(fields: dict[str, Any]) -> Response | None:
+            # decide: the plan comes with the task, or is the planner's latest plan comment
+            if not task.HasField("plan_comment_body") or PLAN_MARKER not in task.plan_comment_body:
+                plan = latest_plan(self.github.list_issue_comments(task.repository, int(task.issue_number)),
+                                   self.policy)
+                if plan is None:
+                    self._reply_no_plan(task)
+                    logs.decision(_log, "no approved plan: nothing submitted", **fields)
+                    return empty_response(200)
+                task.plan_comment_id = plan.id
+                task.plan_comment_url = plan.html_url
+                task.plan_comment_body = plan.body
+            return None
+
+        # act and answer
+        return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
+                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace, log=_log,
+                               enrich=enrich)
 
     def _reply_no_plan(self, task: tasks.CodexTask) -> None:
         """Post the "no approved plan" reply once per delivery (a leased claim in the store)."""

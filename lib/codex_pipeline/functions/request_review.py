@@ -28,7 +28,8 @@ from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
-from codex_pipeline.functions.taskinput import TaskDelivery, read_task, workflow_parameters
+from codex_pipeline.functions.submitting import submit_delivery
+from codex_pipeline.functions.taskinput import TaskDelivery, read_task
 from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.pb import codex_task_pb2 as pb
@@ -105,41 +106,27 @@ class RequestReview:
         return self.submit_review(delivery)
 
     def submit_review(self, delivery: TaskDelivery) -> Response:
-        from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
-
         task = delivery.task
-        fields: dict[str, Any] = {"stage": STAGE, "repository": task.repository, "issue": task.issue_number,
-                  "delivery": task.delivery_id}
-        with telemetry.span("facteur.server.codex_tasks", traceparent=delivery.traceparent,
-                            attributes={"codex.stage": STAGE, "codex.repository": task.repository,
-                                        "codex.issue": int(task.issue_number),
-                                        "codex.delivery": task.delivery_id}) as span:
-            known = self.store.find_run(STAGE, task.delivery_id)
-            if known is not None:  # a redelivery: answer it without asking GitHub again
-                result = SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
-            else:
-                pull, threads, checks = self.snapshot(task.repository, int(task.issue_number))
-                task.review_context.CopyFrom(review.build_review_context(pull, threads, checks))
-                task.head = task.head or pull.head_ref
-                task.base = task.base or pull.base_ref
-                task.issue_url = task.issue_url or pull.html_url
-                task.issue_title = task.issue_title or pull.title
-                with telemetry.span("facteur.orchestrator.plan", attributes={"codex.stage": STAGE}):
-                    result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
-                                         name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                                         parameters=workflow_parameters(delivery, task))
-            span.set_attribute("facteur.codex.workflow", result.name)
-            span.set_attribute("facteur.codex.duplicate", result.duplicate)
-        logs.decision(_log, "workflow submitted: stage=REVIEW", workflow=result.name, namespace=result.namespace,
-                      duplicate=result.duplicate, summary=task.review_context.summary or None, **fields)
-        return submission_response(result, cloudevent=delivery.cloudevent, source=NAME, task=task,
-                                   traceparent=delivery.traceparent)
+
+        def enrich(fields: dict[str, Any]) -> Response | None:
+            pull, threads, checks = self.snapshot(task.repository, int(task.issue_number))
+            task.review_context.CopyFrom(review.build_review_context(pull, threads, checks))
+            task.head = task.head or pull.head_ref
+            task.base = task.base or pull.base_ref
+            task.issue_url = task.issue_url or pull.html_url
+            task.issue_title = task.issue_title or pull.title
+            fields["summary"] = task.review_context.summary or None
+            return None
+
+        return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
+                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace, log=_log,
+                               enrich=enrich)
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task
         repository, number = task.repository, int(task.issue_number)
         with telemetry.span("request_review.readiness", traceparent=delivery.traceparent,
-                            attributes={"codex.repository": repository, "codex.issue": number}):
+                            attributes={telemetry.ATTR_REPOSITORY: repository, telemetry.ATTR_ISSUE: number}):
             pull, threads, checks = self.snapshot(repository, number)
             verdict = review.readiness(pull, threads, checks)
             if verdict.retry:

@@ -1,0 +1,58 @@
+"""The submitting path promote-plan and request-review share: one task delivery -> one Workflow.
+
+Both answer a redelivery from the store without asking GitHub again, enrich the task from
+GitHub only for a first delivery, submit exactly once, and trace and log it with the spec's
+names. What differs (how the task is enriched, or that it is answered without submitting) is
+the ``enrich`` callback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from codex_pipeline import logs, telemetry
+from codex_pipeline.functions.taskinput import TaskDelivery, workflow_parameters
+from codex_pipeline.http import Response
+
+if TYPE_CHECKING:
+    from codex_pipeline.argo import WorkflowSubmitter
+    from codex_pipeline.store import Store
+
+
+def task_attributes(stage: str, delivery: TaskDelivery) -> dict[str, Any]:
+    task = delivery.task
+    return {telemetry.ATTR_STAGE: stage, telemetry.ATTR_REPOSITORY: task.repository,
+            telemetry.ATTR_ISSUE: int(task.issue_number), telemetry.ATTR_DELIVERY: task.delivery_id}
+
+
+def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDelivery, *, function: str,
+                    stage: str, template: str, name_prefix: str, namespace: str, log: logging.Logger,
+                    enrich: Callable[[dict[str, Any]], Response | None]) -> Response:
+    """Submit ``template`` for the delivery's task once; ``enrich(log_fields)`` completes the task
+    (or returns the answer to give instead of submitting) and may add fields to the log line."""
+    from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
+
+    task = delivery.task
+    fields: dict[str, Any] = {"stage": stage, "repository": task.repository, "issue": task.issue_number,
+                              "delivery": task.delivery_id}
+    with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=delivery.traceparent,
+                        attributes=task_attributes(stage, delivery)) as span:
+        known = store.find_run(stage, task.delivery_id)
+        if known is not None:  # a redelivery: answer it without asking GitHub again
+            result = SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
+        else:
+            instead = enrich(fields)
+            if instead is not None:
+                return instead
+            with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes={telemetry.ATTR_STAGE: stage}):
+                result = submit_once(store, submitter, stage=stage, task=task, template=template,
+                                     name_prefix=name_prefix, namespace=namespace,
+                                     parameters=workflow_parameters(delivery, task))
+        span.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
+        span.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
+    logs.decision(log, f"workflow submitted: stage={stage.upper()}", workflow=result.name,
+                  namespace=result.namespace, duplicate=result.duplicate, **fields)
+    return submission_response(result, cloudevent=delivery.cloudevent, source=function, task=task,
+                               traceparent=delivery.traceparent)
