@@ -7,11 +7,9 @@ ASGI entry that func deploy wraps.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
@@ -24,6 +22,7 @@ from codex_pipeline.http import Headers, Request
 from codex_pipeline.policy import Policy
 from codex_pipeline.runtime.asgi import AsgiFunction
 from tests import discord_support as ds
+from tests.asgi_call import call_asgi
 from tests.conftest import RunningFunction, start_function, stop_function
 from tests.fakes.httpserver import RecordingSink
 
@@ -197,19 +196,9 @@ def test_asgi_entry_answers_ping(app: ds.DiscordApp, sink: RecordingSink, monkey
     function = AsgiFunction(lambda: create_app(load_settings()))
     function.start({})
     headers, body = app.signed(ds.ping())
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": PATH, "query_string": b"",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(function.handle(scope, receive, send))
-    assert sent[0]["status"] == 200
-    assert json.loads(sent[1]["body"]) == {"type": 1}
+    answer = call_asgi(function, headers, body, path=PATH)
+    assert answer.status == 200
+    assert json.loads(answer.body) == {"type": 1}
 
 
 def test_policy_decides_by_ids_not_names() -> None:

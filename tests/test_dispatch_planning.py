@@ -8,7 +8,6 @@ in-memory exporter; the ASGI entry that func deploy wraps gets the same replay.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from codex_pipeline.functions.dispatch_planning import create_app
 from codex_pipeline.http import Headers, Request
 from codex_pipeline.runtime.asgi import AsgiFunction
 from codex_pipeline.store import open_store
+from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, free_port, start_function, stop_function
 from tests.fakes.kubernetes import FakeKubernetes
@@ -366,19 +366,10 @@ def test_asgi_entry_gives_the_same_replay_answer(tmp_path: Path, monkeypatch: py
     function.start({})
     assert function.alive()[0] and function.ready()[0]
     task = replay_task()
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": tasks.to_protobuf(task), "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/codex/tasks", "query_string": b"",
-             "headers": [(b"content-type", b"application/x-protobuf")]}
-    asyncio.run(function.handle(scope, receive, send))
-    assert sent[0]["status"] == 202
-    assert json.loads(sent[1]["body"])["name"] == workflow_name("codex-planning", "proompteng/lab", 1636,
+    answer = call_asgi(function, {"content-type": "application/x-protobuf"}, tasks.to_protobuf(task),
+                       path="/codex/tasks")
+    assert answer.status == 202
+    assert json.loads(answer.body)["name"] == workflow_name("codex-planning", "proompteng/lab", 1636,
                                                                 task.delivery_id)
 
 

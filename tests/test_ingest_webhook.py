@@ -7,7 +7,6 @@ delivery also goes through the ASGI entry that func deploy wraps.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from codex_pipeline.functions.ingest_webhook import create_app
 from codex_pipeline.http import Headers, Request
 from codex_pipeline.runtime.asgi import AsgiFunction
 from codex_pipeline.signatures import sign
+from tests.asgi_call import call_asgi
 from tests.conftest import RunningFunction, start_function, stop_function
 from tests.fakes.httpserver import Recorded, RecordingSink
 
@@ -297,19 +297,7 @@ def test_asgi_entry_gives_the_same_answer(sink: FlakySink, monkeypatch: pytest.M
     assert function.alive()[0] and function.ready()[0]
     headers, body = signed("issues", issue_opened(number=9))
 
-    sent: list[dict[str, Any]] = []
-    chunks = [body[:100], body[100:]]
-
-    async def receive() -> dict[str, Any]:
-        chunk = chunks.pop(0)
-        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(function.handle(scope, receive, send))
-    assert sent[0]["status"] == 202
-    assert json.loads(sent[1]["body"])["deliveryId"] == headers["X-GitHub-Delivery"]
+    answer = call_asgi(function, headers, body, chunk_size=100)
+    assert answer.status == 202
+    assert json.loads(answer.body)["deliveryId"] == headers["X-GitHub-Delivery"]
     assert decoded(sink.wait_for(1)[0]).subject == "9"

@@ -3,7 +3,6 @@ PostgreSQL and the dry-run submitter writing the exact Workflow objects."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from codex_pipeline.argo import workflow_name
 from codex_pipeline.config import load_settings
 from codex_pipeline.functions import promote_plan
 from codex_pipeline.runtime.asgi import AsgiFunction
+from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, start_function, stop_function
 from tests.fakes.github import FakeGitHub
@@ -206,22 +206,12 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
     number = issue_number()
     codex_task = task("implementation", number, planCommentBody=PLAN)
     headers, body = cloudevent("implementation", codex_task)
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
-             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(function.handle(scope, receive, send))
+    answer = call_asgi(function, headers, body)
     cast(Any, function.app.handler).store.close()
-    assert sent[0]["status"] == 202
-    answer_headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    assert answer.status == 202
+    answer_headers = answer.headers
     assert answer_headers["ce-type"] == "codex.workflow.submitted"
-    assert json.loads(sent[1]["body"])["duplicate"] is False
+    assert json.loads(answer.body)["duplicate"] is False
     assert len(workflows_for(workdir, number)) == 1
 
 

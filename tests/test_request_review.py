@@ -4,7 +4,6 @@ readiness checks mark a clean draft ready and post one handoff, and never reques
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from codex_pipeline.functions import request_review
 from codex_pipeline.pb import codex_task_pb2
 from codex_pipeline.review import READY_MARKER
 from codex_pipeline.runtime.asgi import AsgiFunction
+from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, start_function, stop_function
 from tests.fakes.github import FakeGitHub
@@ -266,19 +266,9 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
     function.start({})
     number, _ = new_pull(github)
     headers, body = cloudevent("review", task("review", number))
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
-             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(function.handle(scope, receive, send))
+    answer = call_asgi(function, headers, body)
     cast(Any, function.app.handler).store.close()
-    assert sent[0]["status"] == 202
+    assert answer.status == 202
     assert len(workflows_for(workdir, number)) == 1
 
 

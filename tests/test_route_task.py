@@ -6,7 +6,6 @@ checked as a KafkaSink would see them. Answers go through the broker's strict re
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.policy import PLAN_MARKER
 from codex_pipeline.runtime.asgi import AsgiFunction
 from codex_pipeline.signatures import sign
+from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, free_port, start_function, stop_function
 from tests.fakes.httpserver import Recorded, RecordingSink
@@ -244,18 +244,8 @@ def test_asgi_entry_routes_the_same_way(sinks: Any, monkeypatch: pytest.MonkeyPa
     function.start({})
     assert function.alive()[0] and function.ready()[0]
     headers, body = github.cloudevent("issue_comment", github.issue_comment("@tuslagch review", on_pr=True), "a-1")
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(function.handle(scope, receive, send))
-    assert (sent[0]["status"], sent[1]["body"]) == (202, b"")
+    answer = call_asgi(function, headers, body)
+    assert (answer.status, answer.body) == (202, b"")
     [structured], [as_json] = emitted(sinks)
     assert structured.id == as_json.id == "a-1:review"
 
