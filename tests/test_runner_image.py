@@ -104,3 +104,22 @@ def test_issue_template_has_the_spec_sections() -> None:
     assert front["name"] == "Codex Task" and front["about"]
     for heading in ("## Summary", "## Scope guardrails", "## Validation commands", "## Codex prompt"):
         assert f"\n{heading}\n" in text
+
+
+@pytest.mark.parametrize(("template", "files"), [
+    ("facteur-dispatch.yaml", ("plan.OUTPUT_FILE", "plan.LOG_FILE")),
+    ("github-codex-implementation.yaml", ("implement.LOG_FILE",)),
+    ("github-codex-review.yaml", ("review.LOG_FILE",)),
+])
+def test_every_file_a_step_writes_is_kept_as_an_artifact(template: str, files: tuple[str, ...]) -> None:
+    import importlib
+
+    documents = yaml.safe_load_all((ROOT / "workflows" / template).read_text())
+    paths = {artifact["path"].rsplit("/", 1)[-1]
+             for document in documents if document
+             for step in document.get("spec", {}).get("templates", [])
+             for artifact in (step.get("outputs") or {}).get("artifacts", [])}
+    for name in files:
+        module, constant = name.split(".")
+        written = getattr(importlib.import_module(f"codex_pipeline.steps.{module}"), constant)
+        assert written in paths, f"{template} does not keep {written}"
