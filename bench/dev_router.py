@@ -18,12 +18,10 @@ lean subscriber answering 202 in a third process, so only the router's work is m
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -77,37 +75,10 @@ def deliveries(port: int) -> dict[str, int]:
 
 
 def load(port: int, body: bytes, clients: int, seconds: float) -> tuple[int, int, list[float]]:
-    stop_at = time.perf_counter() + seconds
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors = [0]
-    counter = iter(range(10**9))
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        mine: list[float] = []
-        failed = 0
-        while time.perf_counter() < stop_at:
-            with lock:
-                n = next(counter)
-            data, headers = event(n, body)
-            began = time.perf_counter()
-            conn.request("POST", SINK_PATH, body=data, headers=headers)
-            answer = conn.getresponse()
-            answer.read()
-            mine.append((time.perf_counter() - began) * 1000)
-            failed += answer.status != 202
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors[0] += failed
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(latencies), errors[0], latencies
+    """``clients`` keep-alive producers posting events to the KafkaSink ingress for ``seconds``."""
+    done = harness.closed_loop(port, lambda n: event(n, body), expect=202, concurrency=clients, seconds=seconds,
+                               path=SINK_PATH)
+    return done.requests, done.errors, done.latencies_ms
 
 
 def wait_done(port: int, total: int, timeout: float = 300.0) -> float:

@@ -250,10 +250,10 @@ class _Client:
         self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
-    def post(self, prepared: tuple[bytes, dict[str, str]], expect: int) -> bool:
+    def post(self, prepared: tuple[bytes, dict[str, str]], expect: int, path: str = "/") -> bool:
         body, headers = prepared
         try:
-            self.conn.request("POST", "/", body=body, headers=headers)
+            self.conn.request("POST", path, body=body, headers=headers)
             answer = self.conn.getresponse()
             answer.read()
             return answer.status == expect
@@ -266,7 +266,8 @@ class _Client:
         self.conn.close()
 
 
-def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, seconds: float) -> Load:
+def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, seconds: float,
+                path: str = "/") -> Load:
     """Saturating load: ``concurrency`` keep-alive clients, each sending as soon as answered."""
     stop_at = time.perf_counter() + seconds
     lock = threading.Lock()
@@ -282,7 +283,7 @@ def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, s
             with lock:
                 n = next(counter)
             began = time.perf_counter()
-            ok = client_conn.post(prepare(n), expect)
+            ok = client_conn.post(prepare(n), expect, path)
             mine.append((time.perf_counter() - began) * 1000)
             failed += not ok
         client_conn.close()
