@@ -211,9 +211,7 @@ def main() -> int:
                      f"{ceiling.per_second:.0f} ({ceiling.p(99):.1f}, errors {ceiling.errors}) | "
                      f"{row['storm_created']} / {row['storm_fresh']} / {row['storm_ok']} | {row['storm_p99']:.0f} |")
     text = "\n".join(table)
-    print(text)
-    if args.append:
-        harness.append_results(text)
+    harness.publish(text, append=args.append)
     return 0
 
 

@@ -344,6 +344,13 @@ def scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="codex-bench-"))
 
 
+def publish(section: str, *, append: bool) -> None:
+    """Print a result section, and add it to bench/RESULTS.md when asked (``--append``)."""
+    print(section)
+    if append:
+        append_results(section)
+
+
 def append_results(section: str) -> None:
     existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     RESULTS.write_text(existing.rstrip("\n") + "\n\n" + section.strip("\n") + "\n")

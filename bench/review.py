@@ -182,9 +182,7 @@ def main() -> int:
                      f"{load.per_second:.0f} ({load.p(99):.1f}, errors {load.errors}) | {one:.0f} / {four:.0f} | "
                      f"{b50:.1f} / {b99:.1f} |")
     text = "\n".join(table)
-    print(text)
-    if args.append:
-        harness.append_results(text)
+    harness.publish(text, append=args.append)
     return 0
 
 

@@ -140,9 +140,7 @@ def main() -> int:
         "",
         *[f"- {line}" for line in verdict],
     ])
-    print(table)
-    if args.append:
-        harness.append_results(table)
+    harness.publish(table, append=args.append)
     return 0
 
 
