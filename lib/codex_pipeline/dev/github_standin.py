@@ -328,7 +328,7 @@ class FakeGitHub(FakeServer):
         if token not in self.valid_tokens:
             return self._error(401, "Bad credentials")
         if path == "/graphql" or path == "/api/graphql":
-            return self._graphql(json.loads(recorded.body or b"{}"))
+            return self._graphql(json.loads(recorded.body or b"{}"), recorded.headers.get("authorization", ""))
         return self._rest(recorded, path)
 
     def _app_call(self, recorded: Recorded, path: str) -> Answer:
@@ -451,9 +451,13 @@ class FakeGitHub(FakeServer):
                                     "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}/status"}, headers)
         return self._error(404, "Not Found")
 
-    def _graphql(self, payload: dict[str, Any]) -> Answer:
+    def _graphql(self, payload: dict[str, Any], authorization: str = "") -> Answer:
         query = str(payload.get("query") or "")
         variables = payload.get("variables") or {}
+        if re.search(r"\bviewer\s*\{", query) and "repository" not in query:
+            # the login comments are posted as, for the same credentials
+            login = "codex-app[bot]" if authorization.startswith("Bearer ghs_") else "codex-bot"
+            return self._json(200, {"data": {"viewer": {"login": login}}})
         if "markPullRequestReadyForReview" in query:
             node = variables.get("id")
             with self._state:

@@ -391,6 +391,15 @@ class GitHubClient:
                                             kind="status", details=str(status.get("description") or "")))
         return failing, pending
 
+    def viewer_login(self) -> str:
+        """The login these credentials act as (a user, or ``<app>[bot]`` for an App installation)."""
+        data = self.graphql("query { viewer { login } }", {}, what="viewer login")
+        viewer = data.get("viewer")
+        login = viewer.get("login") if isinstance(viewer, dict) else None
+        if not isinstance(login, str) or not login:
+            raise GitHubUnavailableError("GitHub GraphQL answered without the viewer's login")
+        return login
+
     def mark_ready_for_review(self, repo: str, pull: PullRequest | int) -> bool:
         """Remove the draft flag (GraphQL ``markPullRequestReadyForReview``); False when it was not a draft."""
         pr = pull if isinstance(pull, PullRequest) else self.get_pull(repo, pull)

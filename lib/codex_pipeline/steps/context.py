@@ -77,13 +77,26 @@ def github_token(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-@dataclass
 class GitHubAccess:
-    """The shared GitHub client, the planner's login (whose comments we own) and git's credentials."""
+    """The shared GitHub client, the login whose comments are ours, and git's credentials."""
 
-    client: GitHubClient
-    auth: Auth
-    planner_login: str | None
+    def __init__(self, client: GitHubClient, auth: Auth, planner_login: str | None) -> None:
+        self.client = client
+        self.auth = auth
+        self._login = planner_login
+        self._resolved = planner_login is not None
+
+    @property
+    def planner_login(self) -> str:
+        """Our comments' author: ``CODEX_PLANNER_LOGIN``, else whoever these credentials are.
+
+        Asked of GitHub once, and only when a step looks for its own comments, so a comment
+        that anyone else opens with one of our markers is never taken for ours."""
+        if not self._resolved:
+            self._login = self.client.viewer_login()
+            self._resolved = True
+        assert self._login is not None
+        return self._login
 
     def git_token(self, repository: str) -> str | None:
         """A token git can push with: the configured token, or a fresh GitHub App installation token."""
