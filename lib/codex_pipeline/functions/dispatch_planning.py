@@ -47,6 +47,7 @@ from codex_pipeline.events import (
     is_cloudevent,
 )
 from codex_pipeline.functions.effects import LazyMigration, open_effects
+from codex_pipeline.functions.submitting import task_attributes
 from codex_pipeline.http import Request, Response, json_response
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest
@@ -59,8 +60,9 @@ if TYPE_CHECKING:
 NAME = "dispatch-planning"
 STAGE = "planning"
 HANDLES = frozenset({TASK_TYPES[STAGE], PLAN_REQUEST_TYPE})
+DEFERRED_TYPE = "codex.workflow.deferred"
 # Replies to the broker (an audit trail no Trigger subscribes to), not emitted to a sink.
-REPLIES = frozenset({WORKFLOW_SUBMITTED_TYPE, "codex.workflow.deferred"})
+REPLIES = frozenset({WORKFLOW_SUBMITTED_TYPE, DEFERRED_TYPE})
 TEMPLATE = "facteur-dispatch"
 NAME_PREFIX = "codex-planning"
 PARAMETERS = ("payload",)
@@ -72,14 +74,6 @@ SETTINGS_READ = frozenset({
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_DISCORD_API_URL",
 })
 _log = logging.getLogger("codex_pipeline.dispatch_planning")
-
-
-def decode_task(request: Request) -> tuple[pb.CodexTask, Event | None]:
-    """The planning task of a request and the CloudEvent that carried it (None for the raw replay)."""
-    if is_cloudevent(request):
-        event = decode_request(request)
-        return task_of_event(event), event
-    return _checked(tasks.decode(request.body, request.content_type or None)), None
 
 
 def task_of_event(event: Event) -> pb.CodexTask:
@@ -116,7 +110,7 @@ class DispatchPlanning:
         return self._github
 
     def __call__(self, request: Request) -> Response:
-        # decode
+        # decode: a CloudEvent, or the spec's raw replay (protobuf bytes, no CloudEvent headers)
         event: Event | None = None
         if is_cloudevent(request):
             event = decode_request(request)
@@ -124,12 +118,11 @@ class DispatchPlanning:
                 return self._plan_request(event)
             task = task_of_event(event)
         else:
-            task, event = decode_task(request)
+            task = _checked(tasks.decode(request.body, request.content_type or None))
         traceparent = (event.traceparent if event else None) or request.headers.get("traceparent")
         fields: dict[str, Any] = {"stage": "PLANNING", "repository": task.repository, "issue": task.issue_number,
                   "delivery": task.delivery_id}
-        attributes = {telemetry.ATTR_STAGE: STAGE, telemetry.ATTR_REPOSITORY: task.repository,
-                      telemetry.ATTR_ISSUE: task.issue_number, telemetry.ATTR_DELIVERY: task.delivery_id}
+        attributes = task_attributes(STAGE, task)
         with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=traceparent, kind=SpanKind.SERVER,
                             attributes=attributes) as server_span:
             # decide
@@ -163,11 +156,7 @@ class DispatchPlanning:
             # decide
             if not self.settings.planning_enabled:
                 logs.decision(_log, "discord plan request deferred", **fields)
-                reply = Event(id=f"{plan.interaction_id}:deferred", source=SOURCE, type="codex.workflow.deferred",
-                              subject=plan.repository, datacontenttype="application/json",
-                              data=json.dumps({"deferred": True}).encode(),
-                              extensions={"partitionkey": plan.repository})
-                return event_response(reply, 202)
+                return event_response(_deferred_event(f"{plan.interaction_id}:deferred", plan.repository), 202)
             # act: the issue once, planning once, the follow-up once
             self.migration.ensure()
             try:
@@ -191,14 +180,19 @@ class DispatchPlanning:
                                        traceparent=telemetry.current_traceparent())
 
     def _deferred(self, task: pb.CodexTask, event: Event | None) -> Response:
-        body = {"deferred": True}
         if event is None:
-            return json_response(202, body)
+            return json_response(202, DEFERRED_BODY)
         subject = tasks.partition_key(task.repository, int(task.issue_number))
-        reply = Event(id=tasks.task_event_id(task.delivery_id, "deferred"), source=SOURCE,
-                      type="codex.workflow.deferred", subject=subject, datacontenttype="application/json",
-                      data=json.dumps(body).encode(), extensions={"partitionkey": subject})
-        return event_response(reply, 202)
+        return event_response(_deferred_event(tasks.task_event_id(task.delivery_id, "deferred"), subject), 202)
+
+
+DEFERRED_BODY = {"deferred": True}
+
+
+def _deferred_event(event_id: str, subject: str) -> Event:
+    """The ``codex.workflow.deferred`` reply: planning is off, nothing was recorded or submitted."""
+    return Event(id=event_id, source=SOURCE, type=DEFERRED_TYPE, subject=subject, datacontenttype="application/json",
+                 data=json.dumps(DEFERRED_BODY).encode(), extensions={"partitionkey": subject})
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:

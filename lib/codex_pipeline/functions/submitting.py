@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from codex_pipeline import logs, telemetry
+from codex_pipeline import logs, tasks, telemetry
 from codex_pipeline.functions.taskinput import TaskDelivery, workflow_parameters
 from codex_pipeline.http import Response
 
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from codex_pipeline.store import Store
 
 
-def task_attributes(stage: str, delivery: TaskDelivery) -> dict[str, Any]:
-    task = delivery.task
+def task_attributes(stage: str, task: tasks.CodexTask) -> dict[str, Any]:
+    """The spec's span attributes of one task."""
     return {telemetry.ATTR_STAGE: stage, telemetry.ATTR_REPOSITORY: task.repository,
             telemetry.ATTR_ISSUE: int(task.issue_number), telemetry.ATTR_DELIVERY: task.delivery_id}
 
@@ -38,7 +38,7 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
     fields: dict[str, Any] = {"stage": stage, "repository": task.repository, "issue": task.issue_number,
                               "delivery": task.delivery_id}
     with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=delivery.traceparent,
-                        attributes=task_attributes(stage, delivery)) as span:
+                        attributes=task_attributes(stage, task)) as span:
         known = store.find_run(stage, task.delivery_id)
         if known is not None:  # a redelivery: answer it without asking GitHub again
             result = SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
