@@ -112,8 +112,9 @@ class RouteTask:
                 raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
             traceparent = telemetry.current_traceparent() or event.traceparent
             for routed in result.tasks:
-                span.set_attributes({"codex.stage": routed.kind, "codex.repository": routed.task.repository,
-                                     "codex.issue_number": routed.task.issue_number})
+                span.set_attributes({telemetry.ATTR_STAGE: routed.kind,
+                                     telemetry.ATTR_REPOSITORY: routed.task.repository,
+                                     telemetry.ATTR_ISSUE: routed.task.issue_number})
                 structured, as_json = task_events(routed, traceparent)
                 self.emitters[0].emit(structured)
                 self.emitters[1].emit(as_json)
