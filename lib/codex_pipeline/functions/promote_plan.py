@@ -27,7 +27,7 @@ from codex_pipeline import logs, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest
-from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
+from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import read_task
@@ -51,8 +51,7 @@ HANDLES = frozenset({TASK_TYPES["implementation"]})
 EMITS: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
-    "CODEX_DRY_RUN_DIR",
-    "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
+    "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
     "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
 })
@@ -82,10 +81,8 @@ class PromotePlan:
 
     def __call__(self, request: Request) -> Response:
         # decode
-        delivery = read_task(request)
+        delivery = read_task(request, function=NAME, handles=HANDLES)
         task = delivery.task
-        if delivery.type is not None and delivery.type not in HANDLES and delivery.type != KAFKA_RECORD_TYPE:
-            raise BadRequest(f"promote-plan handles {', '.join(sorted(HANDLES))}, not {delivery.type!r}")
         if task.stage not in (pb.CODEX_TASK_STAGE_IMPLEMENTATION, pb.CODEX_TASK_STAGE_UNSPECIFIED):
             raise BadRequest(f"promote-plan takes implementation tasks, not {tasks.stage_name(task.stage)}")
         tasks.require(task, "repository", "issue_number", "delivery_id")

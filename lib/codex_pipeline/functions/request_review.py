@@ -26,7 +26,7 @@ from codex_pipeline import logs, review, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest, Unavailable
-from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES
+from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import TaskDelivery, read_task
@@ -50,8 +50,7 @@ HANDLES = frozenset({TASK_TYPES["review"], TASK_TYPES["readiness"]})
 EMITS: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
-    "CODEX_DRY_RUN_DIR",
-    "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_BOT_MENTION", "CODEX_GITHUB_TOKEN",
+    "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_BOT_MENTION", "CODEX_GITHUB_TOKEN",
     "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
 })
@@ -87,10 +86,8 @@ class RequestReview:
             raise
 
     def __call__(self, request: Request) -> Response:
-        delivery = read_task(request)
+        delivery = read_task(request, function=NAME, handles=HANDLES)
         kind = delivery.type
-        if kind is not None and kind not in HANDLES and kind != KAFKA_RECORD_TYPE:
-            raise BadRequest(f"request-review handles {', '.join(sorted(HANDLES))}, not {kind!r}")
         task = delivery.task
         if task.stage not in (pb.CODEX_TASK_STAGE_REVIEW, pb.CODEX_TASK_STAGE_UNSPECIFIED):
             raise BadRequest(f"request-review takes review tasks, not {tasks.stage_name(task.stage)}")

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from codex_pipeline import tasks
-from codex_pipeline.events import Event, decode_request, is_cloudevent
+from codex_pipeline.errors import BadRequest
+from codex_pipeline.events import KAFKA_RECORD_TYPE, Event, decode_request, is_cloudevent
 from codex_pipeline.http import Request
 
 
@@ -38,10 +39,13 @@ class TaskDelivery:
         return self.event.traceparent if self.event else None
 
 
-def read_task(request: Request) -> TaskDelivery:
-    """The task of a delivery; 400 for anything that can never decode."""
+def read_task(request: Request, *, function: str, handles: frozenset[str]) -> TaskDelivery:
+    """The task of a delivery; 400 for anything that can never decode, or a CloudEvent type the
+    function does not handle (a KafkaSource record, typed ``dev.knative.kafka.event``, is read by content)."""
     if is_cloudevent(request):
         event = decode_request(request)
+        if event.type not in handles and event.type != KAFKA_RECORD_TYPE:
+            raise BadRequest(f"{function} handles {', '.join(sorted(handles))}, not {event.type!r}")
         task = tasks.decode(event.data, event.datacontenttype)
         if not task.delivery_id:
             # A task without its own delivery id is keyed by the event id (stable across redeliveries).
