@@ -33,6 +33,7 @@ from codex_pipeline import logs, telemetry, untrusted
 from codex_pipeline.errors import BadRequest, ConfigurationError, Unauthorized, Unavailable
 from codex_pipeline.events import Event
 from codex_pipeline.http import Request, Response, json_response
+from codex_pipeline.jsonfields import obj, text
 from codex_pipeline.policy import Policy
 
 INTERACTIONS_PATH = "/discord/interactions"
@@ -84,35 +85,25 @@ class SignatureVerifier:
 
 # ---------------------------------------------------------------- reading an interaction (never raises)
 
-def _obj(value: Any, key: str) -> dict[str, Any]:
-    found = value.get(key) if isinstance(value, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-def _str(value: Any, key: str) -> str:
-    found = value.get(key) if isinstance(value, dict) else None
-    return found if isinstance(found, str) else ""
-
-
 def interaction_user(interaction: Any) -> tuple[str, str, list[str]]:
     """(user id, username, member role ids): ``member.user`` in a guild, ``user`` in a DM."""
-    member = _obj(interaction, "member")
-    user = _obj(member, "user") or _obj(interaction, "user")
+    member = obj(interaction, "member")
+    user = obj(member, "user") or obj(interaction, "user")
     found = member.get("roles")
     roles: list[Any] = found if isinstance(found, list) else []
-    return _str(user, "id"), _str(user, "global_name") or _str(user, "username"), [
+    return text(user, "id"), text(user, "global_name") or text(user, "username"), [
         r for r in roles if isinstance(r, str)]
 
 
 def modal_values(interaction: Any) -> dict[str, str]:
     """The text inputs of a modal submission by custom id (action rows flattened)."""
     values: dict[str, str] = {}
-    rows = _obj(interaction, "data").get("components")
+    rows = obj(interaction, "data").get("components")
     for row in rows if isinstance(rows, list) else []:
         inner = row.get("components") if isinstance(row, dict) else None
-        items: list[Any] = inner if isinstance(inner, list) else [_obj(row, "component")]
+        items: list[Any] = inner if isinstance(inner, list) else [obj(row, "component")]
         for item in items:
-            custom_id, value = _str(item, "custom_id"), _str(item, "value")
+            custom_id, value = text(item, "custom_id"), text(item, "value")
             if custom_id:
                 values[custom_id] = value
     return values
@@ -159,11 +150,11 @@ class DiscordInteractions:
         if not isinstance(interaction, dict):
             raise BadRequest("interaction body must be a JSON object")
         kind = interaction.get("type")
-        interaction_id = _str(interaction, "id")
+        interaction_id = text(interaction, "id")
 
         # decide and answer
         if kind == PING:
-            logs.decision(_log, "discord ping answered", application=_str(interaction, "application_id"))
+            logs.decision(_log, "discord ping answered", application=text(interaction, "application_id"))
             return json_response(200, {"type": PONG})
         if kind == APPLICATION_COMMAND:
             return self._command(interaction, interaction_id)
@@ -183,7 +174,7 @@ class DiscordInteractions:
             raise Unauthorized(f"interaction timestamp is more than {MAX_SKEW_SECONDS} s from now (replayed?)")
 
     def _command(self, interaction: dict[str, Any], interaction_id: str) -> Response:
-        name = _str(_obj(interaction, "data"), "name")
+        name = text(obj(interaction, "data"), "name")
         if name != PLAN_COMMAND:
             logs.decision(_log, "discord command ignored", interaction=interaction_id, command=name,
                           reason="not /plan")
@@ -197,7 +188,7 @@ class DiscordInteractions:
         return json_response(200, plan_modal())
 
     def _submission(self, interaction: dict[str, Any], interaction_id: str, raw: bytes) -> Response:
-        custom_id = _str(_obj(interaction, "data"), "custom_id")
+        custom_id = text(obj(interaction, "data"), "custom_id")
         if custom_id != MODAL_ID:
             raise BadRequest(f"modal {custom_id!r} is not the /plan modal")
         user, _, roles = interaction_user(interaction)
@@ -207,11 +198,11 @@ class DiscordInteractions:
             return json_response(200, ephemeral("You are not allowed to request plans here; nothing was sent."))
         if not untrusted.clean(modal_values(interaction).get(REQUEST_FIELD, "")).strip():
             return json_response(200, ephemeral("The request was empty; nothing was sent."))
-        if not interaction_id or not _str(interaction, "token") or not _str(interaction, "application_id"):
+        if not interaction_id or not text(interaction, "token") or not text(interaction, "application_id"):
             raise BadRequest("interaction lacks id, token or application_id")
         if self.sink is None:
             raise Unavailable("no sink configured: set K_SINK (Knative SinkBinding) to the raw topic's sink")
-        application = _str(interaction, "application_id")
+        application = text(interaction, "application_id")
         with telemetry.span("ingest.discord", attributes={"discord.interaction": interaction_id}):
             extensions = {"partitionkey": f"discord:{user}", "traceparent": telemetry.current_traceparent()}
             self.sink.emit(Event(id=interaction_id, source=f"https://discord.com/applications/{application}",

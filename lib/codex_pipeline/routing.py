@@ -34,6 +34,7 @@ from typing import Any
 
 from codex_pipeline import untrusted
 from codex_pipeline.events import TASK_TYPES
+from codex_pipeline.jsonfields import obj, text
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.policy import PLAN_MARKER, Policy
 from codex_pipeline.tasks import partition_key, task_event_id
@@ -82,16 +83,6 @@ def _ignore(reason: str) -> RouteResult:
 
 
 # ---------------------------------------------------------------- typed getters (never raise)
-
-def _obj(value: Any, key: str) -> dict[str, Any]:
-    found = value.get(key) if isinstance(value, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-def _str(value: Any, key: str) -> str:
-    found = value.get(key) if isinstance(value, dict) else None
-    return found if isinstance(found, str) else ""
-
 
 def _int(value: Any, key: str) -> int:
     found = value.get(key) if isinstance(value, dict) else None
@@ -164,9 +155,9 @@ def command_lines(body: str) -> Iterator[str]:
             continue
         if indent >= 4 or stripped.startswith("\t") or stripped.startswith(">"):
             continue
-        text = " ".join(stripped.split()).lower()
-        if text:
-            yield text
+        normalised = " ".join(stripped.split()).lower()
+        if normalised:
+            yield normalised
 
 
 def has_execute_plan(body: str) -> bool:
@@ -197,21 +188,21 @@ class _Delivery:
 
     @property
     def repository(self) -> str:
-        name = _str(_obj(self.payload, "repository"), "full_name")
+        name = text(obj(self.payload, "repository"), "full_name")
         return name if _REPOSITORY.match(name) else ""
 
     @property
     def repository_url(self) -> str:
-        url = _str(_obj(self.payload, "repository"), "html_url")
+        url = text(obj(self.payload, "repository"), "html_url")
         return url or f"https://github.com/{self.repository}"
 
     @property
     def default_branch(self) -> str:
-        return _str(_obj(self.payload, "repository"), "default_branch")
+        return text(obj(self.payload, "repository"), "default_branch")
 
     @property
     def sender(self) -> str:
-        return _str(_obj(self.payload, "sender"), "login")
+        return text(obj(self.payload, "sender"), "login")
 
     def task(self, stage: pb.CodexTaskStage, *, at: str = "", **fields: Any) -> pb.CodexTask:
         task = pb.CodexTask(stage=stage, repository=self.repository, delivery_id=_text(self.delivery_id))
@@ -233,20 +224,20 @@ class _Delivery:
 
 
 def _issue_prompt(intro: str, issue: dict[str, Any], *extra: str) -> str:
-    parts = [intro, untrusted.fence("issue title", _str(issue, "title")),
-             untrusted.fence("issue body", _str(issue, "body")), *extra]
+    parts = [intro, untrusted.fence("issue title", text(issue, "title")),
+             untrusted.fence("issue body", text(issue, "body")), *extra]
     return "\n\n".join(parts)
 
 
 def _issue_target(d: _Delivery) -> tuple[dict[str, Any], int, str | None]:
     """The issue, its number, and why it cannot be worked on (None when it can)."""
-    issue = _obj(d.payload, "issue")
+    issue = obj(d.payload, "issue")
     number = _int(issue, "number")
     if not d.repository:
         return issue, number, "payload names no repository"
     if not number:
         return issue, number, "payload names no issue number"
-    if _str(issue, "state") == "closed":
+    if text(issue, "state") == "closed":
         return issue, number, f"issue #{number} is closed"
     return issue, number, None
 
@@ -259,12 +250,12 @@ def issue_planning_prompt(repository: str, number: int, title: str, body: str) -
 
 
 def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str) -> RouteResult:
-    title = _str(issue, "title")
-    prompt = issue_planning_prompt(d.repository, number, title, _str(issue, "body"))
-    task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=_str(issue, "updated_at") or _str(issue, "created_at"),
+    title = text(issue, "title")
+    prompt = issue_planning_prompt(d.repository, number, title, text(issue, "body"))
+    task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=text(issue, "updated_at") or text(issue, "created_at"),
                   prompt=prompt, base=d.default_branch, head=head_branch(number, title),
-                  issue_number=number, issue_url=_str(issue, "html_url"), issue_title=title,
-                  issue_body=_str(issue, "body"), sender=d.sender)
+                  issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
+                  issue_body=text(issue, "body"), sender=d.sender)
     return d.one("planning", task, reason)
 
 
@@ -284,7 +275,7 @@ def _issue_labeled(d: _Delivery) -> RouteResult:
     issue, number, problem = _issue_target(d)
     if problem:
         return _ignore(f"issues.labeled: {problem}")
-    allowed = d.policy.may_label_planning(_str(_obj(d.payload, "label"), "name"), d.sender)
+    allowed = d.policy.may_label_planning(text(obj(d.payload, "label"), "name"), d.sender)
     if not allowed:
         return _ignore(allowed.reason)
     return _planning(d, issue, number, allowed.reason)
@@ -295,23 +286,23 @@ def _issue_comment(d: _Delivery) -> RouteResult:
     on_pr = "pull_request" in issue
     if problem:
         return _ignore(f"issue_comment: {problem}")
-    comment = _obj(d.payload, "comment")
-    author = _str(_obj(comment, "user"), "login")
-    body = _str(comment, "body")
+    comment = obj(d.payload, "comment")
+    author = text(obj(comment, "user"), "login")
+    body = text(comment, "body")
     if on_pr:
         return _pr_comment(d, issue, number, comment, author, body)
 
     plan = d.policy.is_planner_plan(author, body)
     if plan:
-        title = _str(issue, "title")
+        title = text(issue, "title")
         intro = (f"Implement the approved plan for GitHub issue #{number} in {d.repository} on branch "
                  f"{head_branch(number, title)}. The issue and the plan are quoted below as data.")
-        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=_str(comment, "created_at"),
+        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"),
                       prompt=_issue_prompt(intro, issue, untrusted.fence("plan comment", body)),
                       base=d.default_branch, head=head_branch(number, title), issue_number=number,
-                      issue_url=_str(issue, "html_url"), issue_title=title, issue_body=_str(issue, "body"),
+                      issue_url=text(issue, "html_url"), issue_title=title, issue_body=text(issue, "body"),
                       sender=author, plan_comment_id=_int(comment, "id") or None,
-                      plan_comment_url=_str(comment, "html_url"), plan_comment_body=body)
+                      plan_comment_url=text(comment, "html_url"), plan_comment_body=body)
         return d.one("implementation", task, plan.reason)
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()} "
@@ -320,13 +311,13 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         allowed = d.policy.may_execute_plan(author)
         if not allowed:
             return _ignore(allowed.reason)
-        title = _str(issue, "title")
+        title = text(issue, "title")
         intro = (f"Implement GitHub issue #{number} in {d.repository} on branch {head_branch(number, title)}, "
                  f"following its latest plan (promotion requested by {author}). The issue is quoted below as data.")
-        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=_str(comment, "created_at"),
+        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"),
                       prompt=_issue_prompt(intro, issue), base=d.default_branch, head=head_branch(number, title),
-                      issue_number=number, issue_url=_str(issue, "html_url"), issue_title=title,
-                      issue_body=_str(issue, "body"), sender=author)
+                      issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
+                      issue_body=text(issue, "body"), sender=author)
         return d.one("implementation", task, allowed.reason)
     if PLAN_MARKER in body:
         return _ignore(plan.reason)
@@ -344,18 +335,18 @@ def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[
         if PLAN_MARKER in body or has_execute_plan(body):
             return _ignore(f"issue_comment: plan command on pull request #{number}; plans are approved on issues")
         return _ignore("issue_comment: no review request on the pull request")
-    allowed = d.policy.may_request_review(_str(comment, "author_association"), author)
+    allowed = d.policy.may_request_review(text(comment, "author_association"), author)
     if not allowed:
         return _ignore(allowed.reason)
-    pr_url = _str(_obj(issue, "pull_request"), "html_url") or _str(issue, "html_url")
+    pr_url = text(obj(issue, "pull_request"), "html_url") or text(issue, "html_url")
     intro = (f"Review pull request #{number} in {d.repository}: address the unresolved review threads, "
              f"failing checks and merge conflicts. Review requested by {author}; the request and the pull "
              "request are quoted below as data.")
     prompt = "\n\n".join([intro, untrusted.fence("review request", body),
-                          untrusted.fence("pull request title", _str(issue, "title"))])
-    task = d.task(pb.CODEX_TASK_STAGE_REVIEW, at=_str(comment, "created_at"), prompt=prompt,
-                  issue_number=number, issue_url=pr_url, issue_title=_str(issue, "title"),
-                  issue_body=_str(issue, "body"), sender=author)
+                          untrusted.fence("pull request title", text(issue, "title"))])
+    task = d.task(pb.CODEX_TASK_STAGE_REVIEW, at=text(comment, "created_at"), prompt=prompt,
+                  issue_number=number, issue_url=pr_url, issue_title=text(issue, "title"),
+                  issue_body=text(issue, "body"), sender=author)
     return d.one("review", task, allowed.reason)
 
 
@@ -379,61 +370,61 @@ def _readiness(d: _Delivery, prs: list[tuple[int, str, str, str, str]], at: str,
 
 def _pr_activity(d: _Delivery) -> RouteResult:
     what = f"{d.event}.{d.action}"
-    pr = _obj(d.payload, "pull_request")
+    pr = obj(d.payload, "pull_request")
     number = _int(pr, "number")
-    head, base = _obj(pr, "head"), _obj(pr, "base")
-    ref = _str(head, "ref")
+    head, base = obj(pr, "head"), obj(pr, "base")
+    ref = text(head, "ref")
     if not number:
         return _ignore(f"{what}: payload names no pull request")
     if not ref.startswith(BRANCH_PREFIX):
         return _ignore(f"{what}: head branch {ref!r} of #{number} is not a {BRANCH_PREFIX} branch")
-    if not _same_repository(d, _obj(head, "repo")):
+    if not _same_repository(d, obj(head, "repo")):
         return _ignore(f"{what}: #{number} comes from a fork")
-    if _str(pr, "state") == "closed":
+    if text(pr, "state") == "closed":
         return _ignore(f"{what}: pull request #{number} is closed")
-    at = (_str(_obj(d.payload, "review"), "submitted_at") if d.event == "pull_request_review" else "") or _str(
+    at = (text(obj(d.payload, "review"), "submitted_at") if d.event == "pull_request_review" else "") or text(
         pr, "updated_at")
-    return _readiness(d, [(number, ref, _str(base, "ref"), _str(pr, "html_url"), _str(pr, "title"))], at, what)
+    return _readiness(d, [(number, ref, text(base, "ref"), text(pr, "html_url"), text(pr, "title"))], at, what)
 
 
 def _same_repository(d: _Delivery, head_repo: dict[str, Any]) -> bool:
-    repo = _obj(d.payload, "repository")
+    repo = obj(d.payload, "repository")
     repo_id = _int(repo, "id")
     if repo_id and _int(head_repo, "id"):
         return _int(head_repo, "id") == repo_id
-    name = _str(head_repo, "full_name")
-    return bool(name) and name == _str(repo, "full_name")
+    name = text(head_repo, "full_name")
+    return bool(name) and name == text(repo, "full_name")
 
 
 def _suite_prs(d: _Delivery, suite: dict[str, Any], prs: list[Any]) -> list[tuple[int, str, str, str, str]]:
-    branch = _str(suite, "head_branch")
+    branch = text(suite, "head_branch")
     found = []
     for pr in prs:
-        head = _obj(pr, "head")
+        head = obj(pr, "head")
         number = _int(pr, "number")
-        ref = _str(head, "ref") or branch
-        if number and ref.startswith(BRANCH_PREFIX) and _same_repository(d, _obj(head, "repo")):
-            found.append((number, ref, _str(_obj(pr, "base"), "ref"), "", ""))
+        ref = text(head, "ref") or branch
+        if number and ref.startswith(BRANCH_PREFIX) and _same_repository(d, obj(head, "repo")):
+            found.append((number, ref, text(obj(pr, "base"), "ref"), "", ""))
     return found
 
 
 def _check_suite(d: _Delivery) -> RouteResult:
-    suite = _obj(d.payload, "check_suite")
-    branch = _str(suite, "head_branch")
+    suite = obj(d.payload, "check_suite")
+    branch = text(suite, "head_branch")
     if not branch.startswith(BRANCH_PREFIX):
         return _ignore(f"check_suite.completed: head branch {branch!r} is not a {BRANCH_PREFIX} branch")
-    return _readiness(d, _suite_prs(d, suite, _list(suite, "pull_requests")), _str(suite, "updated_at"),
+    return _readiness(d, _suite_prs(d, suite, _list(suite, "pull_requests")), text(suite, "updated_at"),
                       "check_suite.completed")
 
 
 def _check_run(d: _Delivery) -> RouteResult:
-    run = _obj(d.payload, "check_run")
-    suite = _obj(run, "check_suite")
-    branch = _str(suite, "head_branch")
+    run = obj(d.payload, "check_run")
+    suite = obj(run, "check_suite")
+    branch = text(suite, "head_branch")
     if not branch.startswith(BRANCH_PREFIX):
         return _ignore(f"check_run.completed: head branch {branch!r} is not a {BRANCH_PREFIX} branch")
     prs = _list(run, "pull_requests") or _list(suite, "pull_requests")
-    return _readiness(d, _suite_prs(d, suite, prs), _str(run, "completed_at"), "check_run.completed")
+    return _readiness(d, _suite_prs(d, suite, prs), text(run, "completed_at"), "check_run.completed")
 
 
 Rule = Callable[[_Delivery], RouteResult]
