@@ -36,6 +36,7 @@ from codex_pipeline.discord_interactions import (
     modal_values,
 )
 from codex_pipeline.errors import BadRequest
+from codex_pipeline.jsonfields import obj, text
 from codex_pipeline.policy import Policy
 
 PLAN_REQUEST_TYPE = "codex.plan.request"
@@ -122,16 +123,13 @@ def route_plan_request(interaction: Any, policy: Policy, repository: str | None)
         return PlanRouteResult(None, "discord plan: interaction is not a JSON object")
     if not repository or not _REPOSITORY.match(repository):
         return PlanRouteResult(None, "discord plan: CODEX_DISCORD_REPOSITORY is unset or not owner/name")
-    found = interaction.get("data")
-    data: dict[str, Any] = found if isinstance(found, dict) else {}
-    if interaction.get("type") != MODAL_SUBMIT or data.get("custom_id") != MODAL_ID:
+    if interaction.get("type") != MODAL_SUBMIT or text(obj(interaction, "data"), "custom_id") != MODAL_ID:
         return PlanRouteResult(None, "discord plan: not a /plan modal submission")
     user, name, roles = interaction_user(interaction)
     allowed = policy.may_request_discord_plan(user, roles)
     if not allowed:
         return PlanRouteResult(None, allowed.reason)
-    fields = {key: str(interaction.get(key)) if isinstance(interaction.get(key), str) else ""
-              for key in ("id", "application_id", "token", "guild_id", "channel_id")}
+    fields = {key: text(interaction, key) for key in ("id", "application_id", "token", "guild_id", "channel_id")}
     if not (_SNOWFLAKE.match(fields["id"]) and _SNOWFLAKE.match(fields["application_id"]) and fields["token"]):
         return PlanRouteResult(None, "discord plan: interaction lacks id, application_id or token")
     values = modal_values(interaction)
