@@ -29,8 +29,8 @@ from codex_pipeline.errors import PermanentFailure, PipelineError, Unavailable
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.plan_requests import PlanRequest, issue_body
 from codex_pipeline.routing import head_branch, issue_planning_prompt
-from codex_pipeline.store import CreatedIssue, OnceState, Store
-from codex_pipeline.store.once import DEFAULT_LEASE_SECONDS, do_once
+from codex_pipeline.store import CreatedIssue, Store
+from codex_pipeline.store.once import do_once
 
 if TYPE_CHECKING:
     from codex_pipeline.github import GitHubClient
@@ -41,32 +41,26 @@ _log = logging.getLogger("codex_pipeline.discord_plan")
 
 def open_issue_once(store: Store, github: GitHubClient, request: PlanRequest) -> tuple[CreatedIssue, bool]:
     """The issue of this request and whether this call opened it (see module doc, step 1)."""
-    import uuid
-
     key = request.once_key
     known = store.find_created_issue(key)
     if known is not None:
         return known, False
-    state = store.claim_once(key, owner=uuid.uuid4().hex, lease_seconds=DEFAULT_LEASE_SECONDS)
-    if state is OnceState.BUSY:
-        raise Unavailable(f"the issue of Discord interaction {request.interaction_id} is being opened by "
-                          "another delivery; retry shortly", headers={"Retry-After": "5"})
-    if state is OnceState.DONE:  # completed by a run that recorded the issue after our lookup
-        known = store.find_created_issue(key)
-        if known is None:
-            raise PermanentFailure(f"{key} is marked done but no issue is recorded for it")
-        return known, False
-    try:
+    outcome: list[tuple[CreatedIssue, bool]] = []
+
+    def open_and_record() -> None:
         issue = github.find_recent_issue_with(request.repository, request.marker)
         opened = issue is None
         if issue is None:
             issue = github.create_issue(request.repository, title=request.title, body=issue_body(request))
-        created = store.record_created_issue(CreatedIssue(key, request.repository, issue.number, issue.html_url))
-    except BaseException:
-        store.clear_once(key)
-        raise
-    store.complete_once(key)
-    return created, opened
+        outcome.append((store.record_created_issue(
+            CreatedIssue(key, request.repository, issue.number, issue.html_url)), opened))
+
+    if do_once(store, key, open_and_record):
+        return outcome[0]
+    known = store.find_created_issue(key)  # completed by a run that recorded the issue after our lookup
+    if known is None:
+        raise PermanentFailure(f"{key} is marked done but no issue is recorded for it")
+    return known, False
 
 
 def planning_task(request: PlanRequest, issue: CreatedIssue) -> pb.CodexTask:
