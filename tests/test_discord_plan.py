@@ -272,6 +272,15 @@ def test_a_discord_outage_never_undoes_the_submission(pipeline: Pipeline) -> Non
     assert len(issues_titled(pipeline, "Discord outage e2e")) == 1
 
 
+def test_a_rate_limited_follow_up_waits_and_is_posted(pipeline: Pipeline) -> None:
+    request = plan_request("Rate limited follow-up e2e")
+    pipeline.discord.open_interaction(ds.APPLICATION_ID, request.interaction_token)
+    pipeline.discord.rate_limit_next(0.3)
+    assert broker_delivery(pipeline, request).status_code == 202
+    assert pipeline.discord.rate_limits == []  # the 429 was met, waited out and the post retried
+    assert len([m for m in pipeline.discord.followups if "Rate limited follow-up e2e" in m["content"]]) == 1
+
+
 def test_a_repository_github_refuses_is_dead_lettered_and_the_requester_told(pipeline: Pipeline) -> None:
     request = plan_request("Missing repo e2e", repository="acme/missing")
     pipeline.discord.open_interaction(ds.APPLICATION_ID, request.interaction_token)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from codex_pipeline.discord_rest import DEFAULT_API_URL as DISCORD_API_URL
 from codex_pipeline.errors import ConfigurationError
 
 
@@ -129,7 +130,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Discord role ids whose members may request a plan with /plan"),
     Setting("discord_repository", "CODEX_DISCORD_REPOSITORY", _optional, None,
             "owner/name of the repository /plan requests open issues in"),
-    Setting("discord_api_url", "CODEX_DISCORD_API_URL", str, "https://discord.com/api/v10",
+    Setting("discord_api_url", "CODEX_DISCORD_API_URL", str, DISCORD_API_URL,
             "Discord REST base for interaction follow-up messages"),
 )
 
@@ -168,7 +169,7 @@ class Settings:
     discord_allowed_users: frozenset[str] = frozenset()
     discord_allowed_roles: frozenset[str] = frozenset()
     discord_repository: str | None = None
-    discord_api_url: str = "https://discord.com/api/v10"
+    discord_api_url: str = DISCORD_API_URL
 
     def __post_init__(self) -> None:
         planner = (self.planner_login or "").lower()

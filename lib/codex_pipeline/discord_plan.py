@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from codex_pipeline.github import GitHubClient
 
 FOLLOWUP_TIMEOUT_SECONDS = 5.0
+FOLLOWUP_MAX_RETRY_WAIT_SECONDS = 5.0  # a rate-limited follow-up waits this long at most
 _log = logging.getLogger("codex_pipeline.discord_plan")
 
 
@@ -80,14 +81,16 @@ def post_followup(api_url: str, request: PlanRequest, content: str) -> None:
     The interaction token is the credential and sits in the path, so errors never repeat the URL."""
     import requests
 
+    from codex_pipeline.discord_rest import DiscordError, call
+
     url = f"{api_url.rstrip('/')}/webhooks/{request.application_id}/{request.interaction_token}"
-    try:
-        answer = requests.post(url, json={"content": content[:2000], "flags": 64, "allowed_mentions": {"parse": []}},
-                               timeout=FOLLOWUP_TIMEOUT_SECONDS)
-    except requests.RequestException as exc:
-        raise Unavailable(f"Discord follow-up failed: {type(exc).__name__}") from None
-    if answer.status_code >= 300:
-        raise Unavailable(f"Discord follow-up answered HTTP {answer.status_code}")
+    with requests.Session() as session:
+        try:
+            call(session, "POST", url, {"content": content[:2000], "flags": 64, "allowed_mentions": {"parse": []}},
+                 what="webhooks (follow-up)", timeout=FOLLOWUP_TIMEOUT_SECONDS,
+                 max_retry_wait=FOLLOWUP_MAX_RETRY_WAIT_SECONDS)
+        except DiscordError as exc:
+            raise Unavailable(f"Discord follow-up failed: {exc}") from None
 
 
 def followup_once(store: Store, api_url: str, request: PlanRequest, content: str) -> bool:

@@ -31,7 +31,7 @@ class FakeDiscord(FakeServer):
         self.guild_id = guild_id
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
-        self.rate_limits: list[float] = []  # retry_after values for the next message posts
+        self.rate_limits: list[float] = []  # retry_after values for the next message or follow-up posts
         self.fail_channels_with: int | None = None
         self.interaction_tokens: dict[str, str] = {}  # token -> application id
         self.followups: list[dict[str, Any]] = []
@@ -65,11 +65,19 @@ class FakeDiscord(FakeServer):
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> Answer:
         return status, {"content-type": "application/json", **(headers or {})}, json.dumps(payload).encode()
 
+    def _rate_limited(self, wait: float) -> Answer:
+        return self._json(429, {"message": "You are being rate limited.", "retry_after": wait, "global": False},
+                          {"Retry-After": str(max(1, round(wait))), "X-RateLimit-Limit": "5",
+                           "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(wait),
+                           "X-RateLimit-Bucket": "80c17d2f203122d936070c88c8d10f33", "X-RateLimit-Scope": "user"})
+
     def _followup(self, recorded: Recorded, application_id: str, token: str) -> Answer:
         if self.interaction_tokens.get(token) != application_id:
             return self._json(404, {"message": "Unknown Webhook", "code": 10015})
         if self.fail_followups_with:
             return self._json(self.fail_followups_with, {"message": "Service Unavailable", "code": 0})
+        if self.rate_limits:
+            return self._rate_limited(self.rate_limits.pop(0))
         body = json.loads(recorded.body or b"{}")
         content = str(body.get("content", ""))
         if not content or len(content) > 2000:
@@ -109,13 +117,7 @@ class FakeDiscord(FakeServer):
             if channel_id not in self.channels:
                 return self._json(404, {"message": "Unknown Channel", "code": 10003})
             if self.rate_limits:
-                wait = self.rate_limits.pop(0)
-                return self._json(429, {"message": "You are being rate limited.", "retry_after": wait,
-                                        "global": False},
-                                  {"Retry-After": str(max(1, round(wait))), "X-RateLimit-Limit": "5",
-                                   "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(wait),
-                                   "X-RateLimit-Bucket": "80c17d2f203122d936070c88c8d10f33",
-                                   "X-RateLimit-Scope": "user"})
+                return self._rate_limited(self.rate_limits.pop(0))
             content = str(body.get("content", ""))
             if len(content) > 2000:
                 return self._json(400, {"message": "Invalid Form Body", "code": 50035, "errors": {"content": {

@@ -10,7 +10,6 @@ stops sending, while the run carries on.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -18,18 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from codex_pipeline.discord_rest import DEFAULT_API_URL, DiscordError, call
 from codex_pipeline.logs import decision, get_logger
 
 MESSAGE_LIMIT = 2000
 CHANNEL_NAME_LIMIT = 100
-DEFAULT_API_URL = "https://discord.com/api/v10"
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 log = get_logger("codex_pipeline.steps.discord")
-
-
-class DiscordError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -94,31 +89,12 @@ class DiscordClient:
 
         self.config = config
         self._session = requests.Session()
-        self._session.headers.update({"Authorization": f"Bot {config.token}", "Content-Type": "application/json",
+        self._session.headers.update({"Authorization": f"Bot {config.token}",
                                       "User-Agent": "DiscordBot (https://github.com/proompteng, codex-pipeline)"})
 
     def _call(self, method: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        import requests
-
-        waited = 0.0
-        while True:
-            try:
-                response = self._session.request(method, f"{self.config.api_url}{path}", data=json.dumps(payload),
-                                                  timeout=self.config.timeout)
-            except requests.RequestException as exc:
-                raise DiscordError(f"Discord unreachable: {type(exc).__name__}") from None
-            if response.status_code == 429:
-                wait = _retry_after(response)
-                if waited + wait > self.config.max_retry_wait:
-                    raise DiscordError(f"Discord rate limit lasts longer than {self.config.max_retry_wait}s")
-                time.sleep(wait)
-                waited += wait
-                continue
-            if response.status_code >= 400:
-                raise DiscordError(f"Discord answered {response.status_code} to {method} {path.split('/')[1]}: "
-                                   f"{_message(response)}")
-            result: dict[str, Any] = response.json() if response.content else {}
-            return result
+        return call(self._session, method, f"{self.config.api_url}{path}", payload, what=path.split("/")[1],
+                    timeout=self.config.timeout, max_retry_wait=self.config.max_retry_wait)
 
     def create_channel(self, name: str, topic: str) -> dict[str, Any]:
         payload: dict[str, Any] = {"name": name, "type": 0, "topic": topic[:1024]}
@@ -129,21 +105,6 @@ class DiscordClient:
     def send(self, channel_id: str, content: str) -> dict[str, Any]:
         return self._call("POST", f"/channels/{channel_id}/messages",
                           {"content": content, "allowed_mentions": {"parse": []}})
-
-
-def _retry_after(response: Any) -> float:
-    try:
-        value = float(response.json().get("retry_after"))
-    except (ValueError, TypeError, AttributeError):
-        value = float(response.headers.get("Retry-After") or 1.0)
-    return max(0.0, min(value, 60.0))
-
-
-def _message(response: Any) -> str:
-    try:
-        return str(response.json().get("message", ""))[:200]
-    except ValueError:
-        return ""
 
 
 class DiscordStream:
