@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from codex_pipeline.dev import processes
 from codex_pipeline.dev.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,12 +119,8 @@ def bare_source(folder: Path, program: str = BARE_FUNCTION, name: str = "bare_ma
 
 
 def functions_framework(source: Path, port: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start a function exactly as `functions-framework --source ... --target handle` does."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--source", str(source), "--target", "handle",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    """Start a function exactly as `functions-framework --source ... --target handle` does (as dev does)."""
+    return processes.start(source.stem, source, port, {**os.environ, **env}, Path(os.devnull)).process
 
 
 def request_once(port: int, method: str, path: str, body: bytes, headers: Mapping[str, str],

@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from codex_pipeline.dev import processes
 from codex_pipeline.dev.processes import free_port as free_port  # the one the tests import from here
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,45 +88,33 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 
 class RunningFunction:
-    def __init__(self, name: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.name = name
-        self.port = port
-        self.process = process
-        self.log = log
-        self.url = f"http://127.0.0.1:{port}"
+    """A function under test: its process, port, URL and log."""
+
+    def __init__(self, served: processes.Served) -> None:
+        self.served = served
+        self.name = served.name
+        self.port = served.port
+        self.process = served.process
+        self.log = served.log
+        self.url = served.url
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
 
 def start_function(name: str, env: dict[str, str], tmp_path: Path, timeout: float = 20.0) -> RunningFunction:
-    """Start ``functions/<name>/main.py`` under functions-framework and wait for readiness."""
-    import requests
-
+    """Start ``functions/<name>/main.py`` under functions-framework, as ``codex-pipeline dev`` does
+    (its own process group), and wait for its liveness probe."""
     port = free_port()
     log = tmp_path / f"{name}-{port}.log"
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / name / "main.py"),
-         "--target", "handle", "--host", "127.0.0.1", "--port", str(port)],
-        env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            requests.get(f"http://127.0.0.1:{port}/health/liveness", timeout=0.5)
-            return RunningFunction(name, port, process, log)
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"{name} did not start in {timeout}s:\n{log.read_text()}")
+    served = processes.start(name, ROOT / "functions" / name / "main.py", port,
+                             {**os.environ, **env, "PYTHONUNBUFFERED": "1"}, log)
+    failed = processes.wait_ready([served], timeout)
+    if failed:
+        processes.stop([served])
+        raise AssertionError(f"{name} did not start: {failed[name].splitlines()[0]}\n{log.read_text()}")
+    return RunningFunction(served)
 
 
 def stop_function(running: RunningFunction) -> None:
-    running.process.terminate()
-    try:
-        running.process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        running.process.kill()
+    processes.stop([running.served])
