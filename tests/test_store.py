@@ -95,13 +95,12 @@ def test_the_same_name_in_another_namespace_is_another_run(store: Store) -> None
     assert store.get_run("staging", name) == other
 
 
-def test_mark_once_is_true_for_the_first_caller_only(store: Store) -> None:
+def test_a_key_completed_without_a_claim_is_done_for_good(store: Store) -> None:
     key = f"ready-to-merge:proompteng/lab#{uuid.uuid4().hex[:6]}"
-    assert store.mark_once(key) is True
-    assert store.mark_once(key) is False
-    store.clear_once(key)  # a marked key is done: clearing only releases claims not yet done
-    assert store.mark_once(key) is False
-    assert store.claim_once(key, owner="a", lease_seconds=60) is OnceState.DONE
+    store.complete_once(key)  # e.g. the effect was found done on GitHub
+    assert store.claim_once(key, owner="a", lease_seconds=0) is OnceState.DONE
+    store.clear_once(key)  # a done key stays done: clearing only releases claims not yet done
+    assert store.claim_once(key, owner="b", lease_seconds=0) is OnceState.DONE
 
 
 def test_claims_are_exclusive_until_done_released_or_expired(store: Store) -> None:
@@ -171,23 +170,6 @@ def test_do_once_records_an_effect_found_done_outside(store: Store) -> None:
     assert store.claim_once(key, owner="x", lease_seconds=0) is OnceState.DONE
 
 
-def test_mark_once_under_concurrency_has_one_winner(store: Store) -> None:
-    key = f"handoff:{uuid.uuid4()}"
-    results: list[bool] = []
-    barrier = threading.Barrier(20)
-
-    def race() -> None:
-        barrier.wait()
-        results.append(store.mark_once(key))
-
-    threads = [threading.Thread(target=race) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False] * 19 + [True]
-
-
 def test_concurrent_record_run_keeps_one_row(store: Store) -> None:
     one = delivery()
     name = f"codex-planning-{uuid.uuid4().hex[:8]}"
@@ -243,8 +225,8 @@ def test_two_stores_on_one_database_see_each_other(store_url: str) -> None:
         first.migrate()
         second.migrate()
         key = f"shared:{uuid.uuid4()}"
-        assert first.mark_once(key) is True
-        assert second.mark_once(key) is False
+        assert first.claim_once(key, owner="first", lease_seconds=60) is OnceState.CLAIMED
+        assert second.claim_once(key, owner="second", lease_seconds=60) is OnceState.BUSY
     finally:
         first.close()
         second.close()
@@ -296,7 +278,7 @@ def test_postgres_unavailable_message_never_shows_the_password() -> None:
     store = open_store(f"postgresql://postgres:hunter2-secret@127.0.0.1:{free_port()}/nothing", connect_timeout=0.5)
     try:
         with pytest.raises(Unavailable) as caught:
-            store.mark_once("x")
+            store.claim_once("x", owner="o", lease_seconds=60)
         assert "hunter2" not in caught.value.message
     finally:
         store.close()
@@ -338,7 +320,7 @@ def test_sqlite_locked_past_the_busy_timeout_is_unavailable(tmp_path: Path, monk
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(Unavailable, match="locked"):
-            store.mark_once("k")
+            store.claim_once("k", owner="o", lease_seconds=60)
     finally:
         holder.kill()
         holder.wait()
@@ -365,12 +347,12 @@ def test_postgres_connection_killed_while_idle_is_replaced(postgres_url: str) ->
     store = open_store(postgres_url, max_connections=1)
     try:
         store.migrate()
-        assert store.mark_once(f"before:{uuid.uuid4()}") is True
+        assert store.claim_once(f"before:{uuid.uuid4()}", owner="o", lease_seconds=60) is OnceState.CLAIMED
         pooled = store._call(lambda conn: conn.execute("SELECT pg_backend_pid()").fetchone())  # type: ignore[attr-defined]
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             killed = admin.execute("SELECT pg_terminate_backend(%s)", (pooled[0],)).fetchone()
         assert killed == (True,)
-        assert store.mark_once(f"after:{uuid.uuid4()}") is True
+        assert store.claim_once(f"after:{uuid.uuid4()}", owner="o", lease_seconds=60) is OnceState.CLAIMED
     finally:
         store.close()
 
@@ -379,7 +361,7 @@ def test_postgres_connection_killed_while_idle_is_replaced(postgres_url: str) ->
 def test_markers_written_before_claims_existed_stay_done(backend: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          request: pytest.FixtureRequest) -> None:
-    """A database at version 1 (mark_once rows meant "done") upgraded to claims with leases."""
+    """A database at version 1 (where a once marker meant "done") upgraded to claims with leases."""
     import importlib
 
     module = importlib.import_module(f"codex_pipeline.store.{backend}")

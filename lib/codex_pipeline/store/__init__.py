@@ -19,7 +19,7 @@ down, pool exhausted, SQLite locked past its busy timeout) raises
 :class:`codex_pipeline.errors.Unavailable`, so a handler answers 503 and the event is retried.
 
 Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
-(unique namespace + name), ``once_markers`` (:meth:`Store.mark_once`, :meth:`Store.claim_once`),
+(unique namespace + name), ``once_markers`` (:meth:`Store.claim_once`),
 ``created_issues`` (issues the pipeline opened itself, keyed by what asked for them).
 """
 
@@ -123,15 +123,11 @@ class Store(Protocol):
         """Record an opened issue; returns the stored row (the first one recorded for a key wins)."""
         ...
 
-    def mark_once(self, key: str) -> bool:
-        """True for exactly one caller per key, ever (across threads and processes)."""
-        ...
-
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
         """Claim an effect that must happen once, for ``lease_seconds``.
 
-        Unlike :meth:`mark_once`, a claim whose holder dies before :meth:`complete_once` expires,
-        so the effect is not lost with the process; the same ``owner`` claiming again (a retry of
+        A claim whose holder dies before :meth:`complete_once` expires, so the effect is not
+        lost with the process; the same ``owner`` claiming again (a retry of
         its own statement) gets it back."""
         ...
 

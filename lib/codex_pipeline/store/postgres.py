@@ -182,11 +182,6 @@ class PostgresStore:
 
     # --- once markers -------------------------------------------------------------------
 
-    def mark_once(self, key: str) -> bool:
-        return self._call(lambda conn: conn.execute(
-            "INSERT INTO codex_kb.once_markers (key, done_at) VALUES (%s, now()) ON CONFLICT (key) DO NOTHING",
-            (key,)).rowcount == 1)
-
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
         def work(conn: Connection) -> OnceState:
             claimed = conn.execute(

@@ -186,13 +186,6 @@ class SqliteStore:
 
     # --- once markers -------------------------------------------------------------------
 
-    def mark_once(self, key: str) -> bool:
-        with self._transaction() as conn:
-            now = _now()
-            cursor = conn.execute("INSERT INTO once_markers (key, marked_at, done_at) VALUES (?, ?, ?) "
-                                  "ON CONFLICT (key) DO NOTHING", (key, now, now))
-            return cursor.rowcount == 1
-
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
         expired = _time(datetime.now(UTC) - timedelta(seconds=lease_seconds))
         with self._transaction() as conn:
