@@ -155,11 +155,15 @@ def cold_start(start: Callable[[int], subprocess.Popen[bytes]], first_request: C
             raise RuntimeError(f"first answer was {status}, expected {expect}")
         raise RuntimeError(f"no answer within {limit} s")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -206,11 +210,7 @@ def serving(start: Callable[[int], subprocess.Popen[bytes]], probe: Callable[[in
         LAST_PID[0] = process.pid
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
 
 
 LAST_PID = [0]

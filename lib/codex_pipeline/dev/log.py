@@ -73,13 +73,7 @@ class Due:
 
 
 def event_to_row(event: Event) -> tuple[str, bytes]:
-    attributes = {"id": event.id, "source": event.source, "type": event.type, "specversion": event.specversion}
-    for name in ("datacontenttype", "subject", "time", "dataschema"):
-        value = getattr(event, name)
-        if value is not None:
-            attributes[name] = value
-    attributes.update(event.extensions)
-    return json.dumps(attributes, sort_keys=True), event.data
+    return json.dumps(attributes_of(event), sort_keys=True), event.data
 
 
 def event_from_row(attributes_json: str, data: bytes) -> Event:
