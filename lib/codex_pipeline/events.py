@@ -37,6 +37,7 @@ TASK_TYPES: dict[str, str] = {
 }
 STRUCTURED_MEDIA = "application/cloudevents+json"
 _REQUIRED = ("id", "source", "type", "specversion")
+_OPTIONAL_ATTRIBUTES = ("datacontenttype", "subject", "time", "dataschema")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,27 @@ class Event:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadRequest(f"event {self.id} data is not JSON: {exc}") from None
 
+    def attributes(self) -> dict[str, str]:
+        """Context attributes and extensions as one mapping (what a Trigger filter matches on)."""
+        found = {"id": self.id, "source": self.source, "type": self.type, "specversion": self.specversion}
+        for name in _OPTIONAL_ATTRIBUTES:
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = value
+        found.update(self.extensions)
+        return found
+
+    @classmethod
+    def from_attributes(cls, attributes: Mapping[str, Any], data: bytes) -> Event:
+        """The inverse of :meth:`attributes`: everything that is not a context attribute is an extension."""
+        rest = dict(attributes)
+        core = {name: rest.pop(name, None) for name in ("id", "source", "type", "specversion", *_OPTIONAL_ATTRIBUTES)}
+        return cls(id=str(core["id"]), source=str(core["source"]), type=str(core["type"]),
+                   specversion=str(core["specversion"] or "1.0"), datacontenttype=core["datacontenttype"],
+                   subject=core["subject"], time=None if core["time"] is None else str(core["time"]),
+                   dataschema=core["dataschema"], extensions={key: str(value) for key, value in rest.items()},
+                   data=data)
+
     def with_extensions(self, **values: str | None) -> Event:
         merged = dict(self.extensions)
         merged.update({key: value for key, value in values.items() if value is not None})
@@ -86,21 +108,7 @@ def _as_bytes(data: Any) -> bytes:
 
 
 def _from_sdk(sdk_event: Any) -> Event:
-    attributes: dict[str, Any] = dict(sdk_event.get_attributes())
-    core = {name: attributes.pop(name, None) for name in (
-        "id", "source", "type", "specversion", "datacontenttype", "subject", "time", "dataschema")}
-    return Event(
-        id=str(core["id"]),
-        source=str(core["source"]),
-        type=str(core["type"]),
-        specversion=str(core["specversion"] or "1.0"),
-        datacontenttype=core["datacontenttype"],
-        subject=core["subject"],
-        time=None if core["time"] is None else str(core["time"]),
-        dataschema=core["dataschema"],
-        extensions={key: str(value) for key, value in attributes.items()},
-        data=_as_bytes(sdk_event.get_data()),
-    )
+    return Event.from_attributes(dict(sdk_event.get_attributes()), _as_bytes(sdk_event.get_data()))
 
 
 def decode_request(request: Request) -> Event:

@@ -73,28 +73,11 @@ class Due:
 
 
 def event_to_row(event: Event) -> tuple[str, bytes]:
-    return json.dumps(attributes_of(event), sort_keys=True), event.data
+    return json.dumps(event.attributes(), sort_keys=True), event.data
 
 
 def event_from_row(attributes_json: str, data: bytes) -> Event:
-    attributes: dict[str, Any] = json.loads(attributes_json)
-    core = {name: attributes.pop(name, None) for name in (
-        "id", "source", "type", "specversion", "datacontenttype", "subject", "time", "dataschema")}
-    return Event(id=str(core["id"]), source=str(core["source"]), type=str(core["type"]),
-                 specversion=str(core["specversion"] or "1.0"), datacontenttype=core["datacontenttype"],
-                 subject=core["subject"], time=core["time"], dataschema=core["dataschema"],
-                 extensions={k: str(v) for k, v in attributes.items()}, data=bytes(data))
-
-
-def attributes_of(event: Event) -> dict[str, str]:
-    """The attributes a Trigger filter sees (context attributes and extensions)."""
-    attributes = {"id": event.id, "source": event.source, "type": event.type, "specversion": event.specversion}
-    for name in ("datacontenttype", "subject", "time", "dataschema"):
-        value = getattr(event, name)
-        if value is not None:
-            attributes[name] = value
-    attributes.update(event.extensions)
-    return attributes
+    return Event.from_attributes(json.loads(attributes_json), bytes(data))
 
 
 class EventLog:

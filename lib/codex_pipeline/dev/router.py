@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from codex_pipeline.dev.log import Due, EventLog, Record, attributes_of
+from codex_pipeline.dev.log import Due, EventLog, Record
 from codex_pipeline.dev.topology import Key, Topology, Trigger
 from codex_pipeline.dev.view import View
 from codex_pipeline.errors import PipelineError
@@ -57,7 +57,7 @@ def _record_json(record: Record) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         data = None
     return {"offset": record.offset, "topic": record.topic, "origin": record.origin,
-            "attributes": attributes_of(event), "data": data,
+            "attributes": event.attributes(), "data": data,
             "data_base64": None if data is not None else base64.b64encode(event.data).decode()}
 
 
@@ -163,7 +163,7 @@ class Router:
 
     def _route(self, broker: Key) -> Callable[[Record], list[tuple[str, str]]]:
         def route(record: Record) -> list[tuple[str, str]]:
-            attributes = attributes_of(record.event)
+            attributes = record.event.attributes()
             return [(t.name, t.subscriber) for t in self.topology.triggers_of(broker) if t.filter.matches(attributes)]
         return route
 
