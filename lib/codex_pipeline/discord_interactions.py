@@ -23,7 +23,6 @@ so a slow sink still answers Discord inside its 3 s, with a 503 that Discord sho
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from typing import Any, Protocol
 from codex_pipeline import logs, telemetry, untrusted
 from codex_pipeline.errors import BadRequest, ConfigurationError, Unauthorized, Unavailable
 from codex_pipeline.events import Event
-from codex_pipeline.http import Request, Response, json_response
+from codex_pipeline.http import Request, Response, json_object, json_response
 from codex_pipeline.jsonfields import obj, text
 from codex_pipeline.policy import Policy
 
@@ -143,12 +142,7 @@ class DiscordInteractions:
                                        "message": "Discord interactions are off: set CODEX_DISCORD_PUBLIC_KEY"})
         # decode: authenticity, then the interaction
         self._authenticate(request)
-        try:
-            interaction = json.loads(request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequest(f"interaction body is not valid JSON: {exc}") from None
-        if not isinstance(interaction, dict):
-            raise BadRequest("interaction body must be a JSON object")
+        interaction = json_object(request.body, "interaction body")
         kind = interaction.get("type")
         interaction_id = text(interaction, "id")
 

@@ -71,6 +71,19 @@ class Handler(Protocol):
 HandlerFactory = Callable[[], Handler]
 
 
+def json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object; 400 naming ``what`` otherwise (input that can never succeed)."""
+    from codex_pipeline.errors import BadRequest
+
+    try:
+        parsed = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    return parsed
+
+
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     return Response(status, body, {"content-type": "application/json", **(headers or {})})

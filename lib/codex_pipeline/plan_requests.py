@@ -36,6 +36,7 @@ from codex_pipeline.discord_interactions import (
     modal_values,
 )
 from codex_pipeline.errors import BadRequest
+from codex_pipeline.http import json_object
 from codex_pipeline.jsonfields import obj, text
 from codex_pipeline.policy import Policy
 
@@ -82,12 +83,7 @@ class PlanRequest:
     @classmethod
     def from_json(cls, raw: bytes) -> PlanRequest:
         """400 for anything that is not a complete request (it can never succeed)."""
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequest(f"plan request is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise BadRequest("plan request must be a JSON object")
+        data = json_object(raw, "plan request")
         names = [name for name in cls.__dataclass_fields__]
         values = {name: data.get(name, "") for name in names}
         wrong = [name for name, value in values.items() if not isinstance(value, str)]

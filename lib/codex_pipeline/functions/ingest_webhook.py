@@ -13,7 +13,6 @@ GitHub's "redeliver" is the recovery).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,7 +26,7 @@ from codex_pipeline.discord_interactions import INTERACTIONS_PATH, DiscordIntera
 from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, ConfigurationError, PayloadTooLarge, Unauthorized, Unavailable
 from codex_pipeline.events import Event
-from codex_pipeline.http import Request, Response, json_response
+from codex_pipeline.http import Request, Response, json_object, json_response
 from codex_pipeline.policy import Policy
 
 NAME = "ingest-webhook"
@@ -91,13 +90,7 @@ def parse_body(request: Request) -> tuple[bytes, dict[str, Any]]:
     else:
         raise BadRequest(f"unsupported Content-Type {media!r}; GitHub sends application/json "
                          "or application/x-www-form-urlencoded")
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"delivery body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise BadRequest("delivery body must be a JSON object")
-    return raw, payload
+    return raw, json_object(raw, "delivery body")
 
 
 class IngestWebhook:
