@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from codex_pipeline.errors import BadRequest
+
 
 class Headers(Mapping[str, str]):
     """Case-insensitive, read-only header mapping (first value wins for repeated names)."""
@@ -73,8 +75,6 @@ HandlerFactory = Callable[[], Handler]
 
 def json_object(raw: bytes, what: str) -> dict[str, Any]:
     """``raw`` parsed as a JSON object; 400 naming ``what`` otherwise (input that can never succeed)."""
-    from codex_pipeline.errors import BadRequest
-
     try:
         parsed = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
