@@ -4,7 +4,8 @@ Every YAML document is validated against a strict schema (Kubernetes core kinds 
 kubernetes-validate, custom kinds and func.yaml through :mod:`codex_pipeline.schemas`);
 unknown kinds are errors. Argo WorkflowTemplates are then checked beyond the schema
 (parameter references resolve, referenced templates exist, commands are real
-``codex-pipeline`` verbs). Every finding names the file and line.
+``codex-pipeline`` verbs) and :mod:`codex_pipeline.lint.credentials` keeps secrets out of their
+environments. Every finding names the file and line.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def lint(root: Path, *, kustomize: bool = True) -> list[Finding]:
     findings.extend(Finding(file, line, message) for file, line, message in crossref.check(root, documents))
     findings.extend(Finding(file, line, message) for file, line, message in crossref.secret_findings(root, documents))
     findings.extend(_local_routing_findings(root, documents))
+    from codex_pipeline.lint import credentials
+
+    findings.extend(Finding(file, line, message) for file, line, message in credentials.check(root, documents))
     if kustomize:
         findings.extend(kustomize_findings(root))
     return findings
