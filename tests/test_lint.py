@@ -161,6 +161,11 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def deploy_line(func_yaml: Path) -> int:
+    """The line of ``deploy:`` in a func.yaml (where a visibility finding points)."""
+    return func_yaml.read_text().splitlines().index("deploy:") + 1
+
+
 def messages(root: Path) -> list[str]:
     return [str(f) for f in lint(root) if not f.skip]
 
@@ -276,7 +281,8 @@ def test_trigger_for_a_type_its_subscriber_does_not_handle(tmp_path: Path) -> No
     found = messages(root)
     assert found == ["eventing/triggers.yaml:9: Trigger 'ingest-webhook' sends type 'com.github.issues.opened' "
                      "to ingest-webhook, which handles only nothing",
-                     "functions/ingest-webhook/func.yaml:34: ingest-webhook is called only by Triggers but has no "
+                     f"functions/ingest-webhook/func.yaml:{deploy_line(root / 'functions/ingest-webhook/func.yaml')}: "
+                     "ingest-webhook is called only by Triggers but has no "
                      "deploy.labels networking.knative.dev/visibility: cluster-local (its Knative Service gets a "
                      "public URL)"]
 
@@ -373,7 +379,8 @@ def test_internal_function_without_cluster_local_visibility(tmp_path: Path, monk
     assert messages(root) == []
     replace(root / "functions" / "route-task" / "func.yaml", "value: cluster-local", "value: cluster-wide")
     found = messages(root)
-    assert found == ["functions/route-task/func.yaml:34: route-task is called only by Triggers but has no "
+    line = deploy_line(root / "functions" / "route-task" / "func.yaml")
+    assert found == [f"functions/route-task/func.yaml:{line}: route-task is called only by Triggers but has no "
                      "deploy.labels networking.knative.dev/visibility: cluster-local (its Knative Service gets a "
                      "public URL)"]
 
