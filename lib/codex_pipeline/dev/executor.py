@@ -168,12 +168,16 @@ class Executor:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def _since_mark(self) -> float:
+        """When runs were first executed in this state folder (written on first use)."""
         self.runs.mkdir(parents=True, exist_ok=True)
         since = self.runs / SINCE
         if not since.is_file():
             since.write_text(_now() + "\n")
-        self._since = since.stat().st_mtime
+        return since.stat().st_mtime
+
+    def start(self) -> None:
+        self._since = self._since_mark()
         thread = threading.Thread(target=self._watch, name="executor", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -189,7 +193,7 @@ class Executor:
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(not t.is_alive() for t in self._threads[1:]):
+            if all(not t.is_alive() for t in self._threads if t.name != "executor"):
                 return True
             time.sleep(0.1)
         return False
@@ -203,6 +207,8 @@ class Executor:
     def scan(self) -> list[str]:
         """Start a thread for each new Workflow file; the names started."""
         started = []
+        if not self._since:
+            self._since = self._since_mark()
         for path in sorted(self.workflows.glob("*/*.json")) if self.workflows.is_dir() else []:
             name = path.stem
             if name in self._started or path.name.startswith("."):

@@ -66,6 +66,6 @@ class View:
         lines.extend(f"    {name}" for name in self.workflows)
         if self.runs:
             failed = sum(1 for _, phase, _ in self.runs if phase != "Succeeded")
-            lines.append(f"  ran here      {len(self.runs)} workflow(s), {failed} not succeeded")
+            lines.append(f"  ran here       {len(self.runs)} workflow(s), {failed} not succeeded")
             lines.extend(f"    {name:<60} {phase:<10} {seconds:6.1f}s" for name, phase, seconds in self.runs)
         return "\n".join(lines)
