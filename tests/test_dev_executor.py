@@ -123,7 +123,7 @@ def test_a_container_gets_parameters_raw_artifacts_secret_files_env_and_keeps_it
     status = harness.status("run-1")
     assert status["phase"] == "Succeeded" and status["template"] == "t"
     assert [n["phase"] for n in status["nodes"]] == ["Succeeded"]
-    assert "run-1 (t) running here with the test runner" in harness.view()
+    assert "run-1 running here (t, the test runner)" in harness.view()
     assert "run-1 Succeeded" in harness.view()
 
 

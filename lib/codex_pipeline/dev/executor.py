@@ -65,7 +65,8 @@ class Settings:
     env: dict[str, str]
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)  # image command -> local executable
-    codex: str = "codex"  # how the live view names the Codex this run uses
+    codex: str = "codex"  # how the live view names the Codex runs use (short)
+    codex_why: str = ""  # why that one (the banner says it once)
     semaphore_limits: dict[str, int] = field(default_factory=dict)  # "<configmap>/<key>" -> limit
 
 
@@ -256,8 +257,8 @@ class Executor:
             deadline = spec.get("activeDeadlineSeconds")
             run = Run(resolved, folder, time.monotonic() + float(deadline) if deadline else None,
                       variables=dict(resolved.variables))
-            self.view.line("run-started", key, f"{name} ({resolved.template_name}) running here with "
-                                               f"{self.settings.codex}; folder {folder}")
+            self.view.line("run-started", key, f"{name} running here ({resolved.template_name}, "
+                                               f"{self.settings.codex})")
             entry = str(spec.get("entrypoint") or "")
             phase, message = self._template(run, entry, entry, {})
             exit_handler = spec.get("onExit")

@@ -25,20 +25,20 @@ PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "TMPDIR", "CODEX_LOG_LEVEL", "CODEX_
                   "CODEX_GIT_URL", "CODEX_TIMEOUT_SECONDS")
 
 
-def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | None, str]:
-    """(binary, API key or None, how the live view names it)."""
+def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | None, str, str]:
+    """(binary, API key or None, how the live view names it, why this one)."""
     binary = environ.get("CODEX_BIN") or shutil.which("codex", path=environ.get("PATH"))
     key = environ.get("OPENAI_API_KEY") or environ.get("CODEX_API_KEY")
     if binary and key:
-        return binary, key, f"Codex ({binary})"
-    why = "no OPENAI_API_KEY" if binary else "no codex executable (CODEX_BIN or PATH)"
-    return str(demo_codex.install(state / "bin")), None, f"the {demo_codex.NAME}: {why}"
+        return binary, key, "Codex", f"the Codex CLI {binary} with the API key from the environment"
+    why = f"{binary} is there but OPENAI_API_KEY is not set" if binary else "no codex executable (CODEX_BIN or PATH)"
+    return str(demo_codex.install(state / "bin")), None, "demo Codex", f"the {demo_codex.NAME}: {why}"
 
 
 def settings(environ: Mapping[str, str], state: Path, *, github_token: str | None,
              extra: Mapping[str, str]) -> Settings:
     """The run settings: ``extra`` (the stand-in's API URL, the git remotes) wins over ``environ``."""
-    binary, key, label = choose_codex(environ, state)
+    binary, key, label, why = choose_codex(environ, state)
     bin_dir = str(Path(sys.executable).parent)
     env = {name: environ[name] for name in PASSED_THROUGH if environ.get(name)}
     env.update({"PATH": os.pathsep.join([bin_dir, environ.get("PATH") or os.defpath]), "PYTHONUNBUFFERED": "1",
@@ -54,4 +54,4 @@ def settings(environ: Mapping[str, str], state: Path, *, github_token: str | Non
         secrets["discord-codex-bot"] = {k: v for k, v in discord.items() if v}
     local_cli = Path(bin_dir) / "codex-pipeline"
     commands = {"codex-pipeline": str(local_cli)} if local_cli.is_file() else {}
-    return Settings(env=env, secrets=secrets, commands=commands, codex=label)
+    return Settings(env=env, secrets=secrets, commands=commands, codex=label, codex_why=why)

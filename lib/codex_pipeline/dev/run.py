@@ -227,7 +227,7 @@ class Dev:
                  f"({self._env.get('CODEX_KUBECONFIG') or 'in-cluster, then ~/.kube/config'})")
         if info["runs"]:
             note(f"  runs (here)        {info['runs']}   each Workflow runs on this machine with "
-                 f"{self.executor.settings.codex}")
+                 f"{self.executor.settings.codex_why}")
         if info["github"]:
             note(f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
                  f"functions post is saved to {self.options.state / 'github-standin.json'}")
@@ -267,7 +267,7 @@ class Dev:
         outcome = delivery.status_code if delivery.status_code is not None else delivery.error
         action = f".{delivery.action}" if delivery.action else ""
         self.view.line("webhook", delivery.guid, f"stand-in -> ingest-webhook {delivery.event}{action} "
-                                                 f"{delivery.repository}: {outcome}")
+                                                 f"{delivery.repository}: {outcome} ({what_happened(delivery.body)})")
         self.save_github()
 
     def _learn(self, topic: str, origin: str, event: Event) -> None:
@@ -319,6 +319,23 @@ class Dev:
             self.github.__exit__(None, None, None)
             self.github = None
         self.log.close()
+
+
+def what_happened(body: bytes) -> str:
+    """One phrase for the live view: what on the stand-in this webhook reports."""
+    payload: Any = json.loads(body)
+    if "comment" in payload:
+        text = str(payload["comment"].get("body") or "")
+        first = text.split("\n", 1)[0][:40]
+        return f"comment by {payload['comment']['user']['login']} on #{payload['issue']['number']}: {first}"
+    if "check_run" in payload:
+        run = payload["check_run"]
+        return f"{run['name']} {run['conclusion']} on {run['head_sha'][:12]}"
+    if "pull_request" in payload:
+        pull = payload["pull_request"]
+        kind = "draft PR" if pull.get("draft") else "PR"
+        return f"{kind} #{pull['number']} from {pull['head']['ref']} at {pull['head']['sha'][:12]}"
+    return payload.get("action") or "event"
 
 
 def planner_login(env: Mapping[str, str]) -> str | None:
