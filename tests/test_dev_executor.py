@@ -247,3 +247,17 @@ def test_the_repository_templates_run_their_step_with_the_task_and_github_creden
 
 def _files_under(folder: Path) -> dict[str, str]:
     return {str(p): p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file() and p.stat().st_size < 1e6}
+
+
+def test_an_argument_naming_an_input_artifact_outside_the_mounts_finds_its_file(tmp_path: Path) -> None:
+    spec = {"entrypoint": "main", "arguments": {"parameters": [{"name": "task"}]}, "volumes": WORKSPACE,
+            "templates": [{
+                "name": "main",
+                "inputs": {"artifacts": [{"name": "task", "path": "/codex/inputs/task.b64",
+                                          "raw": {"data": "{{workflow.parameters.task}}"}}]},
+                "container": container(args=["--task-file", "/codex/inputs/task.b64"])}]}
+    harness = Harness(tmp_path, [template("t", spec)], {})
+    assert harness.executor.run(harness.workflow("t", "run-5", {"task": "dGFzaw=="})) == "Succeeded"
+    (report,) = harness.reports()
+    path = Path(report["argv"][-1])
+    assert path.is_relative_to(tmp_path / "runs" / "run-5") and path.read_text() == "dGFzaw=="

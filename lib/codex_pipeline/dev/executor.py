@@ -379,6 +379,14 @@ class Executor:
         def anywhere(path: str) -> Path:
             return Path(local(path) or pod / "root" / path.lstrip("/"))
 
+        # Artifact paths outside every mount are files of the pod too (Argo mounts them itself):
+        # map them as well, so an argument or env value naming one finds the file.
+        artifact_paths = [str(a.get("path")) for kind in ("inputs", "outputs")
+                          for a in (template.get(kind) or {}).get("artifacts") or []
+                          if isinstance(a, dict) and str(a.get("path") or "").startswith("/")]
+        extra = [(p, anywhere(p)) for p in substitute(artifact_paths, variables) if local(p) is None]
+        mounts = sorted([*mounts, *extra], key=lambda item: len(item[0]), reverse=True)
+
         for artifact in (template.get("inputs") or {}).get("artifacts") or []:
             artifact = substitute(artifact, variables)
             target = anywhere(str(artifact.get("path") or ""))
