@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def templates() -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     for path in sorted((ROOT / "workflows").glob("*.yaml")):
         found.extend(d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "WorkflowTemplate")
     return found
