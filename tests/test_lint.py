@@ -300,7 +300,7 @@ def test_secret_missing_from_readme(tmp_path: Path) -> None:
     replace(root / "workflows" / "facteur-dispatch.yaml", "key: secret", "key: passphrase")
     found = messages(root)
     assert len(found) == 1
-    assert found[0].startswith("workflows/facteur-dispatch.yaml:38: WorkflowTemplate 'facteur-dispatch' uses "
+    assert found[0].startswith("workflows/facteur-dispatch.yaml:45: WorkflowTemplate 'facteur-dispatch' uses "
                                "secret 'codex-github-webhook' key 'passphrase'")
 
 
@@ -312,7 +312,7 @@ def test_a_secret_set_as_an_environment_variable(tmp_path: Path) -> None:
             "                name: codex-github-webhook\n                key: secret\n")
     found = messages(root)
     assert len(found) == 1 and found[0].startswith(
-        "workflows/facteur-dispatch.yaml:28: template 'step' sets 'CODEX_WEBHOOK_SECRET' from secret "
+        "workflows/facteur-dispatch.yaml:38: template 'step' sets 'CODEX_WEBHOOK_SECRET' from secret "
         "'codex-github-webhook': secrets reach the step as files"), found
 
 
@@ -321,7 +321,7 @@ def test_a_secret_loaded_whole_into_the_environment(tmp_path: Path) -> None:
     replace(root / "workflows" / "facteur-dispatch.yaml", "        volumeMounts:\n",
             "        envFrom:\n          - secretRef:\n              name: codex-github-webhook\n"
             "        volumeMounts:\n")
-    assert messages(root) == ["workflows/facteur-dispatch.yaml:31: template 'step' loads secret "
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:41: template 'step' loads secret "
                               "'codex-github-webhook' into its environment: mount it as a Secret volume instead"]
 
 
@@ -330,7 +330,7 @@ def test_a_secret_loaded_whole_into_the_environment(tmp_path: Path) -> None:
 def test_a_secret_volume_others_can_read(tmp_path: Path, old: str, new: str, shown: str) -> None:
     root = tree(tmp_path)
     replace(root / "workflows" / "facteur-dispatch.yaml", old, new)
-    assert messages(root) == [f"workflows/facteur-dispatch.yaml:35: Secret volume 'webhook': defaultMode is {shown}; "
+    assert messages(root) == [f"workflows/facteur-dispatch.yaml:45: Secret volume 'webhook': defaultMode is {shown}; "
                               "set 0400 (256) so only the step's user can read the files"]
 
 
