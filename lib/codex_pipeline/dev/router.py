@@ -281,12 +281,18 @@ class Router:
                    if r.event.id.split(":", 1)[0] == event.id or r.event.id.startswith(event.id + ":")]
         if emitted:
             return  # already shown as "routed" when the sink accepted each task
-        reason = self._logged_reason(trigger.subscriber, event.id)
-        self.view.line("ignored" if trigger.subscriber == "route-task" else "done", event.id,
-                       f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
-                       + (f": {reason}" if reason else ""))
+        if trigger.subscriber == "route-task":
+            reason = self._logged_reason(trigger.subscriber, event.id)
+            self.view.line("ignored", event.id, f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
+                           + (f": {reason}" if reason else ""))
+            return
+        # An effect function that answered with no event still did something (a comment, a PR marked
+        # ready): show what its decision log says it did, details included.
+        did = self._logged_reason(trigger.subscriber, event.id, details=True)
+        self.view.line("done", event.id, f"{trigger.subscriber} handled {event.type}: "
+                       + (did or "nothing logged (see its log)"))
 
-    def _logged_reason(self, function: str, event_id: str) -> str | None:
+    def _logged_reason(self, function: str, event_id: str, *, details: bool = False) -> str | None:
         """What a function's JSON decision log says about this delivery: its ``reason`` field, else
         the message without its ``key=value`` details (task ids are ``<delivery>:<stage>``)."""
         path = self.logs.get(function)
@@ -305,6 +311,9 @@ class Router:
                 continue
             if not isinstance(entry, dict):
                 continue
+            if details and entry.get("msg"):
+                return " ".join(part for part in str(entry["msg"]).split() if not part.startswith(
+                    ("delivery=", "sha=")))
             if entry.get("reason"):
                 return str(entry["reason"])
             message = _DETAILS.sub("", str(entry.get("msg") or "")).strip().rstrip(":")

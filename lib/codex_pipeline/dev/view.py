@@ -20,14 +20,15 @@ class View:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.counts: Counter[str] = Counter()
-        self.workflows: list[str] = []
+        self.workflows: list[tuple[str, bool]] = []  # (namespace/name, duplicate) as reported
         self._lock = threading.Lock()
 
     def line(self, step: str, event_id: str, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         with self._lock:
             self.counts[step] += 1
-            self.out.write(f"{stamp} {delivery_of(event_id)[:12]:<12} {step:<12} {text}\n")
+            # The whole delivery id: it is what `replay --delivery` takes to redeliver it.
+            self.out.write(f"{stamp} {delivery_of(event_id):<36} {step:<12} {text}\n")
             self.out.flush()
 
     def note(self, text: str) -> None:
@@ -37,24 +38,33 @@ class View:
 
     def submitted(self, event_id: str, function: str, workflow: str, duplicate: bool) -> None:
         with self._lock:
-            self.workflows.append(workflow)
+            self.workflows.append((workflow, duplicate))
         self.line("duplicate" if duplicate else "submitted", event_id,
                   f"{function} -> Workflow {workflow}" + (" (already submitted: not created again)" if duplicate
                                                           else ""))
 
     def summary(self, pending: int) -> str:
         c = self.counts
+        created: dict[str, int] = {}  # workflow -> duplicate deliveries that named it again
+        for name, duplicate in self.workflows:
+            created.setdefault(name, 0)
+            created[name] += duplicate
+        first_seen = {name for name, duplicate in self.workflows if not duplicate}
         lines = [
             "",
             "codex-pipeline dev summary",
             f"  received       {c['received']} webhook delivery(ies)",
             f"  routed         {c['routed']} task(s)",
-            f"  submitted      {c['submitted']} workflow(s)" + (f", {c['duplicate']} duplicate(s)" if c["duplicate"]
-                                                                else ""),
+            f"  submitted      {len(first_seen)} workflow(s)" + (
+                f"; {c['duplicate']} duplicate delivery(ies) created nothing new" if c["duplicate"] else ""),
             f"  ignored        {c['ignored']}",
             f"  retried        {c['retry']} time(s)",
             f"  dead-lettered  {c['dead-letter']}",
             f"  pending        {pending} (delivered when dev starts again)",
         ]
-        lines.extend(f"    {name}" for name in self.workflows)
+        for name, again in created.items():
+            note = "" if not again else f"   (+{again} duplicate delivery(ies))"
+            if name not in first_seen:
+                note = "   (submitted before this run; named again by a duplicate)"
+            lines.append(f"    {name}{note}")
         return "\n".join(lines)

@@ -175,8 +175,9 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     if not settings.webhook_secrets:
         if not settings.webhook_allow_unsigned:
             raise ConfigurationError(
-                "CODEX_WEBHOOK_SECRET is not set: ingest-webhook refuses to start without a webhook secret "
-                "(set CODEX_WEBHOOK_ALLOW_UNSIGNED=true only for local use)")
+                "CODEX_WEBHOOK_SECRET='': ingest-webhook refuses to start without a webhook secret; set it "
+                "(or CODEX_WEBHOOK_SECRET_FILE) to the secret of the GitHub webhook, or "
+                "CODEX_WEBHOOK_ALLOW_UNSIGNED=true for local use only")
         _log.warning("CODEX_WEBHOOK_ALLOW_UNSIGNED is on and no secret is set: ANY caller can inject "
                      "deliveries. Never run this way outside a laptop.")
     handler = IngestWebhook(settings)

@@ -16,7 +16,9 @@ def entry(create_app: Callable[[], FunctionApp]) -> Callable[[Any], Any]:
     them) and return the ``http``-signature function that functions-framework calls."""
     import flask
 
-    app = create_app()
+    from codex_pipeline.runtime import build
+
+    app = build(create_app)
 
     def handle(flask_request: Any) -> Any:
         request = Request(
