@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from opentelemetry.trace import SpanKind
 
 from codex_pipeline import logs, signatures, telemetry
-from codex_pipeline.app import FunctionApp
+from codex_pipeline.app import FunctionApp, sink_readiness
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.discord_interactions import INTERACTIONS_PATH, DiscordInteractions
 from codex_pipeline.emit import Emitter
@@ -181,4 +181,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
         _log.warning("CODEX_WEBHOOK_ALLOW_UNSIGNED is on and no secret is set: ANY caller can inject "
                      "deliveries. Never run this way outside a laptop.")
     handler = IngestWebhook(settings)
-    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitter is not None)
+    return FunctionApp(NAME, handler, methods=("POST",),
+                       ready=lambda: sink_readiness(handler.emitter is not None, "K_SINK"))

@@ -55,8 +55,7 @@ class AsgiFunction:
         return self.app.alive(), "alive"
 
     def ready(self) -> tuple[bool, str]:
-        ok = self.app.ready()
-        return ok, "ready" if ok else "not ready"
+        return self.app.readiness()
 
     async def handle(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope.get("type") == "lifespan":
