@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         result: int = args._run(args)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C before a verb's own handling: stop quietly, with the shell's status for SIGINT
     except ConfigurationError as error:
         print(f"codex-pipeline {args.verb}: configuration error: {error}", file=sys.stderr)
         return CONFIGURATION_EXIT

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from codex_pipeline.cli.values import port
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", type=Path, default=Path(".codex-pipeline"),
                         help="folder for topics, store, dry-run workflows, logs (default: .codex-pipeline)")
-    parser.add_argument("--port", type=int, default=8080,
+    parser.add_argument("--port", type=port, default=8080,
                         help="port of ingest-webhook, where GitHub and `replay` post (0 = any free port)")
-    parser.add_argument("--router-port", type=int, default=0, help="port of the local router (default: any free)")
+    parser.add_argument("--router-port", type=port, default=0, help="port of the local router (default: any free)")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION",
                         help="serve only these functions (repeatable); deliveries to the others are held")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,16 @@ from codex_pipeline.http import Headers, Request
 
 _DETAILS = re.compile(r"(:?\s+[A-Za-z_.]+=\S*)+$")
 RETRYABLE = frozenset({404, 408, 409, 429}) | frozenset(range(500, 600))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (Ctrl-C on `listen` mid long-poll, a timed-out function) is normal
+    here: no traceback in dev's terminal for it."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+            return
+        super().handle_error(request, client_address)
 
 
 def broker_topic(broker: Key) -> str:
@@ -97,7 +108,7 @@ class Router:
         resumed = self.log.resume_pending()
         if resumed:
             self.view.note(f"resuming {resumed} pending delivery(ies) from the last run")
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _QuietServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         server = self._server
         for name, target in (("http", lambda: server.serve_forever(poll_interval=0.05)), ("pump", self._pump)):
