@@ -160,7 +160,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubeconfig", "CODEX_KUBECONFIG", _optional, None,
             "kubeconfig path for the kubernetes submitter (default: in-cluster, then ~/.kube/config)"),
     Setting("planning_enabled", "CODEX_PLANNING_ENABLED", _bool, True,
-            "the spec's codex_dispatch.planning_enabled"),
+            "submit planning runs; false logs planning tasks and answers 202 deferred"),
     Setting("github_token", "CODEX_GITHUB_TOKEN", _optional, None, "GitHub token", secret=True),
     Setting("github_app_id", "CODEX_GITHUB_APP_ID", _optional, None, "GitHub App id"),
     Setting("github_app_private_key", "CODEX_GITHUB_APP_PRIVATE_KEY", _optional, None,
