@@ -57,6 +57,7 @@ class View:
             f"  routed         {c['routed']} task(s)",
             f"  submitted      {len(first_seen)} workflow(s)" + (
                 f"; {c['duplicate']} duplicate delivery(ies) created nothing new" if c["duplicate"] else ""),
+            f"  handled        {c['done']} without a new Workflow (readiness checks, replies; shown above)",
             f"  ignored        {c['ignored']}",
             f"  retried        {c['retry']} time(s)",
             f"  dead-lettered  {c['dead-letter']}",
