@@ -21,6 +21,7 @@ class View:
         self.out = out or sys.stdout
         self.counts: Counter[str] = Counter()
         self.workflows: list[tuple[str, bool]] = []  # (namespace/name, duplicate) as reported
+        self.runs: list[tuple[str, str, float]] = []  # (workflow, phase, seconds) of local runs
         self._lock = threading.Lock()
 
     def line(self, step: str, event_id: str, text: str) -> None:
@@ -42,6 +43,12 @@ class View:
         self.line("duplicate" if duplicate else "submitted", event_id,
                   f"{function} -> Workflow {workflow}" + (" (already submitted: not created again)" if duplicate
                                                           else ""))
+
+    def run_finished(self, event_id: str, workflow: str, phase: str, seconds: float, message: str = "") -> None:
+        with self._lock:
+            self.runs.append((workflow, phase, seconds))
+        step = "run-ok" if phase == "Succeeded" else "run-failed"
+        self.line(step, event_id, f"{workflow} {phase} after {seconds:.1f}s" + (f": {message}" if message else ""))
 
     def summary(self, pending: int) -> str:
         c = self.counts
@@ -68,4 +75,8 @@ class View:
             if name not in first_seen:
                 note = "   (submitted before this run; named again by a duplicate)"
             lines.append(f"    {name}{note}")
+        if self.runs:
+            failed = sum(1 for _, phase, _ in self.runs if phase != "Succeeded")
+            lines.append(f"  ran here       {len(self.runs)} workflow(s), {failed} not succeeded")
+            lines.extend(f"    {name:<60} {phase:<10} {seconds:6.1f}s" for name, phase, seconds in self.runs)
         return "\n".join(lines)
