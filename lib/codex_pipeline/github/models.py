@@ -69,7 +69,9 @@ class PullRequest:
     title: str
     body: str
     state: str
-    draft: bool
+    # GitHub's description does not require ``draft``: None means "not said", and the client asks
+    # GraphQL's non-null ``isDraft`` before acting on it.
+    draft: bool | None
     head_ref: str
     head_sha: str
     base_ref: str
@@ -91,7 +93,7 @@ class PullRequest:
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
             state=str(data.get("state") or ""),
-            draft=bool(data.get("draft")),
+            draft=data["draft"] if isinstance(data.get("draft"), bool) else None,
             head_ref=str(head.get("ref") or ""),
             head_sha=str(head.get("sha") or ""),
             base_ref=str(base.get("ref") or ""),
