@@ -457,3 +457,34 @@ def test_issue_and_pull_numbers_share_a_sequence_and_a_head_has_one_open_pull(gh
     assert gh_client.find_recent_issue_with(REPO, "Closes #1") is None  # PRs are in the issues list, skipped
     listed = gh_client.rest("GET", f"/repos/{REPO}/issues", params={"state": "all"})
     assert [(i["number"], "pull_request" in i) for i in listed] == [(3, False), (2, True), (1, False)]
+
+
+# ---------------------------------------------------------------- check runs and commit statuses (issue 18)
+
+def test_check_run_lifecycle_with_app_credentials(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    gh.enable_app("4242", public)
+    app_client = GitHubClient(AppAuth("4242", private), gh.url)
+    run = app_client.create_check_run(REPO, head_sha=SHA, name="codex / implementation", title="Queued",
+                                      summary="Workflow submitted", details_url="https://argo.example/wf/x")
+    assert (run.status, run.conclusion, run.details_url) == ("queued", None, "https://argo.example/wf/x")
+    assert app_client.failing_checks(REPO, SHA).pending == ("codex / implementation",)
+    app_client.update_check_run(REPO, run.id, status="in_progress", title="Running", summary="Codex works")
+    done = app_client.update_check_run(REPO, run.id, conclusion="failure", title="Failed", summary="tests fail")
+    assert (done.status, done.conclusion, done.title, done.summary) == ("completed", "failure", "Failed", "tests fail")
+    found = app_client.find_check_run(REPO, SHA, "codex / implementation")
+    assert found is not None and found.id == run.id and found.conclusion == "failure"
+    assert app_client.find_check_run(REPO, SHA, "other") is None
+
+
+def test_check_runs_need_an_app_and_statuses_do_not(gh: FakeGitHub) -> None:
+    gh_client = client(gh)
+    with pytest.raises(GitHubPermanentError, match="GitHub App") as caught:
+        gh_client.create_check_run(REPO, head_sha=SHA, name="codex / review")
+    assert caught.value.github_status == 403
+    gh_client.create_commit_status(REPO, SHA, state="pending", context="codex / review", description="queued")
+    gh_client.create_commit_status(REPO, SHA, state="success", context="codex / review", description="done")
+    report = gh_client.failing_checks(REPO, SHA)
+    assert report.green  # the combined status keeps the latest per context
+    with pytest.raises(GitHubPermanentError):
+        gh_client.create_commit_status(REPO, SHA, state="bogus", context="codex / review")

@@ -40,6 +40,10 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("GET", r"/repos/[^/]+/[^/]+/pulls/\d+", "2xx", "PullRequest"),
     ("GET", r"/repos/[^/]+/[^/]+/commits/[^/]+/check-runs", "2xx", "ReposOwnerRepoCommitsRefCheckRunsGetResponse200"),
     ("GET", r"/repos/[^/]+/[^/]+/commits/[^/]+/status", "2xx", "CombinedCommitStatus"),
+    ("POST", r"/repos/[^/]+/[^/]+/check-runs", "2xx", "CheckRun"),
+    ("PATCH", r"/repos/[^/]+/[^/]+/check-runs/\d+", "2xx", "CheckRun"),
+    ("GET", r"/repos/[^/]+/[^/]+/check-runs/\d+", "2xx", "CheckRun"),
+    ("POST", r"/repos/[^/]+/[^/]+/statuses/[0-9a-f]+", "2xx", "Status"),
     ("GET", r"/app", "2xx", "Integration"),
     ("GET", r"/repos/[^/]+/[^/]+/installation", "2xx", "Installation"),
     ("POST", r"/app/installations/\d+/access_tokens", "2xx", "InstallationToken"),
@@ -122,6 +126,13 @@ def drive_everything(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     app_client = GitHubClient(AppAuth("4242", private), gh.url, sleep=lambda _: None)
     app_client.viewer_login()
     app_client.default_branch(REPO)
+    run = app_client.create_check_run(REPO, head_sha=SHA, name="codex / implementation", title="Queued",
+                                      summary="Waiting for the workflow", details_url="https://argo.example/wf")
+    app_client.update_check_run(REPO, run.id, status="in_progress")
+    app_client.update_check_run(REPO, run.id, conclusion="success", title="Done", summary="All good")
+    app_client.rest("GET", f"/repos/{REPO}/check-runs/{run.id}", repo=REPO)
+    client.create_commit_status(REPO, SHA, state="pending", context="codex / review", target_url="https://a.example")
+    requests.post(f"{gh.url}/repos/{REPO}/check-runs", headers=TOKEN, timeout=5, json={"name": "x", "head_sha": SHA})
 
 
 def test_every_answer_of_the_standin_satisfies_githubs_description(gh: FakeGitHub,

@@ -460,6 +460,19 @@ class FakeGitHub(FakeServer):
                                         "errors": [{"resource": "CheckRun", "code": "invalid", "field": "filter"}]})
             chunk, headers = self._page(recorded, runs)
             return self._json(200, {"total_count": len(runs), "check_runs": chunk}, headers)
+        if (rest == "/check-runs" and method == "POST") or re.fullmatch(r"/check-runs/\d+", rest):
+            return self._check_run_call(recorded, repo, rest, body)
+        if (m := re.fullmatch(r"/statuses/([0-9a-fA-F]{7,40})", rest)) and method == "POST":
+            wanted_state = body.get("state")
+            if wanted_state not in ("error", "failure", "pending", "success"):
+                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422",
+                                        "errors": [{"resource": "Status", "code": "custom", "field": "state",
+                                                    "message": f"state is not included in the list: "
+                                                               f"{wanted_state!r}"}]})
+            login = "codex-app[bot]" if self._bearer(recorded).startswith("ghs_") else "codex-bot"
+            return self._json(201, self.add_status(repo.full_name, m.group(1), str(body.get("context") or "default"),
+                                                   str(wanted_state), description=body.get("description"),
+                                                   target_url=body.get("target_url"), login=login))
         if (m := re.fullmatch(r"/commits/([^/]+)/status", rest)) and method == "GET":
             sha = m.group(1)
             latest: dict[str, dict[str, Any]] = {}
@@ -498,6 +511,51 @@ class FakeGitHub(FakeServer):
                                  draft=bool(body.get("draft")), title=str(body.get("title") or ""),
                                  body=str(body.get("body") or ""), login=login)
         return self._json(201, pull)
+
+    def _check_run_call(self, recorded: Recorded, repo: FakeRepo, rest: str, body: dict[str, Any]) -> Answer:
+        """Create, update or read a check run. Only GitHub Apps may write them (403 for other tokens)."""
+        if recorded.method != "GET" and not self._bearer(recorded).startswith("ghs_"):
+            return self._error(403, "You must authenticate via a GitHub App.")
+        key = repo.full_name.lower()
+        if recorded.method == "POST":
+            if not body.get("name") or not body.get("head_sha"):
+                return self._json(422, {"message": "Invalid request.\n\n\"name\", \"head_sha\" weren't supplied.",
+                                        "documentation_url": DOCS, "status": "422"})
+            output = body.get("output") or {}
+            run = self.add_check_run(repo.full_name, str(body["head_sha"]), str(body["name"]),
+                                     status=str(body.get("status") or "queued"), conclusion=body.get("conclusion"),
+                                     details_url=body.get("details_url"), external_id=body.get("external_id"),
+                                     title=output.get("title"), summary=output.get("summary"),
+                                     text=output.get("text"), app_slug=APP_SLUG)
+            if body.get("conclusion") and body.get("status") in (None, "completed"):
+                self._complete(run, str(body["conclusion"]))
+            return self._json(201, run)
+        run_id = int(rest.rsplit("/", 1)[1])
+        with self._state:
+            found = next((r for (k, _), runs in self.check_runs.items() if k == key for r in runs
+                          if r["id"] == run_id), None)
+            if found is None:
+                return self._error(404, "Not Found")
+            if recorded.method == "PATCH":
+                for name in ("name", "details_url", "external_id"):
+                    if name in body:
+                        found[name] = body[name]
+                if "output" in body:
+                    found["output"].update({k: v for k, v in body["output"].items()
+                                            if k in ("title", "summary", "text")})
+                if body.get("status") in ("queued", "in_progress"):
+                    found["status"] = body["status"]
+                    found["started_at"] = found["started_at"] or _now_iso()
+                if body.get("conclusion") or body.get("status") == "completed":
+                    self._complete(found, str(body.get("conclusion") or "neutral"))
+            elif recorded.method != "GET":
+                return self._error(404, "Not Found")
+            return self._json(200, found)
+
+    @staticmethod
+    def _complete(run: dict[str, Any], conclusion: str) -> None:
+        run.update(status="completed", conclusion=conclusion, completed_at=_now_iso(),
+                   started_at=run["started_at"] or _now_iso())
 
     def _check_runs_of(self, key: str, sha: str, query: dict[str, str]) -> list[dict[str, Any]] | None:
         """Check runs of a commit: ``filter=latest`` (GitHub's default) keeps the newest run per name."""

@@ -38,6 +38,7 @@ from codex_pipeline.github.auth import AppAuth, AppInstallationUnknown, Auth, To
 from codex_pipeline.github.models import (
     FAILING_CONCLUSIONS,
     FAILING_STATUS_STATES,
+    CheckRun,
     ChecksReport,
     Comment,
     FailingCheck,
@@ -472,6 +473,63 @@ class GitHubClient:
             return self.get_pull(repo, int(item["number"]))
         return None
 
+    # ------------------------------------------------------------------ check runs and statuses (issue 18)
+
+    def create_check_run(self, repo: str, *, head_sha: str, name: str, status: str = "queued",
+                         conclusion: str | None = None, details_url: str | None = None,
+                         external_id: str | None = None, title: str | None = None, summary: str | None = None,
+                         text: str | None = None) -> CheckRun:
+        """A check run on ``head_sha`` (GitHub Apps only: a plain token gets a permanent 403)."""
+        owner, name_ = split_repo(repo)
+        payload: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": status}
+        if conclusion is not None:
+            payload.update(status="completed", conclusion=conclusion)
+        if details_url:
+            payload["details_url"] = details_url
+        if external_id is not None:
+            payload["external_id"] = external_id
+        if (output := _output(title, summary, text)) is not None:
+            payload["output"] = output
+        data = self.rest("POST", f"/repos/{owner}/{name_}/check-runs", repo=repo, json=payload,
+                         what=f"check run {name!r}")
+        return CheckRun.from_api(data)
+
+    def update_check_run(self, repo: str, run_id: int, *, status: str | None = None, conclusion: str | None = None,
+                         details_url: str | None = None, title: str | None = None, summary: str | None = None,
+                         text: str | None = None) -> CheckRun:
+        owner, name = split_repo(repo)
+        payload: dict[str, Any] = {}
+        if status is not None:
+            payload["status"] = status
+        if conclusion is not None:
+            payload.update(status="completed", conclusion=conclusion)
+        if details_url:
+            payload["details_url"] = details_url
+        if (output := _output(title, summary, text)) is not None:
+            payload["output"] = output
+        data = self.rest("PATCH", f"/repos/{owner}/{name}/check-runs/{int(run_id)}", repo=repo, json=payload,
+                         what=f"check run {run_id}")
+        return CheckRun.from_api(data)
+
+    def find_check_run(self, repo: str, sha: str, name: str) -> CheckRun | None:
+        """The newest check run called ``name`` on ``sha`` (GitHub's ``filter=latest``), if any."""
+        owner, repo_name = split_repo(repo)
+        for run in self.paginate(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", repo=repo,
+                                 params={"check_name": name, "filter": "latest"}, items_key="check_runs",
+                                 what=f"check run {name!r} of {sha[:12]}"):
+            return CheckRun.from_api(run)
+        return None
+
+    def create_commit_status(self, repo: str, sha: str, *, state: str, context: str, description: str = "",
+                             target_url: str | None = None) -> None:
+        """A commit status (``pending``/``success``/``failure``/``error``): the plain-token fallback for check runs."""
+        owner, name = split_repo(repo)
+        payload: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            payload["target_url"] = target_url
+        self.rest("POST", f"/repos/{owner}/{name}/statuses/{sha}", repo=repo, json=payload,
+                  what=f"commit status {context!r}")
+
     def create_pull(self, repo: str, *, head: str, base: str, title: str, body: str,
                     draft: bool = True) -> PullRequest:
         """Open a pull request (a draft unless told otherwise)."""
@@ -479,6 +537,16 @@ class GitHubClient:
         data = self.rest("POST", f"/repos/{owner}/{name}/pulls", repo=repo, what=f"a pull request from {head}",
                          json={"head": head, "base": base, "title": title, "body": body, "draft": draft})
         return PullRequest.from_api(data)
+
+
+def _output(title: str | None, summary: str | None, text: str | None) -> dict[str, str] | None:
+    """A check run's ``output``: GitHub requires title and summary together (65,535 characters at most)."""
+    if title is None and summary is None:
+        return None
+    output = {"title": (title or "")[:1000], "summary": (summary or title or "")[:65_000]}
+    if text:
+        output["text"] = text[:65_000]
+    return output
 
 
 def _new_session() -> requests.Session:

@@ -106,6 +106,31 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
+class CheckRun:
+    """A check run we created or found (issue 18: one per implementation or review run)."""
+
+    id: int
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None
+    html_url: str
+    details_url: str
+    external_id: str
+    title: str
+    summary: str
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> CheckRun:
+        output = data.get("output") or {}
+        return cls(id=int(data["id"]), name=str(data.get("name") or ""), head_sha=str(data.get("head_sha") or ""),
+                   status=str(data.get("status") or ""), conclusion=data.get("conclusion"),
+                   html_url=str(data.get("html_url") or ""), details_url=str(data.get("details_url") or ""),
+                   external_id=str(data.get("external_id") or ""), title=str(output.get("title") or ""),
+                   summary=str(output.get("summary") or ""))
+
+
+@dataclass(frozen=True)
 class ReviewThread:
     """An unresolved review thread: its first comment summarises it."""
 
