@@ -68,6 +68,7 @@ def delivery_githubkit(url: str) -> Any:
     from githubkit import GitHub
 
     gh = GitHub("test-token", base_url=url + "/", auto_retry=False)
+    gh.__enter__()  # one HTTP client for every call (without it githubkit opens a new one per request)
     owner, name = REPO.split("/")
 
     def once() -> None:
