@@ -85,6 +85,16 @@ class Unavailable(PipelineError):
     code = "unavailable"
 
 
+class MisconfiguredCredentials(Unavailable):
+    """Our deployment's credentials cannot make a call the event needs (e.g. a GitHub App without
+    an installation id asked for a repository-less call).
+
+    The event itself is fine, so it is answered 503 and retried once the setting is fixed, never
+    dead-lettered; the message names the setting to fix."""
+
+    code = "misconfigured_credentials"
+
+
 class ConfigurationError(Exception):
     """A setting is missing or wrong; raised at start-up, naming the setting, its value and the fix.
 
