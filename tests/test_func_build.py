@@ -263,7 +263,7 @@ def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str,
     with funcbuild.func_venv(name, build) as python, RecordingSink() as sink, RecordingSink() as collector, \
             FakeKubernetes() as kubernetes, FakeGitHub() as github:
         github.add_repo("o/r")
-        values = {"codex-github-webhook:secret": SECRET, "codex-github:token": "func-build-token"}
+        values = {"codex-github-webhook:secret": SECRET, "codex-github:token": "test-token"}
         overrides = {
             "K_SINK": sink.url, "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
             "CODEX_KUBECONFIG": str(kubernetes.kubeconfig(tmp_path / "kubeconfig")),
