@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations
+from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations, refuse_nul
 
 SCHEMA = "codex_kb"
 # pg_advisory_xact_lock key that serialises migrations ("codexkb1" as an int64).
@@ -35,8 +35,41 @@ _INSERT_RUN = (
     " SELECT * FROM inserted"
 )
 _log = logging.getLogger("codex_pipeline.store")
+
+
+class _OutageLog(logging.Filter):
+    """psycopg_pool warns on every failed connection attempt (twice a second while a host is
+    down). Let the first warning of an outage through, drop the repeats, and say once when the
+    database answers again: one line per change of state, not per attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(("error connecting", "reconnection attempt")):
+            return True
+        if self.down:
+            return False
+        self.down = True
+        record.msg = f"{record.getMessage()} (PostgreSQL unreachable; logged again when this changes)"
+        record.args = ()
+        return True
+
+    def answered(self) -> None:
+        if self.down:
+            self.down = False
+            _log.warning("PostgreSQL answers again")
+
+
+_OUTAGE = _OutageLog()
+logging.getLogger("psycopg.pool").addFilter(_OUTAGE)
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
+
+
+def _holds_nul(*values: str) -> bool:
+    return any("\x00" in value for value in values)
 
 
 def _run(row: tuple[Any, ...]) -> WorkflowRun:
@@ -87,7 +120,9 @@ class PostgresStore:
         for attempt in (1, 2):
             try:
                 with self._pool.connection() as conn:
-                    return work(conn)
+                    result = work(conn)
+                _OUTAGE.answered()
+                return result
             except PoolTimeout:
                 raise Unavailable(
                     f"PostgreSQL is unreachable: no connection within {self.connect_timeout:g}s") from None
@@ -136,21 +171,35 @@ class PostgresStore:
     # --- intake and runs ----------------------------------------------------------------
 
     def record_intake(self, intake: TaskIntake) -> bool:
+        refuse_nul(intake.stage, intake.delivery_id, intake.repository, intake.payload_json)
         return self._call(lambda conn: conn.execute(
             "INSERT INTO codex_kb.task_intake (stage, delivery_id, repository, issue_number, payload,"
             " payload_json) VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (stage, delivery_id) DO NOTHING",
             (intake.stage, intake.delivery_id, intake.repository, intake.issue_number, intake.payload,
              intake.payload_json)).rowcount == 1)
 
+    def find_intake(self, stage: str, delivery_id: str) -> TaskIntake | None:
+        if _holds_nul(stage, delivery_id):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
+        row = self._call(lambda conn: conn.execute(
+            "SELECT stage, delivery_id, repository, issue_number, payload, payload_json::text FROM codex_kb.task_intake"
+            " WHERE stage = %s AND delivery_id = %s", (stage, delivery_id)).fetchone())
+        return TaskIntake(row[0], row[1], row[2], int(row[3]), bytes(row[4]), row[5]) if row else None
+
     def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
+        if _holds_nul(stage, delivery_id):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
         row = self._call(lambda conn: conn.execute(_RUN_BY_DELIVERY, (stage, delivery_id)).fetchone())
         return _run(row) if row else None
 
     def get_run(self, namespace: str, name: str) -> WorkflowRun | None:
+        if _holds_nul(namespace, name):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
         row = self._call(lambda conn: conn.execute(_RUN_BY_NAME, (namespace, name)).fetchone())
         return _run(row) if row else None
 
     def record_run(self, run: WorkflowRun) -> WorkflowRun:
+        refuse_nul(run.namespace, run.name, run.stage, run.repository, run.delivery_id)
         def work(conn: Connection) -> tuple[Any, ...] | None:
             row = conn.execute(_INSERT_RUN, (run.namespace, run.name, run.template, run.stage, run.repository,
                                              run.issue_number, run.delivery_id, run.submitted_at)).fetchone()
@@ -166,12 +215,15 @@ class PostgresStore:
     # --- issues the pipeline opened --------------------------------------------------------
 
     def find_created_issue(self, key: str) -> CreatedIssue | None:
+        if _holds_nul(key):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
         row = self._call(lambda conn: conn.execute(
             "SELECT key, repository, issue_number, issue_url FROM codex_kb.created_issues WHERE key = %s",
             (key,)).fetchone())
         return CreatedIssue(row[0], row[1], int(row[2]), row[3]) if row else None
 
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
+        refuse_nul(issue.key, issue.repository, issue.issue_url)
         self._call(lambda conn: conn.execute(
             "INSERT INTO codex_kb.created_issues (key, repository, issue_number, issue_url) VALUES (%s, %s, %s, %s)"
             " ON CONFLICT (key) DO NOTHING", (issue.key, issue.repository, issue.issue_number, issue.issue_url)))
@@ -183,6 +235,7 @@ class PostgresStore:
     # --- once markers -------------------------------------------------------------------
 
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
+        refuse_nul(key, owner)
         def work(conn: Connection) -> OnceState:
             claimed = conn.execute(
                 "INSERT INTO codex_kb.once_markers AS m (key, owner) VALUES (%s, %s) "
