@@ -63,7 +63,32 @@ class FunctionApp:
             return answer
         return answer, "ready" if answer else "not ready"
 
+    @property
+    def asynchronous(self) -> bool:
+        """Whether the handler can run on the event loop (:meth:`call_async`) rather than a thread."""
+        return callable(getattr(self.handler, "call_async", None))
+
     def __call__(self, request: Request) -> Response:
+        early = self._shell(request)
+        if early is not None:
+            return early
+        try:
+            return self.handler(request)
+        except Exception as error:
+            return self._failed(error)
+
+    async def call_async(self, request: Request) -> Response:
+        """As ``app(request)``, for a handler with ``call_async`` (see :mod:`codex_pipeline.outcome`)."""
+        early = self._shell(request)
+        if early is not None:
+            return early
+        try:
+            return await self.handler.call_async(request)  # type: ignore[attr-defined, no-any-return]
+        except Exception as error:
+            return self._failed(error)
+
+    def _shell(self, request: Request) -> Response | None:
+        """The health answers and the method check: what every function answers alike."""
         path = request.path.rstrip("/") or "/"
         if path == LIVENESS_PATH:
             return json_response(200, {"status": "alive", "function": self.name})
@@ -71,19 +96,19 @@ class FunctionApp:
             ok, reason = self.readiness()
             return json_response(200 if ok else 503, {"status": "ready" if ok else "not ready",
                                                       "function": self.name, "reason": reason})
-        try:
-            if request.method.upper() not in self.methods:
-                raise MethodNotAllowed(
-                    f"{request.method} is not allowed; use {', '.join(sorted(self.methods))}",
-                    headers={"allow": ", ".join(sorted(self.methods))},
-                )
-            return self.handler(request)
-        except PipelineError as error:
+        if request.method.upper() not in self.methods:
+            return self._failed(MethodNotAllowed(
+                f"{request.method} is not allowed; use {', '.join(sorted(self.methods))}",
+                headers={"allow": ", ".join(sorted(self.methods))},
+            ))
+        return None
+
+    def _failed(self, error: Exception) -> Response:
+        if isinstance(error, PipelineError):
             level = logging.WARNING if error.status < 500 else logging.ERROR
             _log.log(level, f"{self.name} answered {error.status}: {error.message}",
                      extra={"status": error.status, "function": self.name})
             return error_response(error)
-        except Exception:
-            _log.exception(f"{self.name} failed unexpectedly", extra={"function": self.name})
-            return json_response(500, {"error": "internal_error", "status": 500,
-                                       "message": f"{self.name} failed unexpectedly; the event will be retried"})
+        _log.error(f"{self.name} failed unexpectedly", exc_info=error, extra={"function": self.name})
+        return json_response(500, {"error": "internal_error", "status": 500,
+                                   "message": f"{self.name} failed unexpectedly; the event will be retried"})

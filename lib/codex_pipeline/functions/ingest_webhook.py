@@ -26,7 +26,8 @@ from codex_pipeline.discord_interactions import INTERACTIONS_PATH, DiscordIntera
 from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, ConfigurationError, PayloadTooLarge, Unauthorized, Unavailable
 from codex_pipeline.events import Event
-from codex_pipeline.http import Request, Response, json_object, json_response
+from codex_pipeline.http import Request, json_object, json_response
+from codex_pipeline.outcome import EmittingHandler, Outcome
 from codex_pipeline.policy import Policy
 
 NAME = "ingest-webhook"
@@ -95,7 +96,7 @@ def parse_body(request: Request) -> tuple[bytes, dict[str, Any]]:
     return raw, json_object(raw, "delivery body")
 
 
-class IngestWebhook:
+class IngestWebhook(EmittingHandler):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.emitter = (Emitter(settings.sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts,
@@ -105,10 +106,15 @@ class IngestWebhook:
                                 attempts=min(settings.sink_attempts, 2),
                                 deadline=min(settings.sink_deadline, DISCORD_DEADLINE)) if settings.sink else None)
         self.discord = DiscordInteractions(settings.discord_public_key, Policy.from_settings(settings), discord_sink)
+        self.emitters = (self.emitter,) if self.emitter is not None else ()
+        self.deadline = settings.sink_deadline
 
-    def __call__(self, request: Request) -> Response:
-        if request.path.rstrip("/") == INTERACTIONS_PATH:
-            return self.discord(request)
+    def blocking(self, request: Request) -> bool:
+        return request.path.rstrip("/") == INTERACTIONS_PATH
+
+    def decide(self, request: Request) -> Outcome:
+        if self.blocking(request):
+            return Outcome(self.discord(request))
         # decode: size, authenticity, headers, body
         declared = request.headers.get("content-length", "")
         limit = self.settings.webhook_max_bytes
@@ -126,22 +132,25 @@ class IngestWebhook:
         # decide
         if name == "ping":
             logs.decision(_log, "ping answered", delivery=delivery, hook=request.headers.get("x-github-hook-id"))
-            return json_response(200, {"deliveryId": delivery, "event": name, "action": action})
+            return Outcome(json_response(200, {"deliveryId": delivery, "event": name, "action": action}))
 
-        # act: emit one raw event, in one trace from here to the workflow
+        # act: one raw event to emit, in one trace from here to the workflow
         with telemetry.span("ingest.webhook", kind=SpanKind.SERVER,
                             attributes={"github.event": name, "github.delivery": delivery}):
             event = self._event(request, name, action, delivery, raw, payload)
             if self.emitter is None:
                 raise Unavailable("no sink configured: set K_SINK (Knative SinkBinding) to the raw topic's sink")
-            self.emitter.emit(event)
-        logs.decision(_log, "delivery accepted", delivery=delivery, type=event.type,
-                      repository=_repository_name(payload), subject=event.subject)
-        if unsigned:
-            _log.warning("UNSIGNED delivery accepted (CODEX_WEBHOOK_ALLOW_UNSIGNED, no secret): anyone "
-                         "who reaches this URL can inject events", extra={"delivery": delivery})
-        # answer
-        return json_response(202, {"deliveryId": delivery, "event": name, "action": action})
+
+        def accepted() -> None:
+            logs.decision(_log, "delivery accepted", delivery=delivery, type=event.type,
+                          repository=_repository_name(payload), subject=event.subject)
+            if unsigned:
+                _log.warning("UNSIGNED delivery accepted (CODEX_WEBHOOK_ALLOW_UNSIGNED, no secret): anyone "
+                             "who reaches this URL can inject events", extra={"delivery": delivery})
+
+        # answer, once the sink accepted the event
+        return Outcome(json_response(202, {"deliveryId": delivery, "event": name, "action": action}),
+                       [(0, event)], accepted)
 
     def _authenticate(self, request: Request) -> bool:
         """401 unless the delivery is signed with a configured secret; True for an unsigned one let in.

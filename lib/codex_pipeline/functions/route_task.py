@@ -23,10 +23,11 @@ from codex_pipeline import logs, tasks, telemetry
 from codex_pipeline.app import FunctionApp, sink_readiness
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.discord_interactions import PLAN_EVENT_TYPE
-from codex_pipeline.emit import Emitter, deadline_after
+from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES, Event, decode_request
-from codex_pipeline.http import Request, Response, empty_response
+from codex_pipeline.http import Request, empty_response
+from codex_pipeline.outcome import EmittingHandler, Outcome
 from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, route_plan_request
 from codex_pipeline.policy import Policy
 from codex_pipeline.routing import ROUTED_TYPES, TYPE_PREFIX, RoutedTask, route
@@ -75,11 +76,11 @@ def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Eve
     return event(PROTOBUF_MEDIA, tasks.to_protobuf(task)), event(JSON_MEDIA, tasks.to_json(task))
 
 
-class RouteTask:
+class RouteTask(EmittingHandler):
     def __init__(self, settings: Settings) -> None:
         self.policy = Policy.from_settings(settings)
         self.discord_repository = settings.discord_repository
-        self.emitters: tuple[Emitter, Emitter] | None = None
+        self.emitters: tuple[Emitter, ...] = ()
         self.deadline = settings.sink_deadline
         if settings.tasks_sink and settings.tasks_json_sink:
             self.emitters = (
@@ -89,7 +90,7 @@ class RouteTask:
                         deadline=settings.sink_deadline),
             )
 
-    def __call__(self, request: Request) -> Response:
+    def decide(self, request: Request) -> Outcome:
         # decode
         event = decode_request(request)
         if event.type == PLAN_EVENT_TYPE:
@@ -98,7 +99,7 @@ class RouteTask:
         if github_event is None:
             logs.decision(_log, "event ignored", delivery=event.id, type=event.type,
                           reason="not a raw GitHub event (com.github.*)")
-            return empty_response(200)
+            return Outcome(empty_response(200))
         payload = event.json()
         if not isinstance(payload, dict):
             raise BadRequest(f"event {event.id} data must be a GitHub payload (a JSON object)")
@@ -109,46 +110,52 @@ class RouteTask:
             result = route(github_event, payload, event.id, self.policy, received_at=_received_at(event))
             if result.ignored:
                 logs.decision(_log, "delivery ignored", delivery=event.id, type=event.type, reason=result.reason)
-                return empty_response(200)
+                return Outcome(empty_response(200))
 
             # act: both topics must hold every task before the delivery is acked
-            if self.emitters is None:
+            if not self.emitters:
                 raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
             traceparent = telemetry.current_traceparent() or event.traceparent
-            deadline = deadline_after(self.deadline)  # one bound for every emit of this delivery
+            emits: list[tuple[int, Event]] = []
             for routed in result.tasks:
                 span.set_attributes({telemetry.ATTR_STAGE: routed.kind,
                                      telemetry.ATTR_REPOSITORY: routed.task.repository,
                                      telemetry.ATTR_ISSUE: routed.task.issue_number})
                 structured, as_json = task_events(routed, traceparent)
-                self.emitters[0].emit(structured, deadline)
-                self.emitters[1].emit(as_json, deadline)
+                emits += [(0, structured), (1, as_json)]
+
+        def accepted() -> None:
+            for routed in result.tasks:
                 logs.decision(_log, "task routed", stage=routed.kind, type=routed.type, id=routed.event_id,
                               repository=routed.task.repository, issue=routed.task.issue_number,
                               delivery=event.id, reason=result.reason)
-        # answer
-        return empty_response(202)
 
-    def _plan_request(self, event: Event) -> Response:
+        # answer, once both sinks accepted every event (one deadline bounds them all)
+        return Outcome(empty_response(202), emits, accepted)
+
+    def _plan_request(self, event: Event) -> Outcome:
         interaction = event.json()
         with telemetry.span("route.discord", traceparent=event.traceparent, kind=SpanKind.CONSUMER,
                             attributes={"discord.interaction": event.id}):
             result = route_plan_request(interaction, self.policy, self.discord_repository)
             if result.request is None:
                 logs.decision(_log, "discord request ignored", interaction=event.id, reason=result.reason)
-                return empty_response(200)
-            if self.emitters is None:
+                return Outcome(empty_response(200))
+            if not self.emitters:
                 raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
             plan = result.request
             traceparent = telemetry.current_traceparent() or event.traceparent
             extensions = {"partitionkey": plan.repository, "traceparent": traceparent}
-            self.emitters[0].emit(Event(
+            request_event = Event(
                 id=f"{plan.interaction_id}:plan-request", source=SOURCE, type=PLAN_REQUEST_TYPE,
                 subject=plan.repository, datacontenttype=JSON_MEDIA, data=plan.to_json(),
-                extensions={key: value for key, value in extensions.items() if value}))
-        logs.decision(_log, "plan request routed", type=PLAN_REQUEST_TYPE, interaction=plan.interaction_id,
-                      repository=plan.repository, requester=plan.requester_id, reason=result.reason)
-        return empty_response(202)
+                extensions={key: value for key, value in extensions.items() if value})
+
+        def accepted() -> None:
+            logs.decision(_log, "plan request routed", type=PLAN_REQUEST_TYPE, interaction=plan.interaction_id,
+                          repository=plan.repository, requester=plan.requester_id, reason=result.reason)
+
+        return Outcome(empty_response(202), [(0, request_event)], accepted)
 
     @staticmethod
     def _github_event(event: Event) -> str | None:
@@ -169,8 +176,8 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     if not settings.planner_login:
         _log.warning("CODEX_PLANNER_LOGIN is unset: no plan comment will promote an issue")
     handler = RouteTask(settings)
-    if handler.emitters is None:
+    if not handler.emitters:
         _log.warning("CODEX_TASKS_SINK or CODEX_TASKS_JSON_SINK is unset: tasks will be answered 503")
     return FunctionApp(NAME, handler, methods=("POST",),
-                       ready=lambda: sink_readiness(handler.emitters is not None,
+                       ready=lambda: sink_readiness(bool(handler.emitters),
                                                     "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"))

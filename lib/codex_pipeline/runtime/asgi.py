@@ -1,8 +1,10 @@
 """ASGI entry for ``func deploy`` (func-python): ``new()`` returns an :class:`AsgiFunction`.
 
 func-python calls ``handle(scope, receive, send)`` and answers the health probes itself
-through ``alive()``/``ready()``. Handlers are synchronous (blocking I/O to databases and
-APIs), so each request runs in a worker thread and the event loop stays free.
+through ``alive()``/``ready()``. Most handlers are synchronous (blocking I/O to databases and
+APIs), so their requests run in a worker thread and the event loop stays free. A handler that
+only decodes, decides and emits (ingest-webhook, route-task: :mod:`codex_pipeline.outcome`)
+runs on the event loop and emits through :class:`codex_pipeline.async_emit.AsyncEmitter`.
 """
 
 from __future__ import annotations
@@ -88,7 +90,11 @@ class AsgiFunction:
                 query=scope.get("query_string", b"").decode("latin-1"),
             )
             try:
-                response = await asyncio.to_thread(self.app, request)
+                app = self.app
+                if app.asynchronous:
+                    response = await app.call_async(request)
+                else:
+                    response = await asyncio.to_thread(app, request)
             except Exception:  # the app maps errors itself; this is the last line
                 response = json_response(500, {"error": "internal_error", "status": 500,
                                                "message": "function failed unexpectedly"})
@@ -127,5 +133,8 @@ class AsgiFunction:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stop()
+                aclose = getattr(self._app.handler, "aclose", None) if self._app is not None else None
+                if callable(aclose):
+                    await aclose()  # the kept async HTTP sessions (ingest-webhook, route-task)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
