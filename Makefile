@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
 PYTEST_WORKERS ?= 2
 export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean bench-steps
+.PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean bench-steps bench-func bench-func-cold
 
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults"
@@ -74,8 +74,12 @@ bench-review: venv
 bench-dispatch: venv
 	$(BIN)/python bench/dispatch.py --append
 
-# Cold start under func-python (func deploy's runtime) beside functions-framework.
+# ingest-webhook and the ingest -> route-task chain under func-python beside bare func-python (issue 14).
 bench-func: venv
+	$(BIN)/python bench/func_runtimes.py --seconds 10 --append
+
+# Cold start under func-python (func deploy's runtime) beside functions-framework.
+bench-func-cold: venv
 	$(BIN)/python bench/func_cold_start.py --runs 7 --append
 
 clean:

@@ -32,7 +32,7 @@ def event() -> Event:
                  datacontenttype="application/json", data=b'{"action":"opened"}')
 
 
-assert aiohttp.ClientSession
+assert aiohttp.__version__
 
 
 async def _emit(emitter: AsyncEmitter, count: int = 1, deadline: float | None = None) -> None:
