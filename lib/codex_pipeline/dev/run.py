@@ -242,6 +242,9 @@ class Dev:
                 Path(sys.executable).parent / "codex-pipeline")
             state = "" if self.options.state == Path(".codex-pipeline") else f" --state {self.options.state}"
             note(f"Try (in another terminal):  {cli} replay{state} examples/issues.opened.json")
+            if self.executor is not None and self.webhooks is not None:
+                note(f"                            then: {cli} dev comment{state} 57 \"@tuslagch review\"   "
+                     "(the review; the PR turns ready)")
             note(f"                            {cli} listen{state}     (tasks as they are routed)")
             note(f"Results: Workflows in {info['workflows'] or 'the cluster'}; dead letters: "
                  f"{cli} listen{state} --topic codex.dead-letter --from-beginning")
