@@ -187,7 +187,7 @@ class Dev:
             from codex_pipeline.dev.remotes import Remotes
             from codex_pipeline.dev.webhooks import Sender
 
-            remotes = Remotes(state / "git")
+            remotes = Remotes((state / "git").resolve())  # git runs in other folders: never a relative path
             ingest = f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports else None
             if ingest:
                 self.webhooks = Sender(ingest, env["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(),
