@@ -403,3 +403,36 @@ def test_the_readme_replay_gets_202_then_a_duplicate(dry_run: tuple[RunningFunct
     (workflow,) = [w for w in written(tmp) if w["metadata"]["name"] == name]
     payload = json.loads(workflow["spec"]["arguments"]["parameters"][0]["value"])
     assert payload["deliveryId"] == "manual-planning-test" and payload["issueTitle"] == "Replay planning workflow"
+
+
+def test_an_issue_that_already_has_the_planners_plan_is_not_planned_again(tmp_path: Path) -> None:
+    from codex_pipeline.names import PLAN_MARKER
+    from tests.fakes.github import FakeGitHub
+
+    with FakeGitHub(tokens=("planner-token",)) as github:
+        github.add_repo("proompteng/lab")
+        github.add_comment("proompteng/lab", 1636, f"{PLAN_MARKER}\nplan by someone else", login="mallory")
+        env = dry_run_env(tmp_path, CODEX_PLANNER_LOGIN="codex-planner", CODEX_GITHUB_API_URL=github.url,
+                          CODEX_GITHUB_TOKEN="planner-token", CODEX_GITHUB_MAX_WAIT_SECONDS="0")
+        running = start_function("dispatch-planning", env, tmp_path)
+        try:
+            # A marker from anyone but the planner is no plan: planning runs.
+            first = replay_task()
+            answer = requests.post(running.url, data=tasks.to_protobuf(first), headers=PROTOBUF, timeout=10)
+            assert answer.status_code == 202 and len(written(tmp_path)) == 1
+            plan = github.add_comment("proompteng/lab", 1636, f"{PLAN_MARKER}\n## Objective\nx", login="codex-planner")
+            # A redelivery of the submitted task is still answered from the store.
+            again = requests.post(running.url, data=tasks.to_protobuf(first), headers=PROTOBUF, timeout=10)
+            assert again.status_code == 202 and again.json()["duplicate"] is True
+            # A new delivery for the planned issue is skipped, with the reason, and nothing is submitted.
+            answer = requests.post(running.url, data=tasks.to_protobuf(replay_task()), headers=PROTOBUF, timeout=10)
+            assert answer.status_code == 200 and answer.json()["skipped"] is True
+            assert plan["html_url"] in answer.json()["reason"]
+            event_task = replay_task()
+            answer = requests.post(running.url, data=tasks.to_protobuf(event_task), headers=binary_event(event_task),
+                                   timeout=10)
+            assert (answer.status_code, answer.content) == (200, b"")
+            assert len(written(tmp_path)) == 1
+            assert "planning skipped" in running.output() and "already has a plan comment" in running.output()
+        finally:
+            stop_function(running)

@@ -471,3 +471,35 @@ def test_without_a_planner_login_our_comments_are_the_credentials_own(world: Wor
     assert [c["body"].split("\n", 1)[0] for c in ours] == ["<!-- codex:progress -->", "<!-- codex:pr-link 1 -->"]
     asked = [r for r in world.gh.requests if r.path == "/graphql" and b"viewer { login }" in r.body]
     assert len(asked) == 1  # once per run
+
+
+# ------------------------------------------------------------------------ one branch name, two places
+
+ROUTED_TITLES = [
+    "Café crème brûlée",
+    "Добавить повтор экспорта 🚀",
+    "修复 exporter 的重试 (v2) 🐛🔥",
+    "Ünïcödé ＦＵＬＬＷＩＤＴＨ and zero\u200bwidth",
+    "🎉🎉🎉",
+]
+
+
+@pytest.mark.parametrize("title", ROUTED_TITLES)
+def test_the_branch_the_router_names_is_the_branch_the_step_pushes(
+        title: str, world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from codex_pipeline import tasks
+    from codex_pipeline.policy import Policy
+    from codex_pipeline.routing import route
+    from tests.payloads import github
+
+    policy = Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-bot")
+    payload = github.issues_opened(12, sender="alice", title=title)
+    payload["repository"]["full_name"] = REPO
+    [routed] = route("com.github.issues.opened", payload, "d-branch", policy).tasks
+    task = tasks.to_json_dict(routed.task)
+    # The step builds the branch itself when the task names none (a hand-made or older task).
+    world.codex(monkeypatch, edits={"app.py": "def greet():\n    return 'hi'\n"}, message="done")
+    code, output = _run_step(world, "implement", _implementation(issueTitle=task["issueTitle"], head=""), "wf-b",
+                             "impl", monkeypatch, capsys)
+    assert code == 0, output
+    assert set(remote_branches(world.remote)) - {"main"} == {routed.task.head}

@@ -8,6 +8,11 @@ whose value is the task) and the spec's "Facteur Planner Replay": raw protobuf b
 Answers:
 - ``CODEX_PLANNING_ENABLED`` off: the delivery is logged (stage, repository, issue, delivery)
   and answered 202 ``{"deferred": true}``; nothing is recorded or submitted.
+- on, but the issue already has the planner's plan comment (``CODEX_PLANNER_LOGIN``; the
+  comments are asked of GitHub for a first delivery only): nothing is submitted, the reason is
+  logged, and the answer is an empty 200 (``{"skipped": true, "reason": …}`` for a raw replay).
+  route-task already skips an issue whose body holds the plan marker; route-task is pure, so
+  the comments are read here.
 - on: intake recorded, ``facteur-dispatch`` submitted with parameter ``payload`` = the task's
   JSON (the spec's ``argo submit … -p payload=…``), run recorded, 202
   ``{namespace, name, submittedAt, duplicate}``. The same delivery again answers the first
@@ -48,9 +53,10 @@ from codex_pipeline.events import (
 )
 from codex_pipeline.functions.effects import LazyMigration, open_effects
 from codex_pipeline.functions.submitting import task_attributes
-from codex_pipeline.http import Request, Response, json_response
+from codex_pipeline.http import Request, Response, empty_response, json_response
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest
+from codex_pipeline.policy import Policy
 from codex_pipeline.store import Store
 from codex_pipeline.submission import submission_response, submit_once
 
@@ -70,6 +76,7 @@ SOURCE = "codex-pipeline/dispatch-planning"
 SETTINGS_READ = frozenset({
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNING_ENABLED", "CODEX_LOG_LEVEL",
+    "CODEX_PLANNER_LOGIN", "CODEX_BRANCH_PREFIX",
     "CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_DISCORD_API_URL",
 })
@@ -131,6 +138,11 @@ class DispatchPlanning:
                 return self._deferred(task, event)
             # act
             self.migration.ensure()
+            planned = self._existing_plan(task)
+            if planned is not None:
+                logs.decision(_log, "planning skipped", **fields, reason=planned)
+                return empty_response(200) if event is not None else json_response(
+                    200, {"skipped": True, "reason": planned})
             with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
                 result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                      name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
@@ -143,6 +155,19 @@ class DispatchPlanning:
             # answer
             return submission_response(result, cloudevent=event is not None, source=SOURCE, task=task,
                                        traceparent=telemetry.current_traceparent())
+
+    def _existing_plan(self, task: pb.CodexTask) -> str | None:
+        """Why the issue needs no planning (it already has the planner's plan comment), or None.
+
+        A redelivery of a submitted task is answered from the store as before, never skipped."""
+        if not self.settings.planner_login or self.store.find_run(STAGE, task.delivery_id) is not None:
+            return None
+        policy = Policy(planner_login=self.settings.planner_login)
+        plan = policy.latest_plan(self.github.list_issue_comments(task.repository, int(task.issue_number)))
+        if plan is None:
+            return None
+        return (f"issue #{task.issue_number} in {task.repository} already has a plan comment by the planner "
+                f"{self.settings.planner_login} ({plan.html_url or plan.id})")
 
     def _plan_request(self, event: Event) -> Response:
         from codex_pipeline.discord_plan import followup_once, open_issue_once, planning_task
@@ -167,7 +192,7 @@ class DispatchPlanning:
                 raise
             logs.decision(_log, "discord plan issue opened" if opened else "discord plan issue found", **fields,
                           issue=issue.issue_number)
-            task = planning_task(plan, issue)
+            task = planning_task(plan, issue, self.settings.branch_prefix)
             result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                  name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                  parameters={"payload": tasks.to_json(task).decode()})

@@ -32,8 +32,9 @@ from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import read_task
 from codex_pipeline.http import Request, Response, empty_response
+from codex_pipeline.names import PLAN_MARKER
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import PLAN_MARKER, Policy
+from codex_pipeline.policy import Policy
 from codex_pipeline.store.once import do_once
 
 if TYPE_CHECKING:
@@ -64,10 +65,7 @@ _log = logging.getLogger("codex_pipeline.promote_plan")
 
 def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
     """The newest comment the trust policy accepts as the planner's plan (others are ignored)."""
-    for comment in reversed(comments):
-        if policy.is_planner_plan(comment.author, comment.body):
-            return comment
-    return None
+    return policy.latest_plan(comments)
 
 
 class PromotePlan:

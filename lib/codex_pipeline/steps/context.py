@@ -115,6 +115,13 @@ def github_access(environ: Mapping[str, str]) -> GitHubAccess:
     return GitHubAccess(client, client.auth, settings.planner_login)
 
 
+def branch_prefix(environ: Mapping[str, str]) -> str:
+    """``CODEX_BRANCH_PREFIX`` read through the settings table, as the router and request-review read it."""
+    from codex_pipeline.config import load_settings
+
+    return load_settings(environ).branch_prefix
+
+
 # Credentials Codex never needs: it edits files; the step itself talks to GitHub and Discord.
 CODEX_HIDDEN_ENV = ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "GITHUB_TOKEN", "GH_TOKEN",
                     "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_PRIVATE_KEY_FILE", "DISCORD_BOT_TOKEN",

@@ -23,6 +23,7 @@ from codex_pipeline.steps.context import (
     GitHubAccess,
     StepFailed,
     Transcript,
+    branch_prefix,
     codex_options,
     decode_task_json,
     discord_tee,
@@ -51,8 +52,9 @@ def commit_message(title: str, issue: int, workflow: str, summary: str) -> str:
     return f"codex: {subject} (#{issue})\n\n{first[:200]}\n\nCodex workflow: {workflow}\nRefs #{issue}\n"
 
 
-def branch_for(head: str, issue: int, title: str) -> str:
-    return head if head.startswith("codex/") else issue_branch(issue, clean(title))
+def branch_for(head: str, issue: int, title: str, prefix: str) -> str:
+    """The task's branch when it is one of ours (the router built it), else the one built from the title."""
+    return head if head.startswith(prefix) and len(head) > len(prefix) else issue_branch(issue, title, prefix)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
     repo, number = task.repository, int(task.issue_number)
-    branch = branch_for(task.head, number, task.issue_title)
+    branch = branch_for(task.head, number, task.issue_title, branch_prefix(environ))
     if args.dry_run:
         seeded = progress_comment.Progress(
             title=f"Codex implementation progress for #{number}",
