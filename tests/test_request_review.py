@@ -335,7 +335,8 @@ def test_readiness_reads_the_pr_from_its_own_field(function: RunningFunction, gi
     assert len(handoffs(github, number)) == 1 and handoffs(github, 42) == []
 
 
-def command_event(number: int, delivery: str, reply: str = "I did not understand that.") -> tuple[dict[str, str], bytes]:
+def command_event(number: int, delivery: str,
+                  reply: str = "I did not understand that.") -> tuple[dict[str, str], bytes]:
     from codex_pipeline.commands import CommandRequest
     from codex_pipeline.events import Event, encode_binary
 

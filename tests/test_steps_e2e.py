@@ -479,7 +479,7 @@ ROUTED_TITLES = [
     "Café crème brûlée",
     "Добавить повтор экспорта 🚀",
     "修复 exporter 的重试 (v2) 🐛🔥",
-    "Ünïcödé ＦＵＬＬＷＩＤＴＨ and zero\u200bwidth",
+    "Ünïcödé \uff26\uff35\uff2c\uff2c and zero\u200bwidth",
     "🎉🎉🎉",
 ]
 
