@@ -378,3 +378,73 @@ def test_a_bad_command_request_is_400(function: RunningFunction, data: bytes) ->
                                         data=data))
     answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
     assert answer.status_code == 400 and answer.json()["error"]
+
+
+# ---------------------------------------------------------------- one active run per issue (issue 17)
+
+def test_a_second_review_request_supersedes_the_first(function: RunningFunction, github: FakeGitHub,
+                                                       workdir: Path) -> None:
+    number, _ = new_pull(github)
+    first, second = task("review", number), task("review", number)
+    assert deliver(function, "review", first).status_code == 202
+    [running] = workflows_for(workdir, number)
+    assert "shutdown" not in running["spec"]
+    assert running["spec"]["synchronization"] == {"mutexes": [{"name": f"codex-acme-widgets-{number}"}]}
+    assert deliver(function, "review", second).status_code == 202
+    by_name = {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}
+    older = workflow_name("github-codex-review", REPO, number, first.delivery_id)
+    newer = workflow_name("github-codex-review", REPO, number, second.delivery_id)
+    assert by_name[older]["spec"]["shutdown"] == "Stop"
+    assert "shutdown" not in by_name[newer]["spec"]
+    assert by_name[newer]["spec"]["synchronization"] == by_name[older]["spec"]["synchronization"]
+    log = function.output()
+    assert f"workflow superseded: stage=REVIEW workflow={older} namespace=argo-workflows by={newer}" in log
+    # A redelivery of the older request neither stops the newer run nor takes its place back.
+    assert deliver(function, "review", first).json()["duplicate"] is True
+    assert "shutdown" not in {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}[newer]["spec"]
+
+
+def test_reviews_of_different_issues_never_stop_each_other(function: RunningFunction, github: FakeGitHub,
+                                                            workdir: Path) -> None:
+    one, _ = new_pull(github)
+    two, _ = new_pull(github)
+    assert deliver(function, "review", task("review", one)).status_code == 202
+    assert deliver(function, "review", task("review", two)).status_code == 202
+    for number in (one, two):
+        [workflow] = workflows_for(workdir, number)
+        assert "shutdown" not in workflow["spec"]
+        assert workflow["spec"]["synchronization"]["mutexes"][0]["name"].endswith(f"-{number}")
+
+
+def test_supersede_through_the_kubernetes_api(github: FakeGitHub, postgres_url: str, tmp_path: Path) -> None:
+    from tests.fakes.kubernetes import FakeKubernetes
+
+    with FakeKubernetes() as kube:
+        env = env_for(github, postgres_url, tmp_path)
+        env.update({"CODEX_ARGO_SUBMITTER": "kubernetes",
+                    "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))})
+        running = start_function("request-review", env, tmp_path)
+        try:
+            number, _ = new_pull(github)
+            first, second = task("review", number), task("review", number)
+            assert deliver(running, "review", first).status_code == 202
+            assert kube.patches() == []
+            assert deliver(running, "review", second).status_code == 202
+            older = workflow_name("github-codex-review", REPO, number, first.delivery_id)
+            newer = workflow_name("github-codex-review", REPO, number, second.delivery_id)
+            [patch] = kube.patches()
+            assert patch.path.endswith(f"/workflows/{older}")
+            assert patch.headers["content-type"] == "application/merge-patch+json"
+            assert kube.workflows[("argo-workflows", older)]["spec"]["shutdown"] == "Stop"
+            assert "shutdown" not in kube.workflows[("argo-workflows", newer)]["spec"]
+            # The API server failing the stop: 503 (the create went through); the retry stops it.
+            third = task("review", number)
+            newest = workflow_name("github-codex-review", REPO, number, third.delivery_id)
+            kube.refuse(500, method="PATCH")
+            assert deliver(running, "review", third).status_code == 503
+            assert "shutdown" not in kube.workflows[("argo-workflows", newer)]["spec"]
+            assert deliver(running, "review", third).status_code == 202
+            assert kube.workflows[("argo-workflows", newer)]["spec"]["shutdown"] == "Stop"
+            assert "shutdown" not in kube.workflows[("argo-workflows", newest)]["spec"]
+        finally:
+            stop_function(running)
