@@ -248,7 +248,7 @@ def test_stop_patches_spec_shutdown_stop_as_a_merge_patch(kube: FakeKubernetes, 
     assert json.loads(patch.body) == {"spec": {"shutdown": "Stop"}}
     stored = kube.workflows[(NAMESPACE, first.name)]
     assert stored["spec"]["shutdown"] == "Stop"
-    assert stored["spec"]["workflowTemplateRef"] == planning_workflow()["spec"]["workflowTemplateRef"]
+    assert stored["spec"]["workflowTemplateRef"] == {"name": "facteur-dispatch"}
     assert stored["metadata"]["generation"] == 2 and schemas.validate(stored) == []
     assert submitter.stop(NAMESPACE, first.name) is True  # stopping twice is harmless
 
@@ -284,6 +284,8 @@ def test_dry_run_stop_marks_the_file_stopped(tmp_path: Path) -> None:
     first = submitter.submit(planning_workflow())
     assert submitter.stop(NAMESPACE, first.name) is True
     written = json.loads((tmp_path / "workflows" / NAMESPACE / f"{first.name}.json").read_text())
-    assert written == {**planning_workflow(), "spec": {**planning_workflow()["spec"], "shutdown": "Stop"}}
+    expected = planning_workflow()
+    expected["spec"] = {**json.loads(json.dumps(expected["spec"])), "shutdown": "Stop"}
+    assert written == expected
     assert submitter.stop(NAMESPACE, "absent") is False
     assert submitter.submit(planning_workflow()).created is False  # still the same run

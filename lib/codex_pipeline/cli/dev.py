@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--router-port", type=int, default=0, help="port of the local router (default: any free)")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION",
                         help="serve only these functions (repeatable); deliveries to the others are held")
+    parser.add_argument("--execute", action=argparse.BooleanOptionalAction, default=None,
+                        help="run each Workflow the dry-run submitter writes on this machine (default: on when "
+                             "no cluster and no GitHub are configured; --no-execute only writes them)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return run_dev(DevOptions(state=args.state, port=args.port, router_port=args.router_port,
-                                  only=tuple(args.only)))
+                                  only=tuple(args.only), execute=args.execute))
     except TopologyError as error:
         raise SystemExit(f"codex-pipeline dev: eventing/ cannot be routed locally: {error}") from None
