@@ -5,6 +5,7 @@ Rows read as specs: what arrives, what it becomes (a task kind) or why it is ign
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,6 +100,13 @@ ROWS = [
         "marker from the planner"),
     Row("planner login matches case-insensitively", "issue_comment",
         lambda: github.issue_comment(PLAN, author="Codex-Planner"), "implementation", "from the planner"),
+    Row("with CODEX_REQUIRE_APPROVAL the planner's plan waits", "issue_comment",
+        lambda: github.issue_comment(PLAN, author="codex-planner", association="NONE"), None,
+        "CODEX_REQUIRE_APPROVAL is on, so it waits for an allowed login's `execute plan`",
+        Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-planner", require_approval=True)),
+    Row("with CODEX_REQUIRE_APPROVAL an allowed execute plan promotes", "issue_comment",
+        lambda: github.issue_comment("execute plan", author="alice"), "implementation", "alice is in",
+        Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-planner", require_approval=True)),
     Row("plan marker from an allowed human never promotes", "issue_comment",
         lambda: github.issue_comment(PLAN, author="alice", association="OWNER"), None,
         "alice, who is not the planner"),
@@ -373,6 +381,7 @@ def test_plan_comment_task_carries_the_plan() -> None:
     assert task.plan_comment_id == payload["comment"]["id"]
     assert task.plan_comment_url == payload["comment"]["html_url"]
     assert task.plan_comment_body == PLAN
+    assert task.plan_sha256 == hashlib.sha256(PLAN.encode()).hexdigest()  # the approval is pinned to this text
     assert task.head == "codex/issue-12-retry-exports"
     assert task.sender == "codex-planner"
     assert "Add retry with backoff." in task.prompt
@@ -385,6 +394,7 @@ def test_execute_plan_task_has_no_plan() -> None:
     task = routed.task
     assert task.stage == pb.CODEX_TASK_STAGE_IMPLEMENTATION
     assert not task.HasField("plan_comment_id") and not task.HasField("plan_comment_body")
+    assert not task.HasField("plan_sha256")  # promote-plan pins the plan it fetches
     assert (task.sender, task.head, task.base) == ("alice", "codex/issue-12-retry-exports", "main")
 
 

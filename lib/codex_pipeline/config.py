@@ -109,6 +109,8 @@ SETTINGS: tuple[Setting, ...] = (
             "phrase on a line of its own with which an allowed login promotes the latest plan"),
     Setting("branch_prefix", "CODEX_BRANCH_PREFIX", check_prefix, DEFAULT_BRANCH_PREFIX,
             "prefix of the branches the pipeline creates and works on"),
+    Setting("require_approval", "CODEX_REQUIRE_APPROVAL", _bool, False,
+            "the planner's plan comment does not promote by itself: an allowed login's execute plan is needed"),
     Setting("database_url", "CODEX_DATABASE_URL", str, "sqlite:///.codex-pipeline/state.db",
             "postgresql://... or sqlite:///path", secret=True),
     Setting("database_timeout", "CODEX_DATABASE_TIMEOUT_SECONDS", _positive_float, 5.0,
@@ -167,6 +169,7 @@ class Settings:
     bot_mention: str = "@tuslagch"
     implementation_trigger: str = DEFAULT_IMPLEMENTATION_TRIGGER
     branch_prefix: str = DEFAULT_BRANCH_PREFIX
+    require_approval: bool = False
     database_url: str = field(default="sqlite:///.codex-pipeline/state.db", repr=False)
     database_timeout: float = 5.0
     migrate_on_start: bool = True

@@ -9,6 +9,7 @@ characters in one, neither in the other).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -68,3 +69,8 @@ def mention_of(value: str | None) -> str:
     if mention and not mention.startswith("@"):
         mention = "@" + mention
     return mention or DEFAULT_BOT_MENTION
+
+
+def plan_digest(text: str) -> str:
+    """SHA-256 (hex) of a plan comment's text: what an approval is pinned to."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

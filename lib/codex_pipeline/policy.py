@@ -10,6 +10,7 @@ Rules (from the settings ``CODEX_TRIGGER_LOGINS``, ``CODEX_TRIGGER_LABEL``,
 - planning and ``execute plan`` need a login in the trigger allow-list (empty = nobody);
 - only a comment by the planner's own login that carries the plan marker is a plan: a marker
   from anyone else must never promote an issue (it would let anyone start an implementation);
+  with ``CODEX_REQUIRE_APPROVAL`` even the planner's plan waits for an allowed ``execute plan``;
 - a review request needs author_association OWNER, MEMBER or COLLABORATOR;
 - comments by the pipeline's own logins (planner, mentioned bot) never trigger anything
   except the planner's plan, so the bot cannot loop on itself;
@@ -83,6 +84,7 @@ class Policy:
     discord_roles: frozenset[str] = frozenset()
     implementation_trigger: str = DEFAULT_IMPLEMENTATION_TRIGGER
     branch_prefix: str = DEFAULT_BRANCH_PREFIX
+    require_approval: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_logins", frozenset(_login(x) for x in self.trigger_logins if _login(x)))
@@ -101,7 +103,8 @@ class Policy:
         return cls(trigger_logins=settings.trigger_logins, trigger_label=settings.trigger_label,
                    planner_login=settings.planner_login, bot_mention=settings.bot_mention,
                    discord_users=settings.discord_allowed_users, discord_roles=settings.discord_allowed_roles,
-                   implementation_trigger=settings.implementation_trigger, branch_prefix=settings.branch_prefix)
+                   implementation_trigger=settings.implementation_trigger, branch_prefix=settings.branch_prefix,
+                   require_approval=settings.require_approval)
 
     @property
     def bot_login(self) -> str | None:

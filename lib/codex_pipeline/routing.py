@@ -12,9 +12,11 @@ Rules (one small function each, looked up by ``(event, action)`` in :data:`RULES
   marker (dispatch-planning also skips an issue that already has the planner's plan comment);
 - ``issues.labeled`` with ``CODEX_TRIGGER_LABEL`` by an allowed sender -> planning (same skip);
 - ``issue_comment.created`` on an issue, with the plan marker, by the planner -> implementation
-  carrying the plan comment; the ``CODEX_IMPLEMENTATION_TRIGGER`` phrase (``execute plan``) on a
-  line of its own, or ``@<bot> execute plan`` anywhere in a line, by an allowed login ->
-  implementation without the plan (promote-plan fetches the latest one);
+  carrying the plan comment and its SHA-256 (``plan_sha256``: ``step implement`` refuses a plan
+  edited since), unless ``CODEX_REQUIRE_APPROVAL`` makes it wait for ``execute plan``;
+- the ``CODEX_IMPLEMENTATION_TRIGGER`` phrase (``execute plan``) on a line of its own, or
+  ``@<bot> execute plan`` anywhere in a line, by an allowed login -> implementation without the
+  plan (promote-plan fetches the latest one and pins the task to it);
 - ``issue_comment.created`` on a PR with ``@<bot> review`` anywhere in a line, by
   OWNER/MEMBER/COLLABORATOR -> review (head/base empty: the payload lacks them, request-review
   fetches the PR);
@@ -47,7 +49,7 @@ from codex_pipeline import commands, untrusted
 from codex_pipeline.commands import CommandRequest
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.jsonfields import obj, text
-from codex_pipeline.names import PLAN_MARKER, issue_of_branch
+from codex_pipeline.names import PLAN_MARKER, issue_of_branch, plan_digest
 from codex_pipeline.names import head_branch as _head_branch
 from codex_pipeline.names import slug as slug  # re-exported: the router's slug is the steps' slug
 from codex_pipeline.pb import codex_task_pb2 as pb
@@ -322,6 +324,9 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         return _pr_comment(d, issue, number, comment, author, body)
 
     plan = d.policy.is_planner_plan(author, body)
+    if plan and d.policy.require_approval:
+        return _ignore(f"{plan.reason}; CODEX_REQUIRE_APPROVAL is on, so it waits for an allowed login's "
+                       f"`{d.policy.implementation_trigger}`")
     if plan:
         title = text(issue, "title")
         intro = (f"Implement the approved plan for GitHub issue #{number} in {d.repository} on branch "
@@ -331,7 +336,8 @@ def _issue_comment(d: _Delivery) -> RouteResult:
                       base=d.default_branch, head=d.branch(number, title), issue_number=number,
                       issue_url=text(issue, "html_url"), issue_title=title, issue_body=text(issue, "body"),
                       sender=author, plan_comment_id=_int(comment, "id") or None,
-                      plan_comment_url=text(comment, "html_url"), plan_comment_body=body)
+                      plan_comment_url=text(comment, "html_url"), plan_comment_body=body,
+                      plan_sha256=plan_digest(_text(body)))
         return d.one("implementation", task, plan.reason)
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()} "
