@@ -226,6 +226,14 @@ ROWS = [
     Row("a mention in a code fence gets no reply", "issue_comment",
         lambda: github.issue_comment("```\n@tuslagch hello\n```", association="OWNER"), None,
         "no command on the issue"),
+    Row("replan by an allowed login plans again", "issue_comment",
+        lambda: github.issue_comment("The plan missed the exporter. @tuslagch replan please", author="alice"),
+        "planning", "replan: planning: alice is in CODEX_TRIGGER_LOGINS"),
+    Row("replan by a stranger is ignored", "issue_comment",
+        lambda: github.issue_comment("@tuslagch replan", author="mallory", association="OWNER"), None,
+        "replan: planning: mallory is not in CODEX_TRIGGER_LOGINS"),
+    Row("replan in a quote is ignored", "issue_comment",
+        lambda: github.issue_comment("> @tuslagch replan", author="alice"), None, "no command on the issue"),
     Row("execute plan after the mention promotes", "issue_comment",
         lambda: github.issue_comment("Looks right. @tuslagch execute plan", author="alice"), "implementation",
         "execute plan: alice is in"),
@@ -386,6 +394,15 @@ def test_plan_comment_task_carries_the_plan() -> None:
     assert task.sender == "codex-planner"
     assert "Add retry with backoff." in task.prompt
     assert tasks.to_json_dict(task)["planCommentBody"] == PLAN
+
+
+def test_a_replan_task_is_marked_and_plans_even_a_planned_body() -> None:
+    payload = github.issue_comment("@tuslagch replan", author="alice", number=12, issue_body=f"x\n{PLAN_MARKER}")
+    [routed] = route("com.github.issue_comment.created", payload, DELIVERY, POLICY).tasks
+    assert routed.kind == "planning" and routed.task.replan is True and routed.task.sender == "alice"
+    assert tasks.to_json_dict(routed.task)["replan"] is True
+    [opened] = route("com.github.issues.opened", github.issues_opened(sender="alice"), DELIVERY, POLICY).tasks
+    assert not opened.task.HasField("replan")
 
 
 def test_execute_plan_task_has_no_plan() -> None:

@@ -26,7 +26,7 @@ COMMAND_TYPE = "codex.command"
 REPLY = "reply"
 KINDS = frozenset({REPLY})
 # Command words after the mention, longest first so "execute plan" wins over a shorter word.
-WORDS = ("execute plan", "review")
+WORDS = ("execute plan", "review", "replan")
 _INLINE_CODE = re.compile(r"(`+).+?\1")
 _CLAUSE_END = re.compile(r"[.!?;]\s|[.!?;]$")
 
@@ -65,7 +65,8 @@ def help_text(mention: str, trigger: str) -> str:
     return (f"I did not understand that. What I answer to:\n\n"
             f"- `{mention} review` on a pull request: a Codex pass over its review threads, failing checks "
             "and conflicts;\n"
-            f"- `{trigger}` (or `{mention} {trigger}`) on an issue: implement its latest plan.\n\n"
+            f"- `{trigger}` (or `{mention} {trigger}`) on an issue: implement its latest plan;\n"
+            f"- `{mention} replan` on an issue: plan it again (planning runs once per issue otherwise).\n\n"
             "Commands count only outside code, quotes and HTML comments, and only from allowed authors.")
 
 

@@ -20,6 +20,8 @@ Rules (one small function each, looked up by ``(event, action)`` in :data:`RULES
 - ``issue_comment.created`` on a PR with ``@<bot> review`` anywhere in a line, by
   OWNER/MEMBER/COLLABORATOR -> review (head/base empty: the payload lacks them, request-review
   fetches the PR);
+- ``@<bot> replan`` on an issue by an allowed login -> planning with ``replan`` set (planning is
+  otherwise once per issue; dispatch-planning enforces that);
 - a mention of the bot it does not understand, by an author the policy answers
   (:meth:`Policy.may_command`) -> a ``codex.command`` reply request listing the commands,
   posted once per delivery by request-review; by anyone else -> ignored with the reason;
@@ -278,15 +280,16 @@ def issue_planning_prompt(repository: str, number: int, title: str, body: str) -
     return _issue_prompt(intro, {"title": title, "body": body})
 
 
-def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str) -> RouteResult:
-    if PLAN_MARKER in text(issue, "body"):
+def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str, *, replan: bool = False,
+              at: str = "", sender: str = "") -> RouteResult:
+    if PLAN_MARKER in text(issue, "body") and not replan:
         return _ignore(f"planning: issue #{number} already holds a plan (its body carries the plan marker)")
     title = text(issue, "title")
     prompt = issue_planning_prompt(d.repository, number, title, text(issue, "body"))
-    task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=text(issue, "updated_at") or text(issue, "created_at"),
+    task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=at or text(issue, "updated_at") or text(issue, "created_at"),
                   prompt=prompt, base=d.default_branch, head=d.branch(number, title),
                   issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
-                  issue_body=text(issue, "body"), sender=d.sender)
+                  issue_body=text(issue, "body"), sender=sender or d.sender, replan=True if replan else None)
     return d.one("planning", task, reason)
 
 
@@ -357,6 +360,12 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         return d.one("implementation", task, allowed.reason)
     if PLAN_MARKER in body:
         return _ignore(plan.reason)
+    if any(m.command == "replan" for m in commands.mentions(command_lines(body), mention)):
+        allowed = d.policy.may_open_planning(author)
+        if not allowed:
+            return _ignore(f"replan: {allowed.reason}")
+        return _planning(d, issue, number, f"replan: {allowed.reason}", replan=True,
+                         at=text(comment, "created_at"), sender=author)
     if review_request(body, mention) is not None:
         return _ignore(f"issue_comment: {mention} review on issue #{number}, which is not a pull request")
     if unknown_mention(body, mention, trigger):
