@@ -448,3 +448,40 @@ def test_supersede_through_the_kubernetes_api(github: FakeGitHub, postgres_url: 
             assert "shutdown" not in kube.workflows[("argo-workflows", newest)]["spec"]
         finally:
             stop_function(running)
+
+
+def cancel_event(number: int, delivery: str, comment_id: int, *, pull_request: bool) -> tuple[dict[str, str], bytes]:
+    from codex_pipeline.commands import CommandRequest
+    from codex_pipeline.events import Event, encode_binary
+
+    command = CommandRequest("cancel", REPO, number, delivery, comment_id, "alice", CommandRequest.NOTHING_TO_CANCEL,
+                             "cancel: author_association MEMBER", pull_request)
+    return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
+                               datacontenttype="application/json", data=command.to_json()))
+
+
+def test_cancel_stops_the_active_run_and_reacts_once(function: RunningFunction, github: FakeGitHub,
+                                                     workdir: Path) -> None:
+    number, _ = new_pull(github)
+    review = task("review", number)
+    assert deliver(function, "review", review).status_code == 202
+    running = workflow_name("github-codex-review", REPO, number, review.delivery_id)
+    comment = github.add_comment(REPO, number, "@tuslagch cancel", login="alice", association="MEMBER")
+    headers, body = cancel_event(number, str(uuid.uuid4()), comment["id"], pull_request=True)
+    for _ in range(2):  # a redelivery neither reacts again nor says "nothing to cancel"
+        answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+        assert answer.status_code == 200, answer.text
+    [workflow] = workflows_for(workdir, number)
+    assert workflow["metadata"]["name"] == running and workflow["spec"]["shutdown"] == "Stop"
+    stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment["id"])
+    assert [r["content"] for r in stored["reaction_list"]] == ["eyes"]
+    assert not [c for c in github.comments[(REPO, number)] if c["body"].startswith("Nothing to cancel")]
+    # Another cancel finds nothing running: one reply says so.
+    again = github.add_comment(REPO, number, "@tuslagch cancel", login="alice", association="MEMBER")
+    headers, body = cancel_event(number, str(uuid.uuid4()), again["id"], pull_request=True)
+    for _ in range(2):
+        assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    assert len([c for c in github.comments[(REPO, number)] if c["body"].startswith("Nothing to cancel")]) == 1
+    # A new review after the cancel runs, and stops nothing.
+    assert deliver(function, "review", task("review", number)).status_code == 202
+    assert len([w for w in workflows_for(workdir, number) if "shutdown" not in w["spec"]]) == 1

@@ -37,6 +37,7 @@ class Row:
     reason: str
     policy: Policy = POLICY
     replies: bool = False
+    cancels: bool = False
 
 
 def _with(build: Callable[[], dict[str, Any]], change: Callable[[dict[str, Any]], object]) -> Callable[[], Any]:
@@ -226,6 +227,17 @@ ROWS = [
     Row("a mention in a code fence gets no reply", "issue_comment",
         lambda: github.issue_comment("```\n@tuslagch hello\n```", association="OWNER"), None,
         "no command on the issue"),
+    Row("cancel on an issue by an allowed login", "issue_comment",
+        lambda: github.issue_comment("Wrong direction, @tuslagch cancel.", author="alice", association="NONE"),
+        None, "cancel: command: alice is in CODEX_TRIGGER_LOGINS", cancels=True),
+    Row("cancel on a PR by a member", "issue_comment",
+        lambda: github.issue_comment("@tuslagch cancel", on_pr=True, association="MEMBER"), None,
+        "cancel: command: author_association MEMBER", cancels=True),
+    Row("cancel by a stranger gets one reply saying why", "issue_comment",
+        lambda: github.issue_comment("@tuslagch cancel", author="mallory", association="NONE"), None,
+        "cancel refused: command: mallory is neither", replies=True),
+    Row("cancel in a code fence is no command", "issue_comment",
+        lambda: github.issue_comment("```\n@tuslagch cancel\n```", author="alice"), None, "no command on the issue"),
     Row("replan by an allowed login plans again", "issue_comment",
         lambda: github.issue_comment("The plan missed the exporter. @tuslagch replan please", author="alice"),
         "planning", "replan: planning: alice is in CODEX_TRIGGER_LOGINS"),
@@ -332,12 +344,13 @@ def test_route(row: Row) -> None:
     result = route(event_type, payload, DELIVERY, row.policy)
     assert row.reason in result.reason
     assert [t.kind for t in result.tasks] == ([row.kind] if row.kind else [])
-    assert [c.kind for c in result.commands] == (["reply"] if row.replies else [])
-    assert result.ignored == (not row.kind and not row.replies)
+    assert [c.kind for c in result.commands] == (["reply"] if row.replies else ["cancel"] if row.cancels else [])
+    assert result.ignored == (not row.kind and not row.replies and not row.cancels)
     for command in result.commands:
         assert (command.repository, command.number, command.delivery_id) == ("acme/widgets", 42, DELIVERY)
         assert command.comment_id == payload["comment"]["id"] and command.reason == result.reason
-        assert "review" in command.reply and row.policy.bot_mention in command.reply
+        if "replying with the commands" in result.reason:
+            assert "review" in command.reply and row.policy.bot_mention in command.reply
         assert payload["comment"]["body"].strip() not in command.reply  # never echoes the comment
     for routed in result.tasks:
         assert routed.type == TASK_TYPES[routed.kind]
@@ -394,6 +407,15 @@ def test_plan_comment_task_carries_the_plan() -> None:
     assert task.sender == "codex-planner"
     assert "Add retry with backoff." in task.prompt
     assert tasks.to_json_dict(task)["planCommentBody"] == PLAN
+
+
+def test_cancel_requests_name_the_pr_for_request_review_to_resolve() -> None:
+    payload = github.issue_comment("@tuslagch cancel", on_pr=True, number=57, association="OWNER", author="bob")
+    [command] = route("com.github.issue_comment.created", payload, DELIVERY, POLICY).commands
+    assert (command.kind, command.number, command.pull_request) == ("cancel", 57, True)
+    [refused] = route("com.github.issue_comment.created", github.issue_comment(
+        "@tuslagch cancel", author="mallory", association="NONE"), DELIVERY, POLICY).commands
+    assert refused.kind == "reply" and refused.reply.startswith("Not cancelled: mallory may not cancel")
 
 
 def test_a_replan_task_is_marked_and_plans_even_a_planned_body() -> None:

@@ -303,11 +303,7 @@ class KubernetesSubmitter:
             raise Unavailable(f"Kubernetes API unreachable creating Workflow {namespace}/{name}: "
                               f"{type(error).__name__}") from None
         metadata = created.get("metadata") or {} if isinstance(created, dict) else {}
-        # creationTimestamp has whole seconds; the moment it was answered orders two runs created in
-        # the same second (the store keeps this first record, and supersede compares it).
-        stamped = parse_time(metadata.get("creationTimestamp"))
-        now = datetime.now(UTC)
-        return Submitted(namespace, name, True, now if 0 <= (now - stamped).total_seconds() < 2 else stamped)
+        return Submitted(namespace, name, True, parse_time(metadata.get("creationTimestamp")))
 
     def _existing(self, api: Any, namespace: str, name: str) -> Submitted:
         from kubernetes.client.exceptions import ApiException

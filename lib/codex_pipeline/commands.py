@@ -23,10 +23,11 @@ from codex_pipeline.errors import BadRequest
 from codex_pipeline.http import json_object
 
 COMMAND_TYPE = "codex.command"
-REPLY = "reply"
-KINDS = frozenset({REPLY})
+REPLY = "reply"  # post ``reply`` (a mention the bot did not understand, or a refused command)
+CANCEL = "cancel"  # stop the active runs of the issue (👀 on the comment), or reply that none runs
+KINDS = frozenset({REPLY, CANCEL})
 # Command words after the mention, longest first so "execute plan" wins over a shorter word.
-WORDS = ("execute plan", "review", "replan")
+WORDS = ("execute plan", "review", "replan", "cancel")
 _INLINE_CODE = re.compile(r"(`+).+?\1")
 _CLAUSE_END = re.compile(r"[.!?;]\s|[.!?;]$")
 
@@ -66,7 +67,8 @@ def help_text(mention: str, trigger: str) -> str:
             f"- `{mention} review` on a pull request: a Codex pass over its review threads, failing checks "
             "and conflicts;\n"
             f"- `{trigger}` (or `{mention} {trigger}`) on an issue: implement its latest plan;\n"
-            f"- `{mention} replan` on an issue: plan it again (planning runs once per issue otherwise).\n\n"
+            f"- `{mention} replan` on an issue: plan it again (planning runs once per issue otherwise);\n"
+            f"- `{mention} cancel` on an issue or pull request: stop its running Codex runs.\n\n"
             "Commands count only outside code, quotes and HTML comments, and only from allowed authors.")
 
 
@@ -82,6 +84,9 @@ class CommandRequest:
     author: str
     reply: str
     reason: str
+    pull_request: bool = False  # ``number`` is a PR: the issue is the one its branch names
+
+    NOTHING_TO_CANCEL = "Nothing to cancel: no Codex run of this issue is active."
 
     @property
     def once_key(self) -> str:
@@ -99,7 +104,7 @@ class CommandRequest:
     def to_json(self) -> bytes:
         data = {"kind": self.kind, "repository": self.repository, "number": self.number,
                 "deliveryId": self.delivery_id, "commentId": self.comment_id, "author": self.author,
-                "reply": self.reply, "reason": self.reason}
+                "reply": self.reply, "reason": self.reason, "pullRequest": self.pull_request}
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
@@ -120,4 +125,8 @@ class CommandRequest:
         texts = {key: data.get(key, "") for key in ("author", "reply", "reason")}
         if not all(isinstance(value, str) for value in texts.values()):
             raise BadRequest("command request author, reply and reason must be text")
-        return cls(kind, repository, number, delivery, comment, texts["author"], texts["reply"], texts["reason"])
+        pull_request = data.get("pullRequest", False)
+        if not isinstance(pull_request, bool):
+            raise BadRequest("command request pullRequest must be true or false")
+        return cls(kind, repository, number, delivery, comment, texts["author"], texts["reply"], texts["reason"],
+                   pull_request)

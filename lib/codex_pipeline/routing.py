@@ -22,6 +22,9 @@ Rules (one small function each, looked up by ``(event, action)`` in :data:`RULES
   fetches the PR);
 - ``@<bot> replan`` on an issue by an allowed login -> planning with ``replan`` set (planning is
   otherwise once per issue; dispatch-planning enforces that);
+- ``@<bot> cancel`` on an issue or PR by an author the policy answers -> a ``codex.command``
+  cancel request (request-review stops the issue's active runs and reacts 👀, or replies that
+  nothing runs); by anyone else -> one reply saying it was not allowed;
 - a mention of the bot it does not understand, by an author the policy answers
   (:meth:`Policy.may_command`) -> a ``codex.command`` reply request listing the commands,
   posted once per delivery by request-review; by anyone else -> ignored with the reason;
@@ -245,12 +248,20 @@ class _Delivery:
     def branch(self, number: int, title: str) -> str:
         return head_branch(number, title, self.policy.branch_prefix)
 
-    def reply(self, number: int, comment: dict[str, Any], author: str, reason: str) -> RouteResult:
-        """Answer a mention the bot does not understand: one reply request, posted by request-review."""
+    def reply(self, number: int, comment: dict[str, Any], author: str, reason: str,
+              text_: str | None = None) -> RouteResult:
+        """Answer a comment once (the command list by default): one reply request, posted by request-review."""
         request = CommandRequest(commands.REPLY, self.repository, number, _text(self.delivery_id),
                                  _int(comment, "id"), _text(author),
-                                 commands.help_text(self.policy.bot_mention, self.policy.implementation_trigger),
-                                 reason)
+                                 text_ or commands.help_text(self.policy.bot_mention,
+                                                             self.policy.implementation_trigger), reason)
+        return RouteResult((), reason, (request,))
+
+    def cancel(self, number: int, comment: dict[str, Any], author: str, reason: str, *,
+               pull_request: bool) -> RouteResult:
+        request = CommandRequest(commands.CANCEL, self.repository, number, _text(self.delivery_id),
+                                 _int(comment, "id"), _text(author), CommandRequest.NOTHING_TO_CANCEL, reason,
+                                 pull_request)
         return RouteResult((), reason, (request,))
 
 
@@ -360,6 +371,8 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         return d.one("implementation", task, allowed.reason)
     if PLAN_MARKER in body:
         return _ignore(plan.reason)
+    if any(m.command == "cancel" for m in commands.mentions(command_lines(body), mention)):
+        return _cancel(d, number, comment, author, pull_request=False)
     if any(m.command == "replan" for m in commands.mentions(command_lines(body), mention)):
         allowed = d.policy.may_open_planning(author)
         if not allowed:
@@ -371,6 +384,19 @@ def _issue_comment(d: _Delivery) -> RouteResult:
     if unknown_mention(body, mention, trigger):
         return _unknown(d, number, comment, author)
     return _ignore("issue_comment: no command on the issue")
+
+
+def _cancel(d: _Delivery, number: int, comment: dict[str, Any], author: str, *, pull_request: bool,
+            pull: int = 0) -> RouteResult:
+    """``@<bot> cancel``: request-review stops the issue's active runs; a refused one gets one reply why."""
+    allowed = d.policy.may_command(text(comment, "author_association"), author)
+    if not allowed:
+        if d.policy.is_own_login(author):
+            return _ignore(f"cancel: {allowed.reason}")
+        return d.reply(pull or number, comment, author, f"cancel refused: {allowed.reason}",
+                       f"Not cancelled: {_text(author) or 'this author'} may not cancel Codex runs here "
+                       "(OWNER, MEMBER or COLLABORATOR, or an allowed login, may).")
+    return d.cancel(pull or number, comment, author, f"cancel: {allowed.reason}", pull_request=pull_request)
 
 
 def _unknown(d: _Delivery, number: int, comment: dict[str, Any], author: str) -> RouteResult:
@@ -388,6 +414,8 @@ def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()}")
     mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
+    if any(m.command == "cancel" for m in commands.mentions(command_lines(body), mention)):
+        return _cancel(d, _issue_of_pull(d, issue) or number, comment, author, pull_request=True, pull=number)
     extra = review_request(body, mention)
     if extra is None:
         if PLAN_MARKER in body or has_execute_plan(body, trigger, mention):

@@ -67,15 +67,15 @@ def take_over(store: Store, submitter: WorkflowSubmitter, run: WorkflowRun, *, c
     """Make ``run`` the active run of its issue and stage; stop and return the run it supersedes.
 
     A run this delivery just ``created`` is the newest there is. A redelivery's run takes the
-    place only from a run submitted before it (Kubernetes times have one-second resolution, so
-    a run of the same second is left alone); a newer run holding the place means this one was
-    superseded already. The older run is stopped before ``run`` is recorded as active, so a failed
-    stop (503) leaves it recorded and the redelivery stops it. The Workflow mutex covers what
-    this misses (two creations racing)."""
+    place unless a run submitted after it holds it (then this one was superseded already). The
+    older run is stopped before ``run`` is recorded as active, so a failed stop (503) leaves it
+    recorded and the redelivery stops it. Kubernetes creation times have whole seconds: a late
+    redelivery of a run from the same second as the newer one could take the place back; the
+    Workflow mutex still keeps the two off the branch at once."""
     active = store.active_run(run.repository, run.issue_number, run.stage)
     if active is not None and (active.namespace, active.name) == (run.namespace, run.name):
         return None
-    if active is not None and not created and active.submitted_at >= run.submitted_at:
+    if active is not None and not created and active.submitted_at > run.submitted_at:
         return None
     if active is not None:
         submitter.stop(active.namespace, active.name)

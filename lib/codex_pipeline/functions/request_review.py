@@ -7,8 +7,10 @@ make a clean ``codex/*`` PR ready to merge.
   once per delivery with the spec's ``rawEvent``/``eventBody``. The PR is the task's
   ``pull_request_number`` (``issue_number`` in tasks written before that field existed); the
   task's ``issue_number`` becomes the issue the PR's branch names (``codex/issue-9-…`` -> 9).
-- ``codex.command`` (route-task's answer to a mention it did not understand): post its reply on
-  the issue or PR exactly once per delivery (a leased claim in the store).
+- ``codex.command`` (route-task's answer to a mention it did not understand, a refused command,
+  or ``@<bot> cancel``): post its reply on the issue or PR, or for a cancel stop the issue's active
+  runs (``spec.shutdown: Stop``) and react 👀 on the comment (or reply that nothing runs), exactly
+  once per delivery (a leased claim in the store).
 - ``codex.pr.readiness``: when no thread is unresolved, no check fails or is pending and the PR
   is mergeable, mark a draft PR ready for review and post the ready-to-merge handoff exactly once
   (a marker comment checked first, and a store marker recorded before posting). It never
@@ -23,12 +25,13 @@ faults, and while GitHub is still computing mergeability.
 from __future__ import annotations
 
 import logging
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from codex_pipeline import logs, review, tasks, telemetry
 from codex_pipeline.app import FunctionApp
-from codex_pipeline.commands import COMMAND_TYPE, CommandRequest
+from codex_pipeline.commands import CANCEL, COMMAND_TYPE, REPLY, CommandRequest
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import TASK_TYPES, decode_request, is_cloudevent
@@ -39,6 +42,7 @@ from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import READY_MARKER, issue_of_branch
 from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.store import OnceState
 from codex_pipeline.store.once import do_once
 
 if TYPE_CHECKING:
@@ -115,15 +119,52 @@ class RequestReview:
         return self.submit_review(delivery)
 
     def answer_command(self, command: CommandRequest) -> Response:
-        """Post the command's reply once per delivery (route-task decided it; nothing is decided here)."""
+        """Act on a command route-task accepted (authorisation was decided there), once per delivery:
+        post its reply, or cancel: stop the issue's active runs and react 👀, or reply that none runs."""
         with telemetry.span("request_review.command", attributes={
                 telemetry.ATTR_REPOSITORY: command.repository, telemetry.ATTR_ISSUE: command.number}):
-            posted = do_once(self.store, command.once_key,
-                             lambda: self.github.create_issue_comment(command.repository, command.number,
-                                                                      command.reply))
+            stopped: list[str] = []
+            reply = command.kind == REPLY
+            if command.kind == CANCEL:
+                stopped = self._cancel(command)
+                reply = not stopped
+            if reply:
+                done = do_once(self.store, command.once_key,
+                               lambda: self.github.create_issue_comment(command.repository, command.number,
+                                                                        command.reply))
+            else:
+                done = do_once(self.store, command.once_key,
+                               lambda: self.github.add_reaction(command.repository, command.comment_id, "eyes"))
         logs.decision(_log, "command answered", kind=command.kind, repository=command.repository,
-                      issue=command.number, delivery=command.delivery_id, posted=posted, reason=command.reason)
+                      issue=command.number, delivery=command.delivery_id, replied=reply, done=done,
+                      stopped=",".join(stopped) or None, reason=command.reason)
         return empty_response(200)
+
+    def _cancel(self, command: CommandRequest) -> list[str]:
+        """Stop every active run of the issue (a PR's issue is the one its branch names); their names.
+
+        Stopped before forgotten, so a failed stop (503) is retried; a redelivery finds nothing
+        left and still reacts (the reaction is once per delivery, not per stop)."""
+        issue = command.number
+        if command.pull_request:
+            pull = self.github.get_pull(command.repository, command.number)
+            issue = issue_of_branch(pull.head_ref, self.settings.branch_prefix) or pull.number
+        stopped = []
+        for stage in ("implementation", "review", "planning"):
+            active = self.store.active_run(command.repository, issue, stage)
+            if active is None:
+                continue
+            self.submitter.stop(active.namespace, active.name)
+            self.store.clear_active_run(active)
+            stopped.append(active.name)
+        marker = f"{command.once_key}:stopped"  # a redelivery after the stops still reacts, never "nothing"
+        if stopped:
+            self.store.complete_once(marker)
+            return stopped
+        if self.store.claim_once(marker, owner=uuid.uuid4().hex, lease_seconds=0.0) is OnceState.DONE:
+            return ["(stopped by an earlier attempt of this delivery)"]
+        self.store.clear_once(marker)
+        return []
 
     def submit_review(self, delivery: TaskDelivery) -> Response:
         task = delivery.task
