@@ -58,13 +58,12 @@ from codex_pipeline.names import PLAN_MARKER, issue_of_branch, plan_digest
 from codex_pipeline.names import head_branch as _head_branch
 from codex_pipeline.names import slug as slug  # re-exported: the router's slug is the steps' slug
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import Policy
+from codex_pipeline.policy import Policy, repository_problem
 from codex_pipeline.tasks import partition_key, task_event_id
 
 TYPE_PREFIX = "com.github."
 READINESS_PR_ACTIONS = ("synchronize", "ready_for_review", "reopened")
 _MAX_INT64 = 2**63 - 1
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CLOSES = re.compile(r"^(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?) #([1-9][0-9]{0,17})\b")
 _TRAILING = " .!"
@@ -212,7 +211,7 @@ class _Delivery:
     @property
     def repository(self) -> str:
         name = text(obj(self.payload, "repository"), "full_name")
-        return name if _REPOSITORY.match(name) else ""
+        return name if repository_problem(name) is None else ""
 
     @property
     def repository_url(self) -> str:
@@ -276,7 +275,8 @@ def _issue_target(d: _Delivery) -> tuple[dict[str, Any], int, str | None]:
     issue = obj(d.payload, "issue")
     number = _int(issue, "number")
     if not d.repository:
-        return issue, number, "payload names no repository"
+        named = text(obj(d.payload, "repository"), "full_name")
+        return issue, number, f"payload names no valid repository: {repository_problem(named)}"
     if not number:
         return issue, number, "payload names no issue number"
     if text(issue, "state") == "closed":

@@ -15,8 +15,8 @@ subprocesses on this machine, in ``<state>/runs/<workflow>/``:
   ``retryPolicy`` OnFailure by default, Always, OnError) as retries;
 - output artifacts copied to ``<run>/artifacts/<name>`` (``optional`` ones may be missing);
 - ``synchronization`` (``mutexes``/``mutex``, ``semaphores``/``semaphore``, workflow or
-  template level): a run waits for its locks, so runs of one issue that a template serialises
-  never overlap here either.
+  template level; a semaphore's limit is its ConfigMap key in ``workflows/``, else 1): a run
+  waits for its locks, so runs of one issue that a template serialises never overlap here either.
 
 Each run's result is ``<run>/status.json`` (phase Succeeded, Failed or Error, as Argo names
 them); a Workflow with a result is never run again, so a restarted ``dev`` does not repeat work.
@@ -45,6 +45,7 @@ from codex_pipeline.dev.templates import (
     input_parameters,
     load_templates,
     resolve,
+    semaphore_limits,
     substitute,
 )
 from codex_pipeline.dev.view import View
@@ -247,6 +248,7 @@ class Executor:
         except TemplateError as exc:
             return self._finish(folder, name, key, None, "Error", str(exc), started, clock)
         spec = resolved.spec
+        self.locks.limits = {**semaphore_limits(self.templates_dir), **self.settings.semaphore_limits}
         keys = sync_keys(spec.get("synchronization"), resolved.variables)
 
         def waiting(lock: str, holders: list[str]) -> None:
@@ -266,7 +268,8 @@ class Executor:
                 failures = [{"displayName": n.name, "message": n.message, "templateName": n.template,
                              "phase": n.phase, "finishedAt": n.finished_at}
                             for n in run.nodes if n.phase in ("Failed", "Error")]
-                run.variables.update({"workflow.status": phase, "workflow.failures": json.dumps(failures)})
+                run.variables.update({"workflow.status": phase, "workflow.failures": json.dumps(failures),
+                                      "workflow.duration": f"{time.monotonic() - clock:.6f}"})
                 run.deadline = time.monotonic() + EXIT_HANDLER_TIMEOUT
                 exit_phase, exit_message = self._template(run, f"{name}.onExit", str(exit_handler), {})
                 if phase == "Succeeded" and exit_phase != "Succeeded":

@@ -37,6 +37,7 @@ from codex_pipeline.dev.github_standin import FakeGitHub, FakeRepo, _node_id, _n
 from codex_pipeline.dev.remotes import Remotes
 
 PUSH_PATH = "/_standin/push"
+COMMENT_PATH = "/_standin/comment"  # a person types a comment (``codex-pipeline dev comment``)
 Send = Callable[[str, dict[str, Any]], object]
 
 
@@ -83,10 +84,51 @@ class LoopGitHub(FakeGitHub):
         self._timers: list[threading.Timer] = []
         self._ready_sent: set[str] = set()  # GitHub sends ready_for_review once per draft -> ready change
 
+    def __enter__(self) -> LoopGitHub:
+        super().__enter__()
+        return self
+
     def __exit__(self, *exc: object) -> None:
         for timer in self._timers:
             timer.cancel()
         super().__exit__(*exc)
+
+    # ------------------------------------------------------------------ surviving a restart
+
+    def dump(self) -> dict[str, Any]:
+        """Everything the stand-in holds, as JSON, so a restarted dev finds its issues, PRs and comments."""
+        def pairs(table: Mapping[tuple[str, Any], Any]) -> list[list[Any]]:
+            return [[key[0], key[1], value] for key, value in sorted(table.items())]
+
+        with self._state:
+            return copy.deepcopy({
+                "url": self.url, "ids": self._ids,
+                "repos": [vars(repo) for repo in self.repos.values()],
+                "issues": pairs(self.issues), "comments": pairs(self.comments), "pulls": pairs(self.pulls),
+                "check_runs": pairs(self.check_runs), "statuses": pairs(self.statuses),
+                "threads": pairs(self.threads), "pushes": pairs(self.pushes),
+                "first_number": self.first_number, "repo_payloads": self.repo_payloads,
+                "installations": self.installations, "ready_sent": sorted(self._ready_sent)})
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back what :meth:`dump` saved (the old server's URL in it becomes this one's)."""
+        text = json.dumps(data).replace(str(data.get("url") or "\0"), self.url)
+        loaded = json.loads(text)
+        with self._state:
+            self._ids = max(self._ids, int(loaded.get("ids") or 0))
+            for repo in loaded.get("repos") or []:
+                self.repos[repo["full_name"].lower()] = FakeRepo(**repo)
+            for name in ("issues", "comments", "pulls", "check_runs", "statuses", "threads", "pushes"):
+                table = getattr(self, name)
+                for first, second, value in loaded.get(name) or []:
+                    table[(first, second)] = value
+            self.first_number.update(loaded.get("first_number") or {})
+            self.repo_payloads.update(loaded.get("repo_payloads") or {})
+            self.installations.update(loaded.get("installations") or {})
+            self._ready_sent.update(loaded.get("ready_sent") or [])
+        if self.remotes is not None:
+            for repo in list(self.repos.values()):
+                self.remotes.ensure(repo.full_name, repo.default_branch)
 
     # ------------------------------------------------------------------ seeding and learning
 
@@ -260,6 +302,8 @@ class LoopGitHub(FakeGitHub):
             body = json.loads(recorded.body or b"{}")
             self.pushed(str(body.get("repository") or ""), list(body.get("updates") or []))
             return self._json(200, {"ok": True})
+        if path == COMMENT_PATH and recorded.method == "POST":
+            return self._typed_comment(json.loads(recorded.body or b"{}"))
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls", path)
         if match and recorded.method == "POST" and self.remotes is not None:
             return self._open_pull(recorded, match.group(1))
@@ -284,6 +328,21 @@ class LoopGitHub(FakeGitHub):
                 if pull["node_id"] == node and pull["node_id"] not in self._ready_sent:
                     self._ready_sent.add(pull["node_id"])
                     self.pull_event(key, pull, "ready_for_review", self.token_login)
+
+    def _typed_comment(self, body: Mapping[str, Any]) -> Answer:
+        """A comment a person writes on an issue or PR (not through the API token): it is stored as
+        theirs, with their author association, and comes back as ``issue_comment.created``."""
+        repo = self.repos.get(str(body.get("repository") or "").lower())
+        number, text = body.get("number"), str(body.get("body") or "")
+        if repo is None or not isinstance(number, int) or not text.strip():
+            return self._error(422, "repository (known to the stand-in), number and body are required")
+        key = repo.full_name.lower()
+        if (key, number) not in self.issues and (key, number) not in self.pulls:
+            return self._error(404, f"{repo.full_name} has no issue or pull request #{number} in the stand-in")
+        comment = self.add_comment(repo.full_name, number, text, login=str(body.get("login") or "octocat"),
+                                   association=str(body.get("association") or "OWNER"))
+        self.comment_created(key, number, comment)
+        return self._json(201, comment)
 
     def _open_pull(self, recorded: Recorded, full: str) -> Answer:
         """``POST /pulls`` from a branch of the local remote (GitHub refuses an unknown head with 422)."""

@@ -6,7 +6,8 @@ arguments win by name, the template's defaults fill the rest) and gives the valu
 ``{{…}}`` expression of the template may use: ``workflow.name``, ``workflow.namespace``,
 ``workflow.uid``, ``workflow.creationTimestamp``, ``workflow.parameters.<p>``,
 ``workflow.labels.<l>``, ``workflow.annotations.<a>`` (and, in an exit handler,
-``workflow.status`` and ``workflow.failures``); ``inputs.parameters.<p>`` are per template.
+``workflow.status``, ``workflow.failures`` and ``workflow.duration``); ``inputs.parameters.<p>``
+are per template.
 
 Only simple tags are substituted, once (Argo substitutes twice, see FACTS.md; a local run has no
 reason to). Expression tags (``{{=…}}``) and unknown names are left as they are.
@@ -45,6 +46,24 @@ def load_templates(folder: Path) -> dict[str, dict[str, Any]]:
                 if name:
                     found[name] = document
     return found
+
+
+def semaphore_limits(folder: Path) -> dict[str, int]:
+    """``<configmap>/<key>`` -> limit, from the ConfigMaps under ``folder`` (what a semaphore's
+    ``configMapKeyRef`` names; Argo reads the limit from the key's value)."""
+    limits: dict[str, int] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError:
+            continue
+        for document in documents:
+            if isinstance(document, dict) and document.get("kind") == "ConfigMap":
+                name = str((document.get("metadata") or {}).get("name") or "")
+                for key, value in (document.get("data") or {}).items():
+                    if str(value).strip().isdigit():
+                        limits[f"{name}/{key}"] = int(str(value).strip())
+    return limits
 
 
 def substitute(value: Any, variables: Mapping[str, str]) -> Any:

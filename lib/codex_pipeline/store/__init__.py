@@ -104,6 +104,10 @@ class Store(Protocol):
         (the first copy stays)."""
         ...
 
+    def find_intake(self, stage: str, delivery_id: str) -> TaskIntake | None:
+        """The first copy kept for this stage and delivery, if any."""
+        ...
+
     def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
         """The Workflow already submitted for this stage and delivery, if any."""
         ...
@@ -166,6 +170,18 @@ class Store(Protocol):
         ...
 
 
+def refuse_nul(*values: object) -> None:
+    """400 for text holding NUL. PostgreSQL's text cannot store it and SQLite's can, so without this
+    the same delivery would be stored on one backend and fail forever (5xx) on the other. Tasks
+    arrive here already scrubbed (:func:`codex_pipeline.tasks.decode`); this keeps every other
+    key (interaction ids, once markers) answering alike on both backends."""
+    from codex_pipeline.errors import BadRequest
+
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            raise BadRequest("text holding a NUL character cannot be stored")
+
+
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -204,4 +220,5 @@ def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 
     raise ValueError(f"CODEX_DATABASE_URL must start with postgresql:// or sqlite:///, not {scheme}")
 
 
-__all__ = ["CreatedIssue", "Migration", "Store", "TaskIntake", "WorkflowRun", "migrations", "open_store"]
+__all__ = ["CreatedIssue", "Migration", "Store", "TaskIntake", "WorkflowRun", "migrations",
+           "open_store", "refuse_nul"]
