@@ -485,3 +485,19 @@ def test_cancel_stops_the_active_run_and_reacts_once(function: RunningFunction, 
     # A new review after the cancel runs, and stops nothing.
     assert deliver(function, "review", task("review", number)).status_code == 202
     assert len([w for w in workflows_for(workdir, number) if "shutdown" not in w["spec"]]) == 1
+
+
+def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFunction, github: FakeGitHub) -> None:
+    from codex_pipeline.commands import CommandRequest
+    from codex_pipeline.events import Event, encode_binary
+
+    number, _ = new_pull(github)
+    comment = github.add_comment(REPO, number, "@tuslagch replan", login="alice", association="MEMBER")
+    ack = CommandRequest("ack", REPO, number, str(uuid.uuid4()), comment["id"], "alice", "", "replan: allowed")
+    headers, body = encode_binary(Event(id=ack.event_id, source="route-task", type="codex.command",
+                                        datacontenttype="application/json", data=ack.to_json()))
+    for _ in range(2):
+        assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment["id"])
+    assert [r["content"] for r in stored["reaction_list"]] == ["eyes"]
+    assert [c["id"] for c in github.comments[(REPO, number)]] == [comment["id"]]  # and no reply

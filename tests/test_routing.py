@@ -344,7 +344,10 @@ def test_route(row: Row) -> None:
     result = route(event_type, payload, DELIVERY, row.policy)
     assert row.reason in result.reason
     assert [t.kind for t in result.tasks] == ([row.kind] if row.kind else [])
-    assert [c.kind for c in result.commands] == (["reply"] if row.replies else ["cancel"] if row.cancels else [])
+    kinds = [c.kind for c in result.commands if c.kind != "ack"]
+    assert kinds == (["reply"] if row.replies else ["cancel"] if row.cancels else [])
+    assert [c.kind for c in result.commands if c.kind == "ack"] == (["ack"] if "replan:" in result.reason
+                                                                     and row.kind else [])
     assert result.ignored == (not row.kind and not row.replies and not row.cancels)
     for command in result.commands:
         assert (command.repository, command.number, command.delivery_id) == ("acme/widgets", 42, DELIVERY)
@@ -421,7 +424,10 @@ def test_cancel_requests_name_the_pr_for_request_review_to_resolve() -> None:
 def test_a_replan_task_is_marked_and_plans_even_a_planned_body() -> None:
     payload = github.issue_comment("@tuslagch replan", author="alice", number=12, issue_body=f"x\n{PLAN_MARKER}")
     [routed] = route("com.github.issue_comment.created", payload, DELIVERY, POLICY).tasks
+    result = route("com.github.issue_comment.created", payload, DELIVERY, POLICY)
     assert routed.kind == "planning" and routed.task.replan is True and routed.task.sender == "alice"
+    [ack] = result.commands  # accepted: request-review reacts 👀 on the comment
+    assert (ack.kind, ack.comment_id, ack.number) == ("ack", payload["comment"]["id"], 12)
     assert tasks.to_json_dict(routed.task)["replan"] is True
     [opened] = route("com.github.issues.opened", github.issues_opened(sender="alice"), DELIVERY, POLICY).tasks
     assert not opened.task.HasField("replan")

@@ -25,7 +25,8 @@ from codex_pipeline.http import json_object
 COMMAND_TYPE = "codex.command"
 REPLY = "reply"  # post ``reply`` (a mention the bot did not understand, or a refused command)
 CANCEL = "cancel"  # stop the active runs of the issue (👀 on the comment), or reply that none runs
-KINDS = frozenset({REPLY, CANCEL})
+ACK = "ack"  # a command accepted elsewhere (replan): 👀 on the comment
+KINDS = frozenset({REPLY, CANCEL, ACK})
 # Command words after the mention, longest first so "execute plan" wins over a shorter word.
 WORDS = ("execute plan", "review", "replan", "cancel")
 _INLINE_CODE = re.compile(r"(`+).+?\1")

@@ -377,8 +377,11 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         allowed = d.policy.may_open_planning(author)
         if not allowed:
             return _ignore(f"replan: {allowed.reason}")
-        return _planning(d, issue, number, f"replan: {allowed.reason}", replan=True,
-                         at=text(comment, "created_at"), sender=author)
+        planned = _planning(d, issue, number, f"replan: {allowed.reason}", replan=True,
+                            at=text(comment, "created_at"), sender=author)
+        ack = CommandRequest(commands.ACK, d.repository, number, _text(d.delivery_id), _int(comment, "id"),
+                             _text(author), "", planned.reason)
+        return RouteResult(planned.tasks, planned.reason, (ack,))
     if review_request(body, mention) is not None:
         return _ignore(f"issue_comment: {mention} review on issue #{number}, which is not a pull request")
     if unknown_mention(body, mention, trigger):

@@ -124,7 +124,7 @@ class RequestReview:
         with telemetry.span("request_review.command", attributes={
                 telemetry.ATTR_REPOSITORY: command.repository, telemetry.ATTR_ISSUE: command.number}):
             stopped: list[str] = []
-            reply = command.kind == REPLY
+            reply = command.kind == REPLY  # an ACK only reacts
             if command.kind == CANCEL:
                 stopped = self._cancel(command)
                 reply = not stopped
