@@ -120,7 +120,7 @@ def test_spec_settings_of_our_own() -> None:
     assert (settings.implementation_trigger, settings.branch_prefix) == ("ship it", "bots/")
     defaults = load_settings({})
     assert (defaults.implementation_trigger, defaults.branch_prefix) == ("execute plan", "codex/")
-    with pytest.raises(ConfigurationError, match="CODEX_BRANCH_PREFIX: expected a branch prefix"):
+    with pytest.raises(ConfigurationError, match="CODEX_BRANCH_PREFIX='codex': expected a branch prefix"):
         load_settings({"CODEX_BRANCH_PREFIX": "codex"})
     with pytest.raises(ConfigurationError, match="CODEX_IMPLEMENTATION_TRIGGER"):
         load_settings({"CODEX_IMPLEMENTATION_TRIGGER": "  "})
