@@ -20,7 +20,8 @@ down, pool exhausted, SQLite locked past its busy timeout) raises
 
 Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
 (unique namespace + name), ``once_markers`` (:meth:`Store.claim_once`),
-``created_issues`` (issues the pipeline opened itself, keyed by what asked for them).
+``created_issues`` (issues the pipeline opened itself, keyed by what asked for them),
+``active_runs`` (the run of each repository, issue and stage that a newer one supersedes).
 """
 
 from __future__ import annotations
@@ -121,6 +122,24 @@ class Store(Protocol):
 
     def find_created_issue(self, key: str) -> CreatedIssue | None:
         """The issue recorded for ``key``, if any."""
+        ...
+
+    def active_run(self, repository: str, issue_number: int, stage: str) -> WorkflowRun | None:
+        """The active run of this issue and stage (repository compared case-insensitively), if any."""
+        ...
+
+    def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        """Make ``run`` the active run of its repository, issue and stage unless a run submitted later
+        holds that place; returns the active run after the call (``run`` itself when it took it)."""
+        ...
+
+    def claim_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        """Record ``run`` as the active run of its issue and stage only when none is; returns the
+        active run after the call (``run`` itself when it claimed the place)."""
+        ...
+
+    def clear_active_run(self, run: WorkflowRun) -> bool:
+        """Forget ``run`` as the active run of its issue and stage (a cancel); False when it was not."""
         ...
 
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
