@@ -416,7 +416,7 @@ def test_the_readme_replay_gets_202_then_a_duplicate(dry_run: tuple[RunningFunct
     from tests.conftest import ROOT
 
     running, tmp = dry_run
-    section = (ROOT / "README.md").read_text().split("### Replay a planning task with curl", 1)[1]
+    section = (ROOT / "docs" / "architecture.md").read_text().split("### Replay a planning task with curl", 1)[1]
     script = re.findall(r"```bash\n(.*?)```", section.split("\n## ", 1)[0], re.S)[1]
     answers = []
     for _ in range(2):
