@@ -20,7 +20,9 @@ down, pool exhausted, SQLite locked past its busy timeout) raises
 
 Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
 (unique namespace + name), ``once_markers`` (:meth:`Store.claim_once`),
-``created_issues`` (issues the pipeline opened itself, keyed by what asked for them).
+``created_issues`` (issues the pipeline opened itself, keyed by what asked for them),
+``reconcile_cursors`` and ``redeliveries`` (what ``codex-pipeline reconcile`` asked GitHub to
+redeliver, per webhook).
 """
 
 from __future__ import annotations
@@ -78,6 +80,18 @@ class CreatedIssue:
 
 
 @dataclass(frozen=True)
+class Redelivery:
+    """A redelivery ``reconcile`` asked GitHub for: the failed delivery, its event's GUID, what it got."""
+
+    hook: str
+    delivery_id: int
+    guid: str
+    event: str
+    status_code: int
+    requested_at: datetime | None = None  # set by the store
+
+
+@dataclass(frozen=True)
 class Migration:
     version: int
     name: str
@@ -121,6 +135,26 @@ class Store(Protocol):
 
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
         """Record an opened issue; returns the stored row (the first one recorded for a key wins)."""
+        ...
+
+    def reconcile_cursor(self, hook: str) -> datetime | None:
+        """Where the next ``reconcile`` of ``hook`` starts looking back from (None: never ran)."""
+        ...
+
+    def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
+        ...
+
+    def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        """Record a redelivery before asking GitHub for it; False when this delivery was claimed
+        already (by an earlier run or a concurrent one): it is then never asked for again."""
+        ...
+
+    def release_redelivery(self, hook: str, delivery_id: int) -> None:
+        """Forget a claim whose request GitHub never accepted (a transient fault), so a later run retries it."""
+        ...
+
+    def redeliveries(self, hook: str, guids: list[str]) -> list[Redelivery]:
+        """The redeliveries recorded for these events' GUIDs, oldest first."""
         ...
 
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
@@ -185,4 +219,5 @@ def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 
     raise ValueError(f"CODEX_DATABASE_URL must start with postgresql:// or sqlite:///, not {scheme}")
 
 
-__all__ = ["CreatedIssue", "Migration", "Store", "TaskIntake", "WorkflowRun", "migrations", "open_store"]
+__all__ = ["CreatedIssue", "Migration", "Redelivery", "Store", "TaskIntake", "WorkflowRun", "migrations",
+           "open_store"]
