@@ -102,7 +102,8 @@ def test_a_dead_letter_replayed_twice_gives_one_workflow(tmp_path, github):
     broken = DevProcess(state, env={**env, "CODEX_DRY_RUN_DIR": str(tmp_path / "blocked" / "workflows")},
                         args=["--only", "ingest-webhook", "--only", "route-task", "--only", "dispatch-planning"])
     try:
-        done = broken.replay(ROOT / "examples" / "issues.opened.json", "--delivery", "5f2b8c1e-dead-4e77-9c1a-0000000019aa")
+        example = ROOT / "examples" / "issues.opened.json"
+        done = broken.replay(example, "--delivery", "5f2b8c1e-dead-4e77-9c1a-0000000019aa")
         assert done.returncode == 0, done.stdout + done.stderr
         broken.wait_for(lambda: len(broken.records("codex.dead-letter")) == 1, timeout=60, what="a dead letter")
     finally:

@@ -454,3 +454,12 @@ def test_the_reconcile_cursor_is_kept_per_hook(store: Store) -> None:
     assert store.reconcile_cursor(hook) == at
     store.save_reconcile_cursor(hook, at - timedelta(minutes=3))  # a cursor may move back (an open failure)
     assert store.reconcile_cursor(hook) == at - timedelta(minutes=3)
+
+
+def test_a_reserved_migration_number_may_be_missing_but_no_other() -> None:
+    from codex_pipeline.store import RESERVED_VERSIONS
+
+    for backend in ("sqlite", "postgres"):
+        versions = [m.version for m in migrations(backend)]
+        assert versions == sorted(set(versions))
+        assert set(range(1, max(versions) + 1)) - set(versions) <= RESERVED_VERSIONS
