@@ -84,6 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
             "timeout of one emit attempt to a sink"),
     Setting("sink_attempts", "CODEX_SINK_ATTEMPTS", _non_negative_int, 3,
             "emit attempts per event before answering 503"),
+    Setting("sink_deadline", "CODEX_SINK_DEADLINE_SECONDS", _positive_float, 8.0,
+            "total time for all emit attempts of one delivery before answering 503 (GitHub waits 10 s)"),
     Setting("tasks_sink", "CODEX_TASKS_SINK", _optional, None, "where route-task emits protobuf tasks"),
     Setting("tasks_json_sink", "CODEX_TASKS_JSON_SINK", _optional, None,
             "where route-task emits JSON tasks"),
@@ -149,6 +151,7 @@ class Settings:
     sink: str | None = None
     sink_timeout: float = 2.0
     sink_attempts: int = 3
+    sink_deadline: float = 8.0
     tasks_sink: str | None = None
     tasks_json_sink: str | None = None
     trigger_logins: frozenset[str] = frozenset()

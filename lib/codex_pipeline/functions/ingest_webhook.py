@@ -36,10 +36,12 @@ NAME = "ingest-webhook"
 HANDLES: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
     "CODEX_WEBHOOK_SECRET", "CODEX_WEBHOOK_ALLOW_UNSIGNED", "CODEX_WEBHOOK_MAX_BYTES", "K_SINK",
-    "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS", "CODEX_LOG_LEVEL",
+    "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS", "CODEX_SINK_DEADLINE_SECONDS", "CODEX_LOG_LEVEL",
     "CODEX_DISCORD_PUBLIC_KEY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
 })
 SOURCE_FALLBACK = "https://github.com"
+# Discord drops an interaction not answered within 3 s; leave room for verifying and answering.
+DISCORD_DEADLINE = 2.5
 _log = logging.getLogger("codex_pipeline.ingest_webhook")
 
 
@@ -96,11 +98,12 @@ def parse_body(request: Request) -> tuple[bytes, dict[str, Any]]:
 class IngestWebhook:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.emitter = (Emitter(settings.sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts)
-                        if settings.sink else None)
+        self.emitter = (Emitter(settings.sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts,
+                                deadline=settings.sink_deadline) if settings.sink else None)
         # Discord wants its answer within 3 s: a tighter bound than GitHub's 10 s.
         discord_sink = (Emitter(settings.sink, timeout=min(settings.sink_timeout, 1.0),
-                                attempts=min(settings.sink_attempts, 2)) if settings.sink else None)
+                                attempts=min(settings.sink_attempts, 2),
+                                deadline=min(settings.sink_deadline, DISCORD_DEADLINE)) if settings.sink else None)
         self.discord = DiscordInteractions(settings.discord_public_key, Policy.from_settings(settings), discord_sink)
 
     def __call__(self, request: Request) -> Response:

@@ -23,7 +23,7 @@ from codex_pipeline import logs, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.discord_interactions import PLAN_EVENT_TYPE
-from codex_pipeline.emit import Emitter
+from codex_pipeline.emit import Emitter, deadline_after
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import KAFKA_RECORD_TYPE, TASK_TYPES, Event, decode_request
 from codex_pipeline.http import Request, Response, empty_response
@@ -39,6 +39,7 @@ SETTINGS_READ = frozenset({
     "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
     "CODEX_DISCORD_REPOSITORY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
     "CODEX_PLANNER_LOGIN", "CODEX_BOT_MENTION", "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS",
+    "CODEX_SINK_DEADLINE_SECONDS",
     "CODEX_LOG_LEVEL",
 })
 SOURCE = "urn:codex-pipeline:route-task"
@@ -79,10 +80,13 @@ class RouteTask:
         self.policy = Policy.from_settings(settings)
         self.discord_repository = settings.discord_repository
         self.emitters: tuple[Emitter, Emitter] | None = None
+        self.deadline = settings.sink_deadline
         if settings.tasks_sink and settings.tasks_json_sink:
             self.emitters = (
-                Emitter(settings.tasks_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts),
-                Emitter(settings.tasks_json_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts),
+                Emitter(settings.tasks_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts,
+                        deadline=settings.sink_deadline),
+                Emitter(settings.tasks_json_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts,
+                        deadline=settings.sink_deadline),
             )
 
     def __call__(self, request: Request) -> Response:
@@ -111,13 +115,14 @@ class RouteTask:
             if self.emitters is None:
                 raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
             traceparent = telemetry.current_traceparent() or event.traceparent
+            deadline = deadline_after(self.deadline)  # one bound for every emit of this delivery
             for routed in result.tasks:
                 span.set_attributes({telemetry.ATTR_STAGE: routed.kind,
                                      telemetry.ATTR_REPOSITORY: routed.task.repository,
                                      telemetry.ATTR_ISSUE: routed.task.issue_number})
                 structured, as_json = task_events(routed, traceparent)
-                self.emitters[0].emit(structured)
-                self.emitters[1].emit(as_json)
+                self.emitters[0].emit(structured, deadline)
+                self.emitters[1].emit(as_json, deadline)
                 logs.decision(_log, "task routed", stage=routed.kind, type=routed.type, id=routed.event_id,
                               repository=routed.task.repository, issue=routed.task.issue_number,
                               delivery=event.id, reason=result.reason)
