@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 import yaml
 
@@ -12,7 +13,7 @@ from codex_pipeline.github.deliveries import Hook
 from tests.conftest import ROOT
 
 
-def documents() -> dict[str, dict]:
+def documents() -> dict[str, dict[str, Any]]:
     docs = list(yaml.safe_load_all((ROOT / "eventing" / "reconcile.yaml").read_text()))
     return {doc["kind"]: doc for doc in docs}
 

@@ -104,7 +104,7 @@ def _kafka(args: argparse.Namespace) -> Iterator[Any]:
                 raise SystemExit(f"dead-letters: Kafka at {args.bootstrap} stopped answering before the topic's end")
             if message.error() is not None:
                 continue
-            partition, offset = message.partition(), message.offset()
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
             if offset + 1 >= ends.get(partition, 0):
                 ends.pop(partition, None)
             pairs: Any = message.headers() or []
