@@ -120,7 +120,8 @@ def test_a_dead_letter_replayed_twice_gives_one_workflow(tmp_path, github):
         event_id = line.split()[2]
         shown = cli("dead-letters", "show", event_id, "--state", str(state), env=full_env)
         letter = json.loads(shown.stdout)
-        assert letter["event"]["id"] == event_id and "knativeerrorcode" not in letter["event"]
+        assert letter["id"] == event_id and "knativeerrorcode" not in letter["attributes"]
+        assert letter["task"]["repository"] == "acme/widgets"  # the protobuf task, decoded
         assert letter["error"]["code"].startswith("5") and letter["error"]["destination"].startswith("http://")
         assert letter["error"]["data"] and "=" not in letter["error"]["data"][-2:]  # decoded, not base64
 

@@ -194,7 +194,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "show":
         shown = [letter for letter in letters if not args.ids or letter.event.id in args.ids]
+        from codex_pipeline.cli.listen import readable
+
         for letter in shown:
-            print(json.dumps(letter.as_json(), indent=2, ensure_ascii=False))
+            original = letter.original
+            # A task is shown as the spec's JSON (as `listen` shows it), other data as JSON or base64.
+            shown_json = {"position": letter.position, **readable(original.attributes(), original.data),
+                          "error": letter.as_json()["error"]}
+            print(json.dumps(shown_json, indent=2, ensure_ascii=False))
         return 0 if shown else 1
     return _replay(args, letters, info)

@@ -14,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--router-port", type=int, default=0, help="port of the local router (default: any free)")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION",
                         help="serve only these functions (repeatable); deliveries to the others are held")
+    parser.add_argument("--reconcile-every", type=float, default=30.0, metavar="SECONDS",
+                        help="run `reconcile` against the GitHub stand-in this often (default 30; 0 = off)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return run_dev(DevOptions(state=args.state, port=args.port, router_port=args.router_port,
-                                  only=tuple(args.only)))
+                                  only=tuple(args.only), reconcile_every=args.reconcile_every))
     except TopologyError as error:
         raise SystemExit(f"codex-pipeline dev: eventing/ cannot be routed locally: {error}") from None

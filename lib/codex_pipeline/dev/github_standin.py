@@ -505,12 +505,13 @@ class FakeGitHub(FakeServer):
         return self._error(404, "Not Found")
 
     def _send_delivery(self, request: dict[str, Any]) -> Answer:
-        """dev's way in (not a GitHub endpoint): send ``{event, payload, guid?, hook_id?}`` through a
+        """dev's way in (not a GitHub endpoint): send ``{event, payload | body_base64, guid?, hook_id?}`` through a
         hook, so the delivery is logged as GitHub would log it; answers the item and what came back."""
         hooks = [h for h in self.hooks.values() if not request.get("hook_id") or h.id == int(request["hook_id"])]
         if not hooks:
             return self._error(404, "no webhook configured on the stand-in")
-        item = self.deliver(hooks[0], str(request.get("event") or ""), request.get("payload") or {},
+        body = base64.b64decode(str(request["body_base64"])) if request.get("body_base64") else None
+        item = self.deliver(hooks[0], str(request.get("event") or ""), body or request.get("payload") or {},
                             guid=str(request["guid"]) if request.get("guid") else None)
         sent = self.deliveries.find(hooks[0].id, int(item["id"]))
         answer = sent.response_body.decode("utf-8", "replace") if sent else ""

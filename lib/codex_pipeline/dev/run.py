@@ -42,6 +42,7 @@ class DevOptions:
     port: int = 8080
     router_port: int = 0
     only: tuple[str, ...] = ()
+    reconcile_every: float = 30.0  # seconds between `reconcile` runs against the GitHub stand-in (0: off)
     eventing: Path = REPO_ROOT / "eventing"
     functions: Path = REPO_ROOT / "functions"
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -106,6 +107,7 @@ class Dev:
         self.stopped = threading.Event()
         self._env: dict[str, str] = {}
         self.github: Any = None  # the GitHub stand-in, when no GitHub is configured
+        self.reconciler: Any = None  # `reconcile` against the stand-in's webhook (dev/reconciler.py)
 
     def _lock(self) -> None:
         """One dev per state folder: two routers on one topic log would deliver everything twice."""
@@ -157,6 +159,13 @@ class Dev:
             self.view.note(f"!! {name} did not start: {problem}")
         up = [s for s in self.served if s.name not in failed]
         self.router.subscribers = {n: u for n, u in subscribers.items() if n not in failed}
+        if self.github is not None and ENTRY in ports and ENTRY not in failed:
+            from codex_pipeline.dev import reconciler
+
+            repository = next(iter(self.github.repos.values())).full_name if self.github.repos else "acme/widgets"
+            self.reconciler = reconciler.start(self.github, repository, f"http://127.0.0.1:{ports[ENTRY]}/", secret,
+                                               standin.TOKEN, env["CODEX_DATABASE_URL"], self.view,
+                                               options.reconcile_every)
         info = {
             "pid": os.getpid(),
             "webhook": f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports and ENTRY not in failed else None,
@@ -168,6 +177,7 @@ class Dev:
             "workflows": env["CODEX_DRY_RUN_DIR"] if env["CODEX_ARGO_SUBMITTER"] == "dry-run" else None,
             "secret_from": secret_from,
             "github": self.github.url if self.github is not None else None,
+            "github_hook": self.reconciler.hook.id if self.reconciler is not None else None,
         }
         self._banner(info)
         # Written last: its appearance means dev is up and has said what it serves.
@@ -193,6 +203,11 @@ class Dev:
         else:
             note(f"  workflows          created through the Kubernetes API "
                  f"({self._env.get('CODEX_KUBECONFIG') or 'in-cluster, then ~/.kube/config'})")
+        if info["github_hook"]:
+            every = self.options.reconcile_every
+            note(f"  webhook (stand-in) hook {info['github_hook']} -> ingest-webhook; `replay` sends through it and "
+                 + (f"`reconcile` redelivers what ingest refused, every {every:g}s" if every else
+                    "reconcile is off (--reconcile-every 0)"))
         if info["github"]:
             note(f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
                  f"functions post is saved to {self.options.state / 'github-standin.json'}")
@@ -227,6 +242,8 @@ class Dev:
         if self.router is not None:
             self.router.stop()
             self.view.note(self.view.summary(self.router.pending()))
+        if self.reconciler is not None:
+            self.reconciler.stop()
         if self.github is not None:
             path = self.options.state / "github-standin.json"
             posted = standin.save(self.github, path)
