@@ -334,7 +334,12 @@ def test_codex_gets_no_credentials_and_a_printed_token_is_redacted(
     env = json.loads((world.record / "env-0.json").read_text())
     assert not {"CODEX_GITHUB_TOKEN", "GH_TOKEN", "EVENT_BODY"} & set(env)
     assert TOKEN not in json.dumps({k: v for k, v in env.items() if k != "FAKE_CODEX_PRINT"})
-    assert env["CODEX_API_KEY"] == "sk-proj-testOpenAIKey0123456789"  # what `codex exec` reads
+    key = "sk-proj-testOpenAIKey0123456789"
+    assert key not in json.dumps(env)  # the model key stays in the step's loopback proxy
+    argv = json.loads((world.record / "argv-0.json").read_text())
+    assert 'model_provider="codex-pipeline"' in argv and key not in json.dumps(argv)
+    provider = next(a for a in argv if a.startswith("model_providers.codex-pipeline="))
+    assert 'base_url = "http://127.0.0.1:' in provider and "env_key" not in provider
     log = (world.tmp / "impl" / ".codex-implementation.log").read_text()
     assert "GITHUB_TOKEN=***" in log and TOKEN not in log
     assert all(TOKEN not in c["body"] for c in world.comments(12))

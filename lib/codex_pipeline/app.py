@@ -14,6 +14,9 @@ from codex_pipeline.errors import MethodNotAllowed, PipelineError
 from codex_pipeline.http import Handler, Request, Response, json_response
 
 LIVENESS_PATH = "/health/liveness"
+# Largest request body the functions a broker calls accept (a raw event carries a GitHub
+# payload of up to 25 MiB). ingest-webhook uses CODEX_WEBHOOK_MAX_BYTES instead.
+DEFAULT_MAX_BODY = 26 * 1024 * 1024
 READINESS_PATH = "/health/readiness"
 _log = logging.getLogger("codex_pipeline.app")
 
@@ -32,8 +35,10 @@ class FunctionApp:
         *,
         methods: Iterable[str] = ("POST",),
         ready: Callable[[], bool] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.name = name
+        self.max_body = max_body  # the runtimes read at most this much of a body (runtime/body.py)
         self.handler = handler
         self.methods = frozenset(method.upper() for method in methods)
         self._ready = ready

@@ -12,7 +12,14 @@ its working directory. Behaviour is chosen by environment variables:
 - ``FAKE_CODEX_COMMIT``: commit the edits with this message (as Codex may do on its own)
 - ``FAKE_CODEX_PRINT``: extra text in the output of its ``ls`` command
 - ``FAKE_CODEX_MODE``: ``ok`` (default), ``fail`` (turn.failed + exit 1), ``hang`` (sleeps),
-  ``silent`` (no agent message), ``crash`` (garbage then exit 2)
+  ``silent`` (no agent message), ``crash`` (garbage then exit 2), ``probe`` (below, then as ``ok``)
+- ``probe`` plays a prompt-injected agent hunting for credentials: it reads its environment,
+  every ``/proc/<pid>/environ`` (``/proc/1`` and its parent's first), the paths in
+  ``FAKE_CODEX_PROBE_PATHS`` (comma-separated files or folders: where the secrets are mounted),
+  ``git config``, ``git credential fill``, ``.git/config``; tries to plant a hook in ``.git``, to
+  move ``.git`` away, to push a branch of its own, to leave a process running; and calls the model
+  through the provider ``base_url`` its ``-c`` options name. Everything it got is written as JSON
+  to ``FAKE_CODEX_REPORT``.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ def main(argv: list[str]) -> int:
                                               "status": "completed"}})
     todo = [{"text": "Read the plan", "completed": True}, {"text": "Edit the code", "completed": False}]
     emit({"type": "item.started", "item": {"id": "item_9", "type": "todo_list", "items": todo}})
+    if mode == "probe":
+        Path(os.environ["FAKE_CODEX_REPORT"]).write_text(json.dumps(probe(argv), indent=1))
     if mode == "hang":
         time.sleep(600)
         return 0
@@ -96,6 +105,70 @@ def main(argv: list[str]) -> int:
     emit({"type": "turn.completed", "usage": {"input_tokens": 24763, "cached_input_tokens": 24448,
                                               "output_tokens": 122}})
     return 0
+
+
+def _read(path: Path) -> str:
+    try:
+        return "READ: " + path.read_bytes().decode("utf-8", "replace")
+    except OSError as exc:
+        return f"DENIED: {exc.strerror}"
+
+
+def _run(*args: str, stdin: str = "") -> str:
+    import subprocess
+
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    done = subprocess.run(list(args), input=stdin, capture_output=True, text=True, env=env, check=False, timeout=60)
+    return f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+
+
+def probe(argv: list[str]) -> dict[str, object]:
+    import re
+    import subprocess
+    import urllib.request
+
+    report: dict[str, object] = {"uid": os.getuid(), "ppid": os.getppid(), "environ": dict(os.environ)}
+    pids = ["1", str(os.getppid()), *sorted(p for p in os.listdir("/proc") if p.isdigit())]
+    report["proc_environ"] = {pid: _read(Path("/proc", pid, "environ")) for pid in dict.fromkeys(pids)
+                              if pid != str(os.getpid())}
+    files: dict[str, str] = {}
+    for entry in filter(None, os.environ.get("FAKE_CODEX_PROBE_PATHS", "").split(",")):
+        root = Path(entry)
+        paths = [root] if not root.is_dir() else [p for p in root.rglob("*") if p.is_file()] or [root]
+        try:
+            os.listdir(root) if root.is_dir() else None
+        except OSError as exc:
+            files[str(root)] = f"DENIED: {exc.strerror}"
+        files.update({str(path): _read(path) for path in paths})
+    report["files"] = files
+    report["git_config"] = _run("git", "config", "--list", "--show-origin")
+    report["credential_fill"] = _run("git", "credential", "fill", stdin="protocol=https\nhost=github.com\n\n")
+    report["git_dir_config"] = _read(Path(".git", "config"))
+    try:
+        Path(".git", "hooks", "post-commit").write_text("#!/bin/sh\nenv > /tmp/stolen\n")
+        report["plant_hook"] = "WROTE"
+    except OSError as exc:
+        report["plant_hook"] = f"DENIED: {exc.strerror}"
+    try:
+        os.rename(".git", ".git-moved")
+        report["move_git"] = "MOVED"
+    except OSError as exc:
+        report["move_git"] = f"DENIED: {exc.strerror}"
+    _run("git", "config", "--global", "--add", "safe.directory", "*")  # as an attacker would, in its own HOME
+    report["push"] = _run("git", "push", "origin", "HEAD:refs/heads/agent-pushed")
+    lingering = subprocess.Popen(["sleep", "300"], start_new_session=True)  # a daemon that outlives Codex
+    report["lingering_pid"] = lingering.pid
+    base = next((m.group(1) for a in argv if (m := re.search(r'base_url = "([^"]+)"', a))), None)
+    report["model_base_url"] = base
+    if base:
+        request = urllib.request.Request(f"{base}/responses", data=b'{"model": "m", "stream": true, "input": "hi"}',
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                report["model_call"] = f"{answer.status} {answer.read().decode()}"
+        except OSError as exc:
+            report["model_call"] = f"FAILED: {exc}"
+    return report
 
 
 if __name__ == "__main__":

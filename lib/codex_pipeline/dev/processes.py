@@ -20,6 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+# functions-framework serves with gunicorn's gthread worker, where a slow client holds one thread from
+# its first byte to the end of its body (gunicorn has no header timeout). Its default, cores x 4 threads,
+# lets 8 slow clients stall every delivery on 2 cores; threads are cheap for this I/O-bound work, so
+# local runs get 32 (THREADS in the environment still wins). Deployed functions run under func-python
+# (hypercorn), where a slow client holds no thread.
+GUNICORN_THREADS = "32"
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -51,7 +57,7 @@ def start(name: str, source: Path, port: int, env: Mapping[str, str], log: Path)
         process = subprocess.Popen(
             [sys.executable, "-m", "functions_framework", "--source", str(source), "--target", "handle",
              "--host", "127.0.0.1", "--port", str(port)],
-            env=dict(env), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={"THREADS": GUNICORN_THREADS, **env}, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() reaches the master and its workers
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )

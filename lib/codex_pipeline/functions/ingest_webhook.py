@@ -114,7 +114,7 @@ class IngestWebhook:
         limit = self.settings.webhook_max_bytes
         if (declared.isdigit() and int(declared) > limit) or len(request.body) > limit:
             raise PayloadTooLarge(f"delivery is larger than {limit} bytes")
-        self._authenticate(request)
+        unsigned = self._authenticate(request)
         name = request.headers.get("x-github-event", "").strip()
         delivery = request.headers.get("x-github-delivery", "").strip()
         missing = [h for h, v in (("X-GitHub-Event", name), ("X-GitHub-Delivery", delivery)) if not v]
@@ -137,18 +137,29 @@ class IngestWebhook:
             self.emitter.emit(event)
         logs.decision(_log, "delivery accepted", delivery=delivery, type=event.type,
                       repository=_repository_name(payload), subject=event.subject)
+        if unsigned:
+            _log.warning("UNSIGNED delivery accepted (CODEX_WEBHOOK_ALLOW_UNSIGNED, no secret): anyone "
+                         "who reaches this URL can inject events", extra={"delivery": delivery})
         # answer
         return json_response(202, {"deliveryId": delivery, "event": name, "action": action})
 
-    def _authenticate(self, request: Request) -> None:
+    def _authenticate(self, request: Request) -> bool:
+        """401 unless the delivery is signed with a configured secret; True for an unsigned one let in.
+
+        A configured secret is always required (CODEX_WEBHOOK_ALLOW_UNSIGNED never loosens it).
+        Unsigned mode exists only without a secret, and a signature it cannot verify is refused:
+        accepting it would tell the sender its forged or misconfigured signature works.
+        """
         header = request.headers.get("x-hub-signature-256")
         if self.settings.webhook_secrets:
             if signatures.verify(self.settings.webhook_secrets, request.body, header):
-                return
-            if header or not self.settings.webhook_allow_unsigned:
-                raise Unauthorized("missing or invalid X-Hub-Signature-256")
-        elif header and not self.settings.webhook_allow_unsigned:
-            raise Unauthorized("no webhook secret configured to verify X-Hub-Signature-256")
+                return False
+            raise Unauthorized("missing or invalid X-Hub-Signature-256")
+        if header is not None:
+            raise Unauthorized("X-Hub-Signature-256 cannot be verified: no webhook secret is configured")
+        if not self.settings.webhook_allow_unsigned:  # unreachable after create_app; kept as the rule
+            raise Unauthorized("missing X-Hub-Signature-256")
+        return True
 
     def _event(self, request: Request, name: str, action: str | None, delivery: str,
                raw: bytes, payload: dict[str, Any]) -> Event:
@@ -183,4 +194,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
         _log.warning("CODEX_WEBHOOK_ALLOW_UNSIGNED is on and no secret is set: ANY caller can inject "
                      "deliveries. Never run this way outside a laptop.")
     handler = IngestWebhook(settings)
-    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitter is not None)
+    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitter is not None,
+                       max_body=settings.webhook_max_bytes)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.errors import PayloadTooLarge
 from codex_pipeline.http import Headers, Request, json_response
+from codex_pipeline.runtime.body import refuse_declared, too_large
 
 if TYPE_CHECKING:
     from codex_pipeline.app import FunctionApp
@@ -22,10 +23,15 @@ Send = Callable[[dict[str, Any]], Any]
 
 
 class AsgiFunction:
-    def __init__(self, create_app: Callable[[], FunctionApp], *, max_body: int = 26 * 1024 * 1024) -> None:
+    def __init__(self, create_app: Callable[[], FunctionApp], *, max_body: int | None = None) -> None:
         self._create_app = create_app
         self._app: FunctionApp | None = None
-        self.max_body = max_body
+        self._max_body = max_body
+
+    @property
+    def max_body(self) -> int:
+        """The body cap: the app's (``FunctionApp.max_body``) unless given here."""
+        return self._max_body if self._max_body is not None else self.app.max_body
 
     @property
     def app(self) -> FunctionApp:
@@ -53,17 +59,21 @@ class AsgiFunction:
             return
         if scope.get("type") != "http":
             return
+        headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", []))
         try:
+            refuse_declared(headers.get("content-length"), self.max_body)
             body = await self._read_body(receive)
         except PayloadTooLarge as error:
             from codex_pipeline.app import error_response
 
             response = error_response(error)
+            # the rest of the body is never read: the server closes the connection after this answer
+            response.headers["connection"] = "close"
         else:
             request = Request(
                 method=scope.get("method", "GET"),
                 path=scope.get("path", "/"),
-                headers=Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])),
+                headers=headers,
                 body=body,
                 query=scope.get("query_string", b"").decode("latin-1"),
             )
@@ -72,24 +82,28 @@ class AsgiFunction:
             except Exception:  # the app maps errors itself; this is the last line
                 response = json_response(500, {"error": "internal_error", "status": 500,
                                                "message": "function failed unexpectedly"})
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+        if not any(k.lower() == b"content-length" for k, _ in raw):
+            raw.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": raw})
         await send({"type": "http.response.body", "body": response.body})
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await self.handle(scope, receive, send)
 
     async def _read_body(self, receive: Receive) -> bytes:
+        """The body as it arrives, refused once past the cap (the server holds back the rest)."""
         chunks: list[bytes] = []
         size = 0
+        limit = self.max_body
         while True:
             message = await receive()
             if message.get("type") == "http.disconnect":
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+            if size > limit:
+                raise too_large(limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

@@ -19,10 +19,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codex_pipeline.steps.agent import AgentUser
 
 DEFAULT_MODEL = "gpt-5.1-codex-max"
 DEFAULT_REASONING = "high"
+OUTPUT_GRACE = 10.0  # seconds to drain Codex's output after it exited
 
 Tee = Callable[[str], None]
 # Called with Codex's own to-do list ((text, done) pairs) whenever it changes.
@@ -210,8 +214,13 @@ def _usage_text(usage: Mapping[str, int]) -> str:
 
 def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None = None,
               tee: Sequence[Tee] = (), env: Mapping[str, str] | None = None,
-              on_todo: TodoSink | None = None) -> CodexResult:
+              on_todo: TodoSink | None = None, user: AgentUser | None = None,
+              stop_leftovers: Callable[[], None] | None = None) -> CodexResult:
     """Run Codex once in ``workdir``; every transcript line goes to ``transcript`` and each ``tee``.
+
+    With ``user``, Codex runs as that uid/gid with no supplementary groups (the step must be root).
+    When Codex exits, its process group is killed and ``stop_leftovers`` runs (it kills the agent
+    user's other processes), so nothing it started outlives it.
 
     Never raises for a Codex failure (missing binary, non-zero exit, timeout): the result says
     what went wrong, so the caller can write a failure recap before exiting non-zero.
@@ -227,10 +236,12 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
 
     argv = options.argv()
     emit(f"[codex] {shlex.join(argv)} (prompt: {len(prompt)} characters on stdin)")
+    identity: dict[str, Any] = {"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}
     try:
         process = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
-                                   env=dict(os.environ if env is None else env), start_new_session=True)
+                                   env=dict(os.environ if env is None else env), start_new_session=True,
+                                   umask=0o022, **identity)
     except OSError as exc:
         message = f"cannot start {options.binary!r}: {exc.strerror or exc}"
         emit(f"[codex] {message}")
@@ -247,20 +258,31 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
         timer.daemon = True
         timer.start()
     started = time.monotonic()
-    try:
-        assert process.stdin is not None and process.stdout is not None
-        writer = threading.Thread(target=_write_stdin, args=(process.stdin, prompt), daemon=True)
-        writer.start()
-        for line in process.stdout:
+
+    def read_output(stream: IO[str]) -> None:
+        for line in stream:
             for shown in reader.feed(line):
                 emit(shown)
+
+    assert process.stdin is not None and process.stdout is not None
+    writer = threading.Thread(target=_write_stdin, args=(process.stdin, prompt), daemon=True)
+    output = threading.Thread(target=read_output, args=(process.stdout,), name="codex-output", daemon=True)
+    writer.start()
+    output.start()
+    try:
         process.wait()
-        writer.join(timeout=1)
     finally:
         if timer:
             timer.cancel()
-        if process.poll() is None:
-            _kill_group(process)
+        # Whatever Codex started and left running goes with it: it could hold the output pipe open
+        # (the step would wait forever) or keep changing the tree while the step commits.
+        _kill_group(process)
+        if stop_leftovers is not None:
+            stop_leftovers()
+    writer.join(timeout=1)
+    output.join(timeout=OUTPUT_GRACE)
+    if output.is_alive():
+        emit("[codex] a process Codex started outside its group still holds its output; not waiting for it")
     result = reader.result
     result.exit_code = process.returncode
     result.timed_out = timed_out.is_set()

@@ -14,14 +14,16 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from codex_pipeline.errors import BadRequest, ConfigurationError
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps.codex import CodexOptions, CodexResult, TodoSink, run_codex
+from codex_pipeline.steps.secretfiles import secret
 from codex_pipeline.tasks import from_json_dict
 
 if TYPE_CHECKING:
@@ -69,12 +71,12 @@ def decode_task_json(text: str, *, base64_encoded: bool) -> tuple[pb.CodexTask, 
 
 def github_token(environ: Mapping[str, str]) -> str | None:
     """``CODEX_GITHUB_TOKEN`` (or its ``_FILE``), else the ``GITHUB_TOKEN``/``GH_TOKEN`` the spec's secret sets."""
-    for name in ("CODEX_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"):
-        if environ.get(name):
-            return environ[name].strip()
-        if environ.get(f"{name}_FILE"):
-            return Path(environ[f"{name}_FILE"]).read_text().strip()
-    return None
+    return secret(environ, "CODEX_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
+
+
+def model_api_key(environ: Mapping[str, str]) -> str | None:
+    """The model API key the step's proxy adds to Codex's calls (``CODEX_API_KEY`` or ``OPENAI_API_KEY``)."""
+    return secret(environ, "CODEX_API_KEY", "OPENAI_API_KEY")
 
 
 class GitHubAccess:
@@ -115,10 +117,9 @@ def github_access(environ: Mapping[str, str]) -> GitHubAccess:
     return GitHubAccess(client, client.auth, settings.planner_login)
 
 
-# Credentials Codex never needs: it edits files; the step itself talks to GitHub and Discord.
-CODEX_HIDDEN_ENV = ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "GITHUB_TOKEN", "GH_TOKEN",
-                    "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_PRIVATE_KEY_FILE", "DISCORD_BOT_TOKEN",
-                    "CODEX_DATABASE_URL", "CODEX_WEBHOOK_SECRET", "EVENT_BODY", "RAW_EVENT", "PAYLOAD")
+# Credentials whose values are redacted from every transcript line (each also read from its _FILE).
+SECRET_NAMES = ("CODEX_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "CODEX_GITHUB_APP_PRIVATE_KEY",
+                "DISCORD_BOT_TOKEN", "OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_DATABASE_URL", "CODEX_WEBHOOK_SECRET")
 
 
 @dataclass
@@ -144,28 +145,48 @@ class Transcript:
             self._stream.close()
 
     def line(self, text: str) -> None:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "***")
+        for value in self.secrets:
+            if value:
+                text = text.replace(value, "***")
         if self._stream:
             self._stream.write(text + "\n")
             self._stream.flush()
         for tee in self.tees:
             tee(text)
 
-    def run_codex(self, prompt: str, workdir: Path, options: CodexOptions,
-                  on_todo: TodoSink | None = None) -> CodexResult:
-        env = {key: value for key, value in os.environ.items() if key not in CODEX_HIDDEN_ENV}
-        if env.get("OPENAI_API_KEY") and not env.get("CODEX_API_KEY"):
-            env["CODEX_API_KEY"] = env["OPENAI_API_KEY"]  # `codex exec` reads its API key from CODEX_API_KEY
-        return run_codex(prompt, workdir, options, tee=[self.line], env=env, on_todo=on_todo)
+    def run_codex(self, prompt: str, workdir: Path, options: CodexOptions, on_todo: TodoSink | None = None,
+                  environ: Mapping[str, str] | None = None) -> CodexResult:
+        """Run Codex holding no credential: a clean environment, the model key kept in a loopback
+        proxy, and (with ``CODEX_AGENT_USER``) another uid that owns the tree only while it works."""
+        from codex_pipeline.steps.agent import (
+            agent_environ,
+            agent_home,
+            agent_user,
+            hand_over,
+            stop_agent_processes,
+            take_back,
+        )
+        from codex_pipeline.steps.model_proxy import DEFAULT_UPSTREAM, ModelProxy
+
+        environ = os.environ if environ is None else environ
+        user = agent_user(environ)
+        env = agent_environ(environ, agent_home(user), workdir) if user else agent_environ(environ, None)
+        key = model_api_key(environ)
+        with ExitStack() as stack:
+            if key:
+                proxy = stack.enter_context(ModelProxy(key, environ.get("CODEX_MODEL_API_URL") or DEFAULT_UPSTREAM))
+                options = replace(options, extra_args=(*proxy.codex_config(), *options.extra_args))
+            if user is not None:
+                self.line(f"[step] Codex runs as uid {user.uid}, gid {user.gid}, without credentials")
+                stack.callback(take_back, workdir, user)
+                hand_over(workdir, user)
+            return run_codex(prompt, workdir, options, tee=[self.line], env=env, on_todo=on_todo, user=user,
+                             stop_leftovers=partial(stop_agent_processes, user) if user else None)
 
 
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
-    """Values to redact from transcripts: tokens from the environment and any extra ones (App tokens)."""
-    names = [name for name in CODEX_HIDDEN_ENV if "TOKEN" in name or "KEY" in name]
-    values = [environ.get(name, "") for name in (*names, "OPENAI_API_KEY", "CODEX_API_KEY")]
-    values += [value for value in extra if value]
+    """Values to redact from transcripts: credentials from the environment or their files, and extra ones."""
+    values = [secret(environ, name) for name in SECRET_NAMES] + list(extra)
     return [value.strip() for value in values if value and len(value.strip()) >= 8]
 
 
@@ -176,7 +197,7 @@ def discord_tee(stage: str, repository: str, issue: int, run_id: str,
 
     A Discord failure never fails the run: the streamer logs it and drops further lines.
     """
-    if not (environ.get("DISCORD_BOT_TOKEN") and environ.get("DISCORD_GUILD_ID")):
+    if not (secret(environ, "DISCORD_BOT_TOKEN") and secret(environ, "DISCORD_GUILD_ID")):
         yield None
         return
     from codex_pipeline.steps.discord import DiscordConfig, start_stream

@@ -38,10 +38,13 @@ class DiscordConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DiscordConfig:
-        """``DISCORD_BOT_TOKEN``, ``DISCORD_GUILD_ID``, optional ``DISCORD_CATEGORY_ID`` and ``DISCORD_API_URL``."""
-        return cls(token=environ.get("DISCORD_BOT_TOKEN", "").strip(),
-                   guild_id=environ.get("DISCORD_GUILD_ID", "").strip(),
-                   category_id=(environ.get("DISCORD_CATEGORY_ID") or "").strip() or None,
+        """``DISCORD_BOT_TOKEN``, ``DISCORD_GUILD_ID``, optional ``DISCORD_CATEGORY_ID`` (each also as a
+        ``_FILE``: the templates mount them from the ``discord-codex-bot`` Secret) and ``DISCORD_API_URL``."""
+        from codex_pipeline.steps.secretfiles import secret
+
+        return cls(token=secret(environ, "DISCORD_BOT_TOKEN") or "",
+                   guild_id=secret(environ, "DISCORD_GUILD_ID") or "",
+                   category_id=secret(environ, "DISCORD_CATEGORY_ID"),
                    api_url=(environ.get("DISCORD_API_URL") or DEFAULT_API_URL).rstrip("/"))
 
     def __repr__(self) -> str:

@@ -134,7 +134,7 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
         except PipelineError as exc:  # a missed progress update never stops the run
             transcript.line(f"[step] progress update skipped: {exc}")
 
-    result = transcript.run_codex(prompt, workdir, codex_options(args, environ), on_todo=on_todo)
+    result = transcript.run_codex(prompt, workdir, codex_options(args, environ), on_todo=on_todo, environ=environ)
     progress.validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
     if not result.ok:
         raise StepFailed(f"Codex did not complete: {result.failure_reason()}")

@@ -70,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
         git.checkout_detached(base)
         transcript.line(f"[step] planning {repo}#{number} at {base} (workflow {workflow})")
-        result = transcript.run_codex(planning_prompt(task), workdir, codex_options(args, environ))
+        result = transcript.run_codex(planning_prompt(task), workdir, codex_options(args, environ),
+                                      environ=environ)
+        if output.is_symlink():  # planted by the agent in the tree: never write through it
+            output.unlink()
         if not result.ok:
             reason = result.failure_reason()
             output.write_text(f"Planning failed for {repo}#{number}: {reason}\n")

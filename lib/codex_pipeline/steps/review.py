@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 raise StepFailed(f"the pull request branch `{branch}` does not exist on the remote")
             transcript.line(f"[step] review pass on {repo}#{pr_number} ({branch})")
             result = transcript.run_codex(review_prompt(task, branch, raw_context or {}), workdir,
-                                          codex_options(args, environ))
+                                          codex_options(args, environ), environ=environ)
             validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
             if not result.ok:
                 raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
