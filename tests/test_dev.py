@@ -98,10 +98,11 @@ def test_a_busy_webhook_port_is_named_before_anything_starts(tmp_path: Path):
 
 
 def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> None:
-    """`make run` on a laptop: the examples that read GitHub reach their Workflow and effects."""
+    """`make run --no-execute` on a laptop: the examples that read GitHub reach their Workflow and
+    effects against the seeded pull request (no run opens one)."""
     env = {name: "" for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID",
                                  "CODEX_GITHUB_API_URL")}
-    dev = DevProcess(tmp_path / "state", env=env)
+    dev = DevProcess(tmp_path / "state", env=env, args=["--no-execute"])
     try:
         assert dev.info["github"], dev.text()
         assert "github (stand-in)" in dev.text()
@@ -116,5 +117,6 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
     saved = json.loads((tmp_path / "state" / "github-standin.json").read_text())
     (handoff,) = saved["comments"]["acme/widgets#57"]
     assert handoff["body"].startswith("<!-- codex:ready-to-merge -->")
-    assert saved["pulls"]["acme/widgets#57"] == {"draft": False}
+    assert saved["pulls"]["acme/widgets#57"]["draft"] is False
+    assert not (tmp_path / "state" / "runs").exists()
     assert "GitHub stand-in: 1 comment(s) posted" in dev.text()

@@ -8,6 +8,7 @@ broker redeliveries straight to dispatch-planning, GitHub faults and a Discord o
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -169,7 +170,7 @@ def test_a_plan_request_opens_one_issue_plans_it_and_links_it_on_discord(pipelin
     assert f"user id {ds.ALLOWED_USER}" in issue["body"]
     (workflow,) = submitted_for(pipeline, interaction_id)
     assert workflow["spec"]["workflowTemplateRef"]["name"] == "facteur-dispatch"
-    payload = json.loads(workflow["spec"]["arguments"]["parameters"][0]["value"])
+    payload = json.loads(base64.b64decode(workflow["spec"]["arguments"]["parameters"][0]["value"]))
     assert payload["stage"] == "planning"
     assert payload["repository"] == REPO and payload["issueNumber"] == issue["number"]
     assert payload["issueUrl"] == issue["html_url"]
@@ -250,7 +251,7 @@ def test_an_issue_opened_by_an_attempt_that_died_before_recording_it_is_found_no
     assert answer.status_code == 202, answer.text
     assert issues_titled(pipeline, "Crash window e2e") == [orphan]
     (workflow,) = submitted_for(pipeline, request.interaction_id)
-    payload = json.loads(workflow["spec"]["arguments"]["parameters"][0]["value"])
+    payload = json.loads(base64.b64decode(workflow["spec"]["arguments"]["parameters"][0]["value"]))
     assert payload["issueNumber"] == orphan["number"]
 
 

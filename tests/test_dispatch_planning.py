@@ -8,6 +8,7 @@ in-memory exporter; the ASGI entry that func deploy wraps gets the same replay.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def test_spec_replay_submits_facteur_dispatch_and_answers_202(dry_run: tuple[Run
     assert workflow["spec"]["workflowTemplateRef"] == {"name": "facteur-dispatch"}
     (parameter,) = workflow["spec"]["arguments"]["parameters"]
     assert parameter["name"] == "payload"
-    assert json.loads(parameter["value"]) == tasks.to_json_dict(task)
+    assert json.loads(base64.b64decode(parameter["value"])) == tasks.to_json_dict(task)
     assert workflow["metadata"]["labels"] == {"codex.stage": "planning", "codex.repository": "proompteng.lab",
                                               "codex.issue": "1636", "codex.delivery": task.delivery_id}
     assert "workflow submitted: stage=PLANNING" in running.output()
@@ -401,5 +402,5 @@ def test_the_readme_replay_gets_202_then_a_duplicate(dry_run: tuple[RunningFunct
     assert answers[0]["namespace"] == NAMESPACE
     assert f'"name":"{name}"' in section  # the answer the README shows is the real one
     (workflow,) = [w for w in written(tmp) if w["metadata"]["name"] == name]
-    payload = json.loads(workflow["spec"]["arguments"]["parameters"][0]["value"])
+    payload = json.loads(base64.b64decode(workflow["spec"]["arguments"]["parameters"][0]["value"]))
     assert payload["deliveryId"] == "manual-planning-test" and payload["issueTitle"] == "Replay planning workflow"

@@ -65,9 +65,10 @@ def test_sources_feed_raw_topic_to_raw_broker_and_protobuf_tasks_to_task_broker(
                    "github.issues.codex.tasks": ("codex", "codex-tasks")}
 
 
-def test_retries_wait_half_a_second_doubling_to_eight(topology):
+def test_retries_wait_one_second_doubling_to_sixteen(topology):
+    """backoffDelay PT0.5S, exponential: Knative waits backoffDelay * 2^n (PT0.25S would run as 0.2 s)."""
     for trigger in topology.triggers:
-        assert [trigger.delivery.delay(n) for n in range(1, 6)] == [0.5, 1, 2, 4, 8], trigger.name
+        assert [trigger.delivery.delay(n) for n in range(1, 6)] == [1, 2, 4, 8, 16], trigger.name
 
 
 def test_every_trigger_retries_with_backoff_and_dead_letters(topology):
@@ -107,9 +108,10 @@ def test_submitters_service_account_may_create_workflows():
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("PT0.5S", 0.5), ("PT30S", 30), ("PT1M", 60), ("P1D", 86400),
-                                              ("PT1H0.25S", 3600.25)])
-def test_durations(text, seconds):
-    assert parse_duration(text) == seconds
+                                              ("PT1H0.25S", 3600.2), ("PT0.05S", 0.0)])
+def test_durations_are_read_as_knative_reads_them(text, seconds):
+    """Knative keeps one decimal place of each field: PT0.25S runs as 0.2 s."""
+    assert parse_duration(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "P", "PT", "30s", "PT-1S"])

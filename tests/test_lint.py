@@ -15,7 +15,7 @@ from codex_pipeline.lint import lint
 ROOT = Path(__file__).resolve().parent.parent
 
 TOPIC = """\
-apiVersion: kafka.strimzi.io/v1beta2
+apiVersion: kafka.strimzi.io/v1
 kind: KafkaTopic
 metadata:
   name: github.webhook.events
@@ -43,6 +43,12 @@ spec:
   delivery:
     retry: 5
     backoffPolicy: exponential
+    backoffDelay: PT0.5S
+    deadLetterSink:
+      ref:
+        apiVersion: eventing.knative.dev/v1alpha1
+        kind: KafkaSink
+        name: dead-letter
 """
 SINKBINDING = """\
 apiVersion: sources.knative.dev/v1
@@ -75,9 +81,14 @@ metadata:
   name: facteur-dispatch
 spec:
   entrypoint: main
+  podGC:
+    strategy: OnPodSuccess
   arguments:
     parameters:
       - name: stage
+        value: planning
+      - name: task
+        description: base64 of the task JSON
   templates:
     - name: main
       steps:
@@ -91,6 +102,11 @@ spec:
       inputs:
         parameters:
           - name: s
+        artifacts:
+          - name: task
+            path: /codex/inputs/task.b64
+            raw:
+              data: "{{workflow.parameters.task}}"
       container:
         image: ghcr.io/proompteng/codex:1
         command: [codex-pipeline, lint]
@@ -110,12 +126,28 @@ kind: Broker
 metadata:
   name: github
 """
+DEAD_LETTER = """\
+apiVersion: eventing.knative.dev/v1alpha1
+kind: KafkaSink
+metadata:
+  name: dead-letter
+spec:
+  topic: codex.dead-letter
+  bootstrapServers: [kafka:9092]
+"""
+NAMESPACE = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: codex
+"""
 
 
 def tree(tmp_path: Path) -> Path:
     (tmp_path / "eventing").mkdir()
     (tmp_path / "workflows").mkdir()
-    (tmp_path / "eventing" / "topics.yaml").write_text(TOPIC + "---\n" + CONFIGMAP + "---\n" + BROKER)
+    (tmp_path / "eventing" / "topics.yaml").write_text(TOPIC + "---\n" + CONFIGMAP + "---\n" + BROKER + "---\n"
+                                                      + DEAD_LETTER + "---\n" + NAMESPACE)
     (tmp_path / "eventing" / "triggers.yaml").write_text(TRIGGER)
     (tmp_path / "eventing" / "bindings.yaml").write_text(SINKBINDING)
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
@@ -127,6 +159,11 @@ def tree(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "functions" / "ingest-webhook", func,
                     ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
+
+
+def deploy_line(func_yaml: Path) -> int:
+    """The line of ``deploy:`` in a func.yaml (where a visibility finding points)."""
+    return func_yaml.read_text().splitlines().index("deploy:") + 1
 
 
 def messages(root: Path) -> list[str]:
@@ -159,7 +196,7 @@ def test_wrong_api_version(tmp_path: Path) -> None:
     root = tree(tmp_path)
     replace(root / "eventing" / "triggers.yaml", "eventing.knative.dev/v1", "eventing.knative.dev/v1beta1")
     assert messages(root) == ["eventing/triggers.yaml:1: Trigger: apiVersion: Trigger is eventing.knative.dev/v1, "
-                              "not 'eventing.knative.dev/v1beta1'"]
+                              "not 'eventing.knative.dev/v1beta1' (the version the supported releases serve)"]
 
 
 def test_second_document_line_is_in_the_file(tmp_path: Path) -> None:
@@ -179,7 +216,7 @@ def test_dangling_parameter(tmp_path: Path) -> None:
     root = tree(tmp_path)
     replace(root / "workflows" / "facteur-dispatch.yaml", "{{inputs.parameters.s}}", "{{inputs.parameters.stage}}")
     found = messages(root)
-    assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:26: template 'step': "
+    assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:36: template 'step': "
                                                    "{{inputs.parameters.stage}} does not resolve")
 
 
@@ -189,8 +226,8 @@ def test_dangling_workflow_parameter_and_template(tmp_path: Path) -> None:
     replace(path, "{{workflow.parameters.stage}}", "{{workflow.parameters.stag}}")
     replace(path, "template: step", "template: stpe")
     found = messages(root)
-    assert [f.split(": ", 1)[0] for f in found] == ["workflows/facteur-dispatch.yaml:18",
-                                                    "workflows/facteur-dispatch.yaml:14"]
+    assert [f.split(": ", 1)[0] for f in found] == ["workflows/facteur-dispatch.yaml:23",
+                                                    "workflows/facteur-dispatch.yaml:19"]
     assert "stag}} does not resolve" in found[0] and "unknown template 'stpe'" in found[1]
 
 
@@ -198,7 +235,7 @@ def test_template_command_that_does_not_exist(tmp_path: Path) -> None:
     root = tree(tmp_path)
     replace(root / "workflows" / "facteur-dispatch.yaml", "[codex-pipeline, lint]", "[codex-pipeline, plann]")
     found = messages(root)
-    assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:25: runs `codex-pipeline plann`")
+    assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:35: runs `codex-pipeline plann`")
 
 
 def test_func_yaml_misspelled_and_subscriptions(tmp_path: Path) -> None:
@@ -243,7 +280,11 @@ def test_trigger_for_a_type_its_subscriber_does_not_handle(tmp_path: Path) -> No
     replace(root / "eventing" / "triggers.yaml", "name: route-task", "name: ingest-webhook")
     found = messages(root)
     assert found == ["eventing/triggers.yaml:9: Trigger 'ingest-webhook' sends type 'com.github.issues.opened' "
-                     "to ingest-webhook, which handles only nothing"]
+                     "to ingest-webhook, which handles only nothing",
+                     f"functions/ingest-webhook/func.yaml:{deploy_line(root / 'functions/ingest-webhook/func.yaml')}: "
+                     "ingest-webhook is called only by Triggers but has no "
+                     "deploy.labels networking.knative.dev/visibility: cluster-local (its Knative Service gets a "
+                     "public URL)"]
 
 
 def test_secret_missing_from_readme(tmp_path: Path) -> None:
@@ -251,7 +292,7 @@ def test_secret_missing_from_readme(tmp_path: Path) -> None:
     replace(root / "workflows" / "facteur-dispatch.yaml", "key: secret", "key: passphrase")
     found = messages(root)
     assert len(found) == 1
-    assert found[0].startswith("workflows/facteur-dispatch.yaml:28: WorkflowTemplate 'facteur-dispatch' uses "
+    assert found[0].startswith("workflows/facteur-dispatch.yaml:38: WorkflowTemplate 'facteur-dispatch' uses "
                                "secret 'codex-github-webhook' key 'passphrase'")
 
 
@@ -260,7 +301,7 @@ def test_env_read_but_not_in_func_yaml(tmp_path: Path) -> None:
     path = root / "functions" / "ingest-webhook" / "func.yaml"
     replace(path, "    - name: CODEX_SINK_ATTEMPTS\n      value: \"3\"\n", "")
     found = messages(root)
-    assert found == ["functions/ingest-webhook/func.yaml:11: ingest-webhook reads CODEX_SINK_ATTEMPTS but "
+    assert found == ["functions/ingest-webhook/func.yaml:13: ingest-webhook reads CODEX_SINK_ATTEMPTS but "
                      "func.yaml run.envs does not set it"]
 
 
@@ -283,19 +324,21 @@ def plant_function(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, **con
     folder = root / "functions" / name
     shutil.copytree(root / "functions" / "ingest-webhook", folder)
     replace(folder / "func.yaml", "name: ingest-webhook", f"name: {name}")
+    replace(folder / "func.yaml", "deploy:\n", "deploy:\n  labels:\n    - key: networking.knative.dev/visibility\n"
+                                              "      value: cluster-local\n")
     declare(monkeypatch, name, **constants)
 
 
 def test_submitter_parameters_against_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tree(tmp_path)
     plant_function(root, monkeypatch, "route-task", HANDLES=frozenset({"com.github.issues.opened"}),
-                   TEMPLATE="facteur-dispatch", PARAMETERS=frozenset({"stage", "issue"}))
-    assert messages(root) == ["workflows/facteur-dispatch.yaml:8: route-task sets parameter 'issue', which "
+                   TEMPLATE="facteur-dispatch", PARAMETERS=frozenset({"task", "issue"}))
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:10: route-task sets parameter 'issue', which "
                               "WorkflowTemplate 'facteur-dispatch' does not declare"]
     declare(monkeypatch, "route-task", TEMPLATE="facteur-dispatch", PARAMETERS=frozenset())
-    assert messages(root) == ["workflows/facteur-dispatch.yaml:8: WorkflowTemplate 'facteur-dispatch' requires "
-                              "parameter 'stage', which route-task does not set"]
-    declare(monkeypatch, "route-task", TEMPLATE="facteur-planning", PARAMETERS=frozenset({"stage"}))
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:10: WorkflowTemplate 'facteur-dispatch' requires "
+                              "parameter 'task', which route-task does not set"]
+    declare(monkeypatch, "route-task", TEMPLATE="facteur-planning", PARAMETERS=frozenset({"task"}))
     assert messages(root) == ["functions/route-task:0: route-task submits WorkflowTemplate 'facteur-planning', "
                               "which workflows/ lacks"]
 
@@ -313,3 +356,159 @@ def test_eventing_the_local_router_cannot_honour(tmp_path: Path) -> None:
     replace(root / "eventing" / "triggers.yaml", "  broker: github\n", "  broker: gitlab\n")
     assert messages(root) == ["eventing:0: `codex-pipeline dev` cannot route eventing/: triggers.yaml: "
                               "Trigger route-task: Broker gitlab is not declared"]
+
+
+# --- deployable as documented (issue 13): one planted defect per rule -----------------------
+
+
+def test_func_yaml_without_created_or_with_a_zoneless_time(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    path = root / "functions" / "ingest-webhook" / "func.yaml"
+    replace(path, "created: 2026-11-29T18:00:00Z\n", "")
+    assert messages(root) == ["functions/ingest-webhook/func.yaml:6: func.yaml: (document): 'created' is a "
+                              "required property"]
+    path.write_text(path.read_text().replace("invoke: http\n", "invoke: http\ncreated: 2026-11-29T18:00:00\n"))
+    (found,) = messages(root)
+    assert found.startswith("functions/ingest-webhook/func.yaml:")
+    assert "created: '2026-11-29T18:00:00' does not match" in found
+
+
+def test_internal_function_without_cluster_local_visibility(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tree(tmp_path)
+    plant_function(root, monkeypatch, "route-task", HANDLES=frozenset({"com.github.issues.opened"}))
+    assert messages(root) == []
+    replace(root / "functions" / "route-task" / "func.yaml", "value: cluster-local", "value: cluster-wide")
+    found = messages(root)
+    line = deploy_line(root / "functions" / "route-task" / "func.yaml")
+    assert found == [f"functions/route-task/func.yaml:{line}: route-task is called only by Triggers but has no "
+                     "deploy.labels networking.knative.dev/visibility: cluster-local (its Knative Service gets a "
+                     "public URL)"]
+
+
+def test_topic_at_a_version_strimzi_1_no_longer_serves(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "eventing" / "topics.yaml", "kafka.strimzi.io/v1\n", "kafka.strimzi.io/v1beta2\n")
+    assert messages(root) == ["eventing/topics.yaml:1: KafkaTopic: apiVersion: KafkaTopic is kafka.strimzi.io/v1, "
+                              "not 'kafka.strimzi.io/v1beta2' (the version the supported releases serve)"]
+
+
+def test_backoff_delay_knative_would_shorten(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "eventing" / "triggers.yaml", "backoffDelay: PT0.5S", "backoffDelay: PT0.25S")
+    assert messages(root) == ["eventing/triggers.yaml:18: Trigger 'route-task': backoffDelay PT0.25S loses precision: "
+                              "Knative keeps one decimal place and runs it as 0.2 s, not 0.25 s"]
+
+
+def test_trigger_without_dead_letter_sink(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    path = root / "eventing" / "triggers.yaml"
+    path.write_text(path.read_text().split("    deadLetterSink:\n")[0])
+    assert messages(root) == ["eventing/triggers.yaml:15: Trigger 'route-task' has no spec.delivery.deadLetterSink: "
+                              "an event no retry delivers is dropped"]
+
+
+def test_kafka_source_without_dead_letter_sink(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    (root / "eventing" / "sources.yaml").write_text("""\
+apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata:
+  name: raw
+spec:
+  bootstrapServers: [kafka:9092]
+  topics: [github.webhook.events]
+  sink:
+    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: github}
+  delivery:
+    retry: 3
+""")
+    found = [f for f in messages(root) if "sources.yaml" in f]
+    assert found == ["eventing/sources.yaml:10: KafkaSource 'raw' has no spec.delivery.deadLetterSink: the dispatcher "
+                     "commits the offset after the last retry: the event is gone"]
+
+
+def test_kafka_broker_trigger_without_ordering(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "eventing" / "topics.yaml", "  name: github\n",
+            "  name: github\n  annotations:\n    eventing.knative.dev/broker.class: Kafka\n")
+    assert messages(root) == ["eventing/triggers.yaml:3: Trigger 'route-task' on Kafka Broker 'github' lacks "
+                              "annotation kafka.eventing.knative.dev/delivery.order: ordered (without it the events "
+                              "of one issue reach the subscriber unordered)"]
+    replace(root / "eventing" / "triggers.yaml", "  name: route-task\n",
+            "  name: route-task\n  annotations:\n    kafka.eventing.knative.dev/delivery.order: ordered\n")
+    assert messages(root) == []
+
+
+def test_task_parameter_in_an_environment_variable_or_plain(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    path = root / "workflows" / "facteur-dispatch.yaml"
+    replace(path, "        env:\n",
+            "        env:\n          - name: PAYLOAD\n            value: \"{{workflow.parameters.task}}\"\n")
+    replace(path, "args: [\"{{inputs.parameters.s}}\"]",
+            "args: [\"{{inputs.parameters.s}}\", \"{{= workflow.parameters['task'] }}\"]")
+    assert messages(root) == [
+        "workflows/facteur-dispatch.yaml:36: template 'step' passes task parameter 'task' in plain form: task data "
+        "reaches a step only as the data of a raw input artifact (a file)",
+        "workflows/facteur-dispatch.yaml:39: template 'step' passes task parameter 'task' in an environment variable: "
+        "task data reaches a step only as the data of a raw input artifact (a file)"]
+
+
+def test_task_parameter_not_said_base64_or_wrapped_in_raw_data(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    path = root / "workflows" / "facteur-dispatch.yaml"
+    replace(path, "description: base64 of the task JSON", "description: the task JSON")
+    replace(path, 'data: "{{workflow.parameters.task}}"', 'data: "task={{workflow.parameters.task}}"')
+    assert messages(root) == [
+        "workflows/facteur-dispatch.yaml:10: WorkflowTemplate 'facteur-dispatch': task parameter 'task' must be "
+        "base64 (say so in its description): Argo substitutes a value, then the result again",
+        "workflows/facteur-dispatch.yaml:32: template 'step': raw artifact data must be exactly "
+        "{{workflow.parameters.task}} (the base64 text, nothing around it)"]
+
+
+def test_unpinned_image(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "workflows" / "facteur-dispatch.yaml", "ghcr.io/proompteng/codex:1",
+            "ghcr.io/proompteng/codex:latest")
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:34: template 'step' runs image "
+                              "'ghcr.io/proompteng/codex:latest': pin a version tag or a digest (a node keeps running "
+                              "whatever `latest` it pulled first)"]
+
+
+def test_pod_gc_that_deletes_failed_pods_or_differs(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    path = root / "workflows" / "facteur-dispatch.yaml"
+    path.write_text(path.read_text() + "---\n" + path.read_text().replace("name: facteur-dispatch", "name: review"))
+    assert messages(root) == []
+    replace(path, "strategy: OnPodSuccess", "strategy: OnPodCompletion")
+    found = messages(root)
+    assert found == ["workflows/facteur-dispatch.yaml:7: WorkflowTemplate 'facteur-dispatch': podGC strategy "
+                     "'OnPodCompletion' does not keep failed pods for inspection (use OnPodSuccess or "
+                     "OnWorkflowSuccess)",
+                     "workflows/facteur-dispatch.yaml:7: WorkflowTemplates differ in podGC strategy "
+                     "(facteur-dispatch=OnPodCompletion, review=OnPodSuccess): one policy for every run"]
+
+
+def test_output_artifacts_need_a_declared_repository(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    path = root / "workflows" / "facteur-dispatch.yaml"
+    replace(path, "      container:\n", "      outputs:\n        artifacts:\n          - name: log\n"
+                                        "            path: /workspace/log\n      container:\n")
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:5: WorkflowTemplate 'facteur-dispatch' has output "
+                              "artifacts but no spec.artifactRepositoryRef (configMap + key): without a repository "
+                              "the step errors at upload, after its work is done"]
+    replace(path, "  podGC:\n", "  artifactRepositoryRef:\n    configMap: codex-artifacts\n    key: codex\n  podGC:\n")
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:7: artifactRepositoryRef names ConfigMap "
+                              "'codex-artifacts', which workflows/ does not declare (Argo then falls back to a default "
+                              "repository that may not exist)"]
+    (root / "workflows" / "repository.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: codex-artifacts\ndata:\n  codex: |\n"
+        "    s3:\n      bucket: argo-artifacts\n      endpoint: minio:9000\n")
+    assert messages(root) == []
+
+
+def test_namespace_nobody_creates(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    (root / "eventing" / "topics-namespace.yaml").write_text(CONFIGMAP.replace("  name: kafka-broker-config\n",
+                                                                               "  name: x\n  namespace: kafka\n"))
+    assert messages(root) == ["eventing/topics-namespace.yaml:5: namespace 'kafka' is used but no Namespace in "
+                              "eventing/ or workflows/ creates it (the first apply fails)"]

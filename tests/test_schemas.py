@@ -85,7 +85,8 @@ def test_wrong_api_version_is_named() -> None:
     body = workflow()
     body["apiVersion"] = "argoproj.io/v1beta1"
     assert [str(p) for p in schemas.validate(body)] == [
-        "apiVersion: Workflow is argoproj.io/v1alpha1, not 'argoproj.io/v1beta1'"]
+        "apiVersion: Workflow is argoproj.io/v1alpha1, not 'argoproj.io/v1beta1' (the version the supported releases "
+        "serve)"]
 
 
 def test_unknown_kind_is_a_problem() -> None:
@@ -121,7 +122,7 @@ TRIGGER: dict[str, Any] = {
               "initialOffset": "earliest", "sink": {"uri": "http://broker/"}}},
     {"apiVersion": "eventing.knative.dev/v1alpha1", "kind": "KafkaSink", "metadata": {"name": "raw"},
      "spec": {"topic": "github.webhook.events", "bootstrapServers": ["kafka:9092"], "contentMode": "binary"}},
-    {"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
+    {"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaTopic",
      "metadata": {"name": "github.webhook.events", "labels": {"strimzi.io/cluster": "kafka"}},
      "spec": {"partitions": 3, "replicas": 1, "config": {"retention.ms": 604800000}}},
 ])
@@ -140,7 +141,8 @@ def test_trigger_delivery_policy_misspelled() -> None:
 
 
 def test_func_yaml_schema() -> None:
-    good: dict[str, Any] = {"specVersion": "0.36.0", "name": "route-task", "runtime": "python", "invoke": "http",
+    good: dict[str, Any] = {"specVersion": "0.36.0", "created": "2026-11-29T18:00:00Z", "name": "route-task",
+                            "runtime": "python", "invoke": "http",
             "run": {"envs": [{"name": "CODEX_X", "value": "{{ secret:codex:x }}"}]},
             "deploy": {"healthEndpoints": {"liveness": "/health/liveness", "readiness": "/health/readiness"}}}
     assert schemas.validate_func_yaml(good) == []

@@ -1,9 +1,9 @@
 """``codex-pipeline step plan|implement|review``: the programs the WorkflowTemplates run.
 
-Inputs come from files or the environment (``PAYLOAD`` for planning, ``EVENT_BODY``/``RAW_EVENT``
-for implementation and review, as the templates' parameters), never from argv: they carry
-untrusted issue text. Exit status 0 means the step's effect is on GitHub; anything else fails
-the Argo step (which may retry it; every effect is safe to repeat).
+Inputs come from files (the templates pass ``--payload-file``/``--event-body-file``: base64 text
+Argo writes from a raw input artifact) or, for local runs, the environment (``PAYLOAD``,
+``EVENT_BODY``), never from argv: they carry untrusted issue text. Exit status 0 means the step's
+effect is on GitHub; anything else fails the Argo step (which may retry it; every effect is safe to repeat).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     # allow_abbrev=False: a template's `--payload` must not silently mean `--payload-file`.
     plan = stages.add_parser("plan", help=STAGES["plan"][1], description=STAGES["plan"][1], allow_abbrev=False)
-    plan.add_argument("--payload-file", help="task JSON file, - for stdin (default: $PAYLOAD)")
+    plan.add_argument("--payload-file", help="task file: base64 of the task JSON, or the JSON itself; - for stdin "
+                                             "(default: $PAYLOAD)")
     plan.add_argument("--output", help="plan output file (default: <workdir>/.codex-plan-output.md)")
     _common(plan)
     for name in ("implement", "review"):

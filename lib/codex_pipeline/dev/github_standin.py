@@ -80,6 +80,7 @@ class FakeGitHub(FakeServer):
         self.rate_limit_remaining = 5000
         self.hooks: dict[int, FakeHook] = {}  # webhooks; the App's has repository None
         self.deliveries = DeliveryLog()
+        self.token_login = "codex-bot"  # noqa: S105 -- a login, not a secret: who a token's comments, issues and pull requests are by
         self._faults: list[Fault] = []
         self._ids = 1000
         self._state = threading.RLock()
@@ -399,7 +400,7 @@ class FakeGitHub(FakeServer):
                                         "errors": [{"resource": "Issue", "code": "missing_field", "field": "title"}],
                                         "status": "422"})
             login = "codex-app[bot]" if recorded.headers.get("authorization", "").startswith("Bearer ghs_") \
-                else "codex-bot"
+                else self.token_login
             return self._json(201, self.add_issue(repo.full_name, body["title"], str(body.get("body") or ""),
                                                   login=login, labels=list(body.get("labels") or [])))
         if rest == "/issues" and method == "GET":
@@ -426,7 +427,7 @@ class FakeGitHub(FakeServer):
                                             "errors": [{"resource": "IssueComment", "code": "missing_field",
                                                         "field": "body"}], "status": "422"})
                 login = "codex-app[bot]" if recorded.headers.get("authorization", "").startswith("Bearer ghs_") \
-                    else "codex-bot"
+                    else self.token_login
                 return self._json(201, self.add_comment(repo.full_name, number, body["body"], login=login,
                                                         association="NONE"))
         if (m := re.fullmatch(r"/issues/comments/(\d+)", rest)) and method == "PATCH":
@@ -522,7 +523,7 @@ class FakeGitHub(FakeServer):
         variables = payload.get("variables") or {}
         if re.search(r"\bviewer\s*\{", query) and "repository" not in query:
             # the login comments are posted as, for the same credentials
-            login = "codex-app[bot]" if authorization.startswith("Bearer ghs_") else "codex-bot"
+            login = "codex-app[bot]" if authorization.startswith("Bearer ghs_") else self.token_login
             return self._json(200, {"data": {"viewer": {"login": login}}})
         if "markPullRequestReadyForReview" in query:
             node = variables.get("id")

@@ -63,8 +63,6 @@ class DeliveryLog:
         import requests
 
         body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
-        loaded: Any = json.loads(body) if body else {}
-        action = loaded.get("action") if isinstance(loaded, dict) and isinstance(loaded.get("action"), str) else None
         guid = guid or str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/codex-standin",
@@ -80,17 +78,27 @@ class DeliveryLog:
             status_code, answer = response.status_code, response.content
         except requests.RequestException as exc:
             error = type(exc).__name__
+        return self.record(hook, event, body, guid=guid, status_code=status_code, error=error,
+                           duration=time.monotonic() - started, redelivery=redelivery, headers=headers,
+                           response=answer)
+
+    def record(self, hook: FakeHook, event: str, body: bytes, *, guid: str, status_code: int, error: str | None,
+               duration: float, redelivery: bool = False, headers: dict[str, str] | None = None,
+               response: bytes = b"") -> dict[str, Any]:
+        """Log an attempt made by someone else (dev's webhook sender) as GitHub logs it."""
+        loaded: Any = json.loads(body) if body else {}
+        action = loaded.get("action") if isinstance(loaded, dict) and isinstance(loaded.get("action"), str) else None
         with self._lock:
             self._next += 1
             item = {
                 "id": self._next, "guid": guid,
                 "delivered_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "redelivery": redelivery,
-                "duration": round(time.monotonic() - started, 2), "status": status_text(status_code, error),
+                "duration": round(duration, 2), "status": status_text(status_code, error),
                 "status_code": status_code, "event": event, "action": action,
                 "installation_id": hook.installation_id, "repository_id": hook.repository_id,
                 "throttled_at": None,
             }
-            self.sent.append(Sent(item, hook.id, body, answer, headers))
+            self.sent.append(Sent(item, hook.id, body, response, dict(headers or {})))
         return item
 
     def find(self, hook_id: int, delivery_id: int) -> Sent | None:

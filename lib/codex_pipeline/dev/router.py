@@ -91,6 +91,9 @@ class Router:
         self._threads: list[threading.Thread] = []
         self._sink_topics = {f"/{ns}/{name}": topic for (ns, name), topic in topology.sinks.items()}
         self._broker_topics = {f"/{ns}/{name}": broker_topic((ns, name)) for ns, name in topology.brokers}
+        # Called with (topic, origin, event) for each event a KafkaSink accepted, once it is committed
+        # (dev's GitHub stand-in learns from the deliveries ingest-webhook passes on).
+        self.taps: list[Callable[[str, str, Event], None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -145,6 +148,11 @@ class Router:
         except PipelineError as error:
             return error.status, error.body()
         self.log.append(topic, event, origin)
+        for tap in self.taps:
+            try:
+                tap(topic, origin, event)
+            except Exception as error:
+                self.view.note(f"!! {getattr(tap, '__qualname__', tap)} failed on {event.id}: {error}")
         where = f"{event.extensions.get('partitionkey') or event.subject or ''}".strip()
         if origin not in self.subscribers:
             self.view.line("received", event.id, f"{event.type} {where} -> {topic}" + (f" (from {origin})"

@@ -5,6 +5,12 @@ Everything ``dev`` keeps lives in one state folder (default ``.codex-pipeline/``
 ``workflows/`` (what the dry-run submitter writes), ``logs/<function>.log``, ``webhook-secret``
 (generated once when ``CODEX_WEBHOOK_SECRET`` is unset; ``replay`` signs with it) and
 ``dev.json`` (the URLs of this run, read by ``replay`` and ``listen``).
+
+With the dry-run submitter and the GitHub stand-in (the embedded defaults), dev also runs each
+Workflow it writes (:mod:`codex_pipeline.dev.executor`, in ``runs/``) against bare git remotes
+in ``git/``, and the stand-in sends what happens on it back to ingest-webhook as signed webhook
+deliveries, so an issue becomes a plan, a draft PR and a ready PR on one machine.
+``--no-execute`` (or ``--execute`` to force it) changes whether workflows run.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from codex_pipeline.dev.log import EventLog
 from codex_pipeline.dev.router import Router
 from codex_pipeline.dev.topology import Topology, load
 from codex_pipeline.dev.view import View
+from codex_pipeline.events import Event
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS = ("ingest-webhook", "route-task", "dispatch-planning", "promote-plan", "request-review")
@@ -45,6 +52,8 @@ class DevOptions:
     reconcile_every: float = 30.0  # seconds between `reconcile` runs against the GitHub stand-in (0: off)
     eventing: Path = REPO_ROOT / "eventing"
     functions: Path = REPO_ROOT / "functions"
+    workflow_templates: Path = REPO_ROOT / "workflows"
+    execute: bool | None = None  # None: run workflows here when the dry-run submitter and the stand-in serve
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -108,6 +117,9 @@ class Dev:
         self._env: dict[str, str] = {}
         self.github: Any = None  # the GitHub stand-in, when no GitHub is configured
         self.reconciler: Any = None  # `reconcile` against the stand-in's webhook (dev/reconciler.py)
+        self.webhooks: Any = None  # the stand-in's webhook sender
+        self.executor: Any = None  # the local executor, when workflows run here
+        self._saved_requests = -1
 
     def _lock(self) -> None:
         """One dev per state folder: two routers on one topic log would deliver everything twice."""
@@ -147,9 +159,27 @@ class Dev:
                              logs={n: state / "logs" / f"{n}.log" for n in present})
         router_port = self.router.start(options.router_port)
         env = self._env = base_env(options, secret)
-        if standin.wanted(env):
-            self.github = standin.start(GITHUB_SEED)
+        use_standin = standin.wanted(env)
+        execute = options.execute if options.execute is not None else (
+            use_standin and env["CODEX_ARGO_SUBMITTER"] == "dry-run")
+        if env["CODEX_ARGO_SUBMITTER"] != "dry-run":
+            execute = False  # the cluster runs what the Kubernetes submitter creates
+        remotes = None
+        if use_standin:
+            from codex_pipeline.dev.remotes import Remotes
+            from codex_pipeline.dev.webhooks import Sender
+
+            remotes = Remotes(state / "git")
+            ingest = f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports else None
+            if ingest:
+                self.webhooks = Sender(ingest, env["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(),
+                                       on_sent=self._on_webhook).start()
+            self.github = standin.start(GITHUB_SEED, send=self._send_webhook, remotes=remotes,
+                                        login=planner_login(env), executing=execute)
             env.update(standin.env(self.github))
+            self.router.taps.append(self._learn)
+        if execute:
+            self._start_executor(env, remotes)
         for name in present:
             child = processes.child_env(env, sink_env(name, options.functions, self.topology, self.router))
             self.served.append(processes.start(name, options.functions / name / "main.py", ports[name], child,
@@ -178,6 +208,8 @@ class Dev:
             "secret_from": secret_from,
             "github": self.github.url if self.github is not None else None,
             "github_hook": self.reconciler.hook.id if self.reconciler is not None else None,
+            "runs": str((state / "runs").resolve()) if self.executor is not None else None,
+            "git": str((state / "git").resolve()) if remotes is not None else None,
         }
         self._banner(info)
         # Written last: its appearance means dev is up and has said what it serves.
@@ -208,9 +240,14 @@ class Dev:
             note(f"  webhook (stand-in) hook {info['github_hook']} -> ingest-webhook; `replay` sends through it and "
                  + (f"`reconcile` redelivers what ingest refused, every {every:g}s" if every else
                     "reconcile is off (--reconcile-every 0)"))
+        if info["runs"]:
+            note(f"  runs (here)        {info['runs']}   each Workflow runs on this machine with "
+                 f"{self.executor.settings.codex_why}")
         if info["github"]:
             note(f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
                  f"functions post is saved to {self.options.state / 'github-standin.json'}")
+            if self.webhooks is not None:
+                note(f"                     sends webhooks back to ingest-webhook; git remotes in {info['git']}")
         else:
             note(f"  github             {self._env.get('CODEX_GITHUB_API_URL') or 'https://api.github.com'}")
         note(f"  webhook secret     from {info['secret_from']}")
@@ -224,10 +261,57 @@ class Dev:
                  f"{cli} listen{state} --topic codex.dead-letter --from-beginning")
         note("Ctrl-C stops and prints a summary; pending deliveries survive a restart.\n")
 
+    def _start_executor(self, env: dict[str, str], remotes: Any) -> None:
+        from codex_pipeline.dev import localrun
+        from codex_pipeline.dev.executor import Executor
+
+        extra = {name: env[name] for name in ("CODEX_GITHUB_API_URL",) if env.get(name)}
+        if remotes is not None:
+            extra["CODEX_GIT_URL"] = remotes.url_template
+        token = env.get("CODEX_GITHUB_TOKEN") or None
+        settings = localrun.settings(self.options.environ, self.options.state, github_token=token, extra=extra)
+        self.executor = Executor(Path(env["CODEX_DRY_RUN_DIR"]), self.options.workflow_templates,
+                                 self.options.state / "runs", settings, self.view)
+        self.executor.start()
+
+    def _send_webhook(self, event: str, payload: dict[str, Any]) -> None:
+        if self.webhooks is not None:
+            self.webhooks.send(event, payload)
+
+    def _on_webhook(self, delivery: Any) -> None:
+        if self.reconciler is not None:  # logged as GitHub logs it: a refused one is found by reconcile
+            self.github.deliveries.record(self.reconciler.hook, delivery.event, delivery.body, guid=delivery.guid,
+                                          status_code=delivery.status_code or 0, error=delivery.error,
+                                          duration=delivery.duration)
+        outcome = delivery.status_code if delivery.status_code is not None else delivery.error
+        action = f".{delivery.action}" if delivery.action else ""
+        self.view.line("webhook", delivery.guid, f"stand-in -> ingest-webhook {delivery.event}{action} "
+                                                 f"{delivery.repository}: {outcome} ({what_happened(delivery.body)})")
+        self.save_github()
+
+    def _learn(self, topic: str, origin: str, event: Event) -> None:
+        """The stand-in learns what a replayed delivery names (its own deliveries it knows already)."""
+        if self.github is None or origin != ENTRY or not event.type.startswith("com.github."):
+            return
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            return
+        if isinstance(payload, dict):
+            for what in self.github.learn(event.type.split(".")[2], payload):
+                self.view.line("github", event.id, f"stand-in now knows {what}")
+
+    def save_github(self) -> None:
+        if self.github is not None:
+            self._saved_requests = len(self.github.requests)
+            standin.save(self.github, self.options.state / "github-standin.json")
+
     def watch(self) -> None:
         """Block until stopped; report a function that dies (its deliveries are then held)."""
         reported: set[str] = set()
         while not self.stopped.wait(0.5):
+            if self.github is not None and len(self.github.requests) != self._saved_requests:
+                self.save_github()
             for served in self.served:
                 if served.name not in reported and not processes.is_alive(served):
                     reported.add(served.name)
@@ -238,7 +322,11 @@ class Dev:
 
     def stop(self) -> None:
         self.stopped.set()
+        if self.executor is not None:
+            self.executor.stop()
         processes.stop(self.served)
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.router is not None:
             self.router.stop()
             self.view.note(self.view.summary(self.router.pending()))
@@ -252,6 +340,37 @@ class Dev:
             self.github.__exit__(None, None, None)
             self.github = None
         self.log.close()
+
+
+def what_happened(body: bytes) -> str:
+    """One phrase for the live view: what on the stand-in this webhook reports."""
+    payload: Any = json.loads(body)
+    if "comment" in payload:
+        text = str(payload["comment"].get("body") or "")
+        first = text.split("\n", 1)[0][:40]
+        return f"comment by {payload['comment']['user']['login']} on #{payload['issue']['number']}: {first}"
+    if "check_run" in payload:
+        run = payload["check_run"]
+        return f"{run['name']} {run['conclusion']} on {run['head_sha'][:12]}"
+    if "pull_request" in payload:
+        pull = payload["pull_request"]
+        kind = "draft PR" if pull.get("draft") else "PR"
+        return f"{kind} #{pull['number']} from {pull['head']['ref']} at {pull['head']['sha'][:12]}"
+    return payload.get("action") or "event"
+
+
+def planner_login(env: Mapping[str, str]) -> str | None:
+    """CODEX_PLANNER_LOGIN from the environment or the config file: the login the stand-in posts as,
+    so the planner's plan comment comes back as the planner's (and promotes, as on GitHub)."""
+    if env.get("CODEX_PLANNER_LOGIN"):
+        return env["CODEX_PLANNER_LOGIN"]
+    path = env.get("CODEX_CONFIG_FILE")
+    try:
+        loaded: Any = yaml.safe_load(Path(path).read_text()) if path else None
+    except (OSError, yaml.YAMLError):
+        return None
+    value = loaded.get("CODEX_PLANNER_LOGIN") if isinstance(loaded, dict) else None
+    return str(value) if value else None
 
 
 def run(options: DevOptions) -> int:

@@ -2,9 +2,12 @@
 
 promote-plan and request-review read GitHub (the plan comment, the PR, its threads and checks)
 and write to it (replies, the ready-to-merge handoff). With no token and no API URL, a laptop
-run would dead-letter those deliveries, so dev serves the library's GitHub stand-in instead,
-seeded from ``examples/github-standin.yaml`` (the repository and pull request the examples
-name). Whatever the functions post is saved to ``<state>/github-standin.json`` on stop.
+run would dead-letter those deliveries, so dev serves the library's GitHub stand-in instead
+(:class:`codex_pipeline.dev.github_loop.LoopGitHub`: it also sends webhooks back and serves the
+local git remotes), seeded from ``examples/github-standin.yaml``. When workflows do not run here
+(``--no-execute``), the seed's pull requests and check runs stand for what an implementation run
+would have made, so the review examples still reach their Workflow. What the functions and steps
+post is saved to ``<state>/github-standin.json`` as it happens and on stop.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
+    from codex_pipeline.dev.github_loop import LoopGitHub, Send
     from codex_pipeline.dev.github_standin import FakeGitHub
+    from codex_pipeline.dev.remotes import Remotes
 
 TOKEN = "codex-dev-standin"  # noqa: S105 -- the stand-in's own token, not a credential
 CONFIGURED_BY = ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_API_URL")
@@ -28,14 +33,26 @@ def wanted(environ: Mapping[str, str]) -> bool:
     return not any(environ.get(name) for name in CONFIGURED_BY)
 
 
-def start(seed: Path) -> FakeGitHub:
-    from codex_pipeline.dev.github_standin import FakeGitHub
+def start(seed: Path, *, send: Send | None = None, remotes: Remotes | None = None, login: str | None = None,
+          executing: bool = False) -> LoopGitHub:
+    from codex_pipeline.dev.github_loop import LoopGitHub, ScriptedCI
 
-    server = FakeGitHub(tokens=(TOKEN,))
     data: Any = yaml.safe_load(seed.read_text()) if seed.is_file() else {}
     data = data or {}
+    server = LoopGitHub(tokens=(TOKEN,), send=send, remotes=remotes, ci=ScriptedCI.from_config(data.get("ci")))
+    if login:
+        server.token_login = login
+    if remotes is not None:
+        from codex_pipeline.dev.github_loop import PUSH_PATH
+
+        remotes.push_url = server.url + PUSH_PATH
     for repo in data.get("repositories") or []:
         server.add_repo(str(repo["name"]), default_branch=str(repo.get("default_branch", "main")))
+        if repo.get("next_number"):
+            server.first_number[str(repo["name"]).lower()] = int(repo["next_number"])
+    if executing:  # the runs make the pull requests and the CI reports checks
+        server.__enter__()
+        return server
     for pull in data.get("pulls") or []:
         server.add_pull(str(pull["repository"]), int(pull["number"]), head=str(pull["head"]),
                         head_sha=str(pull["head_sha"]), draft=bool(pull.get("draft", True)),
@@ -53,13 +70,20 @@ def env(server: FakeGitHub) -> dict[str, str]:
 
 
 def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
-    """What the functions did on the stand-in: comments posted and pull requests' draft flags."""
-    snapshot = {
-        "comments": {f"{repo}#{number}": [{"user": c["user"]["login"], "body": c["body"]} for c in items]
-                     for (repo, number), items in sorted(server.comments.items()) if items},
-        "pulls": {f"{repo}#{number}": {"draft": pull["draft"]}
-                  for (repo, number), pull in sorted(server.pulls.items())},
-    }
+    """What the functions and runs did on the stand-in: comments, pull requests, check runs."""
+    with server._state:
+        snapshot = {
+            "issues": {f"{repo}#{number}": {"title": issue.get("title")}
+                       for (repo, number), issue in sorted(server.issues.items())},
+            "comments": {f"{repo}#{number}": [{"user": c["user"]["login"], "body": c["body"]} for c in items]
+                         for (repo, number), items in sorted(server.comments.items()) if items},
+            "pulls": {f"{repo}#{number}": {"draft": pull["draft"], "title": pull.get("title"),
+                                           "head": pull["head"]["ref"], "head_sha": pull["head"]["sha"]}
+                      for (repo, number), pull in sorted(server.pulls.items())},
+            "check_runs": {f"{repo}@{sha[:12]}": [{"name": r["name"], "status": r["status"],
+                                                   "conclusion": r["conclusion"]} for r in runs]
+                           for (repo, sha), runs in sorted(server.check_runs.items())},
+        }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(snapshot, indent=2) + "\n")
     tmp.replace(path)

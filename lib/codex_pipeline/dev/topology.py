@@ -28,13 +28,31 @@ class TopologyError(ValueError):
     """eventing/ declares something the local router cannot honour."""
 
 
-def parse_duration(text: str) -> float:
-    """Seconds of an ISO 8601 duration as Knative writes them (``PT0.5S``, ``PT1M``, ``P1D``)."""
+def knative_duration(text: str) -> tuple[float, float]:
+    """(seconds as Knative runs them, seconds as written) of an ISO 8601 duration.
+
+    Knative (and the Kafka control plane, which hands it on in milliseconds) parses delivery
+    durations with rickb777/date's ``period``, which keeps one decimal place in every field:
+    ``PT0.25S`` is stored as 0.2 s and ``PT1.25M`` as 1.2 min. A difference between the two values
+    means the manifest promises a wait Knative will not keep."""
     match = _DURATION.match(text.strip())
     if not match or text.strip() in ("P", "PT"):
         raise TopologyError(f"not an ISO 8601 duration: {text!r} (e.g. PT0.5S)")
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
+    scale = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    written = kept = 0.0
+    for unit, value in match.groupdict().items():
+        if value:
+            whole, _, fraction = value.partition(".")
+            tenths = int(whole) * 10 + int(fraction[:1] or 0)
+            written += float(value) * scale[unit]
+            kept += tenths * scale[unit] / 10
+    return kept, written
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of an ISO 8601 duration as Knative runs it (``PT0.5S``, ``PT1M``, ``P1D``; see
+    :func:`knative_duration`: one decimal place per field is kept)."""
+    return knative_duration(text)[0]
 
 
 Key = tuple[str, str]  # (namespace, name)

@@ -21,6 +21,7 @@ class View:
         self.out = out or sys.stdout
         self.counts: Counter[str] = Counter()
         self.workflows: list[str] = []
+        self.runs: list[tuple[str, str, float]] = []  # (workflow, phase, seconds) of local runs
         self._lock = threading.Lock()
 
     def line(self, step: str, event_id: str, text: str) -> None:
@@ -42,6 +43,12 @@ class View:
                   f"{function} -> Workflow {workflow}" + (" (already submitted: not created again)" if duplicate
                                                           else ""))
 
+    def run_finished(self, event_id: str, workflow: str, phase: str, seconds: float, message: str = "") -> None:
+        with self._lock:
+            self.runs.append((workflow, phase, seconds))
+        step = "run-ok" if phase == "Succeeded" else "run-failed"
+        self.line(step, event_id, f"{workflow} {phase} after {seconds:.1f}s" + (f": {message}" if message else ""))
+
     def summary(self, pending: int) -> str:
         c = self.counts
         lines = [
@@ -57,4 +64,8 @@ class View:
             f"  pending        {pending} (delivered when dev starts again)",
         ]
         lines.extend(f"    {name}" for name in self.workflows)
+        if self.runs:
+            failed = sum(1 for _, phase, _ in self.runs if phase != "Succeeded")
+            lines.append(f"  ran here       {len(self.runs)} workflow(s), {failed} not succeeded")
+            lines.extend(f"    {name:<60} {phase:<10} {seconds:6.1f}s" for name, phase, seconds in self.runs)
         return "\n".join(lines)

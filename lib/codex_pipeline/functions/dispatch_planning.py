@@ -26,6 +26,7 @@ limit answers 503 (retried), a GitHub refusal 422 (dead-lettered, and the reques
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,13 @@ REPLIES = frozenset({WORKFLOW_SUBMITTED_TYPE, DEFERRED_TYPE})
 TEMPLATE = "facteur-dispatch"
 NAME_PREFIX = "codex-planning"
 PARAMETERS = ("payload",)
+
+
+def planning_parameters(task: tasks.CodexTask) -> dict[str, str]:
+    """``payload``: base64 of the task JSON. The task carries issue text, and Argo substitutes a
+    parameter's value and then the result again, so a plain ``{{workflow.name}}`` or ``{{= ...}}``
+    typed in an issue would be expanded or evaluated; base64 text carries no ``{{``."""
+    return {"payload": base64.b64encode(tasks.to_json(task)).decode("ascii")}
 SOURCE = "codex-pipeline/dispatch-planning"
 SETTINGS_READ = frozenset({
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
@@ -134,7 +142,7 @@ class DispatchPlanning:
             with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
                 result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                      name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                                     parameters={"payload": tasks.to_json(task).decode()})
+                                     parameters=planning_parameters(task))
                 for current in (plan_span, server_span):
                     current.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
                     current.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
@@ -170,7 +178,7 @@ class DispatchPlanning:
             task = planning_task(plan, issue)
             result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                  name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                                 parameters={"payload": tasks.to_json(task).decode()})
+                                 parameters=planning_parameters(task))
             logs.decision(_log, "workflow submitted", **fields, issue=issue.issue_number,
                           namespace=result.namespace, workflow=result.name, duplicate=result.duplicate)
             followup_once(self.store, self.settings.discord_api_url, plan,

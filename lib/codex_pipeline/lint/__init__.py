@@ -2,9 +2,11 @@
 
 Every YAML document is validated against a strict schema (Kubernetes core kinds through
 kubernetes-validate, custom kinds and func.yaml through :mod:`codex_pipeline.schemas`);
-unknown kinds are errors. Argo WorkflowTemplates are then checked beyond the schema
+unknown kinds are errors, and a custom kind must be at the API version the supported releases
+serve (README "Deployment"). Argo WorkflowTemplates are then checked beyond the schema
 (parameter references resolve, referenced templates exist, commands are real
-``codex-pipeline`` verbs). Every finding names the file and line.
+``codex-pipeline`` verbs), and :mod:`codex_pipeline.lint.deployable` holds everything to what a
+real cluster does with it. Every finding names the file and line.
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ def lint(root: Path, *, kustomize: bool = True) -> list[Finding]:
     findings.extend(Finding(file, line, message) for file, line, message in crossref.check(root, documents))
     findings.extend(Finding(file, line, message) for file, line, message in crossref.secret_findings(root, documents))
     findings.extend(_local_routing_findings(root, documents))
+    from codex_pipeline.lint import deployable
+
+    findings.extend(Finding(file, line, message) for file, line, message in deployable.check(root, documents))
     if kustomize:
         findings.extend(kustomize_findings(root))
     return findings

@@ -18,7 +18,10 @@ from typing import Any
 
 _HERE = Path(__file__).parent
 
-# kind -> (apiVersion it must have, schema file, pointer to the kind's schema inside the file)
+# kind -> (apiVersion it must have, schema file, pointer to the kind's schema inside the file).
+# The version is the one the supported releases serve (README "Deployment": Knative Eventing 1.22,
+# eventing-kafka-broker 1.23, Strimzi 1.0-1.2, Argo Workflows 4.1); kubectl refuses the whole
+# `apply -k` when one object names a version the cluster does not serve.
 KINDS: dict[str, tuple[str, str, str]] = {
     "Workflow": ("argoproj.io/v1alpha1", "argo-workflow.yaml", ""),
     "WorkflowTemplate": ("argoproj.io/v1alpha1", "argo-workflow.yaml", ""),
@@ -27,7 +30,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "SinkBinding": ("sources.knative.dev/v1", "knative-eventing.yaml", "SinkBinding"),
     "KafkaSource": ("sources.knative.dev/v1beta1", "knative-eventing.yaml", "KafkaSource"),
     "KafkaSink": ("eventing.knative.dev/v1alpha1", "knative-eventing.yaml", "KafkaSink"),
-    "KafkaTopic": ("kafka.strimzi.io/v1beta2", "strimzi-kafkatopic.yaml", ""),
+    "KafkaTopic": ("kafka.strimzi.io/v1", "strimzi-kafkatopic.yaml", ""),
 }
 FUNC_YAML = "func-yaml.yaml"
 
@@ -98,10 +101,22 @@ def validate(document: Any) -> list[Problem]:
         return [Problem(("kind",), f"no schema for kind {kind!r} (known: {', '.join(sorted(KINDS))})")]
     api_version, file, pointer = KINDS[kind]
     if document.get("apiVersion") != api_version:
-        return [Problem(("apiVersion",), f"{kind} is {api_version}, not {document.get('apiVersion')!r}")]
+        return [Problem(("apiVersion",), f"{kind} is {api_version}, not {document.get('apiVersion')!r} "
+                                         "(the version the supported releases serve)")]
     return _problems(_validator(file, pointer), document)
 
 
 def validate_func_yaml(document: Any) -> list[Problem]:
-    """Problems of one func.yaml (knative/func specVersion 0.36.0)."""
+    """Problems of one func.yaml (knative/func 1.23 schema; ``created`` required, RFC 3339).
+
+    A YAML loader turns an unquoted timestamp into a datetime (func writes ``created`` unquoted):
+    it is checked as the text func reads, so a zone-less time still fails the RFC 3339 pattern."""
+    import datetime
+
+    if isinstance(document, dict) and isinstance(document.get("created"), datetime.datetime | datetime.date):
+        created = document["created"]
+        text = created.isoformat()
+        if isinstance(created, datetime.datetime) and created.utcoffset() == datetime.timedelta(0):
+            text = text.replace("+00:00", "Z")
+        document = {**document, "created": text}
     return _problems(_validator(FUNC_YAML, ""), document)

@@ -1,9 +1,10 @@
 """What every step needs: the task, credentials, the working tree, Codex options and the transcript.
 
-Inputs arrive as the WorkflowTemplates pass them: planning gets the task JSON (parameter
-``payload``), implementation and review get ``eventBody`` (base64 JSON) and ``rawEvent``. They
-are read from files or environment variables, never from argv, because they carry untrusted
-issue text.
+Inputs arrive as the WorkflowTemplates pass them: base64 of the task JSON in a file (a raw input
+artifact: ``payload`` for planning, ``eventBody`` for implementation and review). Never argv or an
+environment variable in a cluster: they carry untrusted issue text, which must not pass Argo's
+template substitution in plain form, and one environment string is capped at 128 KiB. The
+environment variables remain for local runs.
 """
 
 from __future__ import annotations
@@ -48,14 +49,18 @@ def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> s
     return value
 
 
-def decode_task_json(text: str, *, base64_encoded: bool) -> tuple[pb.CodexTask, dict[str, Any]]:
-    """The task and its raw JSON object (review steps read keys the proto does not carry)."""
+def decode_task_json(text: str, *, base64_encoded: bool | None) -> tuple[pb.CodexTask, dict[str, Any]]:
+    """The task and its raw JSON object (review steps read keys the proto does not carry).
+
+    ``base64_encoded=None`` takes either: JSON starts with ``{``, which base64 never does."""
     raw = text.strip()
+    if base64_encoded is None:
+        base64_encoded = not raw.startswith("{")
     if base64_encoded:
         try:
             raw = base64.b64decode(raw, validate=False).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise BadRequest(f"eventBody is not base64 of UTF-8 JSON: {exc}") from None
+            raise BadRequest(f"task input is not base64 of UTF-8 JSON: {exc}") from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:

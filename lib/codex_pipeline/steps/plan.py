@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from codex_pipeline.steps.prompts import planning_prompt
 
     environ = environ_of(args)
-    task, _ = decode_task_json(read_input(args.payload_file, "PAYLOAD", environ), base64_encoded=False)
+    task, _ = decode_task_json(read_input(args.payload_file, "PAYLOAD", environ), base64_encoded=None)
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
     output = Path(args.output or workdir / OUTPUT_FILE)
