@@ -158,3 +158,26 @@ def test_marking_a_draft_ready_sends_ready_for_review_once(loop: Loop, tmp_path:
     (event, payload) = loop.deliveries(3)[2]
     assert (event, payload["action"], payload["pull_request"]["draft"]) == ("pull_request", "ready_for_review", False)
     assert len(loop.sink.requests) == 3
+
+
+def test_dev_comment_types_a_review_request_that_comes_back_as_a_routable_delivery(loop: Loop, tmp_path: Path,
+                                                                                  capsys: Any) -> None:
+    from codex_pipeline.cli import main
+
+    loop.push(clone(loop, tmp_path), "first")
+    assert loop.api("POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t",
+                                                           "draft": True}).status_code == 201
+    loop.deliveries(2)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "dev.json").write_text(json.dumps({"github": loop.github.url}))
+    assert main(["dev", "comment", "--state", str(state), "57", "@tuslagch review"]) == 0
+    assert "commented on acme/widgets#57 as octocat" in capsys.readouterr().out
+    (event, payload) = loop.deliveries(3)[2]
+    assert event == "issue_comment" and payload["comment"]["author_association"] == "OWNER"
+    assert payload["issue"]["pull_request"]["html_url"].endswith("/pull/57")
+    (review,) = route("com.github.issue_comment.created", payload, "d-5", POLICY).tasks
+    assert review.kind == "review" and review.task.issue_number == 57
+
+    assert main(["dev", "comment", "--state", str(state), "99", "hello"]) == 1  # no such issue in the stand-in
+    assert "no issue or pull request #99" in capsys.readouterr().err

@@ -89,3 +89,62 @@ def test_built_from_settings() -> None:
     assert policy.bot_mention == "@reviewbot"
     assert policy.bot_login == "reviewbot"
     assert policy.is_own_login("Planner") and policy.is_own_login("REVIEWBOT") and not policy.is_own_login("bob")
+
+
+@pytest.mark.parametrize(("sender", "reason"), [
+    ("\u212aelly", "is not a GitHub login"),  # KELVIN SIGN: Unicode lower-cases it to 'k'
+    ("alice ", "is not a GitHub login"),  # trailing space
+    (" alice", "is not a GitHub login"),
+    ("\uff41lice", "is not a GitHub login"),  # full-width a
+    ("alice\n", "is not a GitHub login"),
+    ("al\u0131ce", "is not a GitHub login"),  # dotless i
+])
+def test_look_alike_logins_are_refused_with_a_reason(sender: str, reason: str) -> None:
+    policy = Policy(trigger_logins=frozenset({"kelly", "alice"}), planner_login="codex-planner")
+    decision = policy.may_open_planning(sender)
+    assert not decision and reason in decision.reason
+    assert not policy.may_execute_plan(sender)
+    assert not policy.is_planner_plan("codex-planner ", PLAN_MARKER)
+    assert not policy.is_planner_plan("codex-p\u0142anner", PLAN_MARKER)
+
+
+def test_logins_compare_ascii_case_insensitively_including_app_bots() -> None:
+    policy = Policy(trigger_logins=frozenset({"Kelly"}), planner_login="Codex-Planner[bot]")
+    assert policy.may_open_planning("KELLY")
+    assert policy.is_planner_plan("codex-planner[bot]", PLAN_MARKER)
+
+
+@pytest.mark.parametrize("value", ["\u212aelly", "al ice", "-", "a" * 40])
+def test_configured_logins_must_be_github_logins(value: str) -> None:
+    from codex_pipeline.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="CODEX_TRIGGER_LOGINS"):
+        load_settings({"CODEX_TRIGGER_LOGINS": f"alice,{value}x" if value == "-" else f"alice,{value}"})
+    with pytest.raises(ConfigurationError, match="CODEX_PLANNER_LOGIN"):
+        load_settings({"CODEX_PLANNER_LOGIN": value + ("x" if value == "-" else "")})
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("acme/widgets", True),
+    ("acme/widgets.js", True),
+    ("Acme-Org/.github", True),
+    ("acme/widgets\n", False),
+    ("../..", False),
+    ("acme/..", False),
+    ("acme/.", False),
+    ("acme/widgets/extra", False),
+    ("acme", False),
+    ("/widgets", False),
+    ("acme/wid gets", False),
+    ("acme/widgets%2F..", False),
+    ("\u212acme/widgets", False),
+    ("", False),
+])
+def test_repository_names_are_validated_with_a_full_match(name: str, valid: bool) -> None:
+    from codex_pipeline.policy import repository_problem
+
+    problem = repository_problem(name)
+    assert (problem is None) is valid, problem
+    if not valid:
+        assert problem is not None
+        assert "is not a GitHub repository" in problem or problem == "no repository"

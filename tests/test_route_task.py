@@ -168,7 +168,7 @@ def test_other_cloudevent_types_are_ignored(router: RunningFunction, sinks: Any)
     ({"content-type": "application/json"}, b"{}", "not a CloudEvent"),
     ({"ce-specversion": "1.0", "ce-source": "/s", "ce-type": "com.github.issues.opened"}, b"{}", "ce-id"),
     ({"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "com.github.issues.opened",
-      "content-type": "application/json"}, b"{not json", "not JSON"),
+      "content-type": "application/json"}, b"{not json", "not valid JSON"),
     ({"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "com.github.issues.opened",
       "content-type": "application/json"}, b"[1, 2]", "JSON object"),
     ({"content-type": "application/cloudevents+json"}, b"{\"id\": 1", "malformed CloudEvent"),

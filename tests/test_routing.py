@@ -394,3 +394,18 @@ def test_command_lines_skip_code_quotes_and_comments() -> None:
     assert list(command_lines(body)) == ["hi", "kept line"]
     assert review_request("@tuslagch review  the tests", "@tuslagch") == "the tests"
     assert review_request("@tuslagch", "@tuslagch") is None
+
+
+@pytest.mark.parametrize("repository", ["acme/widgets\n", "../..", "acme/..", "acme/widgets/x", "\u212acme/w"])
+def test_a_repository_name_that_is_not_owner_slash_name_is_refused_with_a_reason(repository: str) -> None:
+    payload = github.issues_opened(sender="alice")
+    payload["repository"]["full_name"] = repository
+    result = route("com.github.issues.opened", payload, "d-repo", POLICY)
+    assert result.ignored and "is not a GitHub repository" in result.reason
+
+
+@pytest.mark.parametrize("sender", ["\u212aelly", "alice ", "alice\t"])
+def test_look_alike_senders_are_refused_with_a_reason(sender: str) -> None:
+    policy = Policy(trigger_logins=frozenset({"kelly", "alice"}))
+    result = route("com.github.issues.opened", github.issues_opened(sender=sender), "d-login", policy)
+    assert result.ignored and "is not a GitHub login" in result.reason

@@ -32,7 +32,25 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 
 def _logins(raw: str) -> frozenset[str]:
-    return frozenset(login.lower() for login in _csv(raw))
+    return frozenset(_github_login(login) for login in _csv(raw))
+
+
+def _github_login(raw: str) -> str:
+    from codex_pipeline.policy import login_problem
+
+    value = raw.strip()
+    problem = login_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value.lower()
+
+
+def _optional_login(raw: str) -> str | None:
+    return _github_login(raw) if raw.strip() else None
+
+
+def _ids(raw: str) -> frozenset[str]:
+    return frozenset(_csv(raw))
 
 
 def _optional(raw: str) -> str | None:
@@ -93,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
             "GitHub logins allowed to trigger runs (empty = nobody)"),
     Setting("trigger_label", "CODEX_TRIGGER_LABEL", _optional, None,
             "label that starts planning on issues.labeled (off when unset)"),
-    Setting("planner_login", "CODEX_PLANNER_LOGIN", _optional, None,
+    Setting("planner_login", "CODEX_PLANNER_LOGIN", _optional_login, None,
             "the planner bot's login; only its plan comments promote an issue"),
     Setting("bot_mention", "CODEX_BOT_MENTION", str, "@tuslagch", "mention that requests a review run"),
     Setting("database_url", "CODEX_DATABASE_URL", str, "sqlite:///.codex-pipeline/state.db",
@@ -132,9 +150,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
     Setting("discord_public_key", "CODEX_DISCORD_PUBLIC_KEY", _optional, None,
             "Discord application public key (hex); enables /discord/interactions on ingest-webhook"),
-    Setting("discord_allowed_users", "CODEX_DISCORD_ALLOWED_USERS", _logins, frozenset(),
+    Setting("discord_allowed_users", "CODEX_DISCORD_ALLOWED_USERS", _ids, frozenset(),
             "Discord user ids allowed to request a plan with /plan (empty = nobody)"),
-    Setting("discord_allowed_roles", "CODEX_DISCORD_ALLOWED_ROLES", _logins, frozenset(),
+    Setting("discord_allowed_roles", "CODEX_DISCORD_ALLOWED_ROLES", _ids, frozenset(),
             "Discord role ids whose members may request a plan with /plan"),
     Setting("discord_repository", "CODEX_DISCORD_REPOSITORY", _optional, None,
             "owner/name of the repository /plan requests open issues in"),

@@ -53,6 +53,14 @@ class MethodNotAllowed(PipelineError):
     code = "method_not_allowed"
 
 
+class Conflict(PipelineError):
+    """The request contradicts what was already recorded for the same key (409: a broker retries it,
+    and the retry meets the settled state)."""
+
+    status = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(PipelineError):
     status = 413
     code = "payload_too_large"

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from codex_pipeline.errors import BadRequest
-from codex_pipeline.http import Request, Response
+from codex_pipeline.http import UNPARSABLE_JSON, Request, Response, parse_json
 
 try:  # cloudevents 2.x keeps the 1.x API here
     from cloudevents.v1.exceptions import GenericException as _CloudEventError
@@ -60,10 +60,7 @@ class Event:
         return self.extensions.get("traceparent")
 
     def json(self) -> Any:
-        try:
-            return json.loads(self.data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequest(f"event {self.id} data is not JSON: {exc}") from None
+        return parse_json(self.data, f"event {self.id} data")
 
     def attributes(self) -> dict[str, str]:
         """Context attributes and extensions as one mapping (what a Trigger filter matches on)."""
@@ -124,6 +121,8 @@ def decode_request(request: Request) -> Event:
                for key, value in request.headers.items()}  # the HTTP binding percent-encodes; the SDK does not decode
     try:
         sdk_event = _from_http(headers, request.body, data_unmarshaller=lambda raw: raw)
+    except RecursionError:
+        raise BadRequest("malformed CloudEvent: its JSON nests too deeply") from None
     except (_CloudEventError, ValueError, TypeError, KeyError) as exc:
         raise BadRequest(f"malformed CloudEvent: {exc}") from None
     return unwrap_kafka_record(_from_sdk(sdk_event))
@@ -140,14 +139,14 @@ def unwrap_kafka_record(event: Event) -> Event:
         return event
     try:
         inner = json.loads(event.data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except UNPARSABLE_JSON:
         return event
     if not isinstance(inner, dict) or not all(name in inner for name in _REQUIRED):
         return event
     try:
         sdk_event = _from_http({"content-type": STRUCTURED_MEDIA}, event.data,
                                data_unmarshaller=lambda raw: raw)
-    except (_CloudEventError, ValueError, TypeError, KeyError):
+    except (_CloudEventError, ValueError, TypeError, KeyError, RecursionError):
         return event
     unwrapped = _from_sdk(sdk_event)
     if event.traceparent and not unwrapped.traceparent:

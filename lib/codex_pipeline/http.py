@@ -73,12 +73,25 @@ class Handler(Protocol):
 HandlerFactory = Callable[[], Handler]
 
 
+# What json.loads raises for input that can never parse: malformed text and bad UTF-8
+# (ValueError), nesting deeper than the interpreter's recursion limit (RecursionError), and
+# integers longer than Python's int/str conversion limit of 4300 digits (ValueError). All of
+# them are the sender's fault, so every caller answers 400, never a retried 5xx.
+UNPARSABLE_JSON = (ValueError, RecursionError)
+
+
+def parse_json(raw: bytes | str, what: str) -> Any:
+    """``raw`` parsed as JSON; 400 naming ``what`` for anything that can never parse."""
+    try:
+        return json.loads(raw)
+    except UNPARSABLE_JSON as exc:
+        reason = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BadRequest(f"{what} is not valid JSON: {reason}") from None
+
+
 def json_object(raw: bytes, what: str) -> dict[str, Any]:
     """``raw`` parsed as a JSON object; 400 naming ``what`` otherwise (input that can never succeed)."""
-    try:
-        parsed = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    parsed = parse_json(raw, what)
     if not isinstance(parsed, dict):
         raise BadRequest(f"{what} must be a JSON object")
     return parsed

@@ -17,11 +17,16 @@ Rules (from the settings ``CODEX_TRIGGER_LOGINS``, ``CODEX_TRIGGER_LABEL``,
   or one of the member's role ids in ``CODEX_DISCORD_ALLOWED_ROLES`` (both empty = nobody). Ids
   are Discord snowflakes, never names: names can be changed by their owner.
 
-Logins compare case-insensitively, as GitHub treats them.
+Logins compare exactly as GitHub defines them: ASCII letters, digits and hyphens (a GitHub App's
+bot login ends in ``[bot]``), case-insensitive in ASCII only. Anything else (U+212A KELVIN SIGN
+for ``k``, full-width letters, surrounding spaces) is not a login and is refused with a reason,
+never folded into one: Unicode case folding would turn ``\u212aelly`` into ``kelly``.
+Repository names are checked with a full match of ``owner/name`` (no trailing newline, no ``..``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,8 +50,35 @@ class Decision:
         return self.allowed
 
 
+_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?")
+_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}")
+_REPOSITORY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+def login_problem(value: object) -> str | None:
+    """Why ``value`` is not a GitHub login (None when it is one)."""
+    if not isinstance(value, str) or not value:
+        return "no login"
+    if not _LOGIN.fullmatch(value):
+        return (f"{value[:60]!r} is not a GitHub login (ASCII letters, digits and hyphens, "
+                "compared exactly)")
+    return None
+
+
 def _login(value: object) -> str:
-    return value.strip().lower() if isinstance(value, str) else ""
+    """The comparison key of a GitHub login: ASCII lower case; '' for anything that is not a login."""
+    return value.lower() if isinstance(value, str) and _LOGIN.fullmatch(value) else ""
+
+
+def repository_problem(value: object) -> str | None:
+    """Why ``value`` is not a GitHub ``owner/name`` (None when it is one)."""
+    if not isinstance(value, str) or not value:
+        return "no repository"
+    owner, slash, name = value.partition("/")
+    if (not slash or not _OWNER.fullmatch(owner) or not _REPOSITORY_NAME.fullmatch(name)
+            or name in (".", "..")):
+        return f"{value[:120]!r} is not a GitHub repository (owner/name)"
+    return None
 
 
 def _snowflake(value: object) -> str:
@@ -95,7 +127,10 @@ class Policy:
     def _trigger(self, login: object, what: str) -> Decision:
         name = _login(login)
         if not name:
-            return Decision(False, f"{what}: no sender login in the payload")
+            problem = login_problem(login)
+            if problem == "no login":
+                return Decision(False, f"{what}: no sender login in the payload")
+            return Decision(False, f"{what}: sender {problem}")
         if not self.trigger_logins:
             return Decision(False, f"{what}: CODEX_TRIGGER_LOGINS is empty, so nobody may trigger runs")
         if name in (self.planner_login, self.bot_login):
@@ -126,6 +161,8 @@ class Policy:
         if not isinstance(body, str) or PLAN_MARKER not in body:
             return Decision(False, "plan: the comment carries no plan marker")
         name = _login(author)
+        if not name:
+            return Decision(False, f"plan: marker from {login_problem(author)}, so not the planner")
         if not self.planner_login:
             return Decision(False, f"plan: marker from {name or 'unknown'} but CODEX_PLANNER_LOGIN is unset, "
                                    "so no comment is trusted as a plan")

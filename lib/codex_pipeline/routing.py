@@ -36,7 +36,7 @@ from codex_pipeline import untrusted
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.jsonfields import obj, text
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import PLAN_MARKER, Policy
+from codex_pipeline.policy import PLAN_MARKER, Policy, repository_problem
 from codex_pipeline.tasks import partition_key, task_event_id
 
 TYPE_PREFIX = "com.github."
@@ -44,7 +44,6 @@ BRANCH_PREFIX = "codex/"
 SLUG_LIMIT = 48
 READINESS_PR_ACTIONS = ("synchronize", "ready_for_review", "reopened")
 _MAX_INT64 = 2**63 - 1
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -189,7 +188,7 @@ class _Delivery:
     @property
     def repository(self) -> str:
         name = text(obj(self.payload, "repository"), "full_name")
-        return name if _REPOSITORY.match(name) else ""
+        return name if repository_problem(name) is None else ""
 
     @property
     def repository_url(self) -> str:
@@ -234,7 +233,8 @@ def _issue_target(d: _Delivery) -> tuple[dict[str, Any], int, str | None]:
     issue = obj(d.payload, "issue")
     number = _int(issue, "number")
     if not d.repository:
-        return issue, number, "payload names no repository"
+        named = text(obj(d.payload, "repository"), "full_name")
+        return issue, number, f"payload names no valid repository: {repository_problem(named)}"
     if not number:
         return issue, number, "payload names no issue number"
     if text(issue, "state") == "closed":

@@ -4,7 +4,11 @@
 
 1. record the intake (unique per stage + delivery; a redelivery keeps the first copy);
 2. when a run is already recorded for (stage, delivery), answer it as ``duplicate=True``
-   without touching the Kubernetes API;
+   without touching the Kubernetes API; when the first copy kept names another repository or
+   issue than this one (copies of one delivery id whose bodies disagree), answer 409 with the
+   reason and submit nothing: the Workflow name derives from the issue, so submitting would make
+   a second Workflow for one delivery. The broker's retry then finds the first copy's run and
+   answers it as a duplicate;
 3. otherwise create the Workflow under its deterministic name. Two concurrent deliveries, or
    a retry after a process died between the create and the record, meet 409 AlreadyExists:
    one Workflow exists, the others answer ``duplicate=True``;
@@ -33,6 +37,7 @@ from codex_pipeline.argo import (
     workflow_labels,
     workflow_name,
 )
+from codex_pipeline.errors import Conflict
 from codex_pipeline.events import WORKFLOW_SUBMITTED_TYPE, Event, event_response
 from codex_pipeline.http import Response, json_response
 from codex_pipeline.store import Store, TaskIntake, WorkflowRun
@@ -64,6 +69,11 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task:
     known = store.find_run(stage, delivery)
     if known is not None:
         return SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
+    first = store.find_intake(stage, delivery)
+    if first is not None and (first.repository, first.issue_number) != (task.repository, int(task.issue_number)):
+        raise Conflict(f"delivery {delivery} ({stage}) was first received for {first.repository}#"
+                       f"{first.issue_number}; this copy names {task.repository}#{task.issue_number} and is not "
+                       "submitted (one submission per delivery and stage)")
 
     name = workflow_name(name_prefix, task.repository, int(task.issue_number), delivery)
     annotations = {ANNOTATION_DELIVERY: delivery}

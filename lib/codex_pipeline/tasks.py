@@ -10,14 +10,17 @@ and ``body`` as the planning smoke test writes them); writing is canonical.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from codex_pipeline.errors import BadRequest
+from codex_pipeline.http import parse_json
 from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.policy import repository_problem
 
 CodexTask = pb.CodexTask
 CodexReviewContext = pb.CodexReviewContext
@@ -37,7 +40,11 @@ PROTOBUF_TYPES = frozenset({"application/protobuf", "application/x-protobuf", "a
 JSON_TYPES = frozenset({"application/json", "text/json"})
 DATASCHEMA = "proompteng.froussard.v1.CodexTask"
 _INT64_KEYS = ("issueNumber", "planCommentId")
+_M = TypeVar("_M", bound=Message)
 _ALIASES = {"title": "issueTitle", "body": "issueBody"}
+# A delivery id names workflows, store rows and CloudEvent ids: no control characters (NUL above all).
+_IDENTIFIERS = frozenset({"delivery_id", "repository"})
+_IDENTIFIER = re.compile(r"[^\x00-\x1f\x7f]+")
 
 
 def stage_name(stage: int) -> str:
@@ -87,11 +94,29 @@ def from_json_dict(data: Any) -> pb.CodexTask:
 
 
 def from_json(raw: bytes | str) -> pb.CodexTask:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"task is not valid JSON: {exc}") from None
-    return from_json_dict(data)
+    return from_json_dict(parse_json(raw, "task"))
+
+
+def scrub(message: _M) -> _M:
+    """Remove NUL from every free-text field (in place; returns ``message``). Issue text may carry
+    NUL; PostgreSQL cannot store it and SQLite can, so it goes before anything is stored and both
+    backends keep the same task. Identifiers keep theirs, so :func:`require` refuses them (400)
+    rather than merging two different ids into one."""
+    for field, value in message.ListFields():
+        if field.name in _IDENTIFIERS:
+            continue
+        if field.type == field.TYPE_STRING:
+            if field.is_repeated:
+                if any("\x00" in item for item in value):
+                    cleaned = [item.replace("\x00", "") for item in value]
+                    del value[:]
+                    value.extend(cleaned)
+            elif "\x00" in value:
+                setattr(message, field.name, value.replace("\x00", ""))
+        elif field.type == field.TYPE_MESSAGE:
+            for item in (value if field.is_repeated else [value]):
+                scrub(item)
+    return message
 
 
 def to_protobuf(task: pb.CodexTask) -> bytes:
@@ -111,16 +136,16 @@ def decode(raw: bytes, content_type: str | None) -> pb.CodexTask:
     """Decode a task by media type; without one, JSON when it looks like JSON, else protobuf."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media in JSON_TYPES or media.endswith("+json"):
-        return from_json(raw)
+        return scrub(from_json(raw))
     if media in PROTOBUF_TYPES:
-        return from_protobuf(raw)
+        return scrub(from_protobuf(raw))
     if media:
         raise BadRequest(
             f"unsupported task content type {media!r}; send application/protobuf, "
             "application/x-protobuf or application/json"
         )
     stripped = raw.lstrip()
-    return from_json(raw) if stripped[:1] in (b"{", b"[") else from_protobuf(raw)
+    return scrub(from_json(raw) if stripped[:1] in (b"{", b"[") else from_protobuf(raw))
 
 
 def issued_at(task: pb.CodexTask) -> datetime | None:
@@ -145,3 +170,9 @@ def require(task: pb.CodexTask, *names: str) -> None:
     missing = [name for name in names if not getattr(task, name)]
     if missing:
         raise BadRequest(f"task is missing required field(s): {', '.join(missing)}")
+    if "repository" in names:
+        problem = repository_problem(task.repository)
+        if problem:
+            raise BadRequest(f"task repository: {problem}")
+    if "delivery_id" in names and not _IDENTIFIER.fullmatch(task.delivery_id):
+        raise BadRequest(f"task delivery id {task.delivery_id[:80]!r} holds control characters")

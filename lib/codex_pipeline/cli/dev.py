@@ -1,4 +1,9 @@
-"""``codex-pipeline dev``: every function, the local router and the embedded defaults (``make run``)."""
+"""``codex-pipeline dev``: every function, the local router and the embedded defaults (``make run``).
+
+``codex-pipeline dev comment NUMBER TEXT`` types a comment on an issue or pull request of the
+running dev's GitHub stand-in, as a person would on github.com: it comes back as an
+``issue_comment.created`` delivery (``dev comment 57 "@tuslagch review"`` asks for a review).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--execute", action=argparse.BooleanOptionalAction, default=None,
                         help="run each Workflow the dry-run submitter writes on this machine (default: on when "
                              "no cluster and no GitHub are configured; --no-execute only writes them)")
+    helpers = parser.add_subparsers(dest="dev_helper", metavar="HELPER", required=False)
+    comment = helpers.add_parser("comment", help="type a comment on the stand-in GitHub of a running dev",
+                                 description="Type a comment on an issue or pull request of the running dev's "
+                                             "GitHub stand-in; it comes back as an issue_comment webhook.")
+    comment.add_argument("number", type=int, help="issue or pull request number, e.g. 57")
+    comment.add_argument("body", help='the comment text, e.g. "@tuslagch review"')
+    comment.add_argument("--repository", default="acme/widgets", help="owner/name (default: acme/widgets)")
+    comment.add_argument("--as", dest="login", default="octocat", help="who writes it (default: octocat)")
+    comment.add_argument("--association", default="OWNER",
+                         help="their author_association (default: OWNER)")
+    comment.add_argument("--state", type=Path, default=argparse.SUPPRESS,
+                         help="the running dev's state folder (default: .codex-pipeline)")
+
+
+def comment(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    import requests
+
+    from codex_pipeline.dev.github_loop import COMMENT_PATH
+
+    try:
+        info = json.loads((args.state / "dev.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    github = info.get("github") if isinstance(info, dict) else None
+    if not github:
+        print(f"dev comment: no running dev with a GitHub stand-in in {args.state} (start `codex-pipeline dev`; "
+              "a configured GitHub takes comments on github.com)", file=sys.stderr)
+        return 1
+    payload = {"repository": args.repository, "number": args.number, "body": args.body, "login": args.login,
+               "association": args.association}
+    try:
+        answer = requests.post(github + COMMENT_PATH, json=payload, timeout=10)
+    except requests.RequestException as exc:
+        print(f"dev comment: the stand-in at {github} is not reachable ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    if answer.status_code != 201:
+        print(f"dev comment: {answer.status_code} {answer.json().get('message', answer.text)}", file=sys.stderr)
+        return 1
+    print(f"commented on {args.repository}#{args.number} as {args.login}: {answer.json()['html_url']}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "dev_helper", None) == "comment":
+        return comment(args)
     from codex_pipeline.dev.run import DevOptions
     from codex_pipeline.dev.run import run as run_dev
     from codex_pipeline.dev.topology import TopologyError

@@ -266,7 +266,8 @@ class Executor:
                 failures = [{"displayName": n.name, "message": n.message, "templateName": n.template,
                              "phase": n.phase, "finishedAt": n.finished_at}
                             for n in run.nodes if n.phase in ("Failed", "Error")]
-                run.variables.update({"workflow.status": phase, "workflow.failures": json.dumps(failures)})
+                run.variables.update({"workflow.status": phase, "workflow.failures": json.dumps(failures),
+                                      "workflow.duration": f"{time.monotonic() - clock:.6f}"})
                 run.deadline = time.monotonic() + EXIT_HANDLER_TIMEOUT
                 exit_phase, exit_message = self._template(run, f"{name}.onExit", str(exit_handler), {})
                 if phase == "Succeeded" and exit_phase != "Succeeded":

@@ -37,6 +37,7 @@ from codex_pipeline.dev.github_standin import FakeGitHub, FakeRepo, _node_id, _n
 from codex_pipeline.dev.remotes import Remotes
 
 PUSH_PATH = "/_standin/push"
+COMMENT_PATH = "/_standin/comment"  # a person types a comment (``codex-pipeline dev comment``)
 Send = Callable[[str, dict[str, Any]], object]
 
 
@@ -260,6 +261,8 @@ class LoopGitHub(FakeGitHub):
             body = json.loads(recorded.body or b"{}")
             self.pushed(str(body.get("repository") or ""), list(body.get("updates") or []))
             return self._json(200, {"ok": True})
+        if path == COMMENT_PATH and recorded.method == "POST":
+            return self._typed_comment(json.loads(recorded.body or b"{}"))
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls", path)
         if match and recorded.method == "POST" and self.remotes is not None:
             return self._open_pull(recorded, match.group(1))
@@ -284,6 +287,21 @@ class LoopGitHub(FakeGitHub):
                 if pull["node_id"] == node and pull["node_id"] not in self._ready_sent:
                     self._ready_sent.add(pull["node_id"])
                     self.pull_event(key, pull, "ready_for_review", self.token_login)
+
+    def _typed_comment(self, body: Mapping[str, Any]) -> Answer:
+        """A comment a person writes on an issue or PR (not through the API token): it is stored as
+        theirs, with their author association, and comes back as ``issue_comment.created``."""
+        repo = self.repos.get(str(body.get("repository") or "").lower())
+        number, text = body.get("number"), str(body.get("body") or "")
+        if repo is None or not isinstance(number, int) or not text.strip():
+            return self._error(422, "repository (known to the stand-in), number and body are required")
+        key = repo.full_name.lower()
+        if (key, number) not in self.issues and (key, number) not in self.pulls:
+            return self._error(404, f"{repo.full_name} has no issue or pull request #{number} in the stand-in")
+        comment = self.add_comment(repo.full_name, number, text, login=str(body.get("login") or "octocat"),
+                                   association=str(body.get("association") or "OWNER"))
+        self.comment_created(key, number, comment)
+        return self._json(201, comment)
 
     def _open_pull(self, recorded: Recorded, full: str) -> Answer:
         """``POST /pulls`` from a branch of the local remote (GitHub refuses an unknown head with 422)."""

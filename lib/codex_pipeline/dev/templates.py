@@ -6,7 +6,8 @@ arguments win by name, the template's defaults fill the rest) and gives the valu
 ``{{…}}`` expression of the template may use: ``workflow.name``, ``workflow.namespace``,
 ``workflow.uid``, ``workflow.creationTimestamp``, ``workflow.parameters.<p>``,
 ``workflow.labels.<l>``, ``workflow.annotations.<a>`` (and, in an exit handler,
-``workflow.status`` and ``workflow.failures``); ``inputs.parameters.<p>`` are per template.
+``workflow.status``, ``workflow.failures`` and ``workflow.duration``); ``inputs.parameters.<p>``
+are per template.
 
 Only simple tags are substituted, once (Argo substitutes twice, see FACTS.md; a local run has no
 reason to). Expression tags (``{{=…}}``) and unknown names are left as they are.

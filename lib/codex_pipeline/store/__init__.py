@@ -117,6 +117,10 @@ class Store(Protocol):
         (the first copy stays)."""
         ...
 
+    def find_intake(self, stage: str, delivery_id: str) -> TaskIntake | None:
+        """The first copy kept for this stage and delivery, if any."""
+        ...
+
     def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
         """The Workflow already submitted for this stage and delivery, if any."""
         ...
@@ -181,6 +185,18 @@ class Store(Protocol):
         ...
 
 
+def refuse_nul(*values: object) -> None:
+    """400 for text holding NUL. PostgreSQL's text cannot store it and SQLite's can, so without this
+    the same delivery would be stored on one backend and fail forever (5xx) on the other. Tasks
+    arrive here already scrubbed (:func:`codex_pipeline.tasks.decode`); this keeps every other
+    key (interaction ids, once markers) answering alike on both backends."""
+    from codex_pipeline.errors import BadRequest
+
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            raise BadRequest("text holding a NUL character cannot be stored")
+
+
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Numbers handed out to work that has not landed yet (0004: issues 22/17, active runs). A later
 # number may land first: migrate applies every version not applied yet, in order, so a database
@@ -226,4 +242,4 @@ def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 
 
 
 __all__ = ["CreatedIssue", "Migration", "Redelivery", "Store", "TaskIntake", "WorkflowRun", "migrations",
-           "open_store"]
+           "open_store", "refuse_nul"]

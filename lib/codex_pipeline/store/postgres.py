@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 import psycopg
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, Redelivery, TaskIntake, WorkflowRun, migrations
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    refuse_nul,
+)
 
 SCHEMA = "codex_kb"
 # pg_advisory_xact_lock key that serialises migrations ("codexkb1" as an int64).
@@ -38,6 +46,10 @@ _INSERT_RUN = (
 _log = logging.getLogger("codex_pipeline.store")
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
+
+
+def _holds_nul(*values: str) -> bool:
+    return any("\x00" in value for value in values)
 
 
 def _run(row: tuple[Any, ...]) -> WorkflowRun:
@@ -137,21 +149,35 @@ class PostgresStore:
     # --- intake and runs ----------------------------------------------------------------
 
     def record_intake(self, intake: TaskIntake) -> bool:
+        refuse_nul(intake.stage, intake.delivery_id, intake.repository, intake.payload_json)
         return self._call(lambda conn: conn.execute(
             "INSERT INTO codex_kb.task_intake (stage, delivery_id, repository, issue_number, payload,"
             " payload_json) VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (stage, delivery_id) DO NOTHING",
             (intake.stage, intake.delivery_id, intake.repository, intake.issue_number, intake.payload,
              intake.payload_json)).rowcount == 1)
 
+    def find_intake(self, stage: str, delivery_id: str) -> TaskIntake | None:
+        if _holds_nul(stage, delivery_id):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
+        row = self._call(lambda conn: conn.execute(
+            "SELECT stage, delivery_id, repository, issue_number, payload, payload_json::text FROM codex_kb.task_intake"
+            " WHERE stage = %s AND delivery_id = %s", (stage, delivery_id)).fetchone())
+        return TaskIntake(row[0], row[1], row[2], int(row[3]), bytes(row[4]), row[5]) if row else None
+
     def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
+        if _holds_nul(stage, delivery_id):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
         row = self._call(lambda conn: conn.execute(_RUN_BY_DELIVERY, (stage, delivery_id)).fetchone())
         return _run(row) if row else None
 
     def get_run(self, namespace: str, name: str) -> WorkflowRun | None:
+        if _holds_nul(namespace, name):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
         row = self._call(lambda conn: conn.execute(_RUN_BY_NAME, (namespace, name)).fetchone())
         return _run(row) if row else None
 
     def record_run(self, run: WorkflowRun) -> WorkflowRun:
+        refuse_nul(run.namespace, run.name, run.stage, run.repository, run.delivery_id)
         def work(conn: Connection) -> tuple[Any, ...] | None:
             row = conn.execute(_INSERT_RUN, (run.namespace, run.name, run.template, run.stage, run.repository,
                                              run.issue_number, run.delivery_id, run.submitted_at)).fetchone()
@@ -167,12 +193,15 @@ class PostgresStore:
     # --- issues the pipeline opened --------------------------------------------------------
 
     def find_created_issue(self, key: str) -> CreatedIssue | None:
+        if _holds_nul(key):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return None
         row = self._call(lambda conn: conn.execute(
             "SELECT key, repository, issue_number, issue_url FROM codex_kb.created_issues WHERE key = %s",
             (key,)).fetchone())
         return CreatedIssue(row[0], row[1], int(row[2]), row[3]) if row else None
 
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
+        refuse_nul(issue.key, issue.repository, issue.issue_url)
         self._call(lambda conn: conn.execute(
             "INSERT INTO codex_kb.created_issues (key, repository, issue_number, issue_url) VALUES (%s, %s, %s, %s)"
             " ON CONFLICT (key) DO NOTHING", (issue.key, issue.repository, issue.issue_number, issue.issue_url)))
@@ -194,6 +223,7 @@ class PostgresStore:
             "DO UPDATE SET cursor_at = excluded.cursor_at, updated_at = now()", (hook, at)))
 
     def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        refuse_nul(redelivery.hook, redelivery.guid, redelivery.event)
         return self._call(lambda conn: conn.execute(
             "INSERT INTO codex_kb.redeliveries (hook, delivery_id, guid, event, status_code) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (hook, delivery_id) DO NOTHING",
@@ -213,6 +243,7 @@ class PostgresStore:
     # --- once markers -------------------------------------------------------------------
 
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
+        refuse_nul(key, owner)
         def work(conn: Connection) -> OnceState:
             claimed = conn.execute(
                 "INSERT INTO codex_kb.once_markers AS m (key, owner) VALUES (%s, %s) "

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, Redelivery, TaskIntake, WorkflowRun, migrations
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    refuse_nul,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
@@ -144,6 +152,7 @@ class SqliteStore:
     # --- intake and runs ----------------------------------------------------------------
 
     def record_intake(self, intake: TaskIntake) -> bool:
+        refuse_nul(intake.stage, intake.delivery_id, intake.repository, intake.payload_json)
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO task_intake (stage, delivery_id, repository, issue_number, payload, payload_json,"
@@ -151,6 +160,12 @@ class SqliteStore:
                 (intake.stage, intake.delivery_id, intake.repository, intake.issue_number, intake.payload,
                  intake.payload_json, _now()))
             return cursor.rowcount == 1
+
+    def find_intake(self, stage: str, delivery_id: str) -> TaskIntake | None:
+        rows = self._query("SELECT stage, delivery_id, repository, issue_number, payload, payload_json FROM task_intake"
+                           " WHERE stage = ? AND delivery_id = ?", (stage, delivery_id))
+        return TaskIntake(rows[0][0], rows[0][1], rows[0][2], int(rows[0][3]), bytes(rows[0][4]),
+                          rows[0][5]) if rows else None
 
     def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
         rows = self._query(_RUN_BY_DELIVERY, (stage, delivery_id))
@@ -161,6 +176,7 @@ class SqliteStore:
         return _run(rows[0]) if rows else None
 
     def record_run(self, run: WorkflowRun) -> WorkflowRun:
+        refuse_nul(run.namespace, run.name, run.stage, run.repository, run.delivery_id)
         with self._transaction() as conn:
             conn.execute(
                 _INSERT_RUN,
@@ -176,6 +192,7 @@ class SqliteStore:
         return CreatedIssue(rows[0][0], rows[0][1], int(rows[0][2]), rows[0][3]) if rows else None
 
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
+        refuse_nul(issue.key, issue.repository, issue.issue_url)
         with self._transaction() as conn:
             conn.execute("INSERT INTO created_issues (key, repository, issue_number, issue_url, created_at) "
                          "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -197,6 +214,7 @@ class SqliteStore:
                          "updated_at = excluded.updated_at", (hook, _time(at), _now()))
 
     def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        refuse_nul(redelivery.hook, redelivery.guid, redelivery.event)
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO redeliveries (hook, delivery_id, guid, event, status_code, requested_at) "
@@ -223,6 +241,7 @@ class SqliteStore:
     # --- once markers -------------------------------------------------------------------
 
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
+        refuse_nul(key, owner)
         expired = _time(datetime.now(UTC) - timedelta(seconds=lease_seconds))
         with self._transaction() as conn:
             cursor = conn.execute(
