@@ -111,7 +111,8 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
         workflows = tmp_path / "state" / "workflows" / "argo-workflows"
         dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-57-*.json")),
                      what="the review Workflow")
-        dev.wait_for(lambda: "request-review acknowledged codex.pr.readiness" in dev.text(), what="readiness")
+        dev.wait_for(lambda: "request-review handled codex.pr.readiness: ready to merge" in dev.text(),
+                     what="readiness")
     finally:
         assert dev.interrupt() == 0
     saved = json.loads((tmp_path / "state" / "github-standin.json").read_text())
@@ -120,3 +121,48 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
     assert saved["pulls"]["acme/widgets#57"]["draft"] is False
     assert not (tmp_path / "state" / "runs").exists()
     assert "GitHub stand-in: 1 comment(s) posted" in dev.text()
+
+
+def _dev_exit(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    import os
+    import subprocess
+
+    from tests.devrun import CLI
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_", "KUBERNETES_"))} | env
+    done = subprocess.run([*CLI, "dev", "--port", "0", "--state", str(tmp_path / "state")], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=90, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_wrong_setting_stops_dev_in_one_line_before_anything_starts(tmp_path: Path) -> None:
+    status, out, err = _dev_exit(tmp_path, {"CODEX_SINK_TIMEOUT_SECONDS": "nan"})
+    assert status == 2
+    assert err.strip().splitlines() == [
+        "codex-pipeline dev: configuration error: CODEX_SINK_TIMEOUT_SECONDS='nan': not a finite number; "
+        "set it to a number of seconds greater than 0, e.g. 2.5"]
+    assert "Traceback" not in out + err and not (tmp_path / "state" / "logs" / "route-task.log").exists()
+
+
+def test_a_function_that_cannot_start_stops_dev_naming_it(tmp_path: Path) -> None:
+    # Valid settings, but the kubernetes submitter finds no credentials: the three effect functions
+    # refuse to start, and dev says which instead of serving a pipeline with holes.
+    status, out, err = _dev_exit(tmp_path, {"CODEX_ARGO_SUBMITTER": "kubernetes",
+                                            "KUBECONFIG": str(tmp_path / "no-kubeconfig")})
+    assert status == 2, out + err
+    lines = err.strip().splitlines()
+    assert [line.split(" failed to start: ")[0] for line in lines] == [
+        f"codex-pipeline dev: {name}" for name in ("dispatch-planning", "promote-plan", "request-review")]
+    assert all("configuration error: CODEX_ARGO_SUBMITTER=kubernetes needs credentials" in line for line in lines)
+    assert "Traceback" not in err and "ready:" not in out
+
+
+def test_dev_says_ready_with_the_webhook_and_the_next_command(tmp_path: Path) -> None:
+    dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
+    try:
+        ready = [line for line in dev.text().splitlines() if line.startswith("ready:")]
+        assert ready == [f"ready: webhook {dev.info['webhook']}  next, in another terminal: "
+                         f"{ready[0].split('terminal: ')[1]}"]
+        assert ready[0].endswith(f"replay --state {tmp_path / 'state'} examples/issues.opened.json")
+    finally:
+        assert dev.interrupt() == 0
