@@ -189,7 +189,7 @@ class Dev:
             from codex_pipeline.dev.remotes import Remotes
             from codex_pipeline.dev.webhooks import Sender
 
-            remotes = Remotes(state / "git")
+            remotes = Remotes((state / "git").resolve())  # git runs in other folders: never a relative path
             ingest = f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports else None
             if ingest:
                 self.webhooks = Sender(ingest, env["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(),
@@ -294,9 +294,10 @@ class Dev:
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
         token = env.get("CODEX_GITHUB_TOKEN") or None
-        settings = localrun.settings(self.options.environ, self.options.state, github_token=token, extra=extra)
+        state = self.options.state.resolve()  # runs work in their own folders: never a relative path
+        settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra)
         self.executor = Executor(Path(env["CODEX_DRY_RUN_DIR"]), self.options.workflow_templates,
-                                 self.options.state / "runs", settings, self.view)
+                                 state / "runs", settings, self.view)
         self.executor.start()
 
     def _send_webhook(self, event: str, payload: dict[str, Any]) -> None:
