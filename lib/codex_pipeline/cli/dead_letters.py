@@ -23,7 +23,8 @@ REPO_EVENTING = Path(__file__).resolve().parents[3] / "eventing"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("list", "show", "replay"))
+    parser.add_argument("action", choices=("list", "show", "replay"),
+                        help="list every dead letter, show chosen ones decoded, or replay chosen ones")
     parser.add_argument("ids", nargs="*", metavar="ID", help="event ids (show, replay)")
     parser.add_argument("--type", action="append", default=[], help="replay: events of this type (repeatable)")
     parser.add_argument("--since", help="replay: events since this time (ISO 8601) or this long ago (30m, 6h, 2d)")
