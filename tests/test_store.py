@@ -456,10 +456,47 @@ def test_the_reconcile_cursor_is_kept_per_hook(store: Store) -> None:
     assert store.reconcile_cursor(hook) == at - timedelta(minutes=3)
 
 
-def test_a_reserved_migration_number_may_be_missing_but_no_other() -> None:
-    from codex_pipeline.store import RESERVED_VERSIONS
+# --- active runs (migration 0004) -------------------------------------------------------------
 
-    for backend in ("sqlite", "postgres"):
-        versions = [m.version for m in migrations(backend)]
-        assert versions == sorted(set(versions))
-        assert set(range(1, max(versions) + 1)) - set(versions) <= RESERVED_VERSIONS
+def active(issue: int, name: str, at: datetime, stage: str = "review",
+           repository: str = "Proompteng/Lab") -> WorkflowRun:
+    return WorkflowRun("argo-workflows", name, "github-codex-review", stage, repository, issue, delivery(), at)
+
+
+def test_the_newer_run_becomes_active_and_an_older_one_never_displaces_it(store: Store) -> None:
+    issue = uuid.uuid4().int % 10**9
+    early, late = datetime(2026, 11, 25, 12, 0, tzinfo=UTC), datetime(2026, 11, 25, 12, 5, tzinfo=UTC)
+    assert store.active_run("proompteng/lab", issue, "review") is None
+    first = store.set_active_run(active(issue, "review-a", early))
+    assert (first.name, first.submitted_at) == ("review-a", early)
+    assert store.set_active_run(active(issue, "review-b", late)).name == "review-b"
+    assert store.set_active_run(active(issue, "review-a", early)).name == "review-b"  # a late redelivery
+    found = store.active_run("PROOMPTENG/lab", issue, "review")  # GitHub names compare case-insensitively
+    assert found is not None and found.name == "review-b" and found.issue_number == issue
+    # Stages and issues are separate places.
+    assert store.active_run("proompteng/lab", issue, "implementation") is None
+    assert store.active_run("proompteng/lab", issue + 1, "review") is None
+    assert store.set_active_run(active(issue, "impl-a", early, stage="implementation")).name == "impl-a"
+
+
+def test_clearing_forgets_only_that_run(store: Store) -> None:
+    issue = uuid.uuid4().int % 10**9
+    at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    held = store.set_active_run(active(issue, "review-a", at))
+    assert store.clear_active_run(active(issue, "review-other", at)) is False
+    assert store.clear_active_run(held) is True
+    assert store.active_run("proompteng/lab", issue, "review") is None
+    assert store.clear_active_run(held) is False
+
+
+def test_concurrent_takeovers_leave_the_newest_active(store: Store) -> None:
+    issue = uuid.uuid4().int % 10**9
+    base = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    runs = [active(issue, f"review-{n}", base + timedelta(seconds=n)) for n in range(12)]
+    threads = [threading.Thread(target=store.set_active_run, args=(r,)) for r in reversed(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = store.active_run("proompteng/lab", issue, "review")
+    assert found is not None and found.name == "review-11"

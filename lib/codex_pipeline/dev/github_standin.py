@@ -452,6 +452,29 @@ class FakeGitHub(FakeServer):
                     else self.token_login
                 return self._json(201, self.add_comment(repo.full_name, number, body["body"], login=login,
                                                         association="NONE"))
+        if (m := re.fullmatch(r"/issues/comments/(\d+)/reactions", rest)) and method == "POST":
+            # GitHub: 201 with the new Reaction, 200 with the existing one when this user already reacted so.
+            cid, content = int(m.group(1)), str(body.get("content") or "")
+            if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
+                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"})
+            login = "codex-app[bot]" if recorded.headers.get("authorization", "").startswith("Bearer ghs_") \
+                else self.token_login
+            with self._state:
+                targets = [c for (k, _), comments in self.comments.items() if k == key for c in comments
+                         if c["id"] == cid]
+                if not targets:
+                    return self._error(404, "Not Found")
+                reactions = targets[0].setdefault("reaction_list", [])
+                existing = next((r for r in reactions if r["content"] == content and r["user"]["login"] == login),
+                                None)
+                if existing is not None:
+                    return self._json(200, existing)
+                reaction = {"id": self._next_id(), "node_id": _node_id("REA", cid), "user": self._user(login),
+                            "content": content, "created_at": _now_iso()}
+                reactions.append(reaction)
+                targets[0]["reactions"][content] = targets[0]["reactions"].get(content, 0) + 1
+                targets[0]["reactions"]["total_count"] = targets[0]["reactions"].get("total_count", 0) + 1
+            return self._json(201, reaction)
         if (m := re.fullmatch(r"/issues/comments/(\d+)", rest)) and method == "PATCH":
             cid = int(m.group(1))
             with self._state:

@@ -280,6 +280,9 @@ class Dev:
              "codex.dead-letter --from-beginning")
         note("  Ctrl-C stops and prints a summary; pending deliveries survive a restart.")
         if info["webhook"]:
+            if self.executor is not None and self.webhooks is not None:
+                note(f"  after the plan PR  {cli} dev comment{state} 57 \"@tuslagch review\"   (a review; the PR "
+                     "then turns ready)")
             note(f"ready: webhook {info['webhook']}  next, in another terminal: "
                  f"{cli} replay{state} examples/issues.opened.json\n")
         else:

@@ -346,6 +346,12 @@ class GitHubClient:
                          json={"body": body}, what=f"a comment on #{number}")
         return Comment.from_api(data)
 
+    def add_reaction(self, repo: str, comment_id: int, content: str = "eyes") -> None:
+        """React to an issue or PR comment (201 new, 200 when this login already reacted so)."""
+        owner, name = split_repo(repo)
+        self.rest("POST", f"/repos/{owner}/{name}/issues/comments/{int(comment_id)}/reactions", repo=repo,
+                  json={"content": content}, what=f"a reaction on comment {comment_id}")
+
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> Comment:
         owner, name = split_repo(repo)
         data = self.rest("PATCH", f"/repos/{owner}/{name}/issues/comments/{int(comment_id)}", repo=repo,

@@ -21,6 +21,7 @@ down, pool exhausted, SQLite locked past its busy timeout) raises
 Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
 (unique namespace + name), ``once_markers`` (:meth:`Store.claim_once`),
 ``created_issues`` (issues the pipeline opened itself, keyed by what asked for them),
+``active_runs`` (the run of each repository, issue and stage that a newer one supersedes),
 ``reconcile_cursors`` and ``redeliveries`` (what ``codex-pipeline reconcile`` asked GitHub to
 redeliver, per webhook).
 """
@@ -137,6 +138,24 @@ class Store(Protocol):
         """The issue recorded for ``key``, if any."""
         ...
 
+    def active_run(self, repository: str, issue_number: int, stage: str) -> WorkflowRun | None:
+        """The active run of this issue and stage (repository compared case-insensitively), if any."""
+        ...
+
+    def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        """Make ``run`` the active run of its repository, issue and stage unless a run submitted later
+        holds that place; returns the active run after the call (``run`` itself when it took it)."""
+        ...
+
+    def claim_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        """Record ``run`` as the active run of its issue and stage only when none is; returns the
+        active run after the call (``run`` itself when it claimed the place)."""
+        ...
+
+    def clear_active_run(self, run: WorkflowRun) -> bool:
+        """Forget ``run`` as the active run of its issue and stage (a cancel); False when it was not."""
+        ...
+
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
         """Record an opened issue; returns the stored row (the first one recorded for a key wins)."""
         ...
@@ -198,10 +217,9 @@ def refuse_nul(*values: object) -> None:
 
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# Numbers handed out to work that has not landed yet (0004: issues 22/17, active runs). A later
-# number may land first: migrate applies every version not applied yet, in order, so a database
-# that took 0005 before 0004 existed takes 0004 when it arrives. Remove a number once it lands.
-RESERVED_VERSIONS = frozenset({4})
+# Numbers handed out to work that has not landed yet may be missing (a later number may land first:
+# migrate applies every version not applied yet, in order). None is outstanding now.
+RESERVED_VERSIONS: frozenset[int] = frozenset()
 
 
 def migrations(backend: str) -> list[Migration]:

@@ -43,6 +43,15 @@ _INSERT_RUN = (
     " RETURNING namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at)"
     " SELECT * FROM inserted"
 )
+_ACTIVE = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
+           " FROM codex_kb.active_runs WHERE repository = %s AND issue_number = %s AND stage = %s")
+_SET_ACTIVE = (
+    "INSERT INTO codex_kb.active_runs AS a (repository, issue_number, stage, namespace, name, template, delivery_id,"
+    " submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (repository, issue_number, stage)"
+    " DO UPDATE SET namespace = excluded.namespace, name = excluded.name, template = excluded.template,"
+    " delivery_id = excluded.delivery_id, submitted_at = excluded.submitted_at, updated_at = now()"
+    " WHERE a.submitted_at <= excluded.submitted_at"
+)
 _log = logging.getLogger("codex_pipeline.store")
 
 
@@ -240,6 +249,47 @@ class PostgresStore:
         if stored is None:
             raise Unavailable(f"created issue {issue.key} vanished while being recorded")
         return stored
+
+    # --- active runs --------------------------------------------------------------------
+
+    def active_run(self, repository: str, issue_number: int, stage: str) -> WorkflowRun | None:
+        row = self._call(lambda conn: conn.execute(_ACTIVE, (repository.lower(), issue_number, stage)).fetchone())
+        return _run(row) if row else None
+
+    def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            conn.execute(_SET_ACTIVE, (*key, run.namespace, run.name, run.template, run.delivery_id,
+                                       run.submitted_at))
+            return conn.execute(_ACTIVE, key).fetchone()
+
+        row = self._call(work)
+        if row is None:
+            raise Unavailable(f"active run of {run.repository}#{run.issue_number} vanished while being recorded")
+        return _run(row)
+
+    def claim_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            conn.execute(
+                "INSERT INTO codex_kb.active_runs (repository, issue_number, stage, namespace, name, template,"
+                " delivery_id, submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*key, run.namespace, run.name, run.template, run.delivery_id, run.submitted_at))
+            return conn.execute(_ACTIVE, key).fetchone()
+
+        row = self._call(work)
+        if row is None:
+            raise Unavailable(f"active run of {run.repository}#{run.issue_number} vanished while being claimed")
+        return _run(row)
+
+    def clear_active_run(self, run: WorkflowRun) -> bool:
+        deleted: bool = self._call(lambda conn: conn.execute(
+            "DELETE FROM codex_kb.active_runs WHERE repository = %s AND issue_number = %s AND stage = %s"
+            " AND namespace = %s AND name = %s",
+            (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name)).rowcount == 1)
+        return deleted
 
     # --- webhook reconcile ----------------------------------------------------------------
 

@@ -36,6 +36,16 @@ _INSERT_RUN = ("INSERT INTO workflow_runs (namespace, name, template, stage, rep
                " submitted_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                " ON CONFLICT (namespace, name) DO NOTHING")
 
+_ACTIVE = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
+           " FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ?")
+_SET_ACTIVE = (
+    "INSERT INTO active_runs AS a (repository, issue_number, stage, namespace, name, template, delivery_id,"
+    " submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, issue_number, stage)"
+    " DO UPDATE SET namespace = excluded.namespace, name = excluded.name, template = excluded.template,"
+    " delivery_id = excluded.delivery_id, submitted_at = excluded.submitted_at, updated_at = excluded.updated_at"
+    " WHERE a.submitted_at <= excluded.submitted_at"
+)
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -184,6 +194,37 @@ class SqliteStore:
                  run.delivery_id, _time(run.submitted_at), _now()))
             row = conn.execute(_RUN_BY_NAME, (run.namespace, run.name)).fetchone()
         return _run(row)
+
+    # --- active runs --------------------------------------------------------------------
+
+    def active_run(self, repository: str, issue_number: int, stage: str) -> WorkflowRun | None:
+        rows = self._query(_ACTIVE, (repository.lower(), issue_number, stage))
+        return _run(rows[0]) if rows else None
+
+    def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+        with self._transaction() as conn:
+            conn.execute(_SET_ACTIVE, (*key, run.namespace, run.name, run.template, run.delivery_id,
+                                       _time(run.submitted_at), _now()))
+            row = conn.execute(_ACTIVE, key).fetchone()
+        return _run(row)
+
+    def claim_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO active_runs (repository, issue_number, stage, namespace, name, template, delivery_id,"
+                " submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*key, run.namespace, run.name, run.template, run.delivery_id, _time(run.submitted_at), _now()))
+            row = conn.execute(_ACTIVE, key).fetchone()
+        return _run(row)
+
+    def clear_active_run(self, run: WorkflowRun) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "DELETE FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ? AND namespace = ?"
+                " AND name = ?", (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name))
+            return cursor.rowcount == 1
 
     # --- issues the pipeline opened --------------------------------------------------------
 
