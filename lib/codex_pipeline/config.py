@@ -208,6 +208,12 @@ SETTINGS: tuple[Setting, ...] = (
             "timeout of one GitHub API call"),
     Setting("github_max_wait", "CODEX_GITHUB_MAX_WAIT_SECONDS", _non_negative_float, 5.0,
             "longest GitHub rate-limit wait slept through; longer waits answer 503 with Retry-After"),
+    Setting("reconcile_hook", "CODEX_RECONCILE_HOOK", _optional, None,
+            "the webhook `reconcile` checks: owner/name:HOOK_ID, or app for the GitHub App's webhook"),
+    Setting("reconcile_max_redeliveries", "CODEX_RECONCILE_MAX_REDELIVERIES", _non_negative_int, 20,
+            "most redeliveries one `reconcile` run asks GitHub for"),
+    Setting("reconcile_max_per_event", "CODEX_RECONCILE_MAX_PER_EVENT", _non_negative_int, 3,
+            "most redeliveries of one event (GUID) ever, so a payload ingest always refuses is let go"),
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
     Setting("discord_public_key", "CODEX_DISCORD_PUBLIC_KEY", _optional, None,
             "Discord application public key (hex); enables /discord/interactions on ingest-webhook"),
@@ -255,6 +261,9 @@ class Settings:
     github_app_installation_id: str | None = None
     github_timeout: float = 10.0
     github_max_wait: float = 5.0
+    reconcile_hook: str | None = None
+    reconcile_max_redeliveries: int = 20
+    reconcile_max_per_event: int = 3
     log_level: str = "INFO"
     discord_public_key: str | None = None
     discord_allowed_users: frozenset[str] = frozenset()
