@@ -142,6 +142,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("github_max_wait", "CODEX_GITHUB_MAX_WAIT_SECONDS", _non_negative_float, 5.0,
             "longest GitHub rate-limit wait slept through; longer waits answer 503 with Retry-After"),
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
+    Setting("oidc_audience", "CODEX_OIDC_AUDIENCE", _optional, None,
+            "require a Knative Eventing OIDC sender token with this audience (internal functions; off when unset)"),
+    Setting("oidc_issuer", "CODEX_OIDC_ISSUER", str, "https://kubernetes.default.svc.cluster.local",
+            "issuer (iss) the sender tokens must carry: the cluster's service-account issuer"),
+    Setting("oidc_jwks_url", "CODEX_OIDC_JWKS_URL", _optional, None,
+            "where the issuer's signing keys are (default: the API server's /openid/v1/jwks)"),
+    Setting("oidc_subjects", "CODEX_OIDC_SUBJECTS", _ids, frozenset(),
+            "senders (sub) allowed, comma-separated; empty = any valid token for the audience"),
     Setting("discord_public_key", "CODEX_DISCORD_PUBLIC_KEY", _optional, None,
             "Discord application public key (hex); enables /discord/interactions on ingest-webhook"),
     Setting("discord_allowed_users", "CODEX_DISCORD_ALLOWED_USERS", _ids, frozenset(),
@@ -186,6 +194,10 @@ class Settings:
     github_timeout: float = 10.0
     github_max_wait: float = 5.0
     log_level: str = "INFO"
+    oidc_audience: str | None = None
+    oidc_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    oidc_jwks_url: str | None = None
+    oidc_subjects: frozenset[str] = frozenset()
     discord_public_key: str | None = None
     discord_allowed_users: frozenset[str] = frozenset()
     discord_allowed_roles: frozenset[str] = frozenset()

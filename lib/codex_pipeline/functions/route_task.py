@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from opentelemetry.trace import SpanKind
 
-from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.discord_interactions import PLAN_EVENT_TYPE
@@ -36,6 +36,7 @@ NAME = "route-task"
 HANDLES: frozenset[str] = ROUTED_TYPES | {PLAN_EVENT_TYPE}
 EMITS: frozenset[str] = frozenset(TASK_TYPES.values()) | {PLAN_REQUEST_TYPE}
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
     "CODEX_DISCORD_REPOSITORY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
     "CODEX_PLANNER_LOGIN", "CODEX_BOT_MENTION", "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS",
@@ -171,4 +172,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     handler = RouteTask(settings)
     if handler.emitters is None:
         _log.warning("CODEX_TASKS_SINK or CODEX_TASKS_JSON_SINK is unset: tasks will be answered 503")
-    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitters is not None)
+    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitters is not None,
+                       authenticate=oidc.from_settings(settings))
