@@ -261,3 +261,28 @@ def test_an_argument_naming_an_input_artifact_outside_the_mounts_finds_its_file(
     (report,) = harness.reports()
     path = Path(report["argv"][-1])
     assert path.is_relative_to(tmp_path / "runs" / "run-5") and path.read_text() == "dGFzaw=="
+
+
+def test_a_semaphore_admits_as_many_runs_as_its_config_map_key_says(tmp_path: Path) -> None:
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "codex-limits"},
+                  "data": {"runs": "2"}}
+    spec = {"entrypoint": "main", "volumes": WORKSPACE,
+            "synchronization": {"semaphores": [{"configMapKeyRef": {"name": "codex-limits", "key": "runs"}}]},
+            "templates": [{"name": "main", "container": container(env=[
+                {"name": "SLEEP", "value": "0.8"}, {"name": "RUN", "value": "{{workflow.name}}"}])}]}
+    harness = Harness(tmp_path, [template("t", spec), config_map], {})
+    folder = tmp_path / "workflows" / "argo-workflows"
+    folder.mkdir(parents=True)
+    harness.executor.start()
+    try:
+        for name in ("s-1", "s-2", "s-3"):
+            (folder / f"{name}.json").write_text(json.dumps(harness.workflow("t", name, {})))
+        deadline = time.monotonic() + 20
+        while len(harness.executor.results) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        harness.executor.stop()
+    starts = sorted(report["at"] for report in harness.reports())
+    assert starts[1] - starts[0] < 0.75  # two at once
+    assert starts[2] - starts[0] >= 0.75  # the third waited for a slot
+    assert "waits for semaphore codex-limits/runs" in harness.view()

@@ -119,3 +119,18 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
     assert "ran here       3 workflow(s), 0 not succeeded" in text
     assert text.count("duplicate    ") >= 1  # the redelivered issue was not submitted again
     assert issue_took < 60, f"plan, PR and recap took {issue_took:.1f}s"
+
+    # A restarted dev takes the stand-in back as it was; the same deliveries once more change nothing.
+    before = saved(state)
+    again = DevProcess(state, env=laptop_env(tmp_path))
+    try:
+        replay_twice(again, "issues.opened.json", "loop-issue-opened-1")
+        replay_twice(again, "issue_comment.review-request.json", "loop-review-request-1")
+        again.wait_for(lambda: "duplicate    request-review -> Workflow" in again.text()
+                       and "duplicate    dispatch-planning -> Workflow" in again.text(),
+                       what="both redeliveries seen as duplicates")
+    finally:
+        assert again.interrupt() == 0
+    after = saved(state)
+    assert after["comments"] == before["comments"] and after["pulls"] == before["pulls"]
+    assert "ran here" not in again.text()

@@ -181,3 +181,23 @@ def test_dev_comment_types_a_review_request_that_comes_back_as_a_routable_delive
 
     assert main(["dev", "comment", "--state", str(state), "99", "hello"]) == 1  # no such issue in the stand-in
     assert "no issue or pull request #99" in capsys.readouterr().err
+
+
+def test_a_restarted_stand_in_takes_back_its_issues_pull_requests_and_comments(loop: Loop, tmp_path: Path) -> None:
+    loop.github.learn("issues", payloads.issues_opened(42))
+    loop.api("POST", "/repos/acme/widgets/issues/42/comments", {"body": "<!-- codex:plan -->\nplan"})
+    loop.push(clone(loop, tmp_path), "first")
+    assert loop.api("POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t",
+                                                           "draft": True}).status_code == 201
+    saved = json.loads(json.dumps(loop.github.dump()))
+    with LoopGitHub(tokens=(TOKEN,), remotes=loop.remotes) as again:
+        again.restore(saved)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        (comment,) = requests.get(f"{again.url}/repos/acme/widgets/issues/42/comments", headers=headers,
+                                  timeout=10).json()
+        assert comment["body"].startswith("<!-- codex:plan -->") and comment["url"].startswith(again.url)
+        pull = requests.get(f"{again.url}/repos/acme/widgets/pulls/57", headers=headers, timeout=10).json()
+        assert (pull["head"]["ref"], pull["draft"]) == (BRANCH, True)
+        assert requests.get(f"{again.url}/repos/acme/widgets/issues/42", headers=headers,
+                            timeout=10).json()["title"] == "Add retry to the widget exporter"
+        assert again._next_number("acme/widgets") == 58

@@ -15,8 +15,8 @@ subprocesses on this machine, in ``<state>/runs/<workflow>/``:
   ``retryPolicy`` OnFailure by default, Always, OnError) as retries;
 - output artifacts copied to ``<run>/artifacts/<name>`` (``optional`` ones may be missing);
 - ``synchronization`` (``mutexes``/``mutex``, ``semaphores``/``semaphore``, workflow or
-  template level): a run waits for its locks, so runs of one issue that a template serialises
-  never overlap here either.
+  template level; a semaphore's limit is its ConfigMap key in ``workflows/``, else 1): a run
+  waits for its locks, so runs of one issue that a template serialises never overlap here either.
 
 Each run's result is ``<run>/status.json`` (phase Succeeded, Failed or Error, as Argo names
 them); a Workflow with a result is never run again, so a restarted ``dev`` does not repeat work.
@@ -45,6 +45,7 @@ from codex_pipeline.dev.templates import (
     input_parameters,
     load_templates,
     resolve,
+    semaphore_limits,
     substitute,
 )
 from codex_pipeline.dev.view import View
@@ -247,6 +248,7 @@ class Executor:
         except TemplateError as exc:
             return self._finish(folder, name, key, None, "Error", str(exc), started, clock)
         spec = resolved.spec
+        self.locks.limits = {**semaphore_limits(self.templates_dir), **self.settings.semaphore_limits}
         keys = sync_keys(spec.get("synchronization"), resolved.variables)
 
         def waiting(lock: str, holders: list[str]) -> None:

@@ -84,10 +84,51 @@ class LoopGitHub(FakeGitHub):
         self._timers: list[threading.Timer] = []
         self._ready_sent: set[str] = set()  # GitHub sends ready_for_review once per draft -> ready change
 
+    def __enter__(self) -> LoopGitHub:
+        super().__enter__()
+        return self
+
     def __exit__(self, *exc: object) -> None:
         for timer in self._timers:
             timer.cancel()
         super().__exit__(*exc)
+
+    # ------------------------------------------------------------------ surviving a restart
+
+    def dump(self) -> dict[str, Any]:
+        """Everything the stand-in holds, as JSON, so a restarted dev finds its issues, PRs and comments."""
+        def pairs(table: Mapping[tuple[str, Any], Any]) -> list[list[Any]]:
+            return [[key[0], key[1], value] for key, value in sorted(table.items())]
+
+        with self._state:
+            return copy.deepcopy({
+                "url": self.url, "ids": self._ids,
+                "repos": [vars(repo) for repo in self.repos.values()],
+                "issues": pairs(self.issues), "comments": pairs(self.comments), "pulls": pairs(self.pulls),
+                "check_runs": pairs(self.check_runs), "statuses": pairs(self.statuses),
+                "threads": pairs(self.threads), "pushes": pairs(self.pushes),
+                "first_number": self.first_number, "repo_payloads": self.repo_payloads,
+                "installations": self.installations, "ready_sent": sorted(self._ready_sent)})
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back what :meth:`dump` saved (the old server's URL in it becomes this one's)."""
+        text = json.dumps(data).replace(str(data.get("url") or "\0"), self.url)
+        loaded = json.loads(text)
+        with self._state:
+            self._ids = max(self._ids, int(loaded.get("ids") or 0))
+            for repo in loaded.get("repos") or []:
+                self.repos[repo["full_name"].lower()] = FakeRepo(**repo)
+            for name in ("issues", "comments", "pulls", "check_runs", "statuses", "threads", "pushes"):
+                table = getattr(self, name)
+                for first, second, value in loaded.get(name) or []:
+                    table[(first, second)] = value
+            self.first_number.update(loaded.get("first_number") or {})
+            self.repo_payloads.update(loaded.get("repo_payloads") or {})
+            self.installations.update(loaded.get("installations") or {})
+            self._ready_sent.update(loaded.get("ready_sent") or [])
+        if self.remotes is not None:
+            for repo in list(self.repos.values()):
+                self.remotes.ensure(repo.full_name, repo.default_branch)
 
     # ------------------------------------------------------------------ seeding and learning
 

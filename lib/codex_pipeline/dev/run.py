@@ -173,7 +173,8 @@ class Dev:
                 self.webhooks = Sender(ingest, env["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(),
                                        on_sent=self._on_webhook).start()
             self.github = standin.start(GITHUB_SEED, send=self._send_webhook, remotes=remotes,
-                                        login=planner_login(env), executing=execute)
+                                        login=planner_login(env), executing=execute,
+                                        saved=standin.state_file(state / "github-standin.json"))
             env.update(standin.env(self.github))
             self.router.taps.append(self._learn)
         if execute:

@@ -34,7 +34,7 @@ def wanted(environ: Mapping[str, str]) -> bool:
 
 
 def start(seed: Path, *, send: Send | None = None, remotes: Remotes | None = None, login: str | None = None,
-          executing: bool = False) -> LoopGitHub:
+          executing: bool = False, saved: Path | None = None) -> LoopGitHub:
     from codex_pipeline.dev.github_loop import LoopGitHub, ScriptedCI
 
     data: Any = yaml.safe_load(seed.read_text()) if seed.is_file() else {}
@@ -50,6 +50,14 @@ def start(seed: Path, *, send: Send | None = None, remotes: Remotes | None = Non
         server.add_repo(str(repo["name"]), default_branch=str(repo.get("default_branch", "main")))
         if repo.get("next_number"):
             server.first_number[str(repo["name"]).lower()] = int(repo["next_number"])
+    if saved is not None and saved.is_file():  # what an earlier dev on this state folder left
+        try:
+            server.restore(json.loads(saved.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged file: start from the seed, as on a first run
+        else:
+            server.__enter__()
+            return server
     if executing:  # the runs make the pull requests and the CI reports checks
         server.__enter__()
         return server
@@ -87,4 +95,15 @@ def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(snapshot, indent=2) + "\n")
     tmp.replace(path)
+    dump = getattr(server, "dump", None)
+    if dump is not None:
+        full = state_file(path)
+        tmp = full.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dump()) + "\n")
+        tmp.replace(full)
     return snapshot
+
+
+def state_file(snapshot: Path) -> Path:
+    """Where the stand-in's full state is kept beside its readable snapshot."""
+    return snapshot.with_name("github-standin.state.json")

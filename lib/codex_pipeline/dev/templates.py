@@ -48,6 +48,24 @@ def load_templates(folder: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def semaphore_limits(folder: Path) -> dict[str, int]:
+    """``<configmap>/<key>`` -> limit, from the ConfigMaps under ``folder`` (what a semaphore's
+    ``configMapKeyRef`` names; Argo reads the limit from the key's value)."""
+    limits: dict[str, int] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError:
+            continue
+        for document in documents:
+            if isinstance(document, dict) and document.get("kind") == "ConfigMap":
+                name = str((document.get("metadata") or {}).get("name") or "")
+                for key, value in (document.get("data") or {}).items():
+                    if str(value).strip().isdigit():
+                        limits[f"{name}/{key}"] = int(str(value).strip())
+    return limits
+
+
 def substitute(value: Any, variables: Mapping[str, str]) -> Any:
     """``value`` (a string, or lists/dicts of them) with each known ``{{name}}`` replaced."""
     if isinstance(value, str):
