@@ -3,29 +3,42 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Rebuild the venv only when the dependency declaration changes.
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# One venv, filled in two steps: `make run` installs what running needs (the library and the
+# functions-framework runtime), `make test` adds the test and lint toolchain to the same venv.
+# Each step is redone only when the dependency declaration changes.
+HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
+RUN_STAMP := $(VENV)/.installed-run-$(HASH)
+DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
 PYTEST_WORKERS ?= 2
 export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean bench-steps
 
 help:
-	@echo "make run    - run the pipeline locally on its embedded defaults"
+	@echo "make run    - run the pipeline locally on its embedded defaults (installs only what running needs)"
 	@echo "make test   - lint, type-check and run every test (what CI runs)"
 	@echo "make lint   - ruff + manifest lint"
 	@echo "make bench  - run the benchmarks in bench/"
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@rm -f $(VENV)/.installed-*
+$(RUN_STAMP): pyproject.toml
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "first run: building the environment in $(VENV) (runtime packages only; make test adds the rest)"; \
+	  $(PYTHON) -m venv $(VENV); \
+	else echo "updating the environment in $(VENV) (pyproject.toml changed)"; fi
+	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check -e '.[run]'
+	@rm -f $(VENV)/.installed-run-*
 	@touch $@
 
-venv: $(STAMP)
+$(DEV_STAMP): $(RUN_STAMP)
+	@echo "adding the test and lint toolchain to $(VENV)"
+	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-dev-*
+	@touch $@
 
-run: venv
+# The whole development environment (tests, linters, type checker).
+venv: $(DEV_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/codex-pipeline dev
 
 lint: venv

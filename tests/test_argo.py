@@ -179,7 +179,7 @@ def test_missing_credentials_are_a_configuration_error(tmp_path: Path, monkeypat
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
     with pytest.raises(ConfigurationError, match="CODEX_KUBECONFIG"):
         KubernetesSubmitter()
-    with pytest.raises(ConfigurationError, match="not a file"):
+    with pytest.raises(ConfigurationError, match="no such file; set it to a kubeconfig file"):
         KubernetesSubmitter(str(tmp_path / "absent"))
 
 

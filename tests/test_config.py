@@ -39,7 +39,7 @@ def test_secret_from_mounted_file_and_hidden_from_repr(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED: expected true or false"),
+    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED='maybe': expected true or false"),
     ({"CODEX_ARGO_SUBMITTER": "helm"}, "CODEX_ARGO_SUBMITTER must be"),
     ({"CODEX_SINK_TIMEOUT_SECONDS": "-1"}, "CODEX_SINK_TIMEOUT_SECONDS"),
     ({"CODEX_TRIGGER_LOGINS": "alice,codex-bot", "CODEX_PLANNER_LOGIN": "Codex-Bot"}, "must never be a trigger"),
@@ -48,6 +48,32 @@ def test_secret_from_mounted_file_and_hidden_from_repr(tmp_path: Path) -> None:
 def test_wrong_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         load_settings(env)
+
+
+@pytest.mark.parametrize("raw", ["abc", "nan", "inf", "-inf", "0", "-1"])
+@pytest.mark.parametrize("variable", ["CODEX_SINK_TIMEOUT_SECONDS", "CODEX_DATABASE_TIMEOUT_SECONDS",
+                                      "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_WEBHOOK_MAX_BYTES"])
+def test_timeouts_and_sizes_are_finite_and_positive(variable: str, raw: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({variable: raw})
+    message = str(caught.value)
+    # One line: the setting, the value as given, and what to set instead.
+    assert "\n" not in message
+    assert message.startswith(f"{variable}={raw!r}: ") and "; set it to " in message
+
+
+def test_a_secret_value_is_never_printed_in_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"CODEX_DATABASE_URL": "mysql://root:hunter2@db/x"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_yaml_error_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "codex.yaml"
+    config.write_text("trigger_logins: [alice\nbot_mention: '@x'\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"CODEX_CONFIG_FILE": str(config)})
+    assert "\n" not in str(caught.value) and "is not valid YAML" in str(caught.value)
 
 
 def test_unknown_file_keys_are_refused(tmp_path: Path) -> None:

@@ -111,7 +111,8 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
         workflows = tmp_path / "state" / "workflows" / "argo-workflows"
         dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-57-*.json")),
                      what="the review Workflow")
-        dev.wait_for(lambda: "request-review acknowledged codex.pr.readiness" in dev.text(), what="readiness")
+        dev.wait_for(lambda: "request-review handled codex.pr.readiness: ready to merge" in dev.text(),
+                     what="readiness")
     finally:
         assert dev.interrupt() == 0
     saved = json.loads((tmp_path / "state" / "github-standin.json").read_text())
@@ -120,3 +121,82 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
     assert saved["pulls"]["acme/widgets#57"]["draft"] is False
     assert not (tmp_path / "state" / "runs").exists()
     assert "GitHub stand-in: 1 comment(s) posted" in dev.text()
+
+
+def _dev_exit(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    import os
+    import subprocess
+
+    from tests.devrun import CLI
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_", "KUBERNETES_"))} | env
+    done = subprocess.run([*CLI, "dev", "--port", "0", "--state", str(tmp_path / "state")], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=90, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_wrong_setting_stops_dev_in_one_line_before_anything_starts(tmp_path: Path) -> None:
+    status, out, err = _dev_exit(tmp_path, {"CODEX_SINK_TIMEOUT_SECONDS": "nan"})
+    assert status == 2
+    assert err.strip().splitlines() == [
+        "codex-pipeline dev: configuration error: CODEX_SINK_TIMEOUT_SECONDS='nan': not a finite number; "
+        "set it to a number of seconds greater than 0, e.g. 2.5"]
+    assert "Traceback" not in out + err and not (tmp_path / "state" / "logs" / "route-task.log").exists()
+
+
+def test_a_function_that_cannot_start_stops_dev_naming_it(tmp_path: Path) -> None:
+    # Valid settings, but the kubernetes submitter finds no credentials: the three effect functions
+    # refuse to start, and dev says which instead of serving a pipeline with holes.
+    status, out, err = _dev_exit(tmp_path, {"CODEX_ARGO_SUBMITTER": "kubernetes",
+                                            "KUBECONFIG": str(tmp_path / "no-kubeconfig")})
+    assert status == 2, out + err
+    lines = err.strip().splitlines()
+    assert [line.split(" failed to start: ")[0] for line in lines] == [
+        f"codex-pipeline dev: {name}" for name in ("dispatch-planning", "promote-plan", "request-review")]
+    assert all("configuration error: CODEX_ARGO_SUBMITTER=kubernetes needs credentials" in line for line in lines)
+    assert "Traceback" not in err and "ready:" not in out
+
+
+def test_dev_says_ready_with_the_webhook_and_the_next_command(tmp_path: Path) -> None:
+    dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
+    try:
+        ready = [line for line in dev.text().splitlines() if line.startswith("ready:")]
+        assert ready == [f"ready: webhook {dev.info['webhook']}  next, in another terminal: "
+                         f"{ready[0].split('terminal: ')[1]}"]
+        assert ready[0].endswith(f"replay --state {tmp_path / 'state'} examples/issues.opened.json")
+    finally:
+        assert dev.interrupt() == 0
+
+
+def test_make_runs_relative_state_folder_runs_the_loop(tmp_path: Path) -> None:
+    """`make run` passes no --state: dev works in `.codex-pipeline` relative to where it was started,
+    while git and the local runs work in other folders. The first Workflow must still run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.devrun import CLI
+    from tests.test_dev_loop import laptop_env
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **laptop_env(tmp_path)}
+    output = tmp_path / "dev.out"
+    process = subprocess.Popen([*CLI, "dev", "--port", "0"], cwd=tmp_path, env=env, stdout=output.open("wb"),
+                               stderr=subprocess.STDOUT)
+    try:
+        info_path = tmp_path / ".codex-pipeline" / "dev.json"
+        deadline = time.monotonic() + 90
+        while not info_path.is_file():
+            assert process.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.1)
+        replay = subprocess.run([*CLI, "replay", str(EXAMPLES / "issues.opened.json")], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        while " run-ok " not in output.read_text():
+            assert " run-failed " not in output.read_text(), output.read_text()
+            assert process.poll() is None and time.monotonic() < deadline + 90, output.read_text()
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)

@@ -232,6 +232,27 @@ def test_database_unreachable_is_503_and_submits_nothing(tmp_path: Path) -> None
         stop_function(running)
 
 
+def test_readiness_answers_within_a_second_with_its_reason_and_an_outage_is_logged_once(tmp_path: Path) -> None:
+    import time
+
+    # The default 5 s connect timeout: the probe must not wait it out (Kubernetes gives it 1 s).
+    env = dry_run_env(tmp_path, CODEX_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/codex")
+    running = start_function("dispatch-planning", env, tmp_path)
+    try:
+        for _ in range(4):
+            started = time.monotonic()
+            answer = requests.get(f"{running.url}/health/readiness", timeout=5)
+            assert time.monotonic() - started < 1.0
+            assert answer.status_code == 503
+            assert answer.json()["reason"].startswith("database")
+        time.sleep(3)  # psycopg_pool retries the connection several times meanwhile
+        answer = requests.get(f"{running.url}/health/readiness", timeout=5)
+        assert "PostgreSQL" in answer.json()["reason"] or "no answer within" in answer.json()["reason"]
+        assert running.output().count("error connecting") == 1, running.output()[-3000:]
+    finally:
+        stop_function(running)
+
+
 # --- PostgreSQL + Kubernetes API ----------------------------------------------------------
 
 

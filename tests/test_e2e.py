@@ -118,8 +118,19 @@ def test_every_example_twice_gives_one_workflow_per_stage_and_nothing_for_ignore
     assert "ignored        4" in summary  # two ignored examples, each delivered twice
     ignored = [line for line in summary.splitlines() if "route-task acknowledged" in line]
     assert len(ignored) == 4 and all("emitted nothing: " in line for line in ignored)  # with route-task's reason
-    no_plan_lines = [line for line in summary.splitlines() if "promote-plan acknowledged" in line]
-    assert no_plan_lines and all("emitted nothing: " in line for line in no_plan_lines)  # with its logged why
+    no_plan_lines = [line for line in summary.splitlines() if "promote-plan handled" in line]
+    # with what its decision log says it did
+    assert no_plan_lines and all("no approved plan: nothing submitted" in line for line in no_plan_lines)
+    # The readiness delivery shows what it did, not "emitted nothing".
+    readiness = [line for line in summary.splitlines() if "request-review handled codex.pr.readiness" in line]
+    assert any("ready to merge" in line and "marked_ready=True" in line for line in readiness), readiness
+    # The summary's count is the number of names it lists, each once (duplicates are counted apart).
+    listed = [line.split()[0] for line in summary.split("codex-pipeline dev summary", 1)[1].splitlines()
+              if line.startswith("    ")]
+    assert len(listed) == len(set(listed)) == 3, listed
+    # Lines carry the whole delivery id, the form `replay --delivery` takes.
+    for example in examples:
+        assert f" {delivery_id(example.name)} " in summary
 
 
 def test_a_killed_dev_delivers_what_was_pending_after_restart(tmp_path: Path, github):

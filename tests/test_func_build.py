@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,14 +21,19 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from codex_pipeline import tasks
 from codex_pipeline.signatures import sign
 from tests import funcbuild
 from tests.broker_reply import assert_broker_acceptable
-from tests.conftest import start_function, stop_function
+from tests.conftest import ROOT, start_function, stop_function
+from tests.fakes.github import FakeGitHub
 from tests.fakes.httpserver import RecordingSink
+from tests.fakes.kubernetes import FakeKubernetes
 from tests.payloads import github as gh
+from tests.task_events import cloudevent as task_cloudevent
+from tests.task_events import task as task_of
 
 SECRET = "func-build-secret"
 
@@ -208,3 +215,85 @@ def test_func_build_serves_like_functions_framework(name: str, tmp_path: Path) -
             finally:
                 func.stop()
                 stop_function(ff)
+
+
+# --- the bundle carries what its func.yaml turns on (issue 13) --------------------------------
+
+_TEMPLATE = re.compile(r"^\{\{\s*(secret|configMap):([^:}]+):([^}\s]+)\s*\}\}$")
+
+
+def func_yaml_environment(name: str, values: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """run.envs of the function's func.yaml as func would set them: ``{{ secret:NAME:KEY }}`` and
+    ``{{ configMap:NAME:KEY }}`` read from ``values`` (``NAME:KEY``), then the local edges overridden."""
+    document = yaml.safe_load((ROOT / "functions" / name / "func.yaml").read_text())
+    env: dict[str, str] = {}
+    for item in document["run"]["envs"]:
+        value = str(item.get("value", ""))
+        template = _TEMPLATE.match(value)
+        env[item["name"]] = values.get(f"{template.group(2)}:{template.group(3)}", "") if template else value
+    return {**env, **overrides}
+
+
+def submission_probe(name: str, github: FakeGitHub) -> tuple[dict[str, str], bytes] | None:
+    """One CloudEvent that makes a submitting function create its Workflow (None for the others)."""
+    number = uuid.uuid4().int % 90_000 + 100
+    if name == "dispatch-planning":
+        return task_cloudevent("planning", task_of("planning", number, repository="o/r"))
+    if name == "promote-plan":
+        return task_cloudevent("implementation", task_of("implementation", number, repository="o/r",
+                                                         planCommentBody="<!-- codex:plan -->\n1. do it"))
+    if name == "request-review":
+        github.add_pull("o/r", number, head=f"codex/issue-{number}-fix", head_sha=uuid.uuid4().hex + "0" * 8)
+        return task_cloudevent("review", task_of("review", number, repository="o/r", head="", base=""))
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", funcbuild.function_names())
+def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str, tmp_path: Path) -> None:
+    """Built as func builds it and started with its func.yaml's settings (the kubernetes submitter
+    against a local API server, tracing on): one real delivery succeeds and its spans are exported."""
+    build = funcbuild.build_root(name, tmp_path / "func")
+    document = yaml.safe_load((build / "f" / "func.yaml").read_text())
+    settings = {e["name"]: e.get("value") for e in document["run"]["envs"]}
+    deps = tomllib.loads((build / "f" / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(d.startswith("opentelemetry-exporter-otlp-proto-http") for d in deps), deps
+    assert any(d.startswith("kubernetes") for d in deps) == ("CODEX_ARGO_SUBMITTER" in settings), deps
+
+    with funcbuild.func_venv(name, build) as python, RecordingSink() as sink, RecordingSink() as collector, \
+            FakeKubernetes() as kubernetes, FakeGitHub() as github:
+        github.add_repo("o/r")
+        values = {"codex-github-webhook:secret": SECRET, "codex-github:token": "test-token"}
+        overrides = {
+            "K_SINK": sink.url, "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+            "CODEX_KUBECONFIG": str(kubernetes.kubeconfig(tmp_path / "kubeconfig")),
+            "CODEX_GITHUB_API_URL": github.url, "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "50",
+        }
+        if "CODEX_TASKS_SINK" in settings:
+            overrides.update(CODEX_TASKS_SINK=sink.url, CODEX_TASKS_JSON_SINK=sink.url)
+        env = func_yaml_environment(name, values, overrides)
+        assert env.get("CODEX_ARGO_SUBMITTER", "kubernetes") == "kubernetes"  # as deployed, not a dry run
+        func = funcbuild.start(python, build, env, tmp_path / "func.log")
+        try:
+            submission = submission_probe(name, github)
+            if submission is not None:
+                headers, body = submission
+                answer = requests.post(func.url + "/", headers=headers, data=body, timeout=30)
+                assert answer.status_code == 202, f"{answer.status_code} {answer.text}\n{func.output()}"
+                (create,) = kubernetes.creates()
+                workflow = json.loads(create.body)
+                assert workflow["kind"] == "Workflow" and workflow["spec"]["workflowTemplateRef"]["name"]
+                assert (workflow["metadata"]["namespace"], workflow["metadata"]["name"]) in kubernetes.workflows
+            else:
+                probe = probes(name)[0]
+                answer = requests.request(probe.method, func.url + probe.path, headers=probe.headers,
+                                          data=probe.body, timeout=30)
+                assert answer.status_code == probe.status, f"{answer.status_code} {answer.text}\n{func.output()}"
+                sink.wait_for(probe.expect_sink)
+            traces = [r for r in collector.wait_for(1, timeout=15) if r.path == "/v1/traces"]
+            assert traces, func.output()
+            headers_seen = {key.lower(): value for key, value in traces[0].headers.items()}
+            assert headers_seen["content-type"] == "application/x-protobuf" and traces[0].body, func.output()
+        finally:
+            func.stop()

@@ -336,3 +336,155 @@ def test_workflow_steps_get_a_git_token_from_app_credentials(gh: FakeGitHub, app
     assert token is not None and token in gh.valid_tokens
     assert access.client.default_branch(REPO) == "main"
     assert len(gh.calls("POST", "/app/installations/1/access_tokens")) == 1  # one exchange serves both
+
+
+# ---------------------------------------------------------------- GitHub's documented rules (issue 23)
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_secondary_limit_without_retry_after_waits_a_minute_never_permanent(gh: FakeGitHub, status: int) -> None:
+    """GitHub: without retry-after (and calls left), wait at least one minute before retrying."""
+    gh.secondary_rate_limit(retry_after=None, status=status)
+    with pytest.raises(GitHubUnavailableError) as caught:
+        client(gh, max_wait=5).default_branch(REPO)
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "60"
+    assert not isinstance(caught.value, PermanentFailure)
+    sleeps = Sleeps()
+    gh.secondary_rate_limit(retry_after=None, status=status)
+    assert client(gh, max_wait=90, sleep=sleeps).default_branch(REPO) == "main"
+    assert sleeps.waits == [60.0]
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_secondary_limit_with_retry_after_longer_than_the_budget_is_503(gh: FakeGitHub, status: int) -> None:
+    gh.secondary_rate_limit(retry_after=61, status=status)
+    with pytest.raises(GitHubUnavailableError) as caught:
+        client(gh, max_wait=60).default_branch(REPO)
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "61"
+
+
+def test_primary_limit_without_reset_header_waits_a_minute(gh: FakeGitHub) -> None:
+    gh.fail_next(429, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": ""},
+                 message="API rate limit exceeded")
+    with pytest.raises(GitHubUnavailableError) as caught:
+        client(gh, max_wait=0).default_branch(REPO)
+    assert caught.value.headers["Retry-After"] == "60"
+
+
+def test_a_403_that_is_no_rate_limit_stays_permanent(gh: FakeGitHub) -> None:
+    gh.fail_next(403, message="Resource not accessible by integration")
+    with pytest.raises(GitHubPermanentError, match="lack permission"):
+        client(gh).default_branch(REPO)
+
+
+def test_graphql_rate_limited_is_waited_out_or_503(gh: FakeGitHub) -> None:
+    gh.add_pull(REPO, 3)
+    limited = {"data": None, "errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]}
+    gh.fail_next(200, path_contains="graphql", body=limited,
+                 headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0"})
+    sleeps = Sleeps()
+    assert client(gh, sleep=sleeps).unresolved_review_threads(REPO, 3) == []
+    assert sleeps.waits == [1.0]  # reset already passed: one second of margin
+    gh.fail_next(200, path_contains="graphql", body=limited)
+    with pytest.raises(GitHubUnavailableError) as caught:
+        client(gh, max_wait=5).unresolved_review_threads(REPO, 3)
+    assert caught.value.headers["Retry-After"] == "60"
+
+
+def test_app_without_installation_id_finds_its_login_and_names_the_setting(gh: FakeGitHub,
+                                                                           app_key: tuple[str, str]) -> None:
+    from codex_pipeline.errors import MisconfiguredCredentials
+    from codex_pipeline.github.auth import AppInstallationUnknown
+
+    private, public = app_key
+    gh.enable_app("4242", public)
+    app_client = GitHubClient(AppAuth("4242", private), gh.url)
+    assert app_client.viewer_login() == "codex-app[bot]"  # GET /app with the App's JWT: no installation needed
+    with pytest.raises(AppInstallationUnknown, match="CODEX_GITHUB_APP_INSTALLATION_ID") as caught:
+        app_client.rest("GET", "/rate_limit")
+    assert isinstance(caught.value, MisconfiguredCredentials) and caught.value.status == 503
+    assert app_client.default_branch(REPO) == "main"  # repository calls find the installation themselves
+
+
+def test_app_with_installation_id_asks_graphql_for_its_login(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    gh.enable_app("4242", public)
+    app_client = GitHubClient(AppAuth("4242", private, installation_id=1), gh.url)
+    assert app_client.viewer_login() == "codex-app[bot]"
+    assert gh.calls("GET", "/app") == [] and len(gh.calls("POST", "/graphql")) == 1
+
+
+def test_pull_request_without_draft_asks_graphql_before_marking_ready(gh: FakeGitHub) -> None:
+    """GitHub's description does not require ``draft``: its absence must not read as "not a draft"."""
+    gh.add_pull(REPO, 5, draft=True)
+    gh.draft_unsaid.add((REPO, 5))
+    gh_client = client(gh)
+    pull = gh_client.get_pull(REPO, 5)
+    assert pull.draft is None
+    assert gh_client.mark_ready_for_review(REPO, pull) is True
+    assert gh.pulls[(REPO, 5)]["draft"] is False
+    assert gh_client.mark_ready_for_review(REPO, 5) is False  # isDraft is now false: no second mutation
+    mutations = [r for r in gh.calls("POST", "/graphql") if b"markPullRequestReadyForReview" in r.body]
+    assert len(mutations) == 1
+
+
+def test_open_pull_found_by_head_is_read_in_full(gh: FakeGitHub) -> None:
+    """The list endpoint answers the simple form (no mergeable); the lookup reads the PR itself."""
+    gh.add_pull(REPO, 8, head="codex/issue-8-z", mergeable=False, mergeable_state="dirty")
+    found = client(gh).find_open_pull(REPO, "codex/issue-8-z")
+    assert found is not None and (found.mergeable, found.mergeable_state) == (False, "dirty")
+    assert len(gh.calls("GET", f"/repos/{REPO}/pulls/8")) == 1
+
+
+def test_a_rerun_check_that_passed_is_not_failing(gh: FakeGitHub) -> None:
+    """Check runs are listed with GitHub's default filter=latest: a passing re-run replaces the failure."""
+    gh.add_check_run(REPO, SHA, "ci / test", conclusion="failure")
+    assert [f.name for f in client(gh).failing_checks(REPO, SHA).failing] == ["ci / test"]
+    gh.add_check_run(REPO, SHA, "ci / test", conclusion="success")
+    assert client(gh).failing_checks(REPO, SHA).green
+    gh.add_check_run(REPO, SHA, "ci / test", status="in_progress", conclusion=None)
+    assert client(gh).failing_checks(REPO, SHA).pending == ("ci / test",)
+
+
+def test_issue_and_pull_numbers_share_a_sequence_and_a_head_has_one_open_pull(gh: FakeGitHub) -> None:
+    gh_client = client(gh)
+    first = gh_client.create_issue(REPO, title="one", body="b")
+    pull = gh_client.create_pull(REPO, head="codex/x", base="main", title="Fix", body="Closes #1")
+    second = gh_client.create_issue(REPO, title="two", body="b")
+    assert (first.number, pull.number, second.number) == (1, 2, 3)
+    with pytest.raises(GitHubPermanentError, match="already exists") as caught:
+        gh_client.create_pull(REPO, head="codex/x", base="main", title="Again", body="")
+    assert caught.value.github_status == 422
+    assert gh_client.find_recent_issue_with(REPO, "Closes #1") is None  # PRs are in the issues list, skipped
+    listed = gh_client.rest("GET", f"/repos/{REPO}/issues", params={"state": "all"})
+    assert [(i["number"], "pull_request" in i) for i in listed] == [(3, False), (2, True), (1, False)]
+
+
+# ---------------------------------------------------------------- check runs and commit statuses (issue 18)
+
+def test_check_run_lifecycle_with_app_credentials(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
+    private, public = app_key
+    gh.enable_app("4242", public)
+    app_client = GitHubClient(AppAuth("4242", private), gh.url)
+    run = app_client.create_check_run(REPO, head_sha=SHA, name="codex / implementation", title="Queued",
+                                      summary="Workflow submitted", details_url="https://argo.example/wf/x")
+    assert (run.status, run.conclusion, run.details_url) == ("queued", None, "https://argo.example/wf/x")
+    assert app_client.failing_checks(REPO, SHA).pending == ("codex / implementation",)
+    app_client.update_check_run(REPO, run.id, status="in_progress", title="Running", summary="Codex works")
+    done = app_client.update_check_run(REPO, run.id, conclusion="failure", title="Failed", summary="tests fail")
+    assert (done.status, done.conclusion, done.title, done.summary) == ("completed", "failure", "Failed", "tests fail")
+    found = app_client.find_check_run(REPO, SHA, "codex / implementation")
+    assert found is not None and found.id == run.id and found.conclusion == "failure"
+    assert app_client.find_check_run(REPO, SHA, "other") is None
+
+
+def test_check_runs_need_an_app_and_statuses_do_not(gh: FakeGitHub) -> None:
+    gh_client = client(gh)
+    with pytest.raises(GitHubPermanentError, match="GitHub App") as caught:
+        gh_client.create_check_run(REPO, head_sha=SHA, name="codex / review")
+    assert caught.value.github_status == 403
+    gh_client.create_commit_status(REPO, SHA, state="pending", context="codex / review", description="queued")
+    gh_client.create_commit_status(REPO, SHA, state="success", context="codex / review", description="done")
+    report = gh_client.failing_checks(REPO, SHA)
+    assert report.green  # the combined status keeps the latest per context
+    with pytest.raises(GitHubPermanentError):
+        gh_client.create_commit_status(REPO, SHA, state="bogus", context="codex / review")

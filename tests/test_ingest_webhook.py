@@ -264,9 +264,20 @@ def test_health_endpoints(ingest: RunningFunction) -> None:
         assert requests.get(ingest.url + path, timeout=5).status_code == 200
 
 
-def test_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match="CODEX_WEBHOOK_SECRET is not set"):
-        start_function("ingest-webhook", {"K_SINK": "http://127.0.0.1:9", "CODEX_WEBHOOK_SECRET": ""}, tmp_path)
+def test_refuses_to_start_without_a_secret_in_one_line_and_status_2(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_")} | {"K_SINK": "http://127.0.0.1:9"}
+    done = subprocess.run([sys.executable, "-m", "functions_framework", "--source",
+                           "functions/ingest-webhook/main.py", "--target", "handle", "--port", "0"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    (line,) = (done.stdout + done.stderr).strip().splitlines()
+    assert line.startswith("ingest-webhook: configuration error: CODEX_WEBHOOK_SECRET='': ")
+    assert "CODEX_WEBHOOK_SECRET_FILE" in line and "CODEX_WEBHOOK_ALLOW_UNSIGNED=true" in line
 
 
 def test_allow_unsigned_accepts_unsigned_but_still_rejects_bad_signatures(sink: FlakySink, tmp_path: Path) -> None:

@@ -112,11 +112,19 @@ spec:
         command: [codex-pipeline, lint]
         args: ["{{inputs.parameters.s}}"]
         env:
-          - name: CODEX_WEBHOOK_SECRET
-            valueFrom:
-              secretKeyRef:
-                name: codex-github-webhook
-                key: secret
+          - name: CODEX_WEBHOOK_SECRET_FILE
+            value: /run/secrets/webhook/secret
+        volumeMounts:
+          - name: webhook
+            mountPath: /run/secrets/webhook
+  volumes:
+    - name: webhook
+      secret:
+        secretName: codex-github-webhook
+        defaultMode: 0400
+        items:
+          - key: secret
+            path: secret
 """
 
 
@@ -292,8 +300,38 @@ def test_secret_missing_from_readme(tmp_path: Path) -> None:
     replace(root / "workflows" / "facteur-dispatch.yaml", "key: secret", "key: passphrase")
     found = messages(root)
     assert len(found) == 1
-    assert found[0].startswith("workflows/facteur-dispatch.yaml:38: WorkflowTemplate 'facteur-dispatch' uses "
+    assert found[0].startswith("workflows/facteur-dispatch.yaml:45: WorkflowTemplate 'facteur-dispatch' uses "
                                "secret 'codex-github-webhook' key 'passphrase'")
+
+
+def test_a_secret_set_as_an_environment_variable(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "workflows" / "facteur-dispatch.yaml", "          - name: CODEX_WEBHOOK_SECRET_FILE\n"
+            "            value: /run/secrets/webhook/secret\n",
+            "          - name: CODEX_WEBHOOK_SECRET\n            valueFrom:\n              secretKeyRef:\n"
+            "                name: codex-github-webhook\n                key: secret\n")
+    found = messages(root)
+    assert len(found) == 1 and found[0].startswith(
+        "workflows/facteur-dispatch.yaml:38: template 'step' sets 'CODEX_WEBHOOK_SECRET' from secret "
+        "'codex-github-webhook': secrets reach the step as files"), found
+
+
+def test_a_secret_loaded_whole_into_the_environment(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    replace(root / "workflows" / "facteur-dispatch.yaml", "        volumeMounts:\n",
+            "        envFrom:\n          - secretRef:\n              name: codex-github-webhook\n"
+            "        volumeMounts:\n")
+    assert messages(root) == ["workflows/facteur-dispatch.yaml:41: template 'step' loads secret "
+                              "'codex-github-webhook' into its environment: mount it as a Secret volume instead"]
+
+
+@pytest.mark.parametrize(("old", "new", "shown"), [("        defaultMode: 0400\n", "", "unset (0644)"),
+                                                   ("defaultMode: 0400", "defaultMode: 0444", "0444")])
+def test_a_secret_volume_others_can_read(tmp_path: Path, old: str, new: str, shown: str) -> None:
+    root = tree(tmp_path)
+    replace(root / "workflows" / "facteur-dispatch.yaml", old, new)
+    assert messages(root) == [f"workflows/facteur-dispatch.yaml:45: Secret volume 'webhook': defaultMode is {shown}; "
+                              "set 0400 (256) so only the step's user can read the files"]
 
 
 def test_env_read_but_not_in_func_yaml(tmp_path: Path) -> None:

@@ -109,7 +109,7 @@ def produce_as_kafka_sink(bootstrap: str, task: tasks.CodexTask, topic: str = TO
 def test_kafka_records_are_printed_as_the_specs_task_json(kafka: str):
     produce_as_kafka_sink(kafka, planning_task(42))
     (item,) = listen("--bootstrap", kafka, "--group", "listen-a", "--from-beginning", "--max", "1",
-                     "--timeout", "30")
+                     "--idle-timeout", "30")
     assert item["type"] == "codex.task.planning"
     assert item["id"] == "d-42:planning"
     assert item["key"] == "acme/widgets#42"
@@ -134,14 +134,14 @@ def test_structured_mode_records_are_read_too(kafka: str):
                      headers=[("content-type", b"application/cloudevents+json")])
     assert producer.flush(10) == 0
     (item,) = listen("--bootstrap", kafka, "--topic", STRUCTURED_TOPIC, "--group", "listen-s", "--from-beginning",
-                     "--max", "1", "--timeout", "30")
+                     "--max", "1", "--idle-timeout", "30")
     assert item["id"] == "d-7:planning" and item["partitionkey"] == "acme/widgets#7"
     assert item["task"]["issueNumber"] == 7
 
 
 def test_a_consumer_group_resumes_after_its_committed_offset(kafka: str):
     common = ["--bootstrap", kafka, "--topic", RESUME_TOPIC, "--group", "listen-b", "--from-beginning",
-              "--max", "1", "--timeout", "30"]
+              "--max", "1", "--idle-timeout", "30"]
     produce_as_kafka_sink(kafka, planning_task(100), RESUME_TOPIC)
     produce_as_kafka_sink(kafka, planning_task(101), RESUME_TOPIC)
     assert [i["task"]["issueNumber"] for i in listen(*common)] == [100]
@@ -165,11 +165,11 @@ def test_local_topics_of_dev_stream_from_the_beginning_or_from_now(tmp_path: Pat
                                     extensions={"partitionkey": f"acme/widgets#{number}"}))
 
         append(1)
-        everything = listen("--router", f"http://127.0.0.1:{port}", "--from-beginning", "--timeout", "1")
+        everything = listen("--router", f"http://127.0.0.1:{port}", "--from-beginning", "--idle-timeout", "1")
         assert [i["task"]["issueNumber"] for i in everything] == [1]
         assert everything[0]["partitionkey"] == "acme/widgets#1"
         later = subprocess.Popen([CLI, "listen", "--compact", "--router", f"http://127.0.0.1:{port}", "--max", "1",
-                                  "--timeout", "30"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                                  "--idle-timeout", "30"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
         number = 1
         deadline = time.monotonic() + 30
         while later.poll() is None and time.monotonic() < deadline:  # until it has started and printed one

@@ -123,3 +123,51 @@ def test_every_file_a_step_writes_is_kept_as_an_artifact(template: str, files: t
         module, constant = name.split(".")
         written = getattr(importlib.import_module(f"codex_pipeline.steps.{module}"), constant)
         assert written in paths, f"{template} does not keep {written}"
+
+
+# ------------------------------------------------------------------ two users: the step and Codex
+
+AGENT_UID = 1000
+
+
+def _step_containers() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    for name in ("facteur-dispatch.yaml", "github-codex-implementation.yaml", "github-codex-review.yaml"):
+        for document in yaml.safe_load_all((ROOT / "workflows" / name).read_text()):
+            for template in (document or {}).get("spec", {}).get("templates", []):
+                if "container" in template:
+                    yield name, document["spec"], template["container"]
+
+
+def test_the_image_creates_the_codex_user_with_a_fixed_uid_and_the_step_runs_as_root() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(rf"useradd --uid {AGENT_UID} --gid {AGENT_UID} [^\n]*\bcodex\b", text)
+    assert re.search(rf"groupadd --gid {AGENT_UID} codex", text) and "passwd --lock codex" in text
+    assert "CODEX_AGENT_USER=codex" in text
+    users = re.findall(r"^USER (\S+)", text, re.M)
+    assert users[-1] in ("0", "root"), "the step must be root in its container to start Codex as another user"
+    assert not re.search(r"install [^\n]*\b(sudo|gosu|su-exec)\b", text)
+
+
+@pytest.mark.parametrize(("name", "spec", "container"), list(_step_containers()), ids=lambda v: v if
+                         isinstance(v, str) else "")
+def test_every_step_container_runs_codex_as_the_agent_user_with_secrets_as_private_files(
+        name: str, spec: dict[str, Any], container: dict[str, Any]) -> None:
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CODEX_AGENT_USER"]["value"] == "codex"
+    assert not [e for e in env.values() if "valueFrom" in e], f"{name}: a secret in the environment"
+    context = container["securityContext"]
+    assert context["runAsUser"] == 0 and context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert set(context["capabilities"]["add"]) == {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"}
+    assert "fsGroup" not in (spec.get("securityContext") or {})  # it would make the secret files group-readable
+    assert spec["automountServiceAccountToken"] is False and spec["executor"]["serviceAccountName"]
+    secrets = {v["name"]: v["secret"] for v in spec["volumes"] if "secret" in v}
+    assert set(secrets) == {"github-token", "codex-openai", "discord-codex-bot"}
+    assert all(secret["defaultMode"] == 0o400 for secret in secrets.values())
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    for variable, volume in (("CODEX_GITHUB_TOKEN_FILE", "github-token"), ("OPENAI_API_KEY_FILE", "codex-openai"),
+                             ("DISCORD_BOT_TOKEN_FILE", "discord-codex-bot")):
+        path = env[variable]["value"]
+        assert path.startswith(mounts[volume] + "/"), f"{name}: {variable} is not in the {volume} volume"
+        items = secrets[volume].get("items")
+        assert items is None or path.rsplit("/", 1)[1] in {item["path"] for item in items}

@@ -91,7 +91,7 @@ def _cli(args: list[str], stdin: str, env: dict[str, str]) -> subprocess.Complet
 def test_cli_tees_stdin_to_stdout_and_discord() -> None:
     with FakeDiscord() as discord:
         done = _cli(["discord-channel", "--stage", "implementation", "--repo", "acme/widgets", "--issue", "12",
-                     "--run-id", "github-codex-implementation-x1", "--interval", "0.05"], "one\ntwo\n",
+                     "--workflow-name", "github-codex-implementation-x1", "--interval", "0.05"], "one\ntwo\n",
                     {"DISCORD_BOT_TOKEN": discord.token, "DISCORD_GUILD_ID": discord.guild_id,
                      "DISCORD_API_URL": discord.api_url})
         (channel,) = discord.channels.values()
@@ -104,7 +104,7 @@ def test_cli_tees_stdin_to_stdout_and_discord() -> None:
 
 def test_cli_dry_run_prints_channel_banner_and_lines_to_stderr() -> None:
     done = _cli(["discord-channel", "--stage", "planning", "--repo", "proompteng/lab", "--issue", "999",
-                 "--run-id", "local-test", "--dry-run"], "hello discord\nthis is a dry run\n",
+                 "--workflow-name", "local-test", "--dry-run"], "hello discord\nthis is a dry run\n",
                 {"DISCORD_BOT_TOKEN": "", "DISCORD_API_URL": "http://127.0.0.1:9"})
     assert done.returncode == 0
     assert "[discord dry-run] channel: #codex-planning-proompteng-lab-999-local-test" in done.stderr

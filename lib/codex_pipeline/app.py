@@ -21,6 +21,11 @@ READINESS_PATH = "/health/readiness"
 _log = logging.getLogger("codex_pipeline.app")
 
 
+def sink_readiness(configured: bool, setting: str) -> tuple[bool, str]:
+    """Readiness of a function whose only dependency is where it emits."""
+    return (True, "sink configured") if configured else (False, f"no sink: set {setting}")
+
+
 def error_response(error: PipelineError) -> Response:
     return json_response(error.status, error.body(), error.headers)
 
@@ -34,7 +39,7 @@ class FunctionApp:
         handler: Handler,
         *,
         methods: Iterable[str] = ("POST",),
-        ready: Callable[[], bool] | None = None,
+        ready: Callable[[], bool | tuple[bool, str]] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         authenticate: Callable[[Request], object] | None = None,
     ) -> None:
@@ -50,16 +55,25 @@ class FunctionApp:
         return True
 
     def ready(self) -> bool:
-        return self._ready() if self._ready else True
+        return self.readiness()[0]
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, why): the reason goes into the probe's answer, so `kubectl describe` shows it."""
+        if self._ready is None:
+            return True, "ready"
+        answer = self._ready()
+        if isinstance(answer, tuple):
+            return answer
+        return answer, "ready" if answer else "not ready"
 
     def __call__(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
         if path == LIVENESS_PATH:
             return json_response(200, {"status": "alive", "function": self.name})
         if path == READINESS_PATH:
-            ok = self.ready()
+            ok, reason = self.readiness()
             return json_response(200 if ok else 503, {"status": "ready" if ok else "not ready",
-                                                      "function": self.name})
+                                                      "function": self.name, "reason": reason})
         try:
             if request.method.upper() not in self.methods:
                 raise MethodNotAllowed(

@@ -213,7 +213,8 @@ class KubernetesSubmitter:
         self.timeout = timeout
         self.max_connections = max_connections
         if kubeconfig is not None and not Path(kubeconfig).is_file():
-            raise ConfigurationError(f"CODEX_KUBECONFIG={kubeconfig!r} is not a file")
+            raise ConfigurationError(f"CODEX_KUBECONFIG={kubeconfig!r}: no such file; set it to a kubeconfig "
+                                     "file, or unset it to use the in-cluster service account")
         if kubeconfig is None and not _in_cluster():
             fallback = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
             if not Path(fallback.split(os.pathsep)[0]).is_file():

@@ -8,6 +8,7 @@ checked against it by a test, so documentation cannot drift from code.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -24,7 +25,7 @@ def _bool(raw: str) -> bool:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"expected true or false, got {raw!r}")
+    raise ValueError("expected true or false")
 
 
 def _csv(raw: str) -> tuple[str, ...]:
@@ -57,25 +58,74 @@ def _optional(raw: str) -> str | None:
     return raw.strip() or None
 
 
+def _number(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(value):  # float() takes nan and inf; a timeout of either never fires or never waits
+        raise ValueError("not a finite number")
+    return value
+
+
 def _positive_float(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if value <= 0:
-        raise ValueError(f"expected a positive number, got {raw!r}")
+        raise ValueError("must be greater than 0")
     return value
 
 
 def _non_negative_float(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if value < 0:
-        raise ValueError(f"expected a number >= 0, got {raw!r}")
+        raise ValueError("must be 0 or more")
     return value
+
+
+def _whole(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("not a whole number") from None
 
 
 def _non_negative_int(raw: str) -> int:
-    value = int(raw)
+    value = _whole(raw)
     if value < 0:
-        raise ValueError(f"expected a whole number >= 0, got {raw!r}")
+        raise ValueError("must be 0 or more")
     return value
+
+
+def _positive_int(raw: str) -> int:
+    value = _whole(raw)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    """The two backends open_store knows; checked here so a wrong URL stops start-up by name."""
+    if raw.startswith(("sqlite://", "postgresql://", "postgres://")) or ("://" not in raw and "=" in raw):
+        return raw
+    raise ValueError("not a database this pipeline can use")
+
+
+# What a valid value of each kind looks like, for the "fix" part of a configuration error.
+_EXPECTED: dict[Callable[[str], Any], str] = {
+    _positive_float: "a number of seconds greater than 0, e.g. 2.5",
+    _non_negative_float: "a number of seconds, 0 or more, e.g. 5",
+    _non_negative_int: "a whole number, 0 or more, e.g. 3",
+    _positive_int: "a whole number greater than 0, e.g. 26214400",
+    _database_url: "postgresql://user@host:5432/db or sqlite:///path/state.db",
+}
+
+
+def shown(value: str, *, secret: bool) -> str:
+    """A value as an error message may print it: a secret's shape only, never its text."""
+    if not secret:
+        return repr(value)
+    scheme = value.split("://", 1)[0] + "://…" if "://" in value else "…"
+    return f"<secret {scheme}>" if value else "''"
 
 
 @dataclass(frozen=True)
@@ -95,7 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
             "GitHub webhook secret(s), comma-separated for rotation", secret=True),
     Setting("webhook_allow_unsigned", "CODEX_WEBHOOK_ALLOW_UNSIGNED", _bool, False,
             "accept unsigned deliveries (local use only; logged loudly)"),
-    Setting("webhook_max_bytes", "CODEX_WEBHOOK_MAX_BYTES", _non_negative_int, 25 * 1024 * 1024,
+    Setting("webhook_max_bytes", "CODEX_WEBHOOK_MAX_BYTES", _positive_int, 25 * 1024 * 1024,
             "largest webhook body accepted (GitHub caps payloads at 25 MiB)"),
     Setting("sink", "K_SINK", _optional, None, "where ingest-webhook emits (Knative SinkBinding)"),
     Setting("sink_timeout", "CODEX_SINK_TIMEOUT_SECONDS", _positive_float, 2.0,
@@ -114,7 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("planner_login", "CODEX_PLANNER_LOGIN", _optional_login, None,
             "the planner bot's login; only its plan comments promote an issue"),
     Setting("bot_mention", "CODEX_BOT_MENTION", str, "@tuslagch", "mention that requests a review run"),
-    Setting("database_url", "CODEX_DATABASE_URL", str, "sqlite:///.codex-pipeline/state.db",
+    Setting("database_url", "CODEX_DATABASE_URL", _database_url, "sqlite:///.codex-pipeline/state.db",
             "postgresql://... or sqlite:///path", secret=True),
     Setting("database_timeout", "CODEX_DATABASE_TIMEOUT_SECONDS", _positive_float, 5.0,
             "longest wait for a database connection before answering 503"),
@@ -128,7 +178,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubeconfig", "CODEX_KUBECONFIG", _optional, None,
             "kubeconfig path for the kubernetes submitter (default: in-cluster, then ~/.kube/config)"),
     Setting("planning_enabled", "CODEX_PLANNING_ENABLED", _bool, True,
-            "the spec's codex_dispatch.planning_enabled"),
+            "submit planning runs; false logs planning tasks and answers 202 deferred"),
     Setting("github_token", "CODEX_GITHUB_TOKEN", _optional, None, "GitHub token", secret=True),
     Setting("github_app_id", "CODEX_GITHUB_APP_ID", _optional, None, "GitHub App id"),
     Setting("github_app_private_key", "CODEX_GITHUB_APP_PRIVATE_KEY", _optional, None,
@@ -274,7 +324,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         try:
             values[setting.field] = setting.cast(raw)
         except ValueError as exc:
-            raise ConfigurationError(f"{setting.env}: {exc}") from None
+            expected = _EXPECTED.get(setting.cast)
+            fix = f"; set it to {expected}" if expected else ""
+            raise ConfigurationError(f"{setting.env}={shown(raw, secret=setting.secret)}: {exc}{fix}") from None
     values.update(overrides)
     return Settings(**values)
 

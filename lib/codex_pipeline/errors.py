@@ -85,5 +85,26 @@ class Unavailable(PipelineError):
     code = "unavailable"
 
 
+class MisconfiguredCredentials(Unavailable):
+    """Our deployment's credentials cannot make a call the event needs (e.g. a GitHub App without
+    an installation id asked for a repository-less call).
+
+    The event itself is fine, so it is answered 503 and retried once the setting is fixed, never
+    dead-lettered; the message names the setting to fix."""
+
+    code = "misconfigured_credentials"
+
+
 class ConfigurationError(Exception):
-    """A setting is missing or wrong; raised at start-up, naming the setting and what was expected."""
+    """A setting is missing or wrong; raised at start-up, naming the setting, its value and the fix.
+
+    Whoever reports it prints ``str(error)``: one line (whitespace in wrapped messages, e.g. a YAML
+    parser's, is folded), and exits with :data:`CONFIGURATION_EXIT`, never with a traceback.
+    """
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())
+
+
+# The exit status of every process stopped by a ConfigurationError (argparse's for a usage error).
+CONFIGURATION_EXIT = 2

@@ -30,8 +30,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+DESCRIPTION = (
+    "Turn GitHub issues into planned, implemented and reviewed pull requests by Codex. "
+    "Run the pipeline on this machine (dev), send it deliveries (replay), watch its tasks (listen), "
+    "check and package its manifests (lint, bundle), and run the programs its Workflows call (step, "
+    "progress-comment, discord-channel)."
+)
+EPILOG = "Run `codex-pipeline VERB --help` for a verb's options. A configuration error exits with status 2."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codex-pipeline", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="codex-pipeline", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"codex-pipeline {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (module_name, help_text) in COMMANDS.items():
@@ -49,7 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "verb", None):
         parser.print_help()
         return 2
-    result: int = args._run(args)
+    from codex_pipeline.errors import CONFIGURATION_EXIT, ConfigurationError
+
+    try:
+        result: int = args._run(args)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C before a verb's own handling: stop quietly, with the shell's status for SIGINT
+    except ConfigurationError as error:
+        print(f"codex-pipeline {args.verb}: configuration error: {error}", file=sys.stderr)
+        return CONFIGURATION_EXIT
     return result
 
 

@@ -6,6 +6,12 @@ vendors the ``codex_pipeline`` package beside ``function/``; the bundle's ``pypr
 is the function's own with the ``codex-pipeline`` requirement replaced by the library's
 runtime requirements and the vendored package added. The result installs with plain pip
 from anywhere, which is what func's ``function @ file://.../f`` requirement needs.
+
+The requirements are what the function can load at run time, read from its func.yaml: every
+function may have tracing turned on (``OTEL_EXPORTER_OTLP_ENDPOINT``), so every bundle carries
+the OTLP exporter (the library's ``otlp`` extra); a function whose func.yaml sets
+``CODEX_ARGO_SUBMITTER`` submits Workflows and carries the Kubernetes client (the ``kubernetes``
+extra). Both load lazily, so they cost nothing at start when unused.
 """
 
 from __future__ import annotations
@@ -30,22 +36,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/build/func)")
 
 
-def library_requirements() -> list[str]:
-    """The library's runtime requirements (no extras), as installed metadata declares them."""
+def library_requirements(extras: tuple[str, ...] = ()) -> list[str]:
+    """The library's runtime requirements plus those of ``extras``, as installed metadata declares them."""
     found = metadata.requires(LIBRARY) or []
-    return [req for req in found if "extra ==" not in req]
+    chosen = []
+    for requirement in found:
+        spec, _, marker = requirement.partition(";")
+        extra = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
+        if extra is None:
+            chosen.append(requirement.strip())
+        elif extra.group(1) in extras:
+            chosen.append(spec.strip())
+    return chosen
+
+
+def runtime_extras(func_yaml: str) -> tuple[str, ...]:
+    """The library extras a function needs at run time, from its func.yaml (see the module doc)."""
+    import yaml
+
+    document = yaml.safe_load(func_yaml) or {}
+    envs = {str(e.get("name")) for e in (document.get("run") or {}).get("envs") or [] if isinstance(e, dict)}
+    extras = ["otlp"]
+    if "CODEX_ARGO_SUBMITTER" in envs:
+        extras.append("kubernetes")
+    return tuple(extras)
 
 
 def _toml_list(items: list[str]) -> str:
     return "[\n" + "".join(f'  "{item}",\n' for item in items) + "]"
 
 
-def bundle_pyproject(source: str) -> str:
-    """The function's pyproject with the library vendored instead of required."""
+def bundle_pyproject(source: str, extras: tuple[str, ...] = ()) -> str:
+    """The function's pyproject with the library (and the requirements of ``extras``) vendored instead of required."""
     data = tomllib.loads(source)
     project = data.get("project", {})
     deps = [d for d in project.get("dependencies", []) if not re.match(rf"^{LIBRARY}\b", d.strip())]
-    deps.extend(r for r in library_requirements() if r not in deps)
+    deps.extend(r for r in library_requirements(extras) if r not in deps)
     name = project.get("name", "function")
     version = project.get("version", "0.1.0")
     description = project.get("description", "")
@@ -82,7 +108,8 @@ def bundle(root: Path, name: str, out: Path) -> Path:
     shutil.copy2(source / "func.yaml", target / "func.yaml")
     shutil.copytree(source / "function", target / "function", ignore=_IGNORE)
     shutil.copytree(Path(codex_pipeline.__file__).parent, target / "codex_pipeline", ignore=_IGNORE)
-    (target / "pyproject.toml").write_text(bundle_pyproject((source / "pyproject.toml").read_text()))
+    extras = runtime_extras((source / "func.yaml").read_text())
+    (target / "pyproject.toml").write_text(bundle_pyproject((source / "pyproject.toml").read_text(), extras))
     (target / ".funcignore").write_text("__pycache__/\n*.pyc\n")
     return target
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from codex_pipeline.cli.values import port
+
+# GitHub's author_association values (webhook payloads, REST "author_association").
+ASSOCIATIONS = ("OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER",
+                "MANNEQUIN", "NONE")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", type=Path, default=Path(".codex-pipeline"),
                         help="folder for topics, store, dry-run workflows, logs (default: .codex-pipeline)")
-    parser.add_argument("--port", type=int, default=8080,
+    parser.add_argument("--port", type=port, default=8080,
                         help="port of ingest-webhook, where GitHub and `replay` post (0 = any free port)")
-    parser.add_argument("--router-port", type=int, default=0, help="port of the local router (default: any free)")
+    parser.add_argument("--router-port", type=port, default=0, help="port of the local router (default: any free)")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION",
                         help="serve only these functions (repeatable); deliveries to the others are held")
     parser.add_argument("--execute", action=argparse.BooleanOptionalAction, default=None,
@@ -28,9 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                              "GitHub stand-in; it comes back as an issue_comment webhook.")
     comment.add_argument("number", type=int, help="issue or pull request number, e.g. 57")
     comment.add_argument("body", help='the comment text, e.g. "@tuslagch review"')
-    comment.add_argument("--repository", default="acme/widgets", help="owner/name (default: acme/widgets)")
+    comment.add_argument("--repo", dest="repository", default="acme/widgets",
+                         help="owner/name (default: acme/widgets)")
     comment.add_argument("--as", dest="login", default="octocat", help="who writes it (default: octocat)")
-    comment.add_argument("--association", default="OWNER",
+    comment.add_argument("--association", default="OWNER", choices=ASSOCIATIONS,
                          help="their author_association (default: OWNER)")
     comment.add_argument("--state", type=Path, default=argparse.SUPPRESS,
                          help="the running dev's state folder (default: .codex-pipeline)")

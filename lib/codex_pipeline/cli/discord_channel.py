@@ -12,21 +12,28 @@ import argparse
 import os
 import sys
 
+from codex_pipeline.cli.values import seconds
+
+# The stages a run belongs to, as the channel name and banner spell them.
+STAGES = ("planning", "implementation", "review")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stage", required=True, help="planning, implementation or review")
-    parser.add_argument("--repo", default=os.environ.get("ISSUE_REPO", ""), help="owner/name")
-    parser.add_argument("--issue", default=os.environ.get("ISSUE_NUMBER", ""), help="issue number")
-    parser.add_argument("--run-id", default=os.environ.get("ARGO_WORKFLOW_NAME", "local"), help="workflow name")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between batched messages")
+    parser.add_argument("--stage", required=True, choices=STAGES, help="the run's stage: " + ", ".join(STAGES))
+    parser.add_argument("--repo", default=os.environ.get("ISSUE_REPO", ""), help="owner/name (default: $ISSUE_REPO)")
+    parser.add_argument("--issue", default=os.environ.get("ISSUE_NUMBER", ""),
+                        help="issue number (default: $ISSUE_NUMBER)")
+    parser.add_argument("--workflow-name", default=os.environ.get("ARGO_WORKFLOW_NAME", "local"),
+                        help="the Argo workflow name, {{workflow.name}} (default: $ARGO_WORKFLOW_NAME, else local)")
+    parser.add_argument("--interval", type=seconds, default=1.0, help="seconds between batched messages (default 1)")
     parser.add_argument("--dry-run", action="store_true", help="print to stderr instead of calling Discord")
 
 
 def run(args: argparse.Namespace) -> int:
     from codex_pipeline.steps.discord import DiscordConfig, banner, channel_name, start_stream
 
-    name = channel_name(args.stage, args.repo, args.issue, args.run_id)
-    head = banner(args.stage, args.repo, args.issue, args.run_id)
+    name = channel_name(args.stage, args.repo, args.issue, args.workflow_name)
+    head = banner(args.stage, args.repo, args.issue, args.workflow_name)
     if args.dry_run:
         print(f"[discord dry-run] channel: #{name}", file=sys.stderr)
         for line in head.splitlines():
@@ -41,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
         stream = start_stream(DiscordConfig.from_env(os.environ), stage=args.stage, repository=args.repo,
-                              issue=args.issue, run_id=args.run_id, interval=args.interval)
+                              issue=args.issue, run_id=args.workflow_name, interval=args.interval)
     else:
         print("discord-channel: DISCORD_BOT_TOKEN or DISCORD_GUILD_ID unset; echoing only", file=sys.stderr)
     try:

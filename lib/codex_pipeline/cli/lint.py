@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+# The folders lint reads; a root with none of them is refused.
+CHECKED = ("eventing", "workflows", "functions")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +19,14 @@ def run(args: argparse.Namespace) -> int:
     from codex_pipeline.lint import lint
 
     root: Path = args.root.resolve()
+    if not root.is_dir():
+        print(f"codex-pipeline lint: --root {args.root}: no such folder", file=sys.stderr)
+        return 2
+    if not any((root / part).is_dir() for part in CHECKED):
+        # "0 problem(s)" for a folder holding none of the manifests would pass a CI job that lints nothing.
+        print(f"codex-pipeline lint: nothing to check in {root}: none of {', '.join(p + '/' for p in CHECKED)}; "
+              "run it at the repository root or pass --root", file=sys.stderr)
+        return 2
     findings = lint(root, kustomize=not args.no_kustomize)
     for finding in findings:
         print(finding)

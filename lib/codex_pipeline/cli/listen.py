@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
+import logging
+import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
+from codex_pipeline.cli.values import count, seconds
+
 DEFAULT_TOPIC = "github.issues.codex.tasks"
+# How long a broker may take to answer at start, or stay away while streaming, before listen gives up.
+CONNECT_SECONDS = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", default="codex-pipeline-listen", help="Kafka consumer group")
     parser.add_argument("--from-beginning", action="store_true",
                         help="start at the oldest record (Kafka: when the group has no committed offset)")
-    parser.add_argument("--max", type=int, default=0, metavar="N", help="stop after N records (default: never)")
-    parser.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--max", type=count, default=0, metavar="N", help="stop after N records (default: never)")
+    parser.add_argument("--idle-timeout", type=seconds, default=None, metavar="SECONDS",
                         help="stop after this long without a record (default: never)")
     parser.add_argument("--compact", action="store_true", help="one JSON object per line")
     parser.add_argument("--state", type=Path, default=Path(".codex-pipeline"), help="dev's state folder")
@@ -59,7 +66,7 @@ def readable(attributes: Mapping[str, Any], data: bytes) -> dict[str, Any]:
     return out
 
 
-def _local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+def _local(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
     import requests
 
     router = args.router
@@ -77,7 +84,7 @@ def _local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     after = 0 if args.from_beginning else int(first.get("end", 0))
     idle_since = time.monotonic()
     while True:
-        wait = 5.0 if not args.timeout else max(0.1, min(5.0, args.timeout - (time.monotonic() - idle_since)))
+        wait = 5.0 if not args.idle_timeout else max(0.1, min(5.0, args.idle_timeout - (time.monotonic() - idle_since)))
         try:
             answer = requests.get(url, params={"after": after, "wait": wait}, timeout=wait + 10).json()
         except requests.RequestException:
@@ -88,7 +95,7 @@ def _local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             data = (json.dumps(record["data"]).encode() if record.get("data") is not None
                     else base64.b64decode(record.get("data_base64") or ""))
             yield {"topic": args.topic, "offset": after, **readable(record["attributes"], data)}
-        if args.timeout and time.monotonic() - idle_since >= args.timeout:
+        if args.idle_timeout and time.monotonic() - idle_since >= args.idle_timeout:
             return
 
 
@@ -123,21 +130,42 @@ def kafka_config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _kafka(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+def _kafka(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
     try:
         from confluent_kafka import Consumer, KafkaError, KafkaException
     except ImportError:
         raise SystemExit("listen: --bootstrap needs confluent-kafka (pip install 'codex-pipeline[kafka]')") from None
-    consumer = Consumer(kafka_config(args))
+    down_since: list[float] = []  # when every broker went down (librdkafka retries forever on its own)
+
+    def on_error(error: Any) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            down_since[:] = down_since or [time.monotonic()]
+
+    # librdkafka logs every failed connection attempt to stderr (dozens a second with no broker);
+    # its log goes to a Python logger that is not shown, and the outcome is said once, below.
+    quiet = logging.getLogger("codex_pipeline.listen.kafka")
+    quiet.propagate = False
+    quiet.addHandler(logging.NullHandler())
+    consumer = Consumer({**kafka_config(args), "error_cb": on_error, "logger": quiet})
+    try:
+        consumer.list_topics(args.topic, timeout=CONNECT_SECONDS)
+    except KafkaException:
+        consumer.close()
+        raise SystemExit(f"listen: no Kafka broker answers at {args.bootstrap} within {CONNECT_SECONDS:g}s; "
+                         "check --bootstrap (host:port of a broker)") from None
     consumer.subscribe([args.topic])
     idle_since = time.monotonic()
     try:
         while True:
             message = consumer.poll(0.5)
             if message is None:
-                if args.timeout and time.monotonic() - idle_since >= args.timeout:
+                if down_since and time.monotonic() - down_since[0] >= CONNECT_SECONDS:
+                    raise SystemExit(f"listen: the Kafka broker at {args.bootstrap} went away "
+                                     f"(no answer for {CONNECT_SECONDS:g}s)")
+                if args.idle_timeout and time.monotonic() - idle_since >= args.idle_timeout:
                     return
                 continue
+            down_since.clear()
             error = message.error()
             if error is not None:
                 if error.fatal():
@@ -175,9 +203,12 @@ def run(args: argparse.Namespace) -> int:
             if args.max and count >= args.max:
                 break
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how one stops listening: no traceback
+    except BrokenPipeError:
+        # The reader went away (`listen | head`): stop quietly, and keep Python's final flush of
+        # stdout from raising the same error again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        with contextlib.suppress(KeyboardInterrupt):
+            stream.close()
     return 0

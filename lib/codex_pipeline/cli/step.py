@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from codex_pipeline.cli.values import seconds
 from codex_pipeline.steps.context import DEFAULT_WORKDIR
 
 STAGES = {
@@ -38,7 +39,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                        help="run without approvals or sandbox (the spec's --mode yolo)")
     codex.add_argument("--codex-arg", action="append", default=[], metavar="ARG",
                        help="extra argument for `codex exec` (repeatable)")
-    codex.add_argument("--timeout", type=float, help="seconds before Codex is stopped (default 10800)")
+    codex.add_argument("--timeout", type=seconds, metavar="SECONDS",
+                       help="seconds before Codex is stopped (default 10800)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

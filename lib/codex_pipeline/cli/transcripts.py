@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="artifact bucket (default: $CODEX_ARTIFACT_BUCKET or argo-artifacts)")
     parser.add_argument("--endpoint", default=os.environ.get("CODEX_ARTIFACT_ENDPOINT"),
                         help="S3 endpoint URL, e.g. http://minio.argo:9000 (default: $CODEX_ARTIFACT_ENDPOINT, AWS)")
-    parser.add_argument("--region", default=os.environ.get("CODEX_ARTIFACT_REGION", "us-east-1"))
+    parser.add_argument("--region", default=os.environ.get("CODEX_ARTIFACT_REGION", "us-east-1"),
+                        help="S3 region (default: $CODEX_ARTIFACT_REGION or us-east-1)")
     parser.add_argument("--prefix", default=os.environ.get("CODEX_ARTIFACT_KEY_PREFIX", "{workflow}/"),
                         help="key prefix of the run's artifacts ({workflow} is replaced; default {workflow}/)")
     parser.add_argument("--output", type=Path, help="save the files into this folder instead of printing them")

@@ -503,4 +503,8 @@ class Executor:
                                  "left unset")
                 continue
             notes.append(f"{name}: only value and secretKeyRef are set locally; left unset")
+        if env.pop("CODEX_AGENT_USER", None):
+            # The runner image's Codex user exists only in that image, and dev runs as one user: Codex
+            # runs as this machine's user (README "Security": without CODEX_AGENT_USER).
+            notes.append("CODEX_AGENT_USER: Codex runs as this machine's user locally, not as the image's user")
         return env, notes

@@ -1,9 +1,14 @@
 """A GitHub API stand-in: a real HTTP server holding repositories, issues, comments, pull requests,
 check runs, commit statuses and review threads in memory.
 
-Answers have the shapes api.github.com returns (ids and node_ids, html_url, user.login,
-author_association, ``Link`` headers paginated by ``per_page``/``page``, rate-limit headers,
-GraphQL ``{"data": {"repository": {"pullRequest": {"reviewThreads": {...}}}}}``). Faults are
+Answers carry every field GitHub's REST description (API version 2022-11-28, as shipped in
+githubkit-schemas-2022-11-28 26.10.21) marks required: see ``github_shapes``; a test validates
+them against those generated models. It follows the documented semantics the pipeline depends
+on: check runs are listed with ``filter=latest`` by default (the newest run per name), issues
+and pull requests share one sequence of numbers, a second pull request from a head that already
+has an open one is refused with 422, and the issues list includes pull requests (with a
+``pull_request`` key). ``Link`` headers paginate by ``per_page``/``page``, rate-limit headers
+are sent, GraphQL answers ``{"data": ...}`` or ``{"errors": [...]}``. Faults are
 injected with :meth:`FakeGitHub.fail_next` (any status, optional headers, matched by path)
 and :meth:`FakeGitHub.rate_limit`. Tokens: ``valid_tokens``; GitHub App JWTs are verified
 with the App's public key and exchanged for installation tokens with a chosen lifetime.
@@ -17,21 +22,17 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from codex_pipeline.dev import github_shapes as shapes
 from codex_pipeline.dev.fakehttp import Answer, FakeServer, Recorded
 
 DOCS = "https://docs.github.com/rest"
-
-
-def _now_iso(offset: float = 0.0) -> str:
-    return datetime.fromtimestamp(time.time() + offset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _node_id(kind: str, number: int) -> str:
-    return kind + "_" + base64.b64encode(f"{kind}{number}".encode()).decode().rstrip("=")
+_now_iso = shapes.now_iso
+_node_id = shapes.node_id
+# The App the stand-in's installation tokens belong to (check runs created with them show it).
+APP_SLUG = "codex-app"
 
 
 @dataclass
@@ -42,6 +43,14 @@ class Fault:
     path_contains: str | None
     remaining: int
     method: str | None = None
+
+
+@dataclass(frozen=True)
+class Answered:
+    method: str
+    path: str
+    status: int
+    body: bytes
 
 
 @dataclass
@@ -76,6 +85,9 @@ class FakeGitHub(FakeServer):
         self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.threads: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.app: FakeApp | None = None
+        # Pull requests whose answers leave out ``draft`` (GitHub's description does not require it).
+        self.draft_unsaid: set[tuple[str, int]] = set()
+        self.answers: list[Answered] = []  # every answer sent, for checks against GitHub's description
         self.rate_limit_remaining = 5000
         self.token_login = "codex-bot"  # noqa: S105 -- a login, not a secret: who a token's comments, issues and pull requests are by
         self._faults: list[Fault] = []
@@ -102,26 +114,14 @@ class FakeGitHub(FakeServer):
         return repo
 
     def _user(self, login: str, kind: str = "User") -> dict[str, Any]:
-        uid = sum(login.encode()) + 10_000
-        return {"login": login, "id": uid, "node_id": _node_id("U", uid), "type": kind,
-                "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
-                "html_url": f"https://github.com/{login}", "url": f"{self.url}/users/{login}",
-                "site_admin": False}
+        return shapes.user(self.url, login, kind)
 
     def add_comment(self, repo: str, number: int, body: str, *, login: str = "octocat",
                     association: str = "OWNER", kind: str = "User") -> dict[str, Any]:
         with self._state:
-            cid = self._next_id()
-            stamp = _now_iso()
-            comment = {
-                "id": cid, "node_id": _node_id("IC", cid),
-                "url": f"{self.url}/repos/{repo}/issues/comments/{cid}",
-                "html_url": f"https://github.com/{repo}/issues/{number}#issuecomment-{cid}",
-                "issue_url": f"{self.url}/repos/{repo}/issues/{number}",
-                "body": body, "user": self._user(login, kind), "created_at": stamp, "updated_at": stamp,
-                "author_association": association, "performed_via_github_app": None,
-                "reactions": {"url": f"{self.url}/repos/{repo}/issues/comments/{cid}/reactions", "total_count": 0},
-            }
+            comment = shapes.issue_comment(self.url, repo, comment_id=self._next_id(), number=number, body=body,
+                                           author=self._user(login, kind), association=association,
+                                           created_at=_now_iso())
             self.comments.setdefault((repo.lower(), number), []).append(comment)
             return comment
 
@@ -134,69 +134,70 @@ class FakeGitHub(FakeServer):
         with self._state:
             key = repo.lower()
             number = self._next_number(key)
-            iid = self._next_id()
-            stamp = _now_iso()
-            issue = {
-                "id": iid, "node_id": _node_id("I", iid), "number": number, "title": title, "body": body,
-                "url": f"{self.url}/repos/{repo}/issues/{number}",
-                "html_url": f"https://github.com/{repo}/issues/{number}",
-                "comments_url": f"{self.url}/repos/{repo}/issues/{number}/comments",
-                "user": self._user(login), "labels": [{"name": name} for name in labels or []], "state": "open",
-                "locked": False, "assignee": None, "assignees": [], "milestone": None, "comments": 0,
-                "created_at": stamp, "updated_at": stamp, "closed_at": None, "author_association": "NONE",
-                "active_lock_reason": None, "state_reason": None, "reactions": {"total_count": 0},
-            }
+            issue = shapes.issue(self.url, repo, issue_id=self._next_id(), number=number, title=title, body=body,
+                                 author=self._user(login, "Bot" if login.endswith("[bot]") else "User"),
+                                 labels=list(labels or []), created_at=_now_iso())
             self.issues[(key, number)] = issue
             return issue
 
-    def add_pull(self, repo: str, number: int, *, head: str = "codex/issue-1-fix", base: str = "main",
-                 head_sha: str = "a" * 40, draft: bool = True, mergeable: bool | None = True,
-                 mergeable_state: str = "clean", login: str = "codex-bot", title: str = "Fix it") -> dict[str, Any]:
-        owner = repo.split("/", 1)[0]
-        pid = self._next_id()
-        repo_obj = {"full_name": repo, "name": repo.split("/", 1)[1], "owner": self._user(owner, "Organization")}
-        pull = {
-            "url": f"{self.url}/repos/{repo}/pulls/{number}", "id": pid, "node_id": _node_id("PR", pid),
-            "html_url": f"https://github.com/{repo}/pull/{number}", "number": number, "state": "open",
-            "locked": False, "title": title, "body": "Closes #1", "user": self._user(login, "Bot"),
-            "draft": draft, "merged": False, "mergeable": mergeable, "mergeable_state": mergeable_state,
-            "rebaseable": True, "created_at": _now_iso(), "updated_at": _now_iso(),
-            "head": {"label": f"{owner}:{head}", "ref": head, "sha": head_sha, "repo": repo_obj,
-                     "user": self._user(owner, "Organization")},
-            "base": {"label": f"{owner}:{base}", "ref": base, "sha": "b" * 40, "repo": repo_obj,
-                     "user": self._user(owner, "Organization")},
-            "author_association": "CONTRIBUTOR", "requested_reviewers": [],
-        }
-        self.pulls[(repo.lower(), number)] = pull
+    def add_pull(self, repo: str, number: int | None = None, *, head: str = "codex/issue-1-fix", base: str = "main",
+                 head_sha: str = "a" * 40, draft: bool | None = True, mergeable: bool | None = True,
+                 mergeable_state: str = "clean", login: str = "codex-bot", title: str = "Fix it",
+                 body: str = "Closes #1") -> dict[str, Any]:
+        """A pull request, numbered from the issues' sequence unless ``number`` is given.
+
+        ``draft=None`` stores a non-draft whose answers leave ``draft`` out (GitHub may)."""
+        with self._state:
+            key = repo.lower()
+            if number is None:
+                number = self._next_number(key)
+            repo_id = self.repos[key].id if key in self.repos else self._next_id()
+            pull = shapes.pull_request(
+                self.url, repo, pull_id=self._next_id(), number=number, title=title, body=body,
+                author=self._user(login, "Bot"), draft=bool(draft), mergeable=mergeable,
+                mergeable_state=mergeable_state, created_at=_now_iso(),
+                head=shapes.pull_ref(self.url, repo, ref=head, sha=head_sha, repo_id=repo_id),
+                base=shapes.pull_ref(self.url, repo, ref=base, sha="b" * 40, repo_id=repo_id))
+            self.pulls[(key, number)] = pull
+            if draft is None:
+                self.draft_unsaid.add((key, number))
+            return pull
+
+    def _pull_answer(self, key: str, pull: dict[str, Any]) -> dict[str, Any]:
+        if (key, pull["number"]) in self.draft_unsaid:
+            return {k: v for k, v in pull.items() if k != "draft"}
         return pull
 
     def add_check_run(self, repo: str, sha: str, name: str, *, status: str = "completed",
-                      conclusion: str | None = "success") -> dict[str, Any]:
-        rid = self._next_id()
-        run = {
-            "id": rid, "node_id": _node_id("CR", rid), "head_sha": sha, "external_id": "", "name": name,
-            "url": f"{self.url}/repos/{repo}/check-runs/{rid}",
-            "html_url": f"https://github.com/{repo}/runs/{rid}",
-            "details_url": f"https://ci.example.test/{repo}/runs/{rid}",
-            "status": status, "conclusion": conclusion if status == "completed" else None,
-            "started_at": _now_iso(-60), "completed_at": _now_iso() if status == "completed" else None,
-            "output": {"title": f"{name}: {conclusion}", "summary": "", "text": None, "annotations_count": 0},
-            "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
-            "check_suite": {"id": rid + 1}, "pull_requests": [],
-        }
-        self.check_runs.setdefault((repo.lower(), sha), []).append(run)
-        return run
+                      conclusion: str | None = "success", details_url: str | None = None,
+                      external_id: str | None = "", title: str | None = None, summary: str | None = None,
+                      text: str | None = None, app_slug: str = "github-actions") -> dict[str, Any]:
+        """A check run; a later run of the same name supersedes it under ``filter=latest``."""
+        with self._state:
+            rid = self._next_id()
+            done = status == "completed"
+            run = shapes.check_run(
+                self.url, repo, run_id=rid, sha=sha, name=name, status=status,
+                conclusion=conclusion if done else None,
+                app_shape=shapes.app(self.url, app_id=15368 if app_slug == "github-actions" else 4242,
+                                     slug=app_slug),
+                details_url=details_url or f"https://ci.example.test/{repo}/runs/{rid}", external_id=external_id,
+                started_at=_now_iso(-60) if status != "queued" else None, completed_at=_now_iso() if done else None,
+                title=title if title is not None else f"{name}: {conclusion if done else status}",
+                summary=summary if summary is not None else "", text=text)
+            self.check_runs.setdefault((repo.lower(), sha), []).append(run)
+            return run
 
-    def add_status(self, repo: str, sha: str, context: str, state: str) -> dict[str, Any]:
-        sid = self._next_id()
-        status = {
-            "url": f"{self.url}/repos/{repo}/statuses/{sha}", "id": sid, "node_id": _node_id("SC", sid),
-            "state": state, "description": f"{context} {state}", "target_url": f"https://ci.example.test/{sid}",
-            "context": context, "created_at": _now_iso(), "updated_at": _now_iso(),
-            "avatar_url": None, "creator": self._user("ci-bot", "Bot"),
-        }
-        self.statuses.setdefault((repo.lower(), sha), []).append(status)
-        return status
+    def add_status(self, repo: str, sha: str, context: str, state: str, *, description: str | None = None,
+                   target_url: str | None = None, login: str = "ci-bot") -> dict[str, Any]:
+        with self._state:
+            status = shapes.commit_status(
+                self.url, repo, status_id=self._next_id(), sha=sha, context=context, state=state,
+                description=description if description is not None else f"{context} {state}",
+                target_url=target_url if target_url is not None else f"https://ci.example.test/{context}",
+                creator=self._user(login, "Bot"), created_at=_now_iso())
+            self.statuses.setdefault((repo.lower(), sha), []).append(status)
+            return status
 
     def add_thread(self, repo: str, number: int, body: str, *, resolved: bool = False,
                    login: str = "reviewer", path: str = "src/app.py", line: int | None = 10) -> dict[str, Any]:
@@ -218,11 +219,14 @@ class FakeGitHub(FakeServer):
     # ------------------------------------------------------------------ faults
 
     def fail_next(self, status: int, *, count: int = 1, headers: dict[str, str] | None = None,
-                  path_contains: str | None = None, message: str | None = None, method: str | None = None) -> None:
-        """The next ``count`` requests (whose path contains ``path_contains``, of ``method``) get ``status``."""
-        body = {"message": message or {401: "Bad credentials", 404: "Not Found", 403: "Forbidden",
-                                       500: "Server Error", 502: "Bad Gateway"}.get(status, "Error"),
-                "documentation_url": DOCS, "status": str(status)}
+                  path_contains: str | None = None, message: str | None = None, method: str | None = None,
+                  body: dict[str, Any] | None = None) -> None:
+        """The next ``count`` requests (whose path contains ``path_contains``, of ``method``) get ``status``
+        (with GitHub's error body, or ``body``)."""
+        if body is None:
+            body = {"message": message or {401: "Bad credentials", 404: "Not Found", 403: "Forbidden",
+                                           500: "Server Error", 502: "Bad Gateway"}.get(status, "Error"),
+                    "documentation_url": DOCS, "status": str(status)}
         with self._state:
             self._faults.append(Fault(status, dict(headers or {}), body, path_contains, count, method))
 
@@ -234,11 +238,15 @@ class FakeGitHub(FakeServer):
                                 "X-RateLimit-Reset": str(int(time.time() + reset_in)),
                                 "X-RateLimit-Resource": "core"})
 
-    def secondary_rate_limit(self, *, retry_after: int, count: int = 1, status: int = 403) -> None:
-        """Secondary rate limit: 403 (or 429) with ``Retry-After``."""
-        self.fail_next(status, count=count, headers={"Retry-After": str(retry_after)},
+    def secondary_rate_limit(self, *, retry_after: int | None, count: int = 1, status: int = 403,
+                             path_contains: str | None = None) -> None:
+        """Secondary rate limit: 403 (or 429) with ``Retry-After``, or (``retry_after=None``) without it and
+        with calls of the primary budget left, which GitHub documents as "wait at least a minute"."""
+        self.fail_next(status, count=count, path_contains=path_contains,
+                       headers={"Retry-After": str(retry_after)} if retry_after is not None else {},
                        message="You have exceeded a secondary rate limit. Please wait a few minutes before you "
-                               "try again.")
+                               "try again. If you reach out to GitHub Support for help, please include the "
+                               "request ID FAKE:1.")
 
     def revoke_all_tokens(self) -> None:
         """Every installation token issued so far stops working (as when one expires early)."""
@@ -313,6 +321,12 @@ class FakeGitHub(FakeServer):
         return chunk, ({"link": ", ".join(links)} if links else {})
 
     def answer(self, recorded: Recorded) -> Answer:
+        answered = self._answer(recorded)
+        with self._state:
+            self.answers.append(Answered(recorded.method, urlsplit(recorded.path).path, answered[0], answered[2]))
+        return answered
+
+    def _answer(self, recorded: Recorded) -> Answer:
         if self.latency:
             time.sleep(self.latency)
         path = urlsplit(recorded.path).path
@@ -322,7 +336,7 @@ class FakeGitHub(FakeServer):
         if fault is not None:
             return self._json(fault.status, fault.body, fault.headers)
         token = self._bearer(recorded)
-        if path.startswith("/app/") or re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path):
+        if path == "/app" or path.startswith("/app/") or re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path):
             if not self._verify_app_jwt(token):
                 return self._error(401, "A JSON web token could not be decoded")
             return self._app_call(recorded, path)
@@ -334,13 +348,16 @@ class FakeGitHub(FakeServer):
 
     def _app_call(self, recorded: Recorded, path: str) -> Answer:
         assert self.app is not None
+        if path == "/app" and recorded.method == "GET":
+            return self._json(200, shapes.app(self.url, app_id=int(self.app.app_id), slug=APP_SLUG))
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)/installation", path)
         if match:
             repo = self.repos.get(match.group(1).lower())
             if repo is None:
                 return self._error(404, "Not Found")
-            return self._json(200, {"id": repo.installation_id, "app_id": int(self.app.app_id),
-                                    "target_type": "Organization", "account": self._user(match.group(1).split("/")[0])})
+            return self._json(200, shapes.installation(self.url, installation_id=repo.installation_id,
+                                                       app_id=int(self.app.app_id), slug=APP_SLUG,
+                                                       account=repo.full_name.split("/")[0]))
         match = re.fullmatch(r"/app/installations/(\d+)/access_tokens", path)
         if match and recorded.method == "POST":
             token = f"ghs_{self._next_id()}fake"
@@ -365,10 +382,8 @@ class FakeGitHub(FakeServer):
         method = recorded.method
         body = json.loads(recorded.body) if recorded.body else {}
         if rest == "" and method == "GET":
-            return self._json(200, {"id": repo.id, "node_id": _node_id("R", repo.id), "full_name": repo.full_name,
-                                    "name": repo.full_name.split("/")[1], "private": repo.private,
-                                    "default_branch": repo.default_branch,
-                                    "html_url": f"https://github.com/{repo.full_name}"})
+            return self._json(200, shapes.repository(self.url, repo.full_name, repo_id=repo.id,
+                                                     default_branch=repo.default_branch, private=repo.private))
         if rest == "/issues" and method == "POST":
             if not str(body.get("title") or "").strip():
                 return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS,
@@ -382,12 +397,19 @@ class FakeGitHub(FakeServer):
             query = {k: v[-1] for k, v in parse_qs(urlsplit(recorded.path).query).items()}
             state = query.get("state", "open")
             with self._state:
-                items = [i for (k, _), i in self.issues.items() if k == key and (state == "all" or i["state"] == state)]
+                # GitHub's issues list holds pull requests too, told apart by their ``pull_request`` key.
+                every = [*[i for (k, _), i in self.issues.items() if k == key],
+                         *[shapes.issue_of_pull(self.url, repo.full_name, p) for (k, _), p in self.pulls.items()
+                           if k == key]]
+                items = [i for i in every if state == "all" or i["state"] == state]
             items.sort(key=lambda i: i["number"], reverse=query.get("direction", "desc") == "desc")
             chunk, headers = self._page(recorded, items)
             return self._json(200, chunk, headers)
         if (m := re.fullmatch(r"/issues/(\d+)", rest)) and method == "GET":
             found = self.issues.get((key, int(m.group(1))))
+            pull = self.pulls.get((key, int(m.group(1))))
+            if found is None and pull is not None:
+                found = shapes.issue_of_pull(self.url, repo.full_name, pull)
             return self._json(200, found) if found else self._error(404, "Not Found")
         if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
             number = int(m.group(1))
@@ -420,23 +442,38 @@ class FakeGitHub(FakeServer):
                 query = {k: v[-1] for k, v in parse_qs(urlsplit(recorded.path).query).items()}
                 state = query.get("state", "open")
                 head = query.get("head")
-                items = [p for (k, _), p in sorted(self.pulls.items()) if k == key
-                         and (state == "all" or p["state"] == state) and (head is None or p["head"]["label"] == head)]
+                items = [shapes.pull_request_simple(self._pull_answer(key, p))
+                         for (k, _), p in sorted(self.pulls.items())
+                         if k == key and (state == "all" or p["state"] == state)
+                         and (head is None or p["head"]["label"] == head)]
                 chunk, headers = self._page(recorded, items)
                 return self._json(200, chunk, headers)
             if method == "POST":
-                number = max([n for (k, n) in self.pulls if k == key] + [0]) + 1
-                pull = self.add_pull(repo.full_name, number, head=body["head"], base=body["base"],
-                                     draft=bool(body.get("draft")), title=body.get("title", ""))
-                pull["body"] = body.get("body", "")
-                return self._json(201, pull)
+                return self._create_pull(recorded, repo, body)
         if (m := re.fullmatch(r"/pulls/(\d+)", rest)) and method == "GET":
             found = self.pulls.get((key, int(m.group(1))))
-            return self._json(200, found) if found else self._error(404, "Not Found")
+            return self._json(200, self._pull_answer(key, found)) if found else self._error(404, "Not Found")
         if (m := re.fullmatch(r"/commits/([^/]+)/check-runs", rest)) and method == "GET":
-            runs = list(self.check_runs.get((key, m.group(1)), []))
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(recorded.path).query).items()}
+            runs = self._check_runs_of(key, m.group(1), query)
+            if runs is None:
+                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422",
+                                        "errors": [{"resource": "CheckRun", "code": "invalid", "field": "filter"}]})
             chunk, headers = self._page(recorded, runs)
             return self._json(200, {"total_count": len(runs), "check_runs": chunk}, headers)
+        if (rest == "/check-runs" and method == "POST") or re.fullmatch(r"/check-runs/\d+", rest):
+            return self._check_run_call(recorded, repo, rest, body)
+        if (m := re.fullmatch(r"/statuses/([0-9a-fA-F]{7,40})", rest)) and method == "POST":
+            wanted_state = body.get("state")
+            if wanted_state not in ("error", "failure", "pending", "success"):
+                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422",
+                                        "errors": [{"resource": "Status", "code": "custom", "field": "state",
+                                                    "message": f"state is not included in the list: "
+                                                               f"{wanted_state!r}"}]})
+            login = "codex-app[bot]" if self._bearer(recorded).startswith("ghs_") else "codex-bot"
+            return self._json(201, self.add_status(repo.full_name, m.group(1), str(body.get("context") or "default"),
+                                                   str(wanted_state), description=body.get("description"),
+                                                   target_url=body.get("target_url"), login=login))
         if (m := re.fullmatch(r"/commits/([^/]+)/status", rest)) and method == "GET":
             sha = m.group(1)
             latest: dict[str, dict[str, Any]] = {}
@@ -448,9 +485,96 @@ class FakeGitHub(FakeServer):
                         else "success")
             chunk, headers = self._page(recorded, items)
             return self._json(200, {"state": combined, "statuses": chunk, "sha": sha, "total_count": len(items),
+                                    "repository": shapes.minimal_repository(self.url, repo.full_name,
+                                                                            repo_id=repo.id),
                                     "commit_url": f"{self.url}/repos/{repo.full_name}/commits/{sha}",
                                     "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}/status"}, headers)
         return self._error(404, "Not Found")
+
+    def _create_pull(self, recorded: Recorded, repo: FakeRepo, body: dict[str, Any]) -> Answer:
+        """``POST /pulls``: 422 without head/base/title, or when the head already has an open pull request."""
+        missing = [name for name in ("head", "base") if not str(body.get(name) or "").strip()]
+        if missing or not (str(body.get("title") or "").strip() or body.get("issue")):
+            return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422",
+                                    "errors": [{"resource": "PullRequest", "code": "missing_field", "field": name}
+                                               for name in missing or ["title"]]})
+        owner = repo.full_name.split("/", 1)[0]
+        head = str(body["head"])
+        label = head if ":" in head else f"{owner}:{head}"
+        with self._state:
+            if any(k == repo.full_name.lower() and p["state"] == "open" and p["head"]["label"] == label
+                   for (k, _), p in self.pulls.items()):
+                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422",
+                                        "errors": [{"resource": "PullRequest", "code": "custom",
+                                                    "message": f"A pull request already exists for {label}."}]})
+            login = "codex-app[bot]" if self._bearer(recorded).startswith("ghs_") else "codex-bot"
+            pull = self.add_pull(repo.full_name, head=label.split(":", 1)[1], base=str(body["base"]),
+                                 draft=bool(body.get("draft")), title=str(body.get("title") or ""),
+                                 body=str(body.get("body") or ""), login=login)
+        return self._json(201, pull)
+
+    def _check_run_call(self, recorded: Recorded, repo: FakeRepo, rest: str, body: dict[str, Any]) -> Answer:
+        """Create, update or read a check run. Only GitHub Apps may write them (403 for other tokens)."""
+        if recorded.method != "GET" and not self._bearer(recorded).startswith("ghs_"):
+            return self._error(403, "You must authenticate via a GitHub App.")
+        key = repo.full_name.lower()
+        if recorded.method == "POST":
+            if not body.get("name") or not body.get("head_sha"):
+                return self._json(422, {"message": "Invalid request.\n\n\"name\", \"head_sha\" weren't supplied.",
+                                        "documentation_url": DOCS, "status": "422"})
+            output = body.get("output") or {}
+            run = self.add_check_run(repo.full_name, str(body["head_sha"]), str(body["name"]),
+                                     status=str(body.get("status") or "queued"), conclusion=body.get("conclusion"),
+                                     details_url=body.get("details_url"), external_id=body.get("external_id"),
+                                     title=output.get("title"), summary=output.get("summary"),
+                                     text=output.get("text"), app_slug=APP_SLUG)
+            if body.get("conclusion") and body.get("status") in (None, "completed"):
+                self._complete(run, str(body["conclusion"]))
+            return self._json(201, run)
+        run_id = int(rest.rsplit("/", 1)[1])
+        with self._state:
+            found = next((r for (k, _), runs in self.check_runs.items() if k == key for r in runs
+                          if r["id"] == run_id), None)
+            if found is None:
+                return self._error(404, "Not Found")
+            if recorded.method == "PATCH":
+                for name in ("name", "details_url", "external_id"):
+                    if name in body:
+                        found[name] = body[name]
+                if "output" in body:
+                    found["output"].update({k: v for k, v in body["output"].items()
+                                            if k in ("title", "summary", "text")})
+                if body.get("status") in ("queued", "in_progress"):
+                    found["status"] = body["status"]
+                    found["started_at"] = found["started_at"] or _now_iso()
+                if body.get("conclusion") or body.get("status") == "completed":
+                    self._complete(found, str(body.get("conclusion") or "neutral"))
+            elif recorded.method != "GET":
+                return self._error(404, "Not Found")
+            return self._json(200, found)
+
+    @staticmethod
+    def _complete(run: dict[str, Any], conclusion: str) -> None:
+        run.update(status="completed", conclusion=conclusion, completed_at=_now_iso(),
+                   started_at=run["started_at"] or _now_iso())
+
+    def _check_runs_of(self, key: str, sha: str, query: dict[str, str]) -> list[dict[str, Any]] | None:
+        """Check runs of a commit: ``filter=latest`` (GitHub's default) keeps the newest run per name."""
+        with self._state:
+            runs = list(self.check_runs.get((key, sha), []))
+        wanted = query.get("filter", "latest")
+        if wanted not in ("latest", "all"):
+            return None
+        if wanted == "latest":
+            newest: dict[str, dict[str, Any]] = {}
+            for run in runs:  # kept in creation order: a later run of a name replaces the earlier
+                newest[run["name"]] = run
+            runs = list(newest.values())
+        if "check_name" in query:
+            runs = [run for run in runs if run["name"] == query["check_name"]]
+        if "status" in query:
+            runs = [run for run in runs if run["status"] == query["status"]]
+        return runs
 
     def _graphql(self, payload: dict[str, Any], authorization: str = "") -> Answer:
         query = str(payload.get("query") or "")
@@ -459,6 +583,15 @@ class FakeGitHub(FakeServer):
             # the login comments are posted as, for the same credentials
             login = "codex-app[bot]" if authorization.startswith("Bearer ghs_") else self.token_login
             return self._json(200, {"data": {"viewer": {"login": login}}})
+        if re.search(r"\bisDraft\b", query) and "markPullRequestReadyForReview" not in query:
+            owner, name = variables.get("owner", ""), variables.get("name", "")
+            with self._state:
+                found = self.pulls.get((f"{owner}/{name}".lower(), int(variables.get("number", 0))))
+            if found is None:
+                return self._json(200, {"data": {"repository": {"pullRequest": None}}, "errors": [{
+                    "type": "NOT_FOUND", "path": ["repository", "pullRequest"], "locations": [{"line": 2, "column": 3}],
+                    "message": "Could not resolve to a PullRequest."}]})
+            return self._json(200, {"data": {"repository": {"pullRequest": {"isDraft": bool(found["draft"])}}}})
         if "markPullRequestReadyForReview" in query:
             node = variables.get("id")
             with self._state:

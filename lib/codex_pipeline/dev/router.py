@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,16 @@ from codex_pipeline.http import Headers, Request
 
 _DETAILS = re.compile(r"(:?\s+[A-Za-z_.]+=\S*)+$")
 RETRYABLE = frozenset({404, 408, 409, 429}) | frozenset(range(500, 600))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (Ctrl-C on `listen` mid long-poll, a timed-out function) is normal
+    here: no traceback in dev's terminal for it."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+            return
+        super().handle_error(request, client_address)
 
 
 def broker_topic(broker: Key) -> str:
@@ -100,7 +111,7 @@ class Router:
         resumed = self.log.resume_pending()
         if resumed:
             self.view.note(f"resuming {resumed} pending delivery(ies) from the last run")
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _QuietServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         server = self._server
         for name, target in (("http", lambda: server.serve_forever(poll_interval=0.05)), ("pump", self._pump)):
@@ -289,12 +300,18 @@ class Router:
                    if r.event.id.split(":", 1)[0] == event.id or r.event.id.startswith(event.id + ":")]
         if emitted:
             return  # already shown as "routed" when the sink accepted each task
-        reason = self._logged_reason(trigger.subscriber, event.id)
-        self.view.line("ignored" if trigger.subscriber == "route-task" else "done", event.id,
-                       f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
-                       + (f": {reason}" if reason else ""))
+        if trigger.subscriber == "route-task":
+            reason = self._logged_reason(trigger.subscriber, event.id)
+            self.view.line("ignored", event.id, f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
+                           + (f": {reason}" if reason else ""))
+            return
+        # An effect function that answered with no event still did something (a comment, a PR marked
+        # ready): show what its decision log says it did, details included.
+        did = self._logged_reason(trigger.subscriber, event.id, details=True)
+        self.view.line("done", event.id, f"{trigger.subscriber} handled {event.type}: "
+                       + (did or "nothing logged (see its log)"))
 
-    def _logged_reason(self, function: str, event_id: str) -> str | None:
+    def _logged_reason(self, function: str, event_id: str, *, details: bool = False) -> str | None:
         """What a function's JSON decision log says about this delivery: its ``reason`` field, else
         the message without its ``key=value`` details (task ids are ``<delivery>:<stage>``)."""
         path = self.logs.get(function)
@@ -313,6 +330,9 @@ class Router:
                 continue
             if not isinstance(entry, dict):
                 continue
+            if details and entry.get("msg"):
+                return " ".join(part for part in str(entry["msg"]).split() if not part.startswith(
+                    ("delivery=", "sha=")))
             if entry.get("reason"):
                 return str(entry["reason"])
             message = _DETAILS.sub("", str(entry.get("msg") or "")).strip().rstrip(":")

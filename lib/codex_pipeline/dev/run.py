@@ -29,11 +29,13 @@ from typing import Any
 
 import yaml
 
+from codex_pipeline.config import load_settings
 from codex_pipeline.dev import processes, standin
 from codex_pipeline.dev.log import EventLog
 from codex_pipeline.dev.router import Router
 from codex_pipeline.dev.topology import Topology, load
 from codex_pipeline.dev.view import View
+from codex_pipeline.errors import CONFIGURATION_EXIT, ConfigurationError
 from codex_pipeline.events import Event
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -104,6 +106,21 @@ def base_env(options: DevOptions, secret: str) -> dict[str, str]:
     return env
 
 
+class StartFailed(Exception):
+    """A function did not come up; ``status`` is 2 when it stopped on a wrong setting."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def last_line(served: processes.Served) -> str:
+    """The last non-blank line of a function's log: its one-line configuration error, or the
+    last line of a traceback (which names the exception)."""
+    lines = [line.strip() for line in served.tail(40).splitlines() if line.strip()]
+    return lines[-1] if lines else f"exited with {served.process.returncode}, nothing logged"
+
+
 class Dev:
     def __init__(self, options: DevOptions, out: Any = None) -> None:
         self.options = options
@@ -151,12 +168,15 @@ class Dev:
         if options.port and ENTRY in present and not processes.port_free(options.port):
             raise SystemExit(f"codex-pipeline dev: port {options.port} (ingest-webhook) is in use, perhaps by another "
                              "`make run`; stop it, or pass --port N (0 = any free port)")
+        env = self._env = base_env(options, secret)
+        # Every function reads the same settings: one wrong value stops dev here, in one line,
+        # instead of five functions failing alike in their logs.
+        load_settings(env)
         ports = {n: (options.port if n == ENTRY and options.port else processes.free_port()) for n in present}
         subscribers = {n: f"http://127.0.0.1:{ports[n]}/" for n in present if n != ENTRY}
         self.router = Router(self.topology, self.log, self.view, subscribers,
                              logs={n: state / "logs" / f"{n}.log" for n in present})
         router_port = self.router.start(options.router_port)
-        env = self._env = base_env(options, secret)
         use_standin = standin.wanted(env)
         execute = options.execute if options.execute is not None else (
             use_standin and env["CODEX_ARGO_SUBMITTER"] == "dry-run")
@@ -167,7 +187,7 @@ class Dev:
             from codex_pipeline.dev.remotes import Remotes
             from codex_pipeline.dev.webhooks import Sender
 
-            remotes = Remotes(state / "git")
+            remotes = Remotes((state / "git").resolve())  # git runs in other folders: never a relative path
             ingest = f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports else None
             if ingest:
                 self.webhooks = Sender(ingest, env["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(),
@@ -184,10 +204,13 @@ class Dev:
             self.served.append(processes.start(name, options.functions / name / "main.py", ports[name], child,
                                                state / "logs" / f"{name}.log"))
         failed = processes.wait_ready(self.served)
-        for name, problem in failed.items():
-            self.view.note(f"!! {name} did not start: {problem}")
-        up = [s for s in self.served if s.name not in failed]
-        self.router.subscribers = {n: u for n, u in subscribers.items() if n not in failed}
+        if failed:
+            # A pipeline with a function missing holds its deliveries silently: stop and say which.
+            broken = [s for s in self.served if s.name in failed]
+            configuration = any(s.process.returncode == CONFIGURATION_EXIT for s in broken)
+            lines = [f"codex-pipeline dev: {s.name} failed to start: {last_line(s)} (log: {s.log})" for s in broken]
+            raise StartFailed("\n".join(lines), CONFIGURATION_EXIT if configuration else 1)
+        up = list(self.served)
         info = {
             "pid": os.getpid(),
             "webhook": f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports and ENTRY not in failed else None,
@@ -218,8 +241,6 @@ class Dev:
             note(f"  {name:<18} not served: functions/{name}/main.py does not exist yet"
                  if name not in self.options.only and self.options.only == () else
                  f"  {name:<18} not served")
-        for name in info["failed"]:
-            note(f"  {name:<18} FAILED to start (see its log)")
         note(f"  router             {info['router']}   topics: {', '.join(self.topology.topics())}")
         if info["workflows"]:
             note(f"  workflows (dry-run) {info['workflows']}")
@@ -237,15 +258,18 @@ class Dev:
         else:
             note(f"  github             {self._env.get('CODEX_GITHUB_API_URL') or 'https://api.github.com'}")
         note(f"  webhook secret     from {info['secret_from']}")
+        cli = "codex-pipeline" if shutil.which("codex-pipeline") else os.path.relpath(
+            Path(sys.executable).parent / "codex-pipeline")
+        state = "" if self.options.state == Path(".codex-pipeline") else f" --state {self.options.state}"
+        note(f"  watch tasks        {cli} listen{state}   dead letters: {cli} listen{state} --topic "
+             "codex.dead-letter --from-beginning")
+        note("  Ctrl-C stops and prints a summary; pending deliveries survive a restart.")
         if info["webhook"]:
-            cli = "codex-pipeline" if shutil.which("codex-pipeline") else os.path.relpath(
-                Path(sys.executable).parent / "codex-pipeline")
-            state = "" if self.options.state == Path(".codex-pipeline") else f" --state {self.options.state}"
-            note(f"Try (in another terminal):  {cli} replay{state} examples/issues.opened.json")
-            note(f"                            {cli} listen{state}     (tasks as they are routed)")
-            note(f"Results: Workflows in {info['workflows'] or 'the cluster'}; dead letters: "
-                 f"{cli} listen{state} --topic codex.dead-letter --from-beginning")
-        note("Ctrl-C stops and prints a summary; pending deliveries survive a restart.\n")
+            note(f"ready: webhook {info['webhook']}  next, in another terminal: "
+                 f"{cli} replay{state} examples/issues.opened.json\n")
+        else:
+            note(f"ready: no webhook served (--only {' '.join(self.options.only)}); "
+                 f"deliveries to the others are held\n")
 
     def _start_executor(self, env: dict[str, str], remotes: Any) -> None:
         from codex_pipeline.dev import localrun
@@ -255,9 +279,10 @@ class Dev:
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
         token = env.get("CODEX_GITHUB_TOKEN") or None
-        settings = localrun.settings(self.options.environ, self.options.state, github_token=token, extra=extra)
+        state = self.options.state.resolve()  # runs work in their own folders: never a relative path
+        settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra)
         self.executor = Executor(Path(env["CODEX_DRY_RUN_DIR"]), self.options.workflow_templates,
-                                 self.options.state / "runs", settings, self.view)
+                                 state / "runs", settings, self.view)
         self.executor.start()
 
     def _send_webhook(self, event: str, payload: dict[str, Any]) -> None:
@@ -302,7 +327,7 @@ class Dev:
                     if self.router is not None:
                         self.router.subscribers.pop(served.name, None)
 
-    def stop(self) -> None:
+    def stop(self, *, summary: bool = True) -> None:
         self.stopped.set()
         if self.executor is not None:
             self.executor.stop()
@@ -311,7 +336,8 @@ class Dev:
             self.webhooks.stop()
         if self.router is not None:
             self.router.stop()
-            self.view.note(self.view.summary(self.router.pending()))
+            if summary:
+                self.view.note(self.view.summary(self.router.pending()))
         if self.github is not None:
             path = self.options.state / "github-standin.json"
             posted = standin.save(self.github, path)
@@ -362,13 +388,18 @@ def run(options: DevOptions) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)  # also when started with SIGINT ignored (`cmd &` in a script)
     try:
-        info = dev.start()
-        if options.port and info["webhook"] is None and ENTRY not in info["missing"]:
-            dev.stop()
-            return 1
+        dev.start()
         dev.watch()
     except KeyboardInterrupt:
         pass
+    except (StartFailed, ConfigurationError) as error:
+        dev.stop(summary=False)
+        sys.stdout.flush()
+        if isinstance(error, ConfigurationError):
+            print(f"codex-pipeline dev: configuration error: {error}", file=sys.stderr)
+            return CONFIGURATION_EXIT
+        print(str(error), file=sys.stderr)
+        return error.status
     finally:
         if not dev.stopped.is_set():
             dev.stop()

@@ -20,7 +20,7 @@ class View:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.counts: Counter[str] = Counter()
-        self.workflows: list[str] = []
+        self.workflows: list[tuple[str, bool]] = []  # (namespace/name, duplicate) as reported
         self.runs: list[tuple[str, str, float]] = []  # (workflow, phase, seconds) of local runs
         self._lock = threading.Lock()
 
@@ -28,7 +28,8 @@ class View:
         stamp = time.strftime("%H:%M:%S")
         with self._lock:
             self.counts[step] += 1
-            self.out.write(f"{stamp} {delivery_of(event_id)[:12]:<12} {step:<12} {text}\n")
+            # The whole delivery id: it is what `replay --delivery` takes to redeliver it.
+            self.out.write(f"{stamp} {delivery_of(event_id):<36} {step:<12} {text}\n")
             self.out.flush()
 
     def note(self, text: str) -> None:
@@ -38,7 +39,7 @@ class View:
 
     def submitted(self, event_id: str, function: str, workflow: str, duplicate: bool) -> None:
         with self._lock:
-            self.workflows.append(workflow)
+            self.workflows.append((workflow, duplicate))
         self.line("duplicate" if duplicate else "submitted", event_id,
                   f"{function} -> Workflow {workflow}" + (" (already submitted: not created again)" if duplicate
                                                           else ""))
@@ -51,19 +52,29 @@ class View:
 
     def summary(self, pending: int) -> str:
         c = self.counts
+        created: dict[str, int] = {}  # workflow -> duplicate deliveries that named it again
+        for name, duplicate in self.workflows:
+            created.setdefault(name, 0)
+            created[name] += duplicate
+        first_seen = {name for name, duplicate in self.workflows if not duplicate}
         lines = [
             "",
             "codex-pipeline dev summary",
             f"  received       {c['received']} webhook delivery(ies)",
             f"  routed         {c['routed']} task(s)",
-            f"  submitted      {c['submitted']} workflow(s)" + (f", {c['duplicate']} duplicate(s)" if c["duplicate"]
-                                                                else ""),
+            f"  submitted      {len(first_seen)} workflow(s)" + (
+                f"; {c['duplicate']} duplicate delivery(ies) created nothing new" if c["duplicate"] else ""),
+            f"  handled        {c['done']} without a new Workflow (readiness checks, replies; shown above)",
             f"  ignored        {c['ignored']}",
             f"  retried        {c['retry']} time(s)",
             f"  dead-lettered  {c['dead-letter']}",
             f"  pending        {pending} (delivered when dev starts again)",
         ]
-        lines.extend(f"    {name}" for name in self.workflows)
+        for name, again in created.items():
+            note = "" if not again else f"   (+{again} duplicate delivery(ies))"
+            if name not in first_seen:
+                note = "   (submitted before this run; named again by a duplicate)"
+            lines.append(f"    {name}{note}")
         if self.runs:
             failed = sum(1 for _, phase, _ in self.runs if phase != "Succeeded")
             lines.append(f"  ran here       {len(self.runs)} workflow(s), {failed} not succeeded")

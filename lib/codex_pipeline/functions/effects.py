@@ -27,9 +27,12 @@ class LazyMigration:
     """Migrations applied once per process, retried on each call while the database is down."""
 
     def __init__(self, store: Store, *, enabled: bool) -> None:
+        from codex_pipeline.readiness import BoundedCheck
+
         self.store = store
         self._done = not enabled
         self._lock = threading.Lock()
+        self._probe = BoundedCheck(self._check, what="database")
 
     def ensure(self) -> None:
         if self._done:
@@ -39,12 +42,18 @@ class LazyMigration:
                 self.store.migrate()
                 self._done = True
 
-    def ready(self) -> bool:
+    def ready(self) -> tuple[bool, str]:
+        """(ready, why) within the probe's budget (see :mod:`codex_pipeline.readiness`)."""
+        return self._probe()
+
+    def _check(self) -> tuple[bool, str]:
         try:
             self.ensure()
-        except Unavailable:
-            return False
-        return self.store.ping()
+        except Unavailable as exc:
+            return False, f"database: migrations cannot run: {exc.message}"
+        if not self.store.ping():
+            return False, f"database ({self.store.backend}): does not answer"
+        return True, f"database ({self.store.backend}) answers"
 
     def guard(self, handler: Handler) -> Handler:
         """``handler`` behind :meth:`ensure`: a request while migrations cannot run answers 503."""

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from opentelemetry.trace import SpanKind
 
 from codex_pipeline import logs, signatures, telemetry
-from codex_pipeline.app import FunctionApp
+from codex_pipeline.app import FunctionApp, sink_readiness
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.discord_interactions import INTERACTIONS_PATH, DiscordInteractions
 from codex_pipeline.emit import Emitter
@@ -189,10 +189,12 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     if not settings.webhook_secrets:
         if not settings.webhook_allow_unsigned:
             raise ConfigurationError(
-                "CODEX_WEBHOOK_SECRET is not set: ingest-webhook refuses to start without a webhook secret "
-                "(set CODEX_WEBHOOK_ALLOW_UNSIGNED=true only for local use)")
+                "CODEX_WEBHOOK_SECRET='': ingest-webhook refuses to start without a webhook secret; set it "
+                "(or CODEX_WEBHOOK_SECRET_FILE) to the secret of the GitHub webhook, or "
+                "CODEX_WEBHOOK_ALLOW_UNSIGNED=true for local use only")
         _log.warning("CODEX_WEBHOOK_ALLOW_UNSIGNED is on and no secret is set: ANY caller can inject "
                      "deliveries. Never run this way outside a laptop.")
     handler = IngestWebhook(settings)
-    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitter is not None,
+    return FunctionApp(NAME, handler, methods=("POST",),
+                       ready=lambda: sink_readiness(handler.emitter is not None, "K_SINK"),
                        max_body=settings.webhook_max_bytes)

@@ -130,12 +130,13 @@ class RequestReview:
             if verdict.retry:
                 raise Unavailable(f"PR #{number} in {repository}: {verdict.reason}", headers={"Retry-After": "10"})
             if not verdict:
-                logs.decision(_log, "not ready to merge", repository=repository, pr=number, reason=verdict.reason)
+                logs.decision(_log, "not ready to merge", repository=repository, pr=number, reason=verdict.reason,
+                              delivery=task.delivery_id or None)
                 return empty_response(200)
             marked = self.github.mark_ready_for_review(repository, pull)
             posted = self._handoff_once(repository, pull)
         logs.decision(_log, "ready to merge", repository=repository, pr=number, marked_ready=marked,
-                      handoff_posted=posted, sha=pull.head_sha)
+                      handoff_posted=posted, sha=pull.head_sha, delivery=task.delivery_id or None)
         return empty_response(200)
 
     def _handoff_once(self, repository: str, pull: PullRequest) -> bool:

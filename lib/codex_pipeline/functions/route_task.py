@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from opentelemetry.trace import SpanKind
 
 from codex_pipeline import logs, oidc, tasks, telemetry
-from codex_pipeline.app import FunctionApp
+from codex_pipeline.app import FunctionApp, sink_readiness
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.discord_interactions import PLAN_EVENT_TYPE
 from codex_pipeline.emit import Emitter, deadline_after
@@ -172,5 +172,7 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     handler = RouteTask(settings)
     if handler.emitters is None:
         _log.warning("CODEX_TASKS_SINK or CODEX_TASKS_JSON_SINK is unset: tasks will be answered 503")
-    return FunctionApp(NAME, handler, methods=("POST",), ready=lambda: handler.emitters is not None,
+    return FunctionApp(NAME, handler, methods=("POST",),
+                       ready=lambda: sink_readiness(handler.emitters is not None,
+                                                    "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"),
                        authenticate=oidc.from_settings(settings))

@@ -17,6 +17,7 @@ from codex_pipeline.github.client import (
     graphql_url,
 )
 from codex_pipeline.github.models import (
+    CheckRun,
     ChecksReport,
     Comment,
     FailingCheck,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AppAuth",
     "Auth",
+    "CheckRun",
     "ChecksReport",
     "Comment",
     "FailingCheck",

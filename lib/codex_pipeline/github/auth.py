@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from codex_pipeline.errors import MisconfiguredCredentials
+
 # An installation token lives one hour; renew this long before GitHub says it expires.
 TOKEN_RENEW_MARGIN_SECONDS = 120.0
 # GitHub rejects App JWTs valid for more than 10 minutes; backdate iat for clock drift.
@@ -43,6 +45,10 @@ class TokenAuth:
 
     def __repr__(self) -> str:
         return "TokenAuth(<redacted>)" if self._token else "TokenAuth(anonymous)"
+
+
+class AppInstallationUnknown(MisconfiguredCredentials):
+    """A GitHub App call names no repository and no installation id is configured (503, not a crash)."""
 
 
 @dataclass
@@ -81,6 +87,11 @@ class AppAuth:
     def __repr__(self) -> str:
         return f"AppAuth(app_id={self.app_id!r})"
 
+    @property
+    def installation_id(self) -> int | None:
+        """The configured installation (None: looked up per repository owner)."""
+        return self._installation_id
+
     def app_jwt(self) -> str:
         import jwt  # PyJWT[crypto]; loaded only when App auth is used
 
@@ -92,7 +103,9 @@ class AppAuth:
         if self._installation_id is not None:
             return self._installation_id
         if repo is None:
-            raise ValueError("GitHub App auth needs a repository (or CODEX_GITHUB_APP_INSTALLATION_ID)")
+            raise AppInstallationUnknown(
+                "GitHub App auth cannot pick an installation for a call that names no repository: set "
+                "CODEX_GITHUB_APP_INSTALLATION_ID")
         owner = repo.split("/", 1)[0].lower()
         found = self._installations.get(owner)
         if found is None:

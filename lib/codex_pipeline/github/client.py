@@ -6,9 +6,19 @@ the right thing:
 - 401, 403 (not rate limited), 404, 422 -> :class:`GitHubPermanentError` (a 4xx: dead-letter);
   the message names the repository and what to check, never the credentials.
 - 5xx, connection errors, timeouts -> :class:`GitHubUnavailableError` (a 503: retry later).
-- Rate limits, primary (``X-RateLimit-Remaining: 0`` until ``X-RateLimit-Reset``) and
-  secondary (``Retry-After``): slept through when the wait is at most ``max_wait`` seconds,
-  otherwise a 503 carrying ``Retry-After``.
+- Rate limits as GitHub documents them ("Rate limits for the REST API", "Exceeding the rate
+  limit"): a 403 or 429 with ``retry-after`` waits that long; with ``x-ratelimit-remaining: 0``
+  it waits until ``x-ratelimit-reset`` (primary); a 429, or a 403 whose message says "secondary
+  rate limit", without either header waits at least a minute. GraphQL's ``RATE_LIMITED`` error
+  follows the same rules. A wait of at most ``max_wait`` seconds is slept through, a longer one
+  is a 503 carrying ``Retry-After``: never a permanent error.
+
+Why our own client and not a generated one (githubkit, PyGithub, gidgethub): measured in
+``bench/github_clients.py`` (figures in bench/RESULTS.md). In short, each costs 0.2-0.5 s more
+import than ``requests`` on an effect function's cold start, and none of them follows the
+rate-limit rules above (a 403 secondary limit without ``retry-after`` is an ordinary failure in
+all three). GitHub's description is still the reference: the stand-in's answers are validated
+against githubkit's models generated from it (tests/test_github_shapes.py).
 
 The method names below are a contract other parts use (request-review, promote-plan and the
 workflow steps): keep them stable.
@@ -24,10 +34,11 @@ from typing import Any
 import requests
 
 from codex_pipeline.errors import PermanentFailure, Unavailable
-from codex_pipeline.github.auth import AppAuth, Auth, TokenAuth
+from codex_pipeline.github.auth import AppAuth, AppInstallationUnknown, Auth, TokenAuth
 from codex_pipeline.github.models import (
     FAILING_CONCLUSIONS,
     FAILING_STATUS_STATES,
+    CheckRun,
     ChecksReport,
     Comment,
     FailingCheck,
@@ -41,6 +52,10 @@ from codex_pipeline.github.models import (
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+# GitHub: a secondary limit without retry-after or x-ratelimit-remaining: 0 means "wait at least a minute".
+SECONDARY_LIMIT_WAIT_SECONDS = 60.0
+# Limited answers waited out for one call (a run of ``retry-after: 0`` must not loop for ever).
+MAX_RATE_LIMIT_ATTEMPTS = 10
 # Pages followed for one listing; a runaway Link chain must not loop for ever.
 MAX_PAGES = 1000
 
@@ -83,6 +98,12 @@ query($owner: String!, $name: String!, $number: Int!, $first: Int!, $cursor: Str
       }
     }
   }
+}
+"""
+
+IS_DRAFT_QUERY = """
+query($owner: String!, $name: String!, $number: Int!) {
+  repository(owner: $owner, name: $name) { pullRequest(number: $number) { isDraft } }
 }
 """
 
@@ -137,24 +158,29 @@ class GitHubClient:
             raise GitHubUnavailableError(f"GitHub API unreachable ({type(exc).__name__}) for {method} "
                                          f"{_path_of(url, self.api_url)}") from None
 
-    def _rate_limit_wait(self, response: requests.Response) -> float | None:
+    def _rate_limit_wait(self, response: requests.Response, *, graphql: bool = False) -> float | None:
         """Seconds until GitHub accepts calls again, or None when this is not a rate limit."""
-        if response.status_code not in (403, 429):
+        status = response.status_code
+        if graphql and status == 200:
+            if not _graphql_rate_limited(response):
+                return None
+        elif status not in (403, 429):
             return None
-        retry_after = response.headers.get("Retry-After")
+        headers = response.headers
+        retry_after = headers.get("Retry-After")
         if retry_after is not None:
             try:
                 return max(0.0, float(retry_after))
             except ValueError:
-                return 60.0
-        if response.headers.get("X-RateLimit-Remaining") == "0":
+                return SECONDARY_LIMIT_WAIT_SECONDS
+        if headers.get("X-RateLimit-Remaining") == "0":
             try:
-                reset = float(response.headers.get("X-RateLimit-Reset", "0"))
+                reset = float(headers.get("X-RateLimit-Reset", ""))
             except ValueError:
-                return 60.0
+                return SECONDARY_LIMIT_WAIT_SECONDS
             return max(0.0, reset - self._clock()) + 1.0
-        if response.status_code == 429:
-            return 60.0
+        if status in (200, 429) or _says_secondary_limit(response):
+            return SECONDARY_LIMIT_WAIT_SECONDS
         return None
 
     def _app_exchange(self, method: str, path: str, app_jwt: str) -> Any:
@@ -164,24 +190,27 @@ class GitHubClient:
         return self._check(response, None, what="GitHub App token exchange (check CODEX_GITHUB_APP_ID, "
                            "CODEX_GITHUB_APP_PRIVATE_KEY and that the App is installed)")
 
-    def _with_rate_limits(self, send: Callable[[], requests.Response], *, what: str) -> requests.Response:
+    def _with_rate_limits(self, send: Callable[[], requests.Response], *, what: str,
+                          graphql: bool = False) -> requests.Response:
         waited = 0.0
-        while True:
+        for attempt in range(MAX_RATE_LIMIT_ATTEMPTS):
             response = send()
-            wait = self._rate_limit_wait(response)
+            wait = self._rate_limit_wait(response, graphql=graphql)
             if wait is None:
                 return response
-            if waited + wait > self.max_wait:
+            if waited + wait > self.max_wait or attempt == MAX_RATE_LIMIT_ATTEMPTS - 1:
                 raise GitHubUnavailableError(f"GitHub rate limit reached for {what}; retry in {wait:.0f}s",
                                              retry_after=wait)
             waited += wait
             self._sleep(wait)
+        raise AssertionError("unreachable: the last attempt raises")
 
     def _send(self, method: str, url: str, *, repo: str | None, what: str, json: Any = None,
               params: Mapping[str, Any] | None = None) -> requests.Response:
         token = self.auth.token_for(repo)
+        graphql = url == self.graphql_url
         response = self._with_rate_limits(
-            lambda: self._send_once(method, url, token, json=json, params=params), what=what)
+            lambda: self._send_once(method, url, token, json=json, params=params), what=what, graphql=graphql)
         if response.status_code == 401 and token:
             # An App token expired or was revoked mid-run: drop it and try once more with a fresh
             # one (which a concurrent call may already have fetched). A fixed token stays refused.
@@ -189,7 +218,8 @@ class GitHubClient:
             fresh = self.auth.token_for(repo)
             if fresh and fresh != token:
                 response = self._with_rate_limits(
-                    lambda: self._send_once(method, url, fresh, json=json, params=params), what=what)
+                    lambda: self._send_once(method, url, fresh, json=json, params=params), what=what,
+                    graphql=graphql)
         return response
 
     def _check(self, response: requests.Response, repo: str | None, *, what: str) -> Any:
@@ -250,8 +280,9 @@ class GitHubClient:
             kinds = {str(error.get("type") or "") for error in errors}
             message = "; ".join(str(error.get("message") or "") for error in errors)[:300]
             where = f" in {repo}" if repo else ""
-            if kinds & {"RATE_LIMITED"}:
-                raise GitHubUnavailableError(f"GitHub GraphQL rate limit for {what}{where}", retry_after=60.0)
+            if kinds & {"RATE_LIMITED"}:  # only when the wait budget was spent on it already
+                raise GitHubUnavailableError(f"GitHub GraphQL rate limit for {what}{where}",
+                                             retry_after=SECONDARY_LIMIT_WAIT_SECONDS)
             if kinds & {"NOT_FOUND", "FORBIDDEN", "UNPROCESSABLE", "INVALID", "ARGUMENT_LIMIT"}:
                 raise GitHubPermanentError(f"GitHub GraphQL refused {what}{where}: {message}", github_status=200)
             raise GitHubUnavailableError(f"GitHub GraphQL error for {what}{where}: {message}")
@@ -392,7 +423,17 @@ class GitHubClient:
         return failing, pending
 
     def viewer_login(self) -> str:
-        """The login these credentials act as (a user, or ``<app>[bot]`` for an App installation)."""
+        """The login these credentials act as (a user, or ``<app>[bot]`` for an App installation).
+
+        An App without a configured installation id has no token for a repository-less call,
+        so its login comes from ``GET /app`` with the App's own JWT (the bot login is the slug)."""
+        if isinstance(self.auth, AppAuth) and self.auth.installation_id is None:
+            data = self._app_exchange("GET", "/app", self.auth.app_jwt())
+            slug = data.get("slug") if isinstance(data, dict) else None
+            if not isinstance(slug, str) or not slug:  # ``slug`` is optional in GitHub's description
+                raise AppInstallationUnknown("GitHub answered GET /app without the App's slug: set "
+                                             "CODEX_PLANNER_LOGIN or CODEX_GITHUB_APP_INSTALLATION_ID")
+            return f"{slug}[bot]"
         data = self.graphql("query { viewer { login } }", {}, what="viewer login")
         viewer = data.get("viewer")
         login = viewer.get("login") if isinstance(viewer, dict) else None
@@ -400,22 +441,94 @@ class GitHubClient:
             raise GitHubUnavailableError("GitHub GraphQL answered without the viewer's login")
         return login
 
+    def is_draft(self, repo: str, pull: PullRequest) -> bool:
+        """The PR's draft flag: REST's optional ``draft`` when present, else GraphQL's non-null ``isDraft``."""
+        if pull.draft is not None:
+            return pull.draft
+        owner, name = split_repo(repo)
+        data = self.graphql(IS_DRAFT_QUERY, {"owner": owner, "name": name, "number": pull.number}, repo=repo,
+                            what=f"draft flag of #{pull.number}")
+        found = (data.get("repository") or {}).get("pullRequest")
+        if not isinstance(found, dict) or not isinstance(found.get("isDraft"), bool):
+            raise GitHubPermanentError(f"pull request #{pull.number} not found in {repo}", github_status=200)
+        return bool(found["isDraft"])
+
     def mark_ready_for_review(self, repo: str, pull: PullRequest | int) -> bool:
         """Remove the draft flag (GraphQL ``markPullRequestReadyForReview``); False when it was not a draft."""
         pr = pull if isinstance(pull, PullRequest) else self.get_pull(repo, pull)
-        if not pr.draft:
+        if not self.is_draft(repo, pr):
             return False
         self.graphql(MARK_READY_MUTATION, {"id": pr.node_id}, repo=repo, what=f"ready for review #{pr.number}")
         return True
 
     def find_open_pull(self, repo: str, head: str) -> PullRequest | None:
-        """The open pull request from branch ``head`` (``branch`` or ``owner:branch``), if any."""
+        """The open pull request from branch ``head`` (``branch`` or ``owner:branch``), if any.
+
+        The list endpoint answers GitHub's simple form (no ``mergeable``, ``draft`` optional), so
+        the pull request found is read again in full."""
         owner, name = split_repo(repo)
         qualified = head if ":" in head else f"{owner}:{head}"
         for item in self.paginate(f"/repos/{owner}/{name}/pulls", repo=repo,
                                   params={"state": "open", "head": qualified}, what=f"pull requests from {head}"):
-            return PullRequest.from_api(item)
+            return self.get_pull(repo, int(item["number"]))
         return None
+
+    # ------------------------------------------------------------------ check runs and statuses (issue 18)
+
+    def create_check_run(self, repo: str, *, head_sha: str, name: str, status: str = "queued",
+                         conclusion: str | None = None, details_url: str | None = None,
+                         external_id: str | None = None, title: str | None = None, summary: str | None = None,
+                         text: str | None = None) -> CheckRun:
+        """A check run on ``head_sha`` (GitHub Apps only: a plain token gets a permanent 403)."""
+        owner, name_ = split_repo(repo)
+        payload: dict[str, Any] = {"name": name, "head_sha": head_sha, "status": status}
+        if conclusion is not None:
+            payload.update(status="completed", conclusion=conclusion)
+        if details_url:
+            payload["details_url"] = details_url
+        if external_id is not None:
+            payload["external_id"] = external_id
+        if (output := _output(title, summary, text)) is not None:
+            payload["output"] = output
+        data = self.rest("POST", f"/repos/{owner}/{name_}/check-runs", repo=repo, json=payload,
+                         what=f"check run {name!r}")
+        return CheckRun.from_api(data)
+
+    def update_check_run(self, repo: str, run_id: int, *, status: str | None = None, conclusion: str | None = None,
+                         details_url: str | None = None, title: str | None = None, summary: str | None = None,
+                         text: str | None = None) -> CheckRun:
+        owner, name = split_repo(repo)
+        payload: dict[str, Any] = {}
+        if status is not None:
+            payload["status"] = status
+        if conclusion is not None:
+            payload.update(status="completed", conclusion=conclusion)
+        if details_url:
+            payload["details_url"] = details_url
+        if (output := _output(title, summary, text)) is not None:
+            payload["output"] = output
+        data = self.rest("PATCH", f"/repos/{owner}/{name}/check-runs/{int(run_id)}", repo=repo, json=payload,
+                         what=f"check run {run_id}")
+        return CheckRun.from_api(data)
+
+    def find_check_run(self, repo: str, sha: str, name: str) -> CheckRun | None:
+        """The newest check run called ``name`` on ``sha`` (GitHub's ``filter=latest``), if any."""
+        owner, repo_name = split_repo(repo)
+        for run in self.paginate(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", repo=repo,
+                                 params={"check_name": name, "filter": "latest"}, items_key="check_runs",
+                                 what=f"check run {name!r} of {sha[:12]}"):
+            return CheckRun.from_api(run)
+        return None
+
+    def create_commit_status(self, repo: str, sha: str, *, state: str, context: str, description: str = "",
+                             target_url: str | None = None) -> None:
+        """A commit status (``pending``/``success``/``failure``/``error``): the plain-token fallback for check runs."""
+        owner, name = split_repo(repo)
+        payload: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            payload["target_url"] = target_url
+        self.rest("POST", f"/repos/{owner}/{name}/statuses/{sha}", repo=repo, json=payload,
+                  what=f"commit status {context!r}")
 
     def create_pull(self, repo: str, *, head: str, base: str, title: str, body: str,
                     draft: bool = True) -> PullRequest:
@@ -424,6 +537,16 @@ class GitHubClient:
         data = self.rest("POST", f"/repos/{owner}/{name}/pulls", repo=repo, what=f"a pull request from {head}",
                          json={"head": head, "base": base, "title": title, "body": body, "draft": draft})
         return PullRequest.from_api(data)
+
+
+def _output(title: str | None, summary: str | None, text: str | None) -> dict[str, str] | None:
+    """A check run's ``output``: GitHub requires title and summary together (65,535 characters at most)."""
+    if title is None and summary is None:
+        return None
+    output = {"title": (title or "")[:1000], "summary": (summary or title or "")[:65_000]}
+    if text:
+        output["text"] = text[:65_000]
+    return output
 
 
 def _new_session() -> requests.Session:
@@ -435,10 +558,31 @@ def _new_session() -> requests.Session:
 
 
 def _message(response: requests.Response) -> str:
+    """GitHub's ``message`` plus the details of a 422's ``errors`` (e.g. "A pull request already exists")."""
     try:
-        return str(response.json().get("message") or response.reason)[:200]
+        payload = response.json()
+        text = str(payload.get("message") or response.reason)
+        details = [str(e.get("message") or f"{e.get('code', '')} {e.get('field', '')}".strip())
+                   for e in payload.get("errors") or [] if isinstance(e, dict)]
     except (ValueError, AttributeError):
         return str(response.reason or "")
+    return (f"{text}: {'; '.join(details)}" if details else text)[:300]
+
+
+def _says_secondary_limit(response: requests.Response) -> bool:
+    """GitHub's secondary-limit message ("You have exceeded a secondary rate limit", formerly "abuse detection")."""
+    message = _message(response).lower()
+    return "secondary rate limit" in message or "abuse detection" in message
+
+
+def _graphql_rate_limited(response: requests.Response) -> bool:
+    """A GraphQL answer (HTTP 200) whose errors include ``RATE_LIMITED``."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return False
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    return isinstance(errors, list) and any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in errors)
 
 
 def _path_of(url: str, base: str) -> str:

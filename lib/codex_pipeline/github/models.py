@@ -69,7 +69,9 @@ class PullRequest:
     title: str
     body: str
     state: str
-    draft: bool
+    # GitHub's description does not require ``draft``: None means "not said", and the client asks
+    # GraphQL's non-null ``isDraft`` before acting on it.
+    draft: bool | None
     head_ref: str
     head_sha: str
     base_ref: str
@@ -91,7 +93,7 @@ class PullRequest:
             title=str(data.get("title") or ""),
             body=str(data.get("body") or ""),
             state=str(data.get("state") or ""),
-            draft=bool(data.get("draft")),
+            draft=data["draft"] if isinstance(data.get("draft"), bool) else None,
             head_ref=str(head.get("ref") or ""),
             head_sha=str(head.get("sha") or ""),
             base_ref=str(base.get("ref") or ""),
@@ -101,6 +103,31 @@ class PullRequest:
             author=str((data.get("user") or {}).get("login") or ""),
             raw=data,
         )
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """A check run we created or found (issue 18: one per implementation or review run)."""
+
+    id: int
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None
+    html_url: str
+    details_url: str
+    external_id: str
+    title: str
+    summary: str
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> CheckRun:
+        output = data.get("output") or {}
+        return cls(id=int(data["id"]), name=str(data.get("name") or ""), head_sha=str(data.get("head_sha") or ""),
+                   status=str(data.get("status") or ""), conclusion=data.get("conclusion"),
+                   html_url=str(data.get("html_url") or ""), details_url=str(data.get("details_url") or ""),
+                   external_id=str(data.get("external_id") or ""), title=str(output.get("title") or ""),
+                   summary=str(output.get("summary") or ""))
 
 
 @dataclass(frozen=True)

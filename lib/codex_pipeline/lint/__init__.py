@@ -5,8 +5,9 @@ kubernetes-validate, custom kinds and func.yaml through :mod:`codex_pipeline.sch
 unknown kinds are errors, and a custom kind must be at the API version the supported releases
 serve (README "Deployment"). Argo WorkflowTemplates are then checked beyond the schema
 (parameter references resolve, referenced templates exist, commands are real
-``codex-pipeline`` verbs), and :mod:`codex_pipeline.lint.deployable` holds everything to what a
-real cluster does with it. Every finding names the file and line.
+``codex-pipeline`` verbs), :mod:`codex_pipeline.lint.deployable` holds everything to what a
+real cluster does with it, and :mod:`codex_pipeline.lint.credentials` keeps secrets out of
+containers' environments. Every finding names the file and line.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ def lint(root: Path, *, kustomize: bool = True) -> list[Finding]:
     from codex_pipeline.lint import deployable
 
     findings.extend(Finding(file, line, message) for file, line, message in deployable.check(root, documents))
+    from codex_pipeline.lint import credentials
+
+    findings.extend(Finding(file, line, message) for file, line, message in credentials.check(root, documents))
     if kustomize:
         findings.extend(kustomize_findings(root))
     return findings

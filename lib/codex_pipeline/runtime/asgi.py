@@ -8,6 +8,7 @@ APIs), so each request runs in a worker thread and the event loop stays free.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +41,18 @@ class AsgiFunction:
         return self._app
 
     def start(self, cfg: dict[str, str] | None = None) -> None:
-        """func-python calls this once at start-up: build the app so config errors stop it."""
-        _ = self.app
+        """func-python calls this once at start-up: build the app so config errors stop it.
+
+        A wrong setting prints one line and ends the process with status 2: hypercorn would
+        otherwise log the SystemExit of a failed lifespan start-up and keep serving nothing.
+        """
+        from codex_pipeline.runtime import build
+
+        if self._app is None:
+            try:
+                self._app = build(self._create_app)
+            except SystemExit as stop:
+                os._exit(int(stop.code or 0))
 
     def stop(self) -> None:
         return None
@@ -50,8 +61,7 @@ class AsgiFunction:
         return self.app.alive(), "alive"
 
     def ready(self) -> tuple[bool, str]:
-        ok = self.app.ready()
-        return ok, "ready" if ok else "not ready"
+        return self.app.readiness()
 
     async def handle(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope.get("type") == "lifespan":

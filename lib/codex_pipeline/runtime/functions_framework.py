@@ -21,8 +21,9 @@ def entry(create_app: Callable[[], FunctionApp]) -> Callable[[Any], Any]:
     import flask
 
     from codex_pipeline.app import error_response
+    from codex_pipeline.runtime import build
 
-    app = create_app()
+    app = build(create_app)
 
     def handle(flask_request: Any) -> Any:
         environ = flask_request.environ

@@ -35,6 +35,35 @@ _INSERT_RUN = (
     " SELECT * FROM inserted"
 )
 _log = logging.getLogger("codex_pipeline.store")
+
+
+class _OutageLog(logging.Filter):
+    """psycopg_pool warns on every failed connection attempt (twice a second while a host is
+    down). Let the first warning of an outage through, drop the repeats, and say once when the
+    database answers again: one line per change of state, not per attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(("error connecting", "reconnection attempt")):
+            return True
+        if self.down:
+            return False
+        self.down = True
+        record.msg = f"{record.getMessage()} (PostgreSQL unreachable; logged again when this changes)"
+        record.args = ()
+        return True
+
+    def answered(self) -> None:
+        if self.down:
+            self.down = False
+            _log.warning("PostgreSQL answers again")
+
+
+_OUTAGE = _OutageLog()
+logging.getLogger("psycopg.pool").addFilter(_OUTAGE)
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
 
@@ -91,7 +120,9 @@ class PostgresStore:
         for attempt in (1, 2):
             try:
                 with self._pool.connection() as conn:
-                    return work(conn)
+                    result = work(conn)
+                _OUTAGE.answered()
+                return result
             except PoolTimeout:
                 raise Unavailable(
                     f"PostgreSQL is unreachable: no connection within {self.connect_timeout:g}s") from None
