@@ -109,7 +109,8 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
         for example in ("issue_comment.review-request.json", "check_suite.completed.json"):
             assert dev.replay(ROOT / "examples" / example).returncode == 0
         workflows = tmp_path / "state" / "workflows" / "argo-workflows"
-        dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-57-*.json")),
+        # PR 57 is on codex/issue-42-…: the review run is keyed by the issue its branch names.
+        dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-42-*.json")),
                      what="the review Workflow")
         dev.wait_for(lambda: "request-review handled codex.pr.readiness: ready to merge" in dev.text(),
                      what="readiness")
