@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, Store, TaskIntake, WorkflowRun, migrations, open_store
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    Store,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    open_store,
+)
 from codex_pipeline.store.once import do_once
 from tests.conftest import free_port
 
@@ -413,6 +422,38 @@ def _fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return make_conninfo("", **{**conninfo_to_dict(server_url), "dbname": name}), drop
+
+
+def test_a_redelivery_is_claimed_once_and_found_by_its_guid(store: Store) -> None:
+    hook = f"acme/widgets:{uuid.uuid4().int % 10**9}"
+    first = Redelivery(hook, 9001, "guid-a", "issues", 503)
+    assert store.claim_redelivery(first) is True
+    assert store.claim_redelivery(first) is False  # never asked for twice
+    assert store.claim_redelivery(Redelivery(hook, 9002, "guid-a", "issues", 0)) is True
+    assert store.claim_redelivery(Redelivery(f"{hook}0", 9001, "guid-a", "issues", 503)) is True  # another hook
+    found = store.redeliveries(hook, ["guid-a", "guid-b"])
+    assert [(r.delivery_id, r.guid, r.status_code) for r in found] == [(9001, "guid-a", 503), (9002, "guid-a", 0)]
+    assert all(r.requested_at is not None and r.requested_at.tzinfo is not None for r in found)
+    assert store.redeliveries(hook, ["guid-b"]) == []
+
+
+def test_a_released_redelivery_can_be_claimed_again(store: Store) -> None:
+    hook = f"app-{uuid.uuid4().hex[:8]}"
+    assert store.claim_redelivery(Redelivery(hook, 7, "g", "push", 502))
+    store.release_redelivery(hook, 7)
+    assert store.redeliveries(hook, ["g"]) == []
+    assert store.claim_redelivery(Redelivery(hook, 7, "g", "push", 502))
+
+
+def test_the_reconcile_cursor_is_kept_per_hook(store: Store) -> None:
+    hook = f"acme/widgets:{uuid.uuid4().int % 10**9}"
+    assert store.reconcile_cursor(hook) is None
+    at = datetime(2026, 11, 29, 18, 0, 5, tzinfo=UTC)
+    store.save_reconcile_cursor(hook, at)
+    store.save_reconcile_cursor(f"{hook}0", at + timedelta(hours=1))
+    assert store.reconcile_cursor(hook) == at
+    store.save_reconcile_cursor(hook, at - timedelta(minutes=3))  # a cursor may move back (an open failure)
+    assert store.reconcile_cursor(hook) == at - timedelta(minutes=3)
 
 
 # --- active runs (migration 0004) -------------------------------------------------------------

@@ -208,7 +208,21 @@ SETTINGS: tuple[Setting, ...] = (
             "timeout of one GitHub API call"),
     Setting("github_max_wait", "CODEX_GITHUB_MAX_WAIT_SECONDS", _non_negative_float, 5.0,
             "longest GitHub rate-limit wait slept through; longer waits answer 503 with Retry-After"),
+    Setting("reconcile_hook", "CODEX_RECONCILE_HOOK", _optional, None,
+            "the webhook `reconcile` checks: owner/name:HOOK_ID, or app for the GitHub App's webhook"),
+    Setting("reconcile_max_redeliveries", "CODEX_RECONCILE_MAX_REDELIVERIES", _non_negative_int, 20,
+            "most redeliveries one `reconcile` run asks GitHub for"),
+    Setting("reconcile_max_per_event", "CODEX_RECONCILE_MAX_PER_EVENT", _non_negative_int, 3,
+            "most redeliveries of one event (GUID) ever, so a payload ingest always refuses is let go"),
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
+    Setting("oidc_audience", "CODEX_OIDC_AUDIENCE", _optional, None,
+            "require a Knative Eventing OIDC sender token with this audience (internal functions; off when unset)"),
+    Setting("oidc_issuer", "CODEX_OIDC_ISSUER", str, "https://kubernetes.default.svc.cluster.local",
+            "issuer (iss) the sender tokens must carry: the cluster's service-account issuer"),
+    Setting("oidc_jwks_url", "CODEX_OIDC_JWKS_URL", _optional, None,
+            "where the issuer's signing keys are (default: the API server's /openid/v1/jwks)"),
+    Setting("oidc_subjects", "CODEX_OIDC_SUBJECTS", _ids, frozenset(),
+            "senders (sub) allowed, comma-separated; empty = any valid token for the audience"),
     Setting("discord_public_key", "CODEX_DISCORD_PUBLIC_KEY", _optional, None,
             "Discord application public key (hex); enables /discord/interactions on ingest-webhook"),
     Setting("discord_allowed_users", "CODEX_DISCORD_ALLOWED_USERS", _ids, frozenset(),
@@ -255,7 +269,14 @@ class Settings:
     github_app_installation_id: str | None = None
     github_timeout: float = 10.0
     github_max_wait: float = 5.0
+    reconcile_hook: str | None = None
+    reconcile_max_redeliveries: int = 20
+    reconcile_max_per_event: int = 3
     log_level: str = "INFO"
+    oidc_audience: str | None = None
+    oidc_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    oidc_jwks_url: str | None = None
+    oidc_subjects: frozenset[str] = frozenset()
     discord_public_key: str | None = None
     discord_allowed_users: frozenset[str] = frozenset()
     discord_allowed_roles: frozenset[str] = frozenset()

@@ -13,12 +13,21 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations, refuse_nul
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    refuse_nul,
+)
 
 SCHEMA = "codex_kb"
 # pg_advisory_xact_lock key that serialises migrations ("codexkb1" as an int64).
@@ -281,6 +290,36 @@ class PostgresStore:
             " AND namespace = %s AND name = %s",
             (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name)).rowcount == 1)
         return deleted
+
+    # --- webhook reconcile ----------------------------------------------------------------
+
+    def reconcile_cursor(self, hook: str) -> datetime | None:
+        row = self._call(lambda conn: conn.execute(
+            "SELECT cursor_at FROM codex_kb.reconcile_cursors WHERE hook = %s", (hook,)).fetchone())
+        return row[0] if row else None
+
+    def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
+        self._call(lambda conn: conn.execute(
+            "INSERT INTO codex_kb.reconcile_cursors (hook, cursor_at) VALUES (%s, %s) ON CONFLICT (hook) "
+            "DO UPDATE SET cursor_at = excluded.cursor_at, updated_at = now()", (hook, at)))
+
+    def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        refuse_nul(redelivery.hook, redelivery.guid, redelivery.event)
+        return self._call(lambda conn: conn.execute(
+            "INSERT INTO codex_kb.redeliveries (hook, delivery_id, guid, event, status_code) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (hook, delivery_id) DO NOTHING",
+            (redelivery.hook, redelivery.delivery_id, redelivery.guid, redelivery.event,
+             redelivery.status_code)).rowcount == 1)
+
+    def release_redelivery(self, hook: str, delivery_id: int) -> None:
+        self._call(lambda conn: conn.execute(
+            "DELETE FROM codex_kb.redeliveries WHERE hook = %s AND delivery_id = %s", (hook, delivery_id)))
+
+    def redeliveries(self, hook: str, guids: list[str]) -> list[Redelivery]:
+        rows = self._call(lambda conn: conn.execute(
+            "SELECT hook, delivery_id, guid, event, status_code, requested_at FROM codex_kb.redeliveries "
+            "WHERE hook = %s AND guid = ANY(%s) ORDER BY requested_at, delivery_id", (hook, list(guids))).fetchall())
+        return [Redelivery(r[0], int(r[1]), r[2], r[3], int(r[4]), r[5]) for r in rows]
 
     # --- once markers -------------------------------------------------------------------
 

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations, refuse_nul
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    refuse_nul,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
@@ -233,6 +241,43 @@ class SqliteStore:
             row = conn.execute("SELECT key, repository, issue_number, issue_url FROM created_issues WHERE key = ?",
                                (issue.key,)).fetchone()
         return CreatedIssue(row[0], row[1], int(row[2]), row[3])
+
+    # --- webhook reconcile ----------------------------------------------------------------
+
+    def reconcile_cursor(self, hook: str) -> datetime | None:
+        rows = self._query("SELECT cursor_at FROM reconcile_cursors WHERE hook = ?", (hook,))
+        return _parse_time(rows[0][0]) if rows else None
+
+    def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO reconcile_cursors (hook, cursor_at, updated_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (hook) DO UPDATE SET cursor_at = excluded.cursor_at, "
+                         "updated_at = excluded.updated_at", (hook, _time(at), _now()))
+
+    def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        refuse_nul(redelivery.hook, redelivery.guid, redelivery.event)
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO redeliveries (hook, delivery_id, guid, event, status_code, requested_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hook, delivery_id) DO NOTHING",
+                (redelivery.hook, redelivery.delivery_id, redelivery.guid, redelivery.event,
+                 redelivery.status_code, _now()))
+            return cursor.rowcount == 1
+
+    def release_redelivery(self, hook: str, delivery_id: int) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM redeliveries WHERE hook = ? AND delivery_id = ?", (hook, delivery_id))
+
+    def redeliveries(self, hook: str, guids: list[str]) -> list[Redelivery]:
+        found: list[Redelivery] = []
+        for start in range(0, len(guids), 500):  # SQLite caps the number of bound parameters
+            chunk = guids[start:start + 500]
+            marks = ",".join("?" for _ in chunk)
+            rows = self._query(
+                "SELECT hook, delivery_id, guid, event, status_code, requested_at FROM redeliveries "  # noqa: S608
+                f"WHERE hook = ? AND guid IN ({marks})", (hook, *chunk))
+            found += [Redelivery(r[0], int(r[1]), r[2], r[3], int(r[4]), _parse_time(r[5])) for r in rows]
+        return sorted(found, key=lambda r: (r.requested_at or datetime.min.replace(tzinfo=UTC), r.delivery_id))
 
     # --- once markers -------------------------------------------------------------------
 
