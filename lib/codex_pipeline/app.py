@@ -41,9 +41,12 @@ class FunctionApp:
         methods: Iterable[str] = ("POST",),
         ready: Callable[[], bool | tuple[bool, str]] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        authenticate: Callable[[Request], object] | None = None,
     ) -> None:
         self.name = name
         self.max_body = max_body  # the runtimes read at most this much of a body (runtime/body.py)
+        # who may call at all (the OIDC sender check, codex_pipeline.oidc); raises the refusal
+        self.authenticate = authenticate
         self.handler = handler
         self.methods = frozenset(method.upper() for method in methods)
         self._ready = ready
@@ -77,6 +80,8 @@ class FunctionApp:
                     f"{request.method} is not allowed; use {', '.join(sorted(self.methods))}",
                     headers={"allow": ", ".join(sorted(self.methods))},
                 )
+            if self.authenticate is not None:
+                self.authenticate(request)
             return self.handler(request)
         except PipelineError as error:
             level = logging.WARNING if error.status < 500 else logging.ERROR

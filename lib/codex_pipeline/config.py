@@ -217,6 +217,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reconcile_max_per_event", "CODEX_RECONCILE_MAX_PER_EVENT", _non_negative_int, 3,
             "most redeliveries of one event (GUID) ever, so a payload ingest always refuses is let go"),
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
+    Setting("oidc_audience", "CODEX_OIDC_AUDIENCE", _optional, None,
+            "require a Knative Eventing OIDC sender token with this audience (internal functions; off when unset)"),
+    Setting("oidc_issuer", "CODEX_OIDC_ISSUER", str, "https://kubernetes.default.svc.cluster.local",
+            "issuer (iss) the sender tokens must carry: the cluster's service-account issuer"),
+    Setting("oidc_jwks_url", "CODEX_OIDC_JWKS_URL", _optional, None,
+            "where the issuer's signing keys are (default: the API server's /openid/v1/jwks)"),
+    Setting("oidc_subjects", "CODEX_OIDC_SUBJECTS", _ids, frozenset(),
+            "senders (sub) allowed, comma-separated; empty = any valid token for the audience"),
     Setting("discord_public_key", "CODEX_DISCORD_PUBLIC_KEY", _optional, None,
             "Discord application public key (hex); enables /discord/interactions on ingest-webhook"),
     Setting("discord_allowed_users", "CODEX_DISCORD_ALLOWED_USERS", _ids, frozenset(),
@@ -268,6 +276,10 @@ class Settings:
     reconcile_max_redeliveries: int = 20
     reconcile_max_per_event: int = 3
     log_level: str = "INFO"
+    oidc_audience: str | None = None
+    oidc_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    oidc_jwks_url: str | None = None
+    oidc_subjects: frozenset[str] = frozenset()
     discord_public_key: str | None = None
     discord_allowed_users: frozenset[str] = frozenset()
     discord_allowed_roles: frozenset[str] = frozenset()

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 
-from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.argo import WorkflowSubmitter, workflow_name
 from codex_pipeline.config import Settings, load_settings
@@ -88,6 +88,7 @@ def planning_parameters(task: tasks.CodexTask) -> dict[str, str]:
     return {"payload": base64.b64encode(tasks.to_json(task)).decode("ascii")}
 SOURCE = "codex-pipeline/dispatch-planning"
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNING_ENABLED", "CODEX_LOG_LEVEL",
     "CODEX_PLANNER_LOGIN", "CODEX_BRANCH_PREFIX",
@@ -273,4 +274,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = DispatchPlanning(settings, store, submitter, migration)
-    return FunctionApp(NAME, handler, methods=("POST",), ready=migration.ready)
+    return FunctionApp(NAME, handler, methods=("POST",), ready=migration.ready,
+                       authenticate=oidc.from_settings(settings))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest
@@ -55,6 +55,7 @@ HANDLES = frozenset({TASK_TYPES["implementation"]})
 # The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
 EMITS: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
     "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
@@ -137,4 +138,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = PromotePlan(settings, store, submitter, client_from_settings(settings))
-    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready)
+    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
+                       authenticate=oidc.from_settings(settings))

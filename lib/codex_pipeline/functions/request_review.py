@@ -29,7 +29,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from codex_pipeline import logs, review, tasks, telemetry
+from codex_pipeline import logs, oidc, review, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.commands import CANCEL, COMMAND_TYPE, REPLY, CommandRequest
 from codex_pipeline.config import Settings, load_settings
@@ -59,6 +59,7 @@ HANDLES = frozenset({TASK_TYPES["review"], TASK_TYPES["readiness"], COMMAND_TYPE
 # The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
 EMITS: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_BOT_MENTION", "CODEX_BRANCH_PREFIX",
     "CODEX_GITHUB_TOKEN",
@@ -224,4 +225,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = RequestReview(settings, store, submitter, client_from_settings(settings))
-    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready)
+    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
+                       authenticate=oidc.from_settings(settings))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from opentelemetry.trace import SpanKind
 
-from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp, sink_readiness
 from codex_pipeline.commands import COMMAND_TYPE, CommandRequest
 from codex_pipeline.config import Settings, alias_notes, load_settings
@@ -37,6 +37,7 @@ NAME = "route-task"
 HANDLES: frozenset[str] = ROUTED_TYPES | {PLAN_EVENT_TYPE}
 EMITS: frozenset[str] = frozenset(TASK_TYPES.values()) | {PLAN_REQUEST_TYPE, COMMAND_TYPE}
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
     "CODEX_IMPLEMENTATION_TRIGGER", "CODEX_BRANCH_PREFIX", "CODEX_REQUIRE_APPROVAL",
     "CODEX_DISCORD_REPOSITORY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
@@ -191,4 +192,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
         _log.warning("CODEX_TASKS_SINK or CODEX_TASKS_JSON_SINK is unset: tasks will be answered 503")
     return FunctionApp(NAME, handler, methods=("POST",),
                        ready=lambda: sink_readiness(handler.emitters is not None,
-                                                    "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"))
+                                                    "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"),
+                       authenticate=oidc.from_settings(settings))
