@@ -192,6 +192,8 @@ SETTINGS: tuple[Setting, ...] = (
             "where the dry-run submitter writes Workflow objects"),
     Setting("workflow_namespace", "CODEX_WORKFLOW_NAMESPACE", str, "argo-workflows",
             "namespace of submitted Workflows"),
+    Setting("argo_ui_url", "CODEX_ARGO_UI_URL", _optional, None,
+            "Argo UI workflow page for check-run details links, with {namespace} and {workflow}"),
     Setting("kubeconfig", "CODEX_KUBECONFIG", _optional, None,
             "kubeconfig path for the kubernetes submitter (default: in-cluster, then ~/.kube/config)"),
     Setting("planning_enabled", "CODEX_PLANNING_ENABLED", _bool, True,
@@ -260,6 +262,7 @@ class Settings:
     argo_submitter: str = "dry-run"
     dry_run_dir: str = ".codex-pipeline/workflows"
     workflow_namespace: str = "argo-workflows"
+    argo_ui_url: str | None = None
     kubeconfig: str | None = None
     planning_enabled: bool = True
     github_token: str | None = field(default=None, repr=False)
