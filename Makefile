@@ -15,7 +15,7 @@ export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 .PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean bench-steps bench-func bench-func-cold
 
 help:
-	@echo "make run    - run the pipeline locally on its embedded defaults"
+	@echo "make run    - run the pipeline locally on its embedded defaults (installs only what running needs)"
 	@echo "make test   - lint, type-check and run every test (what CI runs)"
 	@echo "make lint   - ruff + manifest lint"
 	@echo "make bench  - run the benchmarks in bench/"

@@ -28,7 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline.policy import PLAN_MARKER, Policy
+from codex_pipeline.names import PLAN_MARKER
+from codex_pipeline.policy import Policy
 from codex_pipeline.routing import route
 from tests.payloads import github
 

@@ -53,6 +53,7 @@ def serve(name: str, runtime: str, env: dict[str, str], tmp_path: Path) -> Itera
             stop_function(running)
         return
     python, build = func_python(name, tmp_path / f"func-{name}")
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / f"{name}-func-python.log"
     process = funcbuild.start(python, build, env, log)
     try:

@@ -233,3 +233,59 @@ def test_create_submitter_by_name(tmp_path: Path) -> None:
     assert isinstance(create_submitter("dry-run", dry_run_dir=str(tmp_path)), DryRunSubmitter)
     with pytest.raises(ConfigurationError):
         create_submitter("argo-cli", dry_run_dir=str(tmp_path))
+
+
+# --- stopping a run (spec.shutdown: Stop) --------------------------------------------------
+
+
+def test_stop_patches_spec_shutdown_stop_as_a_merge_patch(kube: FakeKubernetes, tmp_path: Path) -> None:
+    submitter = submitter_for(kube, tmp_path)
+    first = submitter.submit(planning_workflow())
+    assert submitter.stop(NAMESPACE, first.name) is True
+    (patch,) = kube.patches()
+    assert patch.path == f"/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/workflows/{first.name}"
+    assert patch.headers["content-type"] == "application/merge-patch+json"
+    assert json.loads(patch.body) == {"spec": {"shutdown": "Stop"}}
+    stored = kube.workflows[(NAMESPACE, first.name)]
+    assert stored["spec"]["shutdown"] == "Stop"
+    assert stored["spec"]["workflowTemplateRef"] == {"name": "facteur-dispatch"}
+    assert stored["metadata"]["generation"] == 2 and schemas.validate(stored) == []
+    assert submitter.stop(NAMESPACE, first.name) is True  # stopping twice is harmless
+
+
+def test_stopping_a_workflow_that_is_gone_is_false(kube: FakeKubernetes, tmp_path: Path) -> None:
+    assert submitter_for(kube, tmp_path).stop(NAMESPACE, "codex-gone-1-abc") is False
+
+
+@pytest.mark.parametrize(("code", "error"), [(500, Unavailable), (403, PermanentFailure)])
+def test_stop_failures_are_transient_or_permanent(kube: FakeKubernetes, tmp_path: Path, code: int,
+                                                  error: type[Exception]) -> None:
+    submitter = submitter_for(kube, tmp_path)
+    name = submitter.submit(planning_workflow()).name
+    kube.refuse(code)
+    with pytest.raises(error, match=f"stop Workflow {NAMESPACE}/{name}"):
+        submitter.stop(NAMESPACE, name)
+
+
+def test_the_fake_api_refuses_a_strategic_merge_patch_like_the_real_one(kube: FakeKubernetes, tmp_path: Path) -> None:
+    import requests
+
+    name = submitter_for(kube, tmp_path).submit(planning_workflow()).name
+    answer = requests.patch(f"{kube.url}/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/workflows/{name}",
+                            data=b'{"spec":{"shutdown":"Stop"}}', timeout=5,
+                            headers={"authorization": f"Bearer {TOKEN}",
+                                     "content-type": "application/strategic-merge-patch+json"})
+    assert answer.status_code == 415 and answer.json()["reason"] == "UnsupportedMediaType"
+    assert "shutdown" not in kube.workflows[(NAMESPACE, name)]["spec"]
+
+
+def test_dry_run_stop_marks_the_file_stopped(tmp_path: Path) -> None:
+    submitter = DryRunSubmitter(tmp_path / "workflows")
+    first = submitter.submit(planning_workflow())
+    assert submitter.stop(NAMESPACE, first.name) is True
+    written = json.loads((tmp_path / "workflows" / NAMESPACE / f"{first.name}.json").read_text())
+    expected = planning_workflow()
+    expected["spec"] = {**json.loads(json.dumps(expected["spec"])), "shutdown": "Stop"}
+    assert written == expected
+    assert submitter.stop(NAMESPACE, "absent") is False
+    assert submitter.submit(planning_workflow()).created is False  # still the same run

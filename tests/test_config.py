@@ -89,3 +89,38 @@ def test_readme_documents_every_setting() -> None:
     missing = [name for name in setting_names() if name not in documented]
     assert not missing, f"README configuration table lacks: {missing}"
     assert len(SETTINGS) == len(setting_names())
+
+
+def test_spec_aliases_are_read_when_ours_are_unset() -> None:
+    from codex_pipeline.config import alias_notes
+
+    settings = load_settings({"CODEX_TRIGGER_LOGIN": "Alice", "CODEX_WORKFLOW_LOGIN": "planner-bot"})
+    assert settings.trigger_logins == frozenset({"alice"}) and settings.planner_login == "planner-bot"
+    assert settings.aliases_used == ("CODEX_TRIGGER_LOGIN", "CODEX_WORKFLOW_LOGIN")
+    notes = alias_notes(settings)
+    assert len(notes) == 2 and "rename it to CODEX_TRIGGER_LOGINS" in notes[0]
+
+
+def test_ours_win_over_spec_aliases() -> None:
+    settings = load_settings({"CODEX_TRIGGER_LOGINS": "bob", "CODEX_TRIGGER_LOGIN": "alice",
+                              "CODEX_PLANNER_LOGIN": "ours", "CODEX_WORKFLOW_LOGIN": "theirs"})
+    assert settings.trigger_logins == frozenset({"bob"}) and settings.planner_login == "ours"
+    assert settings.aliases_used == ()
+
+
+def test_aliases_in_the_yaml_file(tmp_path: Path) -> None:
+    config = tmp_path / "codex.yaml"
+    config.write_text("CODEX_WORKFLOW_LOGIN: planner-bot\n")
+    settings = load_settings({"CODEX_CONFIG_FILE": str(config)})
+    assert settings.planner_login == "planner-bot" and settings.aliases_used == ("CODEX_WORKFLOW_LOGIN",)
+
+
+def test_spec_settings_of_our_own() -> None:
+    settings = load_settings({"CODEX_IMPLEMENTATION_TRIGGER": "  Ship   IT ", "CODEX_BRANCH_PREFIX": "bots/"})
+    assert (settings.implementation_trigger, settings.branch_prefix) == ("ship it", "bots/")
+    defaults = load_settings({})
+    assert (defaults.implementation_trigger, defaults.branch_prefix) == ("execute plan", "codex/")
+    with pytest.raises(ConfigurationError, match="CODEX_BRANCH_PREFIX='codex': expected a branch prefix"):
+        load_settings({"CODEX_BRANCH_PREFIX": "codex"})
+    with pytest.raises(ConfigurationError, match="CODEX_IMPLEMENTATION_TRIGGER"):
+        load_settings({"CODEX_IMPLEMENTATION_TRIGGER": "  "})

@@ -109,7 +109,8 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
         for example in ("issue_comment.review-request.json", "check_suite.completed.json"):
             assert dev.replay(ROOT / "examples" / example).returncode == 0
         workflows = tmp_path / "state" / "workflows" / "argo-workflows"
-        dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-57-*.json")),
+        # PR 57 is on codex/issue-42-…: the review run is keyed by the issue its branch names.
+        dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-42-*.json")),
                      what="the review Workflow")
         dev.wait_for(lambda: "request-review handled codex.pr.readiness: ready to merge" in dev.text(),
                      what="readiness")
@@ -166,3 +167,37 @@ def test_dev_says_ready_with_the_webhook_and_the_next_command(tmp_path: Path) ->
         assert ready[0].endswith(f"replay --state {tmp_path / 'state'} examples/issues.opened.json")
     finally:
         assert dev.interrupt() == 0
+
+
+def test_make_runs_relative_state_folder_runs_the_loop(tmp_path: Path) -> None:
+    """`make run` passes no --state: dev works in `.codex-pipeline` relative to where it was started,
+    while git and the local runs work in other folders. The first Workflow must still run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.devrun import CLI
+    from tests.test_dev_loop import laptop_env
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **laptop_env(tmp_path)}
+    output = tmp_path / "dev.out"
+    process = subprocess.Popen([*CLI, "dev", "--port", "0"], cwd=tmp_path, env=env, stdout=output.open("wb"),
+                               stderr=subprocess.STDOUT)
+    try:
+        info_path = tmp_path / ".codex-pipeline" / "dev.json"
+        deadline = time.monotonic() + 90
+        while not info_path.is_file():
+            assert process.poll() is None, output.read_text()
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.1)
+        replay = subprocess.run([*CLI, "replay", str(EXAMPLES / "issues.opened.json")], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        while " run-ok " not in output.read_text():
+            assert " run-failed " not in output.read_text(), output.read_text()
+            assert process.poll() is None and time.monotonic() < deadline + 90, output.read_text()
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)

@@ -41,7 +41,7 @@ def test_emitter_gives_up_within_the_total_deadline(mode: str, delay: float) -> 
         with pytest.raises(Unavailable, match="sink did not accept"):
             emitter.emit(event())
         elapsed = time.monotonic() - started
-    assert 1.7 < elapsed < 2.5 + 0.3, elapsed
+    assert 1.7 < elapsed < 2.5 + 1.0, elapsed  # margin for a loaded machine
     assert sink.requests >= 1
 
 
@@ -54,7 +54,7 @@ def test_a_shared_deadline_bounds_several_emits_together() -> None:
             emitter.emit(event(), until)  # its own attempt bound: 1 s
         with pytest.raises(Unavailable):
             emitter.emit(event(), until)  # what is left of the shared 1.5 s
-        assert time.monotonic() - started < 1.5 + 0.3
+        assert time.monotonic() - started < 1.5 + 1.0
 
 
 def test_keep_alive_still_works_after_a_cut_off_attempt() -> None:
@@ -87,5 +87,5 @@ def test_ingest_answers_503_within_the_deadline(runtime: str, mode: str, delay: 
             elapsed = time.monotonic() - started
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"] == "unavailable"
-    assert elapsed < 3 + 0.5, elapsed
+    assert elapsed < 3 + 1.5, elapsed  # the deadline plus a loaded machine's start of the answer
     assert sink.requests >= 1

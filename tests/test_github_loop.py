@@ -126,7 +126,7 @@ def test_a_pull_request_opens_only_from_a_pushed_branch_and_ci_reports_back(loop
     check_run = completed[1]["check_run"]
     assert (check_run["conclusion"], check_run["head_sha"]) == ("failure", sha)
     (readiness,) = route("com.github.check_run.completed", completed[1], "d-3", POLICY).tasks
-    assert readiness.kind == "readiness" and readiness.task.issue_number == 57
+    assert readiness.kind == "readiness" and readiness.task.pull_request_number == 57
 
 
 def test_a_push_to_the_branch_of_an_open_pr_synchronizes_it_and_runs_ci_again(loop: Loop, tmp_path: Path) -> None:

@@ -44,6 +44,12 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("PATCH", r"/repos/[^/]+/[^/]+/check-runs/\d+", "2xx", "CheckRun"),
     ("GET", r"/repos/[^/]+/[^/]+/check-runs/\d+", "2xx", "CheckRun"),
     ("POST", r"/repos/[^/]+/[^/]+/statuses/[0-9a-f]+", "2xx", "Status"),
+    ("GET", r"/repos/[^/]+/[^/]+/hooks/\d+/deliveries", "2xx", "HookDeliveryItem[]"),
+    ("GET", r"/repos/[^/]+/[^/]+/hooks/\d+/deliveries/\d+", "2xx", "HookDelivery"),
+    ("POST", r"/repos/[^/]+/[^/]+/hooks/\d+/deliveries/\d+/attempts", "2xx",
+     "AppHookDeliveriesDeliveryIdAttemptsPostResponse202"),
+    ("GET", r"/app/hook/deliveries", "2xx", "HookDeliveryItem[]"),
+    ("POST", r"/app/hook/deliveries/\d+/attempts", "2xx", "AppHookDeliveriesDeliveryIdAttemptsPostResponse202"),
     ("GET", r"/app", "2xx", "Integration"),
     ("GET", r"/repos/[^/]+/[^/]+/installation", "2xx", "Installation"),
     ("POST", r"/app/installations/\d+/access_tokens", "2xx", "InstallationToken"),
@@ -132,6 +138,21 @@ def drive_everything(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     app_client.update_check_run(REPO, run.id, conclusion="success", title="Done", summary="All good")
     app_client.rest("GET", f"/repos/{REPO}/check-runs/{run.id}", repo=REPO)
     client.create_commit_status(REPO, SHA, state="pending", context="codex / review", target_url="https://a.example")
+    # Webhook deliveries (what `reconcile` reads and redelivers): a repository hook and the App's
+    from codex_pipeline.github.deliveries import Hook
+    from tests.fakes.httpserver import RecordingSink
+
+    with RecordingSink(status=503) as receiver:
+        repo_hook = gh.add_hook(REPO, receiver.url, "s")
+        app_hook = gh.add_hook(None, receiver.url, "s")
+        first = gh.deliver(repo_hook, "issues", {"action": "opened"})
+        app_first = gh.deliver(app_hook, "issue_comment", {"action": "created"})
+        for hook, item, via in ((Hook(REPO, repo_hook.id), first, client), (Hook(), app_first, app_client)):
+            list(via.hook_deliveries(hook))
+            via.redeliver(hook, int(str(item["id"])))
+        requests.get(f"{gh.url}/repos/{REPO}/hooks/{repo_hook.id}/deliveries/{first['id']}", headers=TOKEN,
+                     timeout=5)
+        receiver.wait_for(4)
     requests.post(f"{gh.url}/repos/{REPO}/check-runs", headers=TOKEN, timeout=5, json={"name": "x", "head_sha": SHA})
 
 

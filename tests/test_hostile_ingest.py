@@ -105,7 +105,7 @@ def test_a_lying_content_length_is_413_at_once(signed_ingest: Served, sink: Reco
     answer = exchange(signed_ingest.url, head, [b'{"a": 1}'], timeout=8)
     assert answer.status == 413, answer
     assert json.loads(answer.body)["error"] == "payload_too_large"
-    assert answer.after < 1.0, answer.after
+    assert answer.after < 3.0, answer.after  # at once: it never waits for the 2 GiB (before: no answer in 8 s)
     assert sink.requests == []
 
 
@@ -166,7 +166,7 @@ def _headers_no_body(url: str, opened: list[socket.socket]) -> None:
     sock.sendall(request_head(url, {**headers, "Content-Length": "5000"}))
 
 
-def slow_clients_hold(served: Served, count: int) -> tuple[float, int]:
+def slow_clients_hold(served: Served, count: int, timeout: float = 30.0) -> tuple[float, int]:
     """``count`` slow clients (half trickle their headers, half send headers and no body), then a
     real delivery: how long it took and its status."""
     stop = threading.Event()
@@ -181,7 +181,7 @@ def slow_clients_hold(served: Served, count: int) -> tuple[float, int]:
     try:
         headers, body = delivery()
         started = time.monotonic()
-        answer = requests.post(served.url + "/", data=body, headers=headers, timeout=30)
+        answer = requests.post(served.url + "/", data=body, headers=headers, timeout=timeout)
         return time.monotonic() - started, answer.status_code
     finally:
         stop.set()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from codex_pipeline.config import load_settings
-from codex_pipeline.policy import PLAN_MARKER, Decision, Policy
+from codex_pipeline.names import PLAN_MARKER
+from codex_pipeline.policy import Decision, Policy
 
 POLICY = Policy(trigger_logins=frozenset({"Gregkonush", "alice"}), trigger_label="codex",
                 planner_login="Codex-Planner", bot_mention="@tuslagch")

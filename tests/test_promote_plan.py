@@ -237,3 +237,32 @@ def test_every_delivery_mode_submits(function: RunningFunction, workdir: Path, m
     [workflow] = workflows_for(workdir, number)
     assert workflow["metadata"]["name"] == workflow_name("github-codex-implementation", REPO, number,
                                                          codex_task.delivery_id)
+
+
+# --- approval pinned to the plan's text (issue 17) ---------------------------------------------
+
+def test_execute_plan_pins_the_fetched_plan_by_hash_and_names_it_once(function: RunningFunction,
+                                                                      github: FakeGitHub, workdir: Path) -> None:
+    import hashlib
+
+    number = issue_number()
+    plan = github.add_comment(REPO, number, "<!-- codex:plan -->\nthe plan to pin", login=PLANNER, kind="Bot")
+    digest = hashlib.sha256(plan["body"].encode()).hexdigest()
+    codex_task = task("implementation", number, sender="alice")
+    for _ in range(2):  # a redelivery names it no second time
+        assert deliver(function, codex_task).status_code == 202
+    [workflow] = workflows_for(workdir, number)
+    assert parameter(workflow, "eventBody")["planSha256"] == digest
+    replies = [c for c in github.comments[(REPO, number)] if c["body"].startswith("Implementing the plan")]
+    assert len(replies) == 1
+    assert plan["html_url"] in replies[0]["body"] and digest in replies[0]["body"] and "alice" in replies[0]["body"]
+
+
+def test_the_planners_own_plan_task_keeps_or_gets_its_hash(function: RunningFunction, workdir: Path) -> None:
+    import hashlib
+
+    number = issue_number()
+    body = "<!-- codex:plan -->\nplan carried by the task"
+    assert deliver(function, task("implementation", number, planCommentBody=body, planCommentId=7)).status_code == 202
+    [workflow] = workflows_for(workdir, number)
+    assert parameter(workflow, "eventBody")["planSha256"] == hashlib.sha256(body.encode()).hexdigest()

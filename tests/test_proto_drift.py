@@ -28,6 +28,9 @@ def test_wire_numbers_are_the_existing_systems() -> None:
         "issue_url": 7, "issue_title": 8, "issue_body": 9, "sender": 10, "issued_at": 11,
         "plan_comment_id": 12, "plan_comment_url": 13, "plan_comment_body": 14, "delivery_id": 15,
         "review_context": 16,
+        # ours, numbered after the existing ones: the PR of a review/readiness task, the approved
+        # plan's SHA-256, a replan request.
+        "pull_request_number": 17, "plan_sha256": 18, "replan": 19,
     }
     assert pb.CodexTask.DESCRIPTOR.full_name == "proompteng.froussard.v1.CodexTask"
     assert dict(pb.CodexTaskStage.items()) == {

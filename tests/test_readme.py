@@ -39,3 +39,26 @@ def test_curl_replay_from_the_readme_reaches_the_running_dev(tmp_path: Path) -> 
         assert record["attributes"]["subject"] == "1"
     finally:
         assert dev.interrupt() == 0
+
+
+def console_examples(heading: str) -> list[tuple[str, list[str]]]:
+    """(command, output lines) of each ```console block in a README section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", section, re.S):
+        lines = block.splitlines()
+        examples.append((lines[0].removeprefix("$ "), lines[1:]))
+    return examples
+
+
+def test_the_migrate_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    ((command, expected),) = console_examples("### Store migrations")
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin", "TMPDIR": str(tmp_path)}
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == expected

@@ -17,8 +17,8 @@ from codex_pipeline import tasks
 from codex_pipeline.argo import workflow_name
 from codex_pipeline.config import load_settings
 from codex_pipeline.functions import request_review
+from codex_pipeline.names import READY_MARKER
 from codex_pipeline.pb import codex_task_pb2
-from codex_pipeline.review import READY_MARKER
 from codex_pipeline.runtime.asgi import AsgiFunction
 from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
@@ -300,3 +300,204 @@ def test_github_app_credentials_from_a_mounted_key_file(postgres_url: str, tmp_p
         assert len(app_github.calls("POST", "/app/installations/1/access_tokens")) == 2
         assert len(app_github.calls("GET", f"/repos/{REPO}/installation")) == 1
     assert len(workflows_for(tmp_path, first)) == 1 and len(workflows_for(tmp_path, second)) == 1
+
+
+# ---------------------------------------------------------------- issue numbers and command replies
+
+def test_review_of_a_pr_is_keyed_by_the_issue_its_branch_names(function: RunningFunction, github: FakeGitHub,
+                                                                workdir: Path) -> None:
+    pr = uuid.uuid4().int % 900_000 + 1000
+    issue = pr + 1_000_000
+    github.add_pull(REPO, pr, head=f"codex/issue-{issue}-retry", head_sha=uuid.uuid4().hex + "0" * 8)
+    # As route-task sends it for a review comment on a PR it cannot tie to an issue: both numbers are the PR.
+    codex_task = task("review", pr, head="", base="", pullRequestNumber=pr)
+    assert deliver(function, "review", codex_task).status_code == 202
+    [workflow] = workflows_for(workdir, issue)
+    body = parameter(workflow, "eventBody")
+    assert (body["issueNumber"], body["pullRequestNumber"]) == (issue, pr)
+    assert body["head"] == f"codex/issue-{issue}-retry"
+    assert workflows_for(workdir, pr) == []
+
+
+def test_review_of_a_branch_naming_no_issue_keeps_the_pr_number(function: RunningFunction, github: FakeGitHub,
+                                                                 workdir: Path) -> None:
+    pr = uuid.uuid4().int % 900_000 + 1000
+    github.add_pull(REPO, pr, head="codex/hotfix", head_sha=uuid.uuid4().hex + "0" * 8)
+    assert deliver(function, "review", task("review", 77, head="", pullRequestNumber=pr)).status_code == 202
+    [workflow] = workflows_for(workdir, pr)
+    assert parameter(workflow, "eventBody")["pullRequestNumber"] == pr
+
+
+def test_readiness_reads_the_pr_from_its_own_field(function: RunningFunction, github: FakeGitHub) -> None:
+    number, _ = new_pull(github, draft=True, mergeable=True, mergeable_state="clean")
+    readiness = task("review", 42, pullRequestNumber=number)
+    assert deliver(function, "readiness", readiness).status_code == 200
+    assert len(handoffs(github, number)) == 1 and handoffs(github, 42) == []
+
+
+def command_event(number: int, delivery: str,
+                  reply: str = "I did not understand that.") -> tuple[dict[str, str], bytes]:
+    from codex_pipeline.commands import CommandRequest
+    from codex_pipeline.events import Event, encode_binary
+
+    command = CommandRequest("reply", REPO, number, delivery, 1234, "alice", reply, "unknown mention")
+    return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
+                               datacontenttype="application/json", data=command.to_json(),
+                               extensions={"partitionkey": command.partition_key}))
+
+
+def test_a_command_reply_is_posted_once_per_delivery(function: RunningFunction, github: FakeGitHub) -> None:
+    number, _ = new_pull(github)
+    delivery = str(uuid.uuid4())
+    headers, body = command_event(number, delivery)
+
+    def post(_: int) -> requests.Response:
+        answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+        assert_broker_acceptable(answer.status_code, answer.headers, answer.content)
+        return answer
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(post, range(4)))
+    retried = [post(0) for _ in range(3) if any(a.status_code == 503 for a in answers)]
+    assert {a.status_code for a in answers + retried} <= {200, 503} and answers + retried
+    assert post(0).status_code == 200
+    replies = [c for c in github.comments.get((REPO, number), []) if c["body"] == "I did not understand that."]
+    assert len(replies) == 1
+    # Another delivery of the same kind of mention is answered again.
+    headers, body = command_event(number, str(uuid.uuid4()))
+    assert post(0).status_code == 200
+    assert len([c for c in github.comments[(REPO, number)] if c["body"] == "I did not understand that."]) == 2
+
+
+@pytest.mark.parametrize("data", [b"{}", b'{"kind":"launch","repository":"a/b","number":1,"deliveryId":"d"}',
+                                  b'{"kind":"reply","repository":"a/b","number":0,"deliveryId":"d"}', b"[]"])
+def test_a_bad_command_request_is_400(function: RunningFunction, data: bytes) -> None:
+    from codex_pipeline.events import Event, encode_binary
+
+    headers, body = encode_binary(Event(id="x", source="t", type="codex.command", datacontenttype="application/json",
+                                        data=data))
+    answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+    assert answer.status_code == 400 and answer.json()["error"]
+
+
+# ---------------------------------------------------------------- one active run per issue (issue 17)
+
+def test_a_second_review_request_supersedes_the_first(function: RunningFunction, github: FakeGitHub,
+                                                       workdir: Path) -> None:
+    number, _ = new_pull(github)
+    first, second = task("review", number), task("review", number)
+    assert deliver(function, "review", first).status_code == 202
+    [running] = workflows_for(workdir, number)
+    assert "shutdown" not in running["spec"]
+    assert running["spec"]["synchronization"] == {"mutexes": [{"name": f"codex-acme-widgets-{number}"}]}
+    assert deliver(function, "review", second).status_code == 202
+    by_name = {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}
+    older = workflow_name("github-codex-review", REPO, number, first.delivery_id)
+    newer = workflow_name("github-codex-review", REPO, number, second.delivery_id)
+    assert by_name[older]["spec"]["shutdown"] == "Stop"
+    assert "shutdown" not in by_name[newer]["spec"]
+    assert by_name[newer]["spec"]["synchronization"] == by_name[older]["spec"]["synchronization"]
+    log = function.output()
+    assert f"workflow superseded: stage=REVIEW workflow={older} namespace=argo-workflows by={newer}" in log
+    # A redelivery of the older request neither stops the newer run nor takes its place back.
+    assert deliver(function, "review", first).json()["duplicate"] is True
+    assert "shutdown" not in {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}[newer]["spec"]
+
+
+def test_reviews_of_different_issues_never_stop_each_other(function: RunningFunction, github: FakeGitHub,
+                                                            workdir: Path) -> None:
+    one, _ = new_pull(github)
+    two, _ = new_pull(github)
+    assert deliver(function, "review", task("review", one)).status_code == 202
+    assert deliver(function, "review", task("review", two)).status_code == 202
+    for number in (one, two):
+        [workflow] = workflows_for(workdir, number)
+        assert "shutdown" not in workflow["spec"]
+        assert workflow["spec"]["synchronization"]["mutexes"][0]["name"].endswith(f"-{number}")
+
+
+def test_supersede_through_the_kubernetes_api(github: FakeGitHub, postgres_url: str, tmp_path: Path) -> None:
+    from tests.fakes.kubernetes import FakeKubernetes
+
+    with FakeKubernetes() as kube:
+        env = env_for(github, postgres_url, tmp_path)
+        env.update({"CODEX_ARGO_SUBMITTER": "kubernetes",
+                    "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))})
+        running = start_function("request-review", env, tmp_path)
+        try:
+            number, _ = new_pull(github)
+            first, second = task("review", number), task("review", number)
+            assert deliver(running, "review", first).status_code == 202
+            assert kube.patches() == []
+            assert deliver(running, "review", second).status_code == 202
+            older = workflow_name("github-codex-review", REPO, number, first.delivery_id)
+            newer = workflow_name("github-codex-review", REPO, number, second.delivery_id)
+            [patch] = kube.patches()
+            assert patch.path.endswith(f"/workflows/{older}")
+            assert patch.headers["content-type"] == "application/merge-patch+json"
+            assert kube.workflows[("argo-workflows", older)]["spec"]["shutdown"] == "Stop"
+            assert "shutdown" not in kube.workflows[("argo-workflows", newer)]["spec"]
+            # The API server failing the stop: 503 (the create went through); the retry stops it.
+            third = task("review", number)
+            newest = workflow_name("github-codex-review", REPO, number, third.delivery_id)
+            kube.refuse(500, method="PATCH")
+            assert deliver(running, "review", third).status_code == 503
+            assert "shutdown" not in kube.workflows[("argo-workflows", newer)]["spec"]
+            assert deliver(running, "review", third).status_code == 202
+            assert kube.workflows[("argo-workflows", newer)]["spec"]["shutdown"] == "Stop"
+            assert "shutdown" not in kube.workflows[("argo-workflows", newest)]["spec"]
+        finally:
+            stop_function(running)
+
+
+def cancel_event(number: int, delivery: str, comment_id: int, *, pull_request: bool) -> tuple[dict[str, str], bytes]:
+    from codex_pipeline.commands import CommandRequest
+    from codex_pipeline.events import Event, encode_binary
+
+    command = CommandRequest("cancel", REPO, number, delivery, comment_id, "alice", CommandRequest.NOTHING_TO_CANCEL,
+                             "cancel: author_association MEMBER", pull_request)
+    return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
+                               datacontenttype="application/json", data=command.to_json()))
+
+
+def test_cancel_stops_the_active_run_and_reacts_once(function: RunningFunction, github: FakeGitHub,
+                                                     workdir: Path) -> None:
+    number, _ = new_pull(github)
+    review = task("review", number)
+    assert deliver(function, "review", review).status_code == 202
+    running = workflow_name("github-codex-review", REPO, number, review.delivery_id)
+    comment = github.add_comment(REPO, number, "@tuslagch cancel", login="alice", association="MEMBER")
+    headers, body = cancel_event(number, str(uuid.uuid4()), comment["id"], pull_request=True)
+    for _ in range(2):  # a redelivery neither reacts again nor says "nothing to cancel"
+        answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+        assert answer.status_code == 200, answer.text
+    [workflow] = workflows_for(workdir, number)
+    assert workflow["metadata"]["name"] == running and workflow["spec"]["shutdown"] == "Stop"
+    stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment["id"])
+    assert [r["content"] for r in stored["reaction_list"]] == ["eyes"]
+    assert not [c for c in github.comments[(REPO, number)] if c["body"].startswith("Nothing to cancel")]
+    # Another cancel finds nothing running: one reply says so.
+    again = github.add_comment(REPO, number, "@tuslagch cancel", login="alice", association="MEMBER")
+    headers, body = cancel_event(number, str(uuid.uuid4()), again["id"], pull_request=True)
+    for _ in range(2):
+        assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    assert len([c for c in github.comments[(REPO, number)] if c["body"].startswith("Nothing to cancel")]) == 1
+    # A new review after the cancel runs, and stops nothing.
+    assert deliver(function, "review", task("review", number)).status_code == 202
+    assert len([w for w in workflows_for(workdir, number) if "shutdown" not in w["spec"]]) == 1
+
+
+def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFunction, github: FakeGitHub) -> None:
+    from codex_pipeline.commands import CommandRequest
+    from codex_pipeline.events import Event, encode_binary
+
+    number, _ = new_pull(github)
+    comment = github.add_comment(REPO, number, "@tuslagch replan", login="alice", association="MEMBER")
+    ack = CommandRequest("ack", REPO, number, str(uuid.uuid4()), comment["id"], "alice", "", "replan: allowed")
+    headers, body = encode_binary(Event(id=ack.event_id, source="route-task", type="codex.command",
+                                        datacontenttype="application/json", data=ack.to_json()))
+    for _ in range(2):
+        assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment["id"])
+    assert [r["content"] for r in stored["reaction_list"]] == ["eyes"]
+    assert [c["id"] for c in github.comments[(REPO, number)]] == [comment["id"]]  # and no reply

@@ -8,7 +8,8 @@ import pytest
 
 from codex_pipeline import tasks
 from codex_pipeline.github.models import ChecksReport, FailingCheck, PullRequest, ReviewThread
-from codex_pipeline.review import READY_MARKER, build_review_context, handoff_comment, readiness
+from codex_pipeline.names import READY_MARKER
+from codex_pipeline.review import build_review_context, handoff_comment, readiness
 
 
 def pull(**overrides: Any) -> PullRequest:

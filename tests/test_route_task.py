@@ -21,8 +21,8 @@ from codex_pipeline import events, tasks
 from codex_pipeline.config import load_settings
 from codex_pipeline.functions.route_task import create_app
 from codex_pipeline.http import Headers, Request
+from codex_pipeline.names import PLAN_MARKER
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import PLAN_MARKER
 from codex_pipeline.runtime.asgi import AsgiFunction
 from codex_pipeline.signatures import sign
 from tests.asgi_call import call_asgi
@@ -267,3 +267,51 @@ def test_a_signed_webhook_through_ingest_webhook_becomes_a_task(router: RunningF
         assert tasks.from_protobuf(structured.data).issue_url == "https://github.com/acme/widgets/pull/57"
     finally:
         stop_function(ingest)
+
+
+def test_an_unknown_mention_emits_one_command_request_to_the_task_sink_only(router: RunningFunction,
+                                                                           sinks: Any) -> None:
+    delivery = str(uuid.uuid4())
+    payload = github.issue_comment("Hey @tuslagch, what now?", on_pr=True, number=57, association="MEMBER")
+    answer = deliver(router, "issue_comment", payload, delivery)
+    assert (answer.status_code, answer.content) == (202, b"")
+    [event] = [decoded(r) for r in sinks[0].wait_for(1)]
+    assert sinks[1].requests == []  # the JSON topic mirrors CodexTasks only
+    assert (event.type, event.id, event.datacontenttype) == ("codex.command", f"{delivery}:command",
+                                                             "application/json")
+    assert event.extensions["partitionkey"] == "acme/widgets#57"
+    data = json.loads(event.data)
+    assert (data["kind"], data["repository"], data["number"], data["deliveryId"]) == ("reply", "acme/widgets", 57,
+                                                                                      delivery)
+    assert data["commentId"] == payload["comment"]["id"] and "`@tuslagch review`" in data["reply"]
+    assert "what now" not in data["reply"]
+
+
+def test_an_unknown_mention_by_a_stranger_is_only_logged(router: RunningFunction, sinks: Any) -> None:
+    delivery = str(uuid.uuid4())
+    payload = github.issue_comment("Hey @tuslagch, what now?", on_pr=True, author="mallory",
+                                   association="NONE")
+    assert deliver(router, "issue_comment", payload, delivery).status_code == 200
+    assert sinks[0].requests == [] and sinks[1].requests == []
+    log = [json.loads(line) for line in router.output().splitlines() if line.startswith("{")]
+    [entry] = [e for e in log if e.get("delivery") == delivery]
+    assert "no reply: command: mallory is neither" in entry["reason"]
+
+
+def test_spec_aliases_are_read_and_named_at_start_up(sinks: Any, tmp_path: Path) -> None:
+    env = {key: value for key, value in ROUTING_ENV.items()
+           if key not in ("CODEX_TRIGGER_LOGINS", "CODEX_PLANNER_LOGIN")}
+    env.update({"CODEX_TRIGGER_LOGIN": "alice", "CODEX_WORKFLOW_LOGIN": "codex-planner",
+                "CODEX_TASKS_SINK": sinks[0].url, "CODEX_TASKS_JSON_SINK": sinks[1].url})
+    running = start_function("route-task", env, tmp_path)
+    try:
+        headers, body = github.cloudevent("issues", github.issues_opened(sender="alice"), "alias-1")
+        assert requests.post(running.url, headers=headers, data=body, timeout=10).status_code == 202
+        headers, body = github.cloudevent("issue_comment", github.issue_comment(
+            f"{PLAN_MARKER}\nplan", author="codex-planner"), "alias-2")
+        assert requests.post(running.url, headers=headers, data=body, timeout=10).status_code == 202
+        output = running.output()
+        assert "CODEX_TRIGGER_LOGIN is the spec's name for CODEX_TRIGGER_LOGINS" in output
+        assert "CODEX_WORKFLOW_LOGIN is the spec's name for CODEX_PLANNER_LOGIN" in output
+    finally:
+        stop_function(running)

@@ -5,6 +5,7 @@ Rows read as specs: what arrives, what it becomes (a task kind) or why it is ign
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,8 +16,9 @@ import pytest
 
 from codex_pipeline import tasks
 from codex_pipeline.events import TASK_TYPES
+from codex_pipeline.names import PLAN_MARKER
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import PLAN_MARKER, Policy
+from codex_pipeline.policy import Policy
 from codex_pipeline.routing import ROUTED_TYPES, command_lines, head_branch, review_request, route, slug
 from tests.payloads import github
 
@@ -34,6 +36,8 @@ class Row:
     kind: str | None
     reason: str
     policy: Policy = POLICY
+    replies: bool = False
+    cancels: bool = False
 
 
 def _with(build: Callable[[], dict[str, Any]], change: Callable[[dict[str, Any]], object]) -> Callable[[], Any]:
@@ -83,6 +87,12 @@ ROWS = [
     Row("trigger label removed is ignored", "issues",
         lambda: github.issues_labeled("codex", sender="alice", action="unlabeled"), None,
         "issues.unlabeled: no routing rule"),
+    Row("issue whose body holds a plan is not planned again", "issues",
+        lambda: github.issues_opened(sender="alice", body=f"{PLAN_MARKER}\n## Objective\nalready planned"), None,
+        "already holds a plan"),
+    Row("labeled issue whose body holds a plan is not planned again", "issues",
+        _with(lambda: github.issues_labeled("codex", sender="alice"),
+              lambda p: p["issue"].update(body=f"x\n{PLAN_MARKER}")), None, "already holds a plan"),
     Row("trigger label on a closed issue is ignored", "issues",
         lambda: github.issues_labeled("codex", sender="alice", state="closed"), None, "issue #42 is closed"),
     # plan comments
@@ -91,6 +101,13 @@ ROWS = [
         "marker from the planner"),
     Row("planner login matches case-insensitively", "issue_comment",
         lambda: github.issue_comment(PLAN, author="Codex-Planner"), "implementation", "from the planner"),
+    Row("with CODEX_REQUIRE_APPROVAL the planner's plan waits", "issue_comment",
+        lambda: github.issue_comment(PLAN, author="codex-planner", association="NONE"), None,
+        "CODEX_REQUIRE_APPROVAL is on, so it waits for an allowed login's `execute plan`",
+        Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-planner", require_approval=True)),
+    Row("with CODEX_REQUIRE_APPROVAL an allowed execute plan promotes", "issue_comment",
+        lambda: github.issue_comment("execute plan", author="alice"), "implementation", "alice is in",
+        Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-planner", require_approval=True)),
     Row("plan marker from an allowed human never promotes", "issue_comment",
         lambda: github.issue_comment(PLAN, author="alice", association="OWNER"), None,
         "alice, who is not the planner"),
@@ -174,8 +191,77 @@ ROWS = [
         lambda: github.issue_comment("```\n@tuslagch review\n```", on_pr=True), None, "no review request"),
     Row("another bot's mention is ignored", "issue_comment",
         lambda: github.issue_comment("@tuslagchx review", on_pr=True), None, "no review request"),
-    Row("a mention that is not a review is ignored", "issue_comment",
-        lambda: github.issue_comment("@tuslagch reviewed this already", on_pr=True), None, "no review request"),
+    Row("a mention that is not a command gets the command list", "issue_comment",
+        lambda: github.issue_comment("@tuslagch reviewed this already", on_pr=True), None,
+        "replying with the commands (command: author_association MEMBER)", replies=True),
+    # commands in prose
+    Row("review request mid-sentence reviews", "issue_comment",
+        lambda: github.issue_comment("Please @tuslagch review this change.", on_pr=True, association="MEMBER"),
+        "review", "author_association MEMBER"),
+    Row("review request after a colon reviews", "issue_comment",
+        lambda: github.issue_comment("Ready now, @Tuslagch: review", on_pr=True), "review", "MEMBER"),
+    Row("review request mid-sentence from a contributor is ignored", "issue_comment",
+        lambda: github.issue_comment("Please @tuslagch review this", on_pr=True, association="CONTRIBUTOR"),
+        None, "author_association CONTRIBUTOR is not"),
+    Row("review request in inline code is ignored", "issue_comment",
+        lambda: github.issue_comment("Type `@tuslagch review` to ask for a pass", on_pr=True), None,
+        "no review request"),
+    Row("review request in an HTML comment is ignored", "issue_comment",
+        lambda: github.issue_comment("ok <!-- @tuslagch review --> thanks", on_pr=True), None,
+        "no review request"),
+    Row("review request mid-sentence in a quote is ignored", "issue_comment",
+        lambda: github.issue_comment("> Please @tuslagch review this\n\nI disagree", on_pr=True), None,
+        "no review request"),
+    Row("an e-mail address is not a mention", "issue_comment",
+        lambda: github.issue_comment("write to ops@tuslagch.dev review team", on_pr=True), None,
+        "no review request"),
+    Row("unknown mention on a PR by a contributor gets no reply", "issue_comment",
+        lambda: github.issue_comment("hey @tuslagch deploy it", on_pr=True, association="CONTRIBUTOR"), None,
+        "no reply: command: octocat is neither"),
+    Row("unknown mention on an issue by an allowed login gets the command list", "issue_comment",
+        lambda: github.issue_comment("@tuslagch please start", author="alice", association="NONE"), None,
+        "alice is in CODEX_TRIGGER_LOGINS", replies=True),
+    Row("unknown mention on an issue by a stranger gets no reply", "issue_comment",
+        lambda: github.issue_comment("@tuslagch please start", author="mallory", association="NONE"), None,
+        "no reply"),
+    Row("a mention in a code fence gets no reply", "issue_comment",
+        lambda: github.issue_comment("```\n@tuslagch hello\n```", association="OWNER"), None,
+        "no command on the issue"),
+    Row("cancel on an issue by an allowed login", "issue_comment",
+        lambda: github.issue_comment("Wrong direction, @tuslagch cancel.", author="alice", association="NONE"),
+        None, "cancel: command: alice is in CODEX_TRIGGER_LOGINS", cancels=True),
+    Row("cancel on a PR by a member", "issue_comment",
+        lambda: github.issue_comment("@tuslagch cancel", on_pr=True, association="MEMBER"), None,
+        "cancel: command: author_association MEMBER", cancels=True),
+    Row("cancel by a stranger gets one reply saying why", "issue_comment",
+        lambda: github.issue_comment("@tuslagch cancel", author="mallory", association="NONE"), None,
+        "cancel refused: command: mallory is neither", replies=True),
+    Row("cancel in a code fence is no command", "issue_comment",
+        lambda: github.issue_comment("```\n@tuslagch cancel\n```", author="alice"), None, "no command on the issue"),
+    Row("replan by an allowed login plans again", "issue_comment",
+        lambda: github.issue_comment("The plan missed the exporter. @tuslagch replan please", author="alice"),
+        "planning", "replan: planning: alice is in CODEX_TRIGGER_LOGINS"),
+    Row("replan by a stranger is ignored", "issue_comment",
+        lambda: github.issue_comment("@tuslagch replan", author="mallory", association="OWNER"), None,
+        "replan: planning: mallory is not in CODEX_TRIGGER_LOGINS"),
+    Row("replan in a quote is ignored", "issue_comment",
+        lambda: github.issue_comment("> @tuslagch replan", author="alice"), None, "no command on the issue"),
+    Row("execute plan after the mention promotes", "issue_comment",
+        lambda: github.issue_comment("Looks right. @tuslagch execute plan", author="alice"), "implementation",
+        "execute plan: alice is in"),
+    Row("execute plan with a full stop promotes", "issue_comment",
+        lambda: github.issue_comment("execute plan.", author="alice"), "implementation", "alice is in"),
+    Row("execute plan inside a sentence without the mention is ignored", "issue_comment",
+        lambda: github.issue_comment("do not execute plan yet", author="alice"), None, "no command on the issue"),
+    Row("CODEX_IMPLEMENTATION_TRIGGER changes the phrase", "issue_comment",
+        lambda: github.issue_comment("Ship It", author="alice"), "implementation", "alice is in",
+        Policy(trigger_logins=frozenset({"alice"}), implementation_trigger="ship it")),
+    Row("the default phrase no longer promotes under another trigger", "issue_comment",
+        lambda: github.issue_comment("execute plan", author="alice"), None, "no command on the issue",
+        Policy(trigger_logins=frozenset({"alice"}), implementation_trigger="ship it")),
+    Row("the new phrase after the mention promotes", "issue_comment",
+        lambda: github.issue_comment("@tuslagch ship it", author="alice"), "implementation", "alice is in",
+        Policy(trigger_logins=frozenset({"alice"}), implementation_trigger="ship it")),
     Row("review request with another mention setting", "issue_comment",
         lambda: github.issue_comment("@reviewbot review", on_pr=True), "review", "MEMBER",
         Policy(trigger_logins=frozenset({"alice"}), bot_mention="@reviewbot")),
@@ -233,6 +319,15 @@ ROWS = [
         lambda: github.pull_request_review_thread("unresolved"), None, "no routing rule"),
     Row("review thread on another branch is ignored", "pull_request_review_thread",
         lambda: github.pull_request_review_thread(head_ref="fix/x"), None, "not a codex/ branch"),
+    Row("CODEX_BRANCH_PREFIX picks the branches readiness looks at", "pull_request",
+        lambda: github.pull_request_event("synchronize", head_ref="bots/issue-42-x"), "readiness",
+        "readiness check of #57", Policy(branch_prefix="bots/")),
+    Row("codex/ branches are not ours under another prefix", "pull_request",
+        lambda: github.pull_request_event("synchronize"), None, "is not a bots/ branch",
+        Policy(branch_prefix="bots/")),
+    Row("check suite under another prefix", "check_suite",
+        lambda: github.check_suite_completed(head_branch="bots/issue-3-y"), "readiness", "readiness check",
+        Policy(branch_prefix="bots/")),
     # everything else
     Row("push is ignored", "push", lambda: github.push(), None, "push: no routing rule"),
     Row("ping is ignored", "ping", lambda: {"zen": "Keep it logically awesome.", "hook_id": 1}, None,
@@ -249,6 +344,17 @@ def test_route(row: Row) -> None:
     result = route(event_type, payload, DELIVERY, row.policy)
     assert row.reason in result.reason
     assert [t.kind for t in result.tasks] == ([row.kind] if row.kind else [])
+    kinds = [c.kind for c in result.commands if c.kind != "ack"]
+    assert kinds == (["reply"] if row.replies else ["cancel"] if row.cancels else [])
+    assert [c.kind for c in result.commands if c.kind == "ack"] == (["ack"] if "replan:" in result.reason
+                                                                     and row.kind else [])
+    assert result.ignored == (not row.kind and not row.replies and not row.cancels)
+    for command in result.commands:
+        assert (command.repository, command.number, command.delivery_id) == ("acme/widgets", 42, DELIVERY)
+        assert command.comment_id == payload["comment"]["id"] and command.reason == result.reason
+        if "replying with the commands" in result.reason:
+            assert "review" in command.reply and row.policy.bot_mention in command.reply
+        assert payload["comment"]["body"].strip() not in command.reply  # never echoes the comment
     for routed in result.tasks:
         assert routed.type == TASK_TYPES[routed.kind]
         assert routed.task.delivery_id == DELIVERY
@@ -299,10 +405,32 @@ def test_plan_comment_task_carries_the_plan() -> None:
     assert task.plan_comment_id == payload["comment"]["id"]
     assert task.plan_comment_url == payload["comment"]["html_url"]
     assert task.plan_comment_body == PLAN
+    assert task.plan_sha256 == hashlib.sha256(PLAN.encode()).hexdigest()  # the approval is pinned to this text
     assert task.head == "codex/issue-12-retry-exports"
     assert task.sender == "codex-planner"
     assert "Add retry with backoff." in task.prompt
     assert tasks.to_json_dict(task)["planCommentBody"] == PLAN
+
+
+def test_cancel_requests_name_the_pr_for_request_review_to_resolve() -> None:
+    payload = github.issue_comment("@tuslagch cancel", on_pr=True, number=57, association="OWNER", author="bob")
+    [command] = route("com.github.issue_comment.created", payload, DELIVERY, POLICY).commands
+    assert (command.kind, command.number, command.pull_request) == ("cancel", 57, True)
+    [refused] = route("com.github.issue_comment.created", github.issue_comment(
+        "@tuslagch cancel", author="mallory", association="NONE"), DELIVERY, POLICY).commands
+    assert refused.kind == "reply" and refused.reply.startswith("Not cancelled: mallory may not cancel")
+
+
+def test_a_replan_task_is_marked_and_plans_even_a_planned_body() -> None:
+    payload = github.issue_comment("@tuslagch replan", author="alice", number=12, issue_body=f"x\n{PLAN_MARKER}")
+    [routed] = route("com.github.issue_comment.created", payload, DELIVERY, POLICY).tasks
+    result = route("com.github.issue_comment.created", payload, DELIVERY, POLICY)
+    assert routed.kind == "planning" and routed.task.replan is True and routed.task.sender == "alice"
+    [ack] = result.commands  # accepted: request-review reacts 👀 on the comment
+    assert (ack.kind, ack.comment_id, ack.number) == ("ack", payload["comment"]["id"], 12)
+    assert tasks.to_json_dict(routed.task)["replan"] is True
+    [opened] = route("com.github.issues.opened", github.issues_opened(sender="alice"), DELIVERY, POLICY).tasks
+    assert not opened.task.HasField("replan")
 
 
 def test_execute_plan_task_has_no_plan() -> None:
@@ -311,6 +439,7 @@ def test_execute_plan_task_has_no_plan() -> None:
     task = routed.task
     assert task.stage == pb.CODEX_TASK_STAGE_IMPLEMENTATION
     assert not task.HasField("plan_comment_id") and not task.HasField("plan_comment_body")
+    assert not task.HasField("plan_sha256")  # promote-plan pins the plan it fetches
     assert (task.sender, task.head, task.base) == ("alice", "codex/issue-12-retry-exports", "main")
 
 
@@ -319,10 +448,28 @@ def test_review_task_names_the_pr_and_leaves_head_and_base_to_request_review() -
     [routed] = route("com.github.issue_comment.created", payload, DELIVERY, POLICY).tasks
     task = routed.task
     assert task.stage == pb.CODEX_TASK_STAGE_REVIEW
-    assert (task.issue_number, task.issue_url) == (57, "https://github.com/acme/widgets/pull/57")
+    assert (task.issue_number, task.pull_request_number) == (57, 57)  # a human's PR: no issue to name
+    assert task.issue_url == "https://github.com/acme/widgets/pull/57"
     assert (task.head, task.base) == ("", "")
     assert task.sender == "alice"
     assert routed.type == "codex.task.review"
+    assert tasks.to_json_dict(task)["pullRequestNumber"] == 57
+
+
+@pytest.mark.parametrize(("author", "body", "issue"), [
+    ("tuslagch", "Closes #9\n\nDraft opened by Codex", 9),
+    ("codex-planner", "closes #9", 9),
+    ("Codex-Planner", "Fixes #12 and more", 12),
+    ("alice", "Closes #9", 57),  # a human's PR body is not trusted for the issue
+    ("tuslagch", "See #9", 57),
+    ("tuslagch", "", 57),
+])
+def test_review_task_of_our_pr_is_keyed_by_the_issue_it_closes(author: str, body: str, issue: int) -> None:
+    payload = github.issue_comment("Please @tuslagch review this", on_pr=True, number=57, author="bob")
+    payload["issue"]["user"]["login"], payload["issue"]["body"] = author, body
+    [routed] = route("com.github.issue_comment.created", payload, DELIVERY, POLICY).tasks
+    assert (routed.task.issue_number, routed.task.pull_request_number) == (issue, 57)
+    assert routed.partition_key == f"acme/widgets#{issue}"
 
 
 def test_readiness_task_is_unspecified_with_pr_head_and_base() -> None:
@@ -332,14 +479,24 @@ def test_readiness_task_is_unspecified_with_pr_head_and_base() -> None:
     assert task.stage == pb.CODEX_TASK_STAGE_UNSPECIFIED
     assert routed.type == "codex.pr.readiness"
     assert (task.head, task.base) == ("codex/issue-42-add-retry-to-the-widget-exporter", "release/1.2")
-    assert (task.issue_number, task.issue_url) == (57, "https://github.com/acme/widgets/pull/57")
+    assert (task.issue_number, task.pull_request_number) == (42, 57)  # keyed by the issue the branch names
+    assert routed.partition_key == "acme/widgets#42"
+    assert task.issue_url == "https://github.com/acme/widgets/pull/57"
     assert routed.event_id == f"{DELIVERY}:readiness"
+    assert tasks.to_json_dict(task)["issueNumber"] == 42 and tasks.to_json_dict(task)["pullRequestNumber"] == 57
+
+
+def test_readiness_of_a_branch_naming_no_issue_keeps_the_pr_number() -> None:
+    payload = github.pull_request_event("synchronize", number=57, head_ref="codex/hotfix")
+    [routed] = route("com.github.pull_request.synchronize", payload, DELIVERY, POLICY).tasks
+    assert (routed.task.issue_number, routed.task.pull_request_number) == (57, 57)
 
 
 def test_check_suite_with_two_prs_gives_two_distinct_events() -> None:
     payload = github.check_suite_completed(pulls=[(57, "main"), (58, "release")])
     result = route("com.github.check_suite.completed", payload, DELIVERY, POLICY)
-    assert [(t.task.issue_number, t.task.base) for t in result.tasks] == [(57, "main"), (58, "release")]
+    assert [(t.task.pull_request_number, t.task.base) for t in result.tasks] == [(57, "main"), (58, "release")]
+    assert [t.task.issue_number for t in result.tasks] == [42, 42]
     assert [t.event_id for t in result.tasks] == [f"{DELIVERY}:readiness#57", f"{DELIVERY}:readiness#58"]
     assert result.tasks[0].task.issue_url == "https://github.com/acme/widgets/pull/57"
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codex_pipeline import tasks
-from codex_pipeline.policy import PLAN_MARKER, Policy
+from codex_pipeline.names import PLAN_MARKER
+from codex_pipeline.policy import Policy
 from codex_pipeline.routing import ROUTED_TYPES, RouteResult, route
 from tests.payloads import github
 

@@ -134,7 +134,8 @@ def _step_containers() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
     for name in ("facteur-dispatch.yaml", "github-codex-implementation.yaml", "github-codex-review.yaml"):
         for document in yaml.safe_load_all((ROOT / "workflows" / name).read_text()):
             for template in (document or {}).get("spec", {}).get("templates", []):
-                if "container" in template:
+                # The exit handler (`step finish`) starts no Codex: it only talks to GitHub.
+                if "container" in template and "finish" not in template["container"]["command"]:
                     yield name, document["spec"], template["container"]
 
 
@@ -171,3 +172,12 @@ def test_every_step_container_runs_codex_as_the_agent_user_with_secrets_as_priva
         assert path.startswith(mounts[volume] + "/"), f"{name}: {variable} is not in the {volume} volume"
         items = secrets[volume].get("items")
         assert items is None or path.rsplit("/", 1)[1] in {item["path"] for item in items}
+
+
+def test_exit_handlers_hold_no_secret_in_their_environment() -> None:
+    for name in ("facteur-dispatch.yaml", "github-codex-implementation.yaml", "github-codex-review.yaml"):
+        (document,) = [d for d in yaml.safe_load_all((ROOT / "workflows" / name).read_text()) if d]
+        (finish,) = [t for t in document["spec"]["templates"] if t["name"] == document["spec"]["onExit"]]
+        env = {e["name"]: e for e in finish["container"]["env"]}
+        assert not [e for e in env.values() if "valueFrom" in e], name
+        assert env["CODEX_GITHUB_TOKEN_FILE"]["value"] == "/run/secrets/codex/github/token"

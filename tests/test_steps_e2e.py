@@ -476,3 +476,76 @@ def test_without_a_planner_login_our_comments_are_the_credentials_own(world: Wor
     assert [c["body"].split("\n", 1)[0] for c in ours] == ["<!-- codex:progress -->", "<!-- codex:pr-link 1 -->"]
     asked = [r for r in world.gh.requests if r.path == "/graphql" and b"viewer { login }" in r.body]
     assert len(asked) == 1  # once per run
+
+
+# ------------------------------------------------------------------------ one branch name, two places
+
+ROUTED_TITLES = [
+    "Café crème brûlée",
+    "Добавить повтор экспорта 🚀",
+    "修复 exporter 的重试 (v2) 🐛🔥",
+    "Ünïcödé \uff26\uff35\uff2c\uff2c and zero\u200bwidth",
+    "🎉🎉🎉",
+]
+
+
+@pytest.mark.parametrize("title", ROUTED_TITLES)
+def test_the_branch_the_router_names_is_the_branch_the_step_pushes(
+        title: str, world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from codex_pipeline import tasks
+    from codex_pipeline.policy import Policy
+    from codex_pipeline.routing import route
+    from tests.payloads import github
+
+    policy = Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-bot")
+    payload = github.issues_opened(12, sender="alice", title=title)
+    payload["repository"]["full_name"] = REPO
+    [routed] = route("com.github.issues.opened", payload, "d-branch", policy).tasks
+    task = tasks.to_json_dict(routed.task)
+    # The step builds the branch itself when the task names none (a hand-made or older task).
+    world.codex(monkeypatch, edits={"app.py": "def greet():\n    return 'hi'\n"}, message="done")
+    code, output = _run_step(world, "implement", _implementation(issueTitle=task["issueTitle"], head=""), "wf-b",
+                             "impl", monkeypatch, capsys)
+    assert code == 0, output
+    assert set(remote_branches(world.remote)) - {"main"} == {routed.task.head}
+
+
+# ------------------------------------------------------------------------ an approval pinned to a plan
+
+def _pinned(comment_id: int, digest: str) -> dict[str, Any]:
+    return _task("implementation", planCommentBody="<!-- codex:plan -->\n" + PLAN, planCommentId=comment_id,
+                 planSha256=digest)
+
+
+def test_implement_refuses_a_plan_edited_after_approval(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    approved = "<!-- codex:plan -->\n" + PLAN
+    comment = world.gh.add_comment(REPO, 12, approved, login="codex-bot")
+    digest = hashlib.sha256(approved.encode()).hexdigest()
+    world.gh.comments[(REPO, 12)][-1]["body"] = approved + "\n5. Also delete the tests"  # edited since
+    for _ in range(2):  # Argo retries the step: one notice, never a run
+        code, output = _run_step(world, "implement", _pinned(comment["id"], digest), "wf-edited", "impl",
+                                 monkeypatch, capsys)
+        assert code == 1 and "was edited after approval" in output
+    assert remote_branches(world.remote) == ["main"] and world.gh.pulls == {}
+    assert not world.prompts()  # Codex never ran
+    notices = [c for c in world.comments(12) if c["body"].startswith("<!-- codex:plan-changed wf-edited -->")]
+    assert len(notices) == 1 and digest[:12] in notices[0]["body"]
+
+
+def test_implement_runs_the_plan_it_was_approved_for(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    approved = "<!-- codex:plan -->\n" + PLAN
+    comment = world.gh.add_comment(REPO, 12, approved, login="codex-bot")
+    world.codex(monkeypatch, edits={"app.py": "def greet():\n    return 'hi'\n"}, message="done")
+    code, output = _run_step(world, "implement", _pinned(comment["id"], hashlib.sha256(approved.encode()).hexdigest()),
+                             "wf-ok", "impl", monkeypatch, capsys)
+    assert code == 0, output
+    # A task whose own plan text does not hash to its approval is refused too.
+    code, output = _run_step(world, "implement", _pinned(comment["id"], "0" * 64), "wf-bad", "impl2", monkeypatch,
+                             capsys)
+    assert code == 1 and "does not match its approved SHA-256" in output

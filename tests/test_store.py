@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, Store, TaskIntake, WorkflowRun, migrations, open_store
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    Store,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    open_store,
+)
 from codex_pipeline.store.once import do_once
 from tests.conftest import free_port
 
@@ -413,3 +422,81 @@ def _fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return make_conninfo("", **{**conninfo_to_dict(server_url), "dbname": name}), drop
+
+
+def test_a_redelivery_is_claimed_once_and_found_by_its_guid(store: Store) -> None:
+    hook = f"acme/widgets:{uuid.uuid4().int % 10**9}"
+    first = Redelivery(hook, 9001, "guid-a", "issues", 503)
+    assert store.claim_redelivery(first) is True
+    assert store.claim_redelivery(first) is False  # never asked for twice
+    assert store.claim_redelivery(Redelivery(hook, 9002, "guid-a", "issues", 0)) is True
+    assert store.claim_redelivery(Redelivery(f"{hook}0", 9001, "guid-a", "issues", 503)) is True  # another hook
+    found = store.redeliveries(hook, ["guid-a", "guid-b"])
+    assert [(r.delivery_id, r.guid, r.status_code) for r in found] == [(9001, "guid-a", 503), (9002, "guid-a", 0)]
+    assert all(r.requested_at is not None and r.requested_at.tzinfo is not None for r in found)
+    assert store.redeliveries(hook, ["guid-b"]) == []
+
+
+def test_a_released_redelivery_can_be_claimed_again(store: Store) -> None:
+    hook = f"app-{uuid.uuid4().hex[:8]}"
+    assert store.claim_redelivery(Redelivery(hook, 7, "g", "push", 502))
+    store.release_redelivery(hook, 7)
+    assert store.redeliveries(hook, ["g"]) == []
+    assert store.claim_redelivery(Redelivery(hook, 7, "g", "push", 502))
+
+
+def test_the_reconcile_cursor_is_kept_per_hook(store: Store) -> None:
+    hook = f"acme/widgets:{uuid.uuid4().int % 10**9}"
+    assert store.reconcile_cursor(hook) is None
+    at = datetime(2026, 11, 29, 18, 0, 5, tzinfo=UTC)
+    store.save_reconcile_cursor(hook, at)
+    store.save_reconcile_cursor(f"{hook}0", at + timedelta(hours=1))
+    assert store.reconcile_cursor(hook) == at
+    store.save_reconcile_cursor(hook, at - timedelta(minutes=3))  # a cursor may move back (an open failure)
+    assert store.reconcile_cursor(hook) == at - timedelta(minutes=3)
+
+
+# --- active runs (migration 0004) -------------------------------------------------------------
+
+def active(issue: int, name: str, at: datetime, stage: str = "review",
+           repository: str = "Proompteng/Lab") -> WorkflowRun:
+    return WorkflowRun("argo-workflows", name, "github-codex-review", stage, repository, issue, delivery(), at)
+
+
+def test_the_newer_run_becomes_active_and_an_older_one_never_displaces_it(store: Store) -> None:
+    issue = uuid.uuid4().int % 10**9
+    early, late = datetime(2026, 11, 25, 12, 0, tzinfo=UTC), datetime(2026, 11, 25, 12, 5, tzinfo=UTC)
+    assert store.active_run("proompteng/lab", issue, "review") is None
+    first = store.set_active_run(active(issue, "review-a", early))
+    assert (first.name, first.submitted_at) == ("review-a", early)
+    assert store.set_active_run(active(issue, "review-b", late)).name == "review-b"
+    assert store.set_active_run(active(issue, "review-a", early)).name == "review-b"  # a late redelivery
+    found = store.active_run("PROOMPTENG/lab", issue, "review")  # GitHub names compare case-insensitively
+    assert found is not None and found.name == "review-b" and found.issue_number == issue
+    # Stages and issues are separate places.
+    assert store.active_run("proompteng/lab", issue, "implementation") is None
+    assert store.active_run("proompteng/lab", issue + 1, "review") is None
+    assert store.set_active_run(active(issue, "impl-a", early, stage="implementation")).name == "impl-a"
+
+
+def test_clearing_forgets_only_that_run(store: Store) -> None:
+    issue = uuid.uuid4().int % 10**9
+    at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    held = store.set_active_run(active(issue, "review-a", at))
+    assert store.clear_active_run(active(issue, "review-other", at)) is False
+    assert store.clear_active_run(held) is True
+    assert store.active_run("proompteng/lab", issue, "review") is None
+    assert store.clear_active_run(held) is False
+
+
+def test_concurrent_takeovers_leave_the_newest_active(store: Store) -> None:
+    issue = uuid.uuid4().int % 10**9
+    base = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    runs = [active(issue, f"review-{n}", base + timedelta(seconds=n)) for n in range(12)]
+    threads = [threading.Thread(target=store.set_active_run, args=(r,)) for r in reversed(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = store.active_run("proompteng/lab", issue, "review")
+    assert found is not None and found.name == "review-11"

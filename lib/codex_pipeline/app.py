@@ -41,9 +41,12 @@ class FunctionApp:
         methods: Iterable[str] = ("POST",),
         ready: Callable[[], bool | tuple[bool, str]] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        authenticate: Callable[[Request], object] | None = None,
     ) -> None:
         self.name = name
         self.max_body = max_body  # the runtimes read at most this much of a body (runtime/body.py)
+        # who may call at all (the OIDC sender check, codex_pipeline.oidc); raises the refusal
+        self.authenticate = authenticate
         self.handler = handler
         self.methods = frozenset(method.upper() for method in methods)
         self._ready = ready
@@ -73,6 +76,8 @@ class FunctionApp:
         if early is not None:
             return early
         try:
+            if self.authenticate is not None:
+                self.authenticate(request)
             return self.handler(request)
         except Exception as error:
             return self._failed(error)
@@ -83,6 +88,11 @@ class FunctionApp:
         if early is not None:
             return early
         try:
+            if self.authenticate is not None:
+                import asyncio
+
+                # the sender check may fetch signing keys: never on the event loop
+                await asyncio.to_thread(self.authenticate, request)
             return await self.handler.call_async(request)  # type: ignore[attr-defined, no-any-return]
         except Exception as error:
             return self._failed(error)

@@ -15,6 +15,10 @@
   (403 forbidden, 422 invalid) raise :class:`PermanentFailure`.
 - :class:`DryRunSubmitter` (embedded default) writes the exact object to
   ``<folder>/<namespace>/<name>.json`` (an existing file is a duplicate) and logs it.
+- ``stop(namespace, name)`` stops a running Workflow the way ``argo stop`` does: a JSON merge
+  patch setting ``spec.shutdown: Stop``, so its exit handlers still run (``Terminate`` would
+  skip them). A Workflow that is gone is not an error (False). The dry-run submitter writes the
+  same field into its file.
 """
 
 from __future__ import annotations
@@ -59,10 +63,19 @@ class Submitted:
     submitted_at: datetime
 
 
+SHUTDOWN_STOP = "Stop"
+STOP_PATCH: dict[str, Any] = {"spec": {"shutdown": SHUTDOWN_STOP}}
+
+
 class WorkflowSubmitter(Protocol):
     def submit(self, workflow: dict[str, Any]) -> Submitted:
         """Create the Workflow; a Workflow of the same namespace/name already there is
         ``created=False``. Raises Unavailable (retry) or PermanentFailure (dead-letter)."""
+        ...
+
+    def stop(self, namespace: str, name: str) -> bool:
+        """Ask Argo to stop the Workflow (``spec.shutdown: Stop``); False when it no longer exists.
+        Raises Unavailable (retry) or PermanentFailure (dead-letter)."""
         ...
 
 
@@ -107,22 +120,31 @@ def workflow_labels(stage: str, repository: str, issue_number: int, delivery_id:
     }
 
 
+def issue_mutex(repository: str, issue_number: int) -> str:
+    """The Argo mutex of one issue's branch: ``codex-<owner>-<repo>-<issue>``.
+
+    It is written as a literal into each Workflow's own ``spec.synchronization`` (merged over its
+    WorkflowTemplate) rather than templated in the WorkflowTemplate, so the key never depends on
+    the controller substituting parameters in lock names; runs of different issues never share it."""
+    return f"codex-{_slug(repository) or 'repository'}-{int(issue_number)}"
+
+
 def build_workflow(template: str, name: str, namespace: str, parameters: Mapping[str, str],
-                   labels: Mapping[str, str], annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The Workflow object that runs ``template`` with ``parameters`` (values are strings)."""
+                   labels: Mapping[str, str], annotations: Mapping[str, str] | None = None,
+                   mutex: str | None = None) -> dict[str, Any]:
+    """The Workflow object that runs ``template`` with ``parameters`` (values are strings), holding
+    ``mutex`` (Argo 3.6+ ``synchronization.mutexes``) while it runs when one is given."""
     metadata: dict[str, Any] = {"name": name, "namespace": namespace,
                                 "labels": {key: label_value(value) for key, value in labels.items()}}
     if annotations:
         metadata["annotations"] = dict(annotations)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Workflow",
-        "metadata": metadata,
-        "spec": {
-            "workflowTemplateRef": {"name": template},
-            "arguments": {"parameters": [{"name": key, "value": str(value)} for key, value in parameters.items()]},
-        },
+    spec: dict[str, Any] = {
+        "workflowTemplateRef": {"name": template},
+        "arguments": {"parameters": [{"name": key, "value": str(value)} for key, value in parameters.items()]},
     }
+    if mutex:
+        spec["synchronization"] = {"mutexes": [{"name": mutex}]}
+    return {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": spec}
 
 
 def _identity(workflow: Mapping[str, Any]) -> tuple[str, str]:
@@ -189,6 +211,27 @@ class DryRunSubmitter:
 
     def _existing(self, namespace: str, name: str, target: Path) -> Submitted:
         return Submitted(namespace, name, False, datetime.fromtimestamp(target.stat().st_mtime, UTC))
+
+    def stop(self, namespace: str, name: str) -> bool:
+        """Write ``spec.shutdown: Stop`` into the Workflow's file (replaced atomically); False when absent."""
+        target = self.path_of(namespace, name)
+        try:
+            workflow = json.loads(target.read_text())
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError) as exc:
+            raise Unavailable(f"dry-run submitter cannot read {target}: {exc}") from None
+        workflow.setdefault("spec", {})["shutdown"] = SHUTDOWN_STOP
+        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(workflow, indent=2, sort_keys=True) + "\n")
+            os.replace(temporary, target)
+        except OSError as exc:
+            os.unlink(temporary)
+            raise Unavailable(f"dry-run submitter cannot write {target}: {exc.strerror}") from None
+        logs.decision(_log, "dry-run workflow stopped", namespace=namespace, workflow=name, path=str(target))
+        return True
 
 
 # --- Kubernetes ---------------------------------------------------------------------------
@@ -278,6 +321,24 @@ class KubernetesSubmitter:
                               f"{type(error).__name__}") from None
         metadata = existing.get("metadata") or {} if isinstance(existing, dict) else {}
         return Submitted(namespace, name, False, parse_time(metadata.get("creationTimestamp")))
+
+
+    def stop(self, namespace: str, name: str) -> bool:
+        api = self._client()
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            # A dict body goes as application/merge-patch+json (RFC 7386), which custom resources accept.
+            api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, STOP_PATCH,
+                                               _request_timeout=self.timeout)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise _translate(error, f"stop Workflow {namespace}/{name}") from None
+        except Exception as error:
+            raise Unavailable(f"Kubernetes API unreachable stopping Workflow {namespace}/{name}: "
+                              f"{type(error).__name__}") from None
+        return True
 
 
 def _status_body(error: Any) -> dict[str, Any]:

@@ -115,9 +115,21 @@ def _loop_time(monotonic_deadline: float) -> float:
 
 
 async def emit_all(emits: list[tuple[AsyncEmitter, Event]], deadline: float) -> None:
-    """Every emit at once under one deadline; the first failure (an :class:`Unavailable`) is raised
-    after all have finished, so no emit is left running past the answer."""
-    results: list[Any] = await asyncio.gather(*(emitter.emit(event, deadline) for emitter, event in emits),
+    """The emits of one delivery under one deadline: each sink's in their order, the sinks at once.
+
+    Events for one sink stay in order (a task before the command that follows it on the same topic);
+    different sinks do not wait for each other. The first failure (an :class:`Unavailable`) is raised
+    after all have finished, so no emit is left running past the answer.
+    """
+    per_sink: dict[int, tuple[AsyncEmitter, list[Event]]] = {}
+    for emitter, event in emits:
+        per_sink.setdefault(id(emitter), (emitter, []))[1].append(event)
+
+    async def in_order(emitter: AsyncEmitter, events: list[Event]) -> None:
+        for event in events:
+            await emitter.emit(event, deadline)
+
+    results: list[Any] = await asyncio.gather(*(in_order(emitter, events) for emitter, events in per_sink.values()),
                                               return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):

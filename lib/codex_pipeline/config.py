@@ -17,6 +17,7 @@ from typing import Any
 
 from codex_pipeline.discord_rest import DEFAULT_API_URL as DISCORD_API_URL
 from codex_pipeline.errors import ConfigurationError
+from codex_pipeline.names import DEFAULT_BRANCH_PREFIX, DEFAULT_IMPLEMENTATION_TRIGGER, check_prefix
 
 
 def _bool(raw: str) -> bool:
@@ -56,6 +57,13 @@ def _ids(raw: str) -> frozenset[str]:
 
 def _optional(raw: str) -> str | None:
     return raw.strip() or None
+
+
+def _phrase(raw: str) -> str:
+    value = " ".join(raw.split()).lower()
+    if not value:
+        raise ValueError("expected a phrase such as 'execute plan', got nothing")
+    return value
 
 
 def _number(raw: str) -> float:
@@ -117,6 +125,8 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _non_negative_int: "a whole number, 0 or more, e.g. 3",
     _positive_int: "a whole number greater than 0, e.g. 26214400",
     _database_url: "postgresql://user@host:5432/db or sqlite:///path/state.db",
+    _phrase: "a phrase, e.g. execute plan",
+    check_prefix: "a branch prefix ending with '/', e.g. codex/",
 }
 
 
@@ -163,7 +173,14 @@ SETTINGS: tuple[Setting, ...] = (
             "label that starts planning on issues.labeled (off when unset)"),
     Setting("planner_login", "CODEX_PLANNER_LOGIN", _optional_login, None,
             "the planner bot's login; only its plan comments promote an issue"),
-    Setting("bot_mention", "CODEX_BOT_MENTION", str, "@tuslagch", "mention that requests a review run"),
+    Setting("bot_mention", "CODEX_BOT_MENTION", str, "@tuslagch",
+            "the bot's mention; commands are written after it, anywhere in a line"),
+    Setting("implementation_trigger", "CODEX_IMPLEMENTATION_TRIGGER", _phrase, DEFAULT_IMPLEMENTATION_TRIGGER,
+            "phrase on a line of its own with which an allowed login promotes the latest plan"),
+    Setting("branch_prefix", "CODEX_BRANCH_PREFIX", check_prefix, DEFAULT_BRANCH_PREFIX,
+            "prefix of the branches the pipeline creates and works on"),
+    Setting("require_approval", "CODEX_REQUIRE_APPROVAL", _bool, False,
+            "the planner's plan comment does not promote by itself: an allowed login's execute plan is needed"),
     Setting("database_url", "CODEX_DATABASE_URL", _database_url, "sqlite:///.codex-pipeline/state.db",
             "postgresql://... or sqlite:///path", secret=True),
     Setting("database_timeout", "CODEX_DATABASE_TIMEOUT_SECONDS", _positive_float, 5.0,
@@ -175,6 +192,8 @@ SETTINGS: tuple[Setting, ...] = (
             "where the dry-run submitter writes Workflow objects"),
     Setting("workflow_namespace", "CODEX_WORKFLOW_NAMESPACE", str, "argo-workflows",
             "namespace of submitted Workflows"),
+    Setting("argo_ui_url", "CODEX_ARGO_UI_URL", _optional, None,
+            "Argo UI workflow page for check-run details links, with {namespace} and {workflow}"),
     Setting("kubeconfig", "CODEX_KUBECONFIG", _optional, None,
             "kubeconfig path for the kubernetes submitter (default: in-cluster, then ~/.kube/config)"),
     Setting("planning_enabled", "CODEX_PLANNING_ENABLED", _bool, True,
@@ -191,7 +210,21 @@ SETTINGS: tuple[Setting, ...] = (
             "timeout of one GitHub API call"),
     Setting("github_max_wait", "CODEX_GITHUB_MAX_WAIT_SECONDS", _non_negative_float, 5.0,
             "longest GitHub rate-limit wait slept through; longer waits answer 503 with Retry-After"),
+    Setting("reconcile_hook", "CODEX_RECONCILE_HOOK", _optional, None,
+            "the webhook `reconcile` checks: owner/name:HOOK_ID, or app for the GitHub App's webhook"),
+    Setting("reconcile_max_redeliveries", "CODEX_RECONCILE_MAX_REDELIVERIES", _non_negative_int, 20,
+            "most redeliveries one `reconcile` run asks GitHub for"),
+    Setting("reconcile_max_per_event", "CODEX_RECONCILE_MAX_PER_EVENT", _non_negative_int, 3,
+            "most redeliveries of one event (GUID) ever, so a payload ingest always refuses is let go"),
     Setting("log_level", "CODEX_LOG_LEVEL", str, "INFO", "log level"),
+    Setting("oidc_audience", "CODEX_OIDC_AUDIENCE", _optional, None,
+            "require a Knative Eventing OIDC sender token with this audience (internal functions; off when unset)"),
+    Setting("oidc_issuer", "CODEX_OIDC_ISSUER", str, "https://kubernetes.default.svc.cluster.local",
+            "issuer (iss) the sender tokens must carry: the cluster's service-account issuer"),
+    Setting("oidc_jwks_url", "CODEX_OIDC_JWKS_URL", _optional, None,
+            "where the issuer's signing keys are (default: the API server's /openid/v1/jwks)"),
+    Setting("oidc_subjects", "CODEX_OIDC_SUBJECTS", _ids, frozenset(),
+            "senders (sub) allowed, comma-separated; empty = any valid token for the audience"),
     Setting("discord_public_key", "CODEX_DISCORD_PUBLIC_KEY", _optional, None,
             "Discord application public key (hex); enables /discord/interactions on ingest-webhook"),
     Setting("discord_allowed_users", "CODEX_DISCORD_ALLOWED_USERS", _ids, frozenset(),
@@ -220,12 +253,16 @@ class Settings:
     trigger_label: str | None = None
     planner_login: str | None = None
     bot_mention: str = "@tuslagch"
+    implementation_trigger: str = DEFAULT_IMPLEMENTATION_TRIGGER
+    branch_prefix: str = DEFAULT_BRANCH_PREFIX
+    require_approval: bool = False
     database_url: str = field(default="sqlite:///.codex-pipeline/state.db", repr=False)
     database_timeout: float = 5.0
     migrate_on_start: bool = True
     argo_submitter: str = "dry-run"
     dry_run_dir: str = ".codex-pipeline/workflows"
     workflow_namespace: str = "argo-workflows"
+    argo_ui_url: str | None = None
     kubeconfig: str | None = None
     planning_enabled: bool = True
     github_token: str | None = field(default=None, repr=False)
@@ -235,12 +272,21 @@ class Settings:
     github_app_installation_id: str | None = None
     github_timeout: float = 10.0
     github_max_wait: float = 5.0
+    reconcile_hook: str | None = None
+    reconcile_max_redeliveries: int = 20
+    reconcile_max_per_event: int = 3
     log_level: str = "INFO"
+    oidc_audience: str | None = None
+    oidc_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    oidc_jwks_url: str | None = None
+    oidc_subjects: frozenset[str] = frozenset()
     discord_public_key: str | None = None
     discord_allowed_users: frozenset[str] = frozenset()
     discord_allowed_roles: frozenset[str] = frozenset()
     discord_repository: str | None = None
     discord_api_url: str = DISCORD_API_URL
+    # The spec's variable names this process was configured through (see ALIASES); not a setting.
+    aliases_used: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         planner = (self.planner_login or "").lower()
@@ -254,6 +300,24 @@ class Settings:
             raise ConfigurationError(
                 f"CODEX_ARGO_SUBMITTER must be 'kubernetes' or 'dry-run', got {self.argo_submitter!r}"
             )
+
+
+# The spec's names for our settings: read when ours is not set (ours win when both are), and each
+# one used is named in a start-up log line (:func:`alias_notes`) so the operator can rename it.
+ALIASES: dict[str, str] = {
+    "CODEX_TRIGGER_LOGIN": "CODEX_TRIGGER_LOGINS",
+    "CODEX_WORKFLOW_LOGIN": "CODEX_PLANNER_LOGIN",
+}
+
+
+def alias_notes(settings: Settings) -> list[str]:
+    """One start-up line per spec alias the settings were read through."""
+    notes = []
+    for alias in settings.aliases_used:
+        ours = ALIASES[alias]
+        notes.append(f"{alias} is the spec's name for {ours}; it was read because {ours} is unset "
+                     f"(rename it to {ours}; when both are set {ours} wins)")
+    return notes
 
 
 def _read_file_setting(path: str, env: str) -> str:
@@ -291,14 +355,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     file_values: Mapping[str, Any] = {}
     if env.get("CODEX_CONFIG_FILE"):
         file_values = _load_yaml(env["CODEX_CONFIG_FILE"])
-    known = {s.env for s in SETTINGS} | {s.field for s in SETTINGS}
+    known = {s.env for s in SETTINGS} | {s.field for s in SETTINGS} | set(ALIASES)
     unknown = sorted(set(file_values) - known)
     if unknown:
         raise ConfigurationError(f"CODEX_CONFIG_FILE has unknown settings: {', '.join(unknown)}")
 
     values: dict[str, Any] = {}
+    aliases_used: list[str] = []
+    alias_of = {ours: alias for alias, ours in ALIASES.items()}
     for setting in SETTINGS:
         raw: str | None = None
+        alias = alias_of.get(setting.env)
         if setting.env in env:
             raw = env[setting.env]
         elif env.get(f"{setting.env}_FILE"):
@@ -307,6 +374,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raw = _yaml_value_to_text(file_values[setting.env])
         elif setting.field in file_values:
             raw = _yaml_value_to_text(file_values[setting.field])
+        elif alias and (alias in env or alias in file_values):
+            raw = env[alias] if alias in env else _yaml_value_to_text(file_values[alias])
+            aliases_used.append(alias)
         if raw is None:
             continue
         try:
@@ -314,12 +384,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         except ValueError as exc:
             expected = _EXPECTED.get(setting.cast)
             fix = f"; set it to {expected}" if expected else ""
-            raise ConfigurationError(f"{setting.env}={shown(raw, secret=setting.secret)}: {exc}{fix}") from None
+            name = alias if aliases_used and aliases_used[-1] == alias else setting.env
+            raise ConfigurationError(f"{name}={shown(raw, secret=setting.secret)}: {exc}{fix}") from None
     values.update(overrides)
+    values.setdefault("aliases_used", tuple(aliases_used))
     return Settings(**values)
 
 
 def setting_names() -> list[str]:
     """Every environment variable a Settings field is read from."""
-    declared = {f.name for f in fields(Settings)}
+    declared = {f.name for f in fields(Settings)} - {"aliases_used"}
     return [s.env for s in SETTINGS if s.field in declared]

@@ -64,13 +64,13 @@ def open_issue_once(store: Store, github: GitHubClient, request: PlanRequest) ->
     return known, False
 
 
-def planning_task(request: PlanRequest, issue: CreatedIssue) -> pb.CodexTask:
+def planning_task(request: PlanRequest, issue: CreatedIssue, branch_prefix: str | None = None) -> pb.CodexTask:
     """The planning task of the opened issue, as route-task would have built it from issues.opened."""
     task = pb.CodexTask(
         stage=pb.CODEX_TASK_STAGE_PLANNING, repository=issue.repository, issue_number=issue.issue_number,
         issue_url=issue.issue_url, issue_title=request.title, issue_body=request.body,
         prompt=issue_planning_prompt(issue.repository, issue.issue_number, request.title, request.body),
-        head=head_branch(issue.issue_number, request.title), sender=f"discord:{request.requester_id}",
+        head=head_branch(issue.issue_number, request.title, branch_prefix), sender=f"discord:{request.requester_id}",
         delivery_id=request.delivery_id)
     return task
 

@@ -10,6 +10,7 @@ Rules (from the settings ``CODEX_TRIGGER_LOGINS``, ``CODEX_TRIGGER_LABEL``,
 - planning and ``execute plan`` need a login in the trigger allow-list (empty = nobody);
 - only a comment by the planner's own login that carries the plan marker is a plan: a marker
   from anyone else must never promote an issue (it would let anyone start an implementation);
+  with ``CODEX_REQUIRE_APPROVAL`` even the planner's plan waits for an allowed ``execute plan``;
 - a review request needs author_association OWNER, MEMBER or COLLABORATOR;
 - comments by the pipeline's own logins (planner, mentioned bot) never trigger anything
   except the planner's plan, so the bot cannot loop on itself;
@@ -27,16 +28,32 @@ Repository names are checked with a full match of ``owner/name`` (no trailing ne
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from codex_pipeline.names import (
+    DEFAULT_BOT_MENTION,
+    DEFAULT_BRANCH_PREFIX,
+    DEFAULT_IMPLEMENTATION_TRIGGER,
+    PLAN_MARKER,
+)
 
 if TYPE_CHECKING:
     from codex_pipeline.config import Settings
 
-PLAN_MARKER = "<!-- codex:plan -->"
-PROGRESS_MARKER = "<!-- codex:progress -->"
 TRUSTED_ASSOCIATIONS: frozenset[str] = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
-DEFAULT_BOT_MENTION = "@tuslagch"
+
+
+class _Comment(Protocol):
+    @property
+    def author(self) -> str: ...
+
+    @property
+    def body(self) -> str: ...
+
+
+C = TypeVar("C", bound=_Comment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +114,9 @@ class Policy:
     bot_mention: str = DEFAULT_BOT_MENTION
     discord_users: frozenset[str] = frozenset()
     discord_roles: frozenset[str] = frozenset()
+    implementation_trigger: str = DEFAULT_IMPLEMENTATION_TRIGGER
+    branch_prefix: str = DEFAULT_BRANCH_PREFIX
+    require_approval: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trigger_logins", frozenset(_login(x) for x in self.trigger_logins if _login(x)))
@@ -105,6 +125,8 @@ class Policy:
         if mention and not mention.startswith("@"):
             mention = "@" + mention
         object.__setattr__(self, "bot_mention", mention)
+        trigger = " ".join(self.implementation_trigger.split()).lower()
+        object.__setattr__(self, "implementation_trigger", trigger or DEFAULT_IMPLEMENTATION_TRIGGER)
         for name in ("discord_users", "discord_roles"):
             object.__setattr__(self, name, frozenset(_snowflake(x) for x in getattr(self, name) if _snowflake(x)))
 
@@ -112,7 +134,9 @@ class Policy:
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(trigger_logins=settings.trigger_logins, trigger_label=settings.trigger_label,
                    planner_login=settings.planner_login, bot_mention=settings.bot_mention,
-                   discord_users=settings.discord_allowed_users, discord_roles=settings.discord_allowed_roles)
+                   discord_users=settings.discord_allowed_users, discord_roles=settings.discord_allowed_roles,
+                   implementation_trigger=settings.implementation_trigger, branch_prefix=settings.branch_prefix,
+                   require_approval=settings.require_approval)
 
     @property
     def bot_login(self) -> str | None:
@@ -153,7 +177,7 @@ class Policy:
         return self._trigger(sender, "labeled")
 
     def may_execute_plan(self, login: object) -> Decision:
-        """An ``execute plan`` comment by ``login`` promotes the issue."""
+        """An ``execute plan`` comment (``CODEX_IMPLEMENTATION_TRIGGER``) by ``login`` promotes the issue."""
         return self._trigger(login, "execute plan")
 
     def is_planner_plan(self, author: object, body: object) -> Decision:
@@ -171,6 +195,13 @@ class Policy:
                                    f"({self.planner_login}); only the planner's plan promotes an issue")
         return Decision(True, f"plan: marker from the planner {name}")
 
+    def latest_plan(self, comments: Sequence[C]) -> C | None:
+        """The newest comment (of comments in posting order) that :meth:`is_planner_plan` accepts."""
+        for comment in reversed(comments):
+            if self.is_planner_plan(comment.author, comment.body):
+                return comment
+        return None
+
     def may_request_review(self, association: object, login: object = None) -> Decision:
         """``@bot review`` on a PR by a commenter with this author_association."""
         if self.is_own_login(login):
@@ -180,6 +211,19 @@ class Policy:
             return Decision(False, f"review: author_association {value or 'missing'} is not "
                                    "OWNER, MEMBER or COLLABORATOR")
         return Decision(True, f"review: author_association {value}")
+
+    def may_command(self, association: object, login: object) -> Decision:
+        """A mention of the bot by ``login`` may be answered (a reply, or a run command)."""
+        name = _login(login)
+        if self.is_own_login(name):
+            return Decision(False, f"command: {name} is the pipeline's own login")
+        value = association.strip().upper() if isinstance(association, str) else ""
+        if value in TRUSTED_ASSOCIATIONS:
+            return Decision(True, f"command: author_association {value}")
+        if name and name in self.trigger_logins:
+            return Decision(True, f"command: {name} is in CODEX_TRIGGER_LOGINS")
+        return Decision(False, f"command: {name or 'unknown'} is neither OWNER, MEMBER or COLLABORATOR "
+                               "nor in CODEX_TRIGGER_LOGINS")
 
     def may_request_discord_plan(self, user_id: object, role_ids: object = ()) -> Decision:
         """A Discord ``/plan`` (command or modal submission) by ``user_id`` with these member roles."""

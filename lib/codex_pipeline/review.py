@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from codex_pipeline import tasks, untrusted
 from codex_pipeline.github.models import ChecksReport, PullRequest, ReviewThread
+from codex_pipeline.names import DEFAULT_BOT_MENTION, DEFAULT_BRANCH_PREFIX, READY_MARKER
 
-CODEX_BRANCH_PREFIX = "codex/"
-READY_MARKER = "<!-- codex:ready-to-merge -->"
 # mergeable_state values GitHub reports for a PR that can merge (a draft reports "draft";
 # "blocked" waits only for a human approval, which the handoff asks for).
 MERGEABLE_STATES = frozenset({"clean", "has_hooks", "draft", "blocked"})
@@ -72,12 +71,14 @@ class Readiness:
         return self.ready
 
 
-def readiness(pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport) -> Readiness:
-    """Ready to merge: open ``codex/*`` PR, no unresolved thread, no failing or pending check, mergeable."""
+def readiness(pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport,
+              prefix: str = DEFAULT_BRANCH_PREFIX) -> Readiness:
+    """Ready to merge: open ``codex/*`` PR (``CODEX_BRANCH_PREFIX``), no unresolved thread, no failing
+    or pending check, mergeable."""
     if pull.state != "open":
         return Readiness(False, f"PR #{pull.number} is {pull.state}")
-    if not pull.head_ref.startswith(CODEX_BRANCH_PREFIX):
-        return Readiness(False, f"head {pull.head_ref!r} is not a {CODEX_BRANCH_PREFIX}* branch")
+    if not pull.head_ref.startswith(prefix):
+        return Readiness(False, f"head {pull.head_ref!r} is not a {prefix}* branch")
     if threads:
         return Readiness(False, _plural(len(threads), "unresolved review thread"))
     if checks.failing:
@@ -92,7 +93,7 @@ def readiness(pull: PullRequest, threads: list[ReviewThread], checks: ChecksRepo
     return Readiness(True, "no unresolved thread, checks green, mergeable")
 
 
-def handoff_comment(pull: PullRequest, mention: str = "@tuslagch") -> str:
+def handoff_comment(pull: PullRequest, mention: str = DEFAULT_BOT_MENTION) -> str:
     """The ready-to-merge handoff; the marker makes it findable, so it is posted once."""
     return (f"{READY_MARKER}\n"
             f"Codex: this pull request is ready to merge. Every review thread is resolved, the checks on "

@@ -8,44 +8,65 @@ and anything unexpected becomes an ignore reason. Who may trigger what is asked 
 
 Rules (one small function each, looked up by ``(event, action)`` in :data:`RULES`):
 
-- ``issues.opened`` by an allowed sender -> planning;
-- ``issues.labeled`` with ``CODEX_TRIGGER_LABEL`` by an allowed sender -> planning;
+- ``issues.opened`` by an allowed sender -> planning, unless the body already holds the plan
+  marker (dispatch-planning also skips an issue that already has the planner's plan comment);
+- ``issues.labeled`` with ``CODEX_TRIGGER_LABEL`` by an allowed sender -> planning (same skip);
 - ``issue_comment.created`` on an issue, with the plan marker, by the planner -> implementation
-  carrying the plan comment; a line ``execute plan`` by an allowed login -> implementation
-  without the plan (promote-plan fetches the latest one);
-- ``issue_comment.created`` on a PR with a line ``@<bot> review`` by OWNER/MEMBER/COLLABORATOR
-  -> review (head/base empty: the payload lacks them, request-review fetches the PR);
+  carrying the plan comment and its SHA-256 (``plan_sha256``: ``step implement`` refuses a plan
+  edited since), unless ``CODEX_REQUIRE_APPROVAL`` makes it wait for ``execute plan``;
+- the ``CODEX_IMPLEMENTATION_TRIGGER`` phrase (``execute plan``) on a line of its own, or
+  ``@<bot> execute plan`` anywhere in a line, by an allowed login -> implementation without the
+  plan (promote-plan fetches the latest one and pins the task to it);
+- ``issue_comment.created`` on a PR with ``@<bot> review`` anywhere in a line, by
+  OWNER/MEMBER/COLLABORATOR -> review (head/base empty: the payload lacks them, request-review
+  fetches the PR);
+- ``@<bot> replan`` on an issue by an allowed login -> planning with ``replan`` set (planning is
+  otherwise once per issue; dispatch-planning enforces that);
+- ``@<bot> cancel`` on an issue or PR by an author the policy answers -> a ``codex.command``
+  cancel request (request-review stops the issue's active runs and reacts 👀, or replies that
+  nothing runs); by anyone else -> one reply saying it was not allowed;
+- a mention of the bot it does not understand, by an author the policy answers
+  (:meth:`Policy.may_command`) -> a ``codex.command`` reply request listing the commands,
+  posted once per delivery by request-review; by anyone else -> ignored with the reason;
 - PR activity (``pull_request`` synchronize/ready_for_review/reopened, ``check_suite`` and
   ``check_run`` completed, ``pull_request_review`` submitted, ``pull_request_review_thread``
-  resolved) on a same-repository ``codex/`` head branch -> readiness check (stage UNSPECIFIED,
-  CloudEvent type ``codex.pr.readiness``);
-- everything else is ignored with a reason. Commands count only on lines a human wrote as
-  text: not inside code fences, indented code, quotes or HTML comments.
+  resolved) on a same-repository ``CODEX_BRANCH_PREFIX`` head branch -> readiness check (stage
+  UNSPECIFIED, CloudEvent type ``codex.pr.readiness``);
+- everything else is ignored with a reason. Commands count only in text a human wrote as prose:
+  not inside code fences, indented code, inline code, quotes or HTML comments.
+
+Review and readiness tasks carry the issue the branch names (``codex/issue-9-…`` -> 9) as
+``issue_number``, so all runs of one issue share its partition, and the pull request number in
+``pull_request_number``. A review comment's payload has no head branch: the issue is then read
+from the ``Closes #<n>`` line our own implementation step writes into the PRs it opens (only for
+PRs opened by the pipeline's login); request-review checks it against the branch.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from codex_pipeline import untrusted
+from codex_pipeline import commands, untrusted
+from codex_pipeline.commands import CommandRequest
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.jsonfields import obj, text
+from codex_pipeline.names import PLAN_MARKER, issue_of_branch, plan_digest
+from codex_pipeline.names import head_branch as _head_branch
+from codex_pipeline.names import slug as slug  # re-exported: the router's slug is the steps' slug
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import PLAN_MARKER, Policy, repository_problem
+from codex_pipeline.policy import Policy, repository_problem
 from codex_pipeline.tasks import partition_key, task_event_id
 
 TYPE_PREFIX = "com.github."
-BRANCH_PREFIX = "codex/"
-SLUG_LIMIT = 48
 READINESS_PR_ACTIONS = ("synchronize", "ready_for_review", "reopened")
 _MAX_INT64 = 2**63 - 1
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_CLOSES = re.compile(r"^(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?) #([1-9][0-9]{0,17})\b")
+_TRAILING = " .!"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +88,15 @@ class RoutedTask:
 
 @dataclass(frozen=True, slots=True)
 class RouteResult:
-    """Tasks to emit (none when ignored) and the reason, for the decision log."""
+    """Tasks and command requests to emit (none when ignored) and the reason, for the decision log."""
 
     tasks: tuple[RoutedTask, ...]
     reason: str
+    commands: tuple[CommandRequest, ...] = ()
 
     @property
     def ignored(self) -> bool:
-        return not self.tasks
+        return not self.tasks and not self.commands
 
 
 def _ignore(reason: str) -> RouteResult:
@@ -120,16 +142,9 @@ def _timestamp(*candidates: str) -> datetime | None:
 
 # ---------------------------------------------------------------- names and text
 
-def slug(title: str, limit: int = SLUG_LIMIT) -> str:
-    """Lower-case ``a-z0-9`` and dashes from a title, at most ``limit`` long ('task' if empty)."""
-    ascii_title = unicodedata.normalize("NFKD", title[: limit * 4]).encode("ascii", "ignore").decode("ascii")
-    value = _NOT_SLUG.sub("-", ascii_title.lower()).strip("-")[:limit].rstrip("-")
-    return value or "task"
-
-
-def head_branch(issue_number: int, title: str) -> str:
-    """The branch of new work for an issue: ``codex/issue-<n>-<slug>``."""
-    return f"{BRANCH_PREFIX}issue-{issue_number}-{slug(title)}"
+def head_branch(issue_number: int, title: str, prefix: str | None = None) -> str:
+    """The branch of new work for an issue (:func:`codex_pipeline.names.head_branch`)."""
+    return _head_branch(issue_number, title, prefix) if prefix else _head_branch(issue_number, title)
 
 
 def command_lines(body: str) -> Iterator[str]:
@@ -159,19 +174,27 @@ def command_lines(body: str) -> Iterator[str]:
             yield normalised
 
 
-def has_execute_plan(body: str) -> bool:
-    return any(line == "execute plan" for line in command_lines(body))
+def has_execute_plan(body: str, trigger: str = "execute plan", mention: str = "") -> bool:
+    """The trigger phrase on a line of its own (trailing '.'/'!' allowed), or after the mention."""
+    lines = list(command_lines(body))
+    if any(line.rstrip(_TRAILING) == trigger for line in lines):
+        return True
+    return any(m.command == "execute plan" or (m.command == "" and m.rest.startswith(trigger))
+               for m in commands.mentions(lines, mention))
 
 
 def review_request(body: str, mention: str) -> str | None:
-    """The text after ``@<bot> review`` on a command line, '' when none; None without a request."""
-    wanted = f"{mention.lower()} review"
-    for line in command_lines(body):
-        if line == wanted:
-            return ""
-        if line.startswith(wanted + " "):
-            return line[len(wanted) + 1:]
+    """The text after ``@<bot> review`` anywhere in a prose line, '' when none; None without a request."""
+    for found in commands.mentions(command_lines(body), mention):
+        if found.command == "review":
+            return found.rest
     return None
+
+
+def unknown_mention(body: str, mention: str, trigger: str) -> bool:
+    """The bot is mentioned in prose, but with nothing it understands."""
+    found = commands.mentions(command_lines(body), mention)
+    return bool(found) and not any(m.command or m.rest.startswith(trigger) for m in found)
 
 
 # ---------------------------------------------------------------- building tasks
@@ -221,6 +244,25 @@ class _Delivery:
     def one(self, kind: str, task: pb.CodexTask, reason: str) -> RouteResult:
         return RouteResult((RoutedTask(kind, task, task_event_id(self.delivery_id, kind)),), reason)
 
+    def branch(self, number: int, title: str) -> str:
+        return head_branch(number, title, self.policy.branch_prefix)
+
+    def reply(self, number: int, comment: dict[str, Any], author: str, reason: str,
+              text_: str | None = None) -> RouteResult:
+        """Answer a comment once (the command list by default): one reply request, posted by request-review."""
+        request = CommandRequest(commands.REPLY, self.repository, number, _text(self.delivery_id),
+                                 _int(comment, "id"), _text(author),
+                                 text_ or commands.help_text(self.policy.bot_mention,
+                                                             self.policy.implementation_trigger), reason)
+        return RouteResult((), reason, (request,))
+
+    def cancel(self, number: int, comment: dict[str, Any], author: str, reason: str, *,
+               pull_request: bool) -> RouteResult:
+        request = CommandRequest(commands.CANCEL, self.repository, number, _text(self.delivery_id),
+                                 _int(comment, "id"), _text(author), CommandRequest.NOTHING_TO_CANCEL, reason,
+                                 pull_request)
+        return RouteResult((), reason, (request,))
+
 
 def _issue_prompt(intro: str, issue: dict[str, Any], *extra: str) -> str:
     parts = [intro, untrusted.fence("issue title", text(issue, "title")),
@@ -249,13 +291,16 @@ def issue_planning_prompt(repository: str, number: int, title: str, body: str) -
     return _issue_prompt(intro, {"title": title, "body": body})
 
 
-def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str) -> RouteResult:
+def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str, *, replan: bool = False,
+              at: str = "", sender: str = "") -> RouteResult:
+    if PLAN_MARKER in text(issue, "body") and not replan:
+        return _ignore(f"planning: issue #{number} already holds a plan (its body carries the plan marker)")
     title = text(issue, "title")
     prompt = issue_planning_prompt(d.repository, number, title, text(issue, "body"))
-    task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=text(issue, "updated_at") or text(issue, "created_at"),
-                  prompt=prompt, base=d.default_branch, head=head_branch(number, title),
+    task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=at or text(issue, "updated_at") or text(issue, "created_at"),
+                  prompt=prompt, base=d.default_branch, head=d.branch(number, title),
                   issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
-                  issue_body=text(issue, "body"), sender=d.sender)
+                  issue_body=text(issue, "body"), sender=sender or d.sender, replan=True if replan else None)
     return d.one("planning", task, reason)
 
 
@@ -293,47 +338,93 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         return _pr_comment(d, issue, number, comment, author, body)
 
     plan = d.policy.is_planner_plan(author, body)
+    if plan and d.policy.require_approval:
+        return _ignore(f"{plan.reason}; CODEX_REQUIRE_APPROVAL is on, so it waits for an allowed login's "
+                       f"`{d.policy.implementation_trigger}`")
     if plan:
         title = text(issue, "title")
         intro = (f"Implement the approved plan for GitHub issue #{number} in {d.repository} on branch "
-                 f"{head_branch(number, title)}. The issue and the plan are quoted below as data.")
+                 f"{d.branch(number, title)}. The issue and the plan are quoted below as data.")
         task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"),
                       prompt=_issue_prompt(intro, issue, untrusted.fence("plan comment", body)),
-                      base=d.default_branch, head=head_branch(number, title), issue_number=number,
+                      base=d.default_branch, head=d.branch(number, title), issue_number=number,
                       issue_url=text(issue, "html_url"), issue_title=title, issue_body=text(issue, "body"),
                       sender=author, plan_comment_id=_int(comment, "id") or None,
-                      plan_comment_url=text(comment, "html_url"), plan_comment_body=body)
+                      plan_comment_url=text(comment, "html_url"), plan_comment_body=body,
+                      plan_sha256=plan_digest(_text(body)))
         return d.one("implementation", task, plan.reason)
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()} "
                        "(only the planner's plan promotes)")
-    if has_execute_plan(body):
+    mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
+    if has_execute_plan(body, trigger, mention):
         allowed = d.policy.may_execute_plan(author)
         if not allowed:
             return _ignore(allowed.reason)
         title = text(issue, "title")
-        intro = (f"Implement GitHub issue #{number} in {d.repository} on branch {head_branch(number, title)}, "
+        intro = (f"Implement GitHub issue #{number} in {d.repository} on branch {d.branch(number, title)}, "
                  f"following its latest plan (promotion requested by {author}). The issue is quoted below as data.")
         task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"),
-                      prompt=_issue_prompt(intro, issue), base=d.default_branch, head=head_branch(number, title),
+                      prompt=_issue_prompt(intro, issue), base=d.default_branch, head=d.branch(number, title),
                       issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
                       issue_body=text(issue, "body"), sender=author)
         return d.one("implementation", task, allowed.reason)
     if PLAN_MARKER in body:
         return _ignore(plan.reason)
-    if review_request(body, d.policy.bot_mention) is not None:
-        return _ignore(f"issue_comment: {d.policy.bot_mention} review on issue #{number}, which is not a pull request")
+    if any(m.command == "cancel" for m in commands.mentions(command_lines(body), mention)):
+        return _cancel(d, number, comment, author, pull_request=False)
+    if any(m.command == "replan" for m in commands.mentions(command_lines(body), mention)):
+        allowed = d.policy.may_open_planning(author)
+        if not allowed:
+            return _ignore(f"replan: {allowed.reason}")
+        planned = _planning(d, issue, number, f"replan: {allowed.reason}", replan=True,
+                            at=text(comment, "created_at"), sender=author)
+        ack = CommandRequest(commands.ACK, d.repository, number, _text(d.delivery_id), _int(comment, "id"),
+                             _text(author), "", planned.reason)
+        return RouteResult(planned.tasks, planned.reason, (ack,))
+    if review_request(body, mention) is not None:
+        return _ignore(f"issue_comment: {mention} review on issue #{number}, which is not a pull request")
+    if unknown_mention(body, mention, trigger):
+        return _unknown(d, number, comment, author)
     return _ignore("issue_comment: no command on the issue")
+
+
+def _cancel(d: _Delivery, number: int, comment: dict[str, Any], author: str, *, pull_request: bool,
+            pull: int = 0) -> RouteResult:
+    """``@<bot> cancel``: request-review stops the issue's active runs; a refused one gets one reply why."""
+    allowed = d.policy.may_command(text(comment, "author_association"), author)
+    if not allowed:
+        if d.policy.is_own_login(author):
+            return _ignore(f"cancel: {allowed.reason}")
+        return d.reply(pull or number, comment, author, f"cancel refused: {allowed.reason}",
+                       f"Not cancelled: {_text(author) or 'this author'} may not cancel Codex runs here "
+                       "(OWNER, MEMBER or COLLABORATOR, or an allowed login, may).")
+    return d.cancel(pull or number, comment, author, f"cancel: {allowed.reason}", pull_request=pull_request)
+
+
+def _unknown(d: _Delivery, number: int, comment: dict[str, Any], author: str) -> RouteResult:
+    """A mention without a command: the commands listed once to an answered author, else a logged reason."""
+    allowed = d.policy.may_command(text(comment, "author_association"), author)
+    if not allowed:
+        return _ignore(f"issue_comment: {d.policy.bot_mention} mentioned without a known command; "
+                       f"no reply: {allowed.reason}")
+    return d.reply(number, comment, author, f"issue_comment: {d.policy.bot_mention} mentioned without a known "
+                                            f"command on #{number}; replying with the commands ({allowed.reason})")
 
 
 def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[str, Any], author: str,
                 body: str) -> RouteResult:
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()}")
-    extra = review_request(body, d.policy.bot_mention)
+    mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
+    if any(m.command == "cancel" for m in commands.mentions(command_lines(body), mention)):
+        return _cancel(d, _issue_of_pull(d, issue) or number, comment, author, pull_request=True, pull=number)
+    extra = review_request(body, mention)
     if extra is None:
-        if PLAN_MARKER in body or has_execute_plan(body):
+        if PLAN_MARKER in body or has_execute_plan(body, trigger, mention):
             return _ignore(f"issue_comment: plan command on pull request #{number}; plans are approved on issues")
+        if unknown_mention(body, mention, trigger):
+            return _unknown(d, number, comment, author)
         return _ignore("issue_comment: no review request on the pull request")
     allowed = d.policy.may_request_review(text(comment, "author_association"), author)
     if not allowed:
@@ -345,9 +436,21 @@ def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[
     prompt = "\n\n".join([intro, untrusted.fence("review request", body),
                           untrusted.fence("pull request title", text(issue, "title"))])
     task = d.task(pb.CODEX_TASK_STAGE_REVIEW, at=text(comment, "created_at"), prompt=prompt,
-                  issue_number=number, issue_url=pr_url, issue_title=text(issue, "title"),
-                  issue_body=text(issue, "body"), sender=author)
+                  issue_number=_issue_of_pull(d, issue) or number, pull_request_number=number, issue_url=pr_url,
+                  issue_title=text(issue, "title"), issue_body=text(issue, "body"), sender=author)
     return d.one("review", task, allowed.reason)
+
+
+def _issue_of_pull(d: _Delivery, pull: dict[str, Any]) -> int:
+    """The issue a PR of ours closes, from the first line of its body (``Closes #9``); 0 when unknown.
+
+    Only for PRs the pipeline's own login opened: the line is what ``step implement`` writes."""
+    if not d.policy.is_own_login(text(obj(pull, "user"), "login")):
+        return 0
+    lines = untrusted.clean(text(pull, "body")).strip().split("\n", 1)
+    match = _CLOSES.match(lines[0].strip().lower()) if lines else None
+    number = int(match.group(1)) if match else 0
+    return number if 0 < number <= _MAX_INT64 else 0
 
 
 def _readiness(d: _Delivery, prs: list[tuple[int, str, str, str, str]], at: str, what: str) -> RouteResult:
@@ -355,12 +458,13 @@ def _readiness(d: _Delivery, prs: list[tuple[int, str, str, str, str]], at: str,
     if not d.repository:
         return _ignore(f"{what}: payload names no repository")
     if not prs:
-        return _ignore(f"{what}: no same-repository pull request on a {BRANCH_PREFIX} branch")
+        return _ignore(f"{what}: no same-repository pull request on a {d.policy.branch_prefix} branch")
     routed = []
     for number, head, base, url, title in prs:
         task = d.task(pb.CODEX_TASK_STAGE_UNSPECIFIED, at=at,
                       prompt=f"Check whether pull request #{number} in {d.repository} is ready to merge.",
-                      base=base, head=head, issue_number=number,
+                      base=base, head=head, issue_number=issue_of_branch(head, d.policy.branch_prefix) or number,
+                      pull_request_number=number,
                       issue_url=url or f"{d.repository_url}/pull/{number}", issue_title=title, sender=d.sender)
         event_id = task_event_id(d.delivery_id, "readiness")
         routed.append(RoutedTask("readiness", task, event_id if len(prs) == 1 else f"{event_id}#{number}"))
@@ -376,8 +480,8 @@ def _pr_activity(d: _Delivery) -> RouteResult:
     ref = text(head, "ref")
     if not number:
         return _ignore(f"{what}: payload names no pull request")
-    if not ref.startswith(BRANCH_PREFIX):
-        return _ignore(f"{what}: head branch {ref!r} of #{number} is not a {BRANCH_PREFIX} branch")
+    if not ref.startswith(d.policy.branch_prefix):
+        return _ignore(f"{what}: head branch {ref!r} of #{number} is not a {d.policy.branch_prefix} branch")
     if not _same_repository(d, obj(head, "repo")):
         return _ignore(f"{what}: #{number} comes from a fork")
     if text(pr, "state") == "closed":
@@ -403,7 +507,7 @@ def _suite_prs(d: _Delivery, suite: dict[str, Any], prs: list[Any]) -> list[tupl
         head = obj(pr, "head")
         number = _int(pr, "number")
         ref = text(head, "ref") or branch
-        if number and ref.startswith(BRANCH_PREFIX) and _same_repository(d, obj(head, "repo")):
+        if number and ref.startswith(d.policy.branch_prefix) and _same_repository(d, obj(head, "repo")):
             found.append((number, ref, text(obj(pr, "base"), "ref"), "", ""))
     return found
 
@@ -411,8 +515,8 @@ def _suite_prs(d: _Delivery, suite: dict[str, Any], prs: list[Any]) -> list[tupl
 def _check_suite(d: _Delivery) -> RouteResult:
     suite = obj(d.payload, "check_suite")
     branch = text(suite, "head_branch")
-    if not branch.startswith(BRANCH_PREFIX):
-        return _ignore(f"check_suite.completed: head branch {branch!r} is not a {BRANCH_PREFIX} branch")
+    if not branch.startswith(d.policy.branch_prefix):
+        return _ignore(f"check_suite.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch")
     return _readiness(d, _suite_prs(d, suite, _list(suite, "pull_requests")), text(suite, "updated_at"),
                       "check_suite.completed")
 
@@ -421,8 +525,8 @@ def _check_run(d: _Delivery) -> RouteResult:
     run = obj(d.payload, "check_run")
     suite = obj(run, "check_suite")
     branch = text(suite, "head_branch")
-    if not branch.startswith(BRANCH_PREFIX):
-        return _ignore(f"check_run.completed: head branch {branch!r} is not a {BRANCH_PREFIX} branch")
+    if not branch.startswith(d.policy.branch_prefix):
+        return _ignore(f"check_run.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch")
     prs = _list(run, "pull_requests") or _list(suite, "pull_requests")
     return _readiness(d, _suite_prs(d, suite, prs), text(run, "completed_at"), "check_run.completed")
 

@@ -15,6 +15,9 @@
 4. record the run, then answer. A fault in any step raises before the answer, so the broker
    retries and nothing is acknowledged that was not recorded.
 
+:func:`take_over` keeps one active run per issue and stage: a newer implementation or review
+run stops (``spec.shutdown: Stop``) the run it supersedes, which the store recorded as active.
+
 :func:`submission_response` is the answer: a ``codex.workflow.submitted`` reply CloudEvent for
 a CloudEvent request (see ARCHITECTURE "Answering a CloudEvent delivery"), plain JSON 202
 for a request without CloudEvent headers (the spec's raw-protobuf replay).
@@ -33,6 +36,7 @@ from codex_pipeline.argo import (
     ANNOTATION_TRACEPARENT,
     WorkflowSubmitter,
     build_workflow,
+    issue_mutex,
     rfc3339,
     workflow_labels,
     workflow_name,
@@ -42,6 +46,10 @@ from codex_pipeline.events import WORKFLOW_SUBMITTED_TYPE, Event, event_response
 from codex_pipeline.http import Response, json_response
 from codex_pipeline.store import Store, TaskIntake, WorkflowRun
 
+# Stages whose runs push to the issue's branch: one active run each, a newer one supersedes, and
+# the Workflows of one issue share a mutex.
+BRANCH_STAGES = frozenset({"implementation", "review"})
+
 
 @dataclass(frozen=True)
 class SubmissionResult:
@@ -49,11 +57,35 @@ class SubmissionResult:
     name: str
     submitted_at: datetime
     duplicate: bool
+    reason: str | None = None  # why a duplicate is one, when it is not a redelivery of the same task
 
     def body(self) -> dict[str, Any]:
-        """The spec's answer: ``{namespace, name, submittedAt (RFC 3339), duplicate}``."""
-        return {"namespace": self.namespace, "name": self.name, "submittedAt": rfc3339(self.submitted_at),
-                "duplicate": self.duplicate}
+        """The spec's answer: ``{namespace, name, submittedAt (RFC 3339), duplicate}`` (+ ``reason``)."""
+        body: dict[str, Any] = {"namespace": self.namespace, "name": self.name,
+                                "submittedAt": rfc3339(self.submitted_at), "duplicate": self.duplicate}
+        if self.reason:
+            body["reason"] = self.reason
+        return body
+
+
+def take_over(store: Store, submitter: WorkflowSubmitter, run: WorkflowRun, *, created: bool) -> WorkflowRun | None:
+    """Make ``run`` the active run of its issue and stage; stop and return the run it supersedes.
+
+    A run this delivery just ``created`` is the newest there is. A redelivery's run takes the
+    place unless a run submitted after it holds it (then this one was superseded already). The
+    older run is stopped before ``run`` is recorded as active, so a failed stop (503) leaves it
+    recorded and the redelivery stops it. Kubernetes creation times have whole seconds: a late
+    redelivery of a run from the same second as the newer one could take the place back; the
+    Workflow mutex still keeps the two off the branch at once."""
+    active = store.active_run(run.repository, run.issue_number, run.stage)
+    if active is not None and (active.namespace, active.name) == (run.namespace, run.name):
+        return None
+    if active is not None and not created and active.submitted_at > run.submitted_at:
+        return None
+    if active is not None:
+        submitter.stop(active.namespace, active.name)
+    store.set_active_run(run)
+    return active
 
 
 def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task: tasks.CodexTask,
@@ -82,7 +114,9 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task:
         annotations[ANNOTATION_TRACEPARENT] = traceparent
     workflow = build_workflow(template, name, namespace, parameters,
                               workflow_labels(stage, task.repository, int(task.issue_number), delivery),
-                              annotations=annotations)
+                              annotations=annotations,
+                              mutex=issue_mutex(task.repository, int(task.issue_number))
+                              if stage in BRANCH_STAGES else None)
     submitted = submitter.submit(workflow)
     run = store.record_run(WorkflowRun(submitted.namespace, submitted.name, template, stage, task.repository,
                                        int(task.issue_number), delivery, submitted.submitted_at))

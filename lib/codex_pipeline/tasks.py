@@ -39,7 +39,7 @@ _STAGE_BY_TEXT["unspecified"] = pb.CODEX_TASK_STAGE_UNSPECIFIED
 PROTOBUF_TYPES = frozenset({"application/protobuf", "application/x-protobuf", "application/octet-stream"})
 JSON_TYPES = frozenset({"application/json", "text/json"})
 DATASCHEMA = "proompteng.froussard.v1.CodexTask"
-_INT64_KEYS = ("issueNumber", "planCommentId")
+_INT64_KEYS = ("issueNumber", "planCommentId", "pullRequestNumber")
 _M = TypeVar("_M", bound=Message)
 _ALIASES = {"title": "issueTitle", "body": "issueBody"}
 # A delivery id names workflows, store rows and CloudEvent ids: no control characters (NUL above all).

@@ -5,7 +5,11 @@ It answers the two calls the submitter makes as the real API server does:
 - ``POST /apis/argoproj.io/v1alpha1/namespaces/<ns>/workflows``: 201 with the stored object
   (uid, resourceVersion, creationTimestamp, generation added), or 409 with a ``Status`` whose
   reason is ``AlreadyExists``;
-- ``GET …/workflows/<name>``: 200 with the object, or 404 ``NotFound``.
+- ``GET …/workflows/<name>``: 200 with the object, or 404 ``NotFound``;
+- ``PATCH …/workflows/<name>`` with ``application/merge-patch+json`` (RFC 7386, what the
+  client sends for a dict body and ``argo stop`` uses for ``spec.shutdown``): 200 with the patched
+  object (resourceVersion and generation bumped), 404 when absent; a strategic merge patch is 415
+  ``UnsupportedMediaType``, as for every custom resource (Kubernetes 1.31 API server behaviour).
 
 A request without the expected bearer token gets 401 ``Unauthorized``. ``refuse`` scripts
 failures (403 Forbidden with the RBAC message, 500 InternalError, 422 Invalid) for the next
@@ -27,7 +31,8 @@ from tests.fakes.httpserver import Answer, FakeServer, Recorded
 TOKEN = "fake-service-account-token"
 _COLLECTION = re.compile(r"^/apis/argoproj\.io/v1alpha1/namespaces/([^/]+)/workflows/?$")
 _ITEM = re.compile(r"^/apis/argoproj\.io/v1alpha1/namespaces/([^/]+)/workflows/([^/?]+)$")
-_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 422: "Invalid",
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 415: "UnsupportedMediaType",
+            422: "Invalid",
             429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
 
 
@@ -87,13 +92,18 @@ class FakeKubernetes(FakeServer):
         self.token = token
         self.workflows: dict[tuple[str, str], dict[str, Any]] = {}
         self.refusals: list[int] = []
+        self.method_refusals: dict[str, list[int]] = {}
         self._state = threading.Lock()
         self._version = 1000
 
-    def refuse(self, *codes: int) -> None:
-        """Answer the next requests with these statuses (one each), before any real work."""
+    def refuse(self, *codes: int, method: str | None = None) -> None:
+        """Answer the next requests (of ``method`` only, when given) with these statuses (one each),
+        before any real work."""
         with self._state:
-            self.refusals.extend(codes)
+            if method is None:
+                self.refusals.extend(codes)
+            else:
+                self.method_refusals.setdefault(method.upper(), []).extend(codes)
 
     @property
     def url(self) -> str:
@@ -101,6 +111,9 @@ class FakeKubernetes(FakeServer):
 
     def creates(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST"]
+
+    def patches(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "PATCH"]
 
     def kubeconfig(self, path: Path, *, namespace: str = "argo-workflows") -> Path:
         path.write_text(json.dumps({
@@ -119,6 +132,9 @@ class FakeKubernetes(FakeServer):
             return 401, json_headers, status_body(401, "Unauthorized")
         with self._state:
             refused = self.refusals.pop(0) if self.refusals else None
+            waiting = self.method_refusals.get(recorded.method.upper())
+            if refused is None and waiting:
+                refused = waiting.pop(0)
         path = recorded.path.split("?", 1)[0]
         if refused is not None:
             matched = _COLLECTION.match(path) or _ITEM.match(path)
@@ -142,7 +158,34 @@ class FakeKubernetes(FakeServer):
                 return 404, json_headers, status_body(
                     404, f'workflows.argoproj.io "{item.group(2)}" not found', name=item.group(2))
             return 200, json_headers, json.dumps(stored).encode()
+        if item and recorded.method == "PATCH":
+            return self._patch(item.group(1), item.group(2), recorded)
         return 404, json_headers, status_body(404, "the server could not find the requested resource")
+
+    def _patch(self, namespace: str, name: str, recorded: Recorded) -> Answer:
+        json_headers = {"content-type": "application/json"}
+        media = recorded.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/merge-patch+json":
+            return 415, json_headers, status_body(
+                415, f"the body of the request was in an unknown format - accepted media types include: "
+                     f"application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml "
+                     f"(got {media or 'none'})")
+        try:
+            patch = json.loads(recorded.body)
+        except ValueError:
+            return 400, json_headers, status_body(400, "the body of the request was in an unknown format",
+                                                  reason="BadRequest")
+        with self._state:
+            stored = self.workflows.get((namespace, name))
+            if stored is None:
+                return 404, json_headers, status_body(404, f'workflows.argoproj.io "{name}" not found', name=name)
+            patched = _merge_patch(stored, patch)
+            self._version += 1
+            patched["metadata"]["resourceVersion"] = str(self._version)
+            patched["metadata"]["generation"] = int(stored["metadata"].get("generation", 1)) + (
+                patched.get("spec") != stored.get("spec"))
+            self.workflows[(namespace, name)] = patched
+        return 200, json_headers, json.dumps(patched).encode()
 
     def _create(self, namespace: str, raw: bytes) -> Answer:
         json_headers = {"content-type": "application/json"}
@@ -172,3 +215,16 @@ class FakeKubernetes(FakeServer):
             }
             self.workflows[(namespace, name)] = stored
         return 201, json_headers, json.dumps(stored).encode()
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("codex_pipeline.cli.replay", "sign a webhook payload and post it to ingest-webhook"),
     "transcripts": ("codex_pipeline.cli.transcripts", "fetch a run's .codex-* logs from the S3 artifact store"),
     "listen": ("codex_pipeline.cli.listen", "stream a task topic as JSON (Kafka consumer group, or dev's topics)"),
+    "reconcile": ("codex_pipeline.cli.reconcile", "redeliver webhook deliveries that ingest-webhook did not accept"),
+    "dead-letters": ("codex_pipeline.cli.dead_letters", "list, show and replay codex.dead-letter to its Broker"),
 }
 
 

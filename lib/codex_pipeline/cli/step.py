@@ -18,6 +18,7 @@ STAGES = {
     "plan": ("codex_pipeline.steps.plan", "post the plan comment for a planning task"),
     "implement": ("codex_pipeline.steps.implement", "implement an approved plan: branch, draft PR, progress"),
     "review": ("codex_pipeline.steps.review", "one review pass on a Codex pull request"),
+    "finish": ("codex_pipeline.steps.finish", "exit handler: recap a stale progress comment, complete the check"),
 }
 
 
@@ -55,6 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub = stages.add_parser(name, help=STAGES[name][1], description=STAGES[name][1], allow_abbrev=False)
         sub.add_argument("--event-body-file", help="base64 task JSON file, - for stdin (default: $EVENT_BODY)")
         _common(sub)
+    finish = stages.add_parser("finish", help=STAGES["finish"][1], description=STAGES["finish"][1],
+                               allow_abbrev=False)
+    finish.add_argument("--stage", dest="finish_stage", choices=("plan", "implement", "review"), required=True,
+                        help="the stage whose workflow ended")
+    finish.add_argument("--workflow-status", help="{{workflow.status}} (default: $WORKFLOW_STATUS); "
+                                                  "{{workflow.failures}} is read from $WORKFLOW_FAILURES")
+    finish.add_argument("--payload-file", help="planning task JSON file (default: $PAYLOAD)")
+    finish.add_argument("--event-body-file", help="base64 task JSON file (default: $EVENT_BODY)")
+    finish.add_argument("--workflow-name", help="the Argo workflow name, {{workflow.name}}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from codex_pipeline.dev import github_shapes as shapes
 from codex_pipeline.dev.fakehttp import Answer, FakeServer, Recorded
+from codex_pipeline.dev.hook_deliveries import DeliveryLog, FakeHook
 
 DOCS = "https://docs.github.com/rest"
 _now_iso = shapes.now_iso
@@ -89,6 +90,8 @@ class FakeGitHub(FakeServer):
         self.draft_unsaid: set[tuple[str, int]] = set()
         self.answers: list[Answered] = []  # every answer sent, for checks against GitHub's description
         self.rate_limit_remaining = 5000
+        self.hooks: dict[int, FakeHook] = {}  # webhooks; the App's has repository None
+        self.deliveries = DeliveryLog()
         self.token_login = "codex-bot"  # noqa: S105 -- a login, not a secret: who a token's comments, issues and pull requests are by
         self._faults: list[Fault] = []
         self._ids = 1000
@@ -216,6 +219,19 @@ class FakeGitHub(FakeServer):
         self.app = FakeApp(app_id, public_key_pem, token_lifetime)
         return self.app
 
+    def add_hook(self, repo: str | None, url: str, secret: str, *, hook_id: int | None = None) -> FakeHook:
+        """A repository webhook (``repo``), or the GitHub App's webhook (``repo`` None)."""
+        found = self.repos.get(repo.lower()) if repo else None
+        hook = FakeHook(hook_id or self._next_id(), url, secret, found.full_name if found else repo,
+                        found.id if found else None, None if repo else 1)
+        self.hooks[hook.id] = hook
+        return hook
+
+    def deliver(self, hook: FakeHook, event: str, payload: dict[str, Any] | bytes,
+                guid: str | None = None) -> dict[str, Any]:
+        """Send one delivery to the hook now, as GitHub does (one attempt, no retry), and log it."""
+        return self.deliveries.send(hook, event, payload, guid=guid)
+
     # ------------------------------------------------------------------ faults
 
     def fail_next(self, status: int, *, count: int = 1, headers: dict[str, str] | None = None,
@@ -335,7 +351,16 @@ class FakeGitHub(FakeServer):
         fault = self._take_fault(recorded.method, path)
         if fault is not None:
             return self._json(fault.status, fault.body, fault.headers)
+        if path == "/_standin/deliveries" and recorded.method == "POST":
+            return self._send_delivery(json.loads(recorded.body or b"{}"))
         token = self._bearer(recorded)
+        if path.startswith("/app/hook/"):
+            if not self._verify_app_jwt(token):
+                return self._error(401, "A JSON web token could not be decoded")
+            app_hook = next((h for h in self.hooks.values() if h.repository is None), None)
+            if app_hook is None:
+                return self._error(404, "Not Found")
+            return self._hook_call(recorded, app_hook, path[len("/app/hook"):])
         if path == "/app" or path.startswith("/app/") or re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path):
             if not self._verify_app_jwt(token):
                 return self._error(401, "A JSON web token could not be decoded")
@@ -427,6 +452,29 @@ class FakeGitHub(FakeServer):
                     else self.token_login
                 return self._json(201, self.add_comment(repo.full_name, number, body["body"], login=login,
                                                         association="NONE"))
+        if (m := re.fullmatch(r"/issues/comments/(\d+)/reactions", rest)) and method == "POST":
+            # GitHub: 201 with the new Reaction, 200 with the existing one when this user already reacted so.
+            cid, content = int(m.group(1)), str(body.get("content") or "")
+            if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
+                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"})
+            login = "codex-app[bot]" if recorded.headers.get("authorization", "").startswith("Bearer ghs_") \
+                else self.token_login
+            with self._state:
+                targets = [c for (k, _), comments in self.comments.items() if k == key for c in comments
+                         if c["id"] == cid]
+                if not targets:
+                    return self._error(404, "Not Found")
+                reactions = targets[0].setdefault("reaction_list", [])
+                existing = next((r for r in reactions if r["content"] == content and r["user"]["login"] == login),
+                                None)
+                if existing is not None:
+                    return self._json(200, existing)
+                reaction = {"id": self._next_id(), "node_id": _node_id("REA", cid), "user": self._user(login),
+                            "content": content, "created_at": _now_iso()}
+                reactions.append(reaction)
+                targets[0]["reactions"][content] = targets[0]["reactions"].get(content, 0) + 1
+                targets[0]["reactions"]["total_count"] = targets[0]["reactions"].get("total_count", 0) + 1
+            return self._json(201, reaction)
         if (m := re.fullmatch(r"/issues/comments/(\d+)", rest)) and method == "PATCH":
             cid = int(m.group(1))
             with self._state:
@@ -450,6 +498,11 @@ class FakeGitHub(FakeServer):
                 return self._json(200, chunk, headers)
             if method == "POST":
                 return self._create_pull(recorded, repo, body)
+        if m := re.fullmatch(r"/hooks/(\d+)(/.*)", rest):
+            hook = self.hooks.get(int(m.group(1)))
+            if hook is None or (hook.repository or "").lower() != key:
+                return self._error(404, "Not Found")
+            return self._hook_call(recorded, hook, m.group(2))
         if (m := re.fullmatch(r"/pulls/(\d+)", rest)) and method == "GET":
             found = self.pulls.get((key, int(m.group(1))))
             return self._json(200, self._pull_answer(key, found)) if found else self._error(404, "Not Found")
@@ -491,6 +544,41 @@ class FakeGitHub(FakeServer):
                                     "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}/status"}, headers)
         return self._error(404, "Not Found")
 
+    def _hook_call(self, recorded: Recorded, hook: FakeHook, rest: str) -> Answer:
+        """``/deliveries`` (cursor-paginated), ``/deliveries/{id}``, ``POST /deliveries/{id}/attempts``."""
+        parts = urlsplit(recorded.path)
+        if rest == "/deliveries" and recorded.method == "GET":
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            chunk, headers = self.deliveries.page(hook.id, self.url + parts.path, query)
+            return self._json(200, chunk, headers)
+        match = re.fullmatch(r"/deliveries/(\d+)(/attempts)?", rest)
+        if match is None:
+            return self._error(404, "Not Found")
+        sent = self.deliveries.find(hook.id, int(match.group(1)))
+        if sent is None:
+            return self._error(404, "Not Found")
+        if match.group(2) and recorded.method == "POST":
+            self.deliveries.redeliver(hook, int(match.group(1)))
+            return self._json(202, {})
+        if not match.group(2) and recorded.method == "GET":
+            answer = sent.response_body.decode("utf-8", "replace")
+            return self._json(200, {**sent.item, "url": hook.url,
+                                    "request": {"headers": sent.headers, "payload": json.loads(sent.body)},
+                                    "response": {"headers": {}, "payload": answer}})
+        return self._error(404, "Not Found")
+
+    def _send_delivery(self, request: dict[str, Any]) -> Answer:
+        """dev's way in (not a GitHub endpoint): send ``{event, payload | body_base64, guid?, hook_id?}`` through a
+        hook, so the delivery is logged as GitHub would log it; answers the item and what came back."""
+        hooks = [h for h in self.hooks.values() if not request.get("hook_id") or h.id == int(request["hook_id"])]
+        if not hooks:
+            return self._error(404, "no webhook configured on the stand-in")
+        body = base64.b64decode(str(request["body_base64"])) if request.get("body_base64") else None
+        item = self.deliver(hooks[0], str(request.get("event") or ""), body or request.get("payload") or {},
+                            guid=str(request["guid"]) if request.get("guid") else None)
+        sent = self.deliveries.find(hooks[0].id, int(item["id"]))
+        answer = sent.response_body.decode("utf-8", "replace") if sent else ""
+        return self._json(200, {"delivery": item, "response": answer})
     def _create_pull(self, recorded: Recorded, repo: FakeRepo, body: dict[str, Any]) -> Answer:
         """``POST /pulls``: 422 without head/base/title, or when the head already has an open pull request."""
         missing = [name for name in ("head", "base") if not str(body.get(name) or "").strip()]

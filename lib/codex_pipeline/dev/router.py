@@ -101,6 +101,7 @@ class Router:
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._sink_topics = {f"/{ns}/{name}": topic for (ns, name), topic in topology.sinks.items()}
+        self._broker_topics = {f"/{ns}/{name}": broker_topic((ns, name)) for ns, name in topology.brokers}
         # Called with (topic, origin, event) for each event a KafkaSink accepted, once it is committed
         # (dev's GitHub stand-in learns from the deliveries ingest-webhook passes on).
         self.taps: list[Callable[[str, str, Event], None]] = []
@@ -144,7 +145,9 @@ class Router:
     # --- the KafkaSink ingress ---------------------------------------------------------------
 
     def accept(self, path: str, origin: str, headers: Headers, body: bytes) -> tuple[int, dict[str, Any]]:
-        topic = self._sink_topics.get(path.rstrip("/"))
+        # KafkaSinks, and Brokers at their ingress path (``/<namespace>/<broker>``, as the Kafka
+        # broker's ingress takes them: ``dead-letters replay`` sends there).
+        topic = self._sink_topics.get(path.rstrip("/")) or self._broker_topics.get(path.rstrip("/"))
         if topic is None:
             return 404, {"error": "not_found", "message": f"no KafkaSink at {path}; known: "
                          f"{', '.join(sorted(self._sink_topics))}"}

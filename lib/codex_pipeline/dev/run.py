@@ -51,6 +51,7 @@ class DevOptions:
     port: int = 8080
     router_port: int = 0
     only: tuple[str, ...] = ()
+    reconcile_every: float = 30.0  # seconds between `reconcile` runs against the GitHub stand-in (0: off)
     eventing: Path = REPO_ROOT / "eventing"
     functions: Path = REPO_ROOT / "functions"
     workflow_templates: Path = REPO_ROOT / "workflows"
@@ -132,6 +133,7 @@ class Dev:
         self.stopped = threading.Event()
         self._env: dict[str, str] = {}
         self.github: Any = None  # the GitHub stand-in, when no GitHub is configured
+        self.reconciler: Any = None  # `reconcile` against the stand-in's webhook (dev/reconciler.py)
         self.webhooks: Any = None  # the stand-in's webhook sender
         self.executor: Any = None  # the local executor, when workflows run here
         self._saved_requests = -1
@@ -187,7 +189,7 @@ class Dev:
             from codex_pipeline.dev.remotes import Remotes
             from codex_pipeline.dev.webhooks import Sender
 
-            remotes = Remotes(state / "git")
+            remotes = Remotes((state / "git").resolve())  # git runs in other folders: never a relative path
             ingest = f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports else None
             if ingest:
                 self.webhooks = Sender(ingest, env["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(),
@@ -211,6 +213,13 @@ class Dev:
             lines = [f"codex-pipeline dev: {s.name} failed to start: {last_line(s)} (log: {s.log})" for s in broken]
             raise StartFailed("\n".join(lines), CONFIGURATION_EXIT if configuration else 1)
         up = list(self.served)
+        if self.github is not None and ENTRY in ports and ENTRY not in failed:
+            from codex_pipeline.dev import reconciler
+
+            repository = next(iter(self.github.repos.values())).full_name if self.github.repos else "acme/widgets"
+            self.reconciler = reconciler.start(self.github, repository, f"http://127.0.0.1:{ports[ENTRY]}/", secret,
+                                               standin.TOKEN, env["CODEX_DATABASE_URL"], self.view,
+                                               options.reconcile_every)
         info = {
             "pid": os.getpid(),
             "webhook": f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports and ENTRY not in failed else None,
@@ -222,6 +231,7 @@ class Dev:
             "workflows": env["CODEX_DRY_RUN_DIR"] if env["CODEX_ARGO_SUBMITTER"] == "dry-run" else None,
             "secret_from": secret_from,
             "github": self.github.url if self.github is not None else None,
+            "github_hook": self.reconciler.hook.id if self.reconciler is not None else None,
             "runs": str((state / "runs").resolve()) if self.executor is not None else None,
             "git": str((state / "git").resolve()) if remotes is not None else None,
         }
@@ -247,6 +257,11 @@ class Dev:
         else:
             note(f"  workflows          created through the Kubernetes API "
                  f"({self._env.get('CODEX_KUBECONFIG') or 'in-cluster, then ~/.kube/config'})")
+        if info["github_hook"]:
+            every = self.options.reconcile_every
+            note(f"  webhook (stand-in) hook {info['github_hook']} -> ingest-webhook; `replay` sends through it and "
+                 + (f"`reconcile` redelivers what ingest refused, every {every:g}s" if every else
+                    "reconcile is off (--reconcile-every 0)"))
         if info["runs"]:
             note(f"  runs (here)        {info['runs']}   each Workflow runs on this machine with "
                  f"{self.executor.settings.codex_why}")
@@ -265,6 +280,9 @@ class Dev:
              "codex.dead-letter --from-beginning")
         note("  Ctrl-C stops and prints a summary; pending deliveries survive a restart.")
         if info["webhook"]:
+            if self.executor is not None and self.webhooks is not None:
+                note(f"  after the plan PR  {cli} dev comment{state} 57 \"@tuslagch review\"   (a review; the PR "
+                     "then turns ready)")
             note(f"ready: webhook {info['webhook']}  next, in another terminal: "
                  f"{cli} replay{state} examples/issues.opened.json\n")
         else:
@@ -279,9 +297,10 @@ class Dev:
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
         token = env.get("CODEX_GITHUB_TOKEN") or None
-        settings = localrun.settings(self.options.environ, self.options.state, github_token=token, extra=extra)
+        state = self.options.state.resolve()  # runs work in their own folders: never a relative path
+        settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra)
         self.executor = Executor(Path(env["CODEX_DRY_RUN_DIR"]), self.options.workflow_templates,
-                                 self.options.state / "runs", settings, self.view)
+                                 state / "runs", settings, self.view)
         self.executor.start()
 
     def _send_webhook(self, event: str, payload: dict[str, Any]) -> None:
@@ -289,6 +308,10 @@ class Dev:
             self.webhooks.send(event, payload)
 
     def _on_webhook(self, delivery: Any) -> None:
+        if self.reconciler is not None:  # logged as GitHub logs it: a refused one is found by reconcile
+            self.github.deliveries.record(self.reconciler.hook, delivery.event, delivery.body, guid=delivery.guid,
+                                          status_code=delivery.status_code or 0, error=delivery.error,
+                                          duration=delivery.duration)
         outcome = delivery.status_code if delivery.status_code is not None else delivery.error
         action = f".{delivery.action}" if delivery.action else ""
         self.view.line("webhook", delivery.guid, f"stand-in -> ingest-webhook {delivery.event}{action} "
@@ -337,6 +360,8 @@ class Dev:
             self.router.stop()
             if summary:
                 self.view.note(self.view.summary(self.router.pending()))
+        if self.reconciler is not None:
+            self.reconciler.stop()
         if self.github is not None:
             path = self.options.state / "github-standin.json"
             posted = standin.save(self.github, path)

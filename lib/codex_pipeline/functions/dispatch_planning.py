@@ -8,6 +8,16 @@ whose value is the task) and the spec's "Facteur Planner Replay": raw protobuf b
 Answers:
 - ``CODEX_PLANNING_ENABLED`` off: the delivery is logged (stage, repository, issue, delivery)
   and answered 202 ``{"deferred": true}``; nothing is recorded or submitted.
+- on, but the issue already has the planner's plan comment (``CODEX_PLANNER_LOGIN``; the
+  comments are asked of GitHub for a first delivery only): nothing is submitted, the reason is
+  logged, and the answer is an empty 200 (``{"skipped": true, "reason": …}`` for a raw replay).
+  route-task already skips an issue whose body holds the plan marker; route-task is pure, so
+  the comments are read here.
+- on, and the issue was planned before by another delivery (``issues.opened`` and
+  ``issues.labeled`` of one issue, or a second label): 202 with the first run's metadata,
+  ``duplicate: true`` and the ``reason``; nothing is submitted. The first delivery of an issue
+  claims it in the store (``active_runs``) before submitting, so two arriving together plan once.
+  A task with ``replan`` set plans again, and so does the spec's raw replay (an operator asking).
 - on: intake recorded, ``facteur-dispatch`` submitted with parameter ``payload`` = the task's
   JSON (the spec's ``argo submit … -p payload=…``), run recorded, 202
   ``{namespace, name, submittedAt, duplicate}``. The same delivery again answers the first
@@ -29,13 +39,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 
-from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp
-from codex_pipeline.argo import WorkflowSubmitter
+from codex_pipeline.argo import WorkflowSubmitter, workflow_name
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest, PermanentFailure
 from codex_pipeline.events import (
@@ -49,11 +60,12 @@ from codex_pipeline.events import (
 )
 from codex_pipeline.functions.effects import LazyMigration, open_effects
 from codex_pipeline.functions.submitting import task_attributes
-from codex_pipeline.http import Request, Response, json_response
+from codex_pipeline.http import Request, Response, empty_response, json_response
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest
-from codex_pipeline.store import Store
-from codex_pipeline.submission import submission_response, submit_once
+from codex_pipeline.policy import Policy
+from codex_pipeline.store import Store, WorkflowRun
+from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
 
 if TYPE_CHECKING:
     from codex_pipeline.github import GitHubClient
@@ -76,8 +88,10 @@ def planning_parameters(task: tasks.CodexTask) -> dict[str, str]:
     return {"payload": base64.b64encode(tasks.to_json(task)).decode("ascii")}
 SOURCE = "codex-pipeline/dispatch-planning"
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNING_ENABLED", "CODEX_LOG_LEVEL",
+    "CODEX_PLANNER_LOGIN", "CODEX_BRANCH_PREFIX",
     "CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_DISCORD_API_URL",
 })
@@ -139,18 +153,69 @@ class DispatchPlanning:
                 return self._deferred(task, event)
             # act
             self.migration.ensure()
-            with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
-                result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
-                                     name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                                     parameters=planning_parameters(task))
-                for current in (plan_span, server_span):
-                    current.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
-                    current.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
+            first_delivery = self.store.find_run(STAGE, task.delivery_id) is None
+            fresh = first_delivery and not task.replan  # a replan plans whatever exists already
+            once = fresh and event is not None
+            if once:
+                holder = self._claim_issue(task)
+                if holder.delivery_id != task.delivery_id:
+                    reason = (f"issue #{task.issue_number} is planned once: delivery {holder.delivery_id} planned it "
+                              f"({holder.name}); comment `@<bot> replan` for a new plan")
+                    logs.decision(_log, "planning duplicate", **fields, workflow=holder.name, reason=reason)
+                    result = SubmissionResult(holder.namespace, holder.name, holder.submitted_at, duplicate=True,
+                                              reason=reason)
+                    return submission_response(result, cloudevent=True, source=SOURCE, task=task,
+                                               traceparent=telemetry.current_traceparent())
+            try:
+                planned = self._existing_plan(task) if fresh else None
+                if planned is not None:
+                    logs.decision(_log, "planning skipped", **fields, reason=planned)
+                    if once:
+                        self.store.clear_active_run(holder)
+                    return empty_response(200) if event is not None else json_response(
+                        200, {"skipped": True, "reason": planned})
+                with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
+                    result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
+                                         name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
+                                         parameters=planning_parameters(task))
+                    for current in (plan_span, server_span):
+                        current.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
+                        current.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
+            except PermanentFailure:
+                if once:  # never submitted: the issue may be planned by a later delivery
+                    self.store.clear_active_run(holder)
+                raise
+            if first_delivery:
+                self.store.set_active_run(WorkflowRun(
+                    result.namespace, result.name, TEMPLATE, STAGE, task.repository, int(task.issue_number),
+                    task.delivery_id, result.submitted_at))
             logs.decision(_log, "workflow submitted", **fields, namespace=result.namespace, workflow=result.name,
                           duplicate=result.duplicate)
             # answer
             return submission_response(result, cloudevent=event is not None, source=SOURCE, task=task,
                                        traceparent=telemetry.current_traceparent())
+
+    def _claim_issue(self, task: pb.CodexTask) -> WorkflowRun:
+        """The delivery that plans this issue: this one when it is the first (its run is recorded as
+        the issue's planning run before it is submitted), else the earlier one. ``issues.opened`` and
+        ``issues.labeled`` of one issue arrive together; the store's insert decides between them."""
+        name = workflow_name(NAME_PREFIX, task.repository, int(task.issue_number), task.delivery_id)
+        return self.store.claim_active_run(WorkflowRun(
+            self.settings.workflow_namespace, name, TEMPLATE, STAGE, task.repository, int(task.issue_number),
+            task.delivery_id, datetime.now(UTC)))
+
+    def _existing_plan(self, task: pb.CodexTask) -> str | None:
+        """Why the issue needs no planning (it already has the planner's plan comment), or None.
+
+        Asked for a first delivery only: a redelivery of a submitted task is answered from the store."""
+        if not self.settings.planner_login:
+            return None
+        policy = Policy(planner_login=self.settings.planner_login)
+        plan = policy.latest_plan(self.github.list_issue_comments(task.repository, int(task.issue_number)))
+        if plan is None:
+            return None
+        return (f"issue #{task.issue_number} in {task.repository} already has a plan comment by the planner "
+                f"{self.settings.planner_login} ({plan.html_url or plan.id})")
 
     def _plan_request(self, event: Event) -> Response:
         from codex_pipeline.discord_plan import followup_once, open_issue_once, planning_task
@@ -175,7 +240,7 @@ class DispatchPlanning:
                 raise
             logs.decision(_log, "discord plan issue opened" if opened else "discord plan issue found", **fields,
                           issue=issue.issue_number)
-            task = planning_task(plan, issue)
+            task = planning_task(plan, issue, self.settings.branch_prefix)
             result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                  name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                  parameters=planning_parameters(task))
@@ -209,4 +274,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = DispatchPlanning(settings, store, submitter, migration)
-    return FunctionApp(NAME, handler, methods=("POST",), ready=migration.ready)
+    return FunctionApp(NAME, handler, methods=("POST",), ready=migration.ready,
+                       authenticate=oidc.from_settings(settings))

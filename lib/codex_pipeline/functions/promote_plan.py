@@ -8,6 +8,10 @@ Implementation tasks come from route-task in two kinds:
   decides) is fetched from GitHub. When there is none, one short reply says so on the issue
   (once per delivery) and nothing is submitted.
 
+The task is pinned to the plan's text: ``plan_sha256`` is the SHA-256 of the plan comment (set by
+route-task for the planner's comment, here for the fetched plan, which a reply on the issue names
+by link and hash, once per delivery); ``step implement`` refuses a plan edited since.
+
 Then the implementation Workflow is submitted at most once per delivery (see
 ``codex_pipeline.submission``), with the spec's parameters ``rawEvent`` and ``eventBody``
 (base64 JSON; ``eventBody`` is the task JSON with ``planCommentBody``).
@@ -23,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest
@@ -32,8 +36,9 @@ from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import read_task
 from codex_pipeline.http import Request, Response, empty_response
+from codex_pipeline.names import PLAN_MARKER, plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import PLAN_MARKER, Policy
+from codex_pipeline.policy import Policy
 from codex_pipeline.store.once import do_once
 
 if TYPE_CHECKING:
@@ -50,6 +55,7 @@ HANDLES = frozenset({TASK_TYPES["implementation"]})
 # The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
 EMITS: frozenset[str] = frozenset()
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
     "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
@@ -64,10 +70,7 @@ _log = logging.getLogger("codex_pipeline.promote_plan")
 
 def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
     """The newest comment the trust policy accepts as the planner's plan (others are ignored)."""
-    for comment in reversed(comments):
-        if policy.is_planner_plan(comment.author, comment.body):
-            return comment
-    return None
+    return policy.latest_plan(comments)
 
 
 class PromotePlan:
@@ -100,12 +103,26 @@ class PromotePlan:
                 task.plan_comment_id = plan.id
                 task.plan_comment_url = plan.html_url
                 task.plan_comment_body = plan.body
+                task.plan_sha256 = plan_digest(plan.body)
+                self._reply_approved(task)
+            elif not task.plan_sha256:
+                task.plan_sha256 = plan_digest(task.plan_comment_body)
+            fields["plan_sha256"] = task.plan_sha256
             return None
 
         # act and answer
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
                                name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace, log=_log,
                                enrich=enrich)
+
+    def _reply_approved(self, task: tasks.CodexTask) -> None:
+        """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""
+        body = (f"Implementing the plan {task.plan_comment_url or f'comment {task.plan_comment_id}'} "
+                f"(SHA-256 `{task.plan_sha256}`), approved by {task.sender or 'an allowed login'}. "
+                "The run implements exactly this text: if the plan comment is edited before the run starts, "
+                "the run refuses it; comment the trigger again to approve the new text.")
+        do_once(self.store, f"promote-plan:approved:{task.delivery_id}",
+                lambda: self.github.create_issue_comment(task.repository, int(task.issue_number), body))
 
     def _reply_no_plan(self, task: tasks.CodexTask) -> None:
         """Post the "no approved plan" reply once per delivery (a leased claim in the store)."""
@@ -121,4 +138,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = PromotePlan(settings, store, submitter, client_from_settings(settings))
-    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready)
+    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
+                       authenticate=oidc.from_settings(settings))

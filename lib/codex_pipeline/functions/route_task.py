@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 
 from opentelemetry.trace import SpanKind
 
-from codex_pipeline import logs, tasks, telemetry
+from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp, sink_readiness
-from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.commands import COMMAND_TYPE, CommandRequest
+from codex_pipeline.config import Settings, alias_notes, load_settings
 from codex_pipeline.discord_interactions import PLAN_EVENT_TYPE
 from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, Unavailable
@@ -35,9 +36,11 @@ from codex_pipeline.routing import ROUTED_TYPES, TYPE_PREFIX, RoutedTask, route
 NAME = "route-task"
 # The raw types its Trigger sends (routing's rule table); everything else is acked as ignored.
 HANDLES: frozenset[str] = ROUTED_TYPES | {PLAN_EVENT_TYPE}
-EMITS: frozenset[str] = frozenset(TASK_TYPES.values()) | {PLAN_REQUEST_TYPE}
+EMITS: frozenset[str] = frozenset(TASK_TYPES.values()) | {PLAN_REQUEST_TYPE, COMMAND_TYPE}
 SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
     "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
+    "CODEX_IMPLEMENTATION_TRIGGER", "CODEX_BRANCH_PREFIX", "CODEX_REQUIRE_APPROVAL",
     "CODEX_DISCORD_REPOSITORY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
     "CODEX_PLANNER_LOGIN", "CODEX_BOT_MENTION", "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS",
     "CODEX_SINK_DEADLINE_SECONDS",
@@ -74,6 +77,15 @@ def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Eve
                      time=issued.isoformat().replace("+00:00", "Z") if issued else None, extensions=extensions)
 
     return event(PROTOBUF_MEDIA, tasks.to_protobuf(task)), event(JSON_MEDIA, tasks.to_json(task))
+
+
+def command_event(command: CommandRequest, traceparent: str | None) -> Event:
+    """A ``codex.command`` CloudEvent (JSON data), on the task sink only: it is not a CodexTask."""
+    extensions = {"partitionkey": command.partition_key}
+    if traceparent:
+        extensions["traceparent"] = traceparent
+    return Event(id=command.event_id, source=SOURCE, type=COMMAND_TYPE, subject=command.partition_key,
+                 datacontenttype=JSON_MEDIA, data=command.to_json(), extensions=extensions)
 
 
 class RouteTask(EmittingHandler):
@@ -123,12 +135,17 @@ class RouteTask(EmittingHandler):
                                      telemetry.ATTR_ISSUE: routed.task.issue_number})
                 structured, as_json = task_events(routed, traceparent)
                 emits += [(0, structured), (1, as_json)]
+            emits += [(0, command_event(command, traceparent)) for command in result.commands]
 
         def accepted() -> None:
             for routed in result.tasks:
                 logs.decision(_log, "task routed", stage=routed.kind, type=routed.type, id=routed.event_id,
                               repository=routed.task.repository, issue=routed.task.issue_number,
                               delivery=event.id, reason=result.reason)
+            for command in result.commands:
+                logs.decision(_log, "command routed", kind=command.kind, type=COMMAND_TYPE, id=command.event_id,
+                              repository=command.repository, issue=command.number, delivery=event.id,
+                              reason=result.reason)
 
         # answer, once both sinks accepted every event (one deadline bounds them all)
         return Outcome(empty_response(202), emits, accepted)
@@ -171,6 +188,8 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
+    for note in alias_notes(settings):
+        _log.warning(note)
     if not settings.trigger_logins:
         _log.warning("CODEX_TRIGGER_LOGINS is empty: nobody can start planning or execute plans")
     if not settings.planner_login:
@@ -180,4 +199,5 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
         _log.warning("CODEX_TASKS_SINK or CODEX_TASKS_JSON_SINK is unset: tasks will be answered 503")
     return FunctionApp(NAME, handler, methods=("POST",),
                        ready=lambda: sink_readiness(bool(handler.emitters),
-                                                    "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"))
+                                                    "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"),
+                       authenticate=oidc.from_settings(settings))

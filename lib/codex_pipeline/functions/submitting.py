@@ -31,8 +31,11 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
                     stage: str, template: str, name_prefix: str, namespace: str, log: logging.Logger,
                     enrich: Callable[[dict[str, Any]], Response | None]) -> Response:
     """Submit ``template`` for the delivery's task once; ``enrich(log_fields)`` completes the task
-    (or returns the answer to give instead of submitting) and may add fields to the log line."""
-    from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
+    (or returns the answer to give instead of submitting) and may add fields to the log line.
+    The run then becomes the issue's active run of its stage, stopping the one it supersedes
+    (redeliveries too, so a stop that failed with a 503 is done by the retry)."""
+    from codex_pipeline.store import WorkflowRun
+    from codex_pipeline.submission import BRANCH_STAGES, SubmissionResult, submission_response, submit_once, take_over
 
     task = delivery.task
     fields: dict[str, Any] = {"stage": stage, "repository": task.repository, "issue": task.issue_number,
@@ -50,6 +53,15 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
                 result = submit_once(store, submitter, stage=stage, task=task, template=template,
                                      name_prefix=name_prefix, namespace=namespace,
                                      parameters=workflow_parameters(delivery, task))
+        if stage in BRANCH_STAGES:
+            run = known or WorkflowRun(result.namespace, result.name, template, stage, task.repository,
+                                       int(task.issue_number), task.delivery_id, result.submitted_at)
+            superseded = take_over(store, submitter, run, created=known is None and not result.duplicate)
+            if superseded is not None:
+                fields["superseded"] = superseded.name
+                logs.decision(log, "workflow superseded", stage=stage.upper(), workflow=superseded.name,
+                              namespace=superseded.namespace, by=result.name, repository=task.repository,
+                              issue=task.issue_number, delivery=task.delivery_id)
         span.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
         span.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
     logs.decision(log, f"workflow submitted: stage={stage.upper()}", workflow=result.name,

@@ -39,11 +39,12 @@ class TaskDelivery:
         return self.event.traceparent if self.event else None
 
 
-def read_task(request: Request, *, function: str, handles: frozenset[str]) -> TaskDelivery:
+def read_task(request: Request, *, function: str, handles: frozenset[str], event: Event | None = None) -> TaskDelivery:
     """The task of a delivery; 400 for anything that can never decode, or a CloudEvent type the
-    function does not handle (a KafkaSource record, typed ``dev.knative.kafka.event``, is read by content)."""
-    if is_cloudevent(request):
-        event = decode_request(request)
+    function does not handle (a KafkaSource record, typed ``dev.knative.kafka.event``, is read by content).
+    ``event`` is the request's CloudEvent when the caller already decoded it."""
+    if event is not None or is_cloudevent(request):
+        event = event or decode_request(request)
         if event.type not in handles and event.type != KAFKA_RECORD_TYPE:
             raise BadRequest(f"{function} handles {', '.join(sorted(handles))}, not {event.type!r}")
         task = tasks.decode(event.data, event.datacontenttype)

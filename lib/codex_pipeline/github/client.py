@@ -35,6 +35,7 @@ import requests
 
 from codex_pipeline.errors import PermanentFailure, Unavailable
 from codex_pipeline.github.auth import AppAuth, AppInstallationUnknown, Auth, TokenAuth
+from codex_pipeline.github.deliveries import Hook, HookDelivery
 from codex_pipeline.github.models import (
     FAILING_CONCLUSIONS,
     FAILING_STATUS_STATES,
@@ -206,12 +207,12 @@ class GitHubClient:
         raise AssertionError("unreachable: the last attempt raises")
 
     def _send(self, method: str, url: str, *, repo: str | None, what: str, json: Any = None,
-              params: Mapping[str, Any] | None = None) -> requests.Response:
-        token = self.auth.token_for(repo)
+              params: Mapping[str, Any] | None = None, as_app: bool = False) -> requests.Response:
+        token = self._app_jwt(what) if as_app else self.auth.token_for(repo)
         graphql = url == self.graphql_url
         response = self._with_rate_limits(
             lambda: self._send_once(method, url, token, json=json, params=params), what=what, graphql=graphql)
-        if response.status_code == 401 and token:
+        if response.status_code == 401 and token and not as_app:
             # An App token expired or was revoked mid-run: drop it and try once more with a fresh
             # one (which a concurrent call may already have fetched). A fixed token stays refused.
             self.auth.invalidate(token)
@@ -221,6 +222,13 @@ class GitHubClient:
                     lambda: self._send_once(method, url, fresh, json=json, params=params), what=what,
                     graphql=graphql)
         return response
+
+    def _app_jwt(self, what: str) -> str:
+        """Calls about the App itself (its webhook) authenticate as the App, never an installation."""
+        if not isinstance(self.auth, AppAuth):
+            raise GitHubPermanentError(f"{what} needs GitHub App credentials (CODEX_GITHUB_APP_ID and "
+                                       "CODEX_GITHUB_APP_PRIVATE_KEY)", github_status=401)
+        return self.auth.app_jwt()
 
     def _check(self, response: requests.Response, repo: str | None, *, what: str) -> Any:
         status = response.status_code
@@ -253,15 +261,16 @@ class GitHubClient:
         return self._check(response, repo, what=what or f"{method} {path}")
 
     def paginate(self, path: str, *, repo: str | None = None, params: Mapping[str, Any] | None = None,
-                 items_key: str | None = None, what: str | None = None) -> Iterator[Any]:
-        """Every item of a listing, following ``Link: <...>; rel="next"`` to the last page."""
+                 items_key: str | None = None, what: str | None = None, as_app: bool = False) -> Iterator[Any]:
+        """Every item of a listing, following ``Link: <...>; rel="next"`` to the last page (page or
+        cursor pagination alike: the next URL carries it). Pages are fetched as they are consumed."""
         label = what or f"GET {path}"
         url: str | None = self.api_url + path
         query: Mapping[str, Any] | None = {"per_page": self.per_page, **(params or {})}
         for _ in range(MAX_PAGES):
             if url is None:
                 return
-            response = self._send("GET", url, repo=repo, what=label, params=query)
+            response = self._send("GET", url, repo=repo, what=label, params=query, as_app=as_app)
             payload = self._check(response, repo, what=label)
             items = payload.get(items_key, []) if items_key else payload
             yield from items
@@ -336,6 +345,12 @@ class GitHubClient:
         data = self.rest("POST", f"/repos/{owner}/{name}/issues/{int(number)}/comments", repo=repo,
                          json={"body": body}, what=f"a comment on #{number}")
         return Comment.from_api(data)
+
+    def add_reaction(self, repo: str, comment_id: int, content: str = "eyes") -> None:
+        """React to an issue or PR comment (201 new, 200 when this login already reacted so)."""
+        owner, name = split_repo(repo)
+        self.rest("POST", f"/repos/{owner}/{name}/issues/comments/{int(comment_id)}/reactions", repo=repo,
+                  json={"content": content}, what=f"a reaction on comment {comment_id}")
 
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> Comment:
         owner, name = split_repo(repo)
@@ -537,6 +552,19 @@ class GitHubClient:
         data = self.rest("POST", f"/repos/{owner}/{name}/pulls", repo=repo, what=f"a pull request from {head}",
                          json={"head": head, "base": base, "title": title, "body": body, "draft": draft})
         return PullRequest.from_api(data)
+
+
+    def hook_deliveries(self, hook: Hook) -> Iterator[HookDelivery]:
+        """The hook's recent deliveries, newest first, every page as it is consumed (stop early by
+        not consuming). The App's hook is read with the App's JWT."""
+        for item in self.paginate(hook.path, repo=hook.repo, as_app=hook.is_app, what=f"deliveries of hook {hook}"):
+            yield HookDelivery.from_api(item)
+
+    def redeliver(self, hook: Hook, delivery_id: int) -> None:
+        """Ask GitHub to deliver ``delivery_id`` again (202; it shows up later as a new delivery)."""
+        response = self._send("POST", f"{self.api_url}{hook.path}/{int(delivery_id)}/attempts", repo=hook.repo,
+                              what=f"redelivery of {delivery_id}", as_app=hook.is_app)
+        self._check(response, hook.repo, what=f"redelivery of delivery {delivery_id} of hook {hook}")
 
 
 def _output(title: str | None, summary: str | None, text: str | None) -> dict[str, str] | None:

@@ -56,7 +56,7 @@ class CodexReviewContext(_message.Message):
     def __init__(self, summary: _Optional[str] = ..., review_threads: _Optional[_Iterable[_Union[CodexReviewThread, _Mapping]]] = ..., failing_checks: _Optional[_Iterable[_Union[CodexFailingCheck, _Mapping]]] = ..., additional_notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CodexTask(_message.Message):
-    __slots__ = ("stage", "prompt", "repository", "base", "head", "issue_number", "issue_url", "issue_title", "issue_body", "sender", "issued_at", "plan_comment_id", "plan_comment_url", "plan_comment_body", "delivery_id", "review_context")
+    __slots__ = ("stage", "prompt", "repository", "base", "head", "issue_number", "issue_url", "issue_title", "issue_body", "sender", "issued_at", "plan_comment_id", "plan_comment_url", "plan_comment_body", "delivery_id", "review_context", "pull_request_number", "plan_sha256", "replan")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,9 @@ class CodexTask(_message.Message):
     PLAN_COMMENT_BODY_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
     REVIEW_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    PULL_REQUEST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PLAN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    REPLAN_FIELD_NUMBER: _ClassVar[int]
     stage: CodexTaskStage
     prompt: str
     repository: str
@@ -89,4 +92,7 @@ class CodexTask(_message.Message):
     plan_comment_body: str
     delivery_id: str
     review_context: CodexReviewContext
-    def __init__(self, stage: _Optional[_Union[CodexTaskStage, str]] = ..., prompt: _Optional[str] = ..., repository: _Optional[str] = ..., base: _Optional[str] = ..., head: _Optional[str] = ..., issue_number: _Optional[int] = ..., issue_url: _Optional[str] = ..., issue_title: _Optional[str] = ..., issue_body: _Optional[str] = ..., sender: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., plan_comment_id: _Optional[int] = ..., plan_comment_url: _Optional[str] = ..., plan_comment_body: _Optional[str] = ..., delivery_id: _Optional[str] = ..., review_context: _Optional[_Union[CodexReviewContext, _Mapping]] = ...) -> None: ...
+    pull_request_number: int
+    plan_sha256: str
+    replan: bool
+    def __init__(self, stage: _Optional[_Union[CodexTaskStage, str]] = ..., prompt: _Optional[str] = ..., repository: _Optional[str] = ..., base: _Optional[str] = ..., head: _Optional[str] = ..., issue_number: _Optional[int] = ..., issue_url: _Optional[str] = ..., issue_title: _Optional[str] = ..., issue_body: _Optional[str] = ..., sender: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., plan_comment_id: _Optional[int] = ..., plan_comment_url: _Optional[str] = ..., plan_comment_body: _Optional[str] = ..., delivery_id: _Optional[str] = ..., review_context: _Optional[_Union[CodexReviewContext, _Mapping]] = ..., pull_request_number: _Optional[int] = ..., plan_sha256: _Optional[str] = ..., replan: _Optional[bool] = ...) -> None: ...

@@ -122,6 +122,13 @@ def github_access(environ: Mapping[str, str]) -> GitHubAccess:
     return GitHubAccess(client, client.auth, settings.planner_login)
 
 
+def branch_prefix(environ: Mapping[str, str]) -> str:
+    """``CODEX_BRANCH_PREFIX`` read through the settings table, as the router and request-review read it."""
+    from codex_pipeline.config import load_settings
+
+    return load_settings(environ).branch_prefix
+
+
 # Credentials whose values are redacted from every transcript line (each also read from its _FILE).
 SECRET_NAMES = ("CODEX_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "CODEX_GITHUB_APP_PRIVATE_KEY",
                 "DISCORD_BOT_TOKEN", "OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_DATABASE_URL", "CODEX_WEBHOOK_SECRET")

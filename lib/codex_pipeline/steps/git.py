@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
+from codex_pipeline.names import DEFAULT_BRANCH_PREFIX, head_branch
+
 # Files the steps write into the working tree that must never be committed.
 LOCAL_EXCLUDES = (".codex-*",)
 
@@ -26,14 +26,10 @@ class GitError(Exception):
     """A git command failed; the message names the command and git's own words (token redacted)."""
 
 
-def branch_slug(title: str, limit: int = 40) -> str:
-    slug = _SLUG_UNSAFE.sub("-", title.lower()).strip("-")
-    return slug[:limit].rstrip("-") or "task"
-
-
-def issue_branch(issue_number: int, title: str) -> str:
-    """``codex/issue-<n>-<slug>``: the spec's branch name, derived only from number and title."""
-    return f"codex/issue-{issue_number}-{branch_slug(title)}"
+def issue_branch(issue_number: int, title: str, prefix: str = DEFAULT_BRANCH_PREFIX) -> str:
+    """``codex/issue-<n>-<slug>``: the spec's branch name, built by :mod:`codex_pipeline.names`
+    exactly as the router builds it, so the step pushes the branch the task names."""
+    return head_branch(issue_number, title, prefix)
 
 
 def auth_env(token: str | None, base: Mapping[str, str] | None = None) -> dict[str, str]:

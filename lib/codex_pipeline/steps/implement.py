@@ -4,7 +4,8 @@ Every effect is safe to repeat, because Argo retries steps: the branch is reused
 already on the remote, the open PR for the branch is reused, the PR is linked from the issue
 once (a marker per PR number), and the progress comment is found by its marker and edited.
 A failure anywhere after kickoff turns the progress comment into a failure recap and exits
-non-zero.
+non-zero. Before kickoff, an approval pinned to a plan (``plan_sha256``) is checked against the
+plan comment as it is now: an edited or deleted plan is refused, said once on the issue, exit 1.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 
 from codex_pipeline.errors import PipelineError
 from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.names import plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.context import (
     GitHubAccess,
     StepFailed,
     Transcript,
+    branch_prefix,
     codex_options,
     decode_task_json,
     discord_tee,
@@ -51,8 +54,46 @@ def commit_message(title: str, issue: int, workflow: str, summary: str) -> str:
     return f"codex: {subject} (#{issue})\n\n{first[:200]}\n\nCodex workflow: {workflow}\nRefs #{issue}\n"
 
 
-def branch_for(head: str, issue: int, title: str) -> str:
-    return head if head.startswith("codex/") else issue_branch(issue, clean(title))
+def plan_changed_marker(workflow: str) -> str:
+    return f"<!-- codex:plan-changed {workflow} -->"
+
+
+def plan_changed(github: GitHubAccess, task: pb.CodexTask) -> str | None:
+    """Why the approved plan can no longer be implemented (its text changed since approval), or None.
+
+    The approval is the task's ``plan_sha256``: the SHA-256 of the plan comment when it was promoted.
+    Both the text the task carries and the comment as it is on GitHub now must still hash to it."""
+    if not task.plan_sha256:
+        return None
+    if plan_digest(task.plan_comment_body) != task.plan_sha256:
+        return "the plan this task carries does not match its approved SHA-256; nothing was implemented"
+    if not task.plan_comment_id:
+        return None
+    comments = github.client.list_issue_comments(task.repository, int(task.issue_number))
+    current = next((c for c in comments if c.id == task.plan_comment_id), None)
+    if current is None:
+        return (f"the approved plan comment {task.plan_comment_url or task.plan_comment_id} was deleted "
+                "after approval; nothing was implemented")
+    if plan_digest(current.body) != task.plan_sha256:
+        return (f"the approved plan comment {task.plan_comment_url or task.plan_comment_id} was edited after "
+                f"approval (approved SHA-256 `{task.plan_sha256[:12]}…`, now `{plan_digest(current.body)[:12]}…`); "
+                "nothing was implemented")
+    return None
+
+
+def refuse_changed_plan(github: GitHubAccess, task: pb.CodexTask, workflow: str, reason: str) -> None:
+    """Say so on the issue, once per workflow (a retried step finds its own comment)."""
+    marker = plan_changed_marker(workflow)
+    repo, number = task.repository, int(task.issue_number)
+    if progress_comment.find_own(github.client, repo, number, marker, author=github.planner_login) is None:
+        github.client.create_issue_comment(
+            repo, number, f"{marker}\nCodex did not start workflow `{workflow}`: {reason}. Review the plan as it "
+                          "is now and approve it again (comment the trigger phrase) to implement it.\n")
+
+
+def branch_for(head: str, issue: int, title: str, prefix: str) -> str:
+    """The task's branch when it is one of ours (the router built it), else the one built from the title."""
+    return head if head.startswith(prefix) and len(head) > len(prefix) else issue_branch(issue, title, prefix)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
     repo, number = task.repository, int(task.issue_number)
-    branch = branch_for(task.head, number, task.issue_title)
+    branch = branch_for(task.head, number, task.issue_title, branch_prefix(environ))
     if args.dry_run:
         seeded = progress_comment.Progress(
             title=f"Codex implementation progress for #{number}",
@@ -75,6 +116,12 @@ def run(args: argparse.Namespace) -> int:
                              codex_options(args, environ), implementation_prompt(task, branch, task.plan_comment_body),
                              f"--- progress comment at kickoff ---\n{seeded}")
     github = github_access(environ)
+    changed = plan_changed(github, task)
+    if changed:
+        refuse_changed_plan(github, task, workflow, changed)
+        decision(log, "implementation refused", repository=repo, issue=number, workflow=workflow, reason=changed)
+        print(f"codex-pipeline step implement: {changed}", file=sys.stderr)
+        return 1
     base = task.base or github.client.default_branch(repo)
     plan = task.plan_comment_body
     steps = progress_comment.task_breakdown(plan) or ["Implement the approved plan"]

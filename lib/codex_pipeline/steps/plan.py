@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from codex_pipeline.logs import decision, get_logger
-from codex_pipeline.policy import PLAN_MARKER
+from codex_pipeline.names import PLAN_MARKER, PROGRESS_MARKER
 from codex_pipeline.steps.context import (
     Transcript,
     codex_options,
@@ -40,7 +40,7 @@ def run_marker(workflow: str) -> str:
 
 def plan_comment(message: str, workflow: str) -> str:
     """The comment body: marker, run marker, then Codex's plan without any marker of its own."""
-    text = message.replace(PLAN_MARKER, "").replace("<!-- codex:progress -->", "").strip()
+    text = message.replace(PLAN_MARKER, "").replace(PROGRESS_MARKER, "").strip()
     return f"{PLAN_MARKER}\n{run_marker(workflow)}\n\n{text}\n"
 
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from codex_pipeline.names import PROGRESS_MARKER as PROGRESS_MARKER  # one home: codex_pipeline.names
 from codex_pipeline.untrusted import clean
 
-PROGRESS_MARKER = "<!-- codex:progress -->"
 REVIEW_START = "<!-- codex:review-pass -->"
 REVIEW_END = "<!-- /codex:review-pass -->"
 

@@ -3,22 +3,24 @@
 It reuses the PR branch (never opens a PR), pushes what Codex changed, and writes its own
 review-pass section into the issue's progress comment (the issue is the one in the branch name
 ``codex/issue-<n>-…``; the PR itself when the branch does not say). A retried pass replaces
-that section instead of adding another.
+that section instead of adding another. The PR is the task's ``pull_request_number``
+(``issue_number`` in a task from before that field existed).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from codex_pipeline.errors import PipelineError
 from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.names import issue_of_branch as _issue_of_branch
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.context import (
     StepFailed,
     Transcript,
+    branch_prefix,
     codex_options,
     decode_task_json,
     discord_tee,
@@ -32,13 +34,11 @@ from codex_pipeline.steps.context import (
 from codex_pipeline.steps.git import Git, GitError, remote_url
 
 LOG_FILE = ".codex-review.log"
-_ISSUE_FROM_BRANCH = re.compile(r"^codex/issue-(\d+)(?:-|$)")
 log = get_logger("codex_pipeline.steps.review")
 
 
-def issue_of_branch(branch: str, fallback: int) -> int:
-    match = _ISSUE_FROM_BRANCH.match(branch)
-    return int(match.group(1)) if match else fallback
+def issue_of_branch(branch: str, fallback: int, prefix: str) -> int:
+    return _issue_of_branch(branch, prefix) or fallback
 
 
 def review_section(workflow: str, lines: list[str], summary: str = "", failed: str | None = None) -> str:
@@ -58,13 +58,15 @@ def run(args: argparse.Namespace) -> int:
     task, raw = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
-    repo, pr_number = task.repository, int(task.issue_number)
+    repo = task.repository
+    pr_number = int(task.pull_request_number) if task.HasField("pull_request_number") else int(task.issue_number)
+    prefix = branch_prefix(environ)
     branch, base = task.head, task.base
     raw_context = raw.get("reviewContext") if isinstance(raw.get("reviewContext"), dict) else {}
     if args.dry_run:
         shown = branch or "(the pull request's head branch)"
         return print_dry_run("review", {"repository": repo, "pull request": pr_number, "branch": shown,
-                                        "progress comment on issue": issue_of_branch(branch, pr_number),
+                                        "progress comment on issue": issue_of_branch(branch, pr_number, prefix),
                                         "workflow": workflow, "log": args.log or workdir / LOG_FILE},
                              codex_options(args, environ), review_prompt(task, shown, raw_context or {}))
     github = github_access(environ)
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if not branch or not base:
         pull = client.get_pull(repo, pr_number)
         branch, base = branch or pull.head_ref, base or pull.base_ref
-    issue = issue_of_branch(branch, pr_number)
+    issue = issue_of_branch(branch, pr_number, prefix)
     marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
 
     def publish(section: str) -> None:

@@ -20,7 +20,10 @@ down, pool exhausted, SQLite locked past its busy timeout) raises
 
 Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``workflow_runs``
 (unique namespace + name), ``once_markers`` (:meth:`Store.claim_once`),
-``created_issues`` (issues the pipeline opened itself, keyed by what asked for them).
+``created_issues`` (issues the pipeline opened itself, keyed by what asked for them),
+``active_runs`` (the run of each repository, issue and stage that a newer one supersedes),
+``reconcile_cursors`` and ``redeliveries`` (what ``codex-pipeline reconcile`` asked GitHub to
+redeliver, per webhook).
 """
 
 from __future__ import annotations
@@ -78,6 +81,18 @@ class CreatedIssue:
 
 
 @dataclass(frozen=True)
+class Redelivery:
+    """A redelivery ``reconcile`` asked GitHub for: the failed delivery, its event's GUID, what it got."""
+
+    hook: str
+    delivery_id: int
+    guid: str
+    event: str
+    status_code: int
+    requested_at: datetime | None = None  # set by the store
+
+
+@dataclass(frozen=True)
 class Migration:
     version: int
     name: str
@@ -123,8 +138,46 @@ class Store(Protocol):
         """The issue recorded for ``key``, if any."""
         ...
 
+    def active_run(self, repository: str, issue_number: int, stage: str) -> WorkflowRun | None:
+        """The active run of this issue and stage (repository compared case-insensitively), if any."""
+        ...
+
+    def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        """Make ``run`` the active run of its repository, issue and stage unless a run submitted later
+        holds that place; returns the active run after the call (``run`` itself when it took it)."""
+        ...
+
+    def claim_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        """Record ``run`` as the active run of its issue and stage only when none is; returns the
+        active run after the call (``run`` itself when it claimed the place)."""
+        ...
+
+    def clear_active_run(self, run: WorkflowRun) -> bool:
+        """Forget ``run`` as the active run of its issue and stage (a cancel); False when it was not."""
+        ...
+
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
         """Record an opened issue; returns the stored row (the first one recorded for a key wins)."""
+        ...
+
+    def reconcile_cursor(self, hook: str) -> datetime | None:
+        """Where the next ``reconcile`` of ``hook`` starts looking back from (None: never ran)."""
+        ...
+
+    def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
+        ...
+
+    def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        """Record a redelivery before asking GitHub for it; False when this delivery was claimed
+        already (by an earlier run or a concurrent one): it is then never asked for again."""
+        ...
+
+    def release_redelivery(self, hook: str, delivery_id: int) -> None:
+        """Forget a claim whose request GitHub never accepted (a transient fault), so a later run retries it."""
+        ...
+
+    def redeliveries(self, hook: str, guids: list[str]) -> list[Redelivery]:
+        """The redeliveries recorded for these events' GUIDs, oldest first."""
         ...
 
     def claim_once(self, key: str, *, owner: str, lease_seconds: float) -> OnceState:
@@ -164,6 +217,9 @@ def refuse_nul(*values: object) -> None:
 
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Numbers handed out to work that has not landed yet may be missing (a later number may land first:
+# migrate applies every version not applied yet, in order). None is outstanding now.
+RESERVED_VERSIONS: frozenset[int] = frozenset()
 
 
 def migrations(backend: str) -> list[Migration]:
@@ -176,8 +232,10 @@ def migrations(backend: str) -> list[Migration]:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"{backend} migrations must be numbered 0001, 0002, ... without gaps: {versions}")
+    expected = [v for v in range(1, max(versions, default=0) + 1) if v in versions or v not in RESERVED_VERSIONS]
+    if versions != expected:
+        raise RuntimeError(f"{backend} migrations must be numbered 0001, 0002, ... without gaps or repeats "
+                           f"(reserved: {sorted(RESERVED_VERSIONS)}): {versions}")
     return found
 
 
@@ -201,5 +259,5 @@ def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 
     raise ValueError(f"CODEX_DATABASE_URL must start with postgresql:// or sqlite:///, not {scheme}")
 
 
-__all__ = ["CreatedIssue", "Migration", "Store", "TaskIntake", "WorkflowRun", "migrations",
+__all__ = ["CreatedIssue", "Migration", "Redelivery", "Store", "TaskIntake", "WorkflowRun", "migrations",
            "open_store", "refuse_nul"]

@@ -13,12 +13,21 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations, refuse_nul
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    refuse_nul,
+)
 
 SCHEMA = "codex_kb"
 # pg_advisory_xact_lock key that serialises migrations ("codexkb1" as an int64).
@@ -33,6 +42,15 @@ _INSERT_RUN = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (namespace, name) DO NOTHING"
     " RETURNING namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at)"
     " SELECT * FROM inserted"
+)
+_ACTIVE = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
+           " FROM codex_kb.active_runs WHERE repository = %s AND issue_number = %s AND stage = %s")
+_SET_ACTIVE = (
+    "INSERT INTO codex_kb.active_runs AS a (repository, issue_number, stage, namespace, name, template, delivery_id,"
+    " submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (repository, issue_number, stage)"
+    " DO UPDATE SET namespace = excluded.namespace, name = excluded.name, template = excluded.template,"
+    " delivery_id = excluded.delivery_id, submitted_at = excluded.submitted_at, updated_at = now()"
+    " WHERE a.submitted_at <= excluded.submitted_at"
 )
 _log = logging.getLogger("codex_pipeline.store")
 
@@ -231,6 +249,77 @@ class PostgresStore:
         if stored is None:
             raise Unavailable(f"created issue {issue.key} vanished while being recorded")
         return stored
+
+    # --- active runs --------------------------------------------------------------------
+
+    def active_run(self, repository: str, issue_number: int, stage: str) -> WorkflowRun | None:
+        row = self._call(lambda conn: conn.execute(_ACTIVE, (repository.lower(), issue_number, stage)).fetchone())
+        return _run(row) if row else None
+
+    def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            conn.execute(_SET_ACTIVE, (*key, run.namespace, run.name, run.template, run.delivery_id,
+                                       run.submitted_at))
+            return conn.execute(_ACTIVE, key).fetchone()
+
+        row = self._call(work)
+        if row is None:
+            raise Unavailable(f"active run of {run.repository}#{run.issue_number} vanished while being recorded")
+        return _run(row)
+
+    def claim_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            conn.execute(
+                "INSERT INTO codex_kb.active_runs (repository, issue_number, stage, namespace, name, template,"
+                " delivery_id, submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (*key, run.namespace, run.name, run.template, run.delivery_id, run.submitted_at))
+            return conn.execute(_ACTIVE, key).fetchone()
+
+        row = self._call(work)
+        if row is None:
+            raise Unavailable(f"active run of {run.repository}#{run.issue_number} vanished while being claimed")
+        return _run(row)
+
+    def clear_active_run(self, run: WorkflowRun) -> bool:
+        deleted: bool = self._call(lambda conn: conn.execute(
+            "DELETE FROM codex_kb.active_runs WHERE repository = %s AND issue_number = %s AND stage = %s"
+            " AND namespace = %s AND name = %s",
+            (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name)).rowcount == 1)
+        return deleted
+
+    # --- webhook reconcile ----------------------------------------------------------------
+
+    def reconcile_cursor(self, hook: str) -> datetime | None:
+        row = self._call(lambda conn: conn.execute(
+            "SELECT cursor_at FROM codex_kb.reconcile_cursors WHERE hook = %s", (hook,)).fetchone())
+        return row[0] if row else None
+
+    def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
+        self._call(lambda conn: conn.execute(
+            "INSERT INTO codex_kb.reconcile_cursors (hook, cursor_at) VALUES (%s, %s) ON CONFLICT (hook) "
+            "DO UPDATE SET cursor_at = excluded.cursor_at, updated_at = now()", (hook, at)))
+
+    def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        refuse_nul(redelivery.hook, redelivery.guid, redelivery.event)
+        return self._call(lambda conn: conn.execute(
+            "INSERT INTO codex_kb.redeliveries (hook, delivery_id, guid, event, status_code) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (hook, delivery_id) DO NOTHING",
+            (redelivery.hook, redelivery.delivery_id, redelivery.guid, redelivery.event,
+             redelivery.status_code)).rowcount == 1)
+
+    def release_redelivery(self, hook: str, delivery_id: int) -> None:
+        self._call(lambda conn: conn.execute(
+            "DELETE FROM codex_kb.redeliveries WHERE hook = %s AND delivery_id = %s", (hook, delivery_id)))
+
+    def redeliveries(self, hook: str, guids: list[str]) -> list[Redelivery]:
+        rows = self._call(lambda conn: conn.execute(
+            "SELECT hook, delivery_id, guid, event, status_code, requested_at FROM codex_kb.redeliveries "
+            "WHERE hook = %s AND guid = ANY(%s) ORDER BY requested_at, delivery_id", (hook, list(guids))).fetchall())
+        return [Redelivery(r[0], int(r[1]), r[2], r[3], int(r[4]), r[5]) for r in rows]
 
     # --- once markers -------------------------------------------------------------------
 

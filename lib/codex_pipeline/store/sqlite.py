@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import CreatedIssue, OnceState, TaskIntake, WorkflowRun, migrations, refuse_nul
+from codex_pipeline.store import (
+    CreatedIssue,
+    OnceState,
+    Redelivery,
+    TaskIntake,
+    WorkflowRun,
+    migrations,
+    refuse_nul,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0
 _RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
@@ -27,6 +35,16 @@ _RUN_BY_NAME = _RUNS + " WHERE namespace = ? AND name = ?"
 _INSERT_RUN = ("INSERT INTO workflow_runs (namespace, name, template, stage, repository, issue_number, delivery_id,"
                " submitted_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                " ON CONFLICT (namespace, name) DO NOTHING")
+
+_ACTIVE = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
+           " FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ?")
+_SET_ACTIVE = (
+    "INSERT INTO active_runs AS a (repository, issue_number, stage, namespace, name, template, delivery_id,"
+    " submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, issue_number, stage)"
+    " DO UPDATE SET namespace = excluded.namespace, name = excluded.name, template = excluded.template,"
+    " delivery_id = excluded.delivery_id, submitted_at = excluded.submitted_at, updated_at = excluded.updated_at"
+    " WHERE a.submitted_at <= excluded.submitted_at"
+)
 
 
 def _now() -> str:
@@ -177,6 +195,37 @@ class SqliteStore:
             row = conn.execute(_RUN_BY_NAME, (run.namespace, run.name)).fetchone()
         return _run(row)
 
+    # --- active runs --------------------------------------------------------------------
+
+    def active_run(self, repository: str, issue_number: int, stage: str) -> WorkflowRun | None:
+        rows = self._query(_ACTIVE, (repository.lower(), issue_number, stage))
+        return _run(rows[0]) if rows else None
+
+    def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+        with self._transaction() as conn:
+            conn.execute(_SET_ACTIVE, (*key, run.namespace, run.name, run.template, run.delivery_id,
+                                       _time(run.submitted_at), _now()))
+            row = conn.execute(_ACTIVE, key).fetchone()
+        return _run(row)
+
+    def claim_active_run(self, run: WorkflowRun) -> WorkflowRun:
+        key = (run.repository.lower(), run.issue_number, run.stage)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO active_runs (repository, issue_number, stage, namespace, name, template, delivery_id,"
+                " submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*key, run.namespace, run.name, run.template, run.delivery_id, _time(run.submitted_at), _now()))
+            row = conn.execute(_ACTIVE, key).fetchone()
+        return _run(row)
+
+    def clear_active_run(self, run: WorkflowRun) -> bool:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "DELETE FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ? AND namespace = ?"
+                " AND name = ?", (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name))
+            return cursor.rowcount == 1
+
     # --- issues the pipeline opened --------------------------------------------------------
 
     def find_created_issue(self, key: str) -> CreatedIssue | None:
@@ -192,6 +241,43 @@ class SqliteStore:
             row = conn.execute("SELECT key, repository, issue_number, issue_url FROM created_issues WHERE key = ?",
                                (issue.key,)).fetchone()
         return CreatedIssue(row[0], row[1], int(row[2]), row[3])
+
+    # --- webhook reconcile ----------------------------------------------------------------
+
+    def reconcile_cursor(self, hook: str) -> datetime | None:
+        rows = self._query("SELECT cursor_at FROM reconcile_cursors WHERE hook = ?", (hook,))
+        return _parse_time(rows[0][0]) if rows else None
+
+    def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO reconcile_cursors (hook, cursor_at, updated_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (hook) DO UPDATE SET cursor_at = excluded.cursor_at, "
+                         "updated_at = excluded.updated_at", (hook, _time(at), _now()))
+
+    def claim_redelivery(self, redelivery: Redelivery) -> bool:
+        refuse_nul(redelivery.hook, redelivery.guid, redelivery.event)
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO redeliveries (hook, delivery_id, guid, event, status_code, requested_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hook, delivery_id) DO NOTHING",
+                (redelivery.hook, redelivery.delivery_id, redelivery.guid, redelivery.event,
+                 redelivery.status_code, _now()))
+            return cursor.rowcount == 1
+
+    def release_redelivery(self, hook: str, delivery_id: int) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM redeliveries WHERE hook = ? AND delivery_id = ?", (hook, delivery_id))
+
+    def redeliveries(self, hook: str, guids: list[str]) -> list[Redelivery]:
+        found: list[Redelivery] = []
+        for start in range(0, len(guids), 500):  # SQLite caps the number of bound parameters
+            chunk = guids[start:start + 500]
+            marks = ",".join("?" for _ in chunk)
+            rows = self._query(
+                "SELECT hook, delivery_id, guid, event, status_code, requested_at FROM redeliveries "  # noqa: S608
+                f"WHERE hook = ? AND guid IN ({marks})", (hook, *chunk))
+            found += [Redelivery(r[0], int(r[1]), r[2], r[3], int(r[4]), _parse_time(r[5])) for r in rows]
+        return sorted(found, key=lambda r: (r.requested_at or datetime.min.replace(tzinfo=UTC), r.delivery_id))
 
     # --- once markers -------------------------------------------------------------------
 

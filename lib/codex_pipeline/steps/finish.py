@@ -1,0 +1,146 @@
+"""``step finish``: every WorkflowTemplate's ``onExit`` step, run whatever happened to the main step.
+
+A step killed from outside (out of memory, eviction, the workflow's deadline, ``argo stop``)
+never writes its own recap, so the progress comment would say "in progress" for ever and the
+check run would stay open. This step runs after the workflow, reads ``{{workflow.status}}``
+and ``{{workflow.failures}}`` (environment, never argv: failures may quote step output), and
+
+- turns a stale progress comment (implementation: still "in progress"; review: its section
+  still "Started") into a failure or cancellation recap;
+- completes the run's check run (or commit status) when the step left it open;
+- for planning, posts one failure note on the issue when no plan was posted.
+
+It is idempotent: a second run finds the recap written and the check completed and changes
+nothing. A workflow that succeeded with its recap written changes nothing either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.steps import progress as progress_comment
+from codex_pipeline.steps.checks import RunReport, details_url
+from codex_pipeline.steps.context import (
+    branch_prefix,
+    decode_task_json,
+    environ_of,
+    github_access,
+    read_input,
+    workflow_name,
+)
+
+log = get_logger("codex_pipeline.steps.finish")
+IN_PROGRESS = " ← in progress"
+_STATUS_BLOCK = re.compile(r"#### Status\n.*?(?=\n#### |\n- (?:Pull request|Branch|Transcript)|\Z)", re.S)
+
+
+def outcome(status: str, failures: str) -> str:
+    """The check-run conclusion for Argo's ``workflow.status`` and ``workflow.failures``."""
+    if status == "Succeeded":
+        return "success"
+    text = failures.lower()
+    if any(word in text for word in ("terminated", "stopped", "shutdown", "cancel")):
+        return "cancelled"
+    if "deadline" in text:
+        return "timed_out"
+    return "failure"
+
+
+def failure_reason(status: str, failures: str) -> str:
+    """One line from ``workflow.failures`` (JSON list of {displayName, message, ...})."""
+    try:
+        items = json.loads(failures) if failures.strip() else []
+    except json.JSONDecodeError:
+        items = []
+    messages = [f"{item.get('displayName') or item.get('templateName') or 'step'}: {item.get('message') or ''}"
+                for item in items if isinstance(item, dict)]
+    text = "; ".join(m.strip() for m in messages if m.strip()) or f"the workflow ended {status or 'unexpectedly'}"
+    return " ".join(text.split())[:500]
+
+
+def stale_implementation(body: str) -> bool:
+    return IN_PROGRESS in body or not any(h in body for h in ("#### Summary", "#### ❌ Failed", "#### ⏹"))
+
+
+def implementation_recap(body: str, conclusion: str, reason: str, workflow: str) -> str:
+    heading = "#### ⏹ Cancelled" if conclusion in ("cancelled", "timed_out") else "#### ❌ Failed"
+    text = _STATUS_BLOCK.sub("", body.replace(IN_PROGRESS, "")).rstrip()
+    return (f"{text}\n\n{heading}\n\n{reason}\n\nRecorded by the exit handler of workflow `{workflow}`: the step "
+            "itself did not finish. The transcript is in the workflow's artifacts.\n")
+
+
+def stale_review(body: str) -> bool:
+    start, end = body.find(progress_comment.REVIEW_START), body.find(progress_comment.REVIEW_END)
+    if start == -1 or end < start:
+        return False
+    section = body[start:end]
+    return "Started on" in section and not any(w in section for w in ("❌", "⏹", "Pushed", "changed nothing"))
+
+
+def run(args: argparse.Namespace) -> int:
+    environ = environ_of(args)
+    stage = args.finish_stage
+    workflow = workflow_name(args, environ)
+    status = args.workflow_status or environ.get("WORKFLOW_STATUS", "")
+    failures = environ.get("WORKFLOW_FAILURES", "")
+    conclusion = outcome(status, failures)
+    reason = failure_reason(status, failures)
+    github = github_access(environ)
+    client = github.client
+    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    done: list[str] = []
+    if stage == "plan":
+        task, _ = decode_task_json(read_input(args.payload_file, "PAYLOAD", environ), base64_encoded=None)
+        repo, number = task.repository, int(task.issue_number)
+        if conclusion != "success":
+            note = f"<!-- codex:plan-failed {workflow} -->"
+            if progress_comment.find_own(client, repo, number, note, author=github.planner_login) is None:
+                client.create_issue_comment(repo, number, f"{note}\nCodex could not post a plan: {reason} "
+                                                          f"(workflow `{workflow}`, {conclusion}).")
+                done.append("plan failure noted")
+        return _report(done, stage, workflow, conclusion)
+    task, _ = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
+    repo, number = task.repository, int(task.issue_number)
+    if stage == "review":
+        from codex_pipeline.steps.review import issue_of_branch, review_section
+
+        pull = client.get_pull(repo, number)
+        issue = issue_of_branch(task.head or pull.head_ref, number, branch_prefix(environ))
+        sha: str | None = pull.head_sha
+        existing = progress_comment.find_own(client, repo, issue, marker, author=github.planner_login)
+        if existing is not None and stale_review(existing.body) and conclusion != "success":
+            failed = ("cancelled: " if conclusion in ("cancelled", "timed_out") else "") + reason
+            section = review_section(workflow, ["Recorded by the exit handler: the step did not finish."],
+                                     failed=failed)
+            progress_comment.upsert(client, repo, issue, progress_comment.replace_section(existing.body, section),
+                                    marker=marker, author=github.planner_login)
+            done.append("review section recapped")
+    else:
+        from codex_pipeline.steps.implement import branch_for
+
+        found = client.find_open_pull(repo, branch_for(task.head, number, task.issue_title, branch_prefix(environ)))
+        sha = found.head_sha if found is not None else None
+        existing = progress_comment.find_own(client, repo, number, marker, author=github.planner_login)
+        if existing is not None and stale_implementation(existing.body) and conclusion != "success":
+            progress_comment.upsert(client, repo, number,
+                                    implementation_recap(existing.body, conclusion, reason, workflow),
+                                    marker=marker, author=github.planner_login)
+            done.append("progress comment recapped")
+    if sha:
+        report = RunReport(client, repo, sha, stage, workflow, details_url(environ, workflow))
+        if not report.completed():
+            title = {"success": "Codex run finished", "cancelled": "Codex run cancelled",
+                     "timed_out": "Codex run timed out"}.get(conclusion, "Codex run failed")
+            done.append(report.update(conclusion, title, reason if conclusion != "success" else
+                                      f"Workflow `{workflow}` succeeded."))
+    return _report(done, stage, workflow, conclusion)
+
+
+def _report(done: list[str], stage: str, workflow: str, conclusion: str) -> int:
+    decision(log, "exit handler", stage=stage, workflow=workflow, conclusion=conclusion,
+             changed=", ".join(done) or "nothing")
+    print(f"step finish ({stage}, {conclusion}): {', '.join(done) or 'nothing to change'}")
+    return 0
