@@ -26,6 +26,11 @@ def test_the_runner_image_is_pinned_to_the_release() -> None:
     images = {p["value"] for t in templates() for p in t["spec"]["arguments"]["parameters"] if p["name"] == "image"}
     assert images == {f"ghcr.io/proompteng/codex-pipeline-runner:{version}"}
     assert f"codex-pipeline-runner:{version} ." in (ROOT / "workflows" / "runner" / "Dockerfile").read_text()
+    jobs = [d for d in yaml.safe_load_all((ROOT / "eventing" / "reconcile.yaml").read_text()) if d["kind"] == "CronJob"]
+    pod = jobs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod["containers"]} == {f"ghcr.io/proompteng/codex-pipeline-runner:{version}"}
+    # the image's default user is root: a non-root pod must name the image's own `codex` uid
+    assert pod["securityContext"]["runAsUser"] == 1000
 
 
 def test_one_pod_gc_policy_that_keeps_failed_pods_and_one_artifact_repository() -> None:
