@@ -59,3 +59,15 @@ def test_namespaces_come_first_in_each_kustomization(folder: str) -> None:
     assert kinds[: len(namespaces)] == ["Namespace"] * len(namespaces)
     used = {d["metadata"].get("namespace") for d in documents} - {None}
     assert used <= namespaces, used - namespaces
+
+
+def test_branch_templates_hand_the_branch_prefix_to_the_step() -> None:
+    """CODEX_BRANCH_PREFIX is the functions' setting; the step reads it from the Workflow's parameter."""
+    for template in templates():
+        if template["metadata"]["name"] == "facteur-dispatch":
+            continue  # planning pushes no branch
+        defaults = {p["name"]: p.get("value") for p in template["spec"]["arguments"]["parameters"]}
+        assert defaults["branchPrefix"] == "codex/"
+        envs = [e for t in template["spec"]["templates"] for e in (t.get("container") or {}).get("env") or []
+                if e["name"] == "CODEX_BRANCH_PREFIX"]
+        assert envs == [{"name": "CODEX_BRANCH_PREFIX", "value": "{{workflow.parameters.branchPrefix}}"}]
