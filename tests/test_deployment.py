@@ -26,6 +26,11 @@ def test_the_runner_image_is_pinned_to_the_release() -> None:
     images = {p["value"] for t in templates() for p in t["spec"]["arguments"]["parameters"] if p["name"] == "image"}
     assert images == {f"ghcr.io/proompteng/codex-pipeline-runner:{version}"}
     assert f"codex-pipeline-runner:{version} ." in (ROOT / "workflows" / "runner" / "Dockerfile").read_text()
+    jobs = [d for d in yaml.safe_load_all((ROOT / "eventing" / "reconcile.yaml").read_text()) if d["kind"] == "CronJob"]
+    pod = jobs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod["containers"]} == {f"ghcr.io/proompteng/codex-pipeline-runner:{version}"}
+    # the image's default user is root: a non-root pod must name the image's own `codex` uid
+    assert pod["securityContext"]["runAsUser"] == 1000
 
 
 def test_one_pod_gc_policy_that_keeps_failed_pods_and_one_artifact_repository() -> None:
@@ -54,3 +59,15 @@ def test_namespaces_come_first_in_each_kustomization(folder: str) -> None:
     assert kinds[: len(namespaces)] == ["Namespace"] * len(namespaces)
     used = {d["metadata"].get("namespace") for d in documents} - {None}
     assert used <= namespaces, used - namespaces
+
+
+def test_branch_templates_hand_the_branch_prefix_to_the_step() -> None:
+    """CODEX_BRANCH_PREFIX is the functions' setting; the step reads it from the Workflow's parameter."""
+    for template in templates():
+        if template["metadata"]["name"] == "facteur-dispatch":
+            continue  # planning pushes no branch
+        defaults = {p["name"]: p.get("value") for p in template["spec"]["arguments"]["parameters"]}
+        assert defaults["branchPrefix"] == "codex/"
+        envs = [e for t in template["spec"]["templates"] for e in (t.get("container") or {}).get("env") or []
+                if e["name"] == "CODEX_BRANCH_PREFIX"]
+        assert envs == [{"name": "CODEX_BRANCH_PREFIX", "value": "{{workflow.parameters.branchPrefix}}"}]

@@ -512,6 +512,36 @@ def test_unpinned_image(tmp_path: Path) -> None:
                               "whatever `latest` it pulled first)"]
 
 
+CRONJOB = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: codex-reconcile
+  namespace: codex
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: reconcile
+              image: ghcr.io/proompteng/codex-pipeline-runner:0.1.0
+"""
+
+
+def test_unpinned_image_in_a_cronjob(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    (root / "eventing" / "reconcile.yaml").write_text(CRONJOB)
+    replace(root / "eventing" / "kustomization.yaml", "  - bindings.yaml\n", "  - bindings.yaml\n  - reconcile.yaml\n")
+    assert messages(root) == []
+    replace(root / "eventing" / "reconcile.yaml", "runner:0.1.0", "runner:latest")
+    assert messages(root) == ["eventing/reconcile.yaml:15: CronJob 'codex-reconcile' container 'reconcile' runs image "
+                              "'ghcr.io/proompteng/codex-pipeline-runner:latest': pin a version tag or a digest (a "
+                              "node keeps running whatever `latest` it pulled first)"]
+
+
 def test_pod_gc_that_deletes_failed_pods_or_differs(tmp_path: Path) -> None:
     root = tree(tmp_path)
     path = root / "workflows" / "facteur-dispatch.yaml"

@@ -215,6 +215,24 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
     assert len(workflows_for(workdir, number)) == 1
 
 
+def test_the_branch_prefix_setting_reaches_the_run(github: FakeGitHub, postgres_url: str, workdir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step pod sees CODEX_BRANCH_PREFIX only through the Workflow: a non-default prefix must travel."""
+    for key, value in env_for(github, postgres_url, workdir).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CODEX_BRANCH_PREFIX", "bots/")
+    function = AsgiFunction(lambda: promote_plan.create_app(load_settings()))
+    function.start({})
+    number = issue_number()
+    codex_task = task("implementation", number, planCommentBody=PLAN)
+    answer = call_asgi(function, *cloudevent("implementation", codex_task))
+    cast(Any, function.app.handler).store.close()
+    assert answer.status == 202
+    [workflow] = workflows_for(workdir, number)
+    values = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert values["branchPrefix"] == "bots/"
+
+
 @pytest.mark.parametrize("mode", ["structured-json", "kafka-record-protobuf", "kafka-record-json"])
 def test_every_delivery_mode_submits(function: RunningFunction, workdir: Path, mode: str) -> None:
     number = issue_number()

@@ -112,7 +112,8 @@ class PromotePlan:
 
         # act and answer
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
-                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace, log=_log,
+                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
+                               branch_prefix=self.settings.branch_prefix, log=_log,
                                enrich=enrich)
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:

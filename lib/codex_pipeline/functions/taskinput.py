@@ -76,6 +76,9 @@ def raw_event_json(delivery: TaskDelivery) -> dict[str, Any]:
     return envelope
 
 
-def workflow_parameters(delivery: TaskDelivery, task: tasks.CodexTask) -> dict[str, str]:
-    """The spec's two parameters: ``rawEvent`` and ``eventBody`` (the task JSON), base64."""
-    return {"rawEvent": b64json(raw_event_json(delivery)), "eventBody": b64json(tasks.to_json_dict(task))}
+def workflow_parameters(delivery: TaskDelivery, task: tasks.CodexTask, *, branch_prefix: str) -> dict[str, str]:
+    """The spec's two parameters, ``rawEvent`` and ``eventBody`` (the task JSON), base64; and
+    ``branchPrefix``, so the step names and accepts branches with the prefix the router used
+    (``CODEX_BRANCH_PREFIX`` is the functions' setting; the step pod has no other way to see it)."""
+    return {"rawEvent": b64json(raw_event_json(delivery)), "eventBody": b64json(tasks.to_json_dict(task)),
+            "branchPrefix": branch_prefix}

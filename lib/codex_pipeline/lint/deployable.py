@@ -50,6 +50,8 @@ def check(root: Path, documents: list[Document]) -> Iterator[Found]:
         yield from _artifact_findings(root, doc, documents)
     yield from _pod_gc_findings(root, _of_kind(documents, "WorkflowTemplate"))
     yield from _visibility_findings(root, documents)
+    for doc in documents:
+        yield from _workload_image_findings(root, doc)
 
 
 # --- Knative delivery ----------------------------------------------------------------------
@@ -251,6 +253,37 @@ def _image_findings(root: Path, doc: Document) -> Iterator[Found]:
             elif body.get("imagePullPolicy") == "Never":
                 yield (_rel(root, doc.file), doc.line_of(path),
                        f"template {template.get('name')!r}: imagePullPolicy Never cannot fetch the pinned image")
+
+
+# Where each workload kind keeps its pod spec (Kubernetes apps/v1 and batch/v1).
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+}
+
+
+def _workload_image_findings(root: Path, doc: Document) -> Iterator[Found]:
+    """The same pin rule for a Kubernetes workload (the reconcile CronJob runs the runner image too)."""
+    path = POD_SPEC_PATHS.get(str(doc.value.get("kind")))
+    if path is None:
+        return
+    pod: Any = doc.value
+    for key in path:
+        pod = pod.get(key) if isinstance(pod, dict) else None
+    if not isinstance(pod, dict):
+        return
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(pod.get(group) or []):
+            image = container.get("image") if isinstance(container, dict) else None
+            if isinstance(image, str) and not image_is_pinned(image):
+                yield (_rel(root, doc.file), doc.line_of((*path, group, index, "image")) or doc.line,
+                       f"{doc.value.get('kind')} {_name(doc)!r} container {container.get('name')!r} runs image "
+                       f"{image!r}: pin a version tag or a digest (a node keeps running whatever `latest` it "
+                       "pulled first)")
 
 
 def _pod_gc_findings(root: Path, templates: list[Document]) -> Iterator[Found]:

@@ -217,9 +217,6 @@ def refuse_nul(*values: object) -> None:
 
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# Numbers handed out to work that has not landed yet may be missing (a later number may land first:
-# migrate applies every version not applied yet, in order). None is outstanding now.
-RESERVED_VERSIONS: frozenset[int] = frozenset()
 
 
 def migrations(backend: str) -> list[Migration]:
@@ -232,10 +229,9 @@ def migrations(backend: str) -> list[Migration]:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    expected = [v for v in range(1, max(versions, default=0) + 1) if v in versions or v not in RESERVED_VERSIONS]
-    if versions != expected:
-        raise RuntimeError(f"{backend} migrations must be numbered 0001, 0002, ... without gaps or repeats "
-                           f"(reserved: {sorted(RESERVED_VERSIONS)}): {versions}")
+    if versions != list(range(1, len(versions) + 1)):
+        raise RuntimeError(f"{backend} migrations must be numbered 0001, 0002, ... without gaps or repeats: "
+                           f"{versions}")
     return found
 
 
