@@ -51,6 +51,24 @@ def new():
 '''
 
 
+# ingest-webhook as it ran before issue 14 (worker thread + blocking emitter), for the same run: the
+# handler's bound __call__ has no call_async, so the ASGI adapter takes the thread path.
+THREADED_INGEST = '''"""ingest-webhook on the thread path (bench only)."""
+from codex_pipeline.functions.ingest_webhook import create_app
+from codex_pipeline.runtime.asgi import AsgiFunction
+
+
+def threaded():
+    app = create_app()
+    app.handler = app.handler.__call__
+    return app
+
+
+def new():
+    return AsgiFunction(threaded)
+'''
+
+
 def delivery_body() -> bytes:
     payload = github.issues_opened(42, sender="alice", body="Steps to reproduce.\n" + "x" * 11_000)
     payload["issue"]["labels"] = [{"name": "codex"}]
@@ -118,6 +136,13 @@ def main() -> int:
                 rows["bare func-python"] = measure(port_of(process), prepare, [process.process.pid],
                                                    args.seconds, args.rate)
             ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink, "CODEX_LOG_LEVEL": "WARNING"}
+            threaded = work / "threaded"
+            shutil.copytree(ingest_build / "service", threaded / "service")
+            (threaded / "function").mkdir()
+            (threaded / "function" / "__init__.py").write_text(THREADED_INGEST)
+            with func_process(ingest_py, threaded, ingest_env, work / "threaded.log") as process:
+                rows["ingest-webhook, thread path (before)"] = measure(port_of(process), prepare,
+                                                                       [process.process.pid], args.seconds, args.rate)
             with func_process(ingest_py, ingest_build, ingest_env, work / "ingest.log") as process:
                 rows["ingest-webhook under func-python"] = measure(port_of(process), prepare,
                                                                    [process.process.pid], args.seconds, args.rate)
@@ -145,6 +170,7 @@ def publish(rows: dict[str, dict[str, float]], args: argparse.Namespace, size: i
 
     targets = {
         "bare func-python": "floor",
+        "ingest-webhook, thread path (before)": "for comparison",
         "ingest-webhook under func-python": (
             f"≥ 50% of bare at c=8/c=32: {ingest['c8'] / bare['c8']:.0%} / {ingest['c32'] / bare['c32']:.0%} "
             f"({mark(ingest['c8'] >= bare['c8'] / 2 and ingest['c32'] >= bare['c32'] / 2)})"),
