@@ -118,3 +118,17 @@ def start_function(name: str, env: dict[str, str], tmp_path: Path, timeout: floa
 
 def stop_function(running: RunningFunction) -> None:
     processes.stop([running.served])
+
+
+@pytest.fixture(scope="session")
+def app_key() -> tuple[str, str]:
+    """A GitHub App's RSA key pair (PKCS#8 private PEM, public PEM), as GitHub hands out (2048 bits)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public

@@ -43,19 +43,6 @@ def client(gh: FakeGitHub, *, max_wait: float = 5.0, sleep: Sleeps | None = None
     return GitHubClient(TokenAuth("test-token"), gh.url, max_wait=max_wait, sleep=sleep or Sleeps())
 
 
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
 # ---------------------------------------------------------------- pagination and shapes
 
 def test_comments_past_100_are_read_from_every_page(gh: FakeGitHub) -> None:

@@ -79,19 +79,6 @@ def validate(answered: Answered) -> None:
     adapter(model).validate_json(answered.body)
 
 
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
 @pytest.fixture
 def gh() -> Iterator[FakeGitHub]:
     with FakeGitHub() as server:

@@ -229,19 +229,6 @@ def test_the_apps_webhook_is_read_and_redelivered_with_the_app_jwt(gh, receiver,
     assert post.headers["authorization"].startswith("Bearer ey")  # a JWT, not an installation token
 
 
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
 def test_the_cli_prints_the_summary_and_refuses_without_a_hook(gh, receiver, tmp_path, capsys, monkeypatch):
     hook = hook_of(gh, receiver)
     receiver.down = True
