@@ -42,10 +42,14 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
         yield server
 
 
-def task(stage: str, number: int = 12, head: str = "") -> dict[str, Any]:
-    return {"stage": {"plan": "planning", "implement": "implementation"}.get(stage, stage), "repository": REPO,
+def task(stage: str, number: int = 12, head: str = "", pull: int | None = None) -> dict[str, Any]:
+    """A task as route-task emits it: a review task names its issue and, apart, its pull request."""
+    body = {"stage": {"plan": "planning", "implement": "implementation"}.get(stage, stage), "repository": REPO,
             "issueNumber": number, "head": head, "base": "main",
             "issueTitle": "Add a greeting helper", "deliveryId": "d-1"}
+    if pull is not None:
+        body["pullRequestNumber"] = pull
+    return body
 
 
 def finish(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stage: str, status: str,
@@ -119,7 +123,7 @@ def test_stopped_review_is_recapped_as_cancelled_and_its_check_run_completed(
     gh.add_comment(REPO, 12, started, login="codex-app[bot]")
     gh.add_check_run(REPO, SHA, "codex / review", status="in_progress", conclusion=None, external_id=workflow,
                      app_slug="codex-app")
-    out = finish(monkeypatch, capsys, "review", "Failed", STOPPED, task("review", 13, BRANCH), workflow)
+    out = finish(monkeypatch, capsys, "review", "Failed", STOPPED, task("review", 12, BRANCH, pull=13), workflow)
     assert "review section recapped" in out
     body = gh.comments[(REPO, 12)][0]["body"]
     assert "❌ cancelled: review: Stopped with strategy 'Terminate'" in body
@@ -128,7 +132,7 @@ def test_stopped_review_is_recapped_as_cancelled_and_its_check_run_completed(
     assert run["details_url"] == f"https://argo.example.test/workflows/argo-workflows/{workflow}"
     before = writes(gh)
     assert "nothing to change" in finish(monkeypatch, capsys, "review", "Failed", STOPPED,
-                                         task("review", 13, BRANCH), workflow)
+                                         task("review", 12, BRANCH, pull=13), workflow)
     assert writes(gh) == before
 
 

@@ -154,6 +154,12 @@ def issued_at(task: pb.CodexTask) -> datetime | None:
     return task.issued_at.ToDatetime(tzinfo=UTC)
 
 
+def pull_request_of(task: pb.CodexTask) -> int:
+    """The pull request a review or readiness task is about: ``pullRequestNumber`` since review
+    tasks name their issue in ``issueNumber``; tasks from before that field named the PR there."""
+    return int(task.pull_request_number) if task.HasField("pull_request_number") else int(task.issue_number)
+
+
 def partition_key(repository: str, issue_number: int) -> str:
     """``owner/repo#number``: all events of one issue land on one partition, in order."""
     return f"{repository}#{issue_number}"

@@ -20,6 +20,7 @@ import argparse
 import json
 import re
 
+from codex_pipeline import tasks
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import RunReport, details_url
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if stage == "review":
         from codex_pipeline.steps.review import issue_of_branch, review_section
 
-        pull = client.get_pull(repo, number)
+        pull = client.get_pull(repo, tasks.pull_request_of(task))
         issue = issue_of_branch(task.head or pull.head_ref, number, branch_prefix(environ))
         sha: str | None = pull.head_sha
         existing = progress_comment.find_own(client, repo, issue, marker, author=github.planner_login)

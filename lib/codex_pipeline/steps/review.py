@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from codex_pipeline import tasks
 from codex_pipeline.errors import PipelineError
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.names import issue_of_branch as _issue_of_branch
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     workflow = workflow_name(args, environ)
     workdir = Path(args.workdir)
     repo = task.repository
-    pr_number = int(task.pull_request_number) if task.HasField("pull_request_number") else int(task.issue_number)
+    pr_number = tasks.pull_request_of(task)
     prefix = branch_prefix(environ)
     branch, base = task.head, task.base
     raw_context = raw.get("reviewContext") if isinstance(raw.get("reviewContext"), dict) else {}
