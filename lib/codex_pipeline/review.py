@@ -11,10 +11,13 @@ Unicode removed) and fenced as data by the workflow step that builds the prompt.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from codex_pipeline import tasks, untrusted
-from codex_pipeline.github.models import ChecksReport, PullRequest, ReviewThread
 from codex_pipeline.names import DEFAULT_BOT_MENTION, DEFAULT_BRANCH_PREFIX, READY_MARKER
+
+if TYPE_CHECKING:
+    from codex_pipeline.github.models import ChecksReport, PullRequest, ReviewThread
 
 # mergeable_state values GitHub reports for a PR that can merge (a draft reports "draft";
 # "blocked" waits only for a human approval, which the handoff asks for).

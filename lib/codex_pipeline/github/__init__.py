@@ -7,15 +7,9 @@ GitHub App (``CODEX_GITHUB_APP_ID`` + ``CODEX_GITHUB_APP_PRIVATE_KEY``), else an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from codex_pipeline.github.auth import AppAuth, Auth, TokenAuth
-from codex_pipeline.github.client import (
-    GitHubClient,
-    GitHubPermanentError,
-    GitHubUnavailableError,
-    graphql_url,
-)
 from codex_pipeline.github.models import (
     CheckRun,
     ChecksReport,
@@ -29,6 +23,28 @@ from codex_pipeline.github.models import (
 
 if TYPE_CHECKING:
     from codex_pipeline.config import Settings
+    from codex_pipeline.github.auth import AppAuth, Auth, TokenAuth
+    from codex_pipeline.github.client import (
+        GitHubClient,
+        GitHubPermanentError,
+        GitHubUnavailableError,
+        graphql_url,
+    )
+
+# The client and auth load on first use: the models are plain dataclasses that pure decisions
+# (review.py) and request-review's module import, and the client brings requests (~150 ms of an
+# effect function's cold start) that only the first call to GitHub needs.
+_LAZY = {"AppAuth": "auth", "Auth": "auth", "TokenAuth": "auth", "GitHubClient": "client",
+         "GitHubPermanentError": "client", "GitHubUnavailableError": "client", "graphql_url": "client"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "AppAuth",
@@ -52,6 +68,8 @@ __all__ = [
 
 
 def auth_from_settings(settings: Settings) -> Auth:
+    from codex_pipeline.github.auth import AppAuth, TokenAuth
+
     if settings.github_token:
         return TokenAuth(settings.github_token)
     if settings.github_app_id and settings.github_app_private_key:
@@ -62,5 +80,7 @@ def auth_from_settings(settings: Settings) -> Auth:
 
 
 def client_from_settings(settings: Settings) -> GitHubClient:
+    from codex_pipeline.github.client import GitHubClient
+
     return GitHubClient(auth_from_settings(settings), settings.github_api_url,
                         timeout=settings.github_timeout, max_wait=settings.github_max_wait)
