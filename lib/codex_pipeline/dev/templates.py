@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,37 +32,32 @@ class TemplateError(Exception):
     """The Workflow cannot run here (no such template, a parameter without a value, ...)."""
 
 
-def load_templates(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every WorkflowTemplate under ``folder`` (``*.yaml``, multi-document), by name."""
-    found: dict[str, dict[str, Any]] = {}
+def _documents(folder: Path, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, document) of every ``kind`` under ``folder`` (``*.yaml``, multi-document); a file
+    that is not YAML is skipped (lint reports it, a local run should not die of it)."""
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         try:
             documents = list(yaml.safe_load_all(path.read_text()))
         except yaml.YAMLError:
             continue
         for document in documents:
-            if isinstance(document, dict) and document.get("kind") == "WorkflowTemplate":
-                name = str((document.get("metadata") or {}).get("name") or "")
-                if name:
-                    found[name] = document
-    return found
+            if isinstance(document, dict) and document.get("kind") == kind:
+                yield str((document.get("metadata") or {}).get("name") or ""), document
+
+
+def load_templates(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every WorkflowTemplate under ``folder``, by name."""
+    return {name: document for name, document in _documents(folder, "WorkflowTemplate") if name}
 
 
 def semaphore_limits(folder: Path) -> dict[str, int]:
     """``<configmap>/<key>`` -> limit, from the ConfigMaps under ``folder`` (what a semaphore's
     ``configMapKeyRef`` names; Argo reads the limit from the key's value)."""
     limits: dict[str, int] = {}
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        try:
-            documents = list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError:
-            continue
-        for document in documents:
-            if isinstance(document, dict) and document.get("kind") == "ConfigMap":
-                name = str((document.get("metadata") or {}).get("name") or "")
-                for key, value in (document.get("data") or {}).items():
-                    if str(value).strip().isdigit():
-                        limits[f"{name}/{key}"] = int(str(value).strip())
+    for name, document in _documents(folder, "ConfigMap"):
+        for key, value in (document.get("data") or {}).items():
+            if str(value).strip().isdigit():
+                limits[f"{name}/{key}"] = int(str(value).strip())
     return limits
 
 
