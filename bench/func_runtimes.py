@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from codex_pipeline.signatures import sign  # noqa: E402
+from codex_pipeline.wire.signatures import sign  # noqa: E402
 from tests import funcbuild  # noqa: E402
 from tests.payloads import github  # noqa: E402
 
@@ -54,8 +54,8 @@ def new():
 # ingest-webhook as it ran before issue 14 (worker thread + blocking emitter), for the same run: the
 # handler's bound __call__ has no call_async, so the ASGI adapter takes the thread path.
 THREADED_INGEST = '''"""ingest-webhook on the thread path (bench only)."""
-from codex_pipeline.functions.ingest_webhook import create_app
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers.ingest_webhook import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 def threaded():

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline.config import SETTINGS, load_settings, setting_names
 from codex_pipeline.errors import ConfigurationError
+from codex_pipeline.shell.config import SETTINGS, load_settings, setting_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ def test_readme_documents_every_setting() -> None:
 
 
 def test_spec_aliases_are_read_when_ours_are_unset() -> None:
-    from codex_pipeline.config import alias_notes
+    from codex_pipeline.shell.config import alias_notes
 
     settings = load_settings({"CODEX_TRIGGER_LOGIN": "Alice", "CODEX_WORKFLOW_LOGIN": "planner-bot"})
     assert settings.trigger_logins == frozenset({"alice"}) and settings.planner_login == "planner-bot"

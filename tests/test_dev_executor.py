@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from codex_pipeline.argo import build_workflow
 from codex_pipeline.dev.executor import Executor, Settings
 from codex_pipeline.dev.view import View
+from codex_pipeline.effects.argo import build_workflow
 from tests.devrun import ROOT
 
 # The "image": records what it was given (argv, env, cwd, files under /workspace) into REPORT.

@@ -13,13 +13,13 @@ from typing import Any, cast
 import pytest
 import requests
 
-from codex_pipeline import tasks
-from codex_pipeline.argo import workflow_name
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions import request_review
-from codex_pipeline.names import READY_MARKER
-from codex_pipeline.pb import codex_task_pb2
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.core.names import READY_MARKER
+from codex_pipeline.effects.argo import workflow_name
+from codex_pipeline.handlers import request_review
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.pb import codex_task_pb2
 from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, start_function, stop_function
@@ -337,8 +337,8 @@ def test_readiness_reads_the_pr_from_its_own_field(function: RunningFunction, gi
 
 def command_event(number: int, delivery: str,
                   reply: str = "I did not understand that.") -> tuple[dict[str, str], bytes]:
-    from codex_pipeline.commands import CommandRequest
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.core.commands import CommandRequest
+    from codex_pipeline.wire.events import Event, encode_binary
 
     command = CommandRequest("reply", REPO, number, delivery, 1234, "alice", reply, "unknown mention")
     return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
@@ -372,7 +372,7 @@ def test_a_command_reply_is_posted_once_per_delivery(function: RunningFunction, 
 @pytest.mark.parametrize("data", [b"{}", b'{"kind":"launch","repository":"a/b","number":1,"deliveryId":"d"}',
                                   b'{"kind":"reply","repository":"a/b","number":0,"deliveryId":"d"}', b"[]"])
 def test_a_bad_command_request_is_400(function: RunningFunction, data: bytes) -> None:
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.wire.events import Event, encode_binary
 
     headers, body = encode_binary(Event(id="x", source="t", type="codex.command", datacontenttype="application/json",
                                         data=data))
@@ -451,8 +451,8 @@ def test_supersede_through_the_kubernetes_api(github: FakeGitHub, postgres_url: 
 
 
 def cancel_event(number: int, delivery: str, comment_id: int, *, pull_request: bool) -> tuple[dict[str, str], bytes]:
-    from codex_pipeline.commands import CommandRequest
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.core.commands import CommandRequest
+    from codex_pipeline.wire.events import Event, encode_binary
 
     command = CommandRequest("cancel", REPO, number, delivery, comment_id, "alice", CommandRequest.NOTHING_TO_CANCEL,
                              "cancel: author_association MEMBER", pull_request)
@@ -488,8 +488,8 @@ def test_cancel_stops_the_active_run_and_reacts_once(function: RunningFunction, 
 
 
 def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFunction, github: FakeGitHub) -> None:
-    from codex_pipeline.commands import CommandRequest
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.core.commands import CommandRequest
+    from codex_pipeline.wire.events import Event, encode_binary
 
     number, _ = new_pull(github)
     comment = github.add_comment(REPO, number, "@tuslagch replan", login="alice", association="MEMBER")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codex_pipeline.untrusted import clean, fence, fence_for
+from codex_pipeline.core.untrusted import clean, fence, fence_for
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

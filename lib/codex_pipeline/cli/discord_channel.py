@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     stream = None
     if os.environ.get("DISCORD_BOT_TOKEN") and os.environ.get("DISCORD_GUILD_ID"):
-        from codex_pipeline.logs import configure
+        from codex_pipeline.shell.logs import configure
 
         configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
         stream = start_stream(DiscordConfig.from_env(os.environ), stage=args.stage, repository=args.repo,

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from codex_pipeline.names import PROGRESS_MARKER as DEFAULT_MARKER  # the one home of the marker
+from codex_pipeline.core.names import PROGRESS_MARKER as DEFAULT_MARKER  # the one home of the marker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -58,7 +58,7 @@ def resolve_secret(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import requests
 
-    from codex_pipeline import signatures
+    from codex_pipeline.wire import signatures
 
     try:
         body = args.file.read_bytes()

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import importlib
 
     from codex_pipeline.errors import ConfigurationError, PipelineError
-    from codex_pipeline.logs import configure
+    from codex_pipeline.shell.logs import configure
     from codex_pipeline.steps.git import GitError
 
     configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))

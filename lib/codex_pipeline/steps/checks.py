@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from codex_pipeline.github import CheckRun, GitHubClient
+    from codex_pipeline.effects.github import CheckRun, GitHubClient
     from codex_pipeline.steps.context import Transcript
 
 CHECK_NAMES = {"implement": "codex / implementation", "review": "codex / review"}
@@ -34,7 +34,7 @@ def details_url(environ: Mapping[str, str], workflow: str) -> str | None:
 
 
 def uses_check_runs(client: GitHubClient) -> bool:
-    from codex_pipeline.github import AppAuth
+    from codex_pipeline.effects.github import AppAuth
 
     return isinstance(client.auth, AppAuth)
 

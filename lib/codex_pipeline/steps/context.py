@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from codex_pipeline.errors import BadRequest, ConfigurationError
-from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps.codex import CodexOptions, CodexResult, TodoSink, run_codex
 from codex_pipeline.steps.secretfiles import secret
-from codex_pipeline.tasks import from_json_dict
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
+from codex_pipeline.wire.tasks import from_json_dict
 
 if TYPE_CHECKING:
-    from codex_pipeline.github import Auth, GitHubClient
+    from codex_pipeline.effects.github import Auth, GitHubClient
 
 DEFAULT_WORKDIR = "/workspace/lab"
 
@@ -111,8 +111,8 @@ class GitHubAccess:
 
 
 def github_access(environ: Mapping[str, str]) -> GitHubAccess:
-    from codex_pipeline.config import load_settings
-    from codex_pipeline.github import client_from_settings
+    from codex_pipeline.effects.github import client_from_settings
+    from codex_pipeline.shell.config import load_settings
 
     token = github_token(environ)
     settings = load_settings(environ, github_token=token) if token else load_settings(environ)
@@ -124,7 +124,7 @@ def github_access(environ: Mapping[str, str]) -> GitHubAccess:
 
 def branch_prefix(environ: Mapping[str, str]) -> str:
     """``CODEX_BRANCH_PREFIX`` read through the settings table, as the router and request-review read it."""
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     return load_settings(environ).branch_prefix
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codex_pipeline.discord_rest import DEFAULT_API_URL, DiscordError, call
-from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.discord.rest import DEFAULT_API_URL, DiscordError, call
+from codex_pipeline.shell.logs import decision, get_logger
 
 MESSAGE_LIMIT = 2000
 CHANNEL_NAME_LIMIT = 100

@@ -20,8 +20,7 @@ import argparse
 import json
 import re
 
-from codex_pipeline import tasks
-from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import RunReport, details_url
 from codex_pipeline.steps.context import (
@@ -32,6 +31,7 @@ from codex_pipeline.steps.context import (
     read_input,
     workflow_name,
 )
+from codex_pipeline.wire import tasks
 
 log = get_logger("codex_pipeline.steps.finish")
 IN_PROGRESS = " ← in progress"

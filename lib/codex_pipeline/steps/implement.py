@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from codex_pipeline.core.names import plan_digest
+from codex_pipeline.core.untrusted import clean
 from codex_pipeline.errors import PipelineError
-from codex_pipeline.logs import decision, get_logger
-from codex_pipeline.names import plan_digest
-from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.context import (
     GitHubAccess,
@@ -37,7 +37,7 @@ from codex_pipeline.steps.context import (
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
-from codex_pipeline.untrusted import clean
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
 LOG_FILE = ".codex-implementation.log"
 PROGRESS_INTERVAL = 30.0  # seconds between progress-comment edits while Codex works

@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from codex_pipeline.logs import decision, get_logger
-from codex_pipeline.names import PLAN_MARKER, PROGRESS_MARKER
+from codex_pipeline.core.names import PLAN_MARKER, PROGRESS_MARKER
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps.context import (
     Transcript,
     codex_options,

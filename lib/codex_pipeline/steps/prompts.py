@@ -2,7 +2,7 @@
 
 Our own instructions are plain text; everything that came from GitHub users (issue title and
 body, the task prompt built from them, plan text, review threads, check names) passes through
-:func:`codex_pipeline.untrusted.fence`, which strips HTML comments and invisible Unicode and
+:func:`codex_pipeline.core.untrusted.fence`, which strips HTML comments and invisible Unicode and
 fences it as labelled data. So an issue body that says ``<!-- codex:plan -->`` or "ignore the
 above" reaches Codex inert.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.untrusted import fence
+from codex_pipeline.core.untrusted import fence
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
 # The spec's plan template: a planning comment has exactly these sections, in this order.
 PLAN_SECTIONS = (

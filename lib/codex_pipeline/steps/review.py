@@ -13,10 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from codex_pipeline import tasks
+from codex_pipeline.core.names import issue_of_branch as _issue_of_branch
 from codex_pipeline.errors import PipelineError
-from codex_pipeline.logs import decision, get_logger
-from codex_pipeline.names import issue_of_branch as _issue_of_branch
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.context import (
     StepFailed,
@@ -33,6 +32,7 @@ from codex_pipeline.steps.context import (
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, GitError, remote_url
+from codex_pipeline.wire import tasks
 
 LOG_FILE = ".codex-review.log"
 log = get_logger("codex_pipeline.steps.review")

@@ -1,0 +1,86 @@
+"""The GitHub client the functions and workflow steps share (see ``client.py`` for the contract).
+
+``client_from_settings(settings)`` picks the credentials: ``CODEX_GITHUB_TOKEN``, else the
+GitHub App (``CODEX_GITHUB_APP_ID`` + ``CODEX_GITHUB_APP_PRIVATE_KEY``), else anonymous
+(public reads only).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from codex_pipeline.wire.github import (
+    CheckRun,
+    ChecksReport,
+    Comment,
+    FailingCheck,
+    Issue,
+    PullRequest,
+    ReviewThread,
+    split_repo,
+)
+
+if TYPE_CHECKING:
+    from codex_pipeline.effects.github.auth import AppAuth, Auth, TokenAuth
+    from codex_pipeline.effects.github.client import (
+        GitHubClient,
+        GitHubPermanentError,
+        GitHubUnavailableError,
+        graphql_url,
+    )
+    from codex_pipeline.shell.config import Settings
+
+# The client and auth load on first use: the models are plain dataclasses that pure decisions
+# (review.py) and request-review's module import, and the client brings requests (~150 ms of an
+# effect function's cold start) that only the first call to GitHub needs.
+_LAZY = {"AppAuth": "auth", "Auth": "auth", "TokenAuth": "auth", "GitHubClient": "client",
+         "GitHubPermanentError": "client", "GitHubUnavailableError": "client", "graphql_url": "client"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+__all__ = [
+    "AppAuth",
+    "Auth",
+    "CheckRun",
+    "ChecksReport",
+    "Comment",
+    "FailingCheck",
+    "GitHubClient",
+    "GitHubPermanentError",
+    "GitHubUnavailableError",
+    "Issue",
+    "PullRequest",
+    "ReviewThread",
+    "TokenAuth",
+    "auth_from_settings",
+    "client_from_settings",
+    "graphql_url",
+    "split_repo",
+]
+
+
+def auth_from_settings(settings: Settings) -> Auth:
+    from codex_pipeline.effects.github.auth import AppAuth, TokenAuth
+
+    if settings.github_token:
+        return TokenAuth(settings.github_token)
+    if settings.github_app_id and settings.github_app_private_key:
+        installation = settings.github_app_installation_id
+        return AppAuth(settings.github_app_id, settings.github_app_private_key,
+                       installation_id=int(installation) if installation else None)
+    return TokenAuth(None)
+
+
+def client_from_settings(settings: Settings) -> GitHubClient:
+    from codex_pipeline.effects.github.client import GitHubClient
+
+    return GitHubClient(auth_from_settings(settings), settings.github_api_url,
+                        timeout=settings.github_timeout, max_wait=settings.github_max_wait)

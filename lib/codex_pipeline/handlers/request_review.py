@@ -1,0 +1,233 @@
+"""request-review: review tasks become ``github-codex-review`` Workflows; readiness checks
+make a clean ``codex/*`` PR ready to merge.
+
+- ``codex.task.review`` (an authorised ``@bot review`` comment): fetch the PR, its unresolved
+  review threads (every page) and the failing and pending checks of its head commit, build the
+  task's ``review_context`` (``codex_pipeline.core.review``), and submit the review Workflow at most
+  once per delivery with the spec's ``rawEvent``/``eventBody``. The PR is the task's
+  ``pull_request_number`` (``issue_number`` in tasks written before that field existed); the
+  task's ``issue_number`` becomes the issue the PR's branch names (``codex/issue-9-…`` -> 9).
+- ``codex.command`` (route-task's answer to a mention it did not understand, a refused command,
+  or ``@<bot> cancel``): post its reply on the issue or PR, or for a cancel stop the issue's active
+  runs (``spec.shutdown: Stop``) and react 👀 on the comment (or reply that nothing runs), exactly
+  once per delivery (a leased claim in the store).
+- ``codex.pr.readiness``: when no thread is unresolved, no check fails or is pending and the PR
+  is mergeable, mark a draft PR ready for review and post the ready-to-merge handoff exactly once
+  (a marker comment checked first, and a store marker recorded before posting). It never
+  requests reviewers and never starts a review run by itself: review is opt-in.
+
+Independent GitHub calls run concurrently (the PR and its threads, then the checks of its head).
+Answers: 202 + ``codex.workflow.submitted`` reply (review); empty 200 (readiness, or nothing to
+do); 400 for a task that can never run; 422 when GitHub refuses for good; 503 for transient
+faults, and while GitHub is still computing mergeability.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+from codex_pipeline.core import review
+from codex_pipeline.core.commands import CANCEL, COMMAND_TYPE, REPLY, CommandRequest
+from codex_pipeline.core.names import READY_MARKER, issue_of_branch
+from codex_pipeline.effects import oidc
+from codex_pipeline.effects.store import OnceState
+from codex_pipeline.effects.store.once import do_once
+from codex_pipeline.errors import BadRequest, Unavailable
+from codex_pipeline.handlers.effects import open_effects
+from codex_pipeline.handlers.submitting import submit_delivery
+from codex_pipeline.handlers.taskinput import TaskDelivery, read_task
+from codex_pipeline.shell import logs, telemetry
+from codex_pipeline.shell.app import FunctionApp
+from codex_pipeline.shell.config import Settings, load_settings
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.events import TASK_TYPES, decode_request, is_cloudevent
+from codex_pipeline.wire.github import combine_checks
+from codex_pipeline.wire.http import Request, Response, empty_response
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
+
+if TYPE_CHECKING:
+    from codex_pipeline.effects.argo import WorkflowSubmitter
+    from codex_pipeline.effects.github import ChecksReport, GitHubClient, PullRequest, ReviewThread
+    from codex_pipeline.effects.store import Store
+
+NAME = "request-review"
+STAGE = "review"
+TEMPLATE = "github-codex-review"
+NAME_PREFIX = "github-codex-review"
+PARAMETERS = ("rawEvent", "eventBody")
+HANDLES = frozenset({TASK_TYPES["review"], TASK_TYPES["readiness"], COMMAND_TYPE})
+# The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
+EMITS: frozenset[str] = frozenset()
+SETTINGS_READ = frozenset({
+    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
+    "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
+    "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_BOT_MENTION", "CODEX_BRANCH_PREFIX",
+    "CODEX_GITHUB_TOKEN",
+    "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
+    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
+})
+_log = logging.getLogger("codex_pipeline.request_review")
+
+
+class RequestReview:
+    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
+                 github: GitHubClient) -> None:
+        self.settings = settings
+        self.store = store
+        self.submitter = submitter
+        self.github = github
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
+
+    def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
+        """The PR, its unresolved threads and its head's checks, in two round trips: the threads
+        run beside the PR lookup and the check runs beside the commit statuses of its head."""
+        pending: list[Future[Any]] = []
+        try:
+            threads: Future[list[ReviewThread]] = self._pool.submit(
+                self.github.unresolved_review_threads, repository, number)
+            pending.append(threads)
+            pull = self.github.get_pull(repository, number)
+            statuses = self._pool.submit(self.github.commit_status_results, repository, pull.head_sha)
+            pending.append(statuses)
+            runs = self.github.check_run_results(repository, pull.head_sha)
+            return pull, threads.result(), combine_checks(pull.head_sha, runs, statuses.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            wait(pending)  # never leave a call running past this delivery
+            raise
+
+    def __call__(self, request: Request) -> Response:
+        event = decode_request(request) if is_cloudevent(request) else None
+        if event is not None and event.type == COMMAND_TYPE:
+            return self.answer_command(CommandRequest.from_json(event.data))
+        delivery = read_task(request, function=NAME, handles=HANDLES, event=event)
+        kind = delivery.type
+        task = delivery.task
+        if task.stage not in (pb.CODEX_TASK_STAGE_REVIEW, pb.CODEX_TASK_STAGE_UNSPECIFIED):
+            raise BadRequest(f"request-review takes review tasks, not {tasks.stage_name(task.stage)}")
+        # route-task sends readiness checks with stage UNSPECIFIED, so a KafkaSource record (no type)
+        # or a bare replay of one is still told apart from a review request.
+        readiness_check = kind == TASK_TYPES["readiness"] or (
+            kind != TASK_TYPES["review"] and task.stage == pb.CODEX_TASK_STAGE_UNSPECIFIED)
+        task.stage = pb.CODEX_TASK_STAGE_REVIEW
+        if not task.HasField("pull_request_number") and task.issue_number:
+            task.pull_request_number = task.issue_number  # a task from before the field existed
+        if readiness_check:
+            tasks.require(task, "repository", "pull_request_number")
+            return self.check_readiness(delivery)
+        tasks.require(task, "repository", "pull_request_number", "delivery_id")
+        return self.submit_review(delivery)
+
+    def answer_command(self, command: CommandRequest) -> Response:
+        """Act on a command route-task accepted (authorisation was decided there), once per delivery:
+        post its reply, or cancel: stop the issue's active runs and react 👀, or reply that none runs."""
+        with telemetry.span("request_review.command", attributes={
+                telemetry.ATTR_REPOSITORY: command.repository, telemetry.ATTR_ISSUE: command.number}):
+            stopped: list[str] = []
+            reply = command.kind == REPLY  # an ACK only reacts
+            if command.kind == CANCEL:
+                stopped = self._cancel(command)
+                reply = not stopped
+            if reply:
+                done = do_once(self.store, command.once_key,
+                               lambda: self.github.create_issue_comment(command.repository, command.number,
+                                                                        command.reply))
+            else:
+                done = do_once(self.store, command.once_key,
+                               lambda: self.github.add_reaction(command.repository, command.comment_id, "eyes"))
+        logs.decision(_log, "command answered", kind=command.kind, repository=command.repository,
+                      issue=command.number, delivery=command.delivery_id, replied=reply, done=done,
+                      stopped=",".join(stopped) or None, reason=command.reason)
+        return empty_response(200)
+
+    def _cancel(self, command: CommandRequest) -> list[str]:
+        """Stop every active run of the issue (a PR's issue is the one its branch names); their names.
+
+        Stopped before forgotten, so a failed stop (503) is retried; a redelivery finds nothing
+        left and still reacts (the reaction is once per delivery, not per stop)."""
+        issue = command.number
+        if command.pull_request:
+            pull = self.github.get_pull(command.repository, command.number)
+            issue = issue_of_branch(pull.head_ref, self.settings.branch_prefix) or pull.number
+        stopped = []
+        for stage in ("implementation", "review", "planning"):
+            active = self.store.active_run(command.repository, issue, stage)
+            if active is None:
+                continue
+            self.submitter.stop(active.namespace, active.name)
+            self.store.clear_active_run(active)
+            stopped.append(active.name)
+        marker = f"{command.once_key}:stopped"  # a redelivery after the stops still reacts, never "nothing"
+        if stopped:
+            self.store.complete_once(marker)
+            return stopped
+        if self.store.claim_once(marker, owner=uuid.uuid4().hex, lease_seconds=0.0) is OnceState.DONE:
+            return ["(stopped by an earlier attempt of this delivery)"]
+        self.store.clear_once(marker)
+        return []
+
+    def submit_review(self, delivery: TaskDelivery) -> Response:
+        task = delivery.task
+
+        def enrich(fields: dict[str, Any]) -> Response | None:
+            pull, threads, checks = self.snapshot(task.repository, int(task.pull_request_number))
+            task.review_context.CopyFrom(review.build_review_context(pull, threads, checks))
+            # The issue is the one the branch names; the PR itself when the branch names none.
+            task.issue_number = issue_of_branch(pull.head_ref, self.settings.branch_prefix) or pull.number
+            fields["issue"] = task.issue_number
+            task.head = task.head or pull.head_ref
+            task.base = task.base or pull.base_ref
+            task.issue_url = task.issue_url or pull.html_url
+            task.issue_title = task.issue_title or pull.title
+            fields["summary"] = task.review_context.summary or None
+            return None
+
+        return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
+                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
+                               branch_prefix=self.settings.branch_prefix, log=_log,
+                               enrich=enrich)
+
+    def check_readiness(self, delivery: TaskDelivery) -> Response:
+        task = delivery.task
+        repository, number = task.repository, int(task.pull_request_number)
+        with telemetry.span("request_review.readiness", traceparent=delivery.traceparent,
+                            attributes={telemetry.ATTR_REPOSITORY: repository,
+                                        telemetry.ATTR_ISSUE: task.issue_number}):
+            pull, threads, checks = self.snapshot(repository, number)
+            verdict = review.readiness(pull, threads, checks, self.settings.branch_prefix)
+            if verdict.retry:
+                raise Unavailable(f"PR #{number} in {repository}: {verdict.reason}", headers={"Retry-After": "10"})
+            if not verdict:
+                logs.decision(_log, "not ready to merge", repository=repository, pr=number, reason=verdict.reason,
+                              delivery=task.delivery_id or None)
+                return empty_response(200)
+            marked = self.github.mark_ready_for_review(repository, pull)
+            posted = self._handoff_once(repository, pull)
+        logs.decision(_log, "ready to merge", repository=repository, pr=number, marked_ready=marked,
+                      handoff_posted=posted, sha=pull.head_sha, delivery=task.delivery_id or None)
+        return empty_response(200)
+
+    def _handoff_once(self, repository: str, pull: PullRequest) -> bool:
+        """Post the handoff unless a marker comment exists or it was recorded as done (leased claim)."""
+        return do_once(
+            self.store, f"request-review:handoff:{repository.lower()}#{pull.number}",
+            lambda: self.github.create_issue_comment(repository, pull.number,
+                                                     review.handoff_comment(pull, self.settings.bot_mention)),
+            already_done=lambda: self.github.find_comment_with_marker(
+                repository, pull.number, READY_MARKER) is not None)
+
+
+def create_app(settings: Settings | None = None) -> FunctionApp:
+    from codex_pipeline.effects.github import client_from_settings
+
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    telemetry.setup(NAME)
+    store, submitter, migration = open_effects(settings, NAME)
+    handler = RequestReview(settings, store, submitter, client_from_settings(settings))
+    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
+                       authenticate=oidc.from_settings(settings))
