@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from codex_pipeline.core.names import PLAN_MARKER, plan_digest
 from codex_pipeline.core.policy import Policy
 from codex_pipeline.effects import oidc
+from codex_pipeline.effects.github import ClientOnFirstUse
 from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.handlers.effects import open_effects
@@ -77,13 +78,17 @@ def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
 
 class PromotePlan:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient, policy: Policy | None = None) -> None:
+                 github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
         self.policy = policy or Policy(planner_login=settings.planner_login)
 
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
     def __call__(self, request: Request) -> Response:
         # decode
         delivery = read_task(request, function=NAME, handles=HANDLES)
@@ -134,12 +139,10 @@ class PromotePlan:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.effects.github import client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    handler = PromotePlan(settings, store, submitter, client_from_settings(settings))
+    handler = PromotePlan(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))

@@ -33,6 +33,7 @@ from codex_pipeline.core import review
 from codex_pipeline.core.commands import CANCEL, COMMAND_TYPE, REPLY, CommandRequest
 from codex_pipeline.core.names import READY_MARKER, issue_of_branch
 from codex_pipeline.effects import oidc
+from codex_pipeline.effects.github import ClientOnFirstUse
 from codex_pipeline.effects.store import OnceState
 from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest, Unavailable
@@ -74,13 +75,17 @@ _log = logging.getLogger("codex_pipeline.request_review")
 
 class RequestReview:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient) -> None:
+                 github: GitHubClient | ClientOnFirstUse) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
 
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
     def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
         """The PR, its unresolved threads and its head's checks, in two round trips: the threads
         run beside the PR lookup and the check runs beside the commit statuses of its head."""
@@ -222,12 +227,10 @@ class RequestReview:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.effects.github import client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    handler = RequestReview(settings, store, submitter, client_from_settings(settings))
+    handler = RequestReview(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))
