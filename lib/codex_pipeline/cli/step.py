@@ -9,10 +9,9 @@ effect is on GitHub; anything else fails the Argo step (which may retry it; ever
 from __future__ import annotations
 
 import argparse
-import os
 
 from codex_pipeline.cli.values import seconds
-from codex_pipeline.steps.context import DEFAULT_WORKDIR
+from codex_pipeline.config import Settings
 
 STAGES = {
     "plan": ("codex_pipeline.steps.plan", "post the plan comment for a planning task"),
@@ -23,8 +22,8 @@ STAGES = {
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", default=os.environ.get("CODEX_WORKDIR", DEFAULT_WORKDIR),
-                        help=f"where the repository is checked out (default: $CODEX_WORKDIR or {DEFAULT_WORKDIR})")
+    parser.add_argument("--workdir", help="where the repository is checked out "
+                                          f"(default: the setting CODEX_WORKDIR, else {Settings.workdir})")
     parser.add_argument("--workflow-name", help="the Argo workflow name, {{workflow.name}} "
                                                 "(default: $ARGO_WORKFLOW_NAME, $CODEX_WORKFLOW_NAME)")
     parser.add_argument("--remote-url", help="git remote to clone (default: https://github.com/<repo>.git, "
@@ -72,9 +71,13 @@ def run(args: argparse.Namespace) -> int:
 
     from codex_pipeline.errors import ConfigurationError, PipelineError
     from codex_pipeline.logs import configure
+    from codex_pipeline.steps.context import environ_of, step_settings
     from codex_pipeline.steps.git import GitError
 
-    configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
+    settings = step_settings(environ_of(args))  # a wrong setting stops here: one line, exit 2
+    configure(settings.log_level)
+    if getattr(args, "workdir", "") is None:
+        args.workdir = settings.workdir
     module = importlib.import_module(STAGES[args.stage][0])
     try:
         result: int = module.run(args)

@@ -21,15 +21,17 @@ CHECK_NAMES = {"implement": "codex / implementation", "review": "codex / review"
 # Check-run conclusions a run ends with, and the commit-status state each becomes.
 STATUS_OF = {"queued": "pending", "in_progress": "pending", "success": "success", "failure": "failure",
              "cancelled": "error", "timed_out": "error", "neutral": "success"}
-DEFAULT_NAMESPACE = "argo-workflows"
 
 
 def details_url(environ: Mapping[str, str], workflow: str) -> str | None:
     """``CODEX_ARGO_UI_URL`` with ``{namespace}`` and ``{workflow}`` filled in (the Argo UI's workflow page)."""
-    template = (environ.get("CODEX_ARGO_UI_URL") or "").strip()
+    from codex_pipeline.config import load_settings
+
+    settings = load_settings(environ)  # the same settings the functions read, _FILE and YAML file included
+    template = (settings.argo_ui_url or "").strip()
     if not template or not workflow:
         return None
-    namespace = environ.get("CODEX_WORKFLOW_NAMESPACE") or DEFAULT_NAMESPACE
+    namespace = settings.workflow_namespace
     return template.replace("{namespace}", namespace).replace("{workflow}", workflow)
 
 

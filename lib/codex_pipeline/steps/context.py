@@ -28,10 +28,8 @@ from codex_pipeline.steps.secretfiles import secret
 from codex_pipeline.tasks import from_json_dict
 
 if TYPE_CHECKING:
+    from codex_pipeline.config import Settings
     from codex_pipeline.github import Auth, GitHubClient
-
-DEFAULT_WORKDIR = "/workspace/lab"
-
 
 class StepFailed(Exception):
     """The step cannot finish; the message is shown in the progress comment and on stderr."""
@@ -122,11 +120,16 @@ def github_access(environ: Mapping[str, str]) -> GitHubAccess:
     return GitHubAccess(client, client.auth, settings.planner_login)
 
 
-def branch_prefix(environ: Mapping[str, str]) -> str:
-    """``CODEX_BRANCH_PREFIX`` read through the settings table, as the router and request-review read it."""
+def step_settings(environ: Mapping[str, str]) -> Settings:
+    """The settings as the functions read them (``<VAR>_FILE``, the YAML file, the table's defaults)."""
     from codex_pipeline.config import load_settings
 
-    return load_settings(environ).branch_prefix
+    return load_settings(environ)
+
+
+def branch_prefix(environ: Mapping[str, str]) -> str:
+    """``CODEX_BRANCH_PREFIX`` read through the settings table, as the router and request-review read it."""
+    return step_settings(environ).branch_prefix
 
 
 # Credentials whose values are redacted from every transcript line (each also read from its _FILE).
@@ -178,7 +181,7 @@ class Transcript:
             stop_agent_processes,
             take_back,
         )
-        from codex_pipeline.steps.model_proxy import DEFAULT_UPSTREAM, ModelProxy
+        from codex_pipeline.steps.model_proxy import ModelProxy
 
         environ = os.environ if environ is None else environ
         user = agent_user(environ)
@@ -186,7 +189,7 @@ class Transcript:
         key = model_api_key(environ)
         with ExitStack() as stack:
             if key:
-                proxy = stack.enter_context(ModelProxy(key, environ.get("CODEX_MODEL_API_URL") or DEFAULT_UPSTREAM))
+                proxy = stack.enter_context(ModelProxy(key, step_settings(environ).model_api_url))
                 options = replace(options, extra_args=(*proxy.codex_config(), *options.extra_args))
             if user is not None:
                 self.line(f"[step] Codex runs as uid {user.uid}, gid {user.gid}, without credentials")

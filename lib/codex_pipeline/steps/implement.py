@@ -34,6 +34,7 @@ from codex_pipeline.steps.context import (
     print_dry_run,
     read_input,
     secrets_of,
+    step_settings,
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     steps = progress_comment.task_breakdown(plan) or ["Implement the approved plan"]
     progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,
                                          status=[f"Workflow `{workflow}` started on branch `{branch}`."])
-    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    marker = step_settings(environ).progress_marker
     progress.marker = marker
 
     def publish() -> None:
@@ -160,7 +161,7 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
                workflow: str, workdir: Path, base: str, branch: str, prompt: str) -> int:
     repo, number = task.repository, int(task.issue_number)
     git = Git(workdir, token=github.git_token(repo))
-    git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+    git.clone_or_fetch(args.remote_url or remote_url(repo, step_settings(environ).git_url))
     reused = git.checkout_branch(branch, base)
     transcript.line(f"[step] implementing {repo}#{number} on {branch} ({'reused' if reused else 'new'} branch)")
 

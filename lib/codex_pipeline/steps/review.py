@@ -30,6 +30,7 @@ from codex_pipeline.steps.context import (
     print_dry_run,
     read_input,
     secrets_of,
+    step_settings,
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, GitError, remote_url
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         pull = client.get_pull(repo, pr_number)
         branch, base = branch or pull.head_ref, base or pull.base_ref
     issue = issue_of_branch(branch, pr_number, prefix)
-    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    marker = step_settings(environ).progress_marker
 
     def publish(section: str) -> None:
         existing = progress_comment.find_own(client, repo, issue, marker, author=github.planner_login)
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         publish(review_section(workflow, started))
         try:
             git = Git(workdir, token=token)
-            git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+            git.clone_or_fetch(args.remote_url or remote_url(repo, step_settings(environ).git_url))
             if not git.checkout_branch(branch, base):
                 raise StepFailed(f"the pull request branch `{branch}` does not exist on the remote")
             transcript.line(f"[step] review pass on {repo}#{pr_number} ({branch})")
