@@ -35,6 +35,7 @@ from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import read_task
+from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import PLAN_MARKER, plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
@@ -75,13 +76,17 @@ def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
 
 class PromotePlan:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient, policy: Policy | None = None) -> None:
+                 github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
         self.policy = policy or Policy(planner_login=settings.planner_login)
 
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
     def __call__(self, request: Request) -> Response:
         # decode
         delivery = read_task(request, function=NAME, handles=HANDLES)
@@ -132,12 +137,10 @@ class PromotePlan:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.github import client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    handler = PromotePlan(settings, store, submitter, client_from_settings(settings))
+    handler = PromotePlan(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))

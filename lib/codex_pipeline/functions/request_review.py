@@ -38,6 +38,7 @@ from codex_pipeline.events import TASK_TYPES, decode_request, is_cloudevent
 from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import TaskDelivery, read_task
+from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import READY_MARKER, issue_of_branch
@@ -71,13 +72,17 @@ _log = logging.getLogger("codex_pipeline.request_review")
 
 class RequestReview:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient) -> None:
+                 github: GitHubClient | ClientOnFirstUse) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
 
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
     def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
         """The PR, its unresolved threads and its head's checks, in two round trips: the threads
         run beside the PR lookup and the check runs beside the commit statuses of its head."""
@@ -219,12 +224,10 @@ class RequestReview:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.github import client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    handler = RequestReview(settings, store, submitter, client_from_settings(settings))
+    handler = RequestReview(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))
