@@ -12,7 +12,7 @@ import argparse
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.cli.values import seconds
 from codex_pipeline.steps.context import DEFAULT_WORKDIR
@@ -105,16 +105,23 @@ RUN_STAGES = {"plan": "planning", "implement": "implementation", "review": "revi
 
 
 @contextmanager
-def traced(stage: str) -> Iterator[Span]:
+def traced(stage: str) -> Iterator[Span | Any]:
     """The step's span, a child of the trace its Workflow was submitted in (``TRACEPARENT``, which
-    every WorkflowTemplate sets from the Workflow's ``codex.traceparent`` annotation); spans and
-    metrics are exported before the step exits (it is a short-lived pod)."""
-    from codex_pipeline import metrics, telemetry
+    every WorkflowTemplate sets from its ``traceparent`` parameter); spans and metrics are exported
+    before the step exits (it is a short-lived pod). With no trace to continue, no collector and no
+    metrics installed, nothing of OpenTelemetry is loaded."""
+    from codex_pipeline import metrics, spans
+
+    traceparent = os.environ.get("TRACEPARENT") or None
+    if traceparent is None and not metrics.configured() and not metrics.enabled():
+        yield spans.NO_SPAN
+        return
+    from codex_pipeline import telemetry
 
     try:
         telemetry.setup(STEP_SERVICE)
         name = RUN_STAGES.get(stage, stage)
-        with metrics.stage(name), telemetry.span(f"step.{stage}", traceparent=os.environ.get("TRACEPARENT") or None,
+        with metrics.stage(name), telemetry.span(f"step.{stage}", traceparent=traceparent,
                                                  attributes={telemetry.ATTR_STAGE: name}) as span:
             yield span
     finally:

@@ -182,7 +182,7 @@ def _argo_findings(root: Path, documents: list[Document]) -> Iterator[Finding]:
         spec = value["spec"]
         workflow_params = {p.get("name") for p in (spec.get("arguments") or {}).get("parameters") or []
                            if isinstance(p, dict)}
-        declared_annotations = set(((spec.get("workflowMetadata") or {}).get("annotations") or {}))
+        declared_annotations = set((spec.get("workflowMetadata") or {}).get("annotations") or {})
         templates = [t for t in spec.get("templates") or [] if isinstance(t, dict)]
         names = {t.get("name") for t in templates}
         entry = spec.get("entrypoint")

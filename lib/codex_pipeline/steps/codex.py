@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from codex_pipeline import metrics, telemetry
+from codex_pipeline import metrics, spans
 
 if TYPE_CHECKING:
     from codex_pipeline.steps.agent import AgentUser
@@ -228,7 +228,7 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
     Never raises for a Codex failure (missing binary, non-zero exit, timeout): the result says
     what went wrong, so the caller can write a failure recap before exiting non-zero.
     """
-    with telemetry.span(SPAN_CODEX, attributes={"codex.model": options.model or ""}) as span:
+    with spans.span(SPAN_CODEX, attributes={"codex.model": options.model or ""}) as span:
         started = time.monotonic()
         result = _run_codex(prompt, workdir, options, transcript=transcript, tee=tee, env=env, on_todo=on_todo,
                             user=user, stop_leftovers=stop_leftovers)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codex_pipeline import telemetry
+from codex_pipeline import spans
 from codex_pipeline.names import DEFAULT_BRANCH_PREFIX, head_branch
 
 # Files the steps write into the working tree that must never be committed.
@@ -83,7 +83,7 @@ class Git:
     def clone_or_fetch(self, remote_url: str) -> None:
         """Make ``workdir`` a checkout of ``remote_url`` (fetched, nothing checked out yet)."""
         # init + fetch rather than clone: the step's own log files may already be in the directory.
-        with telemetry.span(SPAN_CHECKOUT):
+        with spans.span(SPAN_CHECKOUT):
             self._clone_or_fetch(remote_url)
 
     def _clone_or_fetch(self, remote_url: str) -> None:
@@ -146,7 +146,7 @@ class Git:
         return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
 
     def push(self, branch: str) -> None:
-        with telemetry.span(SPAN_PUSH, attributes={"git.branch": branch}):
+        with spans.span(SPAN_PUSH, attributes={"git.branch": branch}):
             self.run("push", "origin", f"HEAD:refs/heads/{branch}")
 
     def log_subjects(self, base: str, limit: int = 20) -> list[str]:
