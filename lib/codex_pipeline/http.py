@@ -7,7 +7,7 @@ runs under functions-framework (Flask) and func-python (ASGI); see ``runtime/``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,9 +68,6 @@ class Response:
 
 class Handler(Protocol):
     def __call__(self, request: Request) -> Response: ...
-
-
-HandlerFactory = Callable[[], Handler]
 
 
 # What json.loads raises for input that can never parse: malformed text and bad UTF-8

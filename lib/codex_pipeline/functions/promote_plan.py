@@ -36,6 +36,7 @@ from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.queued_check import queue_check
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import read_task
+from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import PLAN_MARKER, head_branch, plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
@@ -84,13 +85,27 @@ def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
 
 class PromotePlan:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient, policy: Policy | None = None, checks: GitHubClient | None = None) -> None:
+                 github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None,
+                 checks: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
-        self.checks = checks or github  # check runs need a GitHub App (else commit statuses)
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
+        self._checks = checks  # check runs need a GitHub App (else commit statuses)
         self.policy = policy or Policy(planner_login=settings.planner_login)
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
+
+    @property
+    def checks(self) -> GitHubClient:
+        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
+        if self._checks is None:
+            from codex_pipeline.github import checks_client
+
+            self._checks = checks_client(self.settings, self.github)
+        return self._checks
 
     def __call__(self, request: Request) -> Response:
         # decode
@@ -154,13 +169,10 @@ class PromotePlan:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.github import checks_client, client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    client = client_from_settings(settings)
-    handler = PromotePlan(settings, store, submitter, client, checks=checks_client(settings, client))
+    handler = PromotePlan(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))

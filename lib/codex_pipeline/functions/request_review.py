@@ -42,6 +42,7 @@ from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.queued_check import queue_check
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import TaskDelivery, read_task
+from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import READY_MARKER, issue_of_branch
@@ -76,13 +77,26 @@ _log = logging.getLogger("codex_pipeline.request_review")
 
 class RequestReview:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient, checks: GitHubClient | None = None) -> None:
+                 github: GitHubClient | ClientOnFirstUse, checks: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
-        self.checks = checks or github  # check runs need a GitHub App (else commit statuses)
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
+        self._checks = checks  # check runs need a GitHub App (else commit statuses)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
+
+    @property
+    def checks(self) -> GitHubClient:
+        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
+        if self._checks is None:
+            from codex_pipeline.github import checks_client
+
+            self._checks = checks_client(self.settings, self.github)
+        return self._checks
 
     def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
         """The PR, its unresolved threads and its head's checks, in two round trips: the threads
@@ -255,13 +269,10 @@ class RequestReview:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.github import checks_client, client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    client = client_from_settings(settings)
-    handler = RequestReview(settings, store, submitter, client, checks_client(settings, client))
+    handler = RequestReview(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))

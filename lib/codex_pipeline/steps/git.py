@@ -122,10 +122,6 @@ class Git:
     def has_changes(self) -> bool:
         return bool(self.run("status", "--porcelain").stdout.strip())
 
-    def changed_paths(self) -> list[str]:
-        lines = self.run("status", "--porcelain").stdout.splitlines()
-        return [line[3:] for line in lines if len(line) > 3]
-
     def commit_all(self, message: str) -> str | None:
         """Commit every change (the step's own ``.codex-*`` files excluded); None when nothing changed."""
         if not self.has_changes():
