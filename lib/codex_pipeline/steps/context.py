@@ -276,4 +276,5 @@ def print_dry_run(stage: str, facts: Mapping[str, object], options: CodexOptions
 
 
 def environ_of(args: Any) -> dict[str, str]:
-    return dict(getattr(args, "environ", None) or os.environ)
+    """The step's environment, with the optional GitHub App files read (:func:`app_credentials`)."""
+    return app_credentials(getattr(args, "environ", None) or os.environ)
