@@ -110,10 +110,8 @@ def run(args: argparse.Namespace) -> int:
     repo, number = task.repository, int(task.issue_number)
     branch = branch_for(task.head, number, task.issue_title, branch_prefix(environ))
     if args.dry_run:
-        seeded = progress_comment.Progress(
-            title=f"Codex implementation progress for #{number}",
-            steps=progress_comment.task_breakdown(task.plan_comment_body) or ["Implement the approved plan"],
-            status=[f"Workflow `{workflow}` started on branch `{branch}`."]).render()
+        seeded = kickoff(progress_comment.task_breakdown(task.plan_comment_body) or ["Implement the approved plan"],
+                         number, workflow, branch)[1].render()
         return print_dry_run("implement", {"repository": repo, "issue": number, "branch": branch,
                                            "base": task.base or "(the default branch)", "workflow": workflow,
                                            "log": args.log or workdir / LOG_FILE},
@@ -128,11 +126,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     base = task.base or github.client.default_branch(repo)
     plan = task.plan_comment_body
-    steps = progress_comment.task_breakdown(plan) or ["Implement the approved plan"]
-    started = f"Workflow `{workflow}` started on branch `{branch}`."
-    tracker = Tracker(steps)
-    progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,
-                                         active=None, status=[started, *tracker.status()])
+    tracker, progress = kickoff(progress_comment.task_breakdown(plan) or ["Implement the approved plan"],
+                                number, workflow, branch)
     marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
     progress.marker = marker
 
@@ -163,6 +158,16 @@ def run(args: argparse.Namespace) -> int:
             decision(log, "implementation failed", repository=repo, issue=number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step implement: {exc}", file=sys.stderr)
             return 1
+
+
+def kickoff(steps: list[str], number: int, workflow: str, branch: str) -> tuple[Tracker, progress_comment.Progress]:
+    """The checklist (nothing started yet) and the status block the progress comment starts with."""
+    tracker = Tracker(steps)
+    progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,
+                                         active=None,
+                                         status=[f"Workflow `{workflow}` started on branch `{branch}`.",
+                                                 *tracker.status()])
+    return tracker, progress
 
 
 def progress_interval(environ: Mapping[str, str]) -> float:
