@@ -124,7 +124,7 @@ class PromotePlan:
                 if plan is None:
                     self._reply_no_plan(task)
                     logs.decision(_log, "no approved plan: nothing submitted", **fields)
-                    return empty_response(200)
+                    return empty_response(200).noted("ignored", "no-plan")
                 task.plan_comment_id = plan.id
                 task.plan_comment_url = plan.html_url
                 task.plan_comment_body = plan.body

@@ -231,7 +231,7 @@ class RequestReview:
             if not verdict:
                 logs.decision(_log, "not ready to merge", repository=repository, pr=number, reason=verdict.reason,
                               delivery=task.delivery_id or None)
-                return empty_response(200)
+                return empty_response(200).noted("ignored", "not-ready")
             marked = self.github.mark_ready_for_review(repository, pull)
             posted = self._handoff_once(repository, pull)
         logs.decision(_log, "ready to merge", repository=repository, pr=number, marked_ready=marked,

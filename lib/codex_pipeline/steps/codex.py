@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from codex_pipeline import metrics, spans
+
 if TYPE_CHECKING:
     from codex_pipeline.steps.agent import AgentUser
 
 DEFAULT_MODEL = "gpt-5.1-codex-max"
 DEFAULT_REASONING = "high"
 OUTPUT_GRACE = 10.0  # seconds to drain Codex's output after it exited
+SPAN_CODEX = "step.codex"
 
 Tee = Callable[[str], None]
 # Called with Codex's own to-do list ((text, done) pairs) whenever it changes.
@@ -237,6 +240,21 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
     Never raises for a Codex failure (missing binary, non-zero exit, timeout): the result says
     what went wrong, so the caller can write a failure recap before exiting non-zero.
     """
+    with spans.span(SPAN_CODEX, attributes={"codex.model": options.model or ""}) as span:
+        started = time.monotonic()
+        result = _run_codex(prompt, workdir, options, transcript=transcript, tee=tee, env=env, on_todo=on_todo,
+                            user=user, stop_leftovers=stop_leftovers, on_progress=on_progress)
+        outcome = ("timeout" if result.timed_out else "not-started" if result.exit_code == 127 and not
+                   result.final_message else "ok" if result.ok else "failed")
+        span.set_attributes({"codex.result": outcome, "process.exit.code": result.exit_code})
+        metrics.agent_ran(time.monotonic() - started, result=outcome)
+    return result
+
+
+def _run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None,
+               tee: Sequence[Tee], env: Mapping[str, str] | None, on_todo: TodoSink | None,
+               user: AgentUser | None, stop_leftovers: Callable[[], None] | None,
+               on_progress: ProgressSink | None = None) -> CodexResult:
     reader = EventReader(on_todo, on_progress)
 
     def emit(line: str) -> None:
