@@ -277,7 +277,7 @@ class Settings:
         help="phrase on a line of its own with which an allowed login promotes the latest plan")
     branch_prefix: str = _setting(
         "CODEX_BRANCH_PREFIX", check_prefix, DEFAULT_BRANCH_PREFIX,
-        readers="dispatch-planning request-review route-task step",
+        readers="dispatch-planning request-review route-task step promote-plan",
         shown="`codex/`",
         help="prefix of the branches the pipeline creates and works on (router, steps and request-review)")
     require_approval: bool = _setting(
@@ -311,7 +311,7 @@ class Settings:
         shown="`argo-workflows`",
         help="namespace of submitted Workflows")
     argo_ui_url: str | None = _setting(
-        "CODEX_ARGO_UI_URL", _optional, None, readers="step",
+        "CODEX_ARGO_UI_URL", _optional, None, readers="step promote-plan request-review",
         shown="unset (no details link)",
         help="Argo UI workflow page for the details link of the checks the exit handler completes; `{namespace}` and "
              "`{workflow}` are filled in")
@@ -474,6 +474,10 @@ class Settings:
         "CODEX_PROGRESS_COMMENT_MARKER", str, PROGRESS_MARKER, readers="step progress-comment", section=STEPS,
         blank_is_default=True, shown=f"`{PROGRESS_MARKER}`",
         help="marker of the progress comment")
+    progress_interval: float = _setting(
+        "CODEX_PROGRESS_INTERVAL_SECONDS", _non_negative_float, 30.0, readers="step", section=STEPS,
+        blank_is_default=True, shown="`30`",
+        help="least time between edits of the progress comment while Codex works (milestones are posted at once)")
     progress_log_path: str | None = _setting(
         "CODEX_PROGRESS_COMMENT_LOG_PATH", _optional, None, readers="progress-comment", section=STEPS,
         shown="unset",

@@ -199,6 +199,7 @@ class Dev:
             self.github = standin.start(GITHUB_SEED, send=self._send_webhook, remotes=remotes,
                                         login=settings.planner_login, executing=execute,
                                         saved=standin.state_file(state / "github-standin.json"))
+            standin.enable_app(self.github, state)
             env.update(standin.env(self.github))
             settings = self._settings = load_settings(env)  # now naming the stand-in's token and URL
             self.router.taps.append(self._learn)
@@ -271,6 +272,8 @@ class Dev:
         if info["github"]:
             note(f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
                  f"functions post is saved to {self.options.state / 'github-standin.json'}")
+            if self.github is not None and self.github.app is not None:
+                note("                     a token for everything, and GitHub App codex-app for the runs' check runs")
             if self.webhooks is not None:
                 note(f"                     sends webhooks back to ingest-webhook; git remotes in {info['git']}")
         else:
@@ -300,8 +303,10 @@ class Dev:
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
         token = self._settings.github_token
+        app = (self._settings.github_app_id, self._settings.github_app_private_key) \
+            if self._settings.github_app_id and self._settings.github_app_private_key else None
         state = self.options.state.resolve()  # runs work in their own folders: never a relative path
-        settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra)
+        settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra, github_app=app)
         self.executor = Executor(Path(self._settings.dry_run_dir), self.options.workflow_templates,
                                  state / "runs", settings, self.view)
         self.executor.start()

@@ -33,11 +33,12 @@ from codex_pipeline.config import Settings, load_settings, read_by
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
+from codex_pipeline.functions.queued_check import queue_check
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import read_task
 from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.http import Request, Response, empty_response
-from codex_pipeline.names import PLAN_MARKER, plan_digest
+from codex_pipeline.names import PLAN_MARKER, head_branch, plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.policy import Policy
 from codex_pipeline.store.once import do_once
@@ -63,6 +64,13 @@ NO_PLAN_REPLY = (
 _log = logging.getLogger("codex_pipeline.promote_plan")
 
 
+def branch_of(task: tasks.CodexTask, prefix: str) -> str:
+    """The branch the implementation step pushes (``steps.implement.branch_for``, the same rule)."""
+    head = task.head
+    return head if head.startswith(prefix) and len(head) > len(prefix) else head_branch(
+        int(task.issue_number), task.issue_title, prefix)
+
+
 def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
     """The newest comment the trust policy accepts as the planner's plan (others are ignored)."""
     return policy.latest_plan(comments)
@@ -70,17 +78,28 @@ def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
 
 class PromotePlan:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None) -> None:
+                 github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None,
+                 checks: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
         self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
+        self._checks = checks  # check runs need a GitHub App (else commit statuses)
         self.policy = policy or Policy(planner_login=settings.planner_login)
-
 
     @property
     def github(self) -> GitHubClient:
         return self._github.get()
+
+    @property
+    def checks(self) -> GitHubClient:
+        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
+        if self._checks is None:
+            from codex_pipeline.github import checks_client
+
+            self._checks = checks_client(self.settings, self.github)
+        return self._checks
+
     def __call__(self, request: Request) -> Response:
         # decode
         delivery = read_task(request, function=NAME, handles=HANDLES)
@@ -109,11 +128,23 @@ class PromotePlan:
             fields["plan_sha256"] = task.plan_sha256
             return None
 
+        def submitted(workflow: str, redelivery: bool) -> None:
+            """Queued on the head of the branch's open PR; a first run has no PR yet (the step
+            reports on the PR it opens)."""
+            branch = branch_of(task, self.settings.branch_prefix)
+
+            def head() -> str | None:
+                pull = self.github.find_open_pull(task.repository, branch)
+                return pull.head_sha if pull is not None else None
+
+            queue_check(self.store, self.checks, self.settings, stage="implement", repository=task.repository,
+                        workflow=workflow, head_sha=head, log=_log)
+
         # act and answer
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
                                name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich)
+                               enrich=enrich, submitted=submitted)
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:
         """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""
