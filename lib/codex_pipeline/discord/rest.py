@@ -13,15 +13,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.core.names import DEFAULT_DISCORD_API_URL
+from codex_pipeline.errors import DiscordError
 
 if TYPE_CHECKING:
     import requests
 
 DEFAULT_API_URL = DEFAULT_DISCORD_API_URL
-
-
-class DiscordError(Exception):
-    pass
 
 
 def call(session: requests.Session, method: str, url: str, payload: dict[str, Any], *, what: str,

@@ -55,7 +55,7 @@ from codex_pipeline.handlers.effects import LazyMigration, open_effects
 from codex_pipeline.handlers.submitting import task_attributes
 from codex_pipeline.shell import logs, telemetry
 from codex_pipeline.shell.app import FunctionApp
-from codex_pipeline.shell.config import Settings, load_settings
+from codex_pipeline.shell.config import Settings, load_settings, read_by
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import (
     KAFKA_RECORD_TYPE,
@@ -89,14 +89,7 @@ def planning_parameters(task: tasks.CodexTask) -> dict[str, str]:
     typed in an issue would be expanded or evaluated; base64 text carries no ``{{``."""
     return {"payload": base64.b64encode(tasks.to_json(task)).decode("ascii")}
 SOURCE = "codex-pipeline/dispatch-planning"
-SETTINGS_READ = frozenset({
-    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
-    "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
-    "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNING_ENABLED", "CODEX_LOG_LEVEL",
-    "CODEX_PLANNER_LOGIN", "CODEX_BRANCH_PREFIX",
-    "CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
-    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_DISCORD_API_URL",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 _log = logging.getLogger("codex_pipeline.dispatch_planning")
 
 
@@ -152,7 +145,7 @@ class DispatchPlanning:
             # decide
             if not self.settings.planning_enabled:
                 logs.decision(_log, "planning deferred", **fields)
-                return self._deferred(task, event)
+                return self._deferred(task, event).noted("ignored", "planning-disabled")
             # act
             self.migration.ensure()
             first_delivery = self.store.find_run(STAGE, task.delivery_id) is None
@@ -174,8 +167,9 @@ class DispatchPlanning:
                     logs.decision(_log, "planning skipped", **fields, reason=planned)
                     if once:
                         self.store.clear_active_run(holder)
-                    return empty_response(200) if event is not None else json_response(
+                    skipped = empty_response(200) if event is not None else json_response(
                         200, {"skipped": True, "reason": planned})
+                    return skipped.noted("ignored", "already-planned")
                 with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
                     result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                          name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
@@ -231,7 +225,8 @@ class DispatchPlanning:
             # decide
             if not self.settings.planning_enabled:
                 logs.decision(_log, "discord plan request deferred", **fields)
-                return event_response(_deferred_event(f"{plan.interaction_id}:deferred", plan.repository), 202)
+                return event_response(_deferred_event(f"{plan.interaction_id}:deferred", plan.repository),
+                                      202).noted("ignored", "planning-disabled")
             # act: the issue once, planning once, the follow-up once
             self.migration.ensure()
             try:

@@ -25,7 +25,7 @@ from codex_pipeline.effects.emit import Emitter
 from codex_pipeline.errors import BadRequest, ConfigurationError, PayloadTooLarge, Unauthorized, Unavailable
 from codex_pipeline.shell import logs, telemetry
 from codex_pipeline.shell.app import FunctionApp, sink_readiness
-from codex_pipeline.shell.config import Settings, load_settings
+from codex_pipeline.shell.config import Settings, load_settings, read_by
 from codex_pipeline.shell.outcome import EmittingHandler, Outcome
 from codex_pipeline.wire import signatures
 from codex_pipeline.wire.events import Event
@@ -36,11 +36,7 @@ NAME = "ingest-webhook"
 # README against it). K_SINK comes from the SinkBinding in eventing/.
 # GitHub POSTs reach it directly: it handles no CloudEvent type, so no Trigger may target it.
 HANDLES: frozenset[str] = frozenset()
-SETTINGS_READ = frozenset({
-    "CODEX_WEBHOOK_SECRET", "CODEX_WEBHOOK_ALLOW_UNSIGNED", "CODEX_WEBHOOK_MAX_BYTES", "K_SINK",
-    "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS", "CODEX_SINK_DEADLINE_SECONDS", "CODEX_LOG_LEVEL",
-    "CODEX_DISCORD_PUBLIC_KEY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 SOURCE_FALLBACK = "https://github.com"
 # Discord drops an interaction not answered within 3 s; leave room for verifying and answering.
 DISCORD_DEADLINE = 2.5
@@ -133,7 +129,8 @@ class IngestWebhook(EmittingHandler):
         # decide
         if name == "ping":
             logs.decision(_log, "ping answered", delivery=delivery, hook=request.headers.get("x-github-hook-id"))
-            return Outcome(json_response(200, {"deliveryId": delivery, "event": name, "action": action}))
+            return Outcome(json_response(200, {"deliveryId": delivery, "event": name, "action": action})
+                           .noted("ignored", "ping"))
 
         # act: one raw event to emit, in one trace from here to the workflow
         with telemetry.span("ingest.webhook", kind=SpanKind.SERVER,

@@ -29,7 +29,7 @@ from codex_pipeline.effects.emit import Emitter
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.shell import logs, telemetry
 from codex_pipeline.shell.app import FunctionApp, sink_readiness
-from codex_pipeline.shell.config import Settings, alias_notes, load_settings
+from codex_pipeline.shell.config import Settings, alias_notes, load_settings, read_by
 from codex_pipeline.shell.outcome import EmittingHandler, Outcome
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import KAFKA_RECORD_TYPE, TASK_TYPES, Event, decode_request
@@ -39,15 +39,7 @@ NAME = "route-task"
 # The raw types its Trigger sends (routing's rule table); everything else is acked as ignored.
 HANDLES: frozenset[str] = ROUTED_TYPES | {PLAN_EVENT_TYPE}
 EMITS: frozenset[str] = frozenset(TASK_TYPES.values()) | {PLAN_REQUEST_TYPE, COMMAND_TYPE}
-SETTINGS_READ = frozenset({
-    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
-    "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
-    "CODEX_IMPLEMENTATION_TRIGGER", "CODEX_BRANCH_PREFIX", "CODEX_REQUIRE_APPROVAL",
-    "CODEX_DISCORD_REPOSITORY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
-    "CODEX_PLANNER_LOGIN", "CODEX_BOT_MENTION", "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS",
-    "CODEX_SINK_DEADLINE_SECONDS",
-    "CODEX_LOG_LEVEL",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 SOURCE = "urn:codex-pipeline:route-task"
 PROTOBUF_MEDIA = "application/protobuf"
 JSON_MEDIA = "application/json"
@@ -113,7 +105,7 @@ class RouteTask(EmittingHandler):
         if github_event is None:
             logs.decision(_log, "event ignored", delivery=event.id, type=event.type,
                           reason="not a raw GitHub event (com.github.*)")
-            return Outcome(empty_response(200))
+            return Outcome(empty_response(200).noted("ignored", "not-github"))
         payload = event.json()
         if not isinstance(payload, dict):
             raise BadRequest(f"event {event.id} data must be a GitHub payload (a JSON object)")
@@ -124,7 +116,7 @@ class RouteTask(EmittingHandler):
             result = route(github_event, payload, event.id, self.policy, received_at=_received_at(event))
             if result.ignored:
                 logs.decision(_log, "delivery ignored", delivery=event.id, type=event.type, reason=result.reason)
-                return Outcome(empty_response(200))
+                return Outcome(empty_response(200).noted("ignored", result.code or "other"))
 
             # act: both topics must hold every task before the delivery is acked
             if not self.emitters:
@@ -159,7 +151,7 @@ class RouteTask(EmittingHandler):
             result = route_plan_request(interaction, self.policy, self.discord_repository)
             if result.request is None:
                 logs.decision(_log, "discord request ignored", interaction=event.id, reason=result.reason)
-                return Outcome(empty_response(200))
+                return Outcome(empty_response(200).noted("ignored", "discord-refused"))
             if not self.emitters:
                 raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
             plan = result.request

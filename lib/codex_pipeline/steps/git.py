@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codex_pipeline.core.names import DEFAULT_BRANCH_PREFIX, head_branch
+from codex_pipeline.errors import GitError
+from codex_pipeline.shell import spans
 
 # Files the steps write into the working tree that must never be committed.
 LOCAL_EXCLUDES = (".codex-*",)
-
-
-class GitError(Exception):
-    """A git command failed; the message names the command and git's own words (token redacted)."""
+SPAN_CHECKOUT = "step.checkout"
+SPAN_PUSH = "step.push"
 
 
 def issue_branch(issue_number: int, title: str, prefix: str = DEFAULT_BRANCH_PREFIX) -> str:
@@ -80,6 +80,10 @@ class Git:
     def clone_or_fetch(self, remote_url: str) -> None:
         """Make ``workdir`` a checkout of ``remote_url`` (fetched, nothing checked out yet)."""
         # init + fetch rather than clone: the step's own log files may already be in the directory.
+        with spans.span(SPAN_CHECKOUT):
+            self._clone_or_fetch(remote_url)
+
+    def _clone_or_fetch(self, remote_url: str) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not (self.workdir / ".git").exists():
             self.run("init", "--quiet")
@@ -139,7 +143,8 @@ class Git:
         return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
 
     def push(self, branch: str) -> None:
-        self.run("push", "origin", f"HEAD:refs/heads/{branch}")
+        with spans.span(SPAN_PUSH, attributes={"git.branch": branch}):
+            self.run("push", "origin", f"HEAD:refs/heads/{branch}")
 
     def log_subjects(self, base: str, limit: int = 20) -> list[str]:
         done = self.run("log", f"--max-count={limit}", "--format=%h %s", f"refs/remotes/origin/{base}..HEAD",

@@ -61,9 +61,19 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # What a 2xx meant, for the delivery metric (codex_pipeline.shell.metrics): None is "accepted",
+    # else "ignored" (with a one-word ``reason``) or "duplicate". Never sent on the wire.
+    outcome: str | None = None
+    reason: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def noted(self, outcome: str, reason: str | None = None) -> Response:
+        """This response, noted as ``outcome`` (and ``reason``) for the delivery metric."""
+        self.outcome = outcome
+        self.reason = reason
+        return self
 
 
 class Handler(Protocol):
