@@ -196,7 +196,7 @@ def test_without_a_collector_nothing_is_recorded_and_no_sdk_is_loaded() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from codex_pipeline import metrics, telemetry; telemetry.setup('x');"
+    code = ("import sys; from codex_pipeline.shell import metrics, telemetry; telemetry.setup('x');"
             "from codex_pipeline.wire.http import Response; metrics.delivery('f', Response(202));"
             "metrics.emitted(0.1, ok=True); metrics.run_ended('planning', 'succeeded');"
             "print(metrics.enabled(), any(m.startswith('opentelemetry.sdk') for m in sys.modules))")
