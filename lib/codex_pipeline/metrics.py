@@ -17,7 +17,8 @@ The instruments (names and attributes are the README's "Metrics" table):
 - ``codex.submission.duration`` (histogram, s): one Workflow create; ``codex.stage``,
   ``codex.outcome`` ``created``, ``duplicate`` or ``failed``.
 - ``codex.github.rate_limit.wait`` (histogram, s): one wait for GitHub's rate limit.
-- ``codex.runs`` (counter): a step that ended; ``codex.stage``, ``codex.result``.
+- ``codex.runs`` (counter): a run that ended, counted by its exit handler (``step finish``);
+  ``codex.stage``, ``codex.result`` (Argo's ``workflow.status``, lower case).
 - ``codex.agent.duration`` (histogram, s): one Codex run; ``codex.stage``, ``codex.result``.
 """
 
