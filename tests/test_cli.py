@@ -115,6 +115,15 @@ def run_cli(*argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
     (["migrate", "--status"], {"CODEX_DATABASE_URL": "mysql://root:pw@db/x"}, "CODEX_DATABASE_URL"),
     (["migrate", "--status"], {"CODEX_DATABASE_TIMEOUT_SECONDS": "inf"}, "CODEX_DATABASE_TIMEOUT_SECONDS"),
     (["migrate", "--status"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
+    # The steps and the other verbs read the same table: a wrong value stops them alike.
+    (["step", "plan", "--dry-run", "--workflow-name", "w"], {"CODEX_TIMEOUT_SECONDS": "soon"},
+     "CODEX_TIMEOUT_SECONDS"),
+    (["step", "implement", "--dry-run", "--workflow-name", "w"], {"CODEX_SEARCH": "maybe"}, "CODEX_SEARCH"),
+    (["transcripts", "wf-1"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
+    (["replay", "examples/issues.opened.json", "--url", "http://127.0.0.1:9/"],
+     {"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "CODEX_WEBHOOK_SECRET_FILE"),
+    (["progress-comment", "--repo", "a/b", "--issue", "1", "--dry-run"], {"CODEX_EXTRA_ARGS": "'unclosed"},
+     "CODEX_EXTRA_ARGS"),
 ])
 def test_a_verbs_configuration_error_is_one_line_and_status_2(argv: list[str], env: dict[str, str],
                                                                setting: str) -> None:

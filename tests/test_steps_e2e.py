@@ -210,10 +210,12 @@ def test_implement_pushes_branch_opens_draft_pr_links_once_and_recaps(
     assert "Added greet()." in body and pull["html_url"] in body
     log = (world.tmp / "impl1" / ".codex-implementation.log").read_text()
     assert "[agent]" in log and "opened draft PR" in log
-    # While Codex worked, its own to-do list showed in the status block (edited in place).
+    # While Codex worked, the status block followed it (edited in place): its edit of app.py made
+    # the first item current; its own to-do list is summed up.
     edits = [json.loads(r.body)["body"] for r in world.gh.requests if r.method == "PATCH"]
-    assert any("Codex is working on `codex/issue-12-add-a-greeting-helper`: 1 of its 2 steps done." in body
-               and "⬜ Edit the code" in body for body in edits)
+    assert any("- [ ] Add `greet()` to app.py ← in progress" in body
+               and "**Current:** 1. Add `greet()` to app.py" in body
+               and "Codex's own to-do list: 1 of 2 done; now: Edit the code" in body for body in edits)
 
     # The retried step: same branch, same PR, no second link or progress comment.
     world.codex(monkeypatch, edits={"README.md": "# demo\n\nUse greet().\n"}, message="Documented greet().")

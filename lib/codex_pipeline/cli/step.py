@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.cli.values import seconds
-from codex_pipeline.steps.context import DEFAULT_WORKDIR
+from codex_pipeline.config import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -31,8 +31,8 @@ STAGES = {
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", default=os.environ.get("CODEX_WORKDIR", DEFAULT_WORKDIR),
-                        help=f"where the repository is checked out (default: $CODEX_WORKDIR or {DEFAULT_WORKDIR})")
+    parser.add_argument("--workdir", help="where the repository is checked out "
+                                          f"(default: the setting CODEX_WORKDIR, else {Settings.workdir})")
     parser.add_argument("--workflow-name", help="the Argo workflow name, {{workflow.name}} "
                                                 "(default: $ARGO_WORKFLOW_NAME, $CODEX_WORKFLOW_NAME)")
     parser.add_argument("--remote-url", help="git remote to clone (default: https://github.com/<repo>.git, "
@@ -81,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
     from codex_pipeline import metrics
     from codex_pipeline.errors import ConfigurationError, PipelineError
     from codex_pipeline.logs import configure
+    from codex_pipeline.steps.context import environ_of, step_settings
     from codex_pipeline.steps.git import GitError
 
-    configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
+    settings = step_settings(environ_of(args))  # a wrong setting stops here: one line, exit 2
+    configure(settings.log_level)
+    if getattr(args, "workdir", "") is None:
+        args.workdir = settings.workdir
     module = importlib.import_module(STAGES[args.stage][0])
     with traced(args.stage) as span:
         try:

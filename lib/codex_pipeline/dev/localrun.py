@@ -28,7 +28,10 @@ PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "TMPDIR", "CODEX_LOG_LEVEL", "CODEX_
 
 def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | None, str, str]:
     """(binary, API key or None, how the live view names it, why this one)."""
-    binary = environ.get("CODEX_BIN") or shutil.which("codex", path=environ.get("PATH"))
+    from codex_pipeline.config import load_settings
+
+    # CODEX_BIN through the settings table (its _FILE and the YAML file too), found on PATH as a shell would.
+    binary = shutil.which(load_settings(environ, only={"CODEX_BIN"}).codex_bin, path=environ.get("PATH"))
     key = environ.get("OPENAI_API_KEY") or environ.get("CODEX_API_KEY")
     if binary and key:
         return binary, key, "Codex", f"the Codex CLI {binary} with the API key from the environment"
@@ -37,7 +40,7 @@ def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | No
 
 
 def settings(environ: Mapping[str, str], state: Path, *, github_token: str | None,
-             extra: Mapping[str, str]) -> Settings:
+             extra: Mapping[str, str], github_app: tuple[str, str] | None = None) -> Settings:
     """The run settings: ``extra`` (the stand-in's API URL, the git remotes) wins over ``environ``."""
     binary, key, label, why = choose_codex(environ, state)
     bin_dir = str(Path(sys.executable).parent)
@@ -47,6 +50,8 @@ def settings(environ: Mapping[str, str], state: Path, *, github_token: str | Non
     secrets: dict[str, dict[str, str]] = {}
     if github_token:
         secrets["github-token"] = {"token": github_token}
+    if github_app:  # the optional App of the templates (check runs): id and private key
+        secrets["codex-github-app"] = {"app-id": github_app[0], "private-key": github_app[1]}
     if key:
         secrets["codex-openai"] = {"api-key": key}
     discord = {"bot-token": environ.get("DISCORD_BOT_TOKEN"), "guild-id": environ.get("DISCORD_GUILD_ID"),

@@ -2,7 +2,9 @@
 
 ``client_from_settings(settings)`` picks the credentials: ``CODEX_GITHUB_TOKEN``, else the
 GitHub App (``CODEX_GITHUB_APP_ID`` + ``CODEX_GITHUB_APP_PRIVATE_KEY``), else anonymous
-(public reads only).
+(public reads only). ``checks_client(settings, client)`` is the client check runs are
+written with: only GitHub Apps may write them, so App credentials configured beside a token
+serve the check runs, and with a token alone the caller falls back to commit statuses.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ __all__ = [
     "ReviewThread",
     "TokenAuth",
     "auth_from_settings",
+    "checks_client",
     "client_from_settings",
     "graphql_url",
     "split_repo",
@@ -115,3 +118,18 @@ class ClientOnFirstUse:
                                                 timeout=settings.github_timeout, max_wait=settings.github_max_wait)
                 client = self._client
         return client
+
+
+def checks_client(settings: Settings, client: GitHubClient) -> GitHubClient:
+    """The client for check runs: ``client`` when it is a GitHub App's, a GitHub App client when App
+    credentials are configured beside a token, else ``client`` (it writes commit statuses)."""
+    from codex_pipeline.github.auth import AppAuth
+    from codex_pipeline.github.client import GitHubClient
+
+    if isinstance(client.auth, AppAuth) or not (settings.github_app_id and settings.github_app_private_key):
+        return client
+    installation = settings.github_app_installation_id
+    auth = AppAuth(settings.github_app_id, settings.github_app_private_key,
+                   installation_id=int(installation) if installation else None)
+    return GitHubClient(auth, settings.github_api_url, timeout=settings.github_timeout,
+                        max_wait=settings.github_max_wait)

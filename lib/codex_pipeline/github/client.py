@@ -534,13 +534,16 @@ class GitHubClient:
                          what=f"check run {run_id}")
         return CheckRun.from_api(data)
 
-    def find_check_run(self, repo: str, sha: str, name: str) -> CheckRun | None:
-        """The newest check run called ``name`` on ``sha`` (GitHub's ``filter=latest``), if any."""
+    def find_check_run(self, repo: str, sha: str, name: str, *, external_id: str | None = None) -> CheckRun | None:
+        """The newest check run called ``name`` on ``sha`` (GitHub's ``filter=latest``), if any; with
+        ``external_id``, the one of that run among all of them (an older run's check, superseded by a
+        newer run of the same name, is still found by its own run)."""
         owner, repo_name = split_repo(repo)
+        params = {"check_name": name, "filter": "latest" if external_id is None else "all"}
         for run in self.paginate(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", repo=repo,
-                                 params={"check_name": name, "filter": "latest"}, items_key="check_runs",
-                                 what=f"check run {name!r} of {sha[:12]}"):
-            return CheckRun.from_api(run)
+                                 params=params, items_key="check_runs", what=f"check run {name!r} of {sha[:12]}"):
+            if external_id is None or str(run.get("external_id") or "") == external_id:
+                return CheckRun.from_api(run)
         return None
 
     def create_commit_status(self, repo: str, sha: str, *, state: str, context: str, description: str = "",

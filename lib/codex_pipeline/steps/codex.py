@@ -22,31 +22,34 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from codex_pipeline import metrics, spans
+from codex_pipeline.config import Settings
 
 if TYPE_CHECKING:
     from codex_pipeline.steps.agent import AgentUser
 
-DEFAULT_MODEL = "gpt-5.1-codex-max"
-DEFAULT_REASONING = "high"
 OUTPUT_GRACE = 10.0  # seconds to drain Codex's output after it exited
 SPAN_CODEX = "step.codex"
 
 Tee = Callable[[str], None]
 # Called with Codex's own to-do list ((text, done) pairs) whenever it changes.
 TodoSink = Callable[[list[tuple[str, bool]]], None]
+# Called with what just happened ("todo", "file", "command") and the result so far, so the progress
+# comment can follow Codex's to-do list, its file edits and its commands while it works.
+ProgressSink = Callable[[str, "CodexResult"], None]
 
 
 @dataclass(frozen=True)
 class CodexOptions:
     """How to call the CLI; the template parameters end up here (spec: model, reasoning, search, yolo)."""
 
-    binary: str = "codex"
-    model: str | None = DEFAULT_MODEL
-    reasoning: str | None = DEFAULT_REASONING
-    search: bool = True
-    yolo: bool = True
-    extra_args: tuple[str, ...] = ()
-    timeout: float | None = 3 * 60 * 60
+    # The settings table's defaults (CODEX_BIN, CODEX_MODEL, ...), declared there once.
+    binary: str = Settings.codex_bin
+    model: str | None = Settings.codex_model
+    reasoning: str | None = Settings.codex_reasoning
+    search: bool = Settings.codex_search
+    yolo: bool = Settings.codex_yolo
+    extra_args: tuple[str, ...] = Settings.codex_extra_args
+    timeout: float | None = Settings.codex_timeout
 
     def argv(self) -> list[str]:
         args = [self.binary, "exec", "--json"]
@@ -64,30 +67,17 @@ class CodexOptions:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CodexOptions:
-        """Defaults from ``CODEX_BIN``, ``CODEX_MODEL``, ``CODEX_REASONING``, ``CODEX_SEARCH``,
+        """Defaults from the settings ``CODEX_BIN``, ``CODEX_MODEL``, ``CODEX_REASONING``, ``CODEX_SEARCH``,
         ``CODEX_YOLO``, ``CODEX_EXTRA_ARGS`` and ``CODEX_TIMEOUT_SECONDS``; explicit values win."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        if env.get("CODEX_BIN"):
-            values["binary"] = env["CODEX_BIN"]
-        if "CODEX_MODEL" in env:
-            values["model"] = env["CODEX_MODEL"] or None
-        if "CODEX_REASONING" in env:
-            values["reasoning"] = env["CODEX_REASONING"] or None
-        if "CODEX_SEARCH" in env:
-            values["search"] = _flag(env["CODEX_SEARCH"])
-        if "CODEX_YOLO" in env:
-            values["yolo"] = _flag(env["CODEX_YOLO"])
-        if env.get("CODEX_EXTRA_ARGS"):
-            values["extra_args"] = tuple(shlex.split(env["CODEX_EXTRA_ARGS"]))
-        if env.get("CODEX_TIMEOUT_SECONDS"):
-            values["timeout"] = float(env["CODEX_TIMEOUT_SECONDS"]) or None
+        from codex_pipeline.config import load_settings
+
+        settings = load_settings(environ)
+        values: dict[str, Any] = {"binary": settings.codex_bin, "model": settings.codex_model,
+                                  "reasoning": settings.codex_reasoning, "search": settings.codex_search,
+                                  "yolo": settings.codex_yolo, "extra_args": settings.codex_extra_args,
+                                  "timeout": settings.codex_timeout}
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
-
-
-def _flag(raw: str) -> bool:
-    return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -127,9 +117,14 @@ class CodexResult:
 class EventReader:
     """Folds JSONL events into a :class:`CodexResult` and renders each one as transcript lines."""
 
-    def __init__(self, on_todo: TodoSink | None = None) -> None:
+    def __init__(self, on_todo: TodoSink | None = None, on_progress: ProgressSink | None = None) -> None:
         self.result = CodexResult(exit_code=0)
         self.on_todo = on_todo
+        self.on_progress = on_progress
+
+    def _progressed(self, kind: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(kind, self.result)
 
     def feed(self, line: str) -> list[str]:
         text = line.rstrip("\n")
@@ -177,6 +172,7 @@ class EventReader:
             if kind == "item.completed":
                 code = item.get("exit_code")
                 result.commands.append(CommandRun(command, code if isinstance(code, int) else None))
+                self._progressed("command")
                 output = str(item.get("aggregated_output") or "").rstrip("\n")
                 lines = output.splitlines()[-40:] if output else []
                 return [*lines, f"[exit {code}] {command}"]
@@ -189,6 +185,7 @@ class EventReader:
             result.todo = todo
             if self.on_todo is not None:
                 self.on_todo(list(todo))
+            self._progressed("todo")
             return [f"[{'x' if done else ' '}] {text}" for text, done in todo]
         if kind != "item.completed":
             return []
@@ -205,6 +202,7 @@ class EventReader:
                     if path not in result.changed_files:
                         result.changed_files.append(path)
                     lines.append(f"[{change.get('kind', 'update')}] {path}")
+            self._progressed("file")
             return lines
         if item_type == "error":
             return [f"[codex] warning: {item.get('message', '')}"]
@@ -218,7 +216,8 @@ def _usage_text(usage: Mapping[str, int]) -> str:
 def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None = None,
               tee: Sequence[Tee] = (), env: Mapping[str, str] | None = None,
               on_todo: TodoSink | None = None, user: AgentUser | None = None,
-              stop_leftovers: Callable[[], None] | None = None) -> CodexResult:
+              stop_leftovers: Callable[[], None] | None = None,
+              on_progress: ProgressSink | None = None) -> CodexResult:
     """Run Codex once in ``workdir``; every transcript line goes to ``transcript`` and each ``tee``.
 
     With ``user``, Codex runs as that uid/gid with no supplementary groups (the step must be root).
@@ -231,7 +230,7 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
     with spans.span(SPAN_CODEX, attributes={"codex.model": options.model or ""}) as span:
         started = time.monotonic()
         result = _run_codex(prompt, workdir, options, transcript=transcript, tee=tee, env=env, on_todo=on_todo,
-                            user=user, stop_leftovers=stop_leftovers)
+                            user=user, stop_leftovers=stop_leftovers, on_progress=on_progress)
         outcome = ("timeout" if result.timed_out else "not-started" if result.exit_code == 127 and not
                    result.final_message else "ok" if result.ok else "failed")
         span.set_attributes({"codex.result": outcome, "process.exit.code": result.exit_code})
@@ -241,8 +240,9 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
 
 def _run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None,
                tee: Sequence[Tee], env: Mapping[str, str] | None, on_todo: TodoSink | None,
-               user: AgentUser | None, stop_leftovers: Callable[[], None] | None) -> CodexResult:
-    reader = EventReader(on_todo)
+               user: AgentUser | None, stop_leftovers: Callable[[], None] | None,
+               on_progress: ProgressSink | None = None) -> CodexResult:
+    reader = EventReader(on_todo, on_progress)
 
     def emit(line: str) -> None:
         if transcript is not None:

@@ -7,7 +7,8 @@ and ``{{workflow.failures}}`` (environment, never argv: failures may quote step 
 
 - turns a stale progress comment (implementation: still "in progress"; review: its section
   still "Started") into a failure or cancellation recap;
-- completes the run's check run (or commit status) when the step left it open;
+- completes the run's check run (or commit status) when the step left it open (a cancelled run
+  that never reported adds none);
 - for planning, posts one failure note on the issue when no plan was posted.
 
 It is idempotent: a second run finds the recap written and the check completed and changes
@@ -30,6 +31,7 @@ from codex_pipeline.steps.context import (
     environ_of,
     github_access,
     read_input,
+    step_settings,
     workflow_name,
 )
 
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     reason = failure_reason(status, failures)
     github = github_access(environ)
     client = github.client
-    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    marker = step_settings(environ).progress_marker
     done: list[str] = []
     if stage == "plan":
         task, _ = decode_task_json(read_input(args.payload_file, "PAYLOAD", environ), base64_encoded=None)
@@ -131,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
                                     marker=marker, author=github.planner_login)
             done.append("progress comment recapped")
     if sha:
-        report = RunReport(client, repo, sha, stage, workflow, details_url(environ, workflow))
-        if not report.completed():
+        report = RunReport(github.checks, repo, sha, stage, workflow, details_url(environ, workflow))
+        # A run stopped before it reported anything (superseded while queued) adds no check: the
+        # newer run's check on this head is the one the PR should show.
+        if not report.completed() and (conclusion != "cancelled" or report.exists()):
             title = {"success": "Codex run finished", "cancelled": "Codex run cancelled",
                      "timed_out": "Codex run timed out"}.get(conclusion, "Codex run failed")
             done.append(report.update(conclusion, title, reason if conclusion != "success" else
