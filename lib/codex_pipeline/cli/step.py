@@ -79,10 +79,9 @@ def run(args: argparse.Namespace) -> int:
     import importlib
 
     from codex_pipeline import metrics
-    from codex_pipeline.errors import ConfigurationError, PipelineError
+    from codex_pipeline.errors import PipelineError, StartupError, StepError
     from codex_pipeline.logs import configure
     from codex_pipeline.steps.context import environ_of, step_settings
-    from codex_pipeline.steps.git import GitError
 
     settings = step_settings(environ_of(args))  # a wrong setting stops here: one line, exit 2
     configure(settings.log_level)
@@ -92,16 +91,26 @@ def run(args: argparse.Namespace) -> int:
     with traced(args.stage) as span:
         try:
             result: int = module.run(args)
-        except (PipelineError, ConfigurationError, GitError) as exc:
+        except (StepError, StartupError, PipelineError) as exc:
             import sys
 
             print(f"codex-pipeline step {args.stage}: {exc}", file=sys.stderr)
-            result = 2 if isinstance(exc, ConfigurationError) or getattr(exc, "status", 500) < 500 else 1
+            result = exit_status(exc)
         span.set_attribute("process.exit.code", result)
         if args.stage == "finish":  # the exit handler sees how the whole run ended, even a killed pod
             status = args.workflow_status or os.environ.get("WORKFLOW_STATUS") or "Unknown"
             metrics.run_ended(RUN_STAGES[args.finish_stage], status.strip().lower())
     return result
+
+
+def exit_status(error: Exception) -> int:
+    """A step's or a start-up error's own status; for an HTTP answer a step met (GitHub, a task
+    decoder): 2 when it can never succeed (4xx), 1 when a retry may (5xx)."""
+    from codex_pipeline.errors import PipelineError
+
+    if isinstance(error, PipelineError):
+        return 2 if error.status < 500 else 1
+    return int(getattr(error, "exit_status", 1))
 
 
 # The stage names the functions use (codex.stage) for each step's.

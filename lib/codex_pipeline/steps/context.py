@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from codex_pipeline.errors import BadRequest, ConfigurationError
+from codex_pipeline.errors import ConfigurationError, StepInputError
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps.codex import CodexOptions, CodexResult, ProgressSink, TodoSink, run_codex
 from codex_pipeline.steps.secretfiles import secret
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from codex_pipeline.config import Settings
     from codex_pipeline.github import Auth, GitHubClient
 
-class StepFailed(Exception):
-    """The step cannot finish; the message is shown in the progress comment and on stderr."""
-
-
 def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> str:
     """A parameter from ``--…-file PATH`` (``-`` = stdin) or the environment variable ``env_name``."""
     if path == "-":
@@ -43,7 +39,7 @@ def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> s
         return Path(path).read_text()
     value = environ.get(env_name)
     if value is None:
-        raise BadRequest(f"no input: pass a file or set {env_name}")
+        raise StepInputError(f"no input: pass a file or set {env_name}")
     return value
 
 
@@ -58,17 +54,17 @@ def decode_task_json(text: str, *, base64_encoded: bool | None) -> tuple[pb.Code
         try:
             raw = base64.b64decode(raw, validate=False).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise BadRequest(f"task input is not base64 of UTF-8 JSON: {exc}") from None
+            raise StepInputError(f"task input is not base64 of UTF-8 JSON: {exc}") from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"task is not valid JSON: {exc}") from None
+        raise StepInputError(f"task is not valid JSON: {exc}") from None
     if isinstance(data, dict) and isinstance(data.get("body"), dict) and "repository" not in data:
         data = data["body"]  # an Argo Events envelope: the task is its body
     task = from_json_dict(data)
     missing = [name for name in ("repository", "issue_number") if not getattr(task, name)]
     if missing:
-        raise BadRequest(f"task is missing required field(s): {', '.join(missing)}")
+        raise StepInputError(f"task is missing required field(s): {', '.join(missing)}")
     return task, data if isinstance(data, dict) else {}
 
 

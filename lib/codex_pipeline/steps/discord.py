@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codex_pipeline.discord_rest import DEFAULT_API_URL, DiscordError, call
+from codex_pipeline.discord_rest import DEFAULT_API_URL, call
+from codex_pipeline.errors import DiscordError
 from codex_pipeline.logs import decision, get_logger
 
 MESSAGE_LIMIT = 2000

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from codex_pipeline.errors import PipelineError
+from codex_pipeline.errors import PipelineError, StepError, StepFailed
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.names import plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
@@ -26,7 +26,6 @@ from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run
 from codex_pipeline.steps.codex import CodexResult
 from codex_pipeline.steps.context import (
     GitHubAccess,
-    StepFailed,
     Transcript,
     branch_prefix,
     codex_options,
@@ -40,7 +39,7 @@ from codex_pipeline.steps.context import (
     step_settings,
     workflow_name,
 )
-from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
+from codex_pipeline.steps.git import Git, issue_branch, remote_url
 from codex_pipeline.steps.tracker import Tracker
 from codex_pipeline.untrusted import clean
 
@@ -144,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             return _implement(args, environ, task, github, transcript, progress, publish, workflow, workdir,
                               base, branch, implementation_prompt(task, branch, plan), tracker, checks)
-        except (StepFailed, GitError, PipelineError) as exc:
+        except (StepError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
             progress.failed = f"{exc}\n\nThe full transcript is in the workflow's `{LOG_FILE}` artifact."
             progress.status = [f"Workflow `{workflow}` stopped."]

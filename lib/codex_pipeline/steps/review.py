@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codex_pipeline import tasks
-from codex_pipeline.errors import PipelineError
+from codex_pipeline.errors import PipelineError, StepError, StepFailed
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.names import issue_of_branch as _issue_of_branch
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
 from codex_pipeline.steps.context import (
-    StepFailed,
     Transcript,
     branch_prefix,
     codex_options,
@@ -35,7 +34,7 @@ from codex_pipeline.steps.context import (
     step_settings,
     workflow_name,
 )
-from codex_pipeline.steps.git import Git, GitError, remote_url
+from codex_pipeline.steps.git import Git, remote_url
 from codex_pipeline.steps.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 git.push(branch)
                 transcript.line(f"[step] pushed {sha} to {branch}")
             outcome = f"Pushed `{sha[:12]}` to `{branch}`." if sha else "Codex changed nothing; nothing pushed."
-        except (StepFailed, GitError, PipelineError) as exc:
+        except (StepError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
             try:
                 publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))
