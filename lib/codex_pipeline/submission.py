@@ -16,7 +16,9 @@
    retries and nothing is acknowledged that was not recorded.
 
 :func:`take_over` keeps one active run per issue and stage: a newer implementation or review
-run stops (``spec.shutdown: Stop``) the run it supersedes, which the store recorded as active.
+run stops (``spec.shutdown: Stop``) the run it supersedes, which the store recorded as active,
+and records that run's outcome as cancelled, "superseded by <newer run>" (also the stop reason
+its exit handler writes into the progress comment).
 
 :func:`submission_response` is the answer: a ``codex.workflow.submitted`` reply CloudEvent for
 a CloudEvent request (see ARCHITECTURE "Answering a CloudEvent delivery"), plain JSON 202
@@ -33,6 +35,7 @@ from typing import Any
 from codex_pipeline import tasks, telemetry
 from codex_pipeline.argo import (
     ANNOTATION_DELIVERY,
+    ANNOTATION_STOP_REASON,
     ANNOTATION_TRACEPARENT,
     WorkflowSubmitter,
     build_workflow,
@@ -44,7 +47,7 @@ from codex_pipeline.argo import (
 from codex_pipeline.errors import Conflict
 from codex_pipeline.events import WORKFLOW_SUBMITTED_TYPE, Event, event_response
 from codex_pipeline.http import Response, json_response
-from codex_pipeline.store import Store, TaskIntake, WorkflowRun
+from codex_pipeline.store import CANCELLED, RunOutcome, Store, TaskIntake, WorkflowRun
 
 # Stages whose runs push to the issue's branch: one active run each, a newer one supersedes, and
 # the Workflows of one issue share a mutex.
@@ -83,9 +86,16 @@ def take_over(store: Store, submitter: WorkflowSubmitter, run: WorkflowRun, *, c
     if active is not None and not created and active.submitted_at > run.submitted_at:
         return None
     if active is not None:
-        submitter.stop(active.namespace, active.name)
+        reason = superseded_reason(run)
+        submitter.stop(active.namespace, active.name, reason)
+        store.record_outcome(RunOutcome(active.namespace, active.name, CANCELLED, reason))
     store.set_active_run(run)
     return active
+
+
+def superseded_reason(newer: WorkflowRun) -> str:
+    """What a superseded run's progress comment and outcome say."""
+    return f"superseded by {newer.name}"
 
 
 def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task: tasks.CodexTask,
@@ -108,7 +118,9 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task:
                        "submitted (one submission per delivery and stage)")
 
     name = workflow_name(name_prefix, task.repository, int(task.issue_number), delivery)
-    annotations = {ANNOTATION_DELIVERY: delivery}
+    # The stop reason is there from the start (empty), so the exit handler's reference to it always
+    # resolves; a stop fills it in.
+    annotations = {ANNOTATION_DELIVERY: delivery, ANNOTATION_STOP_REASON: ""}
     traceparent = telemetry.current_traceparent()
     if traceparent:  # the trace this delivery is part of, findable from the Workflow object
         annotations[ANNOTATION_TRACEPARENT] = traceparent

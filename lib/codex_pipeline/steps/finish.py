@@ -10,6 +10,10 @@ and ``{{workflow.failures}}`` (environment, never argv: failures may quote step 
 - completes the run's check run (or commit status) when the step left it open;
 - for planning, posts one failure note on the issue when no plan was posted.
 
+When the pipeline stopped the run (``@<bot> cancel``, or a newer run of the issue superseding it)
+the Workflow's ``codex.stop-reason`` annotation says who or what (``CODEX_STOP_REASON``), and the
+recap says "Cancelled by alice" or "Superseded by <newer workflow>" instead of Argo's message.
+
 It is idempotent: a second run finds the recap written and the check completed and changes
 nothing. A workflow that succeeded with its recap written changes nothing either.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Mapping
 
 from codex_pipeline import tasks
 from codex_pipeline.logs import decision, get_logger
@@ -62,6 +67,20 @@ def failure_reason(status: str, failures: str) -> str:
     return " ".join(text.split())[:500]
 
 
+def stop_note(stop_reason: str, environ: Mapping[str, str]) -> str:
+    """The recap's sentence for the pipeline's stop reason ('' when none): a superseding run named
+    and linked to its Argo page when ``CODEX_ARGO_UI_URL`` is set. The reason is the pipeline's own
+    text (a login, a workflow name); it is flattened and capped all the same."""
+    reason = " ".join(stop_reason.split())[:300]
+    if not reason:
+        return ""
+    newer = reason.removeprefix("superseded by ").strip() if reason.startswith("superseded by ") else ""
+    if newer and " " not in newer:
+        url = details_url(environ, newer)
+        return f"Superseded by [`{newer}`]({url})." if url else f"Superseded by `{newer}`."
+    return reason[0].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
+
+
 def stale_implementation(body: str) -> bool:
     return IN_PROGRESS in body or not any(h in body for h in ("#### Summary", "#### ❌ Failed", "#### ⏹"))
 
@@ -89,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     failures = environ.get("WORKFLOW_FAILURES", "")
     conclusion = outcome(status, failures)
     reason = failure_reason(status, failures)
+    note = stop_note(environ.get("CODEX_STOP_REASON", ""), environ)
+    if note and conclusion != "success":  # the pipeline stopped it: say who or what, not Argo's message
+        conclusion, reason = "cancelled", note
     github = github_access(environ)
     client = github.client
     marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
