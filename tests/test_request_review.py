@@ -634,3 +634,12 @@ def test_retry_reads_the_workflow_phase_through_the_kubernetes_api(github: FakeG
             assert reactions(github, number, comment["id"]) == ["eyes"]
         finally:
             stop_function(running)
+
+
+def test_an_ack_for_a_comment_deleted_since_is_done_not_dead_lettered(function: RunningFunction,
+                                                                      github: FakeGitHub) -> None:
+    number, _ = new_pull(github)
+    headers, body = command_request("ack", number, 987_654_321)  # no such comment (deleted before the 👀)
+    answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert "command comment gone; no reaction" in function.output()

@@ -144,12 +144,24 @@ class RequestReview:
                 done = do_once(self.store, command.once_key,
                                lambda: self.github.create_issue_comment(command.repository, command.number, text))
             else:
-                done = do_once(self.store, command.once_key,
-                               lambda: self.github.add_reaction(command.repository, command.comment_id, "eyes"))
+                done = do_once(self.store, command.once_key, lambda: self._react(command))
         logs.decision(_log, "command answered", kind=command.kind, repository=command.repository,
                       issue=command.number, delivery=command.delivery_id, replied=reply, done=done,
                       stopped=",".join(stopped) or None, retried=retried, retry=why, reason=command.reason)
         return empty_response(200)
+
+    def _react(self, command: CommandRequest) -> None:
+        """👀 on the command's comment. A comment deleted since (404) has nothing left to acknowledge:
+        that is done, not a failure to dead-letter (the command itself was acted on)."""
+        from codex_pipeline.github.client import GitHubPermanentError
+
+        try:
+            self.github.add_reaction(command.repository, command.comment_id, "eyes")
+        except GitHubPermanentError as error:
+            if error.github_status != 404:
+                raise
+            logs.decision(_log, "command comment gone; no reaction", repository=command.repository,
+                          comment=command.comment_id, delivery=command.delivery_id)
 
     def _issue(self, command: CommandRequest) -> int:
         """The issue a command is about (on a PR: the issue its branch names, else the PR itself)."""
