@@ -1,15 +1,24 @@
-"""Which run ``@<bot> retry`` re-runs: outcome_of (Argo's status) and choose (the issue's runs), as tables."""
+"""Which run ``@<bot> retry`` re-runs (outcome_of, choose: tables), and retrying.retry against a real SQLite store
+and the dry-run submitter (planning again as a replan, an implementation pinned to its plan)."""
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from codex_pipeline.argo import WorkflowState
+from codex_pipeline import tasks
+from codex_pipeline.argo import DryRunSubmitter, WorkflowState
 from codex_pipeline.functions import dispatch_planning, promote_plan, request_review
+from codex_pipeline.functions.retrying import retry
 from codex_pipeline.retry import GONE, NAME_PREFIXES, RUNNING, choose, outcome_of
-from codex_pipeline.store import CANCELLED, FAILED, SUCCEEDED, WorkflowRun
+from codex_pipeline.store import CANCELLED, FAILED, SUCCEEDED, RunOutcome, Store, WorkflowRun, open_store
+from codex_pipeline.submission import submit_once
+from tests.task_events import task
 
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -75,3 +84,74 @@ def test_the_refusal_names_each_stage_and_what_became_of_it() -> None:
 def test_name_prefixes_are_the_submitting_functions() -> None:
     for function in (dispatch_planning, promote_plan, request_review):
         assert NAME_PREFIXES[function.TEMPLATE] == function.NAME_PREFIX
+
+
+# ---------------------------------------------------------------- retry against a real store and dry-run submitter
+
+def submitted_as_the_function_does(store: Store, submitter: DryRunSubmitter, stage: str,
+                                   task: tasks.CodexTask) -> WorkflowRun:
+    from codex_pipeline.functions.taskinput import TaskDelivery, workflow_parameters
+
+    template = {"planning": dispatch_planning.TEMPLATE, "implementation": promote_plan.TEMPLATE}[stage]
+    parameters = (dispatch_planning.planning_parameters(task) if stage == "planning"
+                  else workflow_parameters(TaskDelivery(task, None), task, branch_prefix="codex/"))
+    result = submit_once(store, submitter, stage=stage, task=task, template=template,
+                         name_prefix=NAME_PREFIXES[template], namespace="argo-workflows", parameters=parameters)
+    run = store.get_run(result.namespace, result.name)
+    assert run is not None
+    store.set_active_run(run)
+    return run
+
+
+@pytest.fixture
+def effects(tmp_path: Path) -> Iterator[tuple[Store, DryRunSubmitter]]:
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    yield store, DryRunSubmitter(tmp_path / "workflows")
+    store.close()
+
+
+def test_a_failed_planning_run_is_planned_again_as_a_replan(effects: tuple[Store, DryRunSubmitter]) -> None:
+    store, submitter = effects
+    planned = submitted_as_the_function_does(store, submitter, "planning", task("planning", 12))
+    submitter.update("argo-workflows", planned.name,
+                     lambda w: w.update(status={"phase": "Failed", "message": "child 'plan' failed"}))
+    answer = retry(store, submitter, repository="acme/widgets", issue=12, delivery_id="retry-1", branch_prefix="codex/")
+    assert answer.run is not None and answer.run.name.startswith("codex-planning-acme-widgets-12-")
+    assert answer.run.template == "facteur-dispatch" and not answer.duplicate
+    workflow = json.loads(submitter.path_of("argo-workflows", answer.run.name).read_text())
+    [payload] = workflow["spec"]["arguments"]["parameters"]
+    again = tasks.from_json_dict(json.loads(base64.b64decode(payload["value"])))
+    assert (again.delivery_id, again.replan, again.issue_number) == ("retry-1", True, 12)
+    assert store.run_outcome("argo-workflows", planned.name) == RunOutcome(
+        "argo-workflows", planned.name, FAILED, "child 'plan' failed")  # read from the status, kept
+    active = store.active_run("acme/widgets", 12, "planning")
+    assert active is not None and active.name == answer.run.name
+    # The same retry delivered again submits nothing more.
+    assert retry(store, submitter, repository="acme/widgets", issue=12, delivery_id="retry-1",
+                 branch_prefix="codex/").duplicate is True
+    assert len(list((submitter.folder / "argo-workflows").glob("*.json"))) == 2
+
+
+def test_a_cancelled_implementation_runs_again_pinned_to_the_same_plan(effects: tuple[Store, DryRunSubmitter]) -> None:
+    store, submitter = effects
+    pinned = "a" * 64
+    first = submitted_as_the_function_does(store, submitter, "implementation",
+                                           task("implementation", 12, planSha256=pinned, planCommentBody="the plan"))
+    store.record_outcome(RunOutcome(first.namespace, first.name, CANCELLED, "cancelled by alice"))
+    answer = retry(store, submitter, repository="acme/widgets", issue=12, delivery_id="retry-2", branch_prefix="codex/")
+    assert answer.run is not None and answer.run.name.startswith("github-codex-implementation-acme-widgets-12-")
+    assert "cancelled by alice" in answer.reason
+    workflow = json.loads(submitter.path_of("argo-workflows", answer.run.name).read_text())
+    body = next(p["value"] for p in workflow["spec"]["arguments"]["parameters"] if p["name"] == "eventBody")
+    again = json.loads(base64.b64decode(body))
+    assert (again["planSha256"], again["deliveryId"], again["planCommentBody"]) == (pinned, "retry-2", "the plan")
+    assert workflow["spec"]["synchronization"] == {"mutexes": [{"name": "codex-acme-widgets-12"}]}
+    # The cancelled run had ended: the retry takes its place without stopping it again.
+    assert "shutdown" not in json.loads(submitter.path_of("argo-workflows", first.name).read_text())["spec"]
+
+
+def test_nothing_recorded_for_the_issue_is_nothing_to_retry(effects: tuple[Store, DryRunSubmitter]) -> None:
+    store, submitter = effects
+    answer = retry(store, submitter, repository="acme/widgets", issue=99, delivery_id="r", branch_prefix="codex/")
+    assert answer.run is None and answer.reason.startswith("Nothing to retry: no Codex run")
