@@ -10,7 +10,7 @@ from pathlib import Path
 
 FAKE_CODEX = Path(__file__).resolve().parent / "fakes" / "codex.py"
 FAKE_KNOBS = ("FAKE_CODEX_RECORD", "FAKE_CODEX_MODE", "FAKE_CODEX_EDITS", "FAKE_CODEX_COMMIT", "FAKE_CODEX_PRINT",
-              "FAKE_CODEX_MESSAGE_FILE", "FAKE_CODEX_REPORT", "FAKE_CODEX_PROBE_PATHS")
+              "FAKE_CODEX_MESSAGE_FILE", "FAKE_CODEX_REPORT", "FAKE_CODEX_PROBE_PATHS", "FAKE_CODEX_STEPS")
 
 
 def install_fake_codex(bin_dir: Path) -> Path:
@@ -23,13 +23,14 @@ def install_fake_codex(bin_dir: Path) -> Path:
 
 
 def codex_env(bin_dir: Path, record: Path, *, mode: str = "ok", edits: dict[str, str] | None = None,
-              message: str | None = None, tmp: Path | None = None, commit: str = "") -> dict[str, str]:
+              message: str | None = None, tmp: Path | None = None, commit: str = "",
+              steps: list[dict[str, object]] | None = None) -> dict[str, str]:
     """The environment that makes ``codex`` resolve to the fake and behave as asked."""
     install_fake_codex(bin_dir)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "FAKE_CODEX_RECORD": str(record),
            "FAKE_CODEX_MODE": mode, "FAKE_CODEX_EDITS": json.dumps(edits or {}), "FAKE_CODEX_COMMIT": commit,
            # Codex's environment is an allowlist: the fake's own knobs are passed by name.
-           "CODEX_AGENT_ENV": ",".join(FAKE_KNOBS)}
+           "FAKE_CODEX_STEPS": json.dumps(steps or []), "CODEX_AGENT_ENV": ",".join(FAKE_KNOBS)}
     if message is not None:
         message_file = (tmp or record.parent) / f"codex-message-{len(message)}-{abs(hash(message))}.md"
         message_file.write_text(message)

@@ -98,30 +98,30 @@ def test_a_busy_webhook_port_is_named_before_anything_starts(tmp_path: Path):
 
 
 def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> None:
-    """`make run --no-execute` on a laptop: the examples that read GitHub reach their Workflow and
-    effects against the seeded pull request (no run opens one)."""
+    """`make run --no-execute` on a laptop: the examples that read GitHub reach their effects against
+    the seeded pull request (no run opens one). It is clean, so the review request starts no run:
+    the PR is marked ready, handed off once and the request answered in one comment."""
     env = {name: "" for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID",
                                  "CODEX_GITHUB_API_URL")}
     dev = DevProcess(tmp_path / "state", env=env, args=["--no-execute"])
     try:
         assert dev.info["github"], dev.text()
         assert "github (stand-in)" in dev.text()
-        for example in ("issue_comment.review-request.json", "check_suite.completed.json"):
-            assert dev.replay(ROOT / "examples" / example).returncode == 0
-        workflows = tmp_path / "state" / "workflows" / "argo-workflows"
-        # PR 57 is on codex/issue-42-…: the review run is keyed by the issue its branch names.
-        dev.wait_for(lambda: any(workflows.glob("github-codex-review-acme-widgets-42-*.json")),
-                     what="the review Workflow")
+        assert dev.replay(ROOT / "examples" / "issue_comment.review-request.json").returncode == 0
+        dev.wait_for(lambda: "review not needed: pull request is clean" in dev.text(), what="the clean review")
+        assert dev.replay(ROOT / "examples" / "check_suite.completed.json").returncode == 0
         dev.wait_for(lambda: "request-review handled codex.pr.readiness: ready to merge" in dev.text(),
                      what="readiness")
     finally:
         assert dev.interrupt() == 0
+    assert not (tmp_path / "state" / "workflows").exists() or not any((tmp_path / "state" / "workflows").rglob("*"))
     saved = json.loads((tmp_path / "state" / "github-standin.json").read_text())
-    (handoff,) = saved["comments"]["acme/widgets#57"]
+    handoff, reply = saved["comments"]["acme/widgets#57"]
     assert handoff["body"].startswith("<!-- codex:ready-to-merge -->")
+    assert reply["body"].startswith("Nothing for Codex to review on #57")
     assert saved["pulls"]["acme/widgets#57"]["draft"] is False
     assert not (tmp_path / "state" / "runs").exists()
-    assert "GitHub stand-in: 1 comment(s) posted" in dev.text()
+    assert "GitHub stand-in: 2 comment(s) posted" in dev.text()
 
 
 def _dev_exit(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:

@@ -106,3 +106,26 @@ def test_starts_during_an_outage_answers_503_then_recovers(function: str, proxy:
             assert_broker_acceptable(answer.status_code, answer.headers, answer.content)
         finally:
             stop_function(running)
+
+
+@pytest.mark.parametrize("module", ["request_review", "promote_plan"])
+def test_start_up_leaves_the_github_client_for_the_first_delivery(module: str, tmp_path: Path) -> None:
+    """Starting an effect function reads and checks GitHub credentials but does not build the
+    client (``requests`` is most of the cold start it would add); a malformed App setting still
+    fails the start."""
+    import os
+    import subprocess
+    import sys
+
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("CODEX_")}
+    env = {**inherited, "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
+           "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows"), "CODEX_GITHUB_TOKEN": "ghp_test"}
+    code = (f"import sys; from codex_pipeline.functions.{module} import create_app; app = create_app(); "
+            "handler = app.handler; print(sorted(set(sys.modules) & {'requests', 'urllib3', 'kubernetes'}))")
+    started = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "[]"
+    broken = {**env, "CODEX_GITHUB_TOKEN": "", "CODEX_GITHUB_APP_ID": "12", "CODEX_GITHUB_APP_PRIVATE_KEY": "not a key"}
+    refused = subprocess.run([sys.executable, "-c", code], env=broken, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "CODEX_GITHUB_APP_PRIVATE_KEY" in refused.stderr

@@ -455,13 +455,21 @@ def test_check_run_lifecycle_with_app_credentials(gh: FakeGitHub, app_key: tuple
     run = app_client.create_check_run(REPO, head_sha=SHA, name="codex / implementation", title="Queued",
                                       summary="Workflow submitted", details_url="https://argo.example/wf/x")
     assert (run.status, run.conclusion, run.details_url) == ("queued", None, "https://argo.example/wf/x")
-    assert app_client.failing_checks(REPO, SHA).pending == ("codex / implementation",)
+    # The pipeline's own checks are never review work nor a reason to hold the handoff; others are.
+    app_client.create_check_run(REPO, head_sha=SHA, name="ci / test")
+    assert app_client.failing_checks(REPO, SHA).pending == ("ci / test",)
     app_client.update_check_run(REPO, run.id, status="in_progress", title="Running", summary="Codex works")
     done = app_client.update_check_run(REPO, run.id, conclusion="failure", title="Failed", summary="tests fail")
     assert (done.status, done.conclusion, done.title, done.summary) == ("completed", "failure", "Failed", "tests fail")
     found = app_client.find_check_run(REPO, SHA, "codex / implementation")
     assert found is not None and found.id == run.id and found.conclusion == "failure"
     assert app_client.find_check_run(REPO, SHA, "other") is None
+    # A newer run of the same name hides an older one from filter=latest, not from its own run.
+    newer = app_client.create_check_run(REPO, head_sha=SHA, name="codex / implementation", external_id="wf-2")
+    latest = app_client.find_check_run(REPO, SHA, "codex / implementation")
+    own = app_client.find_check_run(REPO, SHA, "codex / implementation", external_id="wf-2")
+    assert latest is not None and own is not None and latest.id == own.id == newer.id
+    assert app_client.find_check_run(REPO, SHA, "codex / implementation", external_id="wf-1") is None
 
 
 def test_check_runs_need_an_app_and_statuses_do_not(gh: FakeGitHub) -> None:

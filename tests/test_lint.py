@@ -239,6 +239,16 @@ def test_dangling_workflow_parameter_and_template(tmp_path: Path) -> None:
     assert "stag}} does not resolve" in found[0] and "unknown template 'stpe'" in found[1]
 
 
+def test_an_annotation_the_workflow_may_lack_is_refused(tmp_path: Path) -> None:
+    """Argo fails a Workflow whose template names an annotation the Workflow does not carry."""
+    root = tree(tmp_path)
+    replace(root / "workflows" / "facteur-dispatch.yaml", "{{workflow.parameters.stage}}",
+            "{{workflow.annotations.codex.traceparent}}")
+    found = messages(root)
+    assert len(found) == 1 and found[0].startswith("workflows/facteur-dispatch.yaml:23: template ")
+    assert "{{workflow.annotations.codex.traceparent}} fails every Workflow that lacks the annotation" in found[0]
+
+
 def test_template_command_that_does_not_exist(tmp_path: Path) -> None:
     root = tree(tmp_path)
     replace(root / "workflows" / "facteur-dispatch.yaml", "[codex-pipeline, lint]", "[codex-pipeline, plann]")

@@ -91,7 +91,9 @@ def test_plan_comment_task_submits_the_implementation_workflow(function: Running
     assert body["stage"] == "implementation" and body["planCommentBody"] == PLAN and body["issueNumber"] == number
     raw = parameter(workflow, "rawEvent")
     assert raw["type"] == "codex.task.implementation" and raw["data"]["deliveryId"] == codex_task.delivery_id
-    assert len(github.requests) == before  # the plan came with the task: GitHub was not asked
+    # The plan came with the task: GitHub was asked only for the branch's open PR (for the run's
+    # queued check; a first run has none).
+    assert [r.path.split("?")[0] for r in github.requests[before:]] == [f"/repos/{REPO}/pulls"]
 
 
 def test_execute_plan_fetches_the_planners_latest_plan_and_ignores_forgeries(

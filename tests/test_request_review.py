@@ -73,6 +73,13 @@ def new_pull(github: FakeGitHub, **kwargs: Any) -> tuple[int, str]:
     return number, sha
 
 
+def review_pull(github: FakeGitHub, **kwargs: Any) -> tuple[int, str]:
+    """A pull request a review pass has work on: one unresolved review thread."""
+    number, sha = new_pull(github, **kwargs)
+    github.add_thread(REPO, number, "please rename")
+    return number, sha
+
+
 def handoffs(github: FakeGitHub, number: int) -> list[dict[str, Any]]:
     return [c for c in github.comments.get((REPO, number), []) if READY_MARKER in c["body"]]
 
@@ -112,7 +119,7 @@ def test_review_task_submits_the_review_workflow_with_the_context(function: Runn
 
 def test_duplicate_and_concurrent_review_deliveries_submit_one_workflow(function: RunningFunction,
                                                                          github: FakeGitHub, workdir: Path) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     codex_task = task("review", number)
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda _: deliver(function, "review", codex_task), range(6)))
@@ -131,7 +138,7 @@ def test_review_of_a_missing_pull_request_is_permanent(function: RunningFunction
 
 def test_github_down_is_503_and_the_retry_submits(function: RunningFunction, github: FakeGitHub,
                                                   workdir: Path) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     codex_task = task("review", number)
     github.fail_next(502, path_contains="/check-runs")
     assert deliver(function, "review", codex_task).status_code == 503
@@ -140,10 +147,63 @@ def test_github_down_is_503_and_the_retry_submits(function: RunningFunction, git
 
 
 def test_secondary_rate_limit_is_503_with_retry_after(function: RunningFunction, github: FakeGitHub) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     github.secondary_rate_limit(retry_after=90)
     answer = deliver(function, "review", task("review", number))
     assert answer.status_code == 503 and answer.headers["retry-after"] == "90"
+
+
+def replies(github: FakeGitHub, number: int) -> list[dict[str, Any]]:
+    return [c for c in github.comments.get((REPO, number), []) if c["body"].startswith("Nothing for Codex to review")]
+
+
+def test_review_of_a_clean_draft_starts_no_codex_marks_it_ready_and_answers_once(
+        function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
+    number, sha = new_pull(github, draft=True, mergeable_state="draft")
+    github.add_thread(REPO, number, "nit", resolved=True)
+    github.add_check_run(REPO, sha, "ci / test")
+    request = task("review", number)
+    answer = deliver(function, "review", request)
+    assert answer.status_code == 200 and answer.content == b""
+    assert workflows_for(workdir, number) == []  # no Codex run
+    assert github.pulls[(REPO, number)]["draft"] is False
+    assert len(handoffs(github, number)) == 1
+    [reply] = replies(github, number)
+    assert "no review run was started" in reply["body"]
+    assert "marked it ready for review and posted the ready-to-merge handoff" in reply["body"]
+    # The same request redelivered, and a second request: one handoff; one reply per request.
+    assert deliver(function, "review", request).status_code == 200
+    assert len(replies(github, number)) == 1
+    assert deliver(function, "review", task("review", number)).status_code == 200
+    assert len(handoffs(github, number)) == 1 and len(replies(github, number)) == 2
+    assert "the handoff is above" in replies(github, number)[1]["body"]
+    assert workflows_for(workdir, number) == [] and no_reviewers_requested(github)
+
+
+def test_review_of_a_clean_pr_with_checks_still_running_waits_for_readiness(
+        function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
+    number, sha = new_pull(github, draft=True, mergeable_state="draft")
+    github.add_check_run(REPO, sha, "ci / test", status="in_progress", conclusion=None)
+    assert deliver(function, "review", task("review", number)).status_code == 200
+    assert workflows_for(workdir, number) == []
+    assert github.pulls[(REPO, number)]["draft"] is True and handoffs(github, number) == []
+    [reply] = replies(github, number)
+    assert "Not handed off yet (1 pending check)" in reply["body"]
+
+
+@pytest.mark.parametrize("work", ["thread", "failing", "conflict"])
+def test_review_with_work_to_do_starts_codex(function: RunningFunction, github: FakeGitHub, workdir: Path,
+                                             work: str) -> None:
+    number, sha = new_pull(github, draft=True, mergeable_state="draft")
+    if work == "thread":
+        github.add_thread(REPO, number, "please rename")
+    elif work == "failing":
+        github.add_check_run(REPO, sha, "ci / test", conclusion="failure")
+    else:
+        github.pulls[(REPO, number)].update(mergeable=False, mergeable_state="dirty")
+    assert deliver(function, "review", task("review", number)).status_code == 202
+    assert len(workflows_for(workdir, number)) == 1
+    assert replies(github, number) == [] and github.pulls[(REPO, number)]["draft"] is True
 
 
 # ---------------------------------------------------------------- readiness
@@ -237,6 +297,8 @@ def test_kafka_record_without_type_is_told_apart_by_stage(function: RunningFunct
     """A plain KafkaSource record has no task type: readiness checks carry stage UNSPECIFIED."""
     number, sha = new_pull(github, draft=True, mergeable_state="draft")
     github.add_check_run(REPO, sha, "build")
+    if stage == "review":
+        github.add_thread(REPO, number, "please rename")  # work for the review run
     codex_task = task("review", number)
     if stage == "unspecified":
         codex_task.stage = codex_task_pb2.CODEX_TASK_STAGE_UNSPECIFIED
@@ -264,7 +326,7 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
         monkeypatch.setenv(key, value)
     function = AsgiFunction(lambda: request_review.create_app(load_settings()))
     function.start({})
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     headers, body = cloudevent("review", task("review", number))
     answer = call_asgi(function, headers, body)
     cast(Any, function.app.handler).store.close()
@@ -290,10 +352,10 @@ def test_github_app_credentials_from_a_mounted_key_file(postgres_url: str, tmp_p
                "CODEX_GITHUB_APP_ID": "31337", "CODEX_GITHUB_APP_PRIVATE_KEY_FILE": str(tmp_path / "app.pem")}
         running = start_function("request-review", env, tmp_path)
         try:
-            first, _ = new_pull(app_github)
+            first, _ = review_pull(app_github)
             assert deliver(running, "review", task("review", first)).status_code == 202
             app_github.revoke_all_tokens()
-            second, _ = new_pull(app_github)
+            second, _ = review_pull(app_github)
             assert deliver(running, "review", task("review", second)).status_code == 202
         finally:
             stop_function(running)
@@ -309,6 +371,7 @@ def test_review_of_a_pr_is_keyed_by_the_issue_its_branch_names(function: Running
     pr = uuid.uuid4().int % 900_000 + 1000
     issue = pr + 1_000_000
     github.add_pull(REPO, pr, head=f"codex/issue-{issue}-retry", head_sha=uuid.uuid4().hex + "0" * 8)
+    github.add_thread(REPO, pr, "please rename")
     # As route-task sends it for a review comment on a PR it cannot tie to an issue: both numbers are the PR.
     codex_task = task("review", pr, head="", base="", pullRequestNumber=pr)
     assert deliver(function, "review", codex_task).status_code == 202
@@ -323,6 +386,7 @@ def test_review_of_a_branch_naming_no_issue_keeps_the_pr_number(function: Runnin
                                                                  workdir: Path) -> None:
     pr = uuid.uuid4().int % 900_000 + 1000
     github.add_pull(REPO, pr, head="codex/hotfix", head_sha=uuid.uuid4().hex + "0" * 8)
+    github.add_thread(REPO, pr, "please rename")
     assert deliver(function, "review", task("review", 77, head="", pullRequestNumber=pr)).status_code == 202
     [workflow] = workflows_for(workdir, pr)
     assert parameter(workflow, "eventBody")["pullRequestNumber"] == pr
@@ -384,7 +448,7 @@ def test_a_bad_command_request_is_400(function: RunningFunction, data: bytes) ->
 
 def test_a_second_review_request_supersedes_the_first(function: RunningFunction, github: FakeGitHub,
                                                        workdir: Path) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     first, second = task("review", number), task("review", number)
     assert deliver(function, "review", first).status_code == 202
     [running] = workflows_for(workdir, number)
@@ -406,8 +470,8 @@ def test_a_second_review_request_supersedes_the_first(function: RunningFunction,
 
 def test_reviews_of_different_issues_never_stop_each_other(function: RunningFunction, github: FakeGitHub,
                                                             workdir: Path) -> None:
-    one, _ = new_pull(github)
-    two, _ = new_pull(github)
+    one, _ = review_pull(github)
+    two, _ = review_pull(github)
     assert deliver(function, "review", task("review", one)).status_code == 202
     assert deliver(function, "review", task("review", two)).status_code == 202
     for number in (one, two):
@@ -425,7 +489,7 @@ def test_supersede_through_the_kubernetes_api(github: FakeGitHub, postgres_url: 
                     "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))})
         running = start_function("request-review", env, tmp_path)
         try:
-            number, _ = new_pull(github)
+            number, _ = review_pull(github)
             first, second = task("review", number), task("review", number)
             assert deliver(running, "review", first).status_code == 202
             assert kube.patches() == []
@@ -462,7 +526,7 @@ def cancel_event(number: int, delivery: str, comment_id: int, *, pull_request: b
 
 def test_cancel_stops_the_active_run_and_reacts_once(function: RunningFunction, github: FakeGitHub,
                                                      workdir: Path) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     review = task("review", number)
     assert deliver(function, "review", review).status_code == 202
     running = workflow_name("github-codex-review", REPO, number, review.delivery_id)

@@ -210,10 +210,12 @@ def test_implement_pushes_branch_opens_draft_pr_links_once_and_recaps(
     assert "Added greet()." in body and pull["html_url"] in body
     log = (world.tmp / "impl1" / ".codex-implementation.log").read_text()
     assert "[agent]" in log and "opened draft PR" in log
-    # While Codex worked, its own to-do list showed in the status block (edited in place).
+    # While Codex worked, the status block followed it (edited in place): its edit of app.py made
+    # the first item current; its own to-do list is summed up.
     edits = [json.loads(r.body)["body"] for r in world.gh.requests if r.method == "PATCH"]
-    assert any("Codex is working on `codex/issue-12-add-a-greeting-helper`: 1 of its 2 steps done." in body
-               and "⬜ Edit the code" in body for body in edits)
+    assert any("- [ ] Add `greet()` to app.py ← in progress" in body
+               and "**Current:** 1. Add `greet()` to app.py" in body
+               and "Codex's own to-do list: 1 of 2 done; now: Edit the code" in body for body in edits)
 
     # The retried step: same branch, same PR, no second link or progress comment.
     world.codex(monkeypatch, edits={"README.md": "# demo\n\nUse greet().\n"}, message="Documented greet().")
@@ -508,6 +510,64 @@ def test_the_branch_the_router_names_is_the_branch_the_step_pushes(
                              "impl", monkeypatch, capsys)
     assert code == 0, output
     assert set(remote_branches(world.remote)) - {"main"} == {routed.task.head}
+
+
+# ------------------------------------------------------------------------ the issue once in a prompt
+
+ISSUE_LINE = "The exporter drops rows when the upstream answers 429; retry them with backoff."
+
+
+def _routed(event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    from codex_pipeline import tasks
+    from codex_pipeline.policy import Policy
+    from codex_pipeline.routing import route
+
+    payload["repository"]["full_name"] = REPO
+    policy = Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-bot")
+    [routed] = route(event, payload, "d-once", policy).tasks
+    return tasks.to_json_dict(routed.task)
+
+
+def test_codex_reads_the_issue_body_once_in_a_routed_planning_task(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.payloads import github
+
+    task = _routed("com.github.issues.opened", github.issues_opened(12, sender="alice", body=ISSUE_LINE))
+    assert ISSUE_LINE in task["prompt"]  # the router's prompt holds the issue already
+    world.codex(monkeypatch, message=PLAN)
+    code, output = _run_step(world, "plan", task, "codex-planning-once", "once", monkeypatch, capsys)
+    assert code == 0, output
+    [prompt] = world.prompts()
+    assert prompt.count(ISSUE_LINE) == 1
+    assert prompt.count(task["issueTitle"]) == 1
+
+
+def test_codex_reads_the_issue_and_the_plan_once_in_a_routed_implementation_task(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.payloads import github
+
+    plan = "<!-- codex:plan -->\n" + PLAN
+    comment = world.gh.add_comment(REPO, 12, plan, login="codex-bot")
+    payload = github.issue_comment(plan, author="codex-bot", number=12, issue_body=ISSUE_LINE)
+    payload["comment"].update(id=comment["id"], html_url=comment["html_url"])
+    task = _routed("com.github.issue_comment.created", payload)
+    assert ISSUE_LINE in task["prompt"] and "## Task Breakdown" in task["prompt"]
+    world.codex(monkeypatch, edits={"app.py": "def greet():\n    return 'hi'\n"}, message="done")
+    code, output = _run_step(world, "implement", task, "wf-once", "impl-once", monkeypatch, capsys)
+    assert code == 0, output
+    [prompt] = world.prompts()
+    assert prompt.count(ISSUE_LINE) == 1
+    assert prompt.count("## Task Breakdown") == 1
+
+
+def test_a_hand_made_task_prompt_still_reaches_codex(
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    world.codex(monkeypatch, message=PLAN)
+    task = _task("planning", prompt="Keep the public API unchanged.", issueBody=ISSUE_LINE)
+    code, output = _run_step(world, "plan", task, "codex-planning-hand", "hand", monkeypatch, capsys)
+    assert code == 0, output
+    [prompt] = world.prompts()
+    assert prompt.count(ISSUE_LINE) == 1 and prompt.count("Keep the public API unchanged.") == 1
 
 
 # ------------------------------------------------------------------------ an approval pinned to a plan

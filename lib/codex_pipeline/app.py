@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from codex_pipeline import metrics
 from codex_pipeline.errors import MethodNotAllowed, PipelineError
 from codex_pipeline.http import Handler, Request, Response, json_response
 
@@ -78,9 +79,11 @@ class FunctionApp:
         try:
             if self.authenticate is not None:
                 self.authenticate(request)
-            return self.handler(request)
+            response = self.handler(request)
         except Exception as error:
-            return self._failed(error)
+            response = self._failed(error)
+        metrics.delivery(self.name, response)
+        return response
 
     async def call_async(self, request: Request) -> Response:
         """As ``app(request)``, for a handler with ``call_async`` (see :mod:`codex_pipeline.outcome`)."""
@@ -93,9 +96,11 @@ class FunctionApp:
 
                 # the sender check may fetch signing keys: never on the event loop
                 await asyncio.to_thread(self.authenticate, request)
-            return await self.handler.call_async(request)  # type: ignore[attr-defined, no-any-return]
+            response: Response = await self.handler.call_async(request)  # type: ignore[attr-defined]
         except Exception as error:
-            return self._failed(error)
+            response = self._failed(error)
+        metrics.delivery(self.name, response)
+        return response
 
     def _shell(self, request: Request) -> Response | None:
         """The health answers and the method check: what every function answers alike."""
@@ -107,11 +112,16 @@ class FunctionApp:
             return json_response(200 if ok else 503, {"status": "ready" if ok else "not ready",
                                                       "function": self.name, "reason": reason})
         if request.method.upper() not in self.methods:
-            return self._failed(MethodNotAllowed(
+            return self._counted(MethodNotAllowed(
                 f"{request.method} is not allowed; use {', '.join(sorted(self.methods))}",
                 headers={"allow": ", ".join(sorted(self.methods))},
             ))
         return None
+
+    def _counted(self, error: Exception) -> Response:
+        response = self._failed(error)
+        metrics.delivery(self.name, response)
+        return response
 
     def _failed(self, error: Exception) -> Response:
         if isinstance(error, PipelineError):

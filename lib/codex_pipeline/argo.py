@@ -59,6 +59,8 @@ LABEL_DELIVERY = "codex.delivery"
 ANNOTATION_DELIVERY = "codex.delivery-id"  # the full delivery id (a label value is capped at 63)
 ANNOTATION_TRACEPARENT = "codex.traceparent"  # W3C trace context current when the Workflow was created
 ANNOTATION_STOP_REASON = "codex.stop-reason"  # why the pipeline stopped it; empty until then
+# The same trace context as a workflow parameter: the templates put it in the step's TRACEPARENT.
+PARAMETER_TRACEPARENT = "traceparent"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _log = logging.getLogger("codex_pipeline.argo")
 

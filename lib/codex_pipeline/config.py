@@ -118,6 +118,17 @@ def _database_url(raw: str) -> str:
     raise ValueError("not a database this pipeline can use")
 
 
+def _private_key(raw: str) -> str | None:
+    """A PEM private key, checked by its armour only: parsing it would load cryptography (tens of
+    ms of every effect function's cold start), and a key that is not PEM at all is the mistake
+    that happens (a file path, a key id, a truncated paste)."""
+    if not raw.strip():
+        return None
+    if "-----BEGIN " not in raw or "PRIVATE KEY-----" not in raw:
+        raise ValueError("not a PEM private key")
+    return raw
+
+
 # What a valid value of each kind looks like, for the "fix" part of a configuration error.
 _EXPECTED: dict[Callable[[str], Any], str] = {
     _positive_float: "a number of seconds greater than 0, e.g. 2.5",
@@ -127,6 +138,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _database_url: "postgresql://user@host:5432/db or sqlite:///path/state.db",
     _phrase: "a phrase, e.g. execute plan",
     check_prefix: "a branch prefix ending with '/', e.g. codex/",
+    _private_key: "the App's .pem file contents (-----BEGIN RSA PRIVATE KEY----- ...), or set the _FILE variant",
 }
 
 
@@ -200,7 +212,7 @@ SETTINGS: tuple[Setting, ...] = (
             "submit planning runs; false logs planning tasks and answers 202 deferred"),
     Setting("github_token", "CODEX_GITHUB_TOKEN", _optional, None, "GitHub token", secret=True),
     Setting("github_app_id", "CODEX_GITHUB_APP_ID", _optional, None, "GitHub App id"),
-    Setting("github_app_private_key", "CODEX_GITHUB_APP_PRIVATE_KEY", _optional, None,
+    Setting("github_app_private_key", "CODEX_GITHUB_APP_PRIVATE_KEY", _private_key, None,
             "GitHub App private key (PEM)", secret=True),
     Setting("github_api_url", "CODEX_GITHUB_API_URL", str, "https://api.github.com",
             "GitHub REST base (GraphQL at /graphql)"),

@@ -66,11 +66,6 @@ class PayloadTooLarge(PipelineError):
     code = "payload_too_large"
 
 
-class UnsupportedMediaType(PipelineError):
-    status = 415
-    code = "unsupported_media_type"
-
-
 class PermanentFailure(PipelineError):
     """An outside system refused for good (e.g. GitHub 404 on a repository): dead-letter it."""
 

@@ -7,7 +7,7 @@ runs under functions-framework (Flask) and func-python (ASGI); see ``runtime/``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -61,16 +61,23 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # What a 2xx meant, for the delivery metric (codex_pipeline.metrics): None is "accepted",
+    # else "ignored" (with a one-word ``reason``) or "duplicate". Never sent on the wire.
+    outcome: str | None = None
+    reason: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def noted(self, outcome: str, reason: str | None = None) -> Response:
+        """This response, noted as ``outcome`` (and ``reason``) for the delivery metric."""
+        self.outcome = outcome
+        self.reason = reason
+        return self
+
 
 class Handler(Protocol):
     def __call__(self, request: Request) -> Response: ...
-
-
-HandlerFactory = Callable[[], Handler]
 
 
 # What json.loads raises for input that can never parse: malformed text and bad UTF-8

@@ -17,7 +17,6 @@ functions without it keep their import time.
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -25,6 +24,8 @@ from urllib.parse import urlsplit
 from codex_pipeline.errors import Forbidden, Unauthorized, Unavailable
 
 if TYPE_CHECKING:
+    import ssl
+
     from codex_pipeline.config import Settings
     from codex_pipeline.http import Request
 
@@ -59,6 +60,8 @@ class SenderVerifier:
             if token.is_file():
                 headers["Authorization"] = f"Bearer {token.read_text().strip()}"
             if ca.is_file():
+                import ssl
+
                 context = ssl.create_default_context(cafile=str(ca))
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, headers=headers, timeout=timeout,
                                      ssl_context=context, lifespan=300, cooldown_duration=REFETCH_SECONDS)

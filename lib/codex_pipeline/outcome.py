@@ -9,10 +9,12 @@ loop (func-python), where the emits of one delivery go out concurrently.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from codex_pipeline import metrics
 from codex_pipeline.emit import Emitter, deadline_after
 from codex_pipeline.events import Event
 from codex_pipeline.http import Request, Response
@@ -48,9 +50,14 @@ class EmittingHandler:
     def __call__(self, request: Request) -> Response:
         outcome = self.decide(request)
         if outcome.emits:
-            until = deadline_after(self.deadline)  # one bound for every emit of this delivery
-            for index, event in outcome.emits:
-                self.emitters[index].emit(event, until)
+            started, ok = time.monotonic(), False
+            try:
+                until = deadline_after(self.deadline)  # one bound for every emit of this delivery
+                for index, event in outcome.emits:
+                    self.emitters[index].emit(event, until)
+                ok = True
+            finally:
+                metrics.emitted(time.monotonic() - started, ok=ok)
         return _answer(outcome)
 
     async def call_async(self, request: Request) -> Response:
@@ -65,8 +72,13 @@ class EmittingHandler:
             if self._async_emitters is None:
                 self._async_emitters = tuple(AsyncEmitter.like(emitter) for emitter in self.emitters)
             senders = self._async_emitters
-            await emit_all([(senders[index], event) for index, event in outcome.emits],
-                           deadline_after(self.deadline))
+            started, ok = time.monotonic(), False
+            try:
+                await emit_all([(senders[index], event) for index, event in outcome.emits],
+                               deadline_after(self.deadline))
+                ok = True
+            finally:
+                metrics.emitted(time.monotonic() - started, ok=ok)
         return _answer(outcome)
 
     async def aclose(self) -> None:

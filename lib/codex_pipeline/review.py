@@ -96,6 +96,32 @@ def readiness(pull: PullRequest, threads: list[ReviewThread], checks: ChecksRepo
     return Readiness(True, "no unresolved thread, checks green, mergeable")
 
 
+def clean_for_review(pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport) -> bool:
+    """Nothing a review pass could work on: no unresolved thread, no failing check, no conflict.
+
+    Pending checks and a mergeability GitHub has not computed yet are not work for Codex either:
+    the readiness check hands the PR off when they settle."""
+    conflicting = pull.mergeable_state == "dirty" or pull.mergeable is False
+    return not threads and not checks.failing and not conflicting
+
+
+def clean_review_reply(pull: PullRequest, verdict: Readiness, *, marked: bool, handed_off: bool) -> str:
+    """The one short answer to a review request on a clean PR (no Codex run was started)."""
+    done = []
+    if marked:
+        done.append("marked it ready for review")
+    if handed_off:
+        done.append("posted the ready-to-merge handoff")
+    if done:
+        after = "Codex " + " and ".join(done) + "."
+    elif verdict:
+        after = "It is ready to merge; the handoff is above."
+    else:
+        after = f"Not handed off yet ({verdict.reason}); that happens when the readiness check passes."
+    return (f"Nothing for Codex to review on #{pull.number}: no unresolved review threads, no failing checks, "
+            f"no merge conflicts, so no review run was started. {after}")
+
+
 def handoff_comment(pull: PullRequest, mention: str = DEFAULT_BOT_MENTION) -> str:
     """The ready-to-merge handoff; the marker makes it findable, so it is posted once."""
     return (f"{READY_MARKER}\n"

@@ -93,19 +93,23 @@ class RoutedTask:
 
 @dataclass(frozen=True, slots=True)
 class RouteResult:
-    """Tasks and command requests to emit (none when ignored) and the reason, for the decision log."""
+    """Tasks and command requests to emit (none when ignored) and the reason, for the decision log.
+
+    An ignored result also carries ``code``: one word from a short fixed list (``no-rule``,
+    ``not-allowed``, ``own-login``, ...) that a metric can count by, where the reason is free text."""
 
     tasks: tuple[RoutedTask, ...]
     reason: str
     commands: tuple[CommandRequest, ...] = ()
+    code: str = ""
 
     @property
     def ignored(self) -> bool:
         return not self.tasks and not self.commands
 
 
-def _ignore(reason: str) -> RouteResult:
-    return RouteResult((), reason)
+def _ignore(reason: str, code: str) -> RouteResult:
+    return RouteResult((), reason, code=code)
 
 
 # ---------------------------------------------------------------- typed getters (never raise)
@@ -308,7 +312,8 @@ def issue_planning_prompt(repository: str, number: int, title: str, body: str) -
 def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str, *, replan: bool = False,
               at: str = "", sender: str = "") -> RouteResult:
     if PLAN_MARKER in text(issue, "body") and not replan:
-        return _ignore(f"planning: issue #{number} already holds a plan (its body carries the plan marker)")
+        return _ignore(f"planning: issue #{number} already holds a plan (its body carries the plan marker)",
+                       "already-planned")
     title = text(issue, "title")
     prompt = issue_planning_prompt(d.repository, number, title, text(issue, "body"))
     task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=at or text(issue, "updated_at") or text(issue, "created_at"),
@@ -323,20 +328,20 @@ def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str, *, 
 def _issue_opened(d: _Delivery) -> RouteResult:
     issue, number, problem = _issue_target(d)
     if problem:
-        return _ignore(f"issues.opened: {problem}")
+        return _ignore(f"issues.opened: {problem}", "malformed")
     allowed = d.policy.may_open_planning(d.sender)
     if not allowed:
-        return _ignore(allowed.reason)
+        return _ignore(allowed.reason, "not-allowed")
     return _planning(d, issue, number, allowed.reason)
 
 
 def _issue_labeled(d: _Delivery) -> RouteResult:
     issue, number, problem = _issue_target(d)
     if problem:
-        return _ignore(f"issues.labeled: {problem}")
+        return _ignore(f"issues.labeled: {problem}", "malformed")
     allowed = d.policy.may_label_planning(text(obj(d.payload, "label"), "name"), d.sender)
     if not allowed:
-        return _ignore(allowed.reason)
+        return _ignore(allowed.reason, "not-allowed")
     return _planning(d, issue, number, allowed.reason)
 
 
@@ -344,7 +349,7 @@ def _issue_comment(d: _Delivery) -> RouteResult:
     issue, number, problem = _issue_target(d)
     on_pr = "pull_request" in issue
     if problem:
-        return _ignore(f"issue_comment: {problem}")
+        return _ignore(f"issue_comment: {problem}", "malformed")
     comment = obj(d.payload, "comment")
     author = text(obj(comment, "user"), "login")
     body = text(comment, "body")
@@ -354,7 +359,7 @@ def _issue_comment(d: _Delivery) -> RouteResult:
     plan = d.policy.is_planner_plan(author, body)
     if plan and d.policy.require_approval:
         return _ignore(f"{plan.reason}; CODEX_REQUIRE_APPROVAL is on, so it waits for an allowed login's "
-                       f"`{d.policy.implementation_trigger}`")
+                       f"`{d.policy.implementation_trigger}`", "awaiting-approval")
     if plan:
         title = text(issue, "title")
         intro = (f"Implement the approved plan for GitHub issue #{number} in {d.repository} on branch "
@@ -369,12 +374,12 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         return d.one("implementation", task, plan.reason)
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()} "
-                       "(only the planner's plan promotes)")
+                       "(only the planner's plan promotes)", "own-login")
     mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
     if has_execute_plan(body, trigger, mention):
         allowed = d.policy.may_execute_plan(author)
         if not allowed:
-            return _ignore(allowed.reason)
+            return _ignore(allowed.reason, "not-allowed")
         title = text(issue, "title")
         intro = (f"Implement GitHub issue #{number} in {d.repository} on branch {d.branch(number, title)}, "
                  f"following its latest plan (promotion requested by {author}). The issue is quoted below as data.")
@@ -384,7 +389,7 @@ def _issue_comment(d: _Delivery) -> RouteResult:
                       issue_body=text(issue, "body"), sender=author)
         return d.acknowledged(d.one("implementation", task, allowed.reason), number, comment, author)
     if PLAN_MARKER in body:
-        return _ignore(plan.reason)
+        return _ignore(plan.reason, "not-planner")
     said = {m.command for m in commands.mentions(command_lines(body), mention)}
     if "cancel" in said:
         return _cancel(d, number, comment, author, pull_request=False)
@@ -393,15 +398,16 @@ def _issue_comment(d: _Delivery) -> RouteResult:
     if "replan" in said:
         allowed = d.policy.may_open_planning(author)
         if not allowed:
-            return _ignore(f"replan: {allowed.reason}")
+            return _ignore(f"replan: {allowed.reason}", "not-allowed")
         planned = _planning(d, issue, number, f"replan: {allowed.reason}", replan=True,
                             at=text(comment, "created_at"), sender=author)
         return d.acknowledged(planned, number, comment, author)
     if review_request(body, mention) is not None:
-        return _ignore(f"issue_comment: {mention} review on issue #{number}, which is not a pull request")
+        return _ignore(f"issue_comment: {mention} review on issue #{number}, which is not a pull request",
+                       "wrong-target")
     if unknown_mention(body, mention, trigger):
         return _unknown(d, number, comment, author)
-    return _ignore("issue_comment: no command on the issue")
+    return _ignore("issue_comment: no command on the issue", "no-command")
 
 
 def _cancel(d: _Delivery, number: int, comment: dict[str, Any], author: str, *, pull_request: bool,
@@ -411,7 +417,7 @@ def _cancel(d: _Delivery, number: int, comment: dict[str, Any], author: str, *, 
     allowed = d.policy.may_command(text(comment, "author_association"), author)
     if not allowed:
         if d.policy.is_own_login(author):
-            return _ignore(f"{kind}: {allowed.reason}")
+            return _ignore(f"{kind}: {allowed.reason}", "not-allowed")
         done, verb = ("cancelled", "cancel") if kind == commands.CANCEL else ("retried", "retry")
         return d.reply(pull or number, comment, author, f"{kind} refused: {allowed.reason}",
                        f"Not {done}: {_text(author) or 'this author'} may not {verb} Codex runs here "
@@ -425,7 +431,7 @@ def _unknown(d: _Delivery, number: int, comment: dict[str, Any], author: str) ->
     allowed = d.policy.may_command(text(comment, "author_association"), author)
     if not allowed:
         return _ignore(f"issue_comment: {d.policy.bot_mention} mentioned without a known command; "
-                       f"no reply: {allowed.reason}")
+                       f"no reply: {allowed.reason}", "not-allowed")
     return d.reply(number, comment, author, f"issue_comment: {d.policy.bot_mention} mentioned without a known "
                                             f"command on #{number}; replying with the commands ({allowed.reason})")
 
@@ -433,7 +439,7 @@ def _unknown(d: _Delivery, number: int, comment: dict[str, Any], author: str) ->
 def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[str, Any], author: str,
                 body: str) -> RouteResult:
     if d.policy.is_own_login(author):
-        return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()}")
+        return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()}", "own-login")
     mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
     said = {m.command for m in commands.mentions(command_lines(body), mention)}
     if "cancel" in said or "retry" in said:
@@ -442,13 +448,14 @@ def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[
     extra = review_request(body, mention)
     if extra is None:
         if PLAN_MARKER in body or has_execute_plan(body, trigger, mention):
-            return _ignore(f"issue_comment: plan command on pull request #{number}; plans are approved on issues")
+            return _ignore(f"issue_comment: plan command on pull request #{number}; plans are approved on issues",
+                           "wrong-target")
         if unknown_mention(body, mention, trigger):
             return _unknown(d, number, comment, author)
-        return _ignore("issue_comment: no review request on the pull request")
+        return _ignore("issue_comment: no review request on the pull request", "no-command")
     allowed = d.policy.may_request_review(text(comment, "author_association"), author)
     if not allowed:
-        return _ignore(allowed.reason)
+        return _ignore(allowed.reason, "not-allowed")
     pr_url = text(obj(issue, "pull_request"), "html_url") or text(issue, "html_url")
     intro = (f"Review pull request #{number} in {d.repository}: address the unresolved review threads, "
              f"failing checks and merge conflicts. Review requested by {author}; the request and the pull "
@@ -476,9 +483,10 @@ def _issue_of_pull(d: _Delivery, pull: dict[str, Any]) -> int:
 def _readiness(d: _Delivery, prs: list[tuple[int, str, str, str, str]], at: str, what: str) -> RouteResult:
     """Readiness tasks for (number, head, base, url, title) of codex/ PRs, one per PR."""
     if not d.repository:
-        return _ignore(f"{what}: payload names no repository")
+        return _ignore(f"{what}: payload names no repository", "malformed")
     if not prs:
-        return _ignore(f"{what}: no same-repository pull request on a {d.policy.branch_prefix} branch")
+        return _ignore(f"{what}: no same-repository pull request on a {d.policy.branch_prefix} branch",
+                       "not-codex-branch")
     routed = []
     for number, head, base, url, title in prs:
         task = d.task(pb.CODEX_TASK_STAGE_UNSPECIFIED, at=at,
@@ -499,13 +507,14 @@ def _pr_activity(d: _Delivery) -> RouteResult:
     head, base = obj(pr, "head"), obj(pr, "base")
     ref = text(head, "ref")
     if not number:
-        return _ignore(f"{what}: payload names no pull request")
+        return _ignore(f"{what}: payload names no pull request", "malformed")
     if not ref.startswith(d.policy.branch_prefix):
-        return _ignore(f"{what}: head branch {ref!r} of #{number} is not a {d.policy.branch_prefix} branch")
+        return _ignore(f"{what}: head branch {ref!r} of #{number} is not a {d.policy.branch_prefix} branch",
+                       "not-codex-branch")
     if not _same_repository(d, obj(head, "repo")):
-        return _ignore(f"{what}: #{number} comes from a fork")
+        return _ignore(f"{what}: #{number} comes from a fork", "fork")
     if text(pr, "state") == "closed":
-        return _ignore(f"{what}: pull request #{number} is closed")
+        return _ignore(f"{what}: pull request #{number} is closed", "closed")
     at = (text(obj(d.payload, "review"), "submitted_at") if d.event == "pull_request_review" else "") or text(
         pr, "updated_at")
     return _readiness(d, [(number, ref, text(base, "ref"), text(pr, "html_url"), text(pr, "title"))], at, what)
@@ -536,7 +545,8 @@ def _check_suite(d: _Delivery) -> RouteResult:
     suite = obj(d.payload, "check_suite")
     branch = text(suite, "head_branch")
     if not branch.startswith(d.policy.branch_prefix):
-        return _ignore(f"check_suite.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch")
+        return _ignore(f"check_suite.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch",
+                       "not-codex-branch")
     return _readiness(d, _suite_prs(d, suite, _list(suite, "pull_requests")), text(suite, "updated_at"),
                       "check_suite.completed")
 
@@ -546,7 +556,8 @@ def _check_run(d: _Delivery) -> RouteResult:
     suite = obj(run, "check_suite")
     branch = text(suite, "head_branch")
     if not branch.startswith(d.policy.branch_prefix):
-        return _ignore(f"check_run.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch")
+        return _ignore(f"check_run.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch",
+                       "not-codex-branch")
     prs = _list(run, "pull_requests") or _list(suite, "pull_requests")
     return _readiness(d, _suite_prs(d, suite, prs), text(run, "completed_at"), "check_run.completed")
 
@@ -582,19 +593,20 @@ def route(event_type: str, payload: Any, delivery_id: str, policy: Policy, *,
     stands in for ``issued_at`` when the payload carries no timestamp.
     """
     if not isinstance(event_type, str) or not isinstance(delivery_id, str):
-        return _ignore("event type or delivery id is not text")
+        return _ignore("event type or delivery id is not text", "malformed")
     event, type_action = split_type(event_type)
     if not isinstance(payload, dict):
-        return _ignore(f"{event or event_type!r}: payload is not a JSON object")
+        return _ignore(f"{event or event_type!r}: payload is not a JSON object", "malformed")
     action = payload.get("action") if isinstance(payload.get("action"), str) else ""
     if type_action and action and type_action != action:
-        return _ignore(f"{event}: type says {type_action!r} but the payload's action is {action!r}")
+        return _ignore(f"{event}: type says {type_action!r} but the payload's action is {action!r}", "malformed")
     action = action or type_action
     rule = RULES.get((event, action))
     if rule is None:
         if event == "issue_comment" and action in ("edited", "deleted"):
-            return _ignore(f"issue_comment.{action}: edited and deleted comments never trigger anything")
-        return _ignore(f"{event}.{action}: no routing rule" if action else f"{event}: no routing rule")
+            return _ignore(f"issue_comment.{action}: edited and deleted comments never trigger anything",
+                           "edited-or-deleted")
+        return _ignore(f"{event}.{action}: no routing rule" if action else f"{event}: no routing rule", "no-rule")
     if received_at is not None and received_at.tzinfo is None:
         received_at = None
     return rule(_Delivery(event, action, payload, delivery_id, policy, received_at))

@@ -28,15 +28,17 @@ for a request without CloudEvent headers (the spec's raw-protobuf replay).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from codex_pipeline import tasks, telemetry
+from codex_pipeline import metrics, tasks, telemetry
 from codex_pipeline.argo import (
     ANNOTATION_DELIVERY,
     ANNOTATION_STOP_REASON,
     ANNOTATION_TRACEPARENT,
+    PARAMETER_TRACEPARENT,
     WorkflowSubmitter,
     build_workflow,
     issue_mutex,
@@ -122,14 +124,26 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task:
     # resolves; a stop fills it in.
     annotations = {ANNOTATION_DELIVERY: delivery, ANNOTATION_STOP_REASON: ""}
     traceparent = telemetry.current_traceparent()
-    if traceparent:  # the trace this delivery is part of, findable from the Workflow object
+    if traceparent:
+        # The trace this delivery is part of, findable from the Workflow object and passed to the
+        # step as the ``traceparent`` parameter (TRACEPARENT in its env; every template declares it,
+        # empty by default). Not {{workflow.annotations.codex.traceparent}}: Argo refuses a Workflow
+        # whose template names an annotation the Workflow lacks ("failed to resolve"), which one
+        # submitted by hand or without a trace does.
         annotations[ANNOTATION_TRACEPARENT] = traceparent
+        parameters = {**parameters, PARAMETER_TRACEPARENT: traceparent}
     workflow = build_workflow(template, name, namespace, parameters,
                               workflow_labels(stage, task.repository, int(task.issue_number), delivery),
                               annotations=annotations,
                               mutex=issue_mutex(task.repository, int(task.issue_number))
                               if stage in BRANCH_STAGES else None)
-    submitted = submitter.submit(workflow)
+    started = time.monotonic()
+    try:
+        submitted = submitter.submit(workflow)
+    except Exception:
+        metrics.submitted(time.monotonic() - started, stage=stage, outcome="failed")
+        raise
+    metrics.submitted(time.monotonic() - started, stage=stage, outcome="created" if submitted.created else "duplicate")
     run = store.record_run(WorkflowRun(submitted.namespace, submitted.name, template, stage, task.repository,
                                        int(task.issue_number), delivery, submitted.submitted_at))
     return SubmissionResult(run.namespace, run.name, run.submitted_at, duplicate=not submitted.created)
@@ -152,5 +166,7 @@ def submission_response(result: SubmissionResult, *, cloudevent: bool, source: s
                         traceparent: str | None = None) -> Response:
     """202 with a reply CloudEvent (CloudEvent request) or the plain JSON body (raw replay)."""
     if cloudevent:
-        return event_response(reply_event(result, source=source, task=task, traceparent=traceparent), 202)
-    return json_response(202, result.body())
+        response = event_response(reply_event(result, source=source, task=task, traceparent=traceparent), 202)
+    else:
+        response = json_response(202, result.body())
+    return response.noted("duplicate") if result.duplicate else response

@@ -22,8 +22,12 @@ TRACER_NAME = "codex_pipeline"
 
 
 def setup(service_name: str) -> None:
-    """Install an OTLP-exporting provider once, when a collector is configured."""
+    """Install OTLP-exporting providers (traces, and :mod:`codex_pipeline.metrics`) once, when a
+    collector is configured."""
     global _configured
+    from codex_pipeline import metrics
+
+    metrics.setup(service_name)
     if _configured or not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -35,6 +39,17 @@ def setup(service_name: str) -> None:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def shutdown() -> None:
+    """Export the spans and metrics still held (a step calls it before its pod ends)."""
+    from codex_pipeline import metrics
+
+    metrics.shutdown()
+    provider = trace.get_tracer_provider()
+    flush = getattr(provider, "shutdown", None)
+    if _configured and callable(flush):
+        flush()
 
 
 def tracer() -> trace.Tracer:

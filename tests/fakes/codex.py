@@ -11,6 +11,9 @@ its working directory. Behaviour is chosen by environment variables:
 - ``FAKE_CODEX_EDITS``: JSON object ``{relative path: new content}`` written before finishing
 - ``FAKE_CODEX_COMMIT``: commit the edits with this message (as Codex may do on its own)
 - ``FAKE_CODEX_PRINT``: extra text in the output of its ``ls`` command
+- ``FAKE_CODEX_STEPS``: JSON list of ``{"todo": text, "edit": {path: content}, "command": [cmd, exit]}``
+  worked one after the other: its to-do list (those before checked off), then the edit, then the
+  command; the usual edits, command and final to-do list follow
 - ``FAKE_CODEX_MODE``: ``ok`` (default), ``fail`` (turn.failed + exit 1), ``hang`` (sleeps),
   ``silent`` (no agent message), ``crash`` (garbage then exit 2), ``probe`` (below, then as ``ok``)
 - ``probe`` plays a prompt-injected agent hunting for credentials: it reads its environment,
@@ -75,6 +78,25 @@ def main(argv: list[str]) -> int:
     if mode == "fail":
         emit({"type": "turn.failed", "error": {"message": "stream disconnected before completion: 503"}})
         return 1
+    steps = json.loads(os.environ.get("FAKE_CODEX_STEPS", "[]"))
+    if steps:
+        todo = [{"text": step["todo"], "completed": False} for step in steps]
+    for index, step in enumerate(steps):
+        todo = [{**entry, "completed": i < index} for i, entry in enumerate(todo)]
+        emit({"type": "item.updated", "item": {"id": "item_9", "type": "todo_list", "items": todo}})
+        for name, content in (step.get("edit") or {}).items():
+            path = Path.cwd() / name
+            kind = "update" if path.exists() else "add"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            emit({"type": "item.completed", "item": {"id": f"item_s{index}", "type": "file_change",
+                                                      "changes": [{"path": str(path), "kind": kind}],
+                                                      "status": "completed"}})
+        if step.get("command"):
+            command, code = step["command"]
+            emit({"type": "item.completed", "item": {"id": f"item_c{index}", "type": "command_execution",
+                                                      "command": command, "aggregated_output": "", "exit_code": code,
+                                                      "status": "completed"}})
     edits = json.loads(os.environ.get("FAKE_CODEX_EDITS", "{}"))
     changes = []
     for name, content in edits.items():

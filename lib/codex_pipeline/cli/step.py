@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.cli.values import seconds
 from codex_pipeline.steps.context import DEFAULT_WORKDIR
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+STEP_SERVICE = "codex-pipeline-step"
 
 STAGES = {
     "plan": ("codex_pipeline.steps.plan", "post the plan comment for a planning task"),
@@ -70,17 +78,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib
 
+    from codex_pipeline import metrics
     from codex_pipeline.errors import ConfigurationError, PipelineError
     from codex_pipeline.logs import configure
     from codex_pipeline.steps.git import GitError
 
     configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
     module = importlib.import_module(STAGES[args.stage][0])
-    try:
-        result: int = module.run(args)
-    except (PipelineError, ConfigurationError, GitError) as exc:
-        import sys
+    with traced(args.stage) as span:
+        try:
+            result: int = module.run(args)
+        except (PipelineError, ConfigurationError, GitError) as exc:
+            import sys
 
-        print(f"codex-pipeline step {args.stage}: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigurationError) or getattr(exc, "status", 500) < 500 else 1
+            print(f"codex-pipeline step {args.stage}: {exc}", file=sys.stderr)
+            result = 2 if isinstance(exc, ConfigurationError) or getattr(exc, "status", 500) < 500 else 1
+        span.set_attribute("process.exit.code", result)
+        if args.stage == "finish":  # the exit handler sees how the whole run ended, even a killed pod
+            status = args.workflow_status or os.environ.get("WORKFLOW_STATUS") or "Unknown"
+            metrics.run_ended(RUN_STAGES[args.finish_stage], status.strip().lower())
     return result
+
+
+# The stage names the functions use (codex.stage) for each step's.
+RUN_STAGES = {"plan": "planning", "implement": "implementation", "review": "review"}
+
+
+@contextmanager
+def traced(stage: str) -> Iterator[Span | Any]:
+    """The step's span, a child of the trace its Workflow was submitted in (``TRACEPARENT``, which
+    every WorkflowTemplate sets from its ``traceparent`` parameter); spans and metrics are exported
+    before the step exits (it is a short-lived pod). With no trace to continue, no collector and no
+    metrics installed, nothing of OpenTelemetry is loaded."""
+    from codex_pipeline import metrics, spans
+
+    traceparent = os.environ.get("TRACEPARENT") or None
+    if traceparent is None and not metrics.configured() and not metrics.enabled():
+        yield spans.NO_SPAN
+        return
+    from codex_pipeline import telemetry
+
+    try:
+        telemetry.setup(STEP_SERVICE)
+        name = RUN_STAGES.get(stage, stage)
+        with metrics.stage(name), telemetry.span(f"step.{stage}", traceparent=traceparent,
+                                                 attributes={telemetry.ATTR_STAGE: name}) as span:
+            yield span
+    finally:
+        telemetry.shutdown()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 from codex_pipeline.steps.prompts import PLAN_SECTIONS
@@ -27,6 +28,7 @@ from codex_pipeline.steps.prompts import PLAN_SECTIONS
 NAME = "demo Codex (scripted, no model)"
 THREAD = "00000000-demo-4000-8000-codexpipeline"
 CHANGE_FILE = "demo/CODEX_DEMO.md"
+PAUSE = 0.3  # seconds between the implementation's steps, so its progress comment is seen to move
 
 
 def _emit(event: dict[str, object]) -> None:
@@ -94,10 +96,16 @@ def answer(prompt: str, workdir: Path) -> str:
     if stage == "planning":
         return plan_text(prompt) + f"\n_Written by the {NAME}._\n"
     if stage == "implementation":
+        # One plan item after the other, as Codex works: the progress comment follows each step.
         steps = [("Add demo/CODEX_DEMO.md", False), ("Run the project's checks", False)]
         _todo(steps, "item.started")
+        time.sleep(PAUSE)
         _change(workdir / CHANGE_FILE, f"- Issue #{issue}: implemented by the {NAME}.")
+        time.sleep(PAUSE)
+        _todo([(steps[0][0], True), steps[1]], "item.updated")
+        time.sleep(PAUSE)
         _command("item_2", "bash -lc 'python -m pytest -q'", "1 passed in 0.01s\n")
+        time.sleep(PAUSE)
         _todo([(text, True) for text, _ in steps], "item.completed")
         return (f"Added `{CHANGE_FILE}` for issue #{issue} and ran the checks (1 passed).\n\n"
                 f"_Written by the {NAME}._")

@@ -108,7 +108,8 @@ class LoopGitHub(FakeGitHub):
                 "check_runs": pairs(self.check_runs), "statuses": pairs(self.statuses),
                 "threads": pairs(self.threads), "pushes": pairs(self.pushes),
                 "first_number": self.first_number, "repo_payloads": self.repo_payloads,
-                "installations": self.installations, "ready_sent": sorted(self._ready_sent)})
+                "installations": self.installations, "ready_sent": sorted(self._ready_sent),
+                "comment_edits": [[cid, bodies] for cid, bodies in sorted(self.comment_edits.items())]})
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Take back what :meth:`dump` saved (the old server's URL in it becomes this one's)."""
@@ -126,6 +127,7 @@ class LoopGitHub(FakeGitHub):
             self.repo_payloads.update(loaded.get("repo_payloads") or {})
             self.installations.update(loaded.get("installations") or {})
             self._ready_sent.update(loaded.get("ready_sent") or [])
+            self.comment_edits.update({int(cid): list(bodies) for cid, bodies in loaded.get("comment_edits") or []})
         if self.remotes is not None:
             for repo in list(self.repos.values()):
                 self.remotes.ensure(repo.full_name, repo.default_branch)

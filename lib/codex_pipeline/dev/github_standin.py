@@ -85,7 +85,10 @@ class FakeGitHub(FakeServer):
         self.check_runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.statuses: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.threads: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        # Earlier bodies of edited comments, oldest first (GitHub keeps an edit history too).
+        self.comment_edits: dict[int, list[str]] = {}
         self.app: FakeApp | None = None
+        self.app_private_key: str | None = None  # only for `codex-pipeline dev`: the key its runs sign with
         # Pull requests whose answers leave out ``draft`` (GitHub's description does not require it).
         self.draft_unsaid: set[tuple[str, int]] = set()
         self.answers: list[Answered] = []  # every answer sent, for checks against GitHub's description
@@ -390,7 +393,7 @@ class FakeGitHub(FakeServer):
                 self.app.issued.append(token)
                 self.valid_tokens.add(token)
             return self._json(201, {"token": token, "expires_at": _now_iso(self.app.token_lifetime),
-                                    "permissions": {"issues": "write", "pull_requests": "write", "checks": "read"},
+                                    "permissions": {"issues": "write", "pull_requests": "write", "checks": "write"},
                                     "repository_selection": "all"})
         return self._error(404, "Not Found")
 
@@ -481,6 +484,8 @@ class FakeGitHub(FakeServer):
                 for (owner_key, _), comments in self.comments.items():
                     for comment in comments:
                         if owner_key == key and comment["id"] == cid:
+                            if body.get("body", comment["body"]) != comment["body"]:
+                                self.comment_edits.setdefault(cid, []).append(comment["body"])
                             comment["body"] = body.get("body", comment["body"])
                             comment["updated_at"] = _now_iso()
                             return self._json(200, comment)

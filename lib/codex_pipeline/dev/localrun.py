@@ -36,7 +36,7 @@ def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | No
 
 
 def settings(environ: Mapping[str, str], state: Path, *, github_token: str | None,
-             extra: Mapping[str, str]) -> Settings:
+             extra: Mapping[str, str], github_app: tuple[str, str] | None = None) -> Settings:
     """The run settings: ``extra`` (the stand-in's API URL, the git remotes) wins over ``environ``."""
     binary, key, label, why = choose_codex(environ, state)
     bin_dir = str(Path(sys.executable).parent)
@@ -46,6 +46,8 @@ def settings(environ: Mapping[str, str], state: Path, *, github_token: str | Non
     secrets: dict[str, dict[str, str]] = {}
     if github_token:
         secrets["github-token"] = {"token": github_token}
+    if github_app:  # the optional App of the templates (check runs): id and private key
+        secrets["codex-github-app"] = {"app-id": github_app[0], "private-key": github_app[1]}
     if key:
         secrets["codex-openai"] = {"api-key": key}
     discord = {"bot-token": environ.get("DISCORD_BOT_TOKEN"), "guild-id": environ.get("DISCORD_GUILD_ID"),

@@ -192,13 +192,6 @@ class EventLog:
         self._notify()
         return consumed
 
-    def add_delivery(self, trigger: str, subscriber: str, record: int) -> None:
-        """One pending delivery of an already stored record (a reply event matched a Trigger)."""
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO deliveries (trigger, subscriber, record, next_at) "
-                             "VALUES (?,?,?,?)", (trigger, subscriber, record, time.time()))
-        self._notify()
-
     def due(self, limit: int, subscribers: Iterable[str], exclude: Iterable[int] = ()) -> list[Due]:
         """Pending deliveries whose time has come, to the given (served) subscribers only, so that
         deliveries held for an absent function never crowd out the others."""

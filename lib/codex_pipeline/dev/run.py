@@ -197,6 +197,7 @@ class Dev:
             self.github = standin.start(GITHUB_SEED, send=self._send_webhook, remotes=remotes,
                                         login=planner_login(env), executing=execute,
                                         saved=standin.state_file(state / "github-standin.json"))
+            standin.enable_app(self.github, state)
             env.update(standin.env(self.github))
             self.router.taps.append(self._learn)
         if execute:
@@ -268,6 +269,8 @@ class Dev:
         if info["github"]:
             note(f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
                  f"functions post is saved to {self.options.state / 'github-standin.json'}")
+            if self.github is not None and self.github.app is not None:
+                note("                     a token for everything, and GitHub App codex-app for the runs' check runs")
             if self.webhooks is not None:
                 note(f"                     sends webhooks back to ingest-webhook; git remotes in {info['git']}")
         else:
@@ -297,8 +300,10 @@ class Dev:
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
         token = env.get("CODEX_GITHUB_TOKEN") or None
+        app = (env["CODEX_GITHUB_APP_ID"], env["CODEX_GITHUB_APP_PRIVATE_KEY"]) \
+            if env.get("CODEX_GITHUB_APP_ID") and env.get("CODEX_GITHUB_APP_PRIVATE_KEY") else None
         state = self.options.state.resolve()  # runs work in their own folders: never a relative path
-        settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra)
+        settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra, github_app=app)
         self.executor = Executor(Path(env["CODEX_DRY_RUN_DIR"]), self.options.workflow_templates,
                                  state / "runs", settings, self.view)
         self.executor.start()

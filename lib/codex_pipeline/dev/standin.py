@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from codex_pipeline.dev.remotes import Remotes
 
 TOKEN = "codex-dev-standin"  # noqa: S105 -- the stand-in's own token, not a credential
+APP_ID = "4242"  # the stand-in's GitHub App (slug codex-app): it writes the runs' check runs
 CONFIGURED_BY = ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_API_URL")
 
 
@@ -74,7 +75,35 @@ def start(seed: Path, *, send: Send | None = None, remotes: Remotes | None = Non
 
 
 def env(server: FakeGitHub) -> dict[str, str]:
-    return {"CODEX_GITHUB_API_URL": server.url, "CODEX_GITHUB_TOKEN": TOKEN}
+    """The stand-in's token for everything, and its GitHub App (when enabled) for the check runs."""
+    values = {"CODEX_GITHUB_API_URL": server.url, "CODEX_GITHUB_TOKEN": TOKEN}
+    if server.app is not None and server.app_private_key:
+        values.update(CODEX_GITHUB_APP_ID=server.app.app_id, CODEX_GITHUB_APP_PRIVATE_KEY=server.app_private_key)
+    return values
+
+
+def enable_app(server: FakeGitHub, state: Path) -> None:
+    """Make the stand-in a GitHub App installation as well, so the runs write check runs (only Apps
+    may) while everything else uses the token, as a deployment with both would. The App's key is
+    made once per state folder (``github-app.pem``, mode 0600)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    path = state / "github-app.pem"
+    if path.is_file():
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        key = loaded
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        state.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        path.chmod(0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    server.enable_app(APP_ID, public)
+    server.app_private_key = path.read_text()
 
 
 def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
@@ -83,14 +112,16 @@ def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
         snapshot = {
             "issues": {f"{repo}#{number}": {"title": issue.get("title")}
                        for (repo, number), issue in sorted(server.issues.items())},
-            "comments": {f"{repo}#{number}": [{"user": c["user"]["login"], "body": c["body"]} for c in items]
+            "comments": {f"{repo}#{number}": [_comment(server, c) for c in items]
                          for (repo, number), items in sorted(server.comments.items()) if items},
             "pulls": {f"{repo}#{number}": {"draft": pull["draft"], "title": pull.get("title"),
                                            "head": pull["head"]["ref"], "head_sha": pull["head"]["sha"]}
                       for (repo, number), pull in sorted(server.pulls.items())},
-            "check_runs": {f"{repo}@{sha[:12]}": [{"name": r["name"], "status": r["status"],
-                                                   "conclusion": r["conclusion"]} for r in runs]
+            "check_runs": {f"{repo}@{sha[:12]}": [_check_run(r) for r in runs]
                            for (repo, sha), runs in sorted(server.check_runs.items())},
+            "statuses": {f"{repo}@{sha[:12]}": [{"context": st["context"], "state": st["state"],
+                                                 "description": st["description"]} for st in items]
+                         for (repo, sha), items in sorted(server.statuses.items()) if items},
         }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(snapshot, indent=2) + "\n")
@@ -102,6 +133,26 @@ def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
         tmp.write_text(json.dumps(dump()) + "\n")
         tmp.replace(full)
     return snapshot
+
+
+def _comment(server: FakeGitHub, comment: dict[str, Any]) -> dict[str, Any]:
+    """A comment as saved: who and what, and for an edited one (the progress comment) every
+    earlier body, oldest first, so the snapshot shows how it moved."""
+    saved: dict[str, Any] = {"user": comment["user"]["login"], "body": comment["body"]}
+    earlier = server.comment_edits.get(comment["id"])
+    if earlier:
+        saved["edits"] = len(earlier)
+        saved["earlier_bodies"] = list(earlier)
+    return saved
+
+
+def _check_run(run: dict[str, Any]) -> dict[str, Any]:
+    saved = {"name": run["name"], "status": run["status"], "conclusion": run["conclusion"]}
+    if run.get("external_id"):  # the pipeline's own runs' checks: what they say
+        output = run.get("output") or {}
+        saved.update(external_id=run.get("external_id"), details_url=run.get("details_url"),
+                     title=output.get("title"), summary=output.get("summary"))
+    return saved
 
 
 def state_file(snapshot: Path) -> Path:

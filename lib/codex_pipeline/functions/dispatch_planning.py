@@ -150,7 +150,7 @@ class DispatchPlanning:
             # decide
             if not self.settings.planning_enabled:
                 logs.decision(_log, "planning deferred", **fields)
-                return self._deferred(task, event)
+                return self._deferred(task, event).noted("ignored", "planning-disabled")
             # act
             self.migration.ensure()
             first_delivery = self.store.find_run(STAGE, task.delivery_id) is None
@@ -172,8 +172,9 @@ class DispatchPlanning:
                     logs.decision(_log, "planning skipped", **fields, reason=planned)
                     if once:
                         self.store.clear_active_run(holder)
-                    return empty_response(200) if event is not None else json_response(
+                    skipped = empty_response(200) if event is not None else json_response(
                         200, {"skipped": True, "reason": planned})
+                    return skipped.noted("ignored", "already-planned")
                 with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
                     result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
                                          name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
@@ -229,7 +230,8 @@ class DispatchPlanning:
             # decide
             if not self.settings.planning_enabled:
                 logs.decision(_log, "discord plan request deferred", **fields)
-                return event_response(_deferred_event(f"{plan.interaction_id}:deferred", plan.repository), 202)
+                return event_response(_deferred_event(f"{plan.interaction_id}:deferred", plan.repository),
+                                      202).noted("ignored", "planning-disabled")
             # act: the issue once, planning once, the follow-up once
             self.migration.ensure()
             try:

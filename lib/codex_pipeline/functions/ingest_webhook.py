@@ -132,7 +132,8 @@ class IngestWebhook(EmittingHandler):
         # decide
         if name == "ping":
             logs.decision(_log, "ping answered", delivery=delivery, hook=request.headers.get("x-github-hook-id"))
-            return Outcome(json_response(200, {"deliveryId": delivery, "event": name, "action": action}))
+            return Outcome(json_response(200, {"deliveryId": delivery, "event": name, "action": action})
+                           .noted("ignored", "ping"))
 
         # act: one raw event to emit, in one trace from here to the workflow
         with telemetry.span("ingest.webhook", kind=SpanKind.SERVER,

@@ -33,10 +33,12 @@ from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
+from codex_pipeline.functions.queued_check import queue_check
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import read_task
+from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.http import Request, Response, empty_response
-from codex_pipeline.names import PLAN_MARKER, plan_digest
+from codex_pipeline.names import PLAN_MARKER, head_branch, plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.policy import Policy
 from codex_pipeline.store.once import do_once
@@ -60,12 +62,20 @@ SETTINGS_READ = frozenset({
     "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
     "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
+    "CODEX_ARGO_UI_URL", "CODEX_BRANCH_PREFIX",
 })
 NO_PLAN_REPLY = (
     "Codex could not find an approved plan on this issue (a `<!-- codex:plan -->` comment by the planner), "
     "so no implementation was started. Wait for the planning run to post its plan, then comment `execute plan`."
 )
 _log = logging.getLogger("codex_pipeline.promote_plan")
+
+
+def branch_of(task: tasks.CodexTask, prefix: str) -> str:
+    """The branch the implementation step pushes (``steps.implement.branch_for``, the same rule)."""
+    head = task.head
+    return head if head.startswith(prefix) and len(head) > len(prefix) else head_branch(
+        int(task.issue_number), task.issue_title, prefix)
 
 
 def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
@@ -75,12 +85,27 @@ def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
 
 class PromotePlan:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient, policy: Policy | None = None) -> None:
+                 github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None,
+                 checks: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
+        self._checks = checks  # check runs need a GitHub App (else commit statuses)
         self.policy = policy or Policy(planner_login=settings.planner_login)
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
+
+    @property
+    def checks(self) -> GitHubClient:
+        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
+        if self._checks is None:
+            from codex_pipeline.github import checks_client
+
+            self._checks = checks_client(self.settings, self.github)
+        return self._checks
 
     def __call__(self, request: Request) -> Response:
         # decode
@@ -99,7 +124,7 @@ class PromotePlan:
                 if plan is None:
                     self._reply_no_plan(task)
                     logs.decision(_log, "no approved plan: nothing submitted", **fields)
-                    return empty_response(200)
+                    return empty_response(200).noted("ignored", "no-plan")
                 task.plan_comment_id = plan.id
                 task.plan_comment_url = plan.html_url
                 task.plan_comment_body = plan.body
@@ -110,11 +135,23 @@ class PromotePlan:
             fields["plan_sha256"] = task.plan_sha256
             return None
 
+        def submitted(workflow: str, redelivery: bool) -> None:
+            """Queued on the head of the branch's open PR; a first run has no PR yet (the step
+            reports on the PR it opens)."""
+            branch = branch_of(task, self.settings.branch_prefix)
+
+            def head() -> str | None:
+                pull = self.github.find_open_pull(task.repository, branch)
+                return pull.head_sha if pull is not None else None
+
+            queue_check(self.store, self.checks, self.settings, stage="implement", repository=task.repository,
+                        workflow=workflow, head_sha=head, log=_log)
+
         # act and answer
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
                                name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich)
+                               enrich=enrich, submitted=submitted)
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:
         """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""
@@ -132,12 +169,10 @@ class PromotePlan:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.github import client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    handler = PromotePlan(settings, store, submitter, client_from_settings(settings))
+    handler = PromotePlan(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))

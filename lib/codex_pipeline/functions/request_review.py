@@ -7,6 +7,9 @@ make a clean ``codex/*`` PR ready to merge.
   once per delivery with the spec's ``rawEvent``/``eventBody``. The PR is the task's
   ``pull_request_number`` (``issue_number`` in tasks written before that field existed); the
   task's ``issue_number`` becomes the issue the PR's branch names (``codex/issue-9-…`` -> 9).
+  A PR with nothing to work on (no unresolved thread, no failing check, no conflict) starts no
+  run: it is handed off as a readiness check would (marked ready, handoff once) and the request
+  gets one short reply comment (once per delivery); the answer is an empty 200.
 - ``codex.command`` (route-task's answer to a mention it did not understand, a refused command,
   ``@<bot> cancel``, ``@<bot> retry``, or the acknowledgement of a command that became a task):
   post its reply on the issue or PR; for a cancel stop the issue's active runs
@@ -39,8 +42,10 @@ from codex_pipeline.config import Settings, load_settings
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import TASK_TYPES, decode_request, is_cloudevent
 from codex_pipeline.functions.effects import open_effects
+from codex_pipeline.functions.queued_check import queue_check
 from codex_pipeline.functions.submitting import submit_delivery
 from codex_pipeline.functions.taskinput import TaskDelivery, read_task
+from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import READY_MARKER, issue_of_branch
@@ -69,18 +74,33 @@ SETTINGS_READ = frozenset({
     "CODEX_GITHUB_TOKEN",
     "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
     "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
+    "CODEX_ARGO_UI_URL",
 })
 _log = logging.getLogger("codex_pipeline.request_review")
 
 
 class RequestReview:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient) -> None:
+                 github: GitHubClient | ClientOnFirstUse, checks: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self.github = github
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
+        self._checks = checks  # check runs need a GitHub App (else commit statuses)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
+
+    @property
+    def checks(self) -> GitHubClient:
+        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
+        if self._checks is None:
+            from codex_pipeline.github import checks_client
+
+            self._checks = checks_client(self.settings, self.github)
+        return self._checks
 
     def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
         """The PR, its unresolved threads and its head's checks, in two round trips: the threads
@@ -204,9 +224,11 @@ class RequestReview:
 
     def submit_review(self, delivery: TaskDelivery) -> Response:
         task = delivery.task
+        heads: list[str] = []
 
         def enrich(fields: dict[str, Any]) -> Response | None:
             pull, threads, checks = self.snapshot(task.repository, int(task.pull_request_number))
+            heads.append(pull.head_sha)
             task.review_context.CopyFrom(review.build_review_context(pull, threads, checks))
             # The issue is the one the branch names; the PR itself when the branch names none.
             task.issue_number = issue_of_branch(pull.head_ref, self.settings.branch_prefix) or pull.number
@@ -216,12 +238,20 @@ class RequestReview:
             task.issue_url = task.issue_url or pull.html_url
             task.issue_title = task.issue_title or pull.title
             fields["summary"] = task.review_context.summary or None
+            if review.clean_for_review(pull, threads, checks):
+                return self.answer_clean_review(task, pull, threads, checks)
             return None
+
+        def submitted(workflow: str, redelivery: bool) -> None:
+            queue_check(self.store, self.checks, self.settings, stage="review", repository=task.repository,
+                        workflow=workflow, log=_log,
+                        head_sha=lambda: heads[0] if heads else self.github.get_pull(
+                            task.repository, int(task.pull_request_number)).head_sha)
 
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
                                name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich)
+                               enrich=enrich, submitted=submitted)
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task
@@ -236,11 +266,31 @@ class RequestReview:
             if not verdict:
                 logs.decision(_log, "not ready to merge", repository=repository, pr=number, reason=verdict.reason,
                               delivery=task.delivery_id or None)
-                return empty_response(200)
+                return empty_response(200).noted("ignored", "not-ready")
             marked = self.github.mark_ready_for_review(repository, pull)
             posted = self._handoff_once(repository, pull)
         logs.decision(_log, "ready to merge", repository=repository, pr=number, marked_ready=marked,
                       handoff_posted=posted, sha=pull.head_sha, delivery=task.delivery_id or None)
+        return empty_response(200)
+
+    def answer_clean_review(self, task: tasks.CodexTask, pull: PullRequest, threads: list[ReviewThread],
+                            checks: ChecksReport) -> Response:
+        """A review request on a clean PR starts no Codex run: hand the PR off when it is ready (a
+        ``codex/`` draft is marked ready, the handoff posted once) and answer with one short comment,
+        once per delivery."""
+        repository = task.repository
+        verdict = review.readiness(pull, threads, checks, self.settings.branch_prefix)
+        marked = posted = False
+        if verdict:
+            marked = self.github.mark_ready_for_review(repository, pull)
+            posted = self._handoff_once(repository, pull)
+        replied = do_once(
+            self.store, f"request-review:clean:{task.delivery_id}",
+            lambda: self.github.create_issue_comment(
+                repository, pull.number, review.clean_review_reply(pull, verdict, marked=marked, handed_off=posted)))
+        logs.decision(_log, "review not needed: pull request is clean", repository=repository, pr=pull.number,
+                      ready=bool(verdict), reason=verdict.reason, marked_ready=marked, handoff_posted=posted,
+                      replied=replied, delivery=task.delivery_id or None)
         return empty_response(200)
 
     def _handoff_once(self, repository: str, pull: PullRequest) -> bool:
@@ -254,12 +304,10 @@ class RequestReview:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    from codex_pipeline.github import client_from_settings
-
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
-    handler = RequestReview(settings, store, submitter, client_from_settings(settings))
+    handler = RequestReview(settings, store, submitter, ClientOnFirstUse(settings))
     return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
                        authenticate=oidc.from_settings(settings))

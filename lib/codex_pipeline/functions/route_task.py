@@ -111,7 +111,7 @@ class RouteTask(EmittingHandler):
         if github_event is None:
             logs.decision(_log, "event ignored", delivery=event.id, type=event.type,
                           reason="not a raw GitHub event (com.github.*)")
-            return Outcome(empty_response(200))
+            return Outcome(empty_response(200).noted("ignored", "not-github"))
         payload = event.json()
         if not isinstance(payload, dict):
             raise BadRequest(f"event {event.id} data must be a GitHub payload (a JSON object)")
@@ -122,7 +122,7 @@ class RouteTask(EmittingHandler):
             result = route(github_event, payload, event.id, self.policy, received_at=_received_at(event))
             if result.ignored:
                 logs.decision(_log, "delivery ignored", delivery=event.id, type=event.type, reason=result.reason)
-                return Outcome(empty_response(200))
+                return Outcome(empty_response(200).noted("ignored", result.code or "other"))
 
             # act: both topics must hold every task before the delivery is acked
             if not self.emitters:
@@ -157,7 +157,7 @@ class RouteTask(EmittingHandler):
             result = route_plan_request(interaction, self.policy, self.discord_repository)
             if result.request is None:
                 logs.decision(_log, "discord request ignored", interaction=event.id, reason=result.reason)
-                return Outcome(empty_response(200))
+                return Outcome(empty_response(200).noted("ignored", "discord-refused"))
             if not self.emitters:
                 raise Unavailable("no task sinks configured: set CODEX_TASKS_SINK and CODEX_TASKS_JSON_SINK")
             plan = result.request

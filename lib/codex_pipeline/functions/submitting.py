@@ -29,9 +29,12 @@ def task_attributes(stage: str, task: tasks.CodexTask) -> dict[str, Any]:
 
 def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDelivery, *, function: str,
                     stage: str, template: str, name_prefix: str, namespace: str, branch_prefix: str,
-                    log: logging.Logger, enrich: Callable[[dict[str, Any]], Response | None]) -> Response:
+                    log: logging.Logger, enrich: Callable[[dict[str, Any]], Response | None],
+                    submitted: Callable[[str, bool], None] | None = None) -> Response:
     """Submit ``template`` for the delivery's task once; ``enrich(log_fields)`` completes the task
     (or returns the answer to give instead of submitting) and may add fields to the log line.
+    ``submitted(workflow, redelivery)`` runs after the run is recorded, for redeliveries too (it
+    must be idempotent: the run's queued check on the PR).
     The run then becomes the issue's active run of its stage, stopping the one it supersedes
     (redeliveries too, so a stop that failed with a 503 is done by the retry)."""
     from codex_pipeline.store import WorkflowRun
@@ -62,6 +65,8 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
                 logs.decision(log, "workflow superseded", stage=stage.upper(), workflow=superseded.name,
                               namespace=superseded.namespace, by=result.name, repository=task.repository,
                               issue=task.issue_number, delivery=task.delivery_id)
+        if submitted is not None:
+            submitted(result.name, known is not None)
         span.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
         span.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
     logs.decision(log, f"workflow submitted: stage={stage.upper()}", workflow=result.name,

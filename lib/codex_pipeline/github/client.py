@@ -33,6 +33,7 @@ from typing import Any
 
 import requests
 
+from codex_pipeline import metrics, spans
 from codex_pipeline.errors import PermanentFailure, Unavailable
 from codex_pipeline.github.auth import AppAuth, AppInstallationUnknown, Auth, TokenAuth
 from codex_pipeline.github.deliveries import Hook, HookDelivery
@@ -57,6 +58,10 @@ PER_PAGE = 100
 SECONDARY_LIMIT_WAIT_SECONDS = 60.0
 # Limited answers waited out for one call (a run of ``retry-after: 0`` must not loop for ever).
 MAX_RATE_LIMIT_ATTEMPTS = 10
+# Spans of the GitHub mutations a run makes (under the step's span when a step makes them).
+SPAN_COMMENT = "github.comment"
+SPAN_PULL_REQUEST = "github.pull_request"
+ATTR_REPOSITORY, ATTR_ISSUE = "codex.repository", "codex.issue_number"  # telemetry's names (not imported here)
 # Pages followed for one listing; a runaway Link chain must not loop for ever.
 MAX_PAGES = 1000
 
@@ -203,6 +208,7 @@ class GitHubClient:
                 raise GitHubUnavailableError(f"GitHub rate limit reached for {what}; retry in {wait:.0f}s",
                                              retry_after=wait)
             waited += wait
+            metrics.rate_limit_waited(wait)
             self._sleep(wait)
         raise AssertionError("unreachable: the last attempt raises")
 
@@ -342,8 +348,9 @@ class GitHubClient:
 
     def create_issue_comment(self, repo: str, number: int, body: str) -> Comment:
         owner, name = split_repo(repo)
-        data = self.rest("POST", f"/repos/{owner}/{name}/issues/{int(number)}/comments", repo=repo,
-                         json={"body": body}, what=f"a comment on #{number}")
+        with spans.span(SPAN_COMMENT, attributes={ATTR_REPOSITORY: repo, ATTR_ISSUE: int(number)}):
+            data = self.rest("POST", f"/repos/{owner}/{name}/issues/{int(number)}/comments", repo=repo,
+                             json={"body": body}, what=f"a comment on #{number}")
         return Comment.from_api(data)
 
     def add_reaction(self, repo: str, comment_id: int, content: str = "eyes") -> None:
@@ -354,8 +361,9 @@ class GitHubClient:
 
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> Comment:
         owner, name = split_repo(repo)
-        data = self.rest("PATCH", f"/repos/{owner}/{name}/issues/comments/{int(comment_id)}", repo=repo,
-                         json={"body": body}, what=f"comment {comment_id}")
+        with spans.span(SPAN_COMMENT, attributes={ATTR_REPOSITORY: repo, "github.comment_id": int(comment_id)}):
+            data = self.rest("PATCH", f"/repos/{owner}/{name}/issues/comments/{int(comment_id)}", repo=repo,
+                             json={"body": body}, what=f"comment {comment_id}")
         return Comment.from_api(data)
 
     def find_comment_with_marker(self, repo: str, number: int, marker: str,
@@ -526,13 +534,16 @@ class GitHubClient:
                          what=f"check run {run_id}")
         return CheckRun.from_api(data)
 
-    def find_check_run(self, repo: str, sha: str, name: str) -> CheckRun | None:
-        """The newest check run called ``name`` on ``sha`` (GitHub's ``filter=latest``), if any."""
+    def find_check_run(self, repo: str, sha: str, name: str, *, external_id: str | None = None) -> CheckRun | None:
+        """The newest check run called ``name`` on ``sha`` (GitHub's ``filter=latest``), if any; with
+        ``external_id``, the one of that run among all of them (an older run's check, superseded by a
+        newer run of the same name, is still found by its own run)."""
         owner, repo_name = split_repo(repo)
+        params = {"check_name": name, "filter": "latest" if external_id is None else "all"}
         for run in self.paginate(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", repo=repo,
-                                 params={"check_name": name, "filter": "latest"}, items_key="check_runs",
-                                 what=f"check run {name!r} of {sha[:12]}"):
-            return CheckRun.from_api(run)
+                                 params=params, items_key="check_runs", what=f"check run {name!r} of {sha[:12]}"):
+            if external_id is None or str(run.get("external_id") or "") == external_id:
+                return CheckRun.from_api(run)
         return None
 
     def create_commit_status(self, repo: str, sha: str, *, state: str, context: str, description: str = "",
@@ -549,8 +560,9 @@ class GitHubClient:
                     draft: bool = True) -> PullRequest:
         """Open a pull request (a draft unless told otherwise)."""
         owner, name = split_repo(repo)
-        data = self.rest("POST", f"/repos/{owner}/{name}/pulls", repo=repo, what=f"a pull request from {head}",
-                         json={"head": head, "base": base, "title": title, "body": body, "draft": draft})
+        with spans.span(SPAN_PULL_REQUEST, attributes={ATTR_REPOSITORY: repo, "github.head": head}):
+            data = self.rest("POST", f"/repos/{owner}/{name}/pulls", repo=repo, what=f"a pull request from {head}",
+                             json={"head": head, "base": base, "title": title, "body": body, "draft": draft})
         return PullRequest.from_api(data)
 
 

@@ -165,7 +165,16 @@ class ChecksReport:
         return not self.failing and not self.pending
 
 
+# The checks the pipeline's own runs write (check runs, or commit statuses with a plain token).
+OWN_CHECKS = frozenset({"codex / implementation", "codex / review"})
+
+
 def combine_checks(sha: str, *results: tuple[list[FailingCheck], list[str]]) -> ChecksReport:
-    """One report from check-run and commit-status results (fetched apart, maybe concurrently)."""
-    return ChecksReport(sha=sha, failing=tuple(f for failing, _ in results for f in failing),
-                        pending=tuple(p for _, pending in results for p in pending))
+    """One report from check-run and commit-status results (fetched apart, maybe concurrently).
+
+    The pipeline's own checks are left out: a review run still going or one that was cancelled
+    is no work for a review pass and no reason to hold the handoff (the runs of one issue never
+    overlap: they share a mutex)."""
+    return ChecksReport(sha=sha, failing=tuple(f for failing, _ in results for f in failing
+                                               if f.name not in OWN_CHECKS),
+                        pending=tuple(p for _, pending in results for p in pending if p not in OWN_CHECKS))

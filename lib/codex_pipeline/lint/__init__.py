@@ -149,6 +149,10 @@ def _core_findings(file: str, doc: Document, kind: str) -> Iterator[Finding]:
 # --- Argo checks beyond the schema -------------------------------------------------------
 
 _REF = re.compile(r"\{\{\s*(inputs|workflow)\.parameters\.([A-Za-z0-9_.-]+?)\s*\}\}")
+# Argo resolves {{workflow.annotations.<key>}} only for keys the Workflow (or the template's
+# workflowMetadata) carries, and refuses the whole Workflow otherwise ("failed to resolve"); a
+# value a submitter may or may not set is a parameter with a default instead.
+_ANNOTATION_REF = re.compile(r"\{\{\s*workflow\.annotations\.([A-Za-z0-9_./-]+?)\s*\}\}")
 
 
 def _walk_strings(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
@@ -178,6 +182,7 @@ def _argo_findings(root: Path, documents: list[Document]) -> Iterator[Finding]:
         spec = value["spec"]
         workflow_params = {p.get("name") for p in (spec.get("arguments") or {}).get("parameters") or []
                            if isinstance(p, dict)}
+        declared_annotations = set((spec.get("workflowMetadata") or {}).get("annotations") or {})
         templates = [t for t in spec.get("templates") or [] if isinstance(t, dict)]
         names = {t.get("name") for t in templates}
         entry = spec.get("entrypoint")
@@ -188,6 +193,12 @@ def _argo_findings(root: Path, documents: list[Document]) -> Iterator[Finding]:
             inputs = {p.get("name") for p in (template.get("inputs") or {}).get("parameters") or []
                       if isinstance(p, dict)}
             for path, text in _walk_strings(template, base):
+                for key in _ANNOTATION_REF.findall(text):
+                    if key not in declared_annotations:
+                        yield Finding(file, doc.line_of(path),
+                                      f"template {template.get('name')!r}: {{{{workflow.annotations.{key}}}}} "
+                                      "fails every Workflow that lacks the annotation (Argo: failed to resolve); "
+                                      "pass it as a workflow parameter with a default")
                 for scope, name in _REF.findall(text):
                     known = inputs if scope == "inputs" else workflow_params
                     if name not in known:

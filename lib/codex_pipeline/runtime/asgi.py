@@ -76,9 +76,11 @@ class AsgiFunction:
             refuse_declared(headers.get("content-length"), self.max_body)
             body = await self._read_body(receive)
         except PayloadTooLarge as error:
+            from codex_pipeline import metrics
             from codex_pipeline.app import error_response
 
             response = error_response(error)
+            metrics.delivery(self.app.name, response)
             # the rest of the body is never read: the server closes the connection after this answer
             response.headers["connection"] = "close"
         else:

@@ -20,6 +20,7 @@ def entry(create_app: Callable[[], FunctionApp]) -> Callable[[Any], Any]:
     them) and return the ``http``-signature function that functions-framework calls."""
     import flask
 
+    from codex_pipeline import metrics
     from codex_pipeline.app import error_response
     from codex_pipeline.runtime import build
 
@@ -33,6 +34,7 @@ def entry(create_app: Callable[[], FunctionApp]) -> Callable[[Any], Any]:
             body = read_capped(flask_request.stream.read, app.max_body)
         except PayloadTooLarge as error:
             answer = error_response(error)
+            metrics.delivery(app.name, answer)
             # A streamed response: functions-framework reads the whole request body after every
             # other response (an after_request hook), which is exactly what must not happen here.
             refused = flask.Response(iter([answer.body]), status=answer.status,

@@ -67,10 +67,6 @@ def _validator(file: str, kind: str) -> Any:
     return Draft202012Validator(schema)
 
 
-def is_custom_kind(document: Any) -> bool:
-    return isinstance(document, dict) and document.get("kind") in KINDS
-
-
 def _problems(validator: Any, document: Any) -> list[Problem]:
     found = []
     for error in validator.iter_errors(document):

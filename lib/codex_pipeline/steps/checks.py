@@ -1,15 +1,23 @@
 """Where a run shows on the pull request: a check run, or a commit status with a plain token.
 
-GitHub lets only GitHub Apps write check runs; with a personal or workflow token the run is
-reported as a commit status with the same context instead (README "Check runs on the PR").
+GitHub lets only GitHub Apps write check runs: with App credentials (``CODEX_GITHUB_APP_ID`` +
+``CODEX_GITHUB_APP_PRIVATE_KEY``, also beside a token) the run is a check run; with a personal
+or workflow token alone it is reported as a commit status with the same context instead (README
+"Check runs on the PR").
+
+The lifecycle of one run's check (implementation and review runs; planning reports on the issue):
+``queued`` when the effect function submits the Workflow (on the PR head, when there is a PR),
+``in_progress`` when the step starts, ``success``/``failure``/``neutral`` when it ends, and
+``cancelled``/``timed_out``/``failure`` from the exit handler when the step never got there.
 One report per (stage, workflow): a check run is found again by its name and ``external_id``
-(the workflow name), so a retried step or the exit handler edits the same run, and completing
-an already completed run changes nothing.
+(the workflow name), so a redelivered submission, a retried step or the exit handler edits the
+same run, and completing an already completed run changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,26 +25,67 @@ if TYPE_CHECKING:
     from codex_pipeline.github import CheckRun, GitHubClient
     from codex_pipeline.steps.context import Transcript
 
-CHECK_NAMES = {"implement": "codex / implementation", "review": "codex / review"}
-# Check-run conclusions a run ends with, and the commit-status state each becomes.
+CHECK_NAMES = {"implement": "codex / implementation", "review": "codex / review"}  # github.models.OWN_CHECKS
+# Check-run statuses and conclusions, and the commit-status state each becomes.
 STATUS_OF = {"queued": "pending", "in_progress": "pending", "success": "success", "failure": "failure",
              "cancelled": "error", "timed_out": "error", "neutral": "success"}
 DEFAULT_NAMESPACE = "argo-workflows"
+# A command Codex ran that runs tests (its result goes into the summary and the progress comment).
+_TEST_COMMAND = re.compile(
+    r"\b(pytest|py\.test|tox|nox|unittest|jest|vitest|mocha|rspec|phpunit|ctest"
+    r"|(?:go|cargo|npm|pnpm|yarn|bun|mix|dotnet|gradle|mvn|deno|swift)\s+(?:run\s+)?test"
+    r"|make\s+(?:test|check)\b)")
+
+
+def details_link(template: str | None, namespace: str | None, workflow: str) -> str | None:
+    """``CODEX_ARGO_UI_URL`` with ``{namespace}`` and ``{workflow}`` filled in (the Argo UI's workflow page)."""
+    template = (template or "").strip()
+    if not template or not workflow:
+        return None
+    return template.replace("{namespace}", namespace or DEFAULT_NAMESPACE).replace("{workflow}", workflow)
 
 
 def details_url(environ: Mapping[str, str], workflow: str) -> str | None:
-    """``CODEX_ARGO_UI_URL`` with ``{namespace}`` and ``{workflow}`` filled in (the Argo UI's workflow page)."""
-    template = (environ.get("CODEX_ARGO_UI_URL") or "").strip()
-    if not template or not workflow:
-        return None
-    namespace = environ.get("CODEX_WORKFLOW_NAMESPACE") or DEFAULT_NAMESPACE
-    return template.replace("{namespace}", namespace).replace("{workflow}", workflow)
+    """:func:`details_link` from a step's environment."""
+    return details_link(environ.get("CODEX_ARGO_UI_URL"), environ.get("CODEX_WORKFLOW_NAMESPACE"), workflow)
 
 
 def uses_check_runs(client: GitHubClient) -> bool:
     from codex_pipeline.github import AppAuth
 
     return isinstance(client.auth, AppAuth)
+
+
+def is_test_command(command: str) -> bool:
+    return bool(_TEST_COMMAND.search(command))
+
+
+def tests_line(commands: Sequence[tuple[str, int | None]]) -> str:
+    """The test commands Codex ran and how they ended, newest last (``none`` when it ran none)."""
+    tests = [(command, code) for command, code in commands if is_test_command(command)]
+    if not tests:
+        return "none reported by Codex"
+    shown = [f"`{command[:100]}` {'passed' if code == 0 else 'failed' if code else 'ended without exit code'}"
+             + (f" (exit {code})" if code else "") for command, code in tests[-3:]]
+    return "; ".join(shown)
+
+
+def run_summary(*, changed: str, commands: Sequence[tuple[str, int | None]], blockers: Sequence[str],
+                workflow: str, details: str | None = None) -> str:
+    """A check run's summary: what changed, the tests Codex ran, what blocks the run (Markdown)."""
+    lines = [f"**What changed:** {changed}", "", f"**Tests run:** {tests_line(commands)}", "",
+             f"**Blockers:** {'; '.join(blockers) if blockers else 'none'}", ""]
+    run = f"[`{workflow}`]({details})" if details else f"`{workflow}`"
+    lines.append(f"Workflow {run}; the transcript is in its artifacts.")
+    return "\n".join(lines)
+
+
+def files_line(files: Sequence[str], limit: int = 8) -> str:
+    if not files:
+        return "no files"
+    shown = ", ".join(f"`{path}`" for path in files[:limit])
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return f"{len(files)} file{'s' if len(files) != 1 else ''}: {shown}{more}"
 
 
 @dataclass
@@ -55,8 +104,13 @@ class RunReport:
         return CHECK_NAMES[self.stage]
 
     def _find(self) -> CheckRun | None:
-        found = self.client.find_check_run(self.repo, self.sha, self.name)
-        return found if found is not None and found.external_id == self.workflow else None
+        return self.client.find_check_run(self.repo, self.sha, self.name, external_id=self.workflow)
+
+    def queue(self, title: str, summary: str) -> str:
+        """``queued`` once per run: a check run (or status) that exists already is left as it is."""
+        if uses_check_runs(self.client) and self._find() is not None:
+            return "check run already there"
+        return self.update("queued", title, summary)
 
     def update(self, status: str, title: str, summary: str) -> str:
         """``status`` is queued, in_progress or a conclusion; returns what was done (for logs and tests)."""
@@ -78,16 +132,53 @@ class RunReport:
                                      conclusion=conclusion, details_url=self.details, title=title, summary=summary)
         return f"check run {status}"
 
+    def exists(self) -> bool:
+        """Whether this run reported anything on this commit (a check run of its own, or a status)."""
+        if not uses_check_runs(self.client):
+            return bool(self._statuses())
+        return self._find() is not None
+
     def completed(self) -> bool:
         """Whether this run's report is final: its check run completed, or its commit status no longer pending."""
         if not uses_check_runs(self.client):
-            owner, name = self.repo.split("/", 1)
-            data = self.client.rest("GET", f"/repos/{owner}/{name}/commits/{self.sha}/status", repo=self.repo,
-                                    what=f"commit status of {self.sha[:12]}")
-            states = [s.get("state") for s in (data or {}).get("statuses") or [] if s.get("context") == self.name]
+            states = self._statuses()
             return bool(states) and states[-1] != "pending"
         existing = self._find()
         return existing is not None and existing.status == "completed"
+
+    def _statuses(self) -> list[str]:
+        owner, name = self.repo.split("/", 1)
+        data = self.client.rest("GET", f"/repos/{owner}/{name}/commits/{self.sha}/status", repo=self.repo,
+                                what=f"commit status of {self.sha[:12]}")
+        return [str(s.get("state")) for s in (data or {}).get("statuses") or [] if s.get("context") == self.name]
+
+
+@dataclass
+class StepChecks:
+    """A step's check: opened on the head it starts from, completed there and on the head it pushed.
+
+    GitHub shows a PR the checks of its current head: a run that pushes a new head completes its
+    check on the head it started from and reports the same result on the new head."""
+
+    client: GitHubClient
+    repo: str
+    stage: str
+    workflow: str
+    details: str | None
+    transcript: Transcript
+    start: RunReport | None = None
+
+    def started(self, sha: str | None, title: str, summary: str) -> None:
+        if sha:
+            self.start = RunReport(self.client, self.repo, sha, self.stage, self.workflow, self.details)
+            report_check(self.start, self.transcript, "in_progress", title, summary)
+
+    def finished(self, conclusion: str, title: str, summary: str, head: str | None = None) -> None:
+        reports = [self.start] if self.start is not None else []
+        if head and (self.start is None or head != self.start.sha):
+            reports.append(RunReport(self.client, self.repo, head, self.stage, self.workflow, self.details))
+        for report in reports:
+            report_check(report, self.transcript, conclusion, title, summary)
 
 
 def report_check(report: RunReport, transcript: Transcript, status: str, title: str, summary: str) -> None:

@@ -21,16 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from codex_pipeline import metrics, spans
+
 if TYPE_CHECKING:
     from codex_pipeline.steps.agent import AgentUser
 
 DEFAULT_MODEL = "gpt-5.1-codex-max"
 DEFAULT_REASONING = "high"
 OUTPUT_GRACE = 10.0  # seconds to drain Codex's output after it exited
+SPAN_CODEX = "step.codex"
 
 Tee = Callable[[str], None]
 # Called with Codex's own to-do list ((text, done) pairs) whenever it changes.
 TodoSink = Callable[[list[tuple[str, bool]]], None]
+# Called with what just happened ("todo", "file", "command") and the result so far, so the progress
+# comment can follow Codex's to-do list, its file edits and its commands while it works.
+ProgressSink = Callable[[str, "CodexResult"], None]
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,14 @@ class CodexResult:
 class EventReader:
     """Folds JSONL events into a :class:`CodexResult` and renders each one as transcript lines."""
 
-    def __init__(self, on_todo: TodoSink | None = None) -> None:
+    def __init__(self, on_todo: TodoSink | None = None, on_progress: ProgressSink | None = None) -> None:
         self.result = CodexResult(exit_code=0)
         self.on_todo = on_todo
+        self.on_progress = on_progress
+
+    def _progressed(self, kind: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(kind, self.result)
 
     def feed(self, line: str) -> list[str]:
         text = line.rstrip("\n")
@@ -174,6 +185,7 @@ class EventReader:
             if kind == "item.completed":
                 code = item.get("exit_code")
                 result.commands.append(CommandRun(command, code if isinstance(code, int) else None))
+                self._progressed("command")
                 output = str(item.get("aggregated_output") or "").rstrip("\n")
                 lines = output.splitlines()[-40:] if output else []
                 return [*lines, f"[exit {code}] {command}"]
@@ -186,6 +198,7 @@ class EventReader:
             result.todo = todo
             if self.on_todo is not None:
                 self.on_todo(list(todo))
+            self._progressed("todo")
             return [f"[{'x' if done else ' '}] {text}" for text, done in todo]
         if kind != "item.completed":
             return []
@@ -202,6 +215,7 @@ class EventReader:
                     if path not in result.changed_files:
                         result.changed_files.append(path)
                     lines.append(f"[{change.get('kind', 'update')}] {path}")
+            self._progressed("file")
             return lines
         if item_type == "error":
             return [f"[codex] warning: {item.get('message', '')}"]
@@ -215,7 +229,8 @@ def _usage_text(usage: Mapping[str, int]) -> str:
 def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None = None,
               tee: Sequence[Tee] = (), env: Mapping[str, str] | None = None,
               on_todo: TodoSink | None = None, user: AgentUser | None = None,
-              stop_leftovers: Callable[[], None] | None = None) -> CodexResult:
+              stop_leftovers: Callable[[], None] | None = None,
+              on_progress: ProgressSink | None = None) -> CodexResult:
     """Run Codex once in ``workdir``; every transcript line goes to ``transcript`` and each ``tee``.
 
     With ``user``, Codex runs as that uid/gid with no supplementary groups (the step must be root).
@@ -225,7 +240,22 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
     Never raises for a Codex failure (missing binary, non-zero exit, timeout): the result says
     what went wrong, so the caller can write a failure recap before exiting non-zero.
     """
-    reader = EventReader(on_todo)
+    with spans.span(SPAN_CODEX, attributes={"codex.model": options.model or ""}) as span:
+        started = time.monotonic()
+        result = _run_codex(prompt, workdir, options, transcript=transcript, tee=tee, env=env, on_todo=on_todo,
+                            user=user, stop_leftovers=stop_leftovers, on_progress=on_progress)
+        outcome = ("timeout" if result.timed_out else "not-started" if result.exit_code == 127 and not
+                   result.final_message else "ok" if result.ok else "failed")
+        span.set_attributes({"codex.result": outcome, "process.exit.code": result.exit_code})
+        metrics.agent_ran(time.monotonic() - started, result=outcome)
+    return result
+
+
+def _run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None,
+               tee: Sequence[Tee], env: Mapping[str, str] | None, on_todo: TodoSink | None,
+               user: AgentUser | None, stop_leftovers: Callable[[], None] | None,
+               on_progress: ProgressSink | None = None) -> CodexResult:
+    reader = EventReader(on_todo, on_progress)
 
     def emit(line: str) -> None:
         if transcript is not None:

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from codex_pipeline.errors import BadRequest, ConfigurationError
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.steps.codex import CodexOptions, CodexResult, TodoSink, run_codex
+from codex_pipeline.steps.codex import CodexOptions, CodexResult, ProgressSink, TodoSink, run_codex
 from codex_pipeline.steps.secretfiles import secret
 from codex_pipeline.tasks import from_json_dict
 
@@ -87,8 +87,10 @@ def model_api_key(environ: Mapping[str, str]) -> str | None:
 class GitHubAccess:
     """The shared GitHub client, the login whose comments are ours, and git's credentials."""
 
-    def __init__(self, client: GitHubClient, auth: Auth, planner_login: str | None) -> None:
+    def __init__(self, client: GitHubClient, auth: Auth, planner_login: str | None, *,
+                 checks: GitHubClient | None = None) -> None:
         self.client = client
+        self.checks = checks or client  # check runs need a GitHub App (else commit statuses)
         self.auth = auth
         self._login = planner_login
         self._resolved = planner_login is not None
@@ -112,14 +114,33 @@ class GitHubAccess:
 
 def github_access(environ: Mapping[str, str]) -> GitHubAccess:
     from codex_pipeline.config import load_settings
-    from codex_pipeline.github import client_from_settings
+    from codex_pipeline.github import checks_client, client_from_settings
 
     token = github_token(environ)
+    environ = app_credentials(environ)
     settings = load_settings(environ, github_token=token) if token else load_settings(environ)
     client = client_from_settings(settings)
     # git pushes with the client's own credentials: a GitHub App's AppAuth is bound to the client
     # (it exchanges its JWT through it), so a second auth_from_settings() could not fetch a token.
-    return GitHubAccess(client, client.auth, settings.planner_login)
+    return GitHubAccess(client, client.auth, settings.planner_login, checks=checks_client(settings, client))
+
+
+APP_SETTINGS = ("CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID")
+
+
+def app_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the GitHub App's settings read from their files, when those files exist.
+
+    The templates mount the App's Secret as optional (a deployment with a token alone has none):
+    a ``_FILE`` naming a missing file means "no App", where the settings would refuse to start."""
+    env = dict(environ)
+    for name in APP_SETTINGS:
+        path = env.pop(f"{name}_FILE", None)
+        if path and name not in env:
+            value = secret({f"{name}_FILE": path}, name)
+            if value:
+                env[name] = value
+    return env
 
 
 def branch_prefix(environ: Mapping[str, str]) -> str:
@@ -167,7 +188,7 @@ class Transcript:
             tee(text)
 
     def run_codex(self, prompt: str, workdir: Path, options: CodexOptions, on_todo: TodoSink | None = None,
-                  environ: Mapping[str, str] | None = None) -> CodexResult:
+                  environ: Mapping[str, str] | None = None, on_progress: ProgressSink | None = None) -> CodexResult:
         """Run Codex holding no credential: a clean environment, the model key kept in a loopback
         proxy, and (with ``CODEX_AGENT_USER``) another uid that owns the tree only while it works."""
         from codex_pipeline.steps.agent import (
@@ -193,7 +214,8 @@ class Transcript:
                 stack.callback(take_back, workdir, user)
                 hand_over(workdir, user)
             return run_codex(prompt, workdir, options, tee=[self.line], env=env, on_todo=on_todo, user=user,
-                             stop_leftovers=partial(stop_agent_processes, user) if user else None)
+                             stop_leftovers=partial(stop_agent_processes, user) if user else None,
+                             on_progress=on_progress)
 
 
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
@@ -254,4 +276,5 @@ def print_dry_run(stage: str, facts: Mapping[str, object], options: CodexOptions
 
 
 def environ_of(args: Any) -> dict[str, str]:
-    return dict(getattr(args, "environ", None) or os.environ)
+    """The step's environment, with the optional GitHub App files read (:func:`app_credentials`)."""
+    return app_credentials(getattr(args, "environ", None) or os.environ)

@@ -7,7 +7,8 @@ and ``{{workflow.failures}}`` (environment, never argv: failures may quote step 
 
 - turns a stale progress comment (implementation: still "in progress"; review: its section
   still "Started") into a failure or cancellation recap;
-- completes the run's check run (or commit status) when the step left it open;
+- completes the run's check run (or commit status) when the step left it open (a cancelled run
+  that never reported adds none);
 - for planning, posts one failure note on the issue when no plan was posted.
 
 When the pipeline stopped the run (``@<bot> cancel``, or a newer run of the issue superseding it)
@@ -153,8 +154,10 @@ def run(args: argparse.Namespace) -> int:
                                     marker=marker, author=github.planner_login)
             done.append("progress comment recapped")
     if sha:
-        report = RunReport(client, repo, sha, stage, workflow, details_url(environ, workflow))
-        if not report.completed():
+        report = RunReport(github.checks, repo, sha, stage, workflow, details_url(environ, workflow))
+        # A run stopped before it reported anything (superseded while queued) adds no check: the
+        # newer run's check on this head is the one the PR should show.
+        if not report.completed() and (conclusion != "cancelled" or report.exists()):
             title = {"success": "Codex run finished", "cancelled": "Codex run cancelled",
                      "timed_out": "Codex run timed out"}.get(conclusion, "Codex run failed")
             done.append(report.update(conclusion, title, reason if conclusion != "success" else

@@ -16,10 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codex_pipeline import spans
 from codex_pipeline.names import DEFAULT_BRANCH_PREFIX, head_branch
 
 # Files the steps write into the working tree that must never be committed.
 LOCAL_EXCLUDES = (".codex-*",)
+SPAN_CHECKOUT = "step.checkout"
+SPAN_PUSH = "step.push"
 
 
 class GitError(Exception):
@@ -80,6 +83,10 @@ class Git:
     def clone_or_fetch(self, remote_url: str) -> None:
         """Make ``workdir`` a checkout of ``remote_url`` (fetched, nothing checked out yet)."""
         # init + fetch rather than clone: the step's own log files may already be in the directory.
+        with spans.span(SPAN_CHECKOUT):
+            self._clone_or_fetch(remote_url)
+
+    def _clone_or_fetch(self, remote_url: str) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not (self.workdir / ".git").exists():
             self.run("init", "--quiet")
@@ -122,10 +129,6 @@ class Git:
     def has_changes(self) -> bool:
         return bool(self.run("status", "--porcelain").stdout.strip())
 
-    def changed_paths(self) -> list[str]:
-        lines = self.run("status", "--porcelain").stdout.splitlines()
-        return [line[3:] for line in lines if len(line) > 3]
-
     def commit_all(self, message: str) -> str | None:
         """Commit every change (the step's own ``.codex-*`` files excluded); None when nothing changed."""
         if not self.has_changes():
@@ -143,7 +146,8 @@ class Git:
         return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
 
     def push(self, branch: str) -> None:
-        self.run("push", "origin", f"HEAD:refs/heads/{branch}")
+        with spans.span(SPAN_PUSH, attributes={"git.branch": branch}):
+            self.run("push", "origin", f"HEAD:refs/heads/{branch}")
 
     def log_subjects(self, base: str, limit: int = 20) -> list[str]:
         done = self.run("log", f"--max-count={limit}", "--format=%h %s", f"refs/remotes/origin/{base}..HEAD",

@@ -11,9 +11,10 @@ plan comment as it is now: an edited or deleted plan is refused, said once on th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from codex_pipeline.errors import PipelineError
@@ -21,6 +22,8 @@ from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.names import plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps import progress as progress_comment
+from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
+from codex_pipeline.steps.codex import CodexResult
 from codex_pipeline.steps.context import (
     GitHubAccess,
     StepFailed,
@@ -37,10 +40,11 @@ from codex_pipeline.steps.context import (
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
+from codex_pipeline.steps.tracker import Tracker
 from codex_pipeline.untrusted import clean
 
 LOG_FILE = ".codex-implementation.log"
-PROGRESS_INTERVAL = 30.0  # seconds between progress-comment edits while Codex works
+PROGRESS_INTERVAL = 30.0  # seconds between progress-comment edits while Codex works, milestones aside
 log = get_logger("codex_pipeline.steps.implement")
 
 
@@ -106,10 +110,8 @@ def run(args: argparse.Namespace) -> int:
     repo, number = task.repository, int(task.issue_number)
     branch = branch_for(task.head, number, task.issue_title, branch_prefix(environ))
     if args.dry_run:
-        seeded = progress_comment.Progress(
-            title=f"Codex implementation progress for #{number}",
-            steps=progress_comment.task_breakdown(task.plan_comment_body) or ["Implement the approved plan"],
-            status=[f"Workflow `{workflow}` started on branch `{branch}`."]).render()
+        seeded = kickoff(progress_comment.task_breakdown(task.plan_comment_body) or ["Implement the approved plan"],
+                         number, workflow, branch)[1].render()
         return print_dry_run("implement", {"repository": repo, "issue": number, "branch": branch,
                                            "base": task.base or "(the default branch)", "workflow": workflow,
                                            "log": args.log or workdir / LOG_FILE},
@@ -124,9 +126,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     base = task.base or github.client.default_branch(repo)
     plan = task.plan_comment_body
-    steps = progress_comment.task_breakdown(plan) or ["Implement the approved plan"]
-    progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,
-                                         status=[f"Workflow `{workflow}` started on branch `{branch}`."])
+    tracker, progress = kickoff(progress_comment.task_breakdown(plan) or ["Implement the approved plan"],
+                                number, workflow, branch)
     marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
     progress.marker = marker
 
@@ -139,9 +140,10 @@ def run(args: argparse.Namespace) -> int:
             Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
                        secrets_of(environ, token)) as transcript:
         publish()
+        checks = StepChecks(github.checks, repo, "implement", workflow, details_url(environ, workflow), transcript)
         try:
             return _implement(args, environ, task, github, transcript, progress, publish, workflow, workdir,
-                              base, branch, implementation_prompt(task, branch, plan))
+                              base, branch, implementation_prompt(task, branch, plan), tracker, checks)
         except (StepFailed, GitError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
             progress.failed = f"{exc}\n\nThe full transcript is in the workflow's `{LOG_FILE}` artifact."
@@ -150,40 +152,88 @@ def run(args: argparse.Namespace) -> int:
                 publish()
             except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
                 transcript.line(f"[step] could not write the failure recap: {again}")
+            checks.finished("failure", "Codex could not implement the plan",
+                            run_summary(changed=files_line(tracker.changed), commands=tracker.tests,
+                                        blockers=[str(exc)], workflow=workflow, details=checks.details))
             decision(log, "implementation failed", repository=repo, issue=number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step implement: {exc}", file=sys.stderr)
             return 1
 
 
-def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.CodexTask, github: GitHubAccess,
-               transcript: Transcript, progress: progress_comment.Progress, publish: Callable[[], None],
-               workflow: str, workdir: Path, base: str, branch: str, prompt: str) -> int:
-    repo, number = task.repository, int(task.issue_number)
-    git = Git(workdir, token=github.git_token(repo))
-    git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
-    reused = git.checkout_branch(branch, base)
-    transcript.line(f"[step] implementing {repo}#{number} on {branch} ({'reused' if reused else 'new'} branch)")
+def kickoff(steps: list[str], number: int, workflow: str, branch: str) -> tuple[Tracker, progress_comment.Progress]:
+    """The checklist (nothing started yet) and the status block the progress comment starts with."""
+    tracker = Tracker(steps)
+    progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,
+                                         active=None,
+                                         status=[f"Workflow `{workflow}` started on branch `{branch}`.",
+                                                 *tracker.status()])
+    return tracker, progress
 
-    last_update = [0.0]
 
-    def on_todo(todo: list[tuple[str, bool]]) -> None:
-        """Show Codex's own to-do list in the status block while it works (at most every 30 s)."""
+def progress_interval(environ: Mapping[str, str]) -> float:
+    """``CODEX_PROGRESS_INTERVAL_SECONDS``: the least time between edits that are not milestones."""
+    try:
+        return max(0.0, float(environ.get("CODEX_PROGRESS_INTERVAL_SECONDS") or PROGRESS_INTERVAL))
+    except ValueError:
+        return PROGRESS_INTERVAL
+
+
+def following(tracker: Tracker, progress: progress_comment.Progress, publish: Callable[[], None],
+              transcript: Transcript, workdir: Path, interval: float,
+              first: list[str]) -> Callable[[str, CodexResult], None]:
+    """What Codex reports, fed to the tracker; the comment is edited at each milestone, and for
+    other changes at most every ``interval`` seconds."""
+    last = [time.monotonic()]
+
+    def on_progress(kind: str, result: CodexResult) -> None:
+        milestone = tracker.update(kind, todo=result.todo, files=relative(result.changed_files, workdir),
+                                   commands=[(c.command, c.exit_code) for c in result.commands])
         now = time.monotonic()
-        if last_update[0] and now - last_update[0] < PROGRESS_INTERVAL:
+        if not milestone and now - last[0] < interval:
             return
-        last_update[0] = now
-        done = sum(1 for _, finished in todo if finished)
-        progress.status = [f"Codex is working on `{branch}`: {done} of its {len(todo)} steps done.",
-                           *[f"{'✅' if finished else '⬜'} {' '.join(clean(text).split())[:160]}"
-                             for text, finished in todo]]
+        last[0] = now
+        progress.done, progress.active = set(tracker.done), tracker.active
+        progress.status = [*first, *tracker.status()]
         try:
             publish()
         except PipelineError as exc:  # a missed progress update never stops the run
             transcript.line(f"[step] progress update skipped: {exc}")
 
-    result = transcript.run_codex(prompt, workdir, codex_options(args, environ), on_todo=on_todo, environ=environ)
+    return on_progress
+
+
+def relative(paths: list[str], workdir: Path) -> list[str]:
+    """Paths as Codex reported them, relative to the working tree (no machine paths on GitHub)."""
+    root = os.path.realpath(workdir)
+    shown = []
+    for path in paths:
+        full = os.path.realpath(os.path.join(root, path))
+        shown.append(os.path.relpath(full, root) if full.startswith(root + os.sep) else os.path.basename(path))
+    return shown
+
+
+def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.CodexTask, github: GitHubAccess,
+               transcript: Transcript, progress: progress_comment.Progress, publish: Callable[[], None],
+               workflow: str, workdir: Path, base: str, branch: str, prompt: str, tracker: Tracker,
+               checks: StepChecks) -> int:
+    repo, number = task.repository, int(task.issue_number)
+    git = Git(workdir, token=github.git_token(repo))
+    git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+    reused = git.checkout_branch(branch, base)
+    transcript.line(f"[step] implementing {repo}#{number} on {branch} ({'reused' if reused else 'new'} branch)")
+    client = github.client
+    existing = client.find_open_pull(repo, branch)  # a run on a branch with a PR reports on its head
+    checks.started(existing.head_sha if existing else None, "Codex is implementing the approved plan",
+                   run_summary(changed="nothing yet", commands=[], blockers=[], workflow=workflow,
+                               details=checks.details))
+
+    first = [f"Workflow `{workflow}` is running Codex on branch `{branch}`."]
+    on_progress = following(tracker, progress, publish, transcript, workdir, progress_interval(environ), first)
+    result = transcript.run_codex(prompt, workdir, codex_options(args, environ), environ=environ,
+                                  on_progress=on_progress)
     progress.validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
     if not result.ok:
+        tracker.errors.append(result.failure_reason())
         raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
 
     sha = git.commit_all(commit_message(task.issue_title, number, workflow, result.final_message))
@@ -192,7 +242,6 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
     git.push(branch)
     transcript.line(f"[step] pushed {branch} ({sha or 'no new commit'})")
 
-    client = github.client
     pull = client.find_open_pull(repo, branch)
     if pull is None:
         title = " ".join(clean(task.issue_title).split())[:200] or f"Codex changes for #{number}"
@@ -214,6 +263,12 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
                       *[f"Commit {line}" for line in git.log_subjects(base, limit=5)],
                       f"Transcript: `{LOG_FILE}` artifact of workflow `{workflow}`"]
     publish()
+    head = git.head()
+    checks.finished("success", f"Codex implemented the plan ({len(progress.steps)} item"
+                               f"{'s' if len(progress.steps) != 1 else ''}), draft PR #{pull.number}",
+                    run_summary(changed=f"{files_line(tracker.changed)}; pushed `{head[:12]}` to `{branch}`",
+                                commands=tracker.tests, blockers=[], workflow=workflow, details=checks.details),
+                    head=head)
     decision(log, "implementation pushed", repository=repo, issue=number, workflow=workflow, branch=branch,
              pull=pull.number)
     return 0

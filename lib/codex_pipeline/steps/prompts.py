@@ -35,10 +35,15 @@ _DATA_RULE = (
 
 
 def _issue_block(task: pb.CodexTask) -> list[str]:
-    parts = [f"Repository: {task.repository}", f"Issue: #{task.issue_number} {task.issue_url}".rstrip()]
-    parts.append(fence("issue title", task.issue_title))
-    parts.append(fence("issue body", task.issue_body))
-    if task.prompt and task.prompt.strip() != task.issue_body.strip():
+    """The issue once: title and body fenced, plus the task's prompt only when it says something else.
+
+    The router's prompt (:func:`codex_pipeline.routing.issue_planning_prompt` and its kin) already
+    holds the fenced issue, and the plan a promotion names; fencing it again would make Codex read
+    the issue twice. A hand-made task's prompt (``step plan`` run locally) is kept."""
+    body = fence("issue body", task.issue_body)
+    parts = [f"Repository: {task.repository}", f"Issue: #{task.issue_number} {task.issue_url}".rstrip(),
+             fence("issue title", task.issue_title), body]
+    if task.prompt.strip() and body not in task.prompt and task.prompt.strip() != task.issue_body.strip():
         parts.append(fence("task prompt", task.prompt))
     return parts
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codex_pipeline import tasks
 from codex_pipeline.errors import PipelineError
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.names import issue_of_branch as _issue_of_branch
 from codex_pipeline.steps import progress as progress_comment
+from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
 from codex_pipeline.steps.context import (
     StepFailed,
     Transcript,
@@ -33,6 +35,10 @@ from codex_pipeline.steps.context import (
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, GitError, remote_url
+from codex_pipeline.steps.tracker import Tracker
+
+if TYPE_CHECKING:
+    from codex_pipeline.steps.codex import CodexResult
 
 LOG_FILE = ".codex-review.log"
 log = get_logger("codex_pipeline.steps.review")
@@ -72,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
                              codex_options(args, environ), review_prompt(task, shown, raw_context or {}))
     github = github_access(environ)
     client = github.client
-    if not branch or not base:
-        pull = client.get_pull(repo, pr_number)
-        branch, base = branch or pull.head_ref, base or pull.base_ref
+    pull = client.get_pull(repo, pr_number)  # its head is where the run's check is
+    branch, base = branch or pull.head_ref, base or pull.base_ref
     issue = issue_of_branch(branch, pr_number, prefix)
     marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
 
@@ -92,6 +97,24 @@ def run(args: argparse.Namespace) -> int:
             Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
                        secrets_of(environ, token)) as transcript:
         publish(review_section(workflow, started))
+        checks = StepChecks(github.checks, repo, "review", workflow, details_url(environ, workflow), transcript)
+        checks.started(pull.head_sha, "Codex is working the review feedback",
+                       run_summary(changed="nothing yet", commands=[],
+                                   blockers=[context.summary] if context.summary else [], workflow=workflow,
+                                   details=checks.details))
+        tracker = Tracker([], after_last="push the fixes to the pull request branch")
+
+        def on_progress(kind: str, result: CodexResult) -> None:
+            """The review section follows Codex at milestones (a test run, a blocker)."""
+            from codex_pipeline.steps.implement import relative
+
+            if tracker.update(kind, todo=result.todo, files=relative(result.changed_files, workdir),
+                              commands=[(c.command, c.exit_code) for c in result.commands]):
+                try:
+                    publish(review_section(workflow, [*started, *tracker.status()[1:]]))
+                except PipelineError as exc:  # a missed progress update never stops the run
+                    transcript.line(f"[step] progress update skipped: {exc}")
+
         try:
             git = Git(workdir, token=token)
             git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
@@ -99,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 raise StepFailed(f"the pull request branch `{branch}` does not exist on the remote")
             transcript.line(f"[step] review pass on {repo}#{pr_number} ({branch})")
             result = transcript.run_codex(review_prompt(task, branch, raw_context or {}), workdir,
-                                          codex_options(args, environ), environ=environ)
+                                          codex_options(args, environ), environ=environ, on_progress=on_progress)
             validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
             if not result.ok:
                 raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
@@ -116,10 +139,18 @@ def run(args: argparse.Namespace) -> int:
                 publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))
             except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
                 transcript.line(f"[step] could not write the failure recap: {again}")
+            checks.finished("failure", "Codex could not finish the review pass",
+                            run_summary(changed=files_line(tracker.changed), commands=tracker.tests,
+                                        blockers=[str(exc)], workflow=workflow, details=checks.details))
             decision(log, "review failed", repository=repo, pull=pr_number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step review: {exc}", file=sys.stderr)
             return 1
         publish(review_section(workflow, [outcome, *[f"Validation: {line}" for line in validation]],
                                summary=result.final_message))
+        changed = files_line(tracker.changed) + (f"; pushed `{sha[:12]}` to `{branch}`" if sha else "; nothing pushed")
+        checks.finished("success" if sha else "neutral",
+                        "Codex pushed a review pass" if sha else "Codex found nothing to change",
+                        run_summary(changed=changed, commands=tracker.tests, blockers=tracker.blockers(),
+                                    workflow=workflow, details=checks.details), head=sha)
     decision(log, "review pass done", repository=repo, pull=pr_number, workflow=workflow, pushed=bool(sha))
     return 0
