@@ -305,7 +305,7 @@ def test_a_stopped_workflow_ends_its_step_skips_the_rest_and_still_runs_its_exit
             {"name": "finish", "container": container(env=[
                 {"name": "RUN", "value": "finish"}, {"name": "STATUS", "value": "{{workflow.status}}"},
                 {"name": "FAILURES", "value": "{{workflow.failures}}"},
-                {"name": "REASON", "value": "{{workflow.annotations.codex.stop-reason}}"}])},
+                {"name": "ANNOTATIONS", "value": "{{workflow.annotations.json}}"}])},
         ],
     }
     harness = Harness(tmp_path, [template("t", spec)], {})
@@ -330,7 +330,8 @@ def test_a_stopped_workflow_ends_its_step_skips_the_rest_and_still_runs_its_exit
     runs = [report["env"]["RUN"] for report in harness.reports()]
     assert runs == ["long", "finish"]  # the step after the stop never started; the exit handler ran
     handler = harness.reports()[-1]["env"]
-    assert handler["STATUS"] == "Failed" and handler["REASON"] == "superseded by run-newer"
+    assert handler["STATUS"] == "Failed"
+    assert json.loads(handler["ANNOTATIONS"])["codex.stop-reason"] == "superseded by run-newer"  # read again
     assert "Stopped with strategy 'Stop'" in json.loads(handler["FAILURES"])[0]["message"]
     assert harness.status("run-stop")["message"] == "Stopped with strategy 'Stop'"
     state = submitter.state("argo-workflows", "run-stop")

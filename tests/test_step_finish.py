@@ -33,7 +33,8 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
     with FakeGitHub(tokens=(TOKEN,)) as server:
         server.add_repo(REPO)
         for name in ("GITHUB_TOKEN", "GH_TOKEN", "PAYLOAD", "EVENT_BODY", "WORKFLOW_FAILURES", "WORKFLOW_STATUS",
-                     "CODEX_PROGRESS_COMMENT_MARKER", "ARGO_WORKFLOW_NAME", "CODEX_CONFIG_FILE", "CODEX_STOP_REASON"):
+                     "CODEX_PROGRESS_COMMENT_MARKER", "ARGO_WORKFLOW_NAME", "CODEX_CONFIG_FILE", "CODEX_STOP_REASON",
+                     "CODEX_WORKFLOW_ANNOTATIONS"):
             monkeypatch.delenv(name, raising=False)
         for key, value in {"CODEX_GITHUB_TOKEN": TOKEN, "CODEX_GITHUB_API_URL": server.url,
                            "CODEX_PLANNER_LOGIN": "codex-bot", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
@@ -141,15 +142,16 @@ def test_a_superseded_implementation_names_and_links_the_run_that_superseded_it(
     kickoff_comment(gh)
     gh.add_pull(REPO, 13, head=BRANCH, head_sha=SHA)
     newer = "github-codex-implementation-acme-widgets-12-0123456789"
-    monkeypatch.setenv("CODEX_STOP_REASON", f"superseded by {newer}")
+    # What Argo gives the exit handler as {{workflow.annotations.json}} after the stop's patch.
+    monkeypatch.setenv("CODEX_WORKFLOW_ANNOTATIONS", json.dumps({"codex.delivery-id": "d-1",
+                                                                 "codex.stop-reason": f"superseded by {newer}"}))
     stopped = json.dumps([{"displayName": "implement", "message": "Stopped with strategy 'Stop'"}])
     finish(monkeypatch, capsys, "implement", "Failed", stopped, task("implement"))
     body = gh.comments[(REPO, 12)][0]["body"]
     assert "#### ⏹ Cancelled" in body
     assert f"Superseded by [`{newer}`](https://argo.example.test/workflows/argo-workflows/{newer})." in body
     assert "Stopped with strategy" not in body
-    (status,) = gh.statuses[(REPO, SHA)]
-    assert (status["state"], status["description"]) == ("error", "Codex run cancelled")  # no "cancelled" state
+    assert (REPO, SHA) not in gh.statuses  # it reported nothing before the stop: no status is added for it
 
 
 def test_a_cancelled_review_says_who_cancelled_it(gh: FakeGitHub, monkeypatch: pytest.MonkeyPatch,
@@ -159,7 +161,7 @@ def test_a_cancelled_review_says_who_cancelled_it(gh: FakeGitHub, monkeypatch: p
     started = progress_comment.replace_section("<!-- codex:progress -->\n### Codex progress for #12\n",
                                                review_section(workflow, ["Started on `x`: 1 unresolved thread(s)."]))
     gh.add_comment(REPO, 12, started, login="codex-bot")
-    monkeypatch.setenv("CODEX_STOP_REASON", "cancelled by alice")
+    monkeypatch.setenv("CODEX_WORKFLOW_ANNOTATIONS", '{"codex.stop-reason":"cancelled by alice"}')
     finish(monkeypatch, capsys, "review", "Failed", STOPPED, task("review", 12, BRANCH, pull=13), workflow)
     body = gh.comments[(REPO, 12)][0]["body"]
     assert "cancelled: Cancelled by alice." in body and "Terminate" not in body

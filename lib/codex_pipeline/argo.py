@@ -19,9 +19,10 @@
   patch setting ``spec.shutdown: Stop``, so its exit handlers still run (``Terminate`` would
   skip them). A Workflow that is gone is not an error (False). The dry-run submitter writes the
   same field into its file. The stop also sets the annotation ``codex.stop-reason`` (``cancelled by
-  alice``, ``superseded by <workflow>``): every Workflow is created with it empty, and the exit
-  handler reads ``{{workflow.annotations.codex.stop-reason}}``, which Argo resolves from the object
-  as it is when the exit handler's pod is made, so the progress comment says why the run stopped.
+  alice``, ``superseded by <workflow>``); the exit handler gets ``{{workflow.annotations.json}}``,
+  which Argo builds from the object as it is when the exit handler's pod is made (and which, unlike
+  ``{{workflow.annotations.<key>}}``, never fails a Workflow lacking the key), so the progress
+  comment says why the run stopped.
 - ``state(namespace, name)`` reads what the Workflow's controller wrote: ``status.phase`` and
   ``status.message``, with ``spec.shutdown`` and the stop reason (None when the Workflow is gone).
   In ``make run`` the local executor plays the controller and writes ``status`` into the file.

@@ -36,7 +36,6 @@ from typing import Any
 from codex_pipeline import metrics, tasks, telemetry
 from codex_pipeline.argo import (
     ANNOTATION_DELIVERY,
-    ANNOTATION_STOP_REASON,
     ANNOTATION_TRACEPARENT,
     PARAMETER_TRACEPARENT,
     WorkflowSubmitter,
@@ -120,9 +119,7 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, *, stage: str, task:
                        "submitted (one submission per delivery and stage)")
 
     name = workflow_name(name_prefix, task.repository, int(task.issue_number), delivery)
-    # The stop reason is there from the start (empty), so the exit handler's reference to it always
-    # resolves; a stop fills it in.
-    annotations = {ANNOTATION_DELIVERY: delivery, ANNOTATION_STOP_REASON: ""}
+    annotations = {ANNOTATION_DELIVERY: delivery}
     traceparent = telemetry.current_traceparent()
     if traceparent:
         # The trace this delivery is part of, findable from the Workflow object and passed to the

@@ -51,6 +51,7 @@ from codex_pipeline.argo import ANNOTATION_STOP_REASON, DryRunSubmitter
 from codex_pipeline.dev.templates import (
     Resolved,
     TemplateError,
+    annotation_variables,
     input_parameters,
     load_templates,
     resolve,
@@ -357,7 +358,7 @@ class Executor:
         annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
         if not isinstance(annotations, dict):
             return {}
-        return {f"workflow.annotations.{key}": str(value) for key, value in annotations.items()}
+        return annotation_variables({str(key): str(value) for key, value in annotations.items()})
 
     def _stop_reason(self, run: Run) -> str:
         return self._annotations(run).get(f"workflow.annotations.{ANNOTATION_STOP_REASON}", "")

@@ -12,8 +12,10 @@ and ``{{workflow.failures}}`` (environment, never argv: failures may quote step 
 - for planning, posts one failure note on the issue when no plan was posted.
 
 When the pipeline stopped the run (``@<bot> cancel``, or a newer run of the issue superseding it)
-the Workflow's ``codex.stop-reason`` annotation says who or what (``CODEX_STOP_REASON``), and the
-recap says "Cancelled by alice" or "Superseded by <newer workflow>" instead of Argo's message.
+the Workflow's ``codex.stop-reason`` annotation says who or what (read from
+``CODEX_WORKFLOW_ANNOTATIONS``, Argo's ``{{workflow.annotations.json}}``; ``CODEX_STOP_REASON`` when
+set directly), and the recap says "Cancelled by alice" or "Superseded by <newer workflow>" instead
+of Argo's message.
 
 It is idempotent: a second run finds the recap written and the check completed and changes
 nothing. A workflow that succeeded with its recap written changes nothing either.
@@ -27,6 +29,7 @@ import re
 from collections.abc import Mapping
 
 from codex_pipeline import tasks
+from codex_pipeline.argo import ANNOTATION_STOP_REASON
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import RunReport, details_url
@@ -66,6 +69,18 @@ def failure_reason(status: str, failures: str) -> str:
                 for item in items if isinstance(item, dict)]
     text = "; ".join(m.strip() for m in messages if m.strip()) or f"the workflow ended {status or 'unexpectedly'}"
     return " ".join(text.split())[:500]
+
+
+def stop_reason(environ: Mapping[str, str]) -> str:
+    """The ``codex.stop-reason`` annotation from the annotations JSON ('' when absent or unreadable)."""
+    if environ.get("CODEX_STOP_REASON"):
+        return environ["CODEX_STOP_REASON"]
+    try:
+        annotations = json.loads(environ.get("CODEX_WORKFLOW_ANNOTATIONS") or "{}")
+    except json.JSONDecodeError:
+        return ""
+    reason = annotations.get(ANNOTATION_STOP_REASON) if isinstance(annotations, dict) else None
+    return reason if isinstance(reason, str) else ""
 
 
 def stop_note(stop_reason: str, environ: Mapping[str, str]) -> str:
@@ -109,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     failures = environ.get("WORKFLOW_FAILURES", "")
     conclusion = outcome(status, failures)
     reason = failure_reason(status, failures)
-    note = stop_note(environ.get("CODEX_STOP_REASON", ""), environ)
+    note = stop_note(stop_reason(environ), environ)
     if note and conclusion != "success":  # the pipeline stopped it: say who or what, not Argo's message
         conclusion, reason = "cancelled", note
     github = github_access(environ)
