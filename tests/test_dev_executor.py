@@ -177,7 +177,10 @@ def test_runs_sharing_a_mutex_of_one_issue_never_overlap_and_other_issues_do_not
     harness.executor.start()
     try:
         for name, issue in (("a-1", "42"), ("a-2", "42"), ("b-1", "7")):
-            (folder / f"{name}.json").write_text(json.dumps(harness.workflow("t", name, {}, {"codex.issue": issue})))
+            # Written aside and renamed, as the dry-run submitter does: the executor never reads half a file.
+            aside = folder / f".{name}.json"
+            aside.write_text(json.dumps(harness.workflow("t", name, {}, {"codex.issue": issue})))
+            aside.rename(folder / f"{name}.json")
         deadline = time.monotonic() + 20
         while len(harness.executor.results) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -595,7 +595,7 @@ def reactions(github: FakeGitHub, number: int, comment_id: int) -> list[str]:
 
 def test_stops_say_why_in_the_workflow_annotation(function: RunningFunction, github: FakeGitHub,
                                                    workdir: Path) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     first, second = task("review", number), task("review", number)
     assert deliver(function, "review", first).status_code == 202
     older = workflow_name("github-codex-review", REPO, number, first.delivery_id)
@@ -616,7 +616,7 @@ def test_stops_say_why_in_the_workflow_annotation(function: RunningFunction, git
 
 def test_retry_reruns_a_failed_review_once_and_then_has_nothing_to_retry(function: RunningFunction,
                                                                           github: FakeGitHub, workdir: Path) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     review = task("review", number)
     assert deliver(function, "review", review).status_code == 202
     failed = workflow_name("github-codex-review", REPO, number, review.delivery_id)
@@ -654,7 +654,7 @@ def test_retry_reruns_a_failed_review_once_and_then_has_nothing_to_retry(functio
 
 
 def test_retry_reruns_a_cancelled_review(function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
-    number, _ = new_pull(github)
+    number, _ = review_pull(github)
     review = task("review", number)
     assert deliver(function, "review", review).status_code == 202
     cancelled = workflow_name("github-codex-review", REPO, number, review.delivery_id)
@@ -681,7 +681,7 @@ def test_retry_reads_the_workflow_phase_through_the_kubernetes_api(github: FakeG
                     "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))})
         running = start_function("request-review", env, tmp_path)
         try:
-            number, _ = new_pull(github)
+            number, _ = review_pull(github)
             review = task("review", number)
             assert deliver(running, "review", review).status_code == 202
             failed = workflow_name("github-codex-review", REPO, number, review.delivery_id)
