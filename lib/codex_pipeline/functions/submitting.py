@@ -18,7 +18,8 @@ path from a delivery to a recorded Workflow:
    step raises before the answer, so the broker retries and nothing unrecorded is acknowledged;
 4. the run becomes the issue's active run of its stage. An implementation or review run stops
    (``spec.shutdown: Stop``) the run it supersedes (:func:`take_over`); a planning run is recorded
-   as the issue's planning run;
+   as the issue's planning run. A superseded run's outcome is recorded as cancelled, "superseded by
+   <newer run>" (also the stop reason its exit handler writes into the progress comment);
 5. the answer (:func:`submission_response`): a ``codex.workflow.submitted`` reply CloudEvent for a
    CloudEvent request (see ARCHITECTURE "Answering a CloudEvent delivery"), plain JSON 202 for a
    request without CloudEvent headers.
@@ -60,7 +61,7 @@ from codex_pipeline.events import (
     is_cloudevent,
 )
 from codex_pipeline.http import Request, Response, json_response
-from codex_pipeline.store import TaskIntake, WorkflowRun
+from codex_pipeline.store import CANCELLED, RunOutcome, TaskIntake, WorkflowRun
 
 if TYPE_CHECKING:
     from codex_pipeline.argo import WorkflowSubmitter
@@ -189,9 +190,16 @@ def take_over(store: Store, submitter: WorkflowSubmitter, run: WorkflowRun, *, c
     if active is not None and not created and active.submitted_at > run.submitted_at:
         return None
     if active is not None:
-        submitter.stop(active.namespace, active.name)
+        reason = superseded_reason(run)
+        submitter.stop(active.namespace, active.name, reason)
+        store.record_outcome(RunOutcome(active.namespace, active.name, CANCELLED, reason))
     store.set_active_run(run)
     return active
+
+
+def superseded_reason(newer: WorkflowRun) -> str:
+    """What a superseded run's progress comment and outcome say."""
+    return f"superseded by {newer.name}"
 
 
 def submit_once(store: Store, submitter: WorkflowSubmitter, spec: Submission, task: tasks.CodexTask, *,
