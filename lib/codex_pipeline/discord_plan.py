@@ -28,7 +28,8 @@ from codex_pipeline import logs
 from codex_pipeline.errors import PermanentFailure, PipelineError, Unavailable
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.plan_requests import PlanRequest, issue_body
-from codex_pipeline.routing import head_branch, issue_planning_prompt
+from codex_pipeline.prompts import issue_planning_prompt
+from codex_pipeline.routing import head_branch
 from codex_pipeline.store import CreatedIssue, Store
 from codex_pipeline.store.once import do_once
 
