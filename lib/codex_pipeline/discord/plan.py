@@ -11,7 +11,7 @@ Order and what each step promises:
    request's hidden marker (``<!-- codex:discord-interaction <id> -->``) among the 50 newest issues
    of the repository and records that issue instead. A GitHub 5xx or rate limit raises 503 with
    the claim released, so the retry opens it.
-2. **planning** through :func:`codex_pipeline.effects.submission.submit_once` with delivery id
+2. **planning** through the one submitting path (:mod:`codex_pipeline.handlers.submitting`) with delivery id
    ``discord-<interaction id>``: at most one ``facteur-dispatch`` Workflow however often the
    event comes. The issue is opened by the pipeline's own login, which is never a trigger login,
    so its ``issues.opened`` delivery is ignored by route-task and never plans it a second time.
@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from codex_pipeline.core.routing import head_branch, issue_planning_prompt
+from codex_pipeline.core.prompts import issue_planning_prompt
+from codex_pipeline.core.routing import head_branch
 from codex_pipeline.discord.plan_requests import PlanRequest, issue_body
 from codex_pipeline.effects.store import CreatedIssue, Store
 from codex_pipeline.effects.store.once import do_once

@@ -13,7 +13,7 @@ route-task for the planner's comment, here for the fetched plan, which a reply o
 by link and hash, once per delivery); ``step implement`` refuses a plan edited since.
 
 Then the implementation Workflow is submitted at most once per delivery (see
-``codex_pipeline.effects.submission``), with the spec's parameters ``rawEvent`` and ``eventBody``
+``codex_pipeline.handlers.submitting``), with the spec's parameters ``rawEvent`` and ``eventBody``
 (base64 JSON; ``eventBody`` is the task JSON with ``planCommentBody``).
 
 Answers: 202 with a ``codex.workflow.submitted`` reply CloudEvent (plain JSON for a bare
@@ -35,8 +35,7 @@ from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.handlers.effects import open_effects
 from codex_pipeline.handlers.queued_check import queue_check
-from codex_pipeline.handlers.submitting import submit_delivery
-from codex_pipeline.handlers.taskinput import read_task
+from codex_pipeline.handlers.submitting import Submission, read_task, submit_delivery, workflow_parameters
 from codex_pipeline.shell import logs, telemetry
 from codex_pipeline.shell.app import FunctionApp
 from codex_pipeline.shell.config import Settings, load_settings, read_by
@@ -143,10 +142,10 @@ class PromotePlan:
                         workflow=workflow, head_sha=head, log=_log)
 
         # act and answer
-        return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
-                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                               branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich, submitted=submitted)
+        spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
+        return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
+                               submitted=submitted, parameters=lambda delivery: workflow_parameters(
+                                   delivery, branch_prefix=self.settings.branch_prefix))
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:
         """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""
