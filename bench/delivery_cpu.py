@@ -7,7 +7,9 @@ with the library calls it made), on the bench's 12 KB ``issues.opened``:
 - reading a binary-mode CloudEvent: the cloudevents SDK's ``from_http`` vs ``events._decode_binary``;
 - cleaning untrusted text: one Unicode regex over the body vs the ASCII bytes path of ``untrusted.clean``;
 - the fence length: a regex ``findall`` over the body vs substring tests in ``untrusted.fence_for``;
-- the task's JSON: ``json_format.MessageToDict`` vs ``tasks.to_json_dict``.
+- the task's JSON: ``json_format.MessageToDict`` vs ``tasks.to_json_dict``;
+- one decision log line at INFO (to a file): the logging module's defaults vs ``logs.configure``'s
+  (no caller frame, thread or process lookups, none of which the JSON line shows).
 
 Then each function's whole decode -> decide -> encode (no network), as the library is now.
 Timings are CPU (``time.process_time``), median of interleaved rounds.
@@ -106,11 +108,35 @@ def main() -> int:
                 outcome.accepted()
         return run
 
+    import logging
+    import tempfile
+
+    from codex_pipeline import logs
+
+    log_file = tempfile.TemporaryFile("w")  # noqa: SIM115 - open for the whole run
+    logging.getLogger().handlers[0].setStream(log_file)  # type: ignore[attr-defined]
+    logging.getLogger().setLevel(logging.INFO)
+    decision_log = logging.getLogger("codex_pipeline.route_task")
+
+    def log_line() -> None:
+        logs.decision(decision_log, "task routed", stage="planning", type="codex.task.planning", id="d-planning",
+                      repository="acme/widgets", issue=42, delivery="d", reason="issues.opened by alice")
+
+    def log_line_defaults() -> None:
+        saved = logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing
+        logging._srcfile = os.path.normcase(logging.addLevelName.__code__.co_filename)  # the default
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = True
+        try:
+            log_line()
+        finally:
+            logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+
     pairs: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
         ("read a binary-mode CloudEvent", lambda: sdk_decode(request), lambda: events.decode_request(request)),
         ("clean the issue body", lambda: untrusted._INVISIBLE.sub("", body), lambda: untrusted.clean(body)),
         ("fence length for the issue body", lambda: regex_fence(body), lambda: untrusted.fence_for(body)),
         ("the task's JSON mapping", lambda: message_to_dict(task), lambda: tasks.to_json_dict(task)),
+        ("one decision log line at INFO", log_line_defaults, log_line),
     ]
     wholes = {"ingest-webhook decode -> decide -> encode": whole(ingest, ingest_request),
               "route-task decode -> decide -> encode (2 task events)": whole(route, routed_request)}
@@ -121,8 +147,10 @@ def main() -> int:
         for name, old, new in pairs:
             before[name].append(cpu_us(old, args.repeats))
             after[name].append(cpu_us(new, args.repeats))
+        logging.getLogger().setLevel(logging.WARNING)  # as the runtime table runs them
         for name, run in wholes.items():
             totals[name].append(cpu_us(run, args.repeats // 4))
+        logging.getLogger().setLevel(logging.INFO)
     lines = [
         "## One delivery's own CPU in ingest-webhook and route-task, piece by piece (issue 14)",
         "",
