@@ -240,3 +240,24 @@ def test_step_implement_records_push_and_pull_request_spans_under_its_traceparen
     for child in ("step.checkout", "step.codex", "step.push", "github.pull_request"):
         assert by_name[child].parent.span_id == step.context.span_id, child
     assert by_name["step.codex"].attributes["codex.result"] == "ok"
+
+
+def test_effect_functions_count_what_they_answer_without_submitting_as_ignored_with_a_reason(
+        reader: Any, tmp_path: Path) -> None:
+    from codex_pipeline.functions import promote_plan
+    from tests.task_events import cloudevent, effect_env, task
+
+    def send(app: Any, kind: str, codex_task: Any) -> int:
+        headers, body = cloudevent(kind, codex_task)
+        return int(app(Request("POST", "/", Headers(headers), body)).status)
+
+    with FakeGitHub(tokens=("test-token",)) as github:
+        github.add_repo("acme/widgets")
+        github.add_issue("acme/widgets", "Fix it", "It is broken.")
+        env = effect_env(f"sqlite:///{tmp_path / 'state.db'}", tmp_path, github.url, CODEX_LOG_LEVEL="WARNING")
+        off = dispatch_planning.create_app(load_settings({**env, "CODEX_PLANNING_ENABLED": "false"}))
+        assert send(off, "planning", task("planning", 1)) == 202
+        promote = promote_plan.create_app(load_settings({**env, "CODEX_PLANNER_LOGIN": "codex-bot"}))
+        assert send(promote, "implementation", task("implementation", 1)) == 200  # no plan on the issue
+    assert deliveries(reader) == Counter({("dispatch-planning", "ignored", "planning-disabled"): 1,
+                                          ("promote-plan", "ignored", "no-plan"): 1})
