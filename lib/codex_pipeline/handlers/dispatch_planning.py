@@ -132,7 +132,7 @@ class DispatchPlanning:
         if not self.settings.planning_enabled:
             logs.decision(_log, "planning deferred", stage="PLANNING", repository=task.repository,
                           issue=task.issue_number, delivery=task.delivery_id)
-            return self._deferred(task, event)
+            return self._deferred(task, event).noted("ignored", "planning-disabled")
         # act and answer
         self.migration.ensure()
         return self._submit(delivery, plan_once=True)
@@ -164,8 +164,9 @@ class DispatchPlanning:
             logs.decision(_log, "planning skipped", **fields, reason=planned)
             if claimed:
                 self.store.clear_active_run(claimed[0])
-            return empty_response(200) if delivery.cloudevent else json_response(
+            skipped = empty_response(200) if delivery.cloudevent else json_response(
                 200, {"skipped": True, "reason": planned})
+            return skipped.noted("ignored", "already-planned")
 
         spec = Submission(SOURCE, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
         try:

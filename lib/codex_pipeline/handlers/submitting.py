@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,7 @@ from opentelemetry.trace import SpanKind
 from codex_pipeline.effects.argo import (
     ANNOTATION_DELIVERY,
     ANNOTATION_TRACEPARENT,
+    PARAMETER_TRACEPARENT,
     build_workflow,
     issue_mutex,
     rfc3339,
@@ -52,7 +54,7 @@ from codex_pipeline.effects.argo import (
 )
 from codex_pipeline.effects.store import CANCELLED, RunOutcome, TaskIntake, WorkflowRun
 from codex_pipeline.errors import BadRequest, Conflict
-from codex_pipeline.shell import logs, telemetry
+from codex_pipeline.shell import logs, metrics, telemetry
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import (
     KAFKA_RECORD_TYPE,
@@ -225,12 +227,24 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, spec: Submission, ta
     name = workflow_name(spec.name_prefix, task.repository, issue, delivery)
     annotations = {ANNOTATION_DELIVERY: delivery}
     traceparent = telemetry.current_traceparent()
-    if traceparent:  # the trace this delivery is part of, findable from the Workflow object
+    if traceparent:
+        # The trace this delivery is part of, findable from the Workflow object and passed to the
+        # step as the ``traceparent`` parameter (TRACEPARENT in its env; every template declares it,
+        # empty by default). Not {{workflow.annotations.codex.traceparent}}: Argo refuses a Workflow
+        # whose template names an annotation the Workflow lacks ("failed to resolve"), which one
+        # submitted by hand or without a trace does.
         annotations[ANNOTATION_TRACEPARENT] = traceparent
+        parameters = {**parameters, PARAMETER_TRACEPARENT: traceparent}
     workflow = build_workflow(spec.template, name, spec.namespace, parameters,
                               workflow_labels(stage, task.repository, issue, delivery), annotations=annotations,
                               mutex=issue_mutex(task.repository, issue) if stage in BRANCH_STAGES else None)
-    submitted = submitter.submit(workflow)
+    started = time.monotonic()
+    try:
+        submitted = submitter.submit(workflow)
+    except Exception:
+        metrics.submitted(time.monotonic() - started, stage=stage, outcome="failed")
+        raise
+    metrics.submitted(time.monotonic() - started, stage=stage, outcome="created" if submitted.created else "duplicate")
     run = store.record_run(WorkflowRun(submitted.namespace, submitted.name, spec.template, stage, task.repository,
                                        issue, delivery, submitted.submitted_at))
     return SubmissionResult(run.namespace, run.name, run.submitted_at, duplicate=not submitted.created)
@@ -305,5 +319,7 @@ def submission_response(result: SubmissionResult, *, cloudevent: bool, source: s
                         traceparent: str | None = None) -> Response:
     """202 with a reply CloudEvent (CloudEvent request) or the plain JSON body (raw replay)."""
     if cloudevent:
-        return event_response(reply_event(result, source=source, task=task, traceparent=traceparent), 202)
-    return json_response(202, result.body())
+        response = event_response(reply_event(result, source=source, task=task, traceparent=traceparent), 202)
+    else:
+        response = json_response(202, result.body())
+    return response.noted("duplicate") if result.duplicate else response
