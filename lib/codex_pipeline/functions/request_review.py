@@ -216,7 +216,7 @@ class RequestReview:
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
                                name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich, submitted=submitted)
+                               enrich=enrich, submitted=submitted, argo_ui_url=self.settings.argo_ui_url)
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task

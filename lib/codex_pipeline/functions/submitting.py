@@ -30,7 +30,8 @@ def task_attributes(stage: str, task: tasks.CodexTask) -> dict[str, Any]:
 def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDelivery, *, function: str,
                     stage: str, template: str, name_prefix: str, namespace: str, branch_prefix: str,
                     log: logging.Logger, enrich: Callable[[dict[str, Any]], Response | None],
-                    submitted: Callable[[str, bool], None] | None = None) -> Response:
+                    submitted: Callable[[str, bool], None] | None = None,
+                    argo_ui_url: str | None = None) -> Response:
     """Submit ``template`` for the delivery's task once; ``enrich(log_fields)`` completes the task
     (or returns the answer to give instead of submitting) and may add fields to the log line.
     ``submitted(workflow, redelivery)`` runs after the run is recorded, for redeliveries too (it
@@ -55,7 +56,8 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
             with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes={telemetry.ATTR_STAGE: stage}):
                 result = submit_once(store, submitter, stage=stage, task=task, template=template,
                                      name_prefix=name_prefix, namespace=namespace,
-                                     parameters=workflow_parameters(delivery, task, branch_prefix=branch_prefix))
+                                     parameters=workflow_parameters(delivery, task, branch_prefix=branch_prefix,
+                                                                     argo_ui_url=argo_ui_url))
         if stage in BRANCH_STAGES:
             run = known or WorkflowRun(result.namespace, result.name, template, stage, task.repository,
                                        int(task.issue_number), task.delivery_id, result.submitted_at)

@@ -76,9 +76,14 @@ def raw_event_json(delivery: TaskDelivery) -> dict[str, Any]:
     return envelope
 
 
-def workflow_parameters(delivery: TaskDelivery, task: tasks.CodexTask, *, branch_prefix: str) -> dict[str, str]:
+def workflow_parameters(delivery: TaskDelivery, task: tasks.CodexTask, *, branch_prefix: str,
+                        argo_ui_url: str | None = None) -> dict[str, str]:
     """The spec's two parameters, ``rawEvent`` and ``eventBody`` (the task JSON), base64; and
     ``branchPrefix``, so the step names and accepts branches with the prefix the router used
-    (``CODEX_BRANCH_PREFIX`` is the functions' setting; the step pod has no other way to see it)."""
-    return {"rawEvent": b64json(raw_event_json(delivery)), "eventBody": b64json(tasks.to_json_dict(task)),
-            "branchPrefix": branch_prefix}
+    (``CODEX_BRANCH_PREFIX`` is the functions' setting; the step pod has no other way to see it);
+    ``argoUiUrl`` when ``CODEX_ARGO_UI_URL`` is set (the details link of the run's check)."""
+    parameters = {"rawEvent": b64json(raw_event_json(delivery)), "eventBody": b64json(tasks.to_json_dict(task)),
+                  "branchPrefix": branch_prefix}
+    if argo_ui_url:
+        parameters["argoUiUrl"] = argo_ui_url
+    return parameters
