@@ -135,7 +135,7 @@ class PromotePlan:
             fields["plan_sha256"] = task.plan_sha256
             return None
 
-        def submitted(workflow: str, redelivery: bool) -> None:
+        def queued(workflow: str) -> None:
             """Queued on the head of the branch's open PR; a first run has no PR yet (the step
             reports on the PR it opens)."""
             branch = branch_of(task, self.settings.branch_prefix)
@@ -151,7 +151,7 @@ class PromotePlan:
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
                                name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich, submitted=submitted, argo_ui_url=self.settings.argo_ui_url)
+                               enrich=enrich, before_submit=queued, argo_ui_url=self.settings.argo_ui_url)
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:
         """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""

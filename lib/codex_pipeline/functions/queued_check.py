@@ -1,14 +1,15 @@
 """The ``queued`` check of a run, written by the effect function that submits it (issue 18).
 
-An implementation or review run shows on its pull request from the moment it is submitted: a
-check run ``queued`` on the PR head (a commit status ``pending`` with a plain token), which the
+An implementation or review run shows on its pull request from the moment it is submitted (the
+check is written just before the Workflow is created, so the step always finds it): a check run
+``queued`` on the PR head (a commit status ``pending`` with a plain token), which the
 step moves to ``in_progress`` and completes. It is written once per run: a store claim keyed by
 the workflow answers a redelivery without asking GitHub, and the write itself looks for the
 run's check first (a process that died between the write and the record does not write twice).
 
 A check is a report, not the run: GitHub refusing it for good (no ``checks: write`` permission)
 is logged and the submission stands; GitHub down answers 503 like every transient fault, and the
-broker's retry (a redelivery of a recorded run) writes it then.
+broker's retry writes it then (and submits, or answers the recorded run as a duplicate).
 """
 
 from __future__ import annotations

@@ -207,7 +207,7 @@ class RequestReview:
                 return self.answer_clean_review(task, pull, threads, checks)
             return None
 
-        def submitted(workflow: str, redelivery: bool) -> None:
+        def queued(workflow: str) -> None:
             queue_check(self.store, self.checks, self.settings, stage="review", repository=task.repository,
                         workflow=workflow, log=_log,
                         head_sha=lambda: heads[0] if heads else self.github.get_pull(
@@ -216,7 +216,7 @@ class RequestReview:
         return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
                                name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
                                branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich, submitted=submitted, argo_ui_url=self.settings.argo_ui_url)
+                               enrich=enrich, before_submit=queued, argo_ui_url=self.settings.argo_ui_url)
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task

@@ -30,12 +30,12 @@ def task_attributes(stage: str, task: tasks.CodexTask) -> dict[str, Any]:
 def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDelivery, *, function: str,
                     stage: str, template: str, name_prefix: str, namespace: str, branch_prefix: str,
                     log: logging.Logger, enrich: Callable[[dict[str, Any]], Response | None],
-                    submitted: Callable[[str, bool], None] | None = None,
+                    before_submit: Callable[[str], None] | None = None,
                     argo_ui_url: str | None = None) -> Response:
     """Submit ``template`` for the delivery's task once; ``enrich(log_fields)`` completes the task
     (or returns the answer to give instead of submitting) and may add fields to the log line.
-    ``submitted(workflow, redelivery)`` runs after the run is recorded, for redeliveries too (it
-    must be idempotent: the run's queued check on the PR).
+    ``before_submit(workflow)`` runs before the Workflow is created (so nothing the run does can
+    come before it) and again for each redelivery: it must be idempotent (the run's queued check).
     The run then becomes the issue's active run of its stage, stopping the one it supersedes
     (redeliveries too, so a stop that failed with a 503 is done by the retry)."""
     from codex_pipeline.store import WorkflowRun
@@ -49,10 +49,16 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
         known = store.find_run(stage, task.delivery_id)
         if known is not None:  # a redelivery: answer it without asking GitHub again
             result = SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
+            if before_submit is not None:
+                before_submit(known.name)
         else:
             instead = enrich(fields)
             if instead is not None:
                 return instead
+            if before_submit is not None:
+                from codex_pipeline.argo import workflow_name
+
+                before_submit(workflow_name(name_prefix, task.repository, int(task.issue_number), task.delivery_id))
             with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes={telemetry.ATTR_STAGE: stage}):
                 result = submit_once(store, submitter, stage=stage, task=task, template=template,
                                      name_prefix=name_prefix, namespace=namespace,
@@ -67,8 +73,6 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
                 logs.decision(log, "workflow superseded", stage=stage.upper(), workflow=superseded.name,
                               namespace=superseded.namespace, by=result.name, repository=task.repository,
                               issue=task.issue_number, delivery=task.delivery_id)
-        if submitted is not None:
-            submitted(result.name, known is not None)
         span.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
         span.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
     logs.decision(log, f"workflow submitted: stage={stage.upper()}", workflow=result.name,
