@@ -12,7 +12,6 @@ import time
 import uuid
 from pathlib import Path
 
-import aiohttp  # imported here so the timings below do not include its first import (the emitter's is lazy)
 import pytest
 import requests
 
@@ -32,7 +31,7 @@ def event() -> Event:
                  datacontenttype="application/json", data=b'{"action":"opened"}')
 
 
-assert aiohttp.__version__
+
 
 
 async def _emit(emitter: AsyncEmitter, count: int = 1, deadline: float | None = None) -> None:

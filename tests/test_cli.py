@@ -115,6 +115,15 @@ def run_cli(*argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
     (["migrate", "--status"], {"CODEX_DATABASE_URL": "mysql://root:pw@db/x"}, "CODEX_DATABASE_URL"),
     (["migrate", "--status"], {"CODEX_DATABASE_TIMEOUT_SECONDS": "inf"}, "CODEX_DATABASE_TIMEOUT_SECONDS"),
     (["migrate", "--status"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
+    # The steps and the other verbs read the same table: a wrong value stops them alike.
+    (["step", "plan", "--dry-run", "--workflow-name", "w"], {"CODEX_TIMEOUT_SECONDS": "soon"},
+     "CODEX_TIMEOUT_SECONDS"),
+    (["step", "implement", "--dry-run", "--workflow-name", "w"], {"CODEX_SEARCH": "maybe"}, "CODEX_SEARCH"),
+    (["transcripts", "wf-1"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
+    (["replay", "examples/issues.opened.json", "--url", "http://127.0.0.1:9/"],
+     {"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "CODEX_WEBHOOK_SECRET_FILE"),
+    (["progress-comment", "--repo", "a/b", "--issue", "1", "--dry-run"], {"CODEX_EXTRA_ARGS": "'unclosed"},
+     "CODEX_EXTRA_ARGS"),
 ])
 def test_a_verbs_configuration_error_is_one_line_and_status_2(argv: list[str], env: dict[str, str],
                                                                setting: str) -> None:
@@ -212,3 +221,28 @@ def test_listen_to_a_dead_broker_says_so_and_fails() -> None:
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("listen: no Kafka broker answers at 127.0.0.1:") and "--bootstrap" in line
     assert time.monotonic() - started < 30
+
+
+# --- the step branch of the error tree -------------------------------------------------------------
+
+
+def test_a_steps_input_error_is_one_line_and_status_2() -> None:
+    done = run_cli("step", "plan", "--workflow-name", "w", "--workdir", "/nonexistent/w",
+                   env={"PAYLOAD": "{not json\n"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("codex-pipeline step plan: task is not valid JSON")
+
+
+@pytest.mark.parametrize(("name", "status"), [
+    ("StepInputError", 2), ("StepFailed", 1), ("GitError", 1), ("ConfigurationError", 2),
+    ("BadRequest", 2), ("Unavailable", 1), ("DiscordError", 1),
+])
+def test_every_error_a_step_meets_is_in_the_tree_with_one_exit_status(name: str, status: int) -> None:
+    from codex_pipeline import errors
+    from codex_pipeline.cli.step import exit_status
+
+    error = getattr(errors, name)("git push failed:\n  remote: denied")
+    assert isinstance(error, errors.CodexPipelineError)
+    assert exit_status(error) == status
+    assert "\n" not in str(error) or isinstance(error, errors.PipelineError)

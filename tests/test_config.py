@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -83,12 +84,31 @@ def test_unknown_file_keys_are_refused(tmp_path: Path) -> None:
         load_settings({"CODEX_CONFIG_FILE": str(config)})
 
 
-def test_readme_documents_every_setting() -> None:
+def _readme_section(readme: str, title: str) -> str:
+    start = readme.index(f"\n## {title}")
+    end = readme.find("\n## ", start + 1)
+    return readme[start:end if end > 0 else None]
+
+
+def test_the_readme_tables_are_the_settings_table() -> None:
+    """Each setting's README row is the row the table declares, in the table of its section;
+    every other variable a README settings table names is declared as not a setting, and why."""
+    from codex_pipeline.config import OTHER_VARIABLES, readme_row
+
     readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"^\| `([A-Z_][A-Z0-9_]+)`", readme, flags=re.MULTILINE))
-    missing = [name for name in setting_names() if name not in documented]
-    assert not missing, f"README configuration table lacks: {missing}"
-    assert len(SETTINGS) == len(setting_names())
+    wrong = [readme_row(s) for s in SETTINGS if readme_row(s) not in _readme_section(readme, s.section)]
+    assert not wrong, "README rows differ from the settings table; expected:\n" + "\n".join(wrong)
+    named: set[str] = set()
+    for section in {s.section for s in SETTINGS}:
+        for cell in re.findall(r"^\| ([^|]*`[A-Z_][A-Z0-9_]+`[^|]*) \|", _readme_section(readme, section), re.M):
+            named |= set(re.findall(r"`([A-Z_][A-Z0-9_]+)`", cell))
+    assert named - set(setting_names()) - set(OTHER_VARIABLES) == set()
+    assert set(OTHER_VARIABLES) <= named and not set(OTHER_VARIABLES) & set(setting_names())
+
+
+def test_every_setting_is_read_by_someone() -> None:
+    assert [s.env for s in SETTINGS if not s.readers] == []
+    assert len(SETTINGS) == len(set(setting_names()))
 
 
 def test_spec_aliases_are_read_when_ours_are_unset() -> None:
@@ -124,3 +144,53 @@ def test_spec_settings_of_our_own() -> None:
         load_settings({"CODEX_BRANCH_PREFIX": "codex"})
     with pytest.raises(ConfigurationError, match="CODEX_IMPLEMENTATION_TRIGGER"):
         load_settings({"CODEX_IMPLEMENTATION_TRIGGER": "  "})
+
+
+# ------------------------------------------------------------------ one table for every reader
+
+
+def test_no_module_reads_a_setting_from_the_environment_itself() -> None:
+    """Every reader goes through load_settings, so _FILE and the YAML file work everywhere."""
+    lib = ROOT / "lib" / "codex_pipeline"
+    names = "|".join(re.escape(name) for name in setting_names())
+    direct = re.compile(r"""(?:environ|env)(?:\.get\(|\[)\s*["'](""" + names + r""")["'](?!\]\s*=[^=])""")
+    found = [f"{path.relative_to(ROOT)}: {match.group(1)}"
+             for path in sorted(lib.rglob("*.py")) if path.name != "config.py"
+             for match in direct.finditer(path.read_text())]
+    assert found == []
+
+
+def test_the_steps_settings_come_from_a_file_and_the_yaml_file(tmp_path: Path) -> None:
+    from codex_pipeline.steps.codex import CodexOptions
+
+    config = tmp_path / "codex.yaml"
+    config.write_text("codex_model: gpt-5-codex\nCODEX_EXTRA_ARGS: --profile ci\n")
+    reasoning = tmp_path / "reasoning"
+    reasoning.write_text("low\n")
+    options = CodexOptions.from_env({"CODEX_CONFIG_FILE": str(config), "CODEX_REASONING_FILE": str(reasoning)})
+    assert (options.model, options.reasoning, options.extra_args) == ("gpt-5-codex", "low", ("--profile", "ci"))
+    assert CodexOptions.from_env({}) == CodexOptions()  # the table's defaults are the options' defaults
+
+
+def test_a_blank_path_setting_means_its_default() -> None:
+    settings = load_settings({"CODEX_BIN": "", "CODEX_PROGRESS_COMMENT_MARKER": " ", "CODEX_TIMEOUT_SECONDS": "0"})
+    assert settings.codex_bin == "codex" and settings.progress_marker == "<!-- codex:progress -->"
+    assert settings.codex_timeout is None  # 0: no limit
+
+
+def test_replay_and_dev_sign_with_the_secret_from_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from codex_pipeline.cli.replay import resolve_secret
+    from codex_pipeline.dev.run import webhook_secret
+
+    secret_file = tmp_path / "webhook-secret"
+    secret_file.write_text("from-the-file,older\n")
+    environ = {"CODEX_WEBHOOK_SECRET_FILE": str(secret_file)}
+    assert webhook_secret(tmp_path / "state", environ) == ("from-the-file", "CODEX_WEBHOOK_SECRET")
+    for name in [n for n in os.environ if n.startswith("CODEX_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CODEX_WEBHOOK_SECRET_FILE", str(secret_file))
+    args = argparse.Namespace(unsigned=False, secret=None, state=tmp_path / "state")
+    assert resolve_secret(args) == "from-the-file"
+

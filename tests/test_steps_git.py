@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
+from codex_pipeline.errors import GitError
+from codex_pipeline.steps.git import Git, issue_branch, remote_url
 from tests.fakes.httpserver import Answer, FakeServer, Recorded
 from tests.steps_support import bare_remote, git, remote_branches, remote_file
 

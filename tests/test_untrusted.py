@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from codex_pipeline import untrusted
 from codex_pipeline.untrusted import clean, fence, fence_for
 
 
@@ -63,3 +64,18 @@ def test_text_can_never_close_its_fence(text: str) -> None:
     closing = re.compile(rf"^ {{0,3}}`{{{len(marks)},}}[ \t]*$")
     assert not any(closing.match(line) for line in lines[2:-1])
     assert len(fence_for(clean(text))) == len(marks)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_the_ascii_fast_path_removes_exactly_what_the_full_rule_removes(text: str) -> None:
+    """ASCII bodies take a bytes path for speed (issue 14); it must agree with the one full rule."""
+    reference = untrusted._INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if "<!--" not in text:
+        assert untrusted.clean(text) == reference
+
+
+@given(st.text(alphabet="`ab \n", max_size=200), st.integers(min_value=0, max_value=60))
+def test_the_fence_counts_short_and_long_backtick_runs(text: str, run: int) -> None:
+    sample = text + "`" * run
+    longest = max((len(r) for r in untrusted._BACKTICKS.findall(sample)), default=0)
+    assert untrusted.fence_for(sample) == "`" * max(3, longest + 1)

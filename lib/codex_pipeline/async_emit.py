@@ -6,9 +6,10 @@ are the sync emitter's, on purpose: bounded attempts, each attempt bounded in wa
 (a trickling sink is cut off too), one total deadline per delivery shared by all its emits,
 retryable statuses retried, every failure :class:`Unavailable` (503).
 
-aiohttp rather than httpx: measured on this machine (bench/RESULTS.md, 8 KB POSTs over a kept
-connection) it costs about a quarter of httpx's CPU per request. It is imported on the first
-emit, not at module import, so it adds nothing to a function's cold start.
+The exchange itself is :mod:`codex_pipeline.sink_connections` (asyncio streams, kept-alive
+HTTP/1.1): measured against httpx, aiohttp and h11 it costs a quarter of aiohttp's CPU per
+POST, the largest share of what the ingest -> route-task chain added to func-python's own cost.
+It is imported on the first emit, so it adds nothing to a function's cold start.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from codex_pipeline.errors import Unavailable
 from codex_pipeline.events import Event, encode_binary
 
 if TYPE_CHECKING:
-    import aiohttp
+    from codex_pipeline.sink_connections import SinkConnections
 
 
 class AsyncEmitter:
-    """Sends events in binary mode to one sink URL over kept-alive connections of one session.
+    """Sends events in binary mode to one sink URL over kept-alive connections.
 
-    The session belongs to the event loop of the first emit (hypercorn runs one loop per worker).
+    The connections belong to the event loop of the first emit (hypercorn runs one loop per worker).
     """
 
     def __init__(self, url: str, *, timeout: float = 2.0, attempts: int = 3, backoff: float = 0.1,
@@ -39,7 +40,7 @@ class AsyncEmitter:
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.deadline = deadline
-        self._session: aiohttp.ClientSession | None = None
+        self._connections: SinkConnections | None = None
 
     @classmethod
     def like(cls, emitter: Emitter) -> AsyncEmitter:
@@ -47,26 +48,21 @@ class AsyncEmitter:
         return cls(emitter.url, timeout=emitter.timeout, attempts=emitter.attempts, backoff=emitter.backoff,
                    deadline=emitter.deadline)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            import aiohttp
+    def _client(self) -> SinkConnections:
+        if self._connections is None:
+            from codex_pipeline.sink_connections import SinkConnections
 
-            # no proxy lookup (trust_env off) and no cookie jar: a sink is a cluster-local address
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-                cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, skip_auto_headers=("User-Agent",))
-        return self._session
+            self._connections = SinkConnections(self.url)
+        return self._connections
 
     async def _post(self, headers: dict[str, str], body: bytes, until: float) -> int:
         async with asyncio.timeout_at(_loop_time(until)):
-            async with self._client().post(self.url, data=body, headers=headers, allow_redirects=False) as answer:
-                await answer.read()
-                return answer.status
+            return await self._client().post(headers, body)
 
     async def emit(self, event: Event, deadline: float | None = None) -> None:
         """Deliver ``event`` or raise :class:`Unavailable` by ``deadline`` (absolute, ``time.monotonic()``
         clock; default: ``self.deadline`` seconds from now), exactly as :meth:`Emitter.emit` does."""
-        import aiohttp
+        from codex_pipeline.sink_connections import StaleConnection
 
         until = deadline if deadline is not None else deadline_after(self.deadline)
         headers, body = encode_binary(event)
@@ -83,14 +79,14 @@ class AsyncEmitter:
             try:
                 try:
                     status = await self._post(headers, body, attempt_until)
-                except aiohttp.ServerDisconnectedError:
-                    # most often a kept-alive connection the sink had closed meanwhile: one immediate
-                    # retry on a fresh connection, not counted as an attempt (as the sync emitter does)
+                except StaleConnection:
+                    # a kept-alive connection the sink had closed meanwhile: one immediate retry on a
+                    # fresh connection, not counted as an attempt (as the sync emitter does)
                     status = await self._post(headers, body, attempt_until)
             except TimeoutError:
                 last_problem = "Timeout"
                 continue
-            except (OSError, aiohttp.ClientError):
+            except (OSError, ValueError):
                 last_problem = "ConnectionError"
                 continue
             if 200 <= status < 300:
@@ -103,9 +99,9 @@ class AsyncEmitter:
         raise Unavailable(f"sink did not accept event {event.id} ({last_problem})")
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._connections is not None:
+            await self._connections.aclose()
+            self._connections = None
 
 
 def _loop_time(monotonic_deadline: float) -> float:

@@ -81,7 +81,8 @@ def post_followup(api_url: str, request: PlanRequest, content: str) -> None:
     The interaction token is the credential and sits in the path, so errors never repeat the URL."""
     import requests
 
-    from codex_pipeline.discord_rest import DiscordError, call
+    from codex_pipeline.discord_rest import call
+    from codex_pipeline.errors import DiscordError
 
     url = f"{api_url.rstrip('/')}/webhooks/{request.application_id}/{request.interaction_token}"
     with requests.Session() as session:

@@ -12,14 +12,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from codex_pipeline.errors import DiscordError
+
 if TYPE_CHECKING:
     import requests
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
-
-
-class DiscordError(Exception):
-    pass
 
 
 def call(session: requests.Session, method: str, url: str, payload: dict[str, Any], *, what: str,

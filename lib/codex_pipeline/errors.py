@@ -1,17 +1,34 @@
-"""Errors that know how the broker should treat them.
+"""Every error the pipeline raises on purpose, in one tree under :class:`CodexPipelineError`.
 
-Knative retries 5xx (and 404/408/409/429) and dead-letters other 4xx, so the status of an
-error is a promise about the event: 4xx means "this input can never succeed", 5xx means
-"try again later". Every handler raises one of these; the runtime adapters turn them into
-JSON error bodies. Messages must never contain secrets: they are sent to callers.
+Three branches, one per way an error ends:
+
+- :class:`PipelineError` is answered over HTTP. Knative retries 5xx (and 404/408/409/429) and
+  dead-letters other 4xx, so the status is a promise about the event: 4xx means "this input can
+  never succeed", 5xx means "try again later". Every handler raises one of these; the runtime
+  adapters turn them into JSON error bodies. Messages never contain secrets: callers see them.
+- :class:`StartupError` stops a process before it serves or runs: a setting or credential is
+  missing or wrong. One line (setting, value, fix) and exit status :data:`CONFIGURATION_EXIT`.
+- :class:`StepError` ends a workflow step or a CLI verb: its input can never succeed (exit 2)
+  or the run failed (exit 1, which Argo may retry). The CLI prints one line and exits with
+  :attr:`StepError.exit_status`; a step also writes it into its progress comment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+# The exit status of every process stopped by a StartupError (argparse's for a usage error).
+CONFIGURATION_EXIT = 2
 
-class PipelineError(Exception):
+
+class CodexPipelineError(Exception):
+    """The root: everything below is an error this package means to raise, with a message fit to show."""
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())  # one line, whatever a wrapped message held
+
+
+class PipelineError(CodexPipelineError):
     """Base of every error a function answers with; carries status and extra headers."""
 
     status: int = 500
@@ -21,6 +38,9 @@ class PipelineError(Exception):
         super().__init__(message)
         self.message = message
         self.headers: dict[str, str] = dict(headers or {})
+
+    def __str__(self) -> str:
+        return self.message
 
     @property
     def transient(self) -> bool:
@@ -90,16 +110,48 @@ class MisconfiguredCredentials(Unavailable):
     code = "misconfigured_credentials"
 
 
-class ConfigurationError(Exception):
-    """A setting is missing or wrong; raised at start-up, naming the setting, its value and the fix.
+class DiscordError(Unavailable):
+    """Discord refused or could not be reached. A function answers it 503 (the broker retries);
+    the steps' Discord mirror is best effort and only logs it."""
 
-    Whoever reports it prints ``str(error)``: one line (whitespace in wrapped messages, e.g. a YAML
-    parser's, is folded), and exits with :data:`CONFIGURATION_EXIT`, never with a traceback.
-    """
-
-    def __str__(self) -> str:
-        return " ".join(super().__str__().split())
+    code = "discord_unavailable"
 
 
-# The exit status of every process stopped by a ConfigurationError (argparse's for a usage error).
-CONFIGURATION_EXIT = 2
+# ---------------------------------------------------------------- start-up branch
+
+
+class StartupError(CodexPipelineError):
+    """The process cannot start, or a verb cannot run, as configured. Never a traceback: whoever
+    reports it prints ``str(error)`` (one line; whitespace in wrapped messages, e.g. a YAML
+    parser's, is folded) and exits with :attr:`exit_status`."""
+
+    exit_status = CONFIGURATION_EXIT
+
+
+class ConfigurationError(StartupError):
+    """A setting or credential is missing or wrong, named with its value (a secret's shape only) and the fix."""
+
+
+# ---------------------------------------------------------------- step branch
+
+
+class StepError(CodexPipelineError):
+    """A workflow step or a CLI verb cannot finish; the message is shown on stderr and, for a
+    step, in the progress comment. Exit 1: the run failed and Argo may retry the step."""
+
+    exit_status = 1
+
+
+class StepInputError(StepError):
+    """The step's input can never succeed (no task, not base64 or JSON, fields missing): exit 2,
+    so a retry is pointless and the template's author sees why."""
+
+    exit_status = 2
+
+
+class StepFailed(StepError):
+    """The step cannot finish (Codex failed, the branch is gone, nothing changed)."""
+
+
+class GitError(StepError):
+    """A git command failed; the message names the command and git's own words (token redacted)."""

@@ -32,7 +32,11 @@ _INVISIBLE = re.compile(
     "\U000e0100-\U000e01ef"  # variation selectors supplement
     "]"
 )
+# In ASCII text only these controls are invisible; bytes.translate drops them at C speed where
+# the regex above walks every character (route-task cleans every issue body it routes).
+_ASCII_INVISIBLE = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _BACKTICKS = re.compile(r"`+")
+_SHORT_RUN = 16
 _LABEL = re.compile(r"[^A-Za-z0-9 _.,:#/()-]")
 
 
@@ -43,12 +47,22 @@ def clean(text: object) -> str:
     out = text.replace("\r\n", "\n").replace("\r", "\n")
     if "<!--" in out:
         out = _HTML_COMMENT.sub("", out)
+    if out.isascii():
+        raw = out.encode("ascii")
+        kept = raw.translate(None, _ASCII_INVISIBLE)
+        return out if len(kept) == len(raw) else kept.decode("ascii")
     return _INVISIBLE.sub("", out)
 
 
 def fence_for(text: str) -> str:
     """A backtick fence longer than the longest backtick run in ``text`` (at least three)."""
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    # Substring tests run at C speed where a regex scan walks every character; runs longer than
+    # a few backticks are rare enough to leave to the regex.
+    longest = 0
+    while longest < _SHORT_RUN and "`" * (longest + 1) in text:
+        longest += 1
+    if longest == _SHORT_RUN:
+        longest = max(len(run) for run in _BACKTICKS.findall(text))
     return "`" * max(3, longest + 1)
 
 

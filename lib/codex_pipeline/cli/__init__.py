@@ -60,15 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "verb", None):
         parser.print_help()
         return 2
-    from codex_pipeline.errors import CONFIGURATION_EXIT, ConfigurationError
+    from codex_pipeline.errors import StartupError, StepError
 
     try:
         result: int = args._run(args)
     except KeyboardInterrupt:
         return 130  # Ctrl-C before a verb's own handling: stop quietly, with the shell's status for SIGINT
-    except ConfigurationError as error:
+    except StartupError as error:
         print(f"codex-pipeline {args.verb}: configuration error: {error}", file=sys.stderr)
-        return CONFIGURATION_EXIT
+        return error.exit_status
+    except StepError as error:  # the step branch: one line, the error's own exit status
+        print(f"codex-pipeline {args.verb}: {error}", file=sys.stderr)
+        return error.exit_status
     return result
 
 

@@ -11,9 +11,9 @@ The requirements are what the function can load at run time, read from its func.
 function may have tracing turned on (``OTEL_EXPORTER_OTLP_ENDPOINT``), so every bundle carries
 the OTLP exporter (the library's ``otlp`` extra); a function whose func.yaml sets
 ``CODEX_ARGO_SUBMITTER`` submits Workflows and carries the Kubernetes client (the ``kubernetes``
-extra); a function whose func.yaml sets ``CODEX_SINK_ATTEMPTS`` emits CloudEvents and, under
-func-python, emits them from the event loop through aiohttp (the ``asgi`` extra). All of them
-load lazily, so they cost nothing at start when unused.
+extra). The functions that emit CloudEvents need nothing more: under func-python they post from
+the event loop over asyncio streams (``sink_connections.py``). All of them load lazily, so they
+cost nothing at start when unused.
 """
 
 from __future__ import annotations
@@ -61,8 +61,6 @@ def runtime_extras(func_yaml: str) -> tuple[str, ...]:
     extras = ["otlp"]
     if "CODEX_ARGO_SUBMITTER" in envs:
         extras.append("kubernetes")
-    if "CODEX_SINK_ATTEMPTS" in envs:
-        extras.append("asgi")
     return tuple(extras)
 
 

@@ -42,11 +42,14 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(line)
             print(f"[discord dry-run] {line.rstrip(chr(10))}", file=sys.stderr)
         return 0
+    from codex_pipeline.steps.secretfiles import secret
+
     stream = None
-    if os.environ.get("DISCORD_BOT_TOKEN") and os.environ.get("DISCORD_GUILD_ID"):
+    if secret(os.environ, "DISCORD_BOT_TOKEN") and secret(os.environ, "DISCORD_GUILD_ID"):  # or their _FILE
+        from codex_pipeline.config import load_settings
         from codex_pipeline.logs import configure
 
-        configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
+        configure(load_settings().log_level)
         stream = start_stream(DiscordConfig.from_env(os.environ), stage=args.stage, repository=args.repo,
                               issue=args.issue, run_id=args.workflow_name, interval=args.interval)
     else:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from codex_pipeline.names import PROGRESS_MARKER as DEFAULT_MARKER  # the one home of the marker
+
+if TYPE_CHECKING:
+    from codex_pipeline.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default=os.environ.get("ISSUE_REPO"), help="owner/name (default: $ISSUE_REPO)")
     parser.add_argument("--issue", type=int, default=_int(os.environ.get("ISSUE_NUMBER")),
                         help="issue number (default: $ISSUE_NUMBER)")
-    parser.add_argument("--marker", default=os.environ.get("CODEX_PROGRESS_COMMENT_MARKER") or DEFAULT_MARKER,
-                        help="marker of the comment (default: $CODEX_PROGRESS_COMMENT_MARKER or "
-                             f"{DEFAULT_MARKER})")
+    parser.add_argument("--marker", help="marker of the comment (default: the setting "
+                                         f"CODEX_PROGRESS_COMMENT_MARKER, else {DEFAULT_MARKER})")
     parser.add_argument("--body-file", help="read the body from this file instead of stdin")
     parser.add_argument("--dry-run", action="store_true", help="print the action and body; change nothing")
 
@@ -33,15 +36,20 @@ def _int(raw: str | None) -> int | None:
         return None
 
 
-def _has_credentials() -> bool:
-    names = ("CODEX_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "CODEX_GITHUB_APP_ID")
-    return any(os.environ.get(name) or os.environ.get(f"{name}_FILE") for name in names)
+def _has_credentials(settings: Settings) -> bool:
+    from codex_pipeline.steps.context import github_token
+
+    return bool(settings.github_token or settings.github_app_id or github_token(os.environ))
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from codex_pipeline.config import load_settings
     from codex_pipeline.steps.progress import with_marker
+
+    settings = load_settings()
+    args.marker = args.marker or settings.progress_marker
 
     if not args.repo or not args.issue:
         print("progress-comment: set --repo/--issue or ISSUE_REPO/ISSUE_NUMBER", file=sys.stderr)
@@ -51,14 +59,14 @@ def run(args: argparse.Namespace) -> int:
         print("progress-comment: the body is empty", file=sys.stderr)
         return 2
     body = with_marker(raw, args.marker)
-    log_path = os.environ.get("CODEX_PROGRESS_COMMENT_LOG_PATH")
+    log_path = settings.progress_log_path
 
     from codex_pipeline.errors import PipelineError
     from codex_pipeline.steps.context import github_access
     from codex_pipeline.steps.progress import find_own, upsert
 
     try:
-        if args.dry_run and not _has_credentials():
+        if args.dry_run and not _has_credentials(settings):
             print(f"progress-comment (dry run): would create or update the comment carrying {args.marker} on "
                   f"{args.repo}#{args.issue} (no GitHub credentials, not looked up)\n---\n{body}", end="")
             return 0

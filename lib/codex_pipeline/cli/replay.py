@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
@@ -45,9 +44,11 @@ def resolve_secret(args: argparse.Namespace) -> str | None:
         return None
     if args.secret:
         return str(args.secret)
-    configured = os.environ.get("CODEX_WEBHOOK_SECRET", "")
+    from codex_pipeline.config import load_settings
+
+    configured = load_settings().webhook_secrets  # CODEX_WEBHOOK_SECRET, its _FILE, or the YAML file
     if configured:
-        return configured.split(",")[0].strip()
+        return configured[0]
     path: Path = args.state / "webhook-secret"
     if path.is_file():
         return path.read_text().strip()

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.cli.values import seconds
-from codex_pipeline.steps.context import DEFAULT_WORKDIR
+from codex_pipeline.config import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -31,8 +31,8 @@ STAGES = {
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", default=os.environ.get("CODEX_WORKDIR", DEFAULT_WORKDIR),
-                        help=f"where the repository is checked out (default: $CODEX_WORKDIR or {DEFAULT_WORKDIR})")
+    parser.add_argument("--workdir", help="where the repository is checked out "
+                                          f"(default: the setting CODEX_WORKDIR, else {Settings.workdir})")
     parser.add_argument("--workflow-name", help="the Argo workflow name, {{workflow.name}} "
                                                 "(default: $ARGO_WORKFLOW_NAME, $CODEX_WORKFLOW_NAME)")
     parser.add_argument("--remote-url", help="git remote to clone (default: https://github.com/<repo>.git, "
@@ -79,25 +79,38 @@ def run(args: argparse.Namespace) -> int:
     import importlib
 
     from codex_pipeline import metrics
-    from codex_pipeline.errors import ConfigurationError, PipelineError
+    from codex_pipeline.errors import PipelineError, StartupError, StepError
     from codex_pipeline.logs import configure
-    from codex_pipeline.steps.git import GitError
+    from codex_pipeline.steps.context import environ_of, step_settings
 
-    configure(os.environ.get("CODEX_LOG_LEVEL", "INFO"))
+    settings = step_settings(environ_of(args))  # a wrong setting stops here: one line, exit 2
+    configure(settings.log_level)
+    if getattr(args, "workdir", "") is None:
+        args.workdir = settings.workdir
     module = importlib.import_module(STAGES[args.stage][0])
     with traced(args.stage) as span:
         try:
             result: int = module.run(args)
-        except (PipelineError, ConfigurationError, GitError) as exc:
+        except (StepError, StartupError, PipelineError) as exc:
             import sys
 
             print(f"codex-pipeline step {args.stage}: {exc}", file=sys.stderr)
-            result = 2 if isinstance(exc, ConfigurationError) or getattr(exc, "status", 500) < 500 else 1
+            result = exit_status(exc)
         span.set_attribute("process.exit.code", result)
         if args.stage == "finish":  # the exit handler sees how the whole run ended, even a killed pod
             status = args.workflow_status or os.environ.get("WORKFLOW_STATUS") or "Unknown"
             metrics.run_ended(RUN_STAGES[args.finish_stage], status.strip().lower())
     return result
+
+
+def exit_status(error: Exception) -> int:
+    """A step's or a start-up error's own status; for an HTTP answer a step met (GitHub, a task
+    decoder): 2 when it can never succeed (4xx), 1 when a retry may (5xx)."""
+    from codex_pipeline.errors import PipelineError
+
+    if isinstance(error, PipelineError):
+        return 2 if error.status < 500 else 1
+    return int(getattr(error, "exit_status", 1))
 
 
 # The stage names the functions use (codex.stage) for each step's.

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tarfile
 from pathlib import Path, PurePosixPath
 
+from codex_pipeline.config import Settings
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workflow", help="the Argo workflow name, e.g. github-codex-implementation-abc12")
-    parser.add_argument("--bucket", default=os.environ.get("CODEX_ARTIFACT_BUCKET", "argo-artifacts"),
-                        help="artifact bucket (default: $CODEX_ARTIFACT_BUCKET or argo-artifacts)")
-    parser.add_argument("--endpoint", default=os.environ.get("CODEX_ARTIFACT_ENDPOINT"),
+    # Defaults are the settings (CODEX_ARTIFACT_*, also from _FILE or the YAML file), read when the verb runs.
+    parser.add_argument("--bucket",
+                        help=f"artifact bucket (default: $CODEX_ARTIFACT_BUCKET or {Settings.artifact_bucket})")
+    parser.add_argument("--endpoint",
                         help="S3 endpoint URL, e.g. http://minio.argo:9000 (default: $CODEX_ARTIFACT_ENDPOINT, AWS)")
-    parser.add_argument("--region", default=os.environ.get("CODEX_ARTIFACT_REGION", "us-east-1"),
-                        help="S3 region (default: $CODEX_ARTIFACT_REGION or us-east-1)")
-    parser.add_argument("--prefix", default=os.environ.get("CODEX_ARTIFACT_KEY_PREFIX", "{workflow}/"),
-                        help="key prefix of the run's artifacts ({workflow} is replaced; default {workflow}/)")
+    parser.add_argument("--region", help=f"S3 region (default: $CODEX_ARTIFACT_REGION or {Settings.artifact_region})")
+    parser.add_argument("--prefix", help="key prefix of the run's artifacts ({workflow} is replaced; default: "
+                                         f"$CODEX_ARTIFACT_KEY_PREFIX or {Settings.artifact_key_prefix})")
     parser.add_argument("--output", type=Path, help="save the files into this folder instead of printing them")
 
 
@@ -55,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print("transcripts: needs boto3 (pip install boto3)", file=sys.stderr)
         return 2
-    prefix = args.prefix.replace("{workflow}", args.workflow)
+    from codex_pipeline.config import load_settings
+
+    settings = load_settings()
+    args.bucket = args.bucket or settings.artifact_bucket
+    args.endpoint = args.endpoint or settings.artifact_endpoint
+    args.region = args.region or settings.artifact_region
+    prefix = (args.prefix or settings.artifact_key_prefix).replace("{workflow}", args.workflow)
     s3 = boto3.client("s3", endpoint_url=args.endpoint or None, region_name=args.region)
     files: list[tuple[str, str, bytes]] = []
     try:

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from codex_pipeline.config import load_settings
+from codex_pipeline.config import Settings, configured_names, load_settings
 from codex_pipeline.dev import processes, standin
 from codex_pipeline.dev.log import EventLog
 from codex_pipeline.dev.router import Router
@@ -61,8 +61,9 @@ class DevOptions:
 
 def webhook_secret(state: Path, environ: Mapping[str, str]) -> tuple[str, str]:
     """(secret, where it came from): the configured one, else one generated once for this folder."""
-    if environ.get("CODEX_WEBHOOK_SECRET"):
-        return environ["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(), "CODEX_WEBHOOK_SECRET"
+    configured = load_settings(environ).webhook_secrets  # CODEX_WEBHOOK_SECRET, its _FILE, or the YAML file
+    if configured:
+        return configured[0], "CODEX_WEBHOOK_SECRET"
     path = state / "webhook-secret"
     if not path.is_file():
         state.mkdir(parents=True, exist_ok=True)
@@ -98,12 +99,12 @@ def base_env(options: DevOptions, secret: str) -> dict[str, str]:
     caller configured a real database or cluster in its environment."""
     env = dict(options.environ)
     state = options.state.resolve()
-    env.setdefault("CODEX_DATABASE_URL", f"sqlite:///{state / 'state.db'}")
-    env.setdefault("CODEX_ARGO_SUBMITTER", "dry-run")
-    env.setdefault("CODEX_DRY_RUN_DIR", str(state / "workflows"))
     if "CODEX_CONFIG_FILE" not in env and DEV_CONFIG.is_file():
         env["CODEX_CONFIG_FILE"] = str(DEV_CONFIG)
-    env["CODEX_WEBHOOK_SECRET"] = env.get("CODEX_WEBHOOK_SECRET") or secret
+    given = configured_names(env)  # from the environment, a _FILE or the YAML file: those win
+    defaults = {"CODEX_DATABASE_URL": f"sqlite:///{state / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
+                "CODEX_DRY_RUN_DIR": str(state / "workflows"), "CODEX_WEBHOOK_SECRET": secret}
+    env.update({name: value for name, value in defaults.items() if name not in given})
     return env
 
 
@@ -132,6 +133,7 @@ class Dev:
         self.router: Router | None = None
         self.stopped = threading.Event()
         self._env: dict[str, str] = {}
+        self._settings = Settings()
         self.github: Any = None  # the GitHub stand-in, when no GitHub is configured
         self.reconciler: Any = None  # `reconcile` against the stand-in's webhook (dev/reconciler.py)
         self.webhooks: Any = None  # the stand-in's webhook sender
@@ -173,7 +175,7 @@ class Dev:
         env = self._env = base_env(options, secret)
         # Every function reads the same settings: one wrong value stops dev here, in one line,
         # instead of five functions failing alike in their logs.
-        load_settings(env)
+        settings = self._settings = load_settings(env)
         ports = {n: (options.port if n == ENTRY and options.port else processes.free_port()) for n in present}
         subscribers = {n: f"http://127.0.0.1:{ports[n]}/" for n in present if n != ENTRY}
         self.router = Router(self.topology, self.log, self.view, subscribers,
@@ -181,8 +183,8 @@ class Dev:
         router_port = self.router.start(options.router_port)
         use_standin = standin.wanted(env)
         execute = options.execute if options.execute is not None else (
-            use_standin and env["CODEX_ARGO_SUBMITTER"] == "dry-run")
-        if env["CODEX_ARGO_SUBMITTER"] != "dry-run":
+            use_standin and settings.argo_submitter == "dry-run")
+        if settings.argo_submitter != "dry-run":
             execute = False  # the cluster runs what the Kubernetes submitter creates
         remotes = None
         if use_standin:
@@ -192,13 +194,14 @@ class Dev:
             remotes = Remotes((state / "git").resolve())  # git runs in other folders: never a relative path
             ingest = f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports else None
             if ingest:
-                self.webhooks = Sender(ingest, env["CODEX_WEBHOOK_SECRET"].split(",")[0].strip(),
+                self.webhooks = Sender(ingest, settings.webhook_secrets[0],
                                        on_sent=self._on_webhook).start()
             self.github = standin.start(GITHUB_SEED, send=self._send_webhook, remotes=remotes,
-                                        login=planner_login(env), executing=execute,
+                                        login=settings.planner_login, executing=execute,
                                         saved=standin.state_file(state / "github-standin.json"))
             standin.enable_app(self.github, state)
             env.update(standin.env(self.github))
+            settings = self._settings = load_settings(env)  # now naming the stand-in's token and URL
             self.router.taps.append(self._learn)
         if execute:
             self._start_executor(env, remotes)
@@ -219,7 +222,7 @@ class Dev:
 
             repository = next(iter(self.github.repos.values())).full_name if self.github.repos else "acme/widgets"
             self.reconciler = reconciler.start(self.github, repository, f"http://127.0.0.1:{ports[ENTRY]}/", secret,
-                                               standin.TOKEN, env["CODEX_DATABASE_URL"], self.view,
+                                               standin.TOKEN, settings.database_url, self.view,
                                                options.reconcile_every)
         info = {
             "pid": os.getpid(),
@@ -229,7 +232,7 @@ class Dev:
             "missing": missing,
             "failed": sorted(failed),
             "state": str(state.resolve()),
-            "workflows": env["CODEX_DRY_RUN_DIR"] if env["CODEX_ARGO_SUBMITTER"] == "dry-run" else None,
+            "workflows": settings.dry_run_dir if settings.argo_submitter == "dry-run" else None,
             "secret_from": secret_from,
             "github": self.github.url if self.github is not None else None,
             "github_hook": self.reconciler.hook.id if self.reconciler is not None else None,
@@ -257,7 +260,7 @@ class Dev:
             note(f"  workflows (dry-run) {info['workflows']}")
         else:
             note(f"  workflows          created through the Kubernetes API "
-                 f"({self._env.get('CODEX_KUBECONFIG') or 'in-cluster, then ~/.kube/config'})")
+                 f"({self._settings.kubeconfig or 'in-cluster, then ~/.kube/config'})")
         if info["github_hook"]:
             every = self.options.reconcile_every
             note(f"  webhook (stand-in) hook {info['github_hook']} -> ingest-webhook; `replay` sends through it and "
@@ -274,7 +277,7 @@ class Dev:
             if self.webhooks is not None:
                 note(f"                     sends webhooks back to ingest-webhook; git remotes in {info['git']}")
         else:
-            note(f"  github             {self._env.get('CODEX_GITHUB_API_URL') or 'https://api.github.com'}")
+            note(f"  github             {self._settings.github_api_url}")
         note(f"  webhook secret     from {info['secret_from']}")
         cli = "codex-pipeline" if shutil.which("codex-pipeline") else os.path.relpath(
             Path(sys.executable).parent / "codex-pipeline")
@@ -299,12 +302,12 @@ class Dev:
         extra = {name: env[name] for name in ("CODEX_GITHUB_API_URL",) if env.get(name)}
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
-        token = env.get("CODEX_GITHUB_TOKEN") or None
-        app = (env["CODEX_GITHUB_APP_ID"], env["CODEX_GITHUB_APP_PRIVATE_KEY"]) \
-            if env.get("CODEX_GITHUB_APP_ID") and env.get("CODEX_GITHUB_APP_PRIVATE_KEY") else None
+        token = self._settings.github_token
+        app = (self._settings.github_app_id, self._settings.github_app_private_key) \
+            if self._settings.github_app_id and self._settings.github_app_private_key else None
         state = self.options.state.resolve()  # runs work in their own folders: never a relative path
         settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra, github_app=app)
-        self.executor = Executor(Path(env["CODEX_DRY_RUN_DIR"]), self.options.workflow_templates,
+        self.executor = Executor(Path(self._settings.dry_run_dir), self.options.workflow_templates,
                                  state / "runs", settings, self.view)
         self.executor.start()
 
@@ -392,20 +395,6 @@ def what_happened(body: bytes) -> str:
         kind = "draft PR" if pull.get("draft") else "PR"
         return f"{kind} #{pull['number']} from {pull['head']['ref']} at {pull['head']['sha'][:12]}"
     return payload.get("action") or "event"
-
-
-def planner_login(env: Mapping[str, str]) -> str | None:
-    """CODEX_PLANNER_LOGIN from the environment or the config file: the login the stand-in posts as,
-    so the planner's plan comment comes back as the planner's (and promotes, as on GitHub)."""
-    if env.get("CODEX_PLANNER_LOGIN"):
-        return env["CODEX_PLANNER_LOGIN"]
-    path = env.get("CODEX_CONFIG_FILE")
-    try:
-        loaded: Any = yaml.safe_load(Path(path).read_text()) if path else None
-    except (OSError, yaml.YAMLError):
-        return None
-    value = loaded.get("CODEX_PLANNER_LOGIN") if isinstance(loaded, dict) else None
-    return str(value) if value else None
 
 
 def run(options: DevOptions) -> int:

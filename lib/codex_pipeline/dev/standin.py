@@ -26,12 +26,15 @@ if TYPE_CHECKING:
 
 TOKEN = "codex-dev-standin"  # noqa: S105 -- the stand-in's own token, not a credential
 APP_ID = "4242"  # the stand-in's GitHub App (slug codex-app): it writes the runs' check runs
-CONFIGURED_BY = ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_API_URL")
+CONFIGURED_BY = frozenset({"CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_API_URL"})
 
 
 def wanted(environ: Mapping[str, str]) -> bool:
-    """Only when the caller configured no GitHub at all (a real one always wins)."""
-    return not any(environ.get(name) for name in CONFIGURED_BY)
+    """Only when the caller configured no GitHub at all (a real one always wins), in the environment,
+    a ``_FILE`` or the YAML file."""
+    from codex_pipeline.config import configured_names
+
+    return not (configured_names(environ) & CONFIGURED_BY)
 
 
 def start(seed: Path, *, send: Send | None = None, remotes: Remotes | None = None, login: str | None = None,

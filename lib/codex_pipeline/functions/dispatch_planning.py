@@ -47,7 +47,7 @@ from opentelemetry.trace import SpanKind
 from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.argo import WorkflowSubmitter, workflow_name
-from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.config import Settings, load_settings, read_by
 from codex_pipeline.errors import BadRequest, PermanentFailure
 from codex_pipeline.events import (
     KAFKA_RECORD_TYPE,
@@ -87,14 +87,7 @@ def planning_parameters(task: tasks.CodexTask) -> dict[str, str]:
     typed in an issue would be expanded or evaluated; base64 text carries no ``{{``."""
     return {"payload": base64.b64encode(tasks.to_json(task)).decode("ascii")}
 SOURCE = "codex-pipeline/dispatch-planning"
-SETTINGS_READ = frozenset({
-    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
-    "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
-    "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNING_ENABLED", "CODEX_LOG_LEVEL",
-    "CODEX_PLANNER_LOGIN", "CODEX_BRANCH_PREFIX",
-    "CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
-    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_DISCORD_API_URL",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 _log = logging.getLogger("codex_pipeline.dispatch_planning")
 
 

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from codex_pipeline import logs, signatures, telemetry
 from codex_pipeline.app import FunctionApp, sink_readiness
-from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.config import Settings, load_settings, read_by
 from codex_pipeline.discord_interactions import INTERACTIONS_PATH, DiscordInteractions
 from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, ConfigurationError, PayloadTooLarge, Unauthorized, Unavailable
@@ -35,11 +35,7 @@ NAME = "ingest-webhook"
 # README against it). K_SINK comes from the SinkBinding in eventing/.
 # GitHub POSTs reach it directly: it handles no CloudEvent type, so no Trigger may target it.
 HANDLES: frozenset[str] = frozenset()
-SETTINGS_READ = frozenset({
-    "CODEX_WEBHOOK_SECRET", "CODEX_WEBHOOK_ALLOW_UNSIGNED", "CODEX_WEBHOOK_MAX_BYTES", "K_SINK",
-    "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS", "CODEX_SINK_DEADLINE_SECONDS", "CODEX_LOG_LEVEL",
-    "CODEX_DISCORD_PUBLIC_KEY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 SOURCE_FALLBACK = "https://github.com"
 # Discord drops an interaction not answered within 3 s; leave room for verifying and answering.
 DISCORD_DEADLINE = 2.5

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp
-from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.config import Settings, load_settings, read_by
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
@@ -56,14 +56,7 @@ PARAMETERS = ("rawEvent", "eventBody")
 HANDLES = frozenset({TASK_TYPES["implementation"]})
 # The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
 EMITS: frozenset[str] = frozenset()
-SETTINGS_READ = frozenset({
-    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
-    "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
-    "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_PLANNER_LOGIN", "CODEX_GITHUB_TOKEN",
-    "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
-    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
-    "CODEX_ARGO_UI_URL", "CODEX_BRANCH_PREFIX",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 NO_PLAN_REPLY = (
     "Codex could not find an approved plan on this issue (a `<!-- codex:plan -->` comment by the planner), "
     "so no implementation was started. Wait for the planning run to post its plan, then comment `execute plan`."

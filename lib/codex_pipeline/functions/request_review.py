@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from codex_pipeline import logs, oidc, review, tasks, telemetry
 from codex_pipeline.app import FunctionApp
 from codex_pipeline.commands import CANCEL, COMMAND_TYPE, REPLY, CommandRequest
-from codex_pipeline.config import Settings, load_settings
+from codex_pipeline.config import Settings, load_settings, read_by
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import TASK_TYPES, decode_request, is_cloudevent
 from codex_pipeline.functions.effects import open_effects
@@ -63,15 +63,7 @@ PARAMETERS = ("rawEvent", "eventBody")
 HANDLES = frozenset({TASK_TYPES["review"], TASK_TYPES["readiness"], COMMAND_TYPE})
 # The codex.workflow.submitted reply is an audit trail on the broker's topic; nothing routes it.
 EMITS: frozenset[str] = frozenset()
-SETTINGS_READ = frozenset({
-    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
-    "CODEX_DATABASE_URL", "CODEX_DATABASE_TIMEOUT_SECONDS", "CODEX_MIGRATE_ON_START", "CODEX_ARGO_SUBMITTER",
-    "CODEX_DRY_RUN_DIR", "CODEX_WORKFLOW_NAMESPACE", "CODEX_KUBECONFIG", "CODEX_BOT_MENTION", "CODEX_BRANCH_PREFIX",
-    "CODEX_GITHUB_TOKEN",
-    "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_APP_PRIVATE_KEY", "CODEX_GITHUB_APP_INSTALLATION_ID",
-    "CODEX_GITHUB_API_URL", "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_GITHUB_MAX_WAIT_SECONDS", "CODEX_LOG_LEVEL",
-    "CODEX_ARGO_UI_URL",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 _log = logging.getLogger("codex_pipeline.request_review")
 
 

@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind
 from codex_pipeline import logs, oidc, tasks, telemetry
 from codex_pipeline.app import FunctionApp, sink_readiness
 from codex_pipeline.commands import COMMAND_TYPE, CommandRequest
-from codex_pipeline.config import Settings, alias_notes, load_settings
+from codex_pipeline.config import Settings, alias_notes, load_settings, read_by
 from codex_pipeline.discord_interactions import PLAN_EVENT_TYPE
 from codex_pipeline.emit import Emitter
 from codex_pipeline.errors import BadRequest, Unavailable
@@ -37,15 +37,7 @@ NAME = "route-task"
 # The raw types its Trigger sends (routing's rule table); everything else is acked as ignored.
 HANDLES: frozenset[str] = ROUTED_TYPES | {PLAN_EVENT_TYPE}
 EMITS: frozenset[str] = frozenset(TASK_TYPES.values()) | {PLAN_REQUEST_TYPE, COMMAND_TYPE}
-SETTINGS_READ = frozenset({
-    "CODEX_OIDC_AUDIENCE", "CODEX_OIDC_ISSUER", "CODEX_OIDC_JWKS_URL", "CODEX_OIDC_SUBJECTS",
-    "CODEX_TASKS_SINK", "CODEX_TASKS_JSON_SINK", "CODEX_TRIGGER_LOGINS", "CODEX_TRIGGER_LABEL",
-    "CODEX_IMPLEMENTATION_TRIGGER", "CODEX_BRANCH_PREFIX", "CODEX_REQUIRE_APPROVAL",
-    "CODEX_DISCORD_REPOSITORY", "CODEX_DISCORD_ALLOWED_USERS", "CODEX_DISCORD_ALLOWED_ROLES",
-    "CODEX_PLANNER_LOGIN", "CODEX_BOT_MENTION", "CODEX_SINK_TIMEOUT_SECONDS", "CODEX_SINK_ATTEMPTS",
-    "CODEX_SINK_DEADLINE_SECONDS",
-    "CODEX_LOG_LEVEL",
-})
+SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 SOURCE = "urn:codex-pipeline:route-task"
 PROTOBUF_MEDIA = "application/protobuf"
 JSON_MEDIA = "application/json"

@@ -78,7 +78,9 @@ class AgentUser:
 
 def agent_user(environ: Mapping[str, str]) -> AgentUser | None:
     """``CODEX_AGENT_USER`` when set; a step that cannot switch to it stops with the reason."""
-    spec = (environ.get("CODEX_AGENT_USER") or "").strip()
+    from codex_pipeline.config import load_settings
+
+    spec = load_settings(environ, only={"CODEX_AGENT_USER"}).agent_user
     if not spec:
         return None
     user = AgentUser.parse(spec)
@@ -96,7 +98,9 @@ def agent_environ(environ: Mapping[str, str], home: Path | None, workdir: Path |
     With ``workdir`` (Codex as another user), git may read the step's repository there
     (``safe.directory``), so Codex can still run ``git status``/``git diff``; it cannot write ``.git``.
     """
-    extra = [name.strip() for name in (environ.get("CODEX_AGENT_ENV") or "").split(",") if name.strip()]
+    from codex_pipeline.config import load_settings
+
+    extra = load_settings(environ, only={"CODEX_AGENT_ENV"}).agent_env
     env = {name: environ[name] for name in (*PASSED_ENV, *extra) if name in environ}
     env.setdefault("PATH", os.defpath)
     if home is not None:

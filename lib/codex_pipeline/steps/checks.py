@@ -29,7 +29,6 @@ CHECK_NAMES = {"implement": "codex / implementation", "review": "codex / review"
 # Check-run statuses and conclusions, and the commit-status state each becomes.
 STATUS_OF = {"queued": "pending", "in_progress": "pending", "success": "success", "failure": "failure",
              "cancelled": "error", "timed_out": "error", "neutral": "success"}
-DEFAULT_NAMESPACE = "argo-workflows"
 # A command Codex ran that runs tests (its result goes into the summary and the progress comment).
 _TEST_COMMAND = re.compile(
     r"\b(pytest|py\.test|tox|nox|unittest|jest|vitest|mocha|rspec|phpunit|ctest"
@@ -37,17 +36,20 @@ _TEST_COMMAND = re.compile(
     r"|make\s+(?:test|check)\b)")
 
 
-def details_link(template: str | None, namespace: str | None, workflow: str) -> str | None:
+def details_link(template: str | None, namespace: str, workflow: str) -> str | None:
     """``CODEX_ARGO_UI_URL`` with ``{namespace}`` and ``{workflow}`` filled in (the Argo UI's workflow page)."""
     template = (template or "").strip()
     if not template or not workflow:
         return None
-    return template.replace("{namespace}", namespace or DEFAULT_NAMESPACE).replace("{workflow}", workflow)
+    return template.replace("{namespace}", namespace).replace("{workflow}", workflow)
 
 
 def details_url(environ: Mapping[str, str], workflow: str) -> str | None:
-    """:func:`details_link` from a step's environment."""
-    return details_link(environ.get("CODEX_ARGO_UI_URL"), environ.get("CODEX_WORKFLOW_NAMESPACE"), workflow)
+    """:func:`details_link` from the settings (``_FILE`` and the YAML file included, as the functions read them)."""
+    from codex_pipeline.config import load_settings
+
+    settings = load_settings(environ)
+    return details_link(settings.argo_ui_url, settings.workflow_namespace, workflow)
 
 
 def uses_check_runs(client: GitHubClient) -> bool:

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from codex_pipeline import metrics, spans
+from codex_pipeline.config import Settings
 
 if TYPE_CHECKING:
     from codex_pipeline.steps.agent import AgentUser
 
-DEFAULT_MODEL = "gpt-5.1-codex-max"
-DEFAULT_REASONING = "high"
 OUTPUT_GRACE = 10.0  # seconds to drain Codex's output after it exited
 SPAN_CODEX = "step.codex"
 
@@ -43,13 +42,14 @@ ProgressSink = Callable[[str, "CodexResult"], None]
 class CodexOptions:
     """How to call the CLI; the template parameters end up here (spec: model, reasoning, search, yolo)."""
 
-    binary: str = "codex"
-    model: str | None = DEFAULT_MODEL
-    reasoning: str | None = DEFAULT_REASONING
-    search: bool = True
-    yolo: bool = True
-    extra_args: tuple[str, ...] = ()
-    timeout: float | None = 3 * 60 * 60
+    # The settings table's defaults (CODEX_BIN, CODEX_MODEL, ...), declared there once.
+    binary: str = Settings.codex_bin
+    model: str | None = Settings.codex_model
+    reasoning: str | None = Settings.codex_reasoning
+    search: bool = Settings.codex_search
+    yolo: bool = Settings.codex_yolo
+    extra_args: tuple[str, ...] = Settings.codex_extra_args
+    timeout: float | None = Settings.codex_timeout
 
     def argv(self) -> list[str]:
         args = [self.binary, "exec", "--json"]
@@ -67,30 +67,17 @@ class CodexOptions:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CodexOptions:
-        """Defaults from ``CODEX_BIN``, ``CODEX_MODEL``, ``CODEX_REASONING``, ``CODEX_SEARCH``,
+        """Defaults from the settings ``CODEX_BIN``, ``CODEX_MODEL``, ``CODEX_REASONING``, ``CODEX_SEARCH``,
         ``CODEX_YOLO``, ``CODEX_EXTRA_ARGS`` and ``CODEX_TIMEOUT_SECONDS``; explicit values win."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        if env.get("CODEX_BIN"):
-            values["binary"] = env["CODEX_BIN"]
-        if "CODEX_MODEL" in env:
-            values["model"] = env["CODEX_MODEL"] or None
-        if "CODEX_REASONING" in env:
-            values["reasoning"] = env["CODEX_REASONING"] or None
-        if "CODEX_SEARCH" in env:
-            values["search"] = _flag(env["CODEX_SEARCH"])
-        if "CODEX_YOLO" in env:
-            values["yolo"] = _flag(env["CODEX_YOLO"])
-        if env.get("CODEX_EXTRA_ARGS"):
-            values["extra_args"] = tuple(shlex.split(env["CODEX_EXTRA_ARGS"]))
-        if env.get("CODEX_TIMEOUT_SECONDS"):
-            values["timeout"] = float(env["CODEX_TIMEOUT_SECONDS"]) or None
+        from codex_pipeline.config import load_settings
+
+        settings = load_settings(environ)
+        values: dict[str, Any] = {"binary": settings.codex_bin, "model": settings.codex_model,
+                                  "reasoning": settings.codex_reasoning, "search": settings.codex_search,
+                                  "yolo": settings.codex_yolo, "extra_args": settings.codex_extra_args,
+                                  "timeout": settings.codex_timeout}
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
-
-
-def _flag(raw: str) -> bool:
-    return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,15 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from codex_pipeline.errors import BadRequest, ConfigurationError
+from codex_pipeline.errors import ConfigurationError, StepInputError
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps.codex import CodexOptions, CodexResult, ProgressSink, TodoSink, run_codex
 from codex_pipeline.steps.secretfiles import secret
 from codex_pipeline.tasks import from_json_dict
 
 if TYPE_CHECKING:
+    from codex_pipeline.config import Settings
     from codex_pipeline.github import Auth, GitHubClient
-
-DEFAULT_WORKDIR = "/workspace/lab"
-
-
-class StepFailed(Exception):
-    """The step cannot finish; the message is shown in the progress comment and on stderr."""
-
 
 def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> str:
     """A parameter from ``--…-file PATH`` (``-`` = stdin) or the environment variable ``env_name``."""
@@ -45,7 +39,7 @@ def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> s
         return Path(path).read_text()
     value = environ.get(env_name)
     if value is None:
-        raise BadRequest(f"no input: pass a file or set {env_name}")
+        raise StepInputError(f"no input: pass a file or set {env_name}")
     return value
 
 
@@ -60,17 +54,17 @@ def decode_task_json(text: str, *, base64_encoded: bool | None) -> tuple[pb.Code
         try:
             raw = base64.b64decode(raw, validate=False).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise BadRequest(f"task input is not base64 of UTF-8 JSON: {exc}") from None
+            raise StepInputError(f"task input is not base64 of UTF-8 JSON: {exc}") from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"task is not valid JSON: {exc}") from None
+        raise StepInputError(f"task is not valid JSON: {exc}") from None
     if isinstance(data, dict) and isinstance(data.get("body"), dict) and "repository" not in data:
         data = data["body"]  # an Argo Events envelope: the task is its body
     task = from_json_dict(data)
     missing = [name for name in ("repository", "issue_number") if not getattr(task, name)]
     if missing:
-        raise BadRequest(f"task is missing required field(s): {', '.join(missing)}")
+        raise StepInputError(f"task is missing required field(s): {', '.join(missing)}")
     return task, data if isinstance(data, dict) else {}
 
 
@@ -143,11 +137,16 @@ def app_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def branch_prefix(environ: Mapping[str, str]) -> str:
-    """``CODEX_BRANCH_PREFIX`` read through the settings table, as the router and request-review read it."""
+def step_settings(environ: Mapping[str, str]) -> Settings:
+    """The settings as the functions read them (``<VAR>_FILE``, the YAML file, the table's defaults)."""
     from codex_pipeline.config import load_settings
 
-    return load_settings(environ).branch_prefix
+    return load_settings(environ)
+
+
+def branch_prefix(environ: Mapping[str, str]) -> str:
+    """``CODEX_BRANCH_PREFIX`` read through the settings table, as the router and request-review read it."""
+    return step_settings(environ).branch_prefix
 
 
 # Credentials whose values are redacted from every transcript line (each also read from its _FILE).
@@ -199,7 +198,7 @@ class Transcript:
             stop_agent_processes,
             take_back,
         )
-        from codex_pipeline.steps.model_proxy import DEFAULT_UPSTREAM, ModelProxy
+        from codex_pipeline.steps.model_proxy import ModelProxy
 
         environ = os.environ if environ is None else environ
         user = agent_user(environ)
@@ -207,7 +206,7 @@ class Transcript:
         key = model_api_key(environ)
         with ExitStack() as stack:
             if key:
-                proxy = stack.enter_context(ModelProxy(key, environ.get("CODEX_MODEL_API_URL") or DEFAULT_UPSTREAM))
+                proxy = stack.enter_context(ModelProxy(key, step_settings(environ).model_api_url))
                 options = replace(options, extra_args=(*proxy.codex_config(), *options.extra_args))
             if user is not None:
                 self.line(f"[step] Codex runs as uid {user.uid}, gid {user.gid}, without credentials")

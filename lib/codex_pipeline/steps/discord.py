@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codex_pipeline.discord_rest import DEFAULT_API_URL, DiscordError, call
+from codex_pipeline.discord_rest import DEFAULT_API_URL, call
+from codex_pipeline.errors import DiscordError
 from codex_pipeline.logs import decision, get_logger
 
 MESSAGE_LIMIT = 2000
@@ -40,12 +41,13 @@ class DiscordConfig:
     def from_env(cls, environ: Mapping[str, str]) -> DiscordConfig:
         """``DISCORD_BOT_TOKEN``, ``DISCORD_GUILD_ID``, optional ``DISCORD_CATEGORY_ID`` (each also as a
         ``_FILE``: the templates mount them from the ``discord-codex-bot`` Secret) and ``DISCORD_API_URL``."""
+        from codex_pipeline.config import load_settings
         from codex_pipeline.steps.secretfiles import secret
 
         return cls(token=secret(environ, "DISCORD_BOT_TOKEN") or "",
                    guild_id=secret(environ, "DISCORD_GUILD_ID") or "",
                    category_id=secret(environ, "DISCORD_CATEGORY_ID"),
-                   api_url=(environ.get("DISCORD_API_URL") or DEFAULT_API_URL).rstrip("/"))
+                   api_url=load_settings(environ).discord_bot_api_url.rstrip("/"))
 
     def __repr__(self) -> str:
         return f"DiscordConfig(guild_id={self.guild_id!r}, category_id={self.category_id!r}, api_url={self.api_url!r})"

@@ -31,6 +31,7 @@ from codex_pipeline.steps.context import (
     environ_of,
     github_access,
     read_input,
+    step_settings,
     workflow_name,
 )
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     reason = failure_reason(status, failures)
     github = github_access(environ)
     client = github.client
-    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    marker = step_settings(environ).progress_marker
     done: list[str] = []
     if stage == "plan":
         task, _ = decode_task_json(read_input(args.payload_file, "PAYLOAD", environ), base64_encoded=None)

@@ -17,16 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codex_pipeline import spans
+from codex_pipeline.errors import GitError
 from codex_pipeline.names import DEFAULT_BRANCH_PREFIX, head_branch
 
 # Files the steps write into the working tree that must never be committed.
 LOCAL_EXCLUDES = (".codex-*",)
 SPAN_CHECKOUT = "step.checkout"
 SPAN_PUSH = "step.push"
-
-
-class GitError(Exception):
-    """A git command failed; the message names the command and git's own words (token redacted)."""
 
 
 def issue_branch(issue_number: int, title: str, prefix: str = DEFAULT_BRANCH_PREFIX) -> str:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from codex_pipeline.errors import PipelineError
+from codex_pipeline.errors import PipelineError, StepError, StepFailed
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.names import plan_digest
 from codex_pipeline.pb import codex_task_pb2 as pb
@@ -26,7 +26,6 @@ from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run
 from codex_pipeline.steps.codex import CodexResult
 from codex_pipeline.steps.context import (
     GitHubAccess,
-    StepFailed,
     Transcript,
     branch_prefix,
     codex_options,
@@ -37,14 +36,14 @@ from codex_pipeline.steps.context import (
     print_dry_run,
     read_input,
     secrets_of,
+    step_settings,
     workflow_name,
 )
-from codex_pipeline.steps.git import Git, GitError, issue_branch, remote_url
+from codex_pipeline.steps.git import Git, issue_branch, remote_url
 from codex_pipeline.steps.tracker import Tracker
 from codex_pipeline.untrusted import clean
 
 LOG_FILE = ".codex-implementation.log"
-PROGRESS_INTERVAL = 30.0  # seconds between progress-comment edits while Codex works, milestones aside
 log = get_logger("codex_pipeline.steps.implement")
 
 
@@ -128,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     plan = task.plan_comment_body
     tracker, progress = kickoff(progress_comment.task_breakdown(plan) or ["Implement the approved plan"],
                                 number, workflow, branch)
-    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    marker = step_settings(environ).progress_marker
     progress.marker = marker
 
     def publish() -> None:
@@ -144,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             return _implement(args, environ, task, github, transcript, progress, publish, workflow, workdir,
                               base, branch, implementation_prompt(task, branch, plan), tracker, checks)
-        except (StepFailed, GitError, PipelineError) as exc:
+        except (StepError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
             progress.failed = f"{exc}\n\nThe full transcript is in the workflow's `{LOG_FILE}` artifact."
             progress.status = [f"Workflow `{workflow}` stopped."]
@@ -172,10 +171,7 @@ def kickoff(steps: list[str], number: int, workflow: str, branch: str) -> tuple[
 
 def progress_interval(environ: Mapping[str, str]) -> float:
     """``CODEX_PROGRESS_INTERVAL_SECONDS``: the least time between edits that are not milestones."""
-    try:
-        return max(0.0, float(environ.get("CODEX_PROGRESS_INTERVAL_SECONDS") or PROGRESS_INTERVAL))
-    except ValueError:
-        return PROGRESS_INTERVAL
+    return step_settings(environ).progress_interval
 
 
 def following(tracker: Tracker, progress: progress_comment.Progress, publish: Callable[[], None],
@@ -218,7 +214,7 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
                checks: StepChecks) -> int:
     repo, number = task.repository, int(task.issue_number)
     git = Git(workdir, token=github.git_token(repo))
-    git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+    git.clone_or_fetch(args.remote_url or remote_url(repo, step_settings(environ).git_url))
     reused = git.checkout_branch(branch, base)
     transcript.line(f"[step] implementing {repo}#{number} on {branch} ({'reused' if reused else 'new'} branch)")
     client = github.client

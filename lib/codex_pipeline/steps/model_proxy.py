@@ -21,7 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
-DEFAULT_UPSTREAM = "https://api.openai.com/v1"
+from codex_pipeline.config import Settings
+
+DEFAULT_UPSTREAM = Settings.model_api_url  # CODEX_MODEL_API_URL's default, declared in the table
 PROVIDER_ID = "codex-pipeline"
 # Hop-by-hop headers (RFC 9110 section 7.6.1) and the ones the proxy sets itself.
 _DROPPED = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",

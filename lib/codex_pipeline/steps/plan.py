@@ -23,6 +23,7 @@ from codex_pipeline.steps.context import (
     print_dry_run,
     read_input,
     secrets_of,
+    step_settings,
     workflow_name,
 )
 from codex_pipeline.steps.git import Git, remote_url
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
                        secrets_of(environ, token)) as transcript:
         git = Git(workdir, token=token)
-        git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+        git.clone_or_fetch(args.remote_url or remote_url(repo, step_settings(environ).git_url))
         git.checkout_detached(base)
         transcript.line(f"[step] planning {repo}#{number} at {base} (workflow {workflow})")
         result = transcript.run_codex(planning_prompt(task), workdir, codex_options(args, environ),

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codex_pipeline import tasks
-from codex_pipeline.errors import PipelineError
+from codex_pipeline.errors import PipelineError, StepError, StepFailed
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.names import issue_of_branch as _issue_of_branch
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
 from codex_pipeline.steps.context import (
-    StepFailed,
     Transcript,
     branch_prefix,
     codex_options,
@@ -32,9 +31,10 @@ from codex_pipeline.steps.context import (
     print_dry_run,
     read_input,
     secrets_of,
+    step_settings,
     workflow_name,
 )
-from codex_pipeline.steps.git import Git, GitError, remote_url
+from codex_pipeline.steps.git import Git, remote_url
 from codex_pipeline.steps.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     pull = client.get_pull(repo, pr_number)  # its head is where the run's check is
     branch, base = branch or pull.head_ref, base or pull.base_ref
     issue = issue_of_branch(branch, pr_number, prefix)
-    marker = environ.get("CODEX_PROGRESS_COMMENT_MARKER") or progress_comment.PROGRESS_MARKER
+    marker = step_settings(environ).progress_marker
 
     def publish(section: str) -> None:
         existing = progress_comment.find_own(client, repo, issue, marker, author=github.planner_login)
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             git = Git(workdir, token=token)
-            git.clone_or_fetch(args.remote_url or remote_url(repo, environ.get("CODEX_GIT_URL", "https://github.com")))
+            git.clone_or_fetch(args.remote_url or remote_url(repo, step_settings(environ).git_url))
             if not git.checkout_branch(branch, base):
                 raise StepFailed(f"the pull request branch `{branch}` does not exist on the remote")
             transcript.line(f"[step] review pass on {repo}#{pr_number} ({branch})")
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 git.push(branch)
                 transcript.line(f"[step] pushed {sha} to {branch}")
             outcome = f"Pushed `{sha[:12]}` to `{branch}`." if sha else "Codex changed nothing; nothing pushed."
-        except (StepFailed, GitError, PipelineError) as exc:
+        except (StepError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
             try:
                 publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))

@@ -1,0 +1,202 @@
+"""The event loop's HTTP/1.1 exchange with a sink (sink_connections.py), against real sockets.
+
+A sink is any HTTP/1.1 server: the answers below are written byte for byte by a scripted TCP
+server, one per framing a server may choose (length, chunked, end of connection, an interim
+100, HTTP/1.0), plus a server that closes kept-alive connections behind the client's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from codex_pipeline.async_emit import AsyncEmitter
+from codex_pipeline.errors import Unavailable
+from codex_pipeline.events import Event
+from codex_pipeline.sink_connections import MalformedAnswer, SinkConnections, StaleConnection
+
+Answer = Callable[[int], bytes]  # request number on its connection -> bytes to send back
+
+
+class ScriptedServer:
+    """Reads whole requests (head + Content-Length body) and answers each with scripted bytes."""
+
+    def __init__(self, answer: Answer, *, close_after: int | None = None) -> None:
+        self.answer = answer
+        self.close_after = close_after  # close each connection after this many answers
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/sink?topic=raw"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        buffer = b""
+        served = 0
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                self.requests.append(head + b"\r\n\r\n" + buffer[:length])
+                buffer = buffer[length:]
+                conn.sendall(self.answer(served))
+                served += 1
+                if self.close_after is not None and served >= self.close_after:
+                    return
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@contextmanager
+def scripted(answer: Answer, **options: int) -> Iterator[ScriptedServer]:
+    server = ScriptedServer(answer, **options)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def exchange(url: str, count: int, body: bytes = b'{"n":1}') -> list[int]:
+    async def run() -> list[int]:
+        connections = SinkConnections(url)
+        try:
+            return [await connections.post({"content-type": "application/json", "ce-id": str(n)}, body)
+                    for n in range(count)]
+        finally:
+            await connections.aclose()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(("name", "answer"), [
+    ("content-length", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"),
+    ("empty", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
+    ("chunked with trailer", lambda n: b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                       b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"),
+    ("interim 100 first", lambda n: b"HTTP/1.1 100 Continue\r\n\r\n"
+                                    b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"),
+    ("204 without length", lambda n: b"HTTP/1.1 204 No Content\r\n\r\n"),
+])
+def test_kept_alive_answers_of_every_framing_reuse_one_connection(name: str, answer: Answer) -> None:
+    with scripted(answer) as server:
+        statuses = exchange(server.url, 3)
+    assert statuses == [204 if name.startswith("204") else 202] * 3
+    assert server.connections == 1, name
+
+
+def test_the_request_is_what_the_sink_expects() -> None:
+    body = b"x" * 70_000  # larger than one socket read on either side
+    with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n") as server:
+        exchange(server.url, 1, body)
+    head, _, received = server.requests[0].partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /sink?topic=raw HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.url.split(':')[2].split('/')[0]}" in lines
+    assert "Content-Length: 70000" in lines and "ce-id: 0" in lines
+    assert received == body
+
+
+@pytest.mark.parametrize(("name", "answer"), [
+    ("connection: close", lambda n: b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+    ("HTTP/1.0", lambda n: b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
+])
+def test_a_sink_that_closes_gets_a_new_connection_per_request(name: str, answer: Answer) -> None:
+    with scripted(answer, close_after=1) as server:
+        assert exchange(server.url, 3) == [202, 202, 202]
+    assert server.connections == 3, name
+
+
+def test_an_answer_framed_by_the_end_of_the_connection_is_read_to_the_end() -> None:
+    with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\n\r\nbody until close", close_after=1) as server:
+        assert exchange(server.url, 2) == [202, 202]
+    assert server.connections == 2
+
+
+def test_a_kept_connection_closed_behind_the_clients_back_is_stale_and_retried_once() -> None:
+    """The sink keeps-alive in words but closes after each answer (an idle timeout): the next
+    post on that connection finds it closed, and the emitter retries at once on a new one."""
+    with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", close_after=1) as server:
+        async def run() -> None:
+            connections = SinkConnections(server.url)
+            assert await connections.post({}, b"a") == 202
+            await asyncio.sleep(0.05)  # the server has closed by now
+            with pytest.raises(StaleConnection):
+                await connections.post({}, b"b")
+            await connections.aclose()
+
+        asyncio.run(run())
+
+        emitter = AsyncEmitter(server.url, attempts=1)
+
+        async def emit_twice() -> None:
+            event = Event(id="e", source="s", type="t", data=b"{}")
+            await emitter.emit(event)
+            await asyncio.sleep(0.05)
+            await emitter.emit(event)  # one attempt allowed: the stale retry is not counted
+            await emitter.aclose()
+
+        asyncio.run(emit_twice())
+    # a, then the two emits: the stale post never reached the sink, its retry did
+    assert len(server.requests) == 3
+    assert server.connections == 3
+
+
+@pytest.mark.parametrize("answer", [
+    b"SMTP ready\r\n\r\n",
+    b"HTTP/1.1 abc Broken\r\n\r\n",
+    b"HTTP/1.1 202 Accepted\r\nContent-Length: -1\r\n\r\n",
+    b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+])
+def test_a_malformed_answer_fails_the_exchange(answer: bytes) -> None:
+    with scripted(lambda n: answer) as server, pytest.raises(MalformedAnswer):
+        exchange(server.url, 1)
+
+
+def test_a_malformed_answer_is_unavailable_to_the_emitter() -> None:
+    with scripted(lambda n: b"garbage\r\n\r\n") as server:
+        emitter = AsyncEmitter(server.url, attempts=2, backoff=0.01)
+
+        async def run() -> None:
+            try:
+                await emitter.emit(Event(id="e", source="s", type="t", data=b"{}"))
+            finally:
+                await emitter.aclose()
+
+        with pytest.raises(Unavailable, match="ConnectionError"):
+            asyncio.run(run())
+        assert len(server.requests) == 2
+
+
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None:
+    with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n") as server:
+        async def run() -> None:
+            connections = SinkConnections(server.url)
+            with pytest.raises(ValueError, match="line break"):
+                await connections.post({"x-evil": "a\r\nInjected: 1"}, b"")
+            await connections.aclose()
+
+        asyncio.run(run())
+    assert server.requests == []
