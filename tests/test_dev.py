@@ -49,6 +49,9 @@ def test_replayed_delivery_is_signed_accepted_and_kept_until_its_function_runs(t
         assert dev.interrupt() == 0
     assert "pending        1 (delivered when dev starts again)" in dev.text()
     assert "received       1 webhook delivery(ies)" in dev.text()
+    # what ingest-webhook recorded as OpenTelemetry metrics, added up in the summary
+    assert "    deliveries   ingest-webhook     accepted 1, 4xx 1\n" in dev.text()
+    assert "    emits        1 (ok 1), " in dev.text()
 
 
 def test_replay_takes_the_event_name_from_the_file_name_or_the_flag(tmp_path: Path):

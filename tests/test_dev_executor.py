@@ -231,7 +231,8 @@ def test_the_repository_templates_run_their_step_with_the_task_and_github_creden
     task = json.dumps({"stage": "planning", "repository": "acme/widgets", "issueNumber": 42, "title": "T"})
     encoded = base64.b64encode(task.encode()).decode()
     parameters = {"payload": task} if name == "facteur-dispatch" else {"rawEvent": encoded, "eventBody": encoded}
-    workflow = harness.workflow(name, f"{name}-run", parameters)
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    workflow = harness.workflow(name, f"{name}-run", {**parameters, "traceparent": traceparent})
     for item in yaml.safe_load((ROOT / "workflows" / f"{name}.yaml").read_text())["spec"]["arguments"]["parameters"]:
         if "value" not in item and item["name"] not in parameters:
             workflow["spec"]["arguments"]["parameters"].append({"name": item["name"], "value": encoded})
@@ -243,6 +244,8 @@ def test_the_repository_templates_run_their_step_with_the_task_and_github_creden
     carried = [*report["env"].values(), *_files_under(tmp_path / "runs").values()]
     assert any(task in value or encoded in value for value in carried)
     assert any("tok-456" in value for value in carried)
+    # the trace the Workflow was submitted in reaches the step and its exit handler
+    assert [r["env"]["TRACEPARENT"] for r in harness.reports()] == [traceparent, traceparent]
 
 
 def _files_under(folder: Path) -> dict[str, str]:

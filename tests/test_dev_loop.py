@@ -133,6 +133,10 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
     assert list(runs.glob("codex-planning-*/artifacts/plan-output"))
     assert list(runs.glob("github-codex-implementation-*/artifacts/codex-implementation-log"))
     assert "ran here       3 workflow(s), 0 not succeeded" in text
+    # The metrics every function and step recorded, added up (exit handlers count the runs).
+    assert "    runs         implementation succeeded 1, planning succeeded 1, review succeeded 1\n" in text, text
+    assert "    codex        3 run(s) (ok 3), " in text
+    assert "    deliveries   dispatch-planning  accepted 1, duplicate 1" in text
     assert text.count("duplicate    ") >= 1  # the redelivered issue was not submitted again
     assert issue_took < 60, f"plan, PR and recap took {issue_took:.1f}s"
 

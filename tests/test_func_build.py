@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 import uuid
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from tests import funcbuild
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import ROOT, start_function, stop_function
 from tests.fakes.github import FakeGitHub
-from tests.fakes.httpserver import RecordingSink
+from tests.fakes.httpserver import Recorded, RecordingSink
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.payloads import github as gh
 from tests.task_events import cloudevent as task_cloudevent
@@ -248,6 +249,17 @@ def submission_probe(name: str, github: FakeGitHub) -> tuple[dict[str, str], byt
     return None
 
 
+def exported(collector: RecordingSink, path: str, timeout: float = 15.0) -> list[Recorded]:
+    """The OTLP requests to ``path`` the collector received, once there is one (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r for r in list(collector.requests) if r.path == path]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", funcbuild.function_names())
 def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str, tmp_path: Path) -> None:
@@ -269,6 +281,7 @@ def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str,
             "CODEX_KUBECONFIG": str(kubernetes.kubeconfig(tmp_path / "kubeconfig")),
             "CODEX_GITHUB_API_URL": github.url, "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
             "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_METRIC_EXPORT_INTERVAL": "200",
         }
         if "CODEX_TASKS_SINK" in settings:
             overrides.update(CODEX_TASKS_SINK=sink.url, CODEX_TASKS_JSON_SINK=sink.url)
@@ -291,8 +304,16 @@ def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str,
                                           data=probe.body, timeout=30)
                 assert answer.status_code == probe.status, f"{answer.status_code} {answer.text}\n{func.output()}"
                 sink.wait_for(probe.expect_sink)
-            traces = [r for r in collector.wait_for(1, timeout=15) if r.path == "/v1/traces"]
+            traces = exported(collector, "/v1/traces")
             assert traces, func.output()
+            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+            names = set()
+            for recorded in exported(collector, "/v1/metrics"):
+                request = ExportMetricsServiceRequest.FromString(recorded.body)
+                names |= {metric.name for resource in request.resource_metrics for scope in resource.scope_metrics
+                          for metric in scope.metrics}
+            assert "codex.deliveries" in names, (names, func.output())
             headers_seen = {key.lower(): value for key, value in traces[0].headers.items()}
             assert headers_seen["content-type"] == "application/x-protobuf" and traces[0].body, func.output()
         finally:

@@ -650,7 +650,8 @@ def readme_row(setting: Setting) -> str:
 OTHER_VARIABLES: dict[str, str] = {
     "CODEX_CONFIG_FILE": "names the YAML file the settings are read from",
     "THREADS": "functions-framework's own (local runs only)",
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "OpenTelemetry's own, read by its exporter",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "OpenTelemetry's own, read by its exporter (and metrics.setup)",
+    "CODEX_METRICS_DIR": "set by codex-pipeline dev for its processes; read by metrics.setup before any settings",
     "ISSUE_REPO": "an input the templates pass, not a setting",
     "ISSUE_NUMBER": "an input the templates pass, not a setting",
     # Credentials the steps read with steps.secretfiles (each also as a _FILE, never from the YAML

@@ -2,10 +2,10 @@
 
 Nothing of OpenTelemetry is imported here: :func:`setup` loads the SDK and the OTLP exporter
 only when a collector is configured (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
-``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``, unless ``OTEL_METRICS_EXPORTER=none``), so a function's
-cold start pays nothing without one. Until then every recording call below is one global
-lookup and a return (the per-delivery hooks sit on ingest-webhook's hot path). Tests and
-``codex-pipeline dev`` install any provider with :func:`install`.
+``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``, unless ``OTEL_METRICS_EXPORTER=none``) or
+``CODEX_METRICS_DIR`` is set, so a function's cold start pays nothing without one. Until then
+every recording call below is one global lookup and a return (the per-delivery hooks sit on
+ingest-webhook's hot path). Tests install any provider with :func:`install`.
 
 The instruments (names and attributes are the README's "Metrics" table):
 
@@ -17,7 +17,8 @@ The instruments (names and attributes are the README's "Metrics" table):
 - ``codex.submission.duration`` (histogram, s): one Workflow create; ``codex.stage``,
   ``codex.outcome`` ``created``, ``duplicate`` or ``failed``.
 - ``codex.github.rate_limit.wait`` (histogram, s): one wait for GitHub's rate limit.
-- ``codex.runs`` (counter): a step that ended; ``codex.stage``, ``codex.result``.
+- ``codex.runs`` (counter): a run that ended, counted by its exit handler (``step finish``);
+  ``codex.stage``, ``codex.result`` (Argo's ``workflow.status``, lower case).
 - ``codex.agent.duration`` (histogram, s): one Codex run; ``codex.stage``, ``codex.result``.
 """
 
@@ -71,28 +72,43 @@ _owned = False  # the provider is setup()'s own (shutdown() ends it), not one a 
 _stage: ContextVar[str] = ContextVar("codex_stage", default="")
 
 
-def configured() -> bool:
+def otlp_configured() -> bool:
     """Whether the environment asks for OTLP metrics."""
     if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none":
         return False
     return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
 
 
-def setup(service_name: str) -> None:
-    """Export metrics over OTLP/HTTP when a collector is configured (once per process).
+def configured() -> bool:
+    """Whether metrics go anywhere: a collector, or ``CODEX_METRICS_DIR`` (what dev sums up)."""
+    return otlp_configured() or bool(os.environ.get("CODEX_METRICS_DIR"))
 
-    The export interval is the SDK's (``OTEL_METRIC_EXPORT_INTERVAL``, 60 s by default);
+
+def setup(service_name: str) -> None:
+    """Export metrics over OTLP/HTTP when a collector is configured, and to a JSON file under
+    ``CODEX_METRICS_DIR`` when that is set (:mod:`codex_pipeline.metrics_file`); once per process.
+
+    The OTLP export interval is the SDK's (``OTEL_METRIC_EXPORT_INTERVAL``, 60 s by default);
     :func:`shutdown` exports what is left, which a short-lived step must call before it exits."""
     if _instruments is not None or not configured():
         return
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
     global _owned
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-    install(MeterProvider(resource=Resource.create({"service.name": service_name}), metric_readers=[reader]))
+    readers: list[MetricReader] = []
+    if otlp_configured():
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    directory = os.environ.get("CODEX_METRICS_DIR")
+    if directory:
+        from codex_pipeline import metrics_file
+
+        exporter = metrics_file.JsonFileMetricExporter(metrics_file.path_for(directory, service_name))
+        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=metrics_file.INTERVAL_MILLIS))
+    install(MeterProvider(resource=Resource.create({"service.name": service_name}), metric_readers=readers))
     _owned = True
 
 

@@ -22,7 +22,8 @@ from codex_pipeline.dev import demo_codex
 from codex_pipeline.dev.executor import Settings
 
 PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "TMPDIR", "CODEX_LOG_LEVEL", "CODEX_GITHUB_API_URL",
-                  "CODEX_GIT_URL", "CODEX_TIMEOUT_SECONDS")
+                  "CODEX_GIT_URL", "CODEX_TIMEOUT_SECONDS", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                  "OTEL_EXPORTER_OTLP_HEADERS")
 
 
 def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | None, str, str]:

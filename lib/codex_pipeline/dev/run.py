@@ -139,6 +139,7 @@ class Dev:
         self.webhooks: Any = None  # the stand-in's webhook sender
         self.executor: Any = None  # the local executor, when workflows run here
         self._saved_requests = -1
+        self.metrics_dir = (options.state / "metrics").resolve()
 
     def _lock(self) -> None:
         """One dev per state folder: two routers on one topic log would deliver everything twice."""
@@ -173,6 +174,10 @@ class Dev:
             raise SystemExit(f"codex-pipeline dev: port {options.port} (ingest-webhook) is in use, perhaps by another "
                              "`make run`; stop it, or pass --port N (0 = any free port)")
         env = self._env = base_env(options, secret)
+        # Every function and step writes its metrics here; the summary adds them up (this run's only).
+        for old in self.metrics_dir.glob("*.json"):
+            old.unlink(missing_ok=True)
+        env["CODEX_METRICS_DIR"] = str(self.metrics_dir)
         # Every function reads the same settings: one wrong value stops dev here, in one line,
         # instead of five functions failing alike in their logs.
         settings = self._settings = load_settings(env)
@@ -299,7 +304,7 @@ class Dev:
         from codex_pipeline.dev import localrun
         from codex_pipeline.dev.executor import Executor
 
-        extra = {name: env[name] for name in ("CODEX_GITHUB_API_URL",) if env.get(name)}
+        extra = {name: env[name] for name in ("CODEX_GITHUB_API_URL", "CODEX_METRICS_DIR") if env.get(name)}
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
         token = self._settings.github_token
@@ -367,7 +372,9 @@ class Dev:
         if self.router is not None:
             self.router.stop()
             if summary:
-                self.view.note(self.view.summary(self.router.pending()))
+                from codex_pipeline.dev.metricsview import metric_lines
+
+                self.view.note(self.view.summary(self.router.pending(), metric_lines(self.metrics_dir)))
         if self.reconciler is not None:
             self.reconciler.stop()
         if self.github is not None:

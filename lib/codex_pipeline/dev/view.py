@@ -50,7 +50,8 @@ class View:
         step = "run-ok" if phase == "Succeeded" else "run-failed"
         self.line(step, event_id, f"{workflow} {phase} after {seconds:.1f}s" + (f": {message}" if message else ""))
 
-    def summary(self, pending: int) -> str:
+    def summary(self, pending: int, metrics: list[str] | None = None) -> str:
+        """The counts of this run; ``metrics``: the lines of :mod:`codex_pipeline.dev.metricsview`."""
         c = self.counts
         created: dict[str, int] = {}  # workflow -> duplicate deliveries that named it again
         for name, duplicate in self.workflows:
@@ -79,4 +80,5 @@ class View:
             failed = sum(1 for _, phase, _ in self.runs if phase != "Succeeded")
             lines.append(f"  ran here       {len(self.runs)} workflow(s), {failed} not succeeded")
             lines.extend(f"    {name:<60} {phase:<10} {seconds:6.1f}s" for name, phase, seconds in self.runs)
+        lines.extend(metrics or ())
         return "\n".join(lines)
