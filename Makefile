@@ -77,6 +77,8 @@ bench-dispatch: venv
 # ingest-webhook and the ingest -> route-task chain under func-python beside bare func-python (issue 14).
 bench-func: venv
 	$(BIN)/python bench/func_runtimes.py --seconds 10 --append
+	$(BIN)/python bench/delivery_cpu.py --append
+	$(BIN)/python bench/sink_clients.py --append
 
 # Cold start under func-python (func deploy's runtime) beside functions-framework.
 bench-func-cold: venv

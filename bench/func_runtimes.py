@@ -1,11 +1,14 @@
-"""Throughput and CPU of ingest-webhook and the ingest -> route-task chain under func-python (issue 14).
+"""Throughput and CPU of ingest-webhook, route-task and the chain under both runtimes (issue 14).
 
-Beside the floor: bare func-python (an ASGI function answering 202 with nothing of ours). Each
-function runs from the venv func's build produces (tests/funcbuild.py); the task sinks are a
-separate process answering 202 (bench/harness.py). A 12 KB signed ``issues.opened`` from a
-trigger login, so route-task emits a task to both sinks. Closed loop at c=8 and c=32; p99 and
-CPU per delivery at a fixed 200/s, CPU from the processes' own /proc counters (the chain counts
-both function processes). Targets of issue 14 are marked in the last column.
+Beside each runtime's floor: bare func-python (an ASGI function answering 202 with nothing of
+ours) and bare functions-framework. Under func-python each function runs from the venv func's
+build produces (tests/funcbuild.py); under functions-framework as ``codex-pipeline dev`` serves
+it. route-task alone gets what ingest-webhook sends it (the raw delivery as a binary-mode
+CloudEvent). The task sinks are a separate process answering 202 (bench/harness.py). A 12 KB
+signed ``issues.opened`` from a trigger login, so route-task emits a task to both sinks.
+Closed loop at c=8 and c=32; p99 and CPU per delivery at a fixed 200/s, CPU from the
+processes' own /proc counters (the chain counts both function processes). Targets of issue 14
+are marked in the last column.
 
     .venv/bin/python bench/func_runtimes.py --seconds 10 --append
 """
@@ -13,12 +16,14 @@ both function processes). Targets of issue 14 are marked in the last column.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
 import shutil
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
+from codex_pipeline.dev.processes import free_port  # noqa: E402
 from codex_pipeline.signatures import sign  # noqa: E402
 from tests import funcbuild  # noqa: E402
 from tests.payloads import github  # noqa: E402
@@ -110,6 +116,43 @@ def port_of(process: funcbuild.FuncProcess) -> int:
     return int(process.url.rsplit(":", 1)[1])
 
 
+def route_delivery(body: bytes) -> harness.Prepare:
+    """What route-task receives from ingest-webhook: the raw delivery as a binary-mode CloudEvent."""
+    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.functions.ingest_webhook import event_type
+
+    def prepare(n: int) -> tuple[bytes, dict[str, str]]:
+        event = Event(id=str(uuid.uuid4()), source="https://github.com/acme/widgets",
+                      type=event_type("issues", "opened"), subject="issues/42", datacontenttype="application/json",
+                      data=body, extensions={"githubevent": "issues", "partitionkey": "acme/widgets#issues/42"})
+        headers, data = encode_binary(event)
+        return data, headers
+
+    return prepare
+
+
+@contextmanager
+def ff_process(source: Path, env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """A function under functions-framework (as ``codex-pipeline dev`` serves it): (port, pid)."""
+    port = free_port()
+    process = harness.functions_framework(source, port, env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{source} exited with {process.returncode} before serving")
+            try:
+                harness.request_once(port, "GET", "/", b"", {})
+                break
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{source} did not serve within 60 s") from None
+                time.sleep(0.05)
+        yield port, process.pid
+    finally:
+        harness._stop(process)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -119,41 +162,60 @@ def main() -> int:
     args = parser.parse_args()
     body = delivery_body()
     prepare = prepare_delivery(body)
+    routed = route_delivery(body)
     rows: dict[str, dict[str, float]] = {}
     work = Path(tempfile.mkdtemp(prefix="codex-bench-func-"))
+
+    def run(name: str, port: int, pids: list[int], load: harness.Prepare = prepare) -> None:
+        rows[name] = measure(port, load, pids, args.seconds, args.rate)
+        print(f"{name}: {rows[name]}", file=sys.stderr, flush=True)
+
     try:
         ingest_build = funcbuild.build_root("ingest-webhook", work / "ingest")
         route_build = funcbuild.build_root("route-task", work / "route")
         with harness.sink_process() as sink, \
                 funcbuild.func_venv("ingest-webhook", ingest_build) as ingest_py, \
                 funcbuild.func_venv("route-task", route_build) as route_py:
+            ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink, "CODEX_LOG_LEVEL": "WARNING"}
+            route_env = {"CODEX_TASKS_SINK": sink, "CODEX_TASKS_JSON_SINK": sink + "/json",
+                         "CODEX_TRIGGER_LOGINS": "alice", "CODEX_TRIGGER_LABEL": "codex",
+                         "CODEX_PLANNER_LOGIN": "codex-planner", "CODEX_LOG_LEVEL": "WARNING"}
+            # func-python (func deploy): bare, then ours
             # bare: the ingest venv's func-python, with a function package that shadows ours (cwd first)
             bare = work / "bare"
             shutil.copytree(ingest_build / "service", bare / "service")
             (bare / "function").mkdir()
             (bare / "function" / "__init__.py").write_text(BARE_ASGI)
             with func_process(ingest_py, bare, {}, work / "bare.log") as process:
-                rows["bare func-python"] = measure(port_of(process), prepare, [process.process.pid],
-                                                   args.seconds, args.rate)
-            ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink, "CODEX_LOG_LEVEL": "WARNING"}
+                run("bare func-python", port_of(process), [process.process.pid])
             threaded = work / "threaded"
             shutil.copytree(ingest_build / "service", threaded / "service")
             (threaded / "function").mkdir()
             (threaded / "function" / "__init__.py").write_text(THREADED_INGEST)
             with func_process(ingest_py, threaded, ingest_env, work / "threaded.log") as process:
-                rows["ingest-webhook, thread path (before)"] = measure(port_of(process), prepare,
-                                                                       [process.process.pid], args.seconds, args.rate)
+                run("ingest-webhook, thread path (before)", port_of(process), [process.process.pid])
             with func_process(ingest_py, ingest_build, ingest_env, work / "ingest.log") as process:
-                rows["ingest-webhook under func-python"] = measure(port_of(process), prepare,
-                                                                   [process.process.pid], args.seconds, args.rate)
-            route_env = {"CODEX_TASKS_SINK": sink, "CODEX_TASKS_JSON_SINK": sink + "/json",
-                         "CODEX_TRIGGER_LOGINS": "alice", "CODEX_TRIGGER_LABEL": "codex",
-                         "CODEX_PLANNER_LOGIN": "codex-planner", "CODEX_LOG_LEVEL": "WARNING"}
+                run("ingest-webhook under func-python", port_of(process), [process.process.pid])
+            with func_process(route_py, route_build, route_env, work / "route.log") as process:
+                run("route-task under func-python", port_of(process), [process.process.pid], routed)
             with func_process(route_py, route_build, route_env, work / "route.log") as route, \
                     func_process(ingest_py, ingest_build, {**ingest_env, "K_SINK": route.url},
                                  work / "chain-ingest.log") as ingest:
-                rows["chain: ingest -> route-task -> 2 sinks"] = measure(
-                    port_of(ingest), prepare, [ingest.process.pid, route.process.pid], args.seconds, args.rate)
+                run("chain: ingest -> route-task -> 2 sinks", port_of(ingest),
+                    [ingest.process.pid, route.process.pid])
+            # functions-framework (codex-pipeline dev, Cloud Run style), same machine, same run
+            bare_ff = harness.bare_source(work)
+            with ff_process(bare_ff, {}) as (port, pid):
+                run("bare functions-framework", port, [pid])
+            ingest_main = ROOT / "functions" / "ingest-webhook" / "main.py"
+            route_main = ROOT / "functions" / "route-task" / "main.py"
+            with ff_process(ingest_main, ingest_env) as (port, pid):
+                run("ingest-webhook under functions-framework", port, [pid])
+            with ff_process(route_main, route_env) as (port, pid):
+                run("route-task under functions-framework", port, [pid], routed)
+            with ff_process(route_main, route_env) as (route_port, route_pid), \
+                    ff_process(ingest_main, {**ingest_env, "K_SINK": f"http://127.0.0.1:{route_port}"}) as (port, pid):
+                run("chain under functions-framework", port, [pid, route_pid])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     publish(rows, args, len(body))
@@ -170,6 +232,7 @@ def publish(rows: dict[str, dict[str, float]], args: argparse.Namespace, size: i
 
     targets = {
         "bare func-python": "floor",
+        "bare functions-framework": "floor of the functions-framework rows",
         "ingest-webhook, thread path (before)": "for comparison",
         "ingest-webhook under func-python": (
             f"≥ 50% of bare at c=8/c=32: {ingest['c8'] / bare['c8']:.0%} / {ingest['c32'] / bare['c32']:.0%} "
@@ -180,7 +243,7 @@ def publish(rows: dict[str, dict[str, float]], args: argparse.Namespace, size: i
             f"({mark(chain['p99'] < 5)})"),
     }
     lines = [
-        "## func-python: ingest-webhook and the ingest -> route-task chain (async emit path, issue 14)",
+        "## ingest-webhook, route-task and the chain under func-python and functions-framework (issue 14)",
         "",
         f"{size // 1024} KB signed `issues.opened`, closed loop {args.seconds:g} s per concurrency, p99 and CPU "
         f"per delivery at a fixed {args.rate:g}/s (CPU from /proc of the function processes). Machine: "
@@ -188,13 +251,15 @@ def publish(rows: dict[str, dict[str, float]], args: argparse.Namespace, size: i
         f"{os.getloadavg()[0]:.1f} at the end. Command: `make bench-func` "
         f"(`.venv/bin/python bench/func_runtimes.py --seconds {args.seconds:g} --append`). {args.note}",
         "",
-        f"| target | req/s c=8 | req/s c=32 | p99 at {args.rate:g}/s ms | CPU per delivery ms | errors "
-        "| issue 14 target |",
-        "|---|---|---|---|---|---|---|",
+        f"| target | req/s c=8 | req/s c=32 | p99 at {args.rate:g}/s ms | CPU per delivery ms "
+        "| CPU vs bare (same runtime) | errors | issue 14 target |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    bare_ff = rows.get("bare functions-framework")
     for name, row in rows.items():
+        floor = bare_ff if "functions-framework" in name and bare_ff else bare
         lines.append(f"| {name} | {row['c8']:.0f} | {row['c32']:.0f} | {row['p99']:.2f} | {row['cpu_ms']:.2f} "
-                     f"| {row['errors']:.0f} | {targets[name]} |")
+                     f"| {row['cpu_ms'] / floor['cpu_ms']:.1f}x | {row['errors']:.0f} | {targets.get(name, '')} |")
     harness.publish("\n".join(lines) + "\n", append=args.append)
 
 

@@ -177,7 +177,10 @@ def test_runs_sharing_a_mutex_of_one_issue_never_overlap_and_other_issues_do_not
     harness.executor.start()
     try:
         for name, issue in (("a-1", "42"), ("a-2", "42"), ("b-1", "7")):
-            (folder / f"{name}.json").write_text(json.dumps(harness.workflow("t", name, {}, {"codex.issue": issue})))
+            # Written aside and renamed, as the dry-run submitter does: the executor never reads half a file.
+            aside = folder / f".{name}.json"
+            aside.write_text(json.dumps(harness.workflow("t", name, {}, {"codex.issue": issue})))
+            aside.rename(folder / f"{name}.json")
         deadline = time.monotonic() + 20
         while len(harness.executor.results) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -289,3 +292,55 @@ def test_a_semaphore_admits_as_many_runs_as_its_config_map_key_says(tmp_path: Pa
     assert starts[1] - starts[0] < 0.75  # two at once
     assert starts[2] - starts[0] >= 0.75  # the third waited for a slot
     assert "waits for semaphore codex-limits/runs" in harness.view()
+
+
+def test_a_stopped_workflow_ends_its_step_skips_the_rest_and_still_runs_its_exit_handler(tmp_path: Path) -> None:
+    """What the functions' supersede and cancel do to a run in `make run` (spec.shutdown: Stop in its file)."""
+    from codex_pipeline.argo import ANNOTATION_STOP_REASON, DryRunSubmitter
+    from codex_pipeline.retry import outcome_of
+    from codex_pipeline.store import CANCELLED
+
+    spec = {
+        "entrypoint": "main", "onExit": "finish", "volumes": WORKSPACE,
+        "templates": [
+            {"name": "main", "steps": [[{"name": "long", "template": "long"}],
+                                       [{"name": "after", "template": "after"}]]},
+            {"name": "long", "container": container(env=[{"name": "SLEEP", "value": "60"},
+                                                          {"name": "RUN", "value": "long"}])},
+            {"name": "after", "container": container(env=[{"name": "RUN", "value": "after"}])},
+            {"name": "finish", "container": container(env=[
+                {"name": "RUN", "value": "finish"}, {"name": "STATUS", "value": "{{workflow.status}}"},
+                {"name": "FAILURES", "value": "{{workflow.failures}}"},
+                {"name": "ANNOTATIONS", "value": "{{workflow.annotations.json}}"}])},
+        ],
+    }
+    harness = Harness(tmp_path, [template("t", spec)], {})
+    submitter = DryRunSubmitter(tmp_path / "workflows")
+    workflow = build_workflow("t", "run-stop", "argo-workflows", {}, {"codex.issue": "42"},
+                              annotations={ANNOTATION_STOP_REASON: ""})
+    harness.executor.start()
+    try:
+        assert submitter.submit(workflow).created
+        deadline = time.monotonic() + 20
+        while not harness.reports() and time.monotonic() < deadline:  # the long step is running
+            time.sleep(0.05)
+        assert submitter.state("argo-workflows", "run-stop").phase == "Running"  # type: ignore[union-attr]
+        stopped_at = time.monotonic()
+        assert submitter.stop("argo-workflows", "run-stop", "superseded by run-newer")
+        while "run-stop" not in harness.executor.results and time.monotonic() < deadline + 20:
+            time.sleep(0.05)
+    finally:
+        harness.executor.stop()
+    assert harness.executor.results["run-stop"] == "Failed"
+    assert time.monotonic() - stopped_at < 10  # the 60 s step was ended, not waited for
+    runs = [report["env"]["RUN"] for report in harness.reports()]
+    assert runs == ["long", "finish"]  # the step after the stop never started; the exit handler ran
+    handler = harness.reports()[-1]["env"]
+    assert handler["STATUS"] == "Failed"
+    assert json.loads(handler["ANNOTATIONS"])["codex.stop-reason"] == "superseded by run-newer"  # read again
+    assert "Stopped with strategy 'Stop'" in json.loads(handler["FAILURES"])[0]["message"]
+    assert harness.status("run-stop")["message"] == "Stopped with strategy 'Stop'"
+    state = submitter.state("argo-workflows", "run-stop")
+    assert state is not None and (state.phase, state.shutdown) == ("Failed", "Stop")
+    assert outcome_of(state) == (CANCELLED, "superseded by run-newer")
+    assert "run-stop stopped (spec.shutdown: Stop; superseded by run-newer)" in harness.view()

@@ -7,6 +7,7 @@ Needs every function; skips naming the missing ones until they exist.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,11 @@ def test_every_example_twice_gives_one_workflow_per_stage_and_nothing_for_ignore
         tasks = dev.records("github.issues.codex.tasks")
         for name in IGNORED:
             assert not [t for t in tasks if t["attributes"]["id"].startswith(delivery_id(name))], name
-        # Each task went out once per delivery (the redelivery re-emits the same ids).
-        assert len({t["attributes"]["id"] for t in tasks}) == 5
+        # Each task went out once per delivery (the redelivery re-emits the same ids), and each accepted
+        # command that became a task (the review request, the execute plan) its 👀 acknowledgement once.
+        ids = {t["attributes"]["id"] for t in tasks}
+        assert len({i for i in ids if not i.endswith(":command")}) == 5
+        assert len({i for i in ids if i.endswith(":command")}) == 2
         assert dev.records("codex.dead-letter") == []
 
         # The readiness check marked the clean PR ready and posted one handoff; the review request
@@ -129,6 +133,9 @@ def test_every_example_twice_gives_one_workflow_per_stage_and_nothing_for_ignore
     counts = summary.split("codex-pipeline dev summary", 1)[1].split("\n  metrics ", 1)[0]
     listed = [line.split()[0] for line in counts.splitlines() if line.startswith("    ")]
     assert len(listed) == len(set(listed)) == 2, listed
+    # The metrics the functions recorded tell the same story, each ignored delivery with its reason.
+    deliveries = [line for line in summary.splitlines() if line.startswith("    deliveries   route-task ")]
+    assert deliveries and "ignored (no-rule) 2" in deliveries[0] and "ignored (edited-or-deleted) 2" in deliveries[0]
     # Lines carry the whole delivery id, the form `replay --delivery` takes.
     for example in examples:
         assert f" {delivery_id(example.name)} " in summary
@@ -185,7 +192,10 @@ def test_a_delivery_in_flight_when_dev_is_killed_is_delivered_once_after_restart
         second.wait_for(lambda: by_stage(second).get("review"), timeout=60, what="the review workflow")
         second.wait_for(lambda: settled(second), what="nothing pending")
         assert {k: len(v) for k, v in by_stage(second).items()} == {"review": 1}
-        assert "resuming 1 pending delivery" in second.text()
+        # The review task was pending, and the 👀 acknowledgement of its comment too unless it was
+        # answered before the kill (the example's comment is not on the stand-in: no reaction, not a failure).
+        assert re.search(r"resuming [12] pending delivery", second.text())
+        assert second.records("codex.dead-letter") == []
         assert "request-review -> Workflow" in second.text()  # delivered again (submitted or duplicate)
     finally:
         assert second.interrupt() == 0

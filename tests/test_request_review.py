@@ -565,3 +565,145 @@ def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFun
     stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment["id"])
     assert [r["content"] for r in stored["reaction_list"]] == ["eyes"]
     assert [c["id"] for c in github.comments[(REPO, number)]] == [comment["id"]]  # and no reply
+
+
+def command_request(kind: str, number: int, comment_id: int, *, delivery: str | None = None,
+                    pull_request: bool = True) -> tuple[dict[str, str], bytes]:
+    """A ``codex.command`` as route-task emits it for an accepted command on a PR."""
+    from codex_pipeline.commands import CommandRequest
+    from codex_pipeline.events import Event, encode_binary
+
+    command = CommandRequest(kind, REPO, number, delivery or str(uuid.uuid4()), comment_id, "alice",
+                             CommandRequest.NOTHING_TO_CANCEL if kind == "cancel" else "",
+                             f"{kind}: author_association MEMBER", pull_request)
+    return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
+                               datacontenttype="application/json", data=command.to_json()))
+
+
+def settle(workdir: Path, name: str, phase: str, message: str = "") -> None:
+    """What Argo's controller (``dev``'s executor locally) writes when a Workflow ends."""
+    from codex_pipeline.argo import DryRunSubmitter
+
+    assert DryRunSubmitter(workdir / "workflows").update(
+        "argo-workflows", name, lambda w: w.update(status={"phase": phase, "message": message}))
+
+
+def reactions(github: FakeGitHub, number: int, comment_id: int) -> list[str]:
+    stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment_id)
+    return [r["content"] for r in stored.get("reaction_list", [])]
+
+
+def test_stops_say_why_in_the_workflow_annotation(function: RunningFunction, github: FakeGitHub,
+                                                   workdir: Path) -> None:
+    number, _ = review_pull(github)
+    first, second = task("review", number), task("review", number)
+    assert deliver(function, "review", first).status_code == 202
+    older = workflow_name("github-codex-review", REPO, number, first.delivery_id)
+    newer = workflow_name("github-codex-review", REPO, number, second.delivery_id)
+    by_name = {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}
+    assert "codex.stop-reason" not in by_name[older]["metadata"]["annotations"]
+    assert deliver(function, "review", second).status_code == 202
+    by_name = {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}
+    assert by_name[older]["metadata"]["annotations"]["codex.stop-reason"] == f"superseded by {newer}"
+    comment = github.add_comment(REPO, number, "@tuslagch cancel", login="alice", association="MEMBER")
+    headers, body = command_request("cancel", number, comment["id"])
+    assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    by_name = {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}
+    assert by_name[newer]["spec"]["shutdown"] == "Stop"
+    assert by_name[newer]["metadata"]["annotations"]["codex.stop-reason"] == "cancelled by alice"
+    assert by_name[older]["metadata"]["annotations"]["codex.stop-reason"] == f"superseded by {newer}"
+
+
+def test_retry_reruns_a_failed_review_once_and_then_has_nothing_to_retry(function: RunningFunction,
+                                                                          github: FakeGitHub, workdir: Path) -> None:
+    number, _ = review_pull(github)
+    review = task("review", number)
+    assert deliver(function, "review", review).status_code == 202
+    failed = workflow_name("github-codex-review", REPO, number, review.delivery_id)
+    # Still running: nothing to retry, one reply says so.
+    early = github.add_comment(REPO, number, "@tuslagch retry", login="alice", association="MEMBER")
+    headers, body = command_request("retry", number, early["id"])
+    for _ in range(2):
+        assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    [refusal] = [c for c in github.comments[(REPO, number)] if c["body"].startswith("Nothing to retry")]
+    assert f"review `{failed}`: running" in refusal["body"]
+    assert reactions(github, number, early["id"]) == []
+    settle(workdir, failed, "Failed", "child 'review' failed: exit code 1")
+    comment = github.add_comment(REPO, number, "@tuslagch retry", login="alice", association="MEMBER")
+    delivery = str(uuid.uuid4())
+    headers, body = command_request("retry", number, comment["id"], delivery=delivery)
+    for _ in range(2):  # a redelivery submits nothing more and does not react again
+        assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    retried = workflow_name("github-codex-review", REPO, number, delivery)
+    by_name = {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}
+    assert set(by_name) == {failed, retried}
+    before, after = (parameter(by_name[name], "eventBody") for name in (failed, retried))
+    assert (before.pop("deliveryId"), after.pop("deliveryId")) == (review.delivery_id, delivery)
+    assert after == before and after["reviewContext"]  # the same review, enriched as it was
+    assert reactions(github, number, comment["id"]) == ["eyes"]
+    assert "shutdown" not in by_name[retried]["spec"] and "shutdown" not in by_name[failed]["spec"]
+    assert f"retried={retried}" in function.output()
+    # The retried run succeeds: nothing left to retry.
+    settle(workdir, retried, "Succeeded")
+    again = github.add_comment(REPO, number, "@tuslagch retry", login="alice", association="MEMBER")
+    headers, body = command_request("retry", number, again["id"])
+    assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    refusals = [c for c in github.comments[(REPO, number)] if c["body"].startswith("Nothing to retry")]
+    assert len(refusals) == 2 and f"review `{retried}`: succeeded" in refusals[-1]["body"]
+    assert len(workflows_for(workdir, number)) == 2
+
+
+def test_retry_reruns_a_cancelled_review(function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
+    number, _ = review_pull(github)
+    review = task("review", number)
+    assert deliver(function, "review", review).status_code == 202
+    cancelled = workflow_name("github-codex-review", REPO, number, review.delivery_id)
+    cancel = github.add_comment(REPO, number, "@tuslagch cancel", login="alice", association="MEMBER")
+    headers, body = command_request("cancel", number, cancel["id"])
+    assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    comment = github.add_comment(REPO, number, "@tuslagch retry", login="alice", association="MEMBER")
+    delivery = str(uuid.uuid4())
+    headers, body = command_request("retry", number, comment["id"], delivery=delivery)
+    assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+    retried = workflow_name("github-codex-review", REPO, number, delivery)
+    assert {w["metadata"]["name"] for w in workflows_for(workdir, number)} == {cancelled, retried}
+    assert reactions(github, number, comment["id"]) == ["eyes"]
+    assert "retry the review run" in function.output() and "cancelled by alice" in function.output()
+
+
+def test_retry_reads_the_workflow_phase_through_the_kubernetes_api(github: FakeGitHub, postgres_url: str,
+                                                                    tmp_path: Path) -> None:
+    from tests.fakes.kubernetes import FakeKubernetes
+
+    with FakeKubernetes() as kube:
+        env = env_for(github, postgres_url, tmp_path)
+        env.update({"CODEX_ARGO_SUBMITTER": "kubernetes",
+                    "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))})
+        running = start_function("request-review", env, tmp_path)
+        try:
+            number, _ = review_pull(github)
+            review = task("review", number)
+            assert deliver(running, "review", review).status_code == 202
+            failed = workflow_name("github-codex-review", REPO, number, review.delivery_id)
+            kube.workflows[("argo-workflows", failed)]["status"] = {"phase": "Error", "message": "pod deleted"}
+            comment = github.add_comment(REPO, number, "@tuslagch retry", login="alice", association="MEMBER")
+            delivery = str(uuid.uuid4())
+            headers, body = command_request("retry", number, comment["id"], delivery=delivery)
+            kube.refuse(500, method="GET")  # the API server down: 503, nothing submitted; the redelivery does it
+            assert requests.post(running.url + "/", data=body, headers=headers, timeout=20).status_code == 503
+            assert len(kube.creates()) == 1
+            assert requests.post(running.url + "/", data=body, headers=headers, timeout=20).status_code == 200
+            retried = workflow_name("github-codex-review", REPO, number, delivery)
+            assert ("argo-workflows", retried) in kube.workflows and len(kube.creates()) == 2
+            assert reactions(github, number, comment["id"]) == ["eyes"]
+        finally:
+            stop_function(running)
+
+
+def test_an_ack_for_a_comment_deleted_since_is_done_not_dead_lettered(function: RunningFunction,
+                                                                      github: FakeGitHub) -> None:
+    number, _ = new_pull(github)
+    headers, body = command_request("ack", number, 987_654_321)  # no such comment (deleted before the 👀)
+    answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert "command comment gone; no reaction" in function.output()

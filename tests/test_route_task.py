@@ -77,6 +77,16 @@ def emitted(sinks: tuple[RecordingSink, RecordingSink], count: int = 1) -> tuple
     return tuple([decoded(r) for r in sink.wait_for(count)] for sink in sinks)
 
 
+def emitted_command_task(sinks: tuple[RecordingSink, RecordingSink], count: int = 1,
+                         acks: int = 1) -> tuple[list[events.Event], list[events.Event], list[events.Event]]:
+    """(tasks on the protobuf sink, tasks on the JSON sink, command requests) once ``count`` tasks and
+    ``acks`` 👀 acknowledgements (a command that became a task) arrived; commands go to the first sink only."""
+    structured = [decoded(r) for r in sinks[0].wait_for(count + acks)]
+    as_json = [decoded(r) for r in sinks[1].wait_for(count)]
+    return ([e for e in structured if e.type != "codex.command"], as_json,
+            [e for e in structured if e.type == "codex.command"])
+
+
 def test_issue_opened_emits_one_planning_task_to_each_sink(router: RunningFunction, sinks: Any) -> None:
     delivery = str(uuid.uuid4())
     answer = deliver(router, "issues", github.issues_opened(42, sender="alice"), delivery)
@@ -107,18 +117,21 @@ def test_issue_opened_emits_one_planning_task_to_each_sink(router: RunningFuncti
 
 def test_each_rule_reaches_the_sinks_with_its_type(router: RunningFunction, sinks: Any) -> None:
     cases = [
-        ("issues", github.issues_labeled("codex", sender="alice"), "codex.task.planning"),
+        ("issues", github.issues_labeled("codex", sender="alice"), "codex.task.planning", 0),
         ("issue_comment", github.issue_comment(f"{PLAN_MARKER}\nplan", author="codex-planner"),
-         "codex.task.implementation"),
-        ("issue_comment", github.issue_comment("execute plan", author="alice"), "codex.task.implementation"),
-        ("issue_comment", github.issue_comment("@tuslagch review", on_pr=True, number=57), "codex.task.review"),
-        ("check_suite", github.check_suite_completed(), "codex.pr.readiness"),
-        ("pull_request_review_thread", github.pull_request_review_thread(), "codex.pr.readiness"),
+         "codex.task.implementation", 0),
+        ("issue_comment", github.issue_comment("execute plan", author="alice"), "codex.task.implementation", 1),
+        ("issue_comment", github.issue_comment("@tuslagch review", on_pr=True, number=57), "codex.task.review", 1),
+        ("check_suite", github.check_suite_completed(), "codex.pr.readiness", 0),
+        ("pull_request_review_thread", github.pull_request_review_thread(), "codex.pr.readiness", 0),
     ]
-    for index, (event, payload, wanted) in enumerate(cases, start=1):
+    acks = 0
+    for index, (event, payload, wanted, acked) in enumerate(cases, start=1):
         assert deliver(router, event, payload).status_code == 202
-        structured, as_json = emitted(sinks, index)
+        acks += acked
+        structured, as_json, commands = emitted_command_task(sinks, index, acks)
         assert structured[-1].type == as_json[-1].type == wanted
+        assert [json.loads(c.data)["kind"] for c in commands] == ["ack"] * acks
     plan = tasks.from_protobuf(structured[1].data)
     assert plan.plan_comment_body == f"{PLAN_MARKER}\nplan"
     readiness = json.loads(as_json[4].data)
@@ -193,7 +206,7 @@ def test_a_sink_down_is_503_and_the_retry_re_emits_the_same_ids(router: RunningF
     sinks[down].status = 202
     assert deliver(router, "issue_comment", payload, delivery).status_code == 202
     ids = {r.headers["ce-id"] for sink in sinks for r in sink.requests}
-    assert ids == {f"{delivery}:implementation"}
+    assert ids == {f"{delivery}:implementation", f"{delivery}:command"}  # the task and its 👀 acknowledgement
 
 
 def test_unreachable_sink_is_503(sinks: Any, tmp_path: Path) -> None:
@@ -246,8 +259,8 @@ def test_asgi_entry_routes_the_same_way(sinks: Any, monkeypatch: pytest.MonkeyPa
     headers, body = github.cloudevent("issue_comment", github.issue_comment("@tuslagch review", on_pr=True), "a-1")
     answer = call_asgi(function, headers, body)
     assert (answer.status, answer.body) == (202, b"")
-    [structured], [as_json] = emitted(sinks)
-    assert structured.id == as_json.id == "a-1:review"
+    [structured], [as_json], [ack] = emitted_command_task(sinks)
+    assert structured.id == as_json.id == "a-1:review" and ack.id == "a-1:command"
 
 
 def test_a_signed_webhook_through_ingest_webhook_becomes_a_task(router: RunningFunction, sinks: Any,
@@ -262,8 +275,9 @@ def test_a_signed_webhook_through_ingest_webhook_becomes_a_task(router: RunningF
         headers["X-Hub-Signature-256"] = sign("chain-secret", body)
         answer = requests.post(ingest.url, headers=headers, data=body, timeout=10)
         assert answer.status_code == 202, answer.text
-        [structured], [as_json] = emitted(sinks)
+        [structured], [as_json], [ack] = emitted_command_task(sinks)
         assert structured.id == as_json.id == f"{delivery}:review"
+        assert json.loads(ack.data)["kind"] == "ack"
         assert tasks.from_protobuf(structured.data).issue_url == "https://github.com/acme/widgets/pull/57"
     finally:
         stop_function(ingest)

@@ -38,6 +38,7 @@ class Row:
     policy: Policy = POLICY
     replies: bool = False
     cancels: bool = False
+    retries: bool = False
 
 
 def _with(build: Callable[[], dict[str, Any]], change: Callable[[dict[str, Any]], object]) -> Callable[[], Any]:
@@ -238,6 +239,28 @@ ROWS = [
         "cancel refused: command: mallory is neither", replies=True),
     Row("cancel in a code fence is no command", "issue_comment",
         lambda: github.issue_comment("```\n@tuslagch cancel\n```", author="alice"), None, "no command on the issue"),
+    Row("retry on an issue by an allowed login", "issue_comment",
+        lambda: github.issue_comment("Flaky runner. @tuslagch retry", author="alice", association="NONE"),
+        None, "retry: command: alice is in CODEX_TRIGGER_LOGINS", retries=True),
+    Row("retry on a PR by a collaborator", "issue_comment",
+        lambda: github.issue_comment("@tuslagch retry please", on_pr=True, association="COLLABORATOR"), None,
+        "retry: command: author_association COLLABORATOR", retries=True),
+    Row("retry by a stranger gets one reply saying why", "issue_comment",
+        lambda: github.issue_comment("@tuslagch retry", author="mallory", association="NONE"), None,
+        "retry refused: command: mallory is neither", replies=True),
+    Row("retry by a contributor on a PR gets one reply saying why", "issue_comment",
+        lambda: github.issue_comment("@tuslagch retry", on_pr=True, association="CONTRIBUTOR"), None,
+        "retry refused: command: octocat is neither", replies=True),
+    Row("retry in a quote is no command", "issue_comment",
+        lambda: github.issue_comment("> @tuslagch retry\n\nno, wait", author="alice"), None,
+        "no command on the issue"),
+    Row("retry in inline code is no command", "issue_comment",
+        lambda: github.issue_comment("Type `@tuslagch retry` to run it again", author="alice"), None,
+        "no command on the issue"),
+    Row("retry in an HTML comment is no command", "issue_comment",
+        lambda: github.issue_comment("<!-- @tuslagch retry -->", author="alice"), None, "no command on the issue"),
+    Row("retry edited in is ignored", "issue_comment",
+        lambda: github.issue_comment("@tuslagch retry", author="alice", action="edited"), None, "edited"),
     Row("replan by an allowed login plans again", "issue_comment",
         lambda: github.issue_comment("The plan missed the exporter. @tuslagch replan please", author="alice"),
         "planning", "replan: planning: alice is in CODEX_TRIGGER_LOGINS"),
@@ -345,10 +368,13 @@ def test_route(row: Row) -> None:
     assert row.reason in result.reason
     assert [t.kind for t in result.tasks] == ([row.kind] if row.kind else [])
     kinds = [c.kind for c in result.commands if c.kind != "ack"]
-    assert kinds == (["reply"] if row.replies else ["cancel"] if row.cancels else [])
-    assert [c.kind for c in result.commands if c.kind == "ack"] == (["ack"] if "replan:" in result.reason
-                                                                     and row.kind else [])
-    assert result.ignored == (not row.kind and not row.replies and not row.cancels)
+    assert kinds == (["reply"] if row.replies else ["cancel"] if row.cancels else ["retry"] if row.retries else [])
+    # Every command accepted as a task (review, execute plan, replan) is acknowledged with 👀; a task
+    # from an issue event or from the planner's own plan comment is no command.
+    command_task = row.event == "issue_comment" and bool(row.kind) and \
+        payload["comment"]["user"]["login"].lower() != (row.policy.planner_login or "").lower()
+    assert [c.kind for c in result.commands if c.kind == "ack"] == (["ack"] if command_task else [])
+    assert result.ignored == (not row.kind and not row.replies and not row.cancels and not row.retries)
     for command in result.commands:
         assert (command.repository, command.number, command.delivery_id) == ("acme/widgets", 42, DELIVERY)
         assert command.comment_id == payload["comment"]["id"] and command.reason == result.reason

@@ -33,7 +33,8 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
     with FakeGitHub(tokens=(TOKEN,)) as server:
         server.add_repo(REPO)
         for name in ("GITHUB_TOKEN", "GH_TOKEN", "PAYLOAD", "EVENT_BODY", "WORKFLOW_FAILURES", "WORKFLOW_STATUS",
-                     "CODEX_PROGRESS_COMMENT_MARKER", "ARGO_WORKFLOW_NAME", "CODEX_CONFIG_FILE"):
+                     "CODEX_PROGRESS_COMMENT_MARKER", "ARGO_WORKFLOW_NAME", "CODEX_CONFIG_FILE", "CODEX_STOP_REASON",
+                     "CODEX_WORKFLOW_ANNOTATIONS"):
             monkeypatch.delenv(name, raising=False)
         for key, value in {"CODEX_GITHUB_TOKEN": TOKEN, "CODEX_GITHUB_API_URL": server.url,
                            "CODEX_PLANNER_LOGIN": "codex-bot", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
@@ -134,6 +135,36 @@ def test_stopped_review_is_recapped_as_cancelled_and_its_check_run_completed(
     assert "nothing to change" in finish(monkeypatch, capsys, "review", "Failed", STOPPED,
                                          task("review", 12, BRANCH, pull=13), workflow)
     assert writes(gh) == before
+
+
+def test_a_superseded_implementation_names_and_links_the_run_that_superseded_it(
+        gh: FakeGitHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    kickoff_comment(gh)
+    gh.add_pull(REPO, 13, head=BRANCH, head_sha=SHA)
+    newer = "github-codex-implementation-acme-widgets-12-0123456789"
+    # What Argo gives the exit handler as {{workflow.annotations.json}} after the stop's patch.
+    monkeypatch.setenv("CODEX_WORKFLOW_ANNOTATIONS", json.dumps({"codex.delivery-id": "d-1",
+                                                                 "codex.stop-reason": f"superseded by {newer}"}))
+    stopped = json.dumps([{"displayName": "implement", "message": "Stopped with strategy 'Stop'"}])
+    finish(monkeypatch, capsys, "implement", "Failed", stopped, task("implement"))
+    body = gh.comments[(REPO, 12)][0]["body"]
+    assert "#### ⏹ Cancelled" in body
+    assert f"Superseded by [`{newer}`](https://argo.example.test/workflows/argo-workflows/{newer})." in body
+    assert "Stopped with strategy" not in body
+    assert (REPO, SHA) not in gh.statuses  # it reported nothing before the stop: no status is added for it
+
+
+def test_a_cancelled_review_says_who_cancelled_it(gh: FakeGitHub, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    workflow = "github-codex-review-xyz"
+    gh.add_pull(REPO, 13, head=BRANCH, head_sha=SHA)
+    started = progress_comment.replace_section("<!-- codex:progress -->\n### Codex progress for #12\n",
+                                               review_section(workflow, ["Started on `x`: 1 unresolved thread(s)."]))
+    gh.add_comment(REPO, 12, started, login="codex-bot")
+    monkeypatch.setenv("CODEX_WORKFLOW_ANNOTATIONS", '{"codex.stop-reason":"cancelled by alice"}')
+    finish(monkeypatch, capsys, "review", "Failed", STOPPED, task("review", 12, BRANCH, pull=13), workflow)
+    body = gh.comments[(REPO, 12)][0]["body"]
+    assert "cancelled: Cancelled by alice." in body and "Terminate" not in body
 
 
 def test_failed_planning_notes_it_once_on_the_issue(gh: FakeGitHub, monkeypatch: pytest.MonkeyPatch,

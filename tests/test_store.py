@@ -15,9 +15,12 @@ import pytest
 
 from codex_pipeline.errors import Unavailable
 from codex_pipeline.store import (
+    CANCELLED,
+    FAILED,
     CreatedIssue,
     OnceState,
     Redelivery,
+    RunOutcome,
     Store,
     TaskIntake,
     WorkflowRun,
@@ -500,3 +503,26 @@ def test_concurrent_takeovers_leave_the_newest_active(store: Store) -> None:
         thread.join()
     found = store.active_run("proompteng/lab", issue, "review")
     assert found is not None and found.name == "review-11"
+
+
+# --- run outcomes (migration 0006) ------------------------------------------------------------
+
+def test_the_runs_of_an_issue_come_oldest_first_whatever_the_case_of_the_repository(store: Store) -> None:
+    issue = uuid.uuid4().int % 10**9
+    base = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    late = store.record_run(active(issue, f"impl-{issue}", base + timedelta(minutes=5), stage="implementation"))
+    early = store.record_run(active(issue, f"plan-{issue}", base, stage="planning", repository="proompteng/lab"))
+    store.record_run(active(issue + 1, f"other-{issue}", base))
+    assert [r.name for r in store.issue_runs("PROOMPTENG/LAB", issue)] == [early.name, late.name]
+    assert store.issue_runs("proompteng/lab", issue + 2) == []
+
+
+def test_the_first_outcome_recorded_for_a_run_wins(store: Store) -> None:
+    name = f"review-{uuid.uuid4().hex[:12]}"
+    assert store.run_outcome("argo-workflows", name) is None
+    first = store.record_outcome(RunOutcome("argo-workflows", name, CANCELLED, "cancelled by alice"))
+    assert first == RunOutcome("argo-workflows", name, CANCELLED, "cancelled by alice")
+    # Argo's own "Failed" for the stopped Workflow, read later, does not replace who stopped it.
+    assert store.record_outcome(RunOutcome("argo-workflows", name, FAILED, "Stopped with strategy 'Stop'")) == first
+    assert store.run_outcome("argo-workflows", name) == first
+    assert store.run_outcome("other-namespace", name) is None

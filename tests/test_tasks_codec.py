@@ -33,6 +33,12 @@ def codex_tasks(draw: st.DrawFn) -> pb.CodexTask:
     if draw(st.booleans()):
         task.plan_comment_body = draw(text)
     if draw(st.booleans()):
+        task.pull_request_number = draw(int64)
+    if draw(st.booleans()):
+        task.plan_sha256 = draw(text)
+    if draw(st.booleans()):
+        task.replan = draw(st.booleans())
+    if draw(st.booleans()):
         context = task.review_context
         if draw(st.booleans()):
             context.summary = draw(text)
@@ -59,6 +65,21 @@ def test_protobuf_round_trip_is_lossless(task: pb.CodexTask) -> None:
 @given(codex_tasks())
 def test_json_round_trip_is_lossless(task: pb.CodexTask) -> None:
     assert tasks.from_json(tasks.to_json(task)) == task
+
+
+@given(codex_tasks())
+def test_the_json_mapping_is_protobufs_own(task: pb.CodexTask) -> None:
+    """to_json_dict walks the fields itself for speed (issue 14); it must give what protobuf's
+    own JSON mapping gives, with the spec's two changes (stage as a word, int64 as numbers)."""
+    from google.protobuf import json_format
+
+    reference = json_format.MessageToDict(task, preserving_proto_field_name=False)
+    reference["stage"] = tasks.stage_name(task.stage)
+    for key in ("issueNumber", "planCommentId", "pullRequestNumber"):
+        if key in reference:
+            reference[key] = int(reference[key])
+    assert tasks.to_json_dict(task) == reference
+    assert list(tasks.to_json_dict(task)) == list(reference)
 
 
 @given(codex_tasks())

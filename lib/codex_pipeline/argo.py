@@ -18,11 +18,19 @@
 - ``stop(namespace, name)`` stops a running Workflow the way ``argo stop`` does: a JSON merge
   patch setting ``spec.shutdown: Stop``, so its exit handlers still run (``Terminate`` would
   skip them). A Workflow that is gone is not an error (False). The dry-run submitter writes the
-  same field into its file.
+  same field into its file. The stop also sets the annotation ``codex.stop-reason`` (``cancelled by
+  alice``, ``superseded by <workflow>``); the exit handler gets ``{{workflow.annotations.json}}``,
+  which Argo builds from the object as it is when the exit handler's pod is made (and which, unlike
+  ``{{workflow.annotations.<key>}}``, never fails a Workflow lacking the key), so the progress
+  comment says why the run stopped.
+- ``state(namespace, name)`` reads what the Workflow's controller wrote: ``status.phase`` and
+  ``status.message``, with ``spec.shutdown`` and the stop reason (None when the Workflow is gone).
+  In ``make run`` the local executor plays the controller and writes ``status`` into the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,7 +38,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +59,7 @@ LABEL_ISSUE = "codex.issue"
 LABEL_DELIVERY = "codex.delivery"
 ANNOTATION_DELIVERY = "codex.delivery-id"  # the full delivery id (a label value is capped at 63)
 ANNOTATION_TRACEPARENT = "codex.traceparent"  # W3C trace context current when the Workflow was created
+ANNOTATION_STOP_REASON = "codex.stop-reason"  # why the pipeline stopped it; empty until then
 # The same trace context as a workflow parameter: the templates put it in the step's TRACEPARENT.
 PARAMETER_TRACEPARENT = "traceparent"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -69,14 +78,50 @@ SHUTDOWN_STOP = "Stop"
 STOP_PATCH: dict[str, Any] = {"spec": {"shutdown": SHUTDOWN_STOP}}
 
 
+def stop_patch(reason: str = "") -> dict[str, Any]:
+    """The merge patch of a stop: ``spec.shutdown: Stop``, and the reason as an annotation when given."""
+    if not reason:
+        return STOP_PATCH
+    return {"metadata": {"annotations": {ANNOTATION_STOP_REASON: reason}}, "spec": {"shutdown": SHUTDOWN_STOP}}
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    """What the controller wrote of one Workflow: ``phase`` ('' before it started, Pending, Running,
+    Succeeded, Failed or Error), ``message``, ``shutdown`` ('' or Stop/Terminate), ``stop_reason``."""
+
+    phase: str
+    message: str = ""
+    shutdown: str = ""
+    stop_reason: str = ""
+
+
+def state_of(workflow: Mapping[str, Any]) -> WorkflowState:
+    """The :class:`WorkflowState` of a Workflow object (fields of the wrong type read as empty)."""
+    def text(holder: Any, key: str) -> str:
+        value = holder.get(key) if isinstance(holder, dict) else None
+        return value if isinstance(value, str) else ""
+
+    status, spec, metadata = workflow.get("status"), workflow.get("spec"), workflow.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    return WorkflowState(text(status, "phase"), text(status, "message"), text(spec, "shutdown"),
+                         text(annotations, ANNOTATION_STOP_REASON))
+
+
 class WorkflowSubmitter(Protocol):
     def submit(self, workflow: dict[str, Any]) -> Submitted:
         """Create the Workflow; a Workflow of the same namespace/name already there is
         ``created=False``. Raises Unavailable (retry) or PermanentFailure (dead-letter)."""
         ...
 
-    def stop(self, namespace: str, name: str) -> bool:
-        """Ask Argo to stop the Workflow (``spec.shutdown: Stop``); False when it no longer exists.
+    def stop(self, namespace: str, name: str, reason: str = "") -> bool:
+        """Ask Argo to stop the Workflow (``spec.shutdown: Stop``, and ``reason`` as its
+        ``codex.stop-reason`` annotation); False when it no longer exists.
+        Raises Unavailable (retry) or PermanentFailure (dead-letter)."""
+        ...
+
+    def state(self, namespace: str, name: str) -> WorkflowState | None:
+        """The Workflow's phase as its controller last wrote it; None when it no longer exists.
         Raises Unavailable (retry) or PermanentFailure (dead-letter)."""
         ...
 
@@ -214,26 +259,73 @@ class DryRunSubmitter:
     def _existing(self, namespace: str, name: str, target: Path) -> Submitted:
         return Submitted(namespace, name, False, datetime.fromtimestamp(target.stat().st_mtime, UTC))
 
-    def stop(self, namespace: str, name: str) -> bool:
-        """Write ``spec.shutdown: Stop`` into the Workflow's file (replaced atomically); False when absent."""
+    def update(self, namespace: str, name: str, change: Callable[[dict[str, Any]], None]) -> bool:
+        """Apply ``change`` to the Workflow's file (read, change, replace atomically) under a lock
+        shared with every process using this folder (the functions stop, ``dev``'s executor writes
+        ``status``), so neither write is lost; False when the file is absent."""
+        target = self.path_of(namespace, name)
+        try:
+            with _folder_lock(target.parent):
+                try:
+                    workflow = json.loads(target.read_text())
+                except FileNotFoundError:
+                    return False
+                except ValueError as exc:
+                    raise Unavailable(f"dry-run submitter cannot read {target}: {exc}") from None
+                change(workflow)
+                fd, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)
+                try:
+                    with os.fdopen(fd, "w") as handle:
+                        handle.write(json.dumps(workflow, indent=2, sort_keys=True) + "\n")
+                    os.replace(temporary, target)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.unlink(temporary)
+                    raise
+        except OSError as exc:
+            raise Unavailable(f"dry-run submitter cannot update {target}: {exc.strerror or exc}") from None
+        return True
+
+    def stop(self, namespace: str, name: str, reason: str = "") -> bool:
+        """Write ``spec.shutdown: Stop`` (and the reason) into the Workflow's file; False when absent."""
+        patch = stop_patch(reason)
+
+        def change(workflow: dict[str, Any]) -> None:
+            workflow.setdefault("spec", {}).update(patch["spec"])
+            if "metadata" in patch:
+                workflow.setdefault("metadata", {}).setdefault("annotations", {}).update(
+                    patch["metadata"]["annotations"])
+
+        stopped = self.update(namespace, name, change)
+        if stopped:
+            logs.decision(_log, "dry-run workflow stopped", namespace=namespace, workflow=name,
+                          path=str(self.path_of(namespace, name)), reason=reason or None)
+        return stopped
+
+    def state(self, namespace: str, name: str) -> WorkflowState | None:
+        """The ``status`` written into the file (by ``dev``'s executor); phase '' when none was."""
         target = self.path_of(namespace, name)
         try:
             workflow = json.loads(target.read_text())
         except FileNotFoundError:
-            return False
+            return None
         except (OSError, ValueError) as exc:
             raise Unavailable(f"dry-run submitter cannot read {target}: {exc}") from None
-        workflow.setdefault("spec", {})["shutdown"] = SHUTDOWN_STOP
-        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)
+        return state_of(workflow) if isinstance(workflow, dict) else WorkflowState("")
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<folder>/.lock`` (advisory; every writer of the folder takes it)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(json.dumps(workflow, indent=2, sort_keys=True) + "\n")
-            os.replace(temporary, target)
-        except OSError as exc:
-            os.unlink(temporary)
-            raise Unavailable(f"dry-run submitter cannot write {target}: {exc.strerror}") from None
-        logs.decision(_log, "dry-run workflow stopped", namespace=namespace, workflow=name, path=str(target))
-        return True
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # --- Kubernetes ---------------------------------------------------------------------------
@@ -325,13 +417,13 @@ class KubernetesSubmitter:
         return Submitted(namespace, name, False, parse_time(metadata.get("creationTimestamp")))
 
 
-    def stop(self, namespace: str, name: str) -> bool:
+    def stop(self, namespace: str, name: str, reason: str = "") -> bool:
         api = self._client()
         from kubernetes.client.exceptions import ApiException
 
         try:
             # A dict body goes as application/merge-patch+json (RFC 7386), which custom resources accept.
-            api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, STOP_PATCH,
+            api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, stop_patch(reason),
                                                _request_timeout=self.timeout)
         except ApiException as error:
             if error.status == 404:
@@ -341,6 +433,22 @@ class KubernetesSubmitter:
             raise Unavailable(f"Kubernetes API unreachable stopping Workflow {namespace}/{name}: "
                               f"{type(error).__name__}") from None
         return True
+
+    def state(self, namespace: str, name: str) -> WorkflowState | None:
+        api = self._client()
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            found = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
+                                                     _request_timeout=self.timeout)
+        except ApiException as error:
+            if error.status == 404:  # deleted (the template's TTL): nothing to read
+                return None
+            raise _translate(error, f"read Workflow {namespace}/{name}") from None
+        except Exception as error:
+            raise Unavailable(f"Kubernetes API unreachable reading Workflow {namespace}/{name}: "
+                              f"{type(error).__name__}") from None
+        return state_of(found) if isinstance(found, dict) else WorkflowState("")
 
 
 def _status_body(error: Any) -> dict[str, Any]:

@@ -25,10 +25,11 @@ from codex_pipeline.http import json_object
 COMMAND_TYPE = "codex.command"
 REPLY = "reply"  # post ``reply`` (a mention the bot did not understand, or a refused command)
 CANCEL = "cancel"  # stop the active runs of the issue (👀 on the comment), or reply that none runs
-ACK = "ack"  # a command accepted elsewhere (replan): 👀 on the comment
-KINDS = frozenset({REPLY, CANCEL, ACK})
+RETRY = "retry"  # re-run the issue's last failed or cancelled stage (👀), or reply why there is none
+ACK = "ack"  # a command accepted as a task (review, execute plan, replan): 👀 on the comment
+KINDS = frozenset({REPLY, CANCEL, RETRY, ACK})
 # Command words after the mention, longest first so "execute plan" wins over a shorter word.
-WORDS = ("execute plan", "review", "replan", "cancel")
+WORDS = ("execute plan", "review", "replan", "cancel", "retry")
 _INLINE_CODE = re.compile(r"(`+).+?\1")
 _CLAUSE_END = re.compile(r"[.!?;]\s|[.!?;]$")
 
@@ -69,7 +70,8 @@ def help_text(mention: str, trigger: str) -> str:
             "and conflicts;\n"
             f"- `{trigger}` (or `{mention} {trigger}`) on an issue: implement its latest plan;\n"
             f"- `{mention} replan` on an issue: plan it again (planning runs once per issue otherwise);\n"
-            f"- `{mention} cancel` on an issue or pull request: stop its running Codex runs.\n\n"
+            f"- `{mention} cancel` on an issue or pull request: stop its running Codex runs;\n"
+            f"- `{mention} retry` on an issue or pull request: run its last failed or cancelled stage again.\n\n"
             "Commands count only outside code, quotes and HTML comments, and only from allowed authors.")
 
 

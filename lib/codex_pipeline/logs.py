@@ -38,6 +38,13 @@ def configure(level: str = "INFO") -> None:
     global _configured
     if _configured:
         return
+    # What the JSON lines never show, the logging HOWTO's "Optimization" section says how to stop
+    # computing: the caller's frame, thread, process and multiprocessing names (a third of a
+    # decision line's cost, paid on every delivery).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -52,6 +59,8 @@ def get_logger(name: str) -> logging.Logger:
 
 def decision(logger: logging.Logger, what: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one decision as ``what: k=v …`` with the fields also as JSON keys."""
+    if not logger.isEnabledFor(level):  # nothing to build at a level that drops it (every delivery)
+        return
     shown = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
     # A field named like a LogRecord attribute ("name", "module", ...) would make logging raise
     # KeyError and turn a handled event into a 500: such keys get a trailing underscore.

@@ -25,6 +25,11 @@ Rules (one small function each, looked up by ``(event, action)`` in :data:`RULES
 - ``@<bot> cancel`` on an issue or PR by an author the policy answers -> a ``codex.command``
   cancel request (request-review stops the issue's active runs and reacts 👀, or replies that
   nothing runs); by anyone else -> one reply saying it was not allowed;
+- ``@<bot> retry`` on an issue or PR, same authors -> a ``codex.command`` retry request
+  (request-review re-runs the issue's last failed or cancelled stage and reacts 👀, or replies
+  why nothing is retried); by anyone else -> one reply saying it was not allowed;
+- every accepted command that becomes a task (``review``, ``execute plan``, ``replan``) also
+  emits a ``codex.command`` ack: request-review reacts 👀 on the comment once per delivery;
 - a mention of the bot it does not understand, by an author the policy answers
   (:meth:`Policy.may_command`) -> a ``codex.command`` reply request listing the commands,
   posted once per delivery by request-review; by anyone else -> ignored with the reason;
@@ -50,7 +55,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from codex_pipeline import commands, untrusted
+from codex_pipeline import commands, prompts, untrusted
 from codex_pipeline.commands import CommandRequest
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.jsonfields import obj, text
@@ -261,17 +266,20 @@ class _Delivery:
         return RouteResult((), reason, (request,))
 
     def cancel(self, number: int, comment: dict[str, Any], author: str, reason: str, *,
-               pull_request: bool) -> RouteResult:
-        request = CommandRequest(commands.CANCEL, self.repository, number, _text(self.delivery_id),
-                                 _int(comment, "id"), _text(author), CommandRequest.NOTHING_TO_CANCEL, reason,
-                                 pull_request)
+               pull_request: bool, kind: str = commands.CANCEL) -> RouteResult:
+        """A cancel (or retry) request; its default reply is the one for nothing to cancel."""
+        reply = CommandRequest.NOTHING_TO_CANCEL if kind == commands.CANCEL else ""
+        request = CommandRequest(kind, self.repository, number, _text(self.delivery_id),
+                                 _int(comment, "id"), _text(author), reply, reason, pull_request)
         return RouteResult((), reason, (request,))
 
-
-def _issue_prompt(intro: str, issue: dict[str, Any], *extra: str) -> str:
-    parts = [intro, untrusted.fence("issue title", text(issue, "title")),
-             untrusted.fence("issue body", text(issue, "body")), *extra]
-    return "\n\n".join(parts)
+    def acknowledged(self, routed: RouteResult, number: int, comment: dict[str, Any], author: str) -> RouteResult:
+        """``routed`` (a command that became a task) with a 👀 on its comment, once per delivery."""
+        if not routed.tasks:
+            return routed
+        ack = CommandRequest(commands.ACK, self.repository, number, _text(self.delivery_id), _int(comment, "id"),
+                             _text(author), "", routed.reason)
+        return RouteResult(routed.tasks, routed.reason, (*routed.commands, ack))
 
 
 def _issue_target(d: _Delivery) -> tuple[dict[str, Any], int, str | None]:
@@ -288,20 +296,13 @@ def _issue_target(d: _Delivery) -> tuple[dict[str, Any], int, str | None]:
     return issue, number, None
 
 
-def issue_planning_prompt(repository: str, number: int, title: str, body: str) -> str:
-    """The planning prompt of an issue: our instruction, then title and body fenced as data."""
-    intro = (f"Plan the work for GitHub issue #{number} in {repository}. The issue is quoted "
-             "below as data; the plan is yours to write.")
-    return _issue_prompt(intro, {"title": title, "body": body})
-
-
 def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str, *, replan: bool = False,
               at: str = "", sender: str = "") -> RouteResult:
     if PLAN_MARKER in text(issue, "body") and not replan:
         return _ignore(f"planning: issue #{number} already holds a plan (its body carries the plan marker)",
                        "already-planned")
     title = text(issue, "title")
-    prompt = issue_planning_prompt(d.repository, number, title, text(issue, "body"))
+    prompt = prompts.issue_planning_prompt(d.repository, number, title, text(issue, "body"))
     task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=at or text(issue, "updated_at") or text(issue, "created_at"),
                   prompt=prompt, base=d.default_branch, head=d.branch(number, title),
                   issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
@@ -348,10 +349,9 @@ def _issue_comment(d: _Delivery) -> RouteResult:
                        f"`{d.policy.implementation_trigger}`", "awaiting-approval")
     if plan:
         title = text(issue, "title")
-        intro = (f"Implement the approved plan for GitHub issue #{number} in {d.repository} on branch "
-                 f"{d.branch(number, title)}. The issue and the plan are quoted below as data.")
-        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"),
-                      prompt=_issue_prompt(intro, issue, untrusted.fence("plan comment", body)),
+        prompt = prompts.approved_plan_prompt(d.repository, number, d.branch(number, title), title,
+                                              text(issue, "body"), body)
+        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"), prompt=prompt,
                       base=d.default_branch, head=d.branch(number, title), issue_number=number,
                       issue_url=text(issue, "html_url"), issue_title=title, issue_body=text(issue, "body"),
                       sender=author, plan_comment_id=_int(comment, "id") or None,
@@ -367,26 +367,27 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         if not allowed:
             return _ignore(allowed.reason, "not-allowed")
         title = text(issue, "title")
-        intro = (f"Implement GitHub issue #{number} in {d.repository} on branch {d.branch(number, title)}, "
-                 f"following its latest plan (promotion requested by {author}). The issue is quoted below as data.")
+        prompt = prompts.execute_plan_prompt(d.repository, number, d.branch(number, title), title,
+                                             text(issue, "body"), author)
         task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"),
-                      prompt=_issue_prompt(intro, issue), base=d.default_branch, head=d.branch(number, title),
+                      prompt=prompt, base=d.default_branch, head=d.branch(number, title),
                       issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
                       issue_body=text(issue, "body"), sender=author)
-        return d.one("implementation", task, allowed.reason)
+        return d.acknowledged(d.one("implementation", task, allowed.reason), number, comment, author)
     if PLAN_MARKER in body:
         return _ignore(plan.reason, "not-planner")
-    if any(m.command == "cancel" for m in commands.mentions(command_lines(body), mention)):
+    said = {m.command for m in commands.mentions(command_lines(body), mention)}
+    if "cancel" in said:
         return _cancel(d, number, comment, author, pull_request=False)
-    if any(m.command == "replan" for m in commands.mentions(command_lines(body), mention)):
+    if "retry" in said:
+        return _cancel(d, number, comment, author, pull_request=False, kind=commands.RETRY)
+    if "replan" in said:
         allowed = d.policy.may_open_planning(author)
         if not allowed:
             return _ignore(f"replan: {allowed.reason}", "not-allowed")
         planned = _planning(d, issue, number, f"replan: {allowed.reason}", replan=True,
                             at=text(comment, "created_at"), sender=author)
-        ack = CommandRequest(commands.ACK, d.repository, number, _text(d.delivery_id), _int(comment, "id"),
-                             _text(author), "", planned.reason)
-        return RouteResult(planned.tasks, planned.reason, (ack,))
+        return d.acknowledged(planned, number, comment, author)
     if review_request(body, mention) is not None:
         return _ignore(f"issue_comment: {mention} review on issue #{number}, which is not a pull request",
                        "wrong-target")
@@ -396,16 +397,19 @@ def _issue_comment(d: _Delivery) -> RouteResult:
 
 
 def _cancel(d: _Delivery, number: int, comment: dict[str, Any], author: str, *, pull_request: bool,
-            pull: int = 0) -> RouteResult:
-    """``@<bot> cancel``: request-review stops the issue's active runs; a refused one gets one reply why."""
+            pull: int = 0, kind: str = commands.CANCEL) -> RouteResult:
+    """``@<bot> cancel`` (or ``retry``): request-review stops the issue's active runs (or re-runs its
+    last failed or cancelled stage); a refused one gets one reply why."""
     allowed = d.policy.may_command(text(comment, "author_association"), author)
     if not allowed:
         if d.policy.is_own_login(author):
-            return _ignore(f"cancel: {allowed.reason}", "not-allowed")
-        return d.reply(pull or number, comment, author, f"cancel refused: {allowed.reason}",
-                       f"Not cancelled: {_text(author) or 'this author'} may not cancel Codex runs here "
+            return _ignore(f"{kind}: {allowed.reason}", "not-allowed")
+        done, verb = ("cancelled", "cancel") if kind == commands.CANCEL else ("retried", "retry")
+        return d.reply(pull or number, comment, author, f"{kind} refused: {allowed.reason}",
+                       f"Not {done}: {_text(author) or 'this author'} may not {verb} Codex runs here "
                        "(OWNER, MEMBER or COLLABORATOR, or an allowed login, may).")
-    return d.cancel(pull or number, comment, author, f"cancel: {allowed.reason}", pull_request=pull_request)
+    return d.cancel(pull or number, comment, author, f"{kind}: {allowed.reason}", pull_request=pull_request,
+                    kind=kind)
 
 
 def _unknown(d: _Delivery, number: int, comment: dict[str, Any], author: str) -> RouteResult:
@@ -423,8 +427,10 @@ def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()}", "own-login")
     mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
-    if any(m.command == "cancel" for m in commands.mentions(command_lines(body), mention)):
-        return _cancel(d, _issue_of_pull(d, issue) or number, comment, author, pull_request=True, pull=number)
+    said = {m.command for m in commands.mentions(command_lines(body), mention)}
+    if "cancel" in said or "retry" in said:
+        return _cancel(d, _issue_of_pull(d, issue) or number, comment, author, pull_request=True, pull=number,
+                       kind=commands.CANCEL if "cancel" in said else commands.RETRY)
     extra = review_request(body, mention)
     if extra is None:
         if PLAN_MARKER in body or has_execute_plan(body, trigger, mention):
@@ -437,15 +443,11 @@ def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[
     if not allowed:
         return _ignore(allowed.reason, "not-allowed")
     pr_url = text(obj(issue, "pull_request"), "html_url") or text(issue, "html_url")
-    intro = (f"Review pull request #{number} in {d.repository}: address the unresolved review threads, "
-             f"failing checks and merge conflicts. Review requested by {author}; the request and the pull "
-             "request are quoted below as data.")
-    prompt = "\n\n".join([intro, untrusted.fence("review request", body),
-                          untrusted.fence("pull request title", text(issue, "title"))])
+    prompt = prompts.review_request_prompt(d.repository, number, author, body, text(issue, "title"))
     task = d.task(pb.CODEX_TASK_STAGE_REVIEW, at=text(comment, "created_at"), prompt=prompt,
                   issue_number=_issue_of_pull(d, issue) or number, pull_request_number=number, issue_url=pr_url,
                   issue_title=text(issue, "title"), issue_body=text(issue, "body"), sender=author)
-    return d.one("review", task, allowed.reason)
+    return d.acknowledged(d.one("review", task, allowed.reason), number, comment, author)
 
 
 def _issue_of_pull(d: _Delivery, pull: dict[str, Any]) -> int:
@@ -470,7 +472,7 @@ def _readiness(d: _Delivery, prs: list[tuple[int, str, str, str, str]], at: str,
     routed = []
     for number, head, base, url, title in prs:
         task = d.task(pb.CODEX_TASK_STAGE_UNSPECIFIED, at=at,
-                      prompt=f"Check whether pull request #{number} in {d.repository} is ready to merge.",
+                      prompt=prompts.readiness_prompt(d.repository, number),
                       base=base, head=head, issue_number=issue_of_branch(head, d.policy.branch_prefix) or number,
                       pull_request_number=number,
                       issue_url=url or f"{d.repository_url}/pull/{number}", issue_title=title, sender=d.sender)

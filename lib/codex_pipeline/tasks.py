@@ -39,7 +39,6 @@ _STAGE_BY_TEXT["unspecified"] = pb.CODEX_TASK_STAGE_UNSPECIFIED
 PROTOBUF_TYPES = frozenset({"application/protobuf", "application/x-protobuf", "application/octet-stream"})
 JSON_TYPES = frozenset({"application/json", "text/json"})
 DATASCHEMA = "proompteng.froussard.v1.CodexTask"
-_INT64_KEYS = ("issueNumber", "planCommentId", "pullRequestNumber")
 _M = TypeVar("_M", bound=Message)
 _ALIASES = {"title": "issueTitle", "body": "issueBody"}
 # A delivery id names workflows, store rows and CloudEvent ids: no control characters (NUL above all).
@@ -61,12 +60,21 @@ def parse_stage(value: Any) -> int:
 
 
 def to_json_dict(task: pb.CodexTask) -> dict[str, Any]:
-    """The spec's JSON shape of a task (camelCase, stage as a word, numbers as numbers)."""
-    data: dict[str, Any] = json_format.MessageToDict(task, preserving_proto_field_name=False)
+    """The spec's JSON shape of a task (camelCase, stage as a word, numbers as numbers).
+
+    Protobuf's JSON mapping, walked over the fields that are set: ``json_format.MessageToDict``
+    gives the same dict but costs route-task more than the whole routing decision. The nested
+    review context still goes through it; tests/test_tasks_codec.py holds the two equal.
+    """
+    data: dict[str, Any] = {}
+    for field, value in task.ListFields():
+        if field.message_type is None:
+            data[field.json_name] = value
+        elif field.message_type.full_name == "google.protobuf.Timestamp":
+            data[field.json_name] = value.ToJsonString()
+        else:
+            data[field.json_name] = json_format.MessageToDict(value, preserving_proto_field_name=False)
     data["stage"] = stage_name(task.stage)
-    for key in _INT64_KEYS:
-        if key in data:
-            data[key] = int(data[key])
     return data
 
 

@@ -18,8 +18,16 @@ subprocesses on this machine, in ``<state>/runs/<workflow>/``:
   template level; a semaphore's limit is its ConfigMap key in ``workflows/``, else 1): a run
   waits for its locks, so runs of one issue that a template serialises never overlap here either.
 
+- ``spec.shutdown: Stop`` (what the functions write to supersede or cancel a run, as ``argo stop``
+  does): the running step's process group is ended (SIGTERM, then SIGKILL), the steps left are
+  skipped, the exit handler still runs (with the Workflow's annotations read again, so it sees
+  ``codex.stop-reason``), and the run ends Failed with Argo's message "Stopped with strategy 'Stop'".
+
 Each run's result is ``<run>/status.json`` (phase Succeeded, Failed or Error, as Argo names
 them); a Workflow with a result is never run again, so a restarted ``dev`` does not repeat work.
+Like Argo's controller, it also writes ``status`` (phase, message, times) into the Workflow's file
+(under the dry-run submitter's lock), which is where the functions read a run's outcome
+(``WorkflowSubmitter.state``: ``@<bot> retry``).
 Workflows written before execution was first enabled in this state folder are left alone.
 """
 
@@ -39,9 +47,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from codex_pipeline.argo import ANNOTATION_STOP_REASON, DryRunSubmitter
 from codex_pipeline.dev.templates import (
     Resolved,
     TemplateError,
+    annotation_variables,
     input_parameters,
     load_templates,
     resolve,
@@ -53,6 +63,8 @@ from codex_pipeline.dev.view import View
 EXIT_HANDLER_TIMEOUT = 600.0
 STATUS = "status.json"
 SINCE = ".since"
+STOPPED = "Stopped with strategy 'Stop'"  # Argo's message for a Workflow stopped by spec.shutdown
+STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a stopped step (a pod's grace period, shortened)
 
 
 def _now() -> str:
@@ -92,6 +104,10 @@ class Run:
     nodes: list[Node] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    namespace: str = ""
+    name: str = ""
+    stopped: bool = False  # spec.shutdown was seen: the steps left are skipped
+    exiting: bool = False  # the exit handler runs: a stop no longer interrupts anything
 
 
 class Locks:
@@ -255,21 +271,32 @@ class Executor:
             self.view.line("run-waiting", key, f"{name} waits for {lock.split('/', 1)[0]} "
                                                f"{lock.split('/', 1)[1]} (held by {', '.join(holders) or '?'})")
 
+        namespace = str(metadata.get("namespace") or "")
         with self.locks.hold(keys, name, waiting):
             deadline = spec.get("activeDeadlineSeconds")
             run = Run(resolved, folder, time.monotonic() + float(deadline) if deadline else None,
-                      variables=dict(resolved.variables))
+                      variables=dict(resolved.variables), namespace=namespace, name=name)
+            self._write_status(run, {"phase": "Running", "startedAt": started})
             self.view.line("run-started", key, f"{name} running here ({resolved.template_name}, "
                                                f"{self.settings.codex})")
             entry = str(spec.get("entrypoint") or "")
-            phase, message = self._template(run, entry, entry, {})
+            if self._stop_requested(run):
+                phase, message = "Failed", STOPPED
+            else:
+                phase, message = self._template(run, entry, entry, {})
+            if run.stopped:
+                phase, message = "Failed", STOPPED
+                self.view.line("run-stopped", key, f"{name} stopped (spec.shutdown: Stop"
+                                                   f"{'; ' + reason if (reason := self._stop_reason(run)) else ''})")
             exit_handler = spec.get("onExit")
             if exit_handler:
                 failures = [{"displayName": n.name, "message": n.message, "templateName": n.template,
                              "phase": n.phase, "finishedAt": n.finished_at}
                             for n in run.nodes if n.phase in ("Failed", "Error")]
                 run.variables.update({"workflow.status": phase, "workflow.failures": json.dumps(failures),
-                                      "workflow.duration": f"{time.monotonic() - clock:.6f}"})
+                                      "workflow.duration": f"{time.monotonic() - clock:.6f}",
+                                      **self._annotations(run)})
+                run.exiting = True
                 run.deadline = time.monotonic() + EXIT_HANDLER_TIMEOUT
                 exit_phase, exit_message = self._template(run, f"{name}.onExit", str(exit_handler), {})
                 if phase == "Succeeded" and exit_phase != "Succeeded":
@@ -285,13 +312,62 @@ class Executor:
         tmp = folder / (STATUS + ".tmp")
         tmp.write_text(json.dumps(status, indent=2) + "\n")
         tmp.replace(folder / STATUS)
+        if run is not None:
+            self._write_status(run, {"phase": phase, "message": message, "startedAt": started,
+                                     "finishedAt": status["finishedAt"]})
         self.results[name] = phase
         self.view.run_finished(key, name, phase, took, message)
         return phase
 
+    # ------------------------------------------------------------------ the Workflow's file
+
+    def _workflow_file(self, run: Run) -> DryRunSubmitter | None:
+        return DryRunSubmitter(self.workflows) if run.namespace and run.name else None
+
+    def _read(self, run: Run) -> dict[str, Any]:
+        submitter = self._workflow_file(run)
+        if submitter is None:
+            return {}
+        try:
+            loaded = json.loads(submitter.path_of(run.namespace, run.name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def _write_status(self, run: Run, status: dict[str, Any]) -> None:
+        """``status`` into the Workflow's file, as the controller writes it (best effort: a file
+        that is gone, or a run started without one, is left alone)."""
+        submitter = self._workflow_file(run)
+        if submitter is not None:
+            with contextlib.suppress(Exception):
+                submitter.update(run.namespace, run.name, lambda workflow: workflow.__setitem__("status", status))
+
+    def _stop_requested(self, run: Run) -> bool:
+        """Whether the Workflow was asked to stop (``spec.shutdown``), remembered once seen; never
+        while its exit handler runs (that is what a stop still runs)."""
+        if run.exiting:
+            return False
+        if not run.stopped:
+            spec = self._read(run).get("spec")
+            run.stopped = isinstance(spec, dict) and bool(spec.get("shutdown"))
+        return run.stopped
+
+    def _annotations(self, run: Run) -> dict[str, str]:
+        """``workflow.annotations.*`` as the Workflow's file holds them now (a stop adds its reason)."""
+        metadata = self._read(run).get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        if not isinstance(annotations, dict):
+            return {}
+        return annotation_variables({str(key): str(value) for key, value in annotations.items()})
+
+    def _stop_reason(self, run: Run) -> str:
+        return self._annotations(run).get(f"workflow.annotations.{ANNOTATION_STOP_REASON}", "")
+
     # ------------------------------------------------------------------ templates
 
     def _template(self, run: Run, node_name: str, template_name: str, passed: Mapping[str, str]) -> tuple[str, str]:
+        if run.stopped and not run.exiting:
+            return "Failed", STOPPED  # the steps left after a stop never start
         try:
             template = run.resolved.template(template_name)
             variables = {**run.variables, **input_parameters(template, passed, run.variables)}
@@ -362,7 +438,8 @@ class Executor:
             node.phase, node.message, node.exit_code = phase, message, code
             retry = (policy == "Always" and phase != "Succeeded") or (policy == "OnFailure" and phase == "Failed") \
                 or (policy in ("OnError", "OnTransientError") and phase == "Error")
-            if phase == "Succeeded" or not retry or self._stop.is_set() or message.endswith("deadline"):
+            if phase == "Succeeded" or not retry or self._stop.is_set() or message.endswith("deadline") \
+                    or (run.stopped and not run.exiting):
                 break
         node.finished_at = _now()
         return node.phase, node.message
@@ -424,14 +501,13 @@ class Executor:
                 return "Error", f"cannot start {argv[0]}: {exc.strerror or exc}", None
             self._processes[process.pid] = process
             try:
-                code = process.wait(timeout=max(0.0, min(timeout)) if timeout else None)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                return "Failed", "Step exceeded its deadline", None
+                outcome = self._wait(run, process, time.monotonic() + max(0.0, min(timeout)) if timeout else None)
             finally:
                 self._processes.pop(process.pid, None)
+            if isinstance(outcome, str):
+                out.write(f"[dev] {outcome}\n".encode())
+                return "Failed", outcome, None
+            code = outcome
         if code != 0:
             return "Failed", f"Error (exit code {code})", code
         for artifact in (template.get("outputs") or {}).get("artifacts") or []:
@@ -449,6 +525,31 @@ class Executor:
                 shutil.copyfile(source, kept)
             run.artifacts.append(str(kept))
         return "Succeeded", "", code
+
+    def _wait(self, run: Run, process: subprocess.Popen[bytes], deadline: float | None) -> int | str:
+        """The step's exit code; or, when its deadline passed or its Workflow was stopped (checked
+        every poll), the reason, after ending its process group (a stop gets a grace period)."""
+        while True:
+            wait = self.poll if deadline is None else max(0.0, min(self.poll, deadline - time.monotonic()))
+            try:
+                return process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+            if deadline is not None and time.monotonic() >= deadline:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return "Step exceeded its deadline"
+            if self._stop_requested(run):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                return STOPPED
 
     def _volumes(self, run: Run, pod: Path, mounts: list[Any]) -> list[tuple[str, Path]]:
         """(mountPath, local folder) per mount, longest path first; secret volumes filled."""

@@ -5,7 +5,8 @@ A submitted Workflow names a WorkflowTemplate (``spec.workflowTemplateRef``) and
 arguments win by name, the template's defaults fill the rest) and gives the values every
 ``{{…}}`` expression of the template may use: ``workflow.name``, ``workflow.namespace``,
 ``workflow.uid``, ``workflow.creationTimestamp``, ``workflow.parameters.<p>``,
-``workflow.labels.<l>``, ``workflow.annotations.<a>`` (and, in an exit handler,
+``workflow.labels.<l>``, ``workflow.annotations.<a>``, ``workflow.annotations.json`` (all of them as
+JSON, as Argo 3.6+ gives it) (and, in an exit handler,
 ``workflow.status``, ``workflow.failures`` and ``workflow.duration``); ``inputs.parameters.<p>``
 are per template.
 
@@ -16,6 +17,7 @@ reason to). Expression tags (``{{=…}}``) and unknown names are left as they ar
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -127,9 +129,15 @@ def resolve(workflow: Mapping[str, Any], templates: Mapping[str, dict[str, Any]]
         "workflow.serviceAccountName": str(merged.get("serviceAccountName") or "default"),
         **{f"workflow.parameters.{key}": value for key, value in parameters.items()},
         **{f"workflow.labels.{key}": value for key, value in labels.items()},
-        **{f"workflow.annotations.{key}": value for key, value in annotations.items()},
+        **annotation_variables(annotations),
     }
     return Resolved(name, variables["workflow.namespace"], str(ref or ""), merged, variables, labels, annotations)
+
+
+def annotation_variables(annotations: Mapping[str, str]) -> dict[str, str]:
+    """``workflow.annotations.<a>`` and ``workflow.annotations.json`` (every annotation, as JSON)."""
+    return {**{f"workflow.annotations.{key}": value for key, value in annotations.items()},
+            "workflow.annotations.json": json.dumps(dict(annotations), separators=(",", ":"))}
 
 
 def input_parameters(template: Mapping[str, Any], passed: Mapping[str, str],

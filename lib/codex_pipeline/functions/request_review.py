@@ -11,9 +11,12 @@ make a clean ``codex/*`` PR ready to merge.
   run: it is handed off as a readiness check would (marked ready, handoff once) and the request
   gets one short reply comment (once per delivery); the answer is an empty 200.
 - ``codex.command`` (route-task's answer to a mention it did not understand, a refused command,
-  or ``@<bot> cancel``): post its reply on the issue or PR, or for a cancel stop the issue's active
-  runs (``spec.shutdown: Stop``) and react 👀 on the comment (or reply that nothing runs), exactly
-  once per delivery (a leased claim in the store).
+  ``@<bot> cancel``, ``@<bot> retry``, or the acknowledgement of a command that became a task):
+  post its reply on the issue or PR; for a cancel stop the issue's active runs
+  (``spec.shutdown: Stop``, the reason "cancelled by <author>") and react 👀 on the comment (or
+  reply that nothing runs); for a retry submit the issue's last failed or cancelled stage again
+  (:mod:`codex_pipeline.functions.retrying`) and react 👀 (or reply why nothing is retried); for an
+  ack react 👀. Each exactly once per delivery (a leased claim in the store).
 - ``codex.pr.readiness``: when no thread is unresolved, no check fails or is pending and the PR
   is mergeable, mark a draft PR ready for review and post the ready-to-merge handoff exactly once
   (a marker comment checked first, and a store marker recorded before posting). It never
@@ -34,24 +37,30 @@ from typing import TYPE_CHECKING, Any
 
 from codex_pipeline import logs, oidc, review, tasks, telemetry
 from codex_pipeline.app import FunctionApp
-from codex_pipeline.commands import CANCEL, COMMAND_TYPE, REPLY, CommandRequest
+from codex_pipeline.commands import CANCEL, COMMAND_TYPE, REPLY, RETRY, CommandRequest
 from codex_pipeline.config import Settings, load_settings, read_by
 from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import TASK_TYPES, decode_request, is_cloudevent
 from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.queued_check import queue_check
-from codex_pipeline.functions.submitting import submit_delivery
-from codex_pipeline.functions.taskinput import TaskDelivery, read_task
+from codex_pipeline.functions.submitting import (
+    Submission,
+    TaskDelivery,
+    read_task,
+    submit_delivery,
+    workflow_parameters,
+)
 from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import READY_MARKER, issue_of_branch
 from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.store import OnceState
+from codex_pipeline.store import CANCELLED, OnceState, RunOutcome
 from codex_pipeline.store.once import do_once
 
 if TYPE_CHECKING:
     from codex_pipeline.argo import WorkflowSubmitter
+    from codex_pipeline.functions.retrying import Retried
     from codex_pipeline.github import ChecksReport, GitHubClient, PullRequest, ReviewThread
     from codex_pipeline.store import Store
 
@@ -137,37 +146,68 @@ class RequestReview:
         with telemetry.span("request_review.command", attributes={
                 telemetry.ATTR_REPOSITORY: command.repository, telemetry.ATTR_ISSUE: command.number}):
             stopped: list[str] = []
+            retried: str | None = None
+            why: str | None = None
             reply = command.kind == REPLY  # an ACK only reacts
+            text = command.reply
             if command.kind == CANCEL:
                 stopped = self._cancel(command)
                 reply = not stopped
+            elif command.kind == RETRY:
+                answer = self._retry(command)
+                retried = answer.run.name if answer.run is not None else None
+                reply, text, why = answer.run is None, answer.reason, answer.reason
             if reply:
                 done = do_once(self.store, command.once_key,
-                               lambda: self.github.create_issue_comment(command.repository, command.number,
-                                                                        command.reply))
+                               lambda: self.github.create_issue_comment(command.repository, command.number, text))
             else:
-                done = do_once(self.store, command.once_key,
-                               lambda: self.github.add_reaction(command.repository, command.comment_id, "eyes"))
+                done = do_once(self.store, command.once_key, lambda: self._react(command))
         logs.decision(_log, "command answered", kind=command.kind, repository=command.repository,
                       issue=command.number, delivery=command.delivery_id, replied=reply, done=done,
-                      stopped=",".join(stopped) or None, reason=command.reason)
+                      stopped=",".join(stopped) or None, retried=retried, retry=why, reason=command.reason)
         return empty_response(200)
+
+    def _react(self, command: CommandRequest) -> None:
+        """👀 on the command's comment. A comment deleted since (404) has nothing left to acknowledge:
+        that is done, not a failure to dead-letter (the command itself was acted on)."""
+        from codex_pipeline.github.client import GitHubPermanentError
+
+        try:
+            self.github.add_reaction(command.repository, command.comment_id, "eyes")
+        except GitHubPermanentError as error:
+            if error.github_status != 404:
+                raise
+            logs.decision(_log, "command comment gone; no reaction", repository=command.repository,
+                          comment=command.comment_id, delivery=command.delivery_id)
+
+    def _issue(self, command: CommandRequest) -> int:
+        """The issue a command is about (on a PR: the issue its branch names, else the PR itself)."""
+        if not command.pull_request:
+            return command.number
+        pull = self.github.get_pull(command.repository, command.number)
+        return issue_of_branch(pull.head_ref, self.settings.branch_prefix) or pull.number
+
+    def _retry(self, command: CommandRequest) -> Retried:
+        from codex_pipeline.functions.retrying import retry
+
+        return retry(self.store, self.submitter, repository=command.repository, issue=self._issue(command),
+                     delivery_id=command.delivery_id, branch_prefix=self.settings.branch_prefix)
 
     def _cancel(self, command: CommandRequest) -> list[str]:
         """Stop every active run of the issue (a PR's issue is the one its branch names); their names.
 
         Stopped before forgotten, so a failed stop (503) is retried; a redelivery finds nothing
-        left and still reacts (the reaction is once per delivery, not per stop)."""
-        issue = command.number
-        if command.pull_request:
-            pull = self.github.get_pull(command.repository, command.number)
-            issue = issue_of_branch(pull.head_ref, self.settings.branch_prefix) or pull.number
+        left and still reacts (the reaction is once per delivery, not per stop). The stop says who
+        asked (the exit handler's recap) and the outcome is recorded as cancelled (for retry)."""
+        issue = self._issue(command)
+        reason = f"cancelled by {command.author or 'an allowed user'}"
         stopped = []
         for stage in ("implementation", "review", "planning"):
             active = self.store.active_run(command.repository, issue, stage)
             if active is None:
                 continue
-            self.submitter.stop(active.namespace, active.name)
+            self.submitter.stop(active.namespace, active.name, reason)
+            self.store.record_outcome(RunOutcome(active.namespace, active.name, CANCELLED, reason))
             self.store.clear_active_run(active)
             stopped.append(active.name)
         marker = f"{command.once_key}:stopped"  # a redelivery after the stops still reacts, never "nothing"
@@ -205,10 +245,11 @@ class RequestReview:
                         head_sha=lambda: heads[0] if heads else self.github.get_pull(
                             task.repository, int(task.pull_request_number)).head_sha)
 
-        return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
-                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                               branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich, before_submit=queued, argo_ui_url=self.settings.argo_ui_url)
+        spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
+        return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
+                               before_submit=queued, parameters=lambda delivery: workflow_parameters(
+                                   delivery, branch_prefix=self.settings.branch_prefix,
+                                   argo_ui_url=self.settings.argo_ui_url))
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task

@@ -194,7 +194,8 @@ def _argo_findings(root: Path, documents: list[Document]) -> Iterator[Finding]:
                       if isinstance(p, dict)}
             for path, text in _walk_strings(template, base):
                 for key in _ANNOTATION_REF.findall(text):
-                    if key not in declared_annotations:
+                    # workflow.annotations.json is Argo's own: every annotation as JSON, always defined.
+                    if key not in declared_annotations and key != "json":
                         yield Finding(file, doc.line_of(path),
                                       f"template {template.get('name')!r}: {{{{workflow.annotations.{key}}}}} "
                                       "fails every Workflow that lacks the annotation (Argo: failed to resolve); "

@@ -11,6 +11,12 @@ and ``{{workflow.failures}}`` (environment, never argv: failures may quote step 
   that never reported adds none);
 - for planning, posts one failure note on the issue when no plan was posted.
 
+When the pipeline stopped the run (``@<bot> cancel``, or a newer run of the issue superseding it)
+the Workflow's ``codex.stop-reason`` annotation says who or what (read from
+``CODEX_WORKFLOW_ANNOTATIONS``, Argo's ``{{workflow.annotations.json}}``; ``CODEX_STOP_REASON`` when
+set directly), and the recap says "Cancelled by alice" or "Superseded by <newer workflow>" instead
+of Argo's message.
+
 It is idempotent: a second run finds the recap written and the check completed and changes
 nothing. A workflow that succeeded with its recap written changes nothing either.
 """
@@ -20,8 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Mapping
 
 from codex_pipeline import tasks
+from codex_pipeline.argo import ANNOTATION_STOP_REASON
 from codex_pipeline.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import RunReport, details_url
@@ -64,6 +72,32 @@ def failure_reason(status: str, failures: str) -> str:
     return " ".join(text.split())[:500]
 
 
+def stop_reason(environ: Mapping[str, str]) -> str:
+    """The ``codex.stop-reason`` annotation from the annotations JSON ('' when absent or unreadable)."""
+    if environ.get("CODEX_STOP_REASON"):
+        return environ["CODEX_STOP_REASON"]
+    try:
+        annotations = json.loads(environ.get("CODEX_WORKFLOW_ANNOTATIONS") or "{}")
+    except json.JSONDecodeError:
+        return ""
+    reason = annotations.get(ANNOTATION_STOP_REASON) if isinstance(annotations, dict) else None
+    return reason if isinstance(reason, str) else ""
+
+
+def stop_note(stop_reason: str, environ: Mapping[str, str]) -> str:
+    """The recap's sentence for the pipeline's stop reason ('' when none): a superseding run named
+    and linked to its Argo page when ``CODEX_ARGO_UI_URL`` is set. The reason is the pipeline's own
+    text (a login, a workflow name); it is flattened and capped all the same."""
+    reason = " ".join(stop_reason.split())[:300]
+    if not reason:
+        return ""
+    newer = reason.removeprefix("superseded by ").strip() if reason.startswith("superseded by ") else ""
+    if newer and " " not in newer:
+        url = details_url(environ, newer)
+        return f"Superseded by [`{newer}`]({url})." if url else f"Superseded by `{newer}`."
+    return reason[0].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
+
+
 def stale_implementation(body: str) -> bool:
     return IN_PROGRESS in body or not any(h in body for h in ("#### Summary", "#### ❌ Failed", "#### ⏹"))
 
@@ -91,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
     failures = environ.get("WORKFLOW_FAILURES", "")
     conclusion = outcome(status, failures)
     reason = failure_reason(status, failures)
+    note = stop_note(stop_reason(environ), environ)
+    if note and conclusion != "success":  # the pipeline stopped it: say who or what, not Argo's message
+        conclusion, reason = "cancelled", note
     github = github_access(environ)
     client = github.client
     marker = step_settings(environ).progress_marker

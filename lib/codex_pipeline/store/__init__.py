@@ -22,6 +22,7 @@ Tables: ``task_intake`` (unique stage + delivery id; protobuf bytes + JSON), ``w
 (unique namespace + name), ``once_markers`` (:meth:`Store.claim_once`),
 ``created_issues`` (issues the pipeline opened itself, keyed by what asked for them),
 ``active_runs`` (the run of each repository, issue and stage that a newer one supersedes),
+``run_outcomes`` (what became of a run: succeeded, failed or cancelled, and why),
 ``reconcile_cursors`` and ``redeliveries`` (what ``codex-pipeline reconcile`` asked GitHub to
 redeliver, per webhook).
 """
@@ -68,6 +69,21 @@ class WorkflowRun:
     issue_number: int
     delivery_id: str
     submitted_at: datetime
+
+
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+OUTCOMES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What became of one Workflow: ``outcome`` one of :data:`OUTCOMES`; ``detail`` says why
+    (``cancelled by alice``, ``superseded by <workflow>``, or Argo's message)."""
+
+    namespace: str
+    name: str
+    outcome: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -154,6 +170,18 @@ class Store(Protocol):
 
     def clear_active_run(self, run: WorkflowRun) -> bool:
         """Forget ``run`` as the active run of its issue and stage (a cancel); False when it was not."""
+        ...
+
+    def issue_runs(self, repository: str, issue_number: int) -> list[WorkflowRun]:
+        """Every run recorded for this issue (repository compared case-insensitively), oldest first."""
+        ...
+
+    def record_outcome(self, outcome: RunOutcome) -> RunOutcome:
+        """Record what became of a run; returns the stored row (the first outcome recorded wins: a
+        stop the pipeline made, with who asked, is not replaced by Argo's later "Failed")."""
+        ...
+
+    def run_outcome(self, namespace: str, name: str) -> RunOutcome | None:
         ...
 
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
@@ -255,5 +283,6 @@ def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 
     raise ValueError(f"CODEX_DATABASE_URL must start with postgresql:// or sqlite:///, not {scheme}")
 
 
-__all__ = ["CreatedIssue", "Migration", "Redelivery", "Store", "TaskIntake", "WorkflowRun", "migrations",
+__all__ = ["CANCELLED", "FAILED", "OUTCOMES", "SUCCEEDED", "CreatedIssue", "Migration", "Redelivery", "RunOutcome",
+           "Store", "TaskIntake", "WorkflowRun", "migrations",
            "open_store", "refuse_nul"]

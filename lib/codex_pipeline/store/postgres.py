@@ -23,6 +23,7 @@ from codex_pipeline.store import (
     CreatedIssue,
     OnceState,
     Redelivery,
+    RunOutcome,
     TaskIntake,
     WorkflowRun,
     migrations,
@@ -43,6 +44,7 @@ _INSERT_RUN = (
     " RETURNING namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at)"
     " SELECT * FROM inserted"
 )
+_OUTCOME = "SELECT namespace, name, outcome, detail FROM codex_kb.run_outcomes WHERE namespace = %s AND name = %s"
 _ACTIVE = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
            " FROM codex_kb.active_runs WHERE repository = %s AND issue_number = %s AND stage = %s")
 _SET_ACTIVE = (
@@ -229,6 +231,36 @@ class PostgresStore:
         if row is None:
             raise Unavailable(f"workflow run {run.namespace}/{run.name} vanished while being recorded")
         return _run(row)
+
+    # --- run outcomes --------------------------------------------------------------------
+
+    def issue_runs(self, repository: str, issue_number: int) -> list[WorkflowRun]:
+        if _holds_nul(repository):  # never stored (refuse_nul); PostgreSQL would refuse the query
+            return []
+        rows = self._call(lambda conn: conn.execute(
+            _RUNS + " WHERE lower(repository) = %s AND issue_number = %s ORDER BY submitted_at, id",
+            (repository.lower(), issue_number)).fetchall())
+        return [_run(row) for row in rows]
+
+    def record_outcome(self, outcome: RunOutcome) -> RunOutcome:
+        refuse_nul(outcome.namespace, outcome.name, outcome.outcome, outcome.detail)
+
+        def work(conn: Connection) -> tuple[Any, ...] | None:
+            conn.execute("INSERT INTO codex_kb.run_outcomes (namespace, name, outcome, detail)"
+                         " VALUES (%s, %s, %s, %s) ON CONFLICT (namespace, name) DO NOTHING",
+                         (outcome.namespace, outcome.name, outcome.outcome, outcome.detail))
+            return conn.execute(_OUTCOME, (outcome.namespace, outcome.name)).fetchone()
+
+        row = self._call(work)
+        if row is None:
+            raise Unavailable(f"outcome of {outcome.namespace}/{outcome.name} vanished while being recorded")
+        return RunOutcome(*row)
+
+    def run_outcome(self, namespace: str, name: str) -> RunOutcome | None:
+        if _holds_nul(namespace, name):
+            return None
+        row = self._call(lambda conn: conn.execute(_OUTCOME, (namespace, name)).fetchone())
+        return RunOutcome(*row) if row else None
 
     # --- issues the pipeline opened --------------------------------------------------------
 

@@ -21,6 +21,7 @@ from codex_pipeline.store import (
     CreatedIssue,
     OnceState,
     Redelivery,
+    RunOutcome,
     TaskIntake,
     WorkflowRun,
     migrations,
@@ -45,6 +46,8 @@ _SET_ACTIVE = (
     " delivery_id = excluded.delivery_id, submitted_at = excluded.submitted_at, updated_at = excluded.updated_at"
     " WHERE a.submitted_at <= excluded.submitted_at"
 )
+
+_OUTCOME = "SELECT namespace, name, outcome, detail FROM run_outcomes WHERE namespace = ? AND name = ?"
 
 
 def _now() -> str:
@@ -225,6 +228,26 @@ class SqliteStore:
                 "DELETE FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ? AND namespace = ?"
                 " AND name = ?", (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name))
             return cursor.rowcount == 1
+
+    # --- run outcomes --------------------------------------------------------------------
+
+    def issue_runs(self, repository: str, issue_number: int) -> list[WorkflowRun]:
+        rows = self._query(_RUNS + " WHERE lower(repository) = ? AND issue_number = ? ORDER BY submitted_at, id",
+                           (repository.lower(), issue_number))
+        return [_run(row) for row in rows]
+
+    def record_outcome(self, outcome: RunOutcome) -> RunOutcome:
+        refuse_nul(outcome.namespace, outcome.name, outcome.outcome, outcome.detail)
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO run_outcomes (namespace, name, outcome, detail, recorded_at)"
+                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, name) DO NOTHING",
+                         (outcome.namespace, outcome.name, outcome.outcome, outcome.detail, _now()))
+            row = conn.execute(_OUTCOME, (outcome.namespace, outcome.name)).fetchone()
+        return RunOutcome(*row)
+
+    def run_outcome(self, namespace: str, name: str) -> RunOutcome | None:
+        rows = self._query(_OUTCOME, (namespace, name))
+        return RunOutcome(*rows[0]) if rows else None
 
     # --- issues the pipeline opened --------------------------------------------------------
 
