@@ -40,7 +40,7 @@ def test_secret_from_mounted_file_and_hidden_from_repr(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED='maybe': expected true or false"),
+    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED='maybe': not true or false; set it to true or false"),
     ({"CODEX_ARGO_SUBMITTER": "helm"}, "CODEX_ARGO_SUBMITTER must be"),
     ({"CODEX_SINK_TIMEOUT_SECONDS": "-1"}, "CODEX_SINK_TIMEOUT_SECONDS"),
     ({"CODEX_TRIGGER_LOGINS": "alice,codex-bot", "CODEX_PLANNER_LOGIN": "Codex-Bot"}, "must never be a trigger"),

@@ -36,7 +36,7 @@ def _bool(raw: str) -> bool:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError("expected true or false")
+    raise ValueError("not true or false")
 
 
 def _csv(raw: str) -> tuple[str, ...]:
@@ -165,6 +165,9 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _phrase: "a phrase, e.g. execute plan",
     check_prefix: "a branch prefix ending with '/', e.g. codex/",
     _private_key: "the App's .pem file contents (-----BEGIN RSA PRIVATE KEY----- ...), or set the _FILE variant",
+    _bool: "true or false",
+    _timeout: "a number of seconds, 0 or more (0: no limit), e.g. 10800",
+    _shell_words: "arguments as a shell splits them, every quote closed, e.g. --profile ci",
 }
 
 
@@ -313,8 +316,9 @@ class Settings:
     argo_ui_url: str | None = _setting(
         "CODEX_ARGO_UI_URL", _optional, None, readers="step promote-plan request-review",
         shown="unset (no details link)",
-        help="Argo UI workflow page for the details link of the checks the exit handler completes; `{namespace}` and "
-             "`{workflow}` are filled in")
+        help="Argo UI workflow page, the details link of the runs' check runs (promote-plan and request-review queue "
+             "them and pass it to the run as the Workflow parameter `argoUiUrl`); `{namespace}` and `{workflow}` are "
+             "filled in")
     kubeconfig: str | None = _setting(
         "CODEX_KUBECONFIG", _optional, None, readers="dispatch-planning promote-plan request-review",
         shown="unset",
