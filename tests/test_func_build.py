@@ -245,6 +245,7 @@ def submission_probe(name: str, github: FakeGitHub) -> tuple[dict[str, str], byt
                                                          planCommentBody="<!-- codex:plan -->\n1. do it"))
     if name == "request-review":
         github.add_pull("o/r", number, head=f"codex/issue-{number}-fix", head_sha=uuid.uuid4().hex + "0" * 8)
+        github.add_thread("o/r", number, "please rename")  # work for a review run (a clean PR starts none)
         return task_cloudevent("review", task_of("review", number, repository="o/r", head="", base=""))
     return None
 

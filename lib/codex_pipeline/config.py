@@ -316,8 +316,9 @@ class Settings:
     argo_ui_url: str | None = _setting(
         "CODEX_ARGO_UI_URL", _optional, None, readers="step promote-plan request-review",
         shown="unset (no details link)",
-        help="Argo UI workflow page for the details link of the checks the exit handler completes; `{namespace}` and "
-             "`{workflow}` are filled in")
+        help="Argo UI workflow page, the details link of the runs' check runs (promote-plan and request-review queue "
+             "them and pass it to the run as the Workflow parameter `argoUiUrl`); `{namespace}` and `{workflow}` are "
+             "filled in")
     kubeconfig: str | None = _setting(
         "CODEX_KUBECONFIG", _optional, None, readers="dispatch-planning promote-plan request-review",
         shown="unset",

@@ -127,7 +127,7 @@ class PromotePlan:
             fields["plan_sha256"] = task.plan_sha256
             return None
 
-        def submitted(workflow: str, redelivery: bool) -> None:
+        def queued(workflow: str) -> None:
             """Queued on the head of the branch's open PR; a first run has no PR yet (the step
             reports on the PR it opens)."""
             branch = branch_of(task, self.settings.branch_prefix)
@@ -142,8 +142,9 @@ class PromotePlan:
         # act and answer
         spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
         return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
-                               submitted=submitted, parameters=lambda delivery: workflow_parameters(
-                                   delivery, branch_prefix=self.settings.branch_prefix))
+                               before_submit=queued, parameters=lambda delivery: workflow_parameters(
+                                   delivery, branch_prefix=self.settings.branch_prefix,
+                                   argo_ui_url=self.settings.argo_ui_url))
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:
         """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""

@@ -1,14 +1,15 @@
 """The ``queued`` check of a run, written by the effect function that submits it (issue 18).
 
-An implementation or review run shows on its pull request from the moment it is submitted: a
-check run ``queued`` on the PR head (a commit status ``pending`` with a plain token), which the
+An implementation or review run shows on its pull request from the moment it is submitted (the
+check is written just before the Workflow is created, so the step always finds it): a check run
+``queued`` on the PR head (a commit status ``pending`` with a plain token), which the
 step moves to ``in_progress`` and completes. It is written once per run: a store claim keyed by
 the workflow answers a redelivery without asking GitHub, and the write itself looks for the
 run's check first (a process that died between the write and the record does not write twice).
 
-A check is a report, not the run: GitHub refusing it for good (no ``checks: write`` permission)
-is logged and the submission stands; GitHub down answers 503 like every transient fault, and the
-broker's retry (a redelivery of a recorded run) writes it then.
+A check is a report, not the run: GitHub refusing it (no ``checks: write`` permission) or being
+unreachable is logged and the submission goes on; the step opens the check when it starts. After
+a transient fault the claim is released, so a redelivery of the task tries the queued check again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ LEASE_SECONDS = 60.0
 def queue_check(store: Store, client: GitHubClient, settings: Settings, *, stage: str, repository: str,
                 workflow: str, head_sha: Callable[[], str | None], log: logging.Logger) -> None:
     """``queued`` on the head ``head_sha()`` names (nothing when it names none: no PR yet)."""
-    from codex_pipeline.github import GitHubPermanentError
+    from codex_pipeline.github import GitHubPermanentError, GitHubUnavailableError
     from codex_pipeline.steps.checks import RunReport, details_link, run_summary
 
     key = f"check-queued:{workflow}"
@@ -49,6 +50,10 @@ def queue_check(store: Store, client: GitHubClient, settings: Settings, *, stage
                                             details=details))
     except GitHubPermanentError as exc:
         logs.decision(log, "queued check not written", workflow=workflow, repository=repository, reason=str(exc))
+    except GitHubUnavailableError as exc:
+        store.clear_once(key)
+        logs.decision(log, "queued check not written", workflow=workflow, repository=repository, reason=str(exc))
+        return
     except BaseException:
         store.clear_once(key)
         raise

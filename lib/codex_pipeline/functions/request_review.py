@@ -239,7 +239,7 @@ class RequestReview:
                 return self.answer_clean_review(task, pull, threads, checks)
             return None
 
-        def submitted(workflow: str, redelivery: bool) -> None:
+        def queued(workflow: str) -> None:
             queue_check(self.store, self.checks, self.settings, stage="review", repository=task.repository,
                         workflow=workflow, log=_log,
                         head_sha=lambda: heads[0] if heads else self.github.get_pull(
@@ -247,8 +247,9 @@ class RequestReview:
 
         spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
         return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
-                               submitted=submitted, parameters=lambda delivery: workflow_parameters(
-                                   delivery, branch_prefix=self.settings.branch_prefix))
+                               before_submit=queued, parameters=lambda delivery: workflow_parameters(
+                                   delivery, branch_prefix=self.settings.branch_prefix,
+                                   argo_ui_url=self.settings.argo_ui_url))
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task

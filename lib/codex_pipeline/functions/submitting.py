@@ -132,12 +132,17 @@ def raw_event_json(delivery: TaskDelivery) -> dict[str, Any]:
     return envelope
 
 
-def workflow_parameters(delivery: TaskDelivery, *, branch_prefix: str) -> dict[str, str]:
+def workflow_parameters(delivery: TaskDelivery, *, branch_prefix: str,
+                        argo_ui_url: str | None = None) -> dict[str, str]:
     """The spec's two parameters, ``rawEvent`` and ``eventBody`` (the task JSON), base64; and
     ``branchPrefix``, so the step names and accepts branches with the prefix the router used
-    (``CODEX_BRANCH_PREFIX`` is the functions' setting; the step pod has no other way to see it)."""
-    return {"rawEvent": b64json(raw_event_json(delivery)), "eventBody": b64json(tasks.to_json_dict(delivery.task)),
-            "branchPrefix": branch_prefix}
+    (``CODEX_BRANCH_PREFIX`` is the functions' setting; the step pod has no other way to see it);
+    ``argoUiUrl`` when ``CODEX_ARGO_UI_URL`` is set (the details link of the run's check)."""
+    parameters = {"rawEvent": b64json(raw_event_json(delivery)),
+                  "eventBody": b64json(tasks.to_json_dict(delivery.task)), "branchPrefix": branch_prefix}
+    if argo_ui_url:
+        parameters["argoUiUrl"] = argo_ui_url
+    return parameters
 
 
 def task_attributes(stage: str, task: tasks.CodexTask) -> dict[str, Any]:
@@ -255,13 +260,14 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, spec: Submission, ta
 def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDelivery, spec: Submission, *,
                     parameters: Callable[[TaskDelivery], dict[str, str]], log: logging.Logger,
                     enrich: Callable[[dict[str, Any]], Response | None] | None = None,
-                    submitted: Callable[[str, bool], None] | None = None) -> Response:
+                    before_submit: Callable[[str], None] | None = None) -> Response:
     """Submit ``spec.template`` for the delivery's task once, and answer (see module doc).
 
     ``enrich(log_fields)`` runs for a first delivery only: it completes the task (or returns the
     answer to give instead of submitting) and may add fields to the log line. ``parameters`` are
-    taken from the completed task. ``submitted(workflow, redelivery)`` runs after the run is
-    recorded, for redeliveries too (it must be idempotent: the run's queued check on the PR)."""
+    taken from the completed task. ``before_submit(workflow)`` runs before the Workflow is created
+    (so nothing the run does can come before it) and again for each redelivery: it must be
+    idempotent (the run's queued check on the PR)."""
     task = delivery.task
     stage = spec.stage
     fields: dict[str, Any] = {"stage": stage, "repository": task.repository, "issue": task.issue_number,
@@ -273,6 +279,9 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
             instead = enrich(fields)
             if instead is not None:
                 return instead
+        if before_submit is not None:
+            before_submit(known.name if known is not None else workflow_name(
+                spec.name_prefix, task.repository, int(task.issue_number), task.delivery_id))
         with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=task_attributes(stage, task)) as plan_span:
             result = submit_once(store, submitter, spec, task, known=known,
                                  parameters=parameters(delivery) if known is None else {})
@@ -290,8 +299,6 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
                               issue=task.issue_number, delivery=task.delivery_id)
         elif known is None:
             store.set_active_run(run)  # the issue's planning run: what `cancel` stops
-        if submitted is not None:
-            submitted(result.name, known is not None)
         logs.decision(log, f"workflow submitted: stage={stage.upper()}", workflow=result.name,
                       namespace=result.namespace, duplicate=result.duplicate, **fields)
         return submission_response(result, cloudevent=delivery.cloudevent, source=spec.source, task=task,
