@@ -218,9 +218,18 @@ class Transcript:
 
 
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
-    """Values to redact from transcripts: credentials from the environment or their files, and extra ones."""
-    values = [secret(environ, name) for name in SECRET_NAMES] + list(extra)
-    return [value.strip() for value in values if value and len(value.strip()) >= 8]
+    """Values to redact from transcripts: credentials from the environment or their files, every
+    secret setting of the table (the YAML file may hold them too), and extra ones."""
+    from codex_pipeline.config import SETTINGS, configured_names, load_settings
+
+    values: list[str | None] = [secret(environ, name) for name in SECRET_NAMES] + list(extra)
+    given = configured_names(environ)  # a default (the local SQLite path) is no secret
+    rows = [row for row in SETTINGS if row.secret and row.env in given]
+    settings = load_settings(environ, only={row.env for row in rows})
+    for row in rows:
+        value = getattr(settings, row.field)
+        values += list(value) if isinstance(value, tuple) else [value]
+    return sorted({value.strip() for value in values if value and len(value.strip()) >= 8})
 
 
 @contextmanager
