@@ -220,7 +220,7 @@ class Transcript:
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
     """Values to redact from transcripts: credentials from the environment or their files, every
     secret setting of the table (the YAML file may hold them too), and extra ones."""
-    from codex_pipeline.config import SETTINGS, configured_names, load_settings
+    from codex_pipeline.shell.config import SETTINGS, configured_names, load_settings
 
     values: list[str | None] = [secret(environ, name) for name in SECRET_NAMES] + list(extra)
     given = configured_names(environ)  # a default (the local SQLite path) is no secret
