@@ -43,7 +43,7 @@ run: $(RUN_STAMP)
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check lib functions tests bench proto/generate.py || true
+	$(BIN)/ruff format --check .
 	$(BIN)/codex-pipeline lint
 	$(BIN)/lint-imports --no-cache
 
@@ -51,14 +51,21 @@ lint: venv
 bundle: venv
 	$(BIN)/codex-pipeline bundle
 
+# mypy over the library, tests and bench, then each function folder on its own (every folder has a
+# main.py and a function/ package, so one run would see five modules named main and function).
+MYPY_FUNCTIONS = for f in functions/*/; do $(BIN)/mypy $${f}main.py $${f}function/__init__.py || exit 1; done
+
 typecheck: venv
 	$(BIN)/mypy
+	@$(MYPY_FUNCTIONS)
 
 test: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/codex-pipeline lint
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
+	@$(MYPY_FUNCTIONS)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 proto: venv

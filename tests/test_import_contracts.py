@@ -21,15 +21,22 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 def run_lint_imports(lib: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(lib)}
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", str(ROOT / "pyproject.toml")],
-                          cwd=lib.parent, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", str(ROOT / "pyproject.toml")],
+        cwd=lib.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lib = tmp_path_factory.mktemp("contracts") / "lib"
-    shutil.copytree(ROOT / "lib" / "codex_pipeline", lib / "codex_pipeline",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        ROOT / "lib" / "codex_pipeline", lib / "codex_pipeline", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     return lib
 
 
@@ -39,18 +46,22 @@ def test_the_library_keeps_every_contract(library: Path) -> None:
     assert "0 broken" in done.stdout
 
 
-@pytest.mark.parametrize(("module", "planted", "contract"), [
-    ("core/routing.py", "from codex_pipeline.effects import emit", "the decision core imports no effect"),
-    ("core/policy.py", "import requests", "the decision core imports no effect"),
-    ("core/names.py", "from codex_pipeline.discord import interactions", "the decision core imports no effect"),
-    ("wire/events.py", "from codex_pipeline.effects.store import once", "the wire formats import no effect"),
-    ("effects/emit.py", "from codex_pipeline.handlers import route_task", "effects import no handler"),
-    ("shell/app.py", "import main", "nothing in the library imports a function folder"),
-    ("handlers/route_task.py", "from codex_pipeline.cli import dev", "deployed code"),
-    ("shell/config.py", "from codex_pipeline.steps import git", "deployed code"),
-])
-def test_a_planted_forbidden_import_breaks_its_contract(library: Path, tmp_path: Path, module: str, planted: str,
-                                                        contract: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "planted", "contract"),
+    [
+        ("core/routing.py", "from codex_pipeline.effects import emit", "the decision core imports no effect"),
+        ("core/policy.py", "import requests", "the decision core imports no effect"),
+        ("core/names.py", "from codex_pipeline.discord import interactions", "the decision core imports no effect"),
+        ("wire/events.py", "from codex_pipeline.effects.store import once", "the wire formats import no effect"),
+        ("effects/emit.py", "from codex_pipeline.handlers import route_task", "effects import no handler"),
+        ("shell/app.py", "import main", "nothing in the library imports a function folder"),
+        ("handlers/route_task.py", "from codex_pipeline.cli import dev", "deployed code"),
+        ("shell/config.py", "from codex_pipeline.steps import git", "deployed code"),
+    ],
+)
+def test_a_planted_forbidden_import_breaks_its_contract(
+    library: Path, tmp_path: Path, module: str, planted: str, contract: str
+) -> None:
     lib = tmp_path / "lib"
     shutil.copytree(library, lib)
     target = lib / "codex_pipeline" / module

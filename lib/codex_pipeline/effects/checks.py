@@ -29,13 +29,21 @@ if TYPE_CHECKING:
 
 CHECK_NAMES = {"implement": "codex / implementation", "review": "codex / review"}  # github.models.OWN_CHECKS
 # Check-run statuses and conclusions, and the commit-status state each becomes.
-STATUS_OF = {"queued": "pending", "in_progress": "pending", "success": "success", "failure": "failure",
-             "cancelled": "error", "timed_out": "error", "neutral": "success"}
+STATUS_OF = {
+    "queued": "pending",
+    "in_progress": "pending",
+    "success": "success",
+    "failure": "failure",
+    "cancelled": "error",
+    "timed_out": "error",
+    "neutral": "success",
+}
 # A command Codex ran that runs tests (its result goes into the summary and the progress comment).
 _TEST_COMMAND = re.compile(
     r"\b(pytest|py\.test|tox|nox|unittest|jest|vitest|mocha|rspec|phpunit|ctest"
     r"|(?:go|cargo|npm|pnpm|yarn|bun|mix|dotnet|gradle|mvn|deno|swift)\s+(?:run\s+)?test"
-    r"|make\s+(?:test|check)\b)")
+    r"|make\s+(?:test|check)\b)"
+)
 
 
 def details_link(template: str | None, namespace: str, workflow: str) -> str | None:
@@ -61,16 +69,31 @@ def tests_line(commands: Sequence[tuple[str, int | None]]) -> str:
     tests = [(command, code) for command, code in commands if is_test_command(command)]
     if not tests:
         return "none reported by Codex"
-    shown = [f"`{command[:100]}` {'passed' if code == 0 else 'failed' if code else 'ended without exit code'}"
-             + (f" (exit {code})" if code else "") for command, code in tests[-3:]]
+    shown = [
+        f"`{command[:100]}` {'passed' if code == 0 else 'failed' if code else 'ended without exit code'}"
+        + (f" (exit {code})" if code else "")
+        for command, code in tests[-3:]
+    ]
     return "; ".join(shown)
 
 
-def run_summary(*, changed: str, commands: Sequence[tuple[str, int | None]], blockers: Sequence[str],
-                workflow: str, details: str | None = None) -> str:
+def run_summary(
+    *,
+    changed: str,
+    commands: Sequence[tuple[str, int | None]],
+    blockers: Sequence[str],
+    workflow: str,
+    details: str | None = None,
+) -> str:
     """A check run's summary: what changed, the tests Codex ran, what blocks the run (Markdown)."""
-    lines = [f"**What changed:** {changed}", "", f"**Tests run:** {tests_line(commands)}", "",
-             f"**Blockers:** {'; '.join(blockers) if blockers else 'none'}", ""]
+    lines = [
+        f"**What changed:** {changed}",
+        "",
+        f"**Tests run:** {tests_line(commands)}",
+        "",
+        f"**Blockers:** {'; '.join(blockers) if blockers else 'none'}",
+        "",
+    ]
     run = f"[`{workflow}`]({details})" if details else f"`{workflow}`"
     lines.append(f"Workflow {run}; the transcript is in its artifacts.")
     return "\n".join(lines)
@@ -112,20 +135,40 @@ class RunReport:
         """``status`` is queued, in_progress or a conclusion; returns what was done (for logs and tests)."""
         conclusion = status if status not in ("queued", "in_progress") else None
         if not uses_check_runs(self.client):
-            self.client.create_commit_status(self.repo, self.sha, state=STATUS_OF[status], context=self.name,
-                                             description=title, target_url=self.details)
+            self.client.create_commit_status(
+                self.repo,
+                self.sha,
+                state=STATUS_OF[status],
+                context=self.name,
+                description=title,
+                target_url=self.details,
+            )
             return f"status {STATUS_OF[status]}"
         existing = self._find()
         if existing is None:
             self.client.create_check_run(
-                self.repo, head_sha=self.sha, name=self.name, status=status if conclusion is None else "completed",
-                conclusion=conclusion, details_url=self.details, external_id=self.workflow, title=title,
-                summary=summary)
+                self.repo,
+                head_sha=self.sha,
+                name=self.name,
+                status=status if conclusion is None else "completed",
+                conclusion=conclusion,
+                details_url=self.details,
+                external_id=self.workflow,
+                title=title,
+                summary=summary,
+            )
             return f"check run created {status}"
         if existing.status == "completed":
             return "check run already completed"  # the exit handler after the step: nothing to change
-        self.client.update_check_run(self.repo, existing.id, status=None if conclusion else status,
-                                     conclusion=conclusion, details_url=self.details, title=title, summary=summary)
+        self.client.update_check_run(
+            self.repo,
+            existing.id,
+            status=None if conclusion else status,
+            conclusion=conclusion,
+            details_url=self.details,
+            title=title,
+            summary=summary,
+        )
         return f"check run {status}"
 
     def exists(self) -> bool:
@@ -144,6 +187,10 @@ class RunReport:
 
     def _statuses(self) -> list[str]:
         owner, name = self.repo.split("/", 1)
-        data = self.client.rest("GET", f"/repos/{owner}/{name}/commits/{self.sha}/status", repo=self.repo,
-                                what=f"commit status of {self.sha[:12]}")
+        data = self.client.rest(
+            "GET",
+            f"/repos/{owner}/{name}/commits/{self.sha}/status",
+            repo=self.repo,
+            what=f"commit status of {self.sha[:12]}",
+        )
         return [str(s.get("state")) for s in (data or {}).get("statuses") or [] if s.get("context") == self.name]

@@ -16,6 +16,7 @@ from typing import Any
 SHUTDOWN_STOP = "Stop"
 ANNOTATION_STOP_REASON = "codex.stop-reason"  # why the pipeline stopped it; empty until then
 
+
 @dataclass(frozen=True)
 class WorkflowState:
     """What the controller wrote of one Workflow: ``phase`` ('' before it started, Pending, Running,
@@ -29,15 +30,19 @@ class WorkflowState:
 
 def state_of(workflow: Mapping[str, Any]) -> WorkflowState:
     """The :class:`WorkflowState` of a Workflow object (fields of the wrong type read as empty)."""
+
     def text(holder: Any, key: str) -> str:
         value = holder.get(key) if isinstance(holder, dict) else None
         return value if isinstance(value, str) else ""
 
     status, spec, metadata = workflow.get("status"), workflow.get("spec"), workflow.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    return WorkflowState(text(status, "phase"), text(status, "message"), text(spec, "shutdown"),
-                         text(annotations, ANNOTATION_STOP_REASON))
-
+    return WorkflowState(
+        text(status, "phase"),
+        text(status, "message"),
+        text(spec, "shutdown"),
+        text(annotations, ANNOTATION_STOP_REASON),
+    )
 
 
 @dataclass(frozen=True)
