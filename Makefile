@@ -17,7 +17,7 @@ export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults (installs only what running needs)"
 	@echo "make test   - lint, type-check and run every test (what CI runs)"
-	@echo "make lint   - ruff + manifest lint"
+	@echo "make lint   - ruff, manifest lint and the import contracts (lint-imports)"
 	@echo "make bench  - run the benchmarks in bench/"
 
 $(RUN_STAMP): pyproject.toml
@@ -45,6 +45,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check lib functions tests bench proto/generate.py || true
 	$(BIN)/codex-pipeline lint
+	$(BIN)/lint-imports --no-cache
 
 # Self-contained func build roots under build/func/<name>/ (deploy: func deploy --path build/func/<name>).
 bundle: venv
@@ -56,6 +57,7 @@ typecheck: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/codex-pipeline lint
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 

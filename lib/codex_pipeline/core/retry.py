@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from codex_pipeline.effects.argo import SHUTDOWN_STOP, WorkflowState
-from codex_pipeline.effects.store import CANCELLED, FAILED, SUCCEEDED, WorkflowRun
+from codex_pipeline.wire.runs import CANCELLED, FAILED, SHUTDOWN_STOP, SUCCEEDED, WorkflowRun, WorkflowState
 
 RETRYABLE = frozenset({FAILED, CANCELLED})
 RUNNING = "running"

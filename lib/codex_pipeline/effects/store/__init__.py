@@ -36,6 +36,12 @@ from datetime import datetime
 from importlib import resources
 from typing import Protocol, runtime_checkable
 
+from codex_pipeline.wire.runs import CANCELLED as CANCELLED
+from codex_pipeline.wire.runs import FAILED as FAILED
+from codex_pipeline.wire.runs import OUTCOMES as OUTCOMES
+from codex_pipeline.wire.runs import SUCCEEDED as SUCCEEDED
+from codex_pipeline.wire.runs import WorkflowRun as WorkflowRun
+
 
 class OnceState(enum.Enum):
     """What :meth:`Store.claim_once` found."""
@@ -55,24 +61,6 @@ class TaskIntake:
     issue_number: int
     payload: bytes
     payload_json: str
-
-
-@dataclass(frozen=True)
-class WorkflowRun:
-    """One submitted Workflow and what it was submitted for."""
-
-    namespace: str
-    name: str
-    template: str
-    stage: str
-    repository: str
-    issue_number: int
-    delivery_id: str
-    submitted_at: datetime
-
-
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-OUTCOMES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 
 @dataclass(frozen=True)
