@@ -10,8 +10,8 @@ import pytest
 
 from codex_pipeline.dev import demo_codex, localrun
 from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.prompts import PLAN_SECTIONS, implementation_prompt, planning_prompt, review_prompt
 from codex_pipeline.steps.codex import CodexOptions, run_codex
-from codex_pipeline.steps.prompts import PLAN_SECTIONS, implementation_prompt, planning_prompt, review_prompt
 
 TASK = pb.CodexTask(repository="acme/widgets", issue_number=42, issue_title="Add retry", issue_body="Please.",
                     base="main")

@@ -15,9 +15,9 @@ from codex_pipeline import tasks
 from codex_pipeline.argo import DryRunSubmitter, WorkflowState
 from codex_pipeline.functions import dispatch_planning, promote_plan, request_review
 from codex_pipeline.functions.retrying import retry
+from codex_pipeline.functions.submitting import Submission, submit_once
 from codex_pipeline.retry import GONE, NAME_PREFIXES, RUNNING, choose, outcome_of
 from codex_pipeline.store import CANCELLED, FAILED, SUCCEEDED, RunOutcome, Store, WorkflowRun, open_store
-from codex_pipeline.submission import submit_once
 from tests.task_events import task
 
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -90,13 +90,14 @@ def test_name_prefixes_are_the_submitting_functions() -> None:
 
 def submitted_as_the_function_does(store: Store, submitter: DryRunSubmitter, stage: str,
                                    task: tasks.CodexTask) -> WorkflowRun:
-    from codex_pipeline.functions.taskinput import TaskDelivery, workflow_parameters
+    from codex_pipeline.functions.submitting import TaskDelivery, workflow_parameters
 
     template = {"planning": dispatch_planning.TEMPLATE, "implementation": promote_plan.TEMPLATE}[stage]
     parameters = (dispatch_planning.planning_parameters(task) if stage == "planning"
-                  else workflow_parameters(TaskDelivery(task, None), task, branch_prefix="codex/"))
-    result = submit_once(store, submitter, stage=stage, task=task, template=template,
-                         name_prefix=NAME_PREFIXES[template], namespace="argo-workflows", parameters=parameters)
+                  else workflow_parameters(TaskDelivery(task, None), branch_prefix="codex/"))
+    spec = Submission("test", stage, template, NAME_PREFIXES[template], "argo-workflows")
+    result = submit_once(store, submitter, spec, task, known=store.find_run(stage, task.delivery_id),
+                         parameters=parameters)
     run = store.get_run(result.namespace, result.name)
     assert run is not None
     store.set_active_run(run)

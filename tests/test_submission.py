@@ -13,8 +13,8 @@ import pytest
 from codex_pipeline import tasks
 from codex_pipeline.argo import KubernetesSubmitter, WorkflowSubmitter, build_workflow, workflow_labels, workflow_name
 from codex_pipeline.errors import Unavailable
+from codex_pipeline.functions.submitting import Submission, SubmissionResult, submission_response, submit_once
 from codex_pipeline.store import Store, open_store
-from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
 from tests.broker_reply import assert_broker_acceptable
 from tests.fakes.kubernetes import FakeKubernetes
 
@@ -46,9 +46,12 @@ def planning_task(delivery: str | None = None) -> tasks.CodexTask:
         "deliveryId": delivery or str(uuid.uuid4())})
 
 
+PLANNING = Submission("dispatch-planning", "planning", "facteur-dispatch", "codex-planning", NAMESPACE)
+
+
 def submit(store: Store, submitter: WorkflowSubmitter, task: tasks.CodexTask) -> SubmissionResult:
-    return submit_once(store, submitter, stage="planning", task=task, template="facteur-dispatch",
-                       name_prefix="codex-planning", namespace=NAMESPACE,
+    """One delivery as submit_delivery handles it: the store's run looked up once, then submit_once."""
+    return submit_once(store, submitter, PLANNING, task, known=store.find_run("planning", task.delivery_id),
                        parameters={"payload": tasks.to_json(task).decode()})
 
 

@@ -11,7 +11,7 @@ Order and what each step promises:
    request's hidden marker (``<!-- codex:discord-interaction <id> -->``) among the 50 newest issues
    of the repository and records that issue instead. A GitHub 5xx or rate limit raises 503 with
    the claim released, so the retry opens it.
-2. **planning** through :func:`codex_pipeline.submission.submit_once` with delivery id
+2. **planning** through the one submitting path (:mod:`codex_pipeline.functions.submitting`) with delivery id
    ``discord-<interaction id>``: at most one ``facteur-dispatch`` Workflow however often the
    event comes. The issue is opened by the pipeline's own login, which is never a trigger login,
    so its ``issues.opened`` delivery is ignored by route-task and never plans it a second time.
@@ -28,7 +28,8 @@ from codex_pipeline import logs
 from codex_pipeline.errors import PermanentFailure, PipelineError, Unavailable
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.plan_requests import PlanRequest, issue_body
-from codex_pipeline.routing import head_branch, issue_planning_prompt
+from codex_pipeline.prompts import issue_planning_prompt
+from codex_pipeline.routing import head_branch
 from codex_pipeline.store import CreatedIssue, Store
 from codex_pipeline.store.once import do_once
 

@@ -15,7 +15,7 @@ only; the JSON mirror topic stays a mirror of ``CodexTask``s.
 event: pure, never raises, ignores with a reason. It asks the trust policy again (the raw
 event may be a replay long after ingest decided) and cleans the request text
 (:func:`codex_pipeline.untrusted.clean`); the text reaches a prompt only fenced (see
-:func:`codex_pipeline.routing.issue_planning_prompt`).
+:func:`codex_pipeline.prompts.issue_planning_prompt`).
 """
 
 from __future__ import annotations

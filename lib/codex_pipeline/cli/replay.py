@@ -1,10 +1,11 @@
 """``codex-pipeline replay FILE``: post a webhook payload to ingest-webhook as GitHub does.
 
 The body is sent byte for byte as the file holds it, signed with ``X-Hub-Signature-256`` under
-the configured secret (``--secret``, else ``CODEX_WEBHOOK_SECRET``, else the secret ``dev``
-generated in its state folder). The event name comes from ``--event`` or the file name up to
-its first dot (``issue_comment.execute-plan.json`` is an ``issue_comment``). The delivery id is
-fresh unless ``--delivery`` gives one: replaying with the same id is GitHub's "Redeliver".
+the configured secret (``--secret``, else the setting ``CODEX_WEBHOOK_SECRET``: the variable, its
+``_FILE`` or the YAML file; else the secret ``dev`` generated in its state folder). The event name
+comes from ``--event`` or the file name up to its first dot (``issue_comment.execute-plan.json``
+is an ``issue_comment``). The delivery id is fresh unless ``--delivery`` gives one: replaying with
+the same id is GitHub's "Redeliver".
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", help="X-GitHub-Event (default: the file name up to its first dot)")
     parser.add_argument("--delivery", help="X-GitHub-Delivery (default: a fresh UUID)")
     parser.add_argument("--url", help="ingest-webhook URL (default: the running dev's, else http://127.0.0.1:8080/)")
-    parser.add_argument("--secret", help="webhook secret (default: CODEX_WEBHOOK_SECRET, else dev's generated one)")
+    parser.add_argument("--secret",
+                        help="webhook secret (default: CODEX_WEBHOOK_SECRET or its _FILE, else dev's generated one)")
     parser.add_argument("--state", type=Path, default=Path(".codex-pipeline"), help="dev's state folder")
     parser.add_argument("--unsigned", action="store_true", help="send no signature")
 
@@ -52,7 +54,7 @@ def resolve_secret(args: argparse.Namespace) -> str | None:
     path: Path = args.state / "webhook-secret"
     if path.is_file():
         return path.read_text().strip()
-    raise SystemExit("replay: no webhook secret: pass --secret, set CODEX_WEBHOOK_SECRET, or run "
+    raise SystemExit("replay: no webhook secret: pass --secret, set CODEX_WEBHOOK_SECRET (or its _FILE), or run "
                      f"`codex-pipeline dev` once (it writes {path}); --unsigned sends none")
 
 

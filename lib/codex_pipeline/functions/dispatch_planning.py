@@ -21,7 +21,7 @@ Answers:
 - on: intake recorded, ``facteur-dispatch`` submitted with parameter ``payload`` = the task's
   JSON (the spec's ``argo submit … -p payload=…``), run recorded, 202
   ``{namespace, name, submittedAt, duplicate}``. The same delivery again answers the first
-  run's metadata with ``duplicate: true`` and submits nothing (see :mod:`codex_pipeline.submission`).
+  run's metadata with ``duplicate: true`` and submits nothing (see :mod:`codex_pipeline.functions.submitting`).
 - A CloudEvent request gets those JSON bodies as the data of a reply CloudEvent
   (``codex.workflow.submitted`` / ``codex.workflow.deferred``); the raw replay gets plain JSON.
 - 400 (JSON error) for undecodable bytes, a stage other than planning, or a task missing
@@ -50,7 +50,6 @@ from codex_pipeline.argo import WorkflowSubmitter, workflow_name
 from codex_pipeline.config import Settings, load_settings, read_by
 from codex_pipeline.errors import BadRequest, PermanentFailure
 from codex_pipeline.events import (
-    KAFKA_RECORD_TYPE,
     TASK_TYPES,
     WORKFLOW_SUBMITTED_TYPE,
     Event,
@@ -59,13 +58,19 @@ from codex_pipeline.events import (
     is_cloudevent,
 )
 from codex_pipeline.functions.effects import LazyMigration, open_effects
-from codex_pipeline.functions.submitting import task_attributes
+from codex_pipeline.functions.submitting import (
+    Submission,
+    SubmissionResult,
+    TaskDelivery,
+    read_task,
+    submission_response,
+    submit_delivery,
+)
 from codex_pipeline.http import Request, Response, empty_response, json_response
 from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest
 from codex_pipeline.policy import Policy
 from codex_pipeline.store import Store, WorkflowRun
-from codex_pipeline.submission import SubmissionResult, submission_response, submit_once
 
 if TYPE_CHECKING:
     from codex_pipeline.github import GitHubClient
@@ -91,19 +96,6 @@ SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 _log = logging.getLogger("codex_pipeline.dispatch_planning")
 
 
-def task_of_event(event: Event) -> pb.CodexTask:
-    if event.type != TASK_TYPES[STAGE] and event.type != KAFKA_RECORD_TYPE:
-        raise BadRequest(f"dispatch-planning handles {TASK_TYPES[STAGE]} events, not {event.type!r}")
-    return _checked(tasks.decode(event.data, event.datacontenttype))
-
-
-def _checked(task: pb.CodexTask) -> pb.CodexTask:
-    tasks.require(task, "repository", "issue_number", "delivery_id")
-    if task.stage != pb.CODEX_TASK_STAGE_PLANNING:
-        raise BadRequest(f"dispatch-planning handles planning tasks, not stage {tasks.stage_name(task.stage)!r}")
-    return task
-
-
 class DispatchPlanning:
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
                  migration: LazyMigration | None = None, github: GitHubClient | None = None) -> None:
@@ -126,30 +118,34 @@ class DispatchPlanning:
 
     def __call__(self, request: Request) -> Response:
         # decode: a CloudEvent, or the spec's raw replay (protobuf bytes, no CloudEvent headers)
-        event: Event | None = None
-        if is_cloudevent(request):
-            event = decode_request(request)
-            if event.type == PLAN_REQUEST_TYPE:
-                return self._plan_request(event)
-            task = task_of_event(event)
-        else:
-            task = _checked(tasks.decode(request.body, request.content_type or None))
-        traceparent = (event.traceparent if event else None) or request.headers.get("traceparent")
-        fields: dict[str, Any] = {"stage": "PLANNING", "repository": task.repository, "issue": task.issue_number,
-                  "delivery": task.delivery_id}
-        attributes = task_attributes(STAGE, task)
-        with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=traceparent, kind=SpanKind.SERVER,
-                            attributes=attributes) as server_span:
-            # decide
-            if not self.settings.planning_enabled:
-                logs.decision(_log, "planning deferred", **fields)
-                return self._deferred(task, event).noted("ignored", "planning-disabled")
-            # act
-            self.migration.ensure()
-            first_delivery = self.store.find_run(STAGE, task.delivery_id) is None
-            fresh = first_delivery and not task.replan  # a replan plans whatever exists already
-            once = fresh and event is not None
-            if once:
+        event = decode_request(request) if is_cloudevent(request) else None
+        if event is not None and event.type == PLAN_REQUEST_TYPE:
+            return self._plan_request(event)
+        delivery = read_task(request, function=NAME, handles=HANDLES, event=event)
+        task = delivery.task
+        tasks.require(task, "repository", "issue_number", "delivery_id")
+        if task.stage != pb.CODEX_TASK_STAGE_PLANNING:
+            raise BadRequest(f"dispatch-planning handles planning tasks, not stage {tasks.stage_name(task.stage)!r}")
+        # decide
+        if not self.settings.planning_enabled:
+            logs.decision(_log, "planning deferred", stage="PLANNING", repository=task.repository,
+                          issue=task.issue_number, delivery=task.delivery_id)
+            return self._deferred(task, event)
+        # act and answer
+        self.migration.ensure()
+        return self._submit(delivery, plan_once=True)
+
+    def _submit(self, delivery: TaskDelivery, *, plan_once: bool) -> Response:
+        """The one submitting path (:func:`submit_delivery`). For a first delivery of an issue's
+        planning task (``plan_once``), the issue is claimed first and the planner's existing plan
+        looked for; a replan, the spec's raw replay and a Discord request plan whatever exists."""
+        task = delivery.task
+        claimed: list[WorkflowRun] = []
+
+        def enrich(fields: dict[str, Any]) -> Response | None:
+            if not plan_once or task.replan:
+                return None
+            if delivery.cloudevent:
                 holder = self._claim_issue(task)
                 if holder.delivery_id != task.delivery_id:
                     reason = (f"issue #{task.issue_number} is planned once: delivery {holder.delivery_id} planned it "
@@ -159,35 +155,24 @@ class DispatchPlanning:
                                               reason=reason)
                     return submission_response(result, cloudevent=True, source=SOURCE, task=task,
                                                traceparent=telemetry.current_traceparent())
-            try:
-                planned = self._existing_plan(task) if fresh else None
-                if planned is not None:
-                    logs.decision(_log, "planning skipped", **fields, reason=planned)
-                    if once:
-                        self.store.clear_active_run(holder)
-                    skipped = empty_response(200) if event is not None else json_response(
-                        200, {"skipped": True, "reason": planned})
-                    return skipped.noted("ignored", "already-planned")
-                with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=attributes) as plan_span:
-                    result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
-                                         name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                                         parameters=planning_parameters(task))
-                    for current in (plan_span, server_span):
-                        current.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
-                        current.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
-            except PermanentFailure:
-                if once:  # never submitted: the issue may be planned by a later delivery
-                    self.store.clear_active_run(holder)
-                raise
-            if first_delivery:
-                self.store.set_active_run(WorkflowRun(
-                    result.namespace, result.name, TEMPLATE, STAGE, task.repository, int(task.issue_number),
-                    task.delivery_id, result.submitted_at))
-            logs.decision(_log, "workflow submitted", **fields, namespace=result.namespace, workflow=result.name,
-                          duplicate=result.duplicate)
-            # answer
-            return submission_response(result, cloudevent=event is not None, source=SOURCE, task=task,
-                                       traceparent=telemetry.current_traceparent())
+                claimed.append(holder)
+            planned = self._existing_plan(task)
+            if planned is None:
+                return None
+            logs.decision(_log, "planning skipped", **fields, reason=planned)
+            if claimed:
+                self.store.clear_active_run(claimed[0])
+            return empty_response(200) if delivery.cloudevent else json_response(
+                200, {"skipped": True, "reason": planned})
+
+        spec = Submission(SOURCE, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
+        try:
+            return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
+                                   parameters=lambda delivery: planning_parameters(delivery.task))
+        except PermanentFailure:
+            if claimed:  # never submitted: the issue may be planned by a later delivery
+                self.store.clear_active_run(claimed[0])
+            raise
 
     def _claim_issue(self, task: pb.CodexTask) -> WorkflowRun:
         """The delivery that plans this issue: this one when it is the first (its run is recorded as
@@ -236,16 +221,10 @@ class DispatchPlanning:
             logs.decision(_log, "discord plan issue opened" if opened else "discord plan issue found", **fields,
                           issue=issue.issue_number)
             task = planning_task(plan, issue, self.settings.branch_prefix)
-            result = submit_once(self.store, self.submitter, stage=STAGE, task=task, template=TEMPLATE,
-                                 name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                                 parameters=planning_parameters(task))
-            logs.decision(_log, "workflow submitted", **fields, issue=issue.issue_number,
-                          namespace=result.namespace, workflow=result.name, duplicate=result.duplicate)
+            answer = self._submit(TaskDelivery(task, event), plan_once=False)
             followup_once(self.store, self.settings.discord_api_url, plan,
                           f"Opened {issue.issue_url} ({plan.title}); planning has started.")
-            # answer
-            return submission_response(result, cloudevent=True, source=SOURCE, task=task,
-                                       traceparent=telemetry.current_traceparent())
+            return answer
 
     def _deferred(self, task: pb.CodexTask, event: Event | None) -> Response:
         if event is None:

@@ -13,7 +13,7 @@ route-task for the planner's comment, here for the fetched plan, which a reply o
 by link and hash, once per delivery); ``step implement`` refuses a plan edited since.
 
 Then the implementation Workflow is submitted at most once per delivery (see
-``codex_pipeline.submission``), with the spec's parameters ``rawEvent`` and ``eventBody``
+``codex_pipeline.functions.submitting``), with the spec's parameters ``rawEvent`` and ``eventBody``
 (base64 JSON; ``eventBody`` is the task JSON with ``planCommentBody``).
 
 Answers: 202 with a ``codex.workflow.submitted`` reply CloudEvent (plain JSON for a bare
@@ -34,8 +34,7 @@ from codex_pipeline.errors import BadRequest
 from codex_pipeline.events import TASK_TYPES
 from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.queued_check import queue_check
-from codex_pipeline.functions.submitting import submit_delivery
-from codex_pipeline.functions.taskinput import read_task
+from codex_pipeline.functions.submitting import Submission, read_task, submit_delivery, workflow_parameters
 from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.http import Request, Response, empty_response
 from codex_pipeline.names import PLAN_MARKER, head_branch, plan_digest
@@ -141,10 +140,10 @@ class PromotePlan:
                         workflow=workflow, head_sha=head, log=_log)
 
         # act and answer
-        return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
-                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                               branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich, submitted=submitted)
+        spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
+        return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
+                               submitted=submitted, parameters=lambda delivery: workflow_parameters(
+                                   delivery, branch_prefix=self.settings.branch_prefix))
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:
         """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""

@@ -43,8 +43,13 @@ from codex_pipeline.errors import BadRequest, Unavailable
 from codex_pipeline.events import TASK_TYPES, decode_request, is_cloudevent
 from codex_pipeline.functions.effects import open_effects
 from codex_pipeline.functions.queued_check import queue_check
-from codex_pipeline.functions.submitting import submit_delivery
-from codex_pipeline.functions.taskinput import TaskDelivery, read_task
+from codex_pipeline.functions.submitting import (
+    Submission,
+    TaskDelivery,
+    read_task,
+    submit_delivery,
+    workflow_parameters,
+)
 from codex_pipeline.github import ClientOnFirstUse
 from codex_pipeline.github.models import combine_checks
 from codex_pipeline.http import Request, Response, empty_response
@@ -240,10 +245,10 @@ class RequestReview:
                         head_sha=lambda: heads[0] if heads else self.github.get_pull(
                             task.repository, int(task.pull_request_number)).head_sha)
 
-        return submit_delivery(self.store, self.submitter, delivery, function=NAME, stage=STAGE, template=TEMPLATE,
-                               name_prefix=NAME_PREFIX, namespace=self.settings.workflow_namespace,
-                               branch_prefix=self.settings.branch_prefix, log=_log,
-                               enrich=enrich, submitted=submitted)
+        spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
+        return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
+                               submitted=submitted, parameters=lambda delivery: workflow_parameters(
+                                   delivery, branch_prefix=self.settings.branch_prefix))
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task

@@ -57,7 +57,7 @@ def retry(store: Store, submitter: WorkflowSubmitter, *, repository: str, issue:
           branch_prefix: str) -> Retried:
     """Re-run the issue's last failed or cancelled stage once for this delivery; see the module doc.
     Raises Unavailable (503) when the store or the Kubernetes API is down."""
-    from codex_pipeline.submission import BRANCH_STAGES, submit_once, take_over
+    from codex_pipeline.functions.submitting import BRANCH_STAGES, Submission, submit_once, take_over
 
     runs = store.issue_runs(repository, issue)
     earlier = next((run for run in runs if run.delivery_id == delivery_id), None)
@@ -79,12 +79,13 @@ def retry(store: Store, submitter: WorkflowSubmitter, *, repository: str, issue:
         task.replan = True  # asked for again: planning is otherwise once per issue
         parameters = planning_parameters(task)
     else:
-        from codex_pipeline.functions.taskinput import TaskDelivery, workflow_parameters
+        from codex_pipeline.functions.submitting import TaskDelivery, workflow_parameters
 
-        parameters = workflow_parameters(TaskDelivery(task, None), task, branch_prefix=branch_prefix)
-    result = submit_once(store, submitter, stage=original.stage, task=task, template=original.template,
-                         name_prefix=NAME_PREFIXES.get(original.template, original.template),
-                         namespace=original.namespace, parameters=parameters)
+        parameters = workflow_parameters(TaskDelivery(task, None), branch_prefix=branch_prefix)
+    # The one look-up of this delivery was issue_runs above (it found no earlier run): known=None.
+    spec = Submission("request-review", original.stage, original.template,
+                      NAME_PREFIXES.get(original.template, original.template), original.namespace)
+    result = submit_once(store, submitter, spec, task, known=None, parameters=parameters)
     run = WorkflowRun(result.namespace, result.name, original.template, original.stage, original.repository,
                       original.issue_number, delivery_id, result.submitted_at)
     store.clear_active_run(original)  # it ended: nothing to stop, the retry takes its place

@@ -100,7 +100,7 @@ def branch_for(head: str, issue: int, title: str, prefix: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.steps.prompts import implementation_prompt
+    from codex_pipeline.prompts import implementation_prompt
 
     environ = environ_of(args)
     task, _ = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)

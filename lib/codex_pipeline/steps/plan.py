@@ -46,7 +46,7 @@ def plan_comment(message: str, workflow: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.steps.prompts import planning_prompt
+    from codex_pipeline.prompts import planning_prompt
 
     environ = environ_of(args)
     task, _ = decode_task_json(read_input(args.payload_file, "PAYLOAD", environ), base64_encoded=None)

@@ -59,7 +59,7 @@ def review_section(workflow: str, lines: list[str], summary: str = "", failed: s
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.steps.prompts import review_prompt
+    from codex_pipeline.prompts import review_prompt
 
     environ = environ_of(args)
     task, raw = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
