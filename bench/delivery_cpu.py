@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.func_runtimes import SECRET, delivery_body, prepare_delivery  # noqa: E402
-from codex_pipeline import events, tasks, untrusted  # noqa: E402
-from codex_pipeline.events import Event, encode_binary  # noqa: E402
-from codex_pipeline.http import Headers, Request  # noqa: E402
+from codex_pipeline.core import untrusted  # noqa: E402
+from codex_pipeline.wire import events, tasks  # noqa: E402
+from codex_pipeline.wire.events import Event, encode_binary  # noqa: E402
+from codex_pipeline.wire.http import Headers, Request  # noqa: E402
 
 
 def cpu_us(work: Callable[[], Any], repeats: int) -> float:
@@ -75,7 +76,7 @@ def main() -> int:
                        "CODEX_TASKS_SINK": "http://127.0.0.1:9", "CODEX_TASKS_JSON_SINK": "http://127.0.0.1:9/json",
                        "CODEX_TRIGGER_LOGINS": "alice", "CODEX_TRIGGER_LABEL": "codex",
                        "CODEX_PLANNER_LOGIN": "codex-planner"})
-    from codex_pipeline.functions import ingest_webhook, route_task
+    from codex_pipeline.handlers import ingest_webhook, route_task
 
     raw = delivery_body()
     signed = prepare_delivery(raw)
@@ -111,7 +112,7 @@ def main() -> int:
     import logging
     import tempfile
 
-    from codex_pipeline import logs
+    from codex_pipeline.shell import logs
 
     log_file = tempfile.TemporaryFile("w")  # noqa: SIM115 - open for the whole run
     logging.getLogger().handlers[0].setStream(log_file)  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline.events import Event, encode_binary
+from codex_pipeline.wire.events import Event, encode_binary
 
 ROUTER_PROGRAM = '''
 import io, sys, time

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline.discord_interactions import SignatureVerifier
+from codex_pipeline.discord.interactions import SignatureVerifier
 from tests import discord_support as ds
 
 INGEST = harness.ROOT / "functions" / "ingest-webhook" / "main.py"

@@ -29,8 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline import tasks
-from codex_pipeline.events import TASK_TYPES, Event, encode_binary
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.events import TASK_TYPES, Event, encode_binary
 
 FUNCTION = harness.ROOT / "functions" / "dispatch-planning" / "main.py"
 DEFAULT_POSTGRES = os.environ.get("CODEX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from codex_pipeline.dev.processes import free_port  # noqa: E402
-from codex_pipeline.signatures import sign  # noqa: E402
+from codex_pipeline.wire.signatures import sign  # noqa: E402
 from tests import funcbuild  # noqa: E402
 from tests.payloads import github  # noqa: E402
 
@@ -60,8 +60,8 @@ def new():
 # ingest-webhook as it ran before issue 14 (worker thread + blocking emitter), for the same run: the
 # handler's bound __call__ has no call_async, so the ASGI adapter takes the thread path.
 THREADED_INGEST = '''"""ingest-webhook on the thread path (bench only)."""
-from codex_pipeline.functions.ingest_webhook import create_app
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers.ingest_webhook import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 def threaded():
@@ -118,8 +118,8 @@ def port_of(process: funcbuild.FuncProcess) -> int:
 
 def route_delivery(body: bytes) -> harness.Prepare:
     """What route-task receives from ingest-webhook: the raw delivery as a binary-mode CloudEvent."""
-    from codex_pipeline.events import Event, encode_binary
-    from codex_pipeline.functions.ingest_webhook import event_type
+    from codex_pipeline.handlers.ingest_webhook import event_type
+    from codex_pipeline.wire.events import Event, encode_binary
 
     def prepare(n: int) -> tuple[bytes, dict[str, str]]:
         event = Event(id=str(uuid.uuid4()), source="https://github.com/acme/widgets",

@@ -40,7 +40,7 @@ PULL = 7
 CLIENTS = ("ours", "githubkit", "pygithub", "gidgethub")
 IMPORTS = {
     "bare interpreter": "pass",
-    "ours": "import codex_pipeline.github",
+    "ours": "import codex_pipeline.effects.github",
     "githubkit": "from githubkit import GitHub\nfrom githubkit_schemas.v2022_11_28.models import PullRequest",
     "pygithub": "import github",
     "gidgethub": "import httpx\nimport gidgethub.httpx",
@@ -51,7 +51,7 @@ VERSIONS = {"githubkit": "githubkit", "pygithub": "PyGithub", "gidgethub": "gidg
 # ---------------------------------------------------------------- one delivery, per client (worker side)
 
 def delivery_ours(url: str) -> Any:
-    from codex_pipeline.github import GitHubClient, TokenAuth
+    from codex_pipeline.effects.github import GitHubClient, TokenAuth
 
     client = GitHubClient(TokenAuth("test-token"), url, max_wait=0)
 
@@ -178,7 +178,7 @@ def effect_source(folder: Path, client: str) -> Path:
     """request-review's entry module, with the client imported at module level (as a kept client would be)."""
     header = "" if client == "ours" else IMPORTS[client] + "\n"
     if client == "ours":
-        header = "import codex_pipeline.github\n"
+        header = "import codex_pipeline.effects.github\n"
     program = header + (ROOT / "functions" / "request-review" / "main.py").read_text()
     return harness.bare_source(folder, program, name=f"review_{client}.py")
 

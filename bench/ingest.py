@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline.signatures import sign
+from codex_pipeline.wire.signatures import sign
 from tests.test_ingest_webhook import issue_opened
 
 SECRET = "bench-secret"

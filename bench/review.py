@@ -24,11 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline import review, tasks
-from codex_pipeline.config import Settings
-from codex_pipeline.events import TASK_TYPES, Event, encode_binary
-from codex_pipeline.functions.request_review import RequestReview
-from codex_pipeline.github import GitHubClient, TokenAuth
+from codex_pipeline.core import review
+from codex_pipeline.effects.github import GitHubClient, TokenAuth
+from codex_pipeline.handlers.request_review import RequestReview
+from codex_pipeline.shell.config import Settings
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.events import TASK_TYPES, Event, encode_binary
 
 FUNCTION = harness.ROOT / "functions" / "request-review" / "main.py"
 REPO = "acme/widgets"

@@ -1,9 +1,9 @@
 """route-task: decisions per second of the pure core, import cost and cold start beside a bare function.
 
-- decisions/s: :func:`codex_pipeline.routing.route` over a mix of real-shaped payloads
+- decisions/s: :func:`codex_pipeline.core.routing.route` over a mix of real-shaped payloads
   (tests/payloads/github.py: planning, plan, execute plan, review, readiness, and as many
   ignored deliveries), payloads already parsed, in this process; target >= 20,000/s.
-- import: wall time of ``python -c "import codex_pipeline.functions.route_task"`` beside
+- import: wall time of ``python -c "import codex_pipeline.handlers.route_task"`` beside
   ``python -c pass`` (the bare interpreter), median of N fresh processes, interleaved.
 - cold start: process start -> first 202 to a real CloudEvent (a readiness check, so both sinks
   are written) under functions-framework, beside a bare functions-framework function answering
@@ -28,9 +28,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import harness
-from codex_pipeline.names import PLAN_MARKER
-from codex_pipeline.policy import Policy
-from codex_pipeline.routing import route
+from codex_pipeline.core.names import PLAN_MARKER
+from codex_pipeline.core.policy import Policy
+from codex_pipeline.core.routing import route
 from tests.payloads import github
 
 ROUTE_TASK = harness.ROOT / "functions" / "route-task" / "main.py"
@@ -92,11 +92,11 @@ def main() -> int:
     rate, tasks_per_mix = decisions_per_second(args.seconds)
 
     imports: dict[str, list[float]] = {"bare interpreter (`python -c pass`)": [],
-                                       "import codex_pipeline.functions.route_task": []}
+                                       "import codex_pipeline.handlers.route_task": []}
     for _ in range(args.runs):
         imports["bare interpreter (`python -c pass`)"].append(wall([sys.executable, "-c", "pass"]))
-        imports["import codex_pipeline.functions.route_task"].append(
-            wall([sys.executable, "-c", "import codex_pipeline.functions.route_task"]))
+        imports["import codex_pipeline.handlers.route_task"].append(
+            wall([sys.executable, "-c", "import codex_pipeline.handlers.route_task"]))
 
     headers, body = github.cloudevent("pull_request", github.pull_request_event())
 

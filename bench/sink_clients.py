@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from codex_pipeline.events import Event, encode_binary  # noqa: E402
-from codex_pipeline.sink_connections import SinkConnections  # noqa: E402
+from codex_pipeline.effects.sink_connections import SinkConnections  # noqa: E402
+from codex_pipeline.wire.events import Event, encode_binary  # noqa: E402
 
 Post = Callable[[], Awaitable[int]]
 Client = Callable[[str, dict[str, str], bytes], Awaitable[tuple[Post, Callable[[], Awaitable[None]]]]]

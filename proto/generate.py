@@ -13,7 +13,7 @@ from pathlib import Path
 
 PROTO_ROOT = Path(__file__).resolve().parent
 PROTO_FILE = "proompteng/froussard/v1/codex_task.proto"
-TARGET = PROTO_ROOT.parent / "lib" / "codex_pipeline" / "pb"
+TARGET = PROTO_ROOT.parent / "lib" / "codex_pipeline" / "wire" / "pb"
 GENERATED = ("codex_task_pb2.py", "codex_task_pb2.pyi")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 @dataclass

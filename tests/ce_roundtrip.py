@@ -1,4 +1,4 @@
-"""Round-trip CloudEvents through codex_pipeline.events and print the result as JSON.
+"""Round-trip CloudEvents through codex_pipeline.wire.events and print the result as JSON.
 
 Run by tests/test_func_build.py under both cloudevents majors (1.12 in the dev venv,
 2.x in the func venv): the printed results must be identical.
@@ -11,8 +11,8 @@ import json
 import sys
 from typing import Any
 
-from codex_pipeline import events
-from codex_pipeline.http import Headers, Request
+from codex_pipeline.wire import events
+from codex_pipeline.wire.http import Headers, Request
 
 
 def _event_dict(event: events.Event) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from codex_pipeline import tasks
-from codex_pipeline.events import TASK_TYPES, Event, encode_binary
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.events import TASK_TYPES, Event, encode_binary
 
 
 def task(stage: str, number: int, *, repository: str = "acme/widgets", delivery: str | None = None,

@@ -124,3 +124,13 @@ def test_codex_is_pointed_at_the_proxy_through_a_provider_without_a_key() -> Non
     assert KEY not in " ".join(config) and "env_key" not in config[1]
     with pytest.raises(ValueError, match="http"):
         ModelProxy(KEY, "api.openai.com")
+
+
+def test_secret_settings_from_the_yaml_file_are_redacted_too(tmp_path: Path) -> None:
+    config = tmp_path / "codex.yaml"
+    config.write_text("CODEX_DATABASE_URL: postgresql://codex:hunter2-not-shown@db/codex\n"
+                      "CODEX_WEBHOOK_SECRET: [first-webhook-secret, second-webhook-secret]\n")
+    redacted = secrets_of({"CODEX_CONFIG_FILE": str(config)})
+    assert "postgresql://codex:hunter2-not-shown@db/codex" in redacted
+    assert {"first-webhook-secret", "second-webhook-secret"} <= set(redacted)
+    assert secrets_of({}) == []  # defaults are not secrets

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codex_pipeline import schemas
-from codex_pipeline.argo import (
+from codex_pipeline.effects.argo import (
     DryRunSubmitter,
     KubernetesSubmitter,
     build_workflow,
@@ -184,7 +184,7 @@ def test_missing_credentials_are_a_configuration_error(tmp_path: Path, monkeypat
 
 
 def test_in_cluster_service_account_token_and_ca_are_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from codex_pipeline import argo
+    from codex_pipeline.effects import argo
 
     account = tmp_path / "serviceaccount"
     account.mkdir()

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from codex_pipeline.async_emit import AsyncEmitter, emit_all
-from codex_pipeline.emit import deadline_after
+from codex_pipeline.effects.async_emit import AsyncEmitter, emit_all
+from codex_pipeline.effects.emit import deadline_after
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.events import Event, decode_request
-from codex_pipeline.http import Headers, Request
+from codex_pipeline.wire.events import Event, decode_request
+from codex_pipeline.wire.http import Headers, Request
 from tests.fakes.hostile import HostileSink
 from tests.fakes.httpserver import RecordingSink
 from tests.payloads import github

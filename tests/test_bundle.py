@@ -17,7 +17,7 @@ def test_bundle_vendors_the_library(tmp_path: Path) -> None:
     out = tmp_path / "ingest-webhook"
     assert (out / "func.yaml").read_text() == (ROOT / "functions" / "ingest-webhook" / "func.yaml").read_text()
     assert (out / "function" / "__init__.py").is_file()
-    assert (out / "codex_pipeline" / "functions" / "ingest_webhook.py").is_file()
+    assert (out / "codex_pipeline" / "handlers" / "ingest_webhook.py").is_file()
     assert not list(out.rglob("__pycache__"))
     project = tomllib.loads((out / "pyproject.toml").read_text())["project"]
     assert project["name"] == "function"

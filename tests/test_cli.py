@@ -132,6 +132,8 @@ def test_a_verbs_configuration_error_is_one_line_and_status_2(argv: list[str], e
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"codex-pipeline {argv[0]}: configuration error: {setting}")
     assert "pw@" not in line
+    if not setting.endswith(("_FILE", "CONFIG_FILE")):
+        assert "; set it to " in line  # the fix
 
 
 # --- lint -----------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline.config import SETTINGS, load_settings, setting_names
 from codex_pipeline.errors import ConfigurationError
+from codex_pipeline.shell.config import SETTINGS, load_settings, setting_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def test_secret_from_mounted_file_and_hidden_from_repr(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("env", "message"), [
-    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED='maybe': expected true or false"),
+    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED='maybe': not true or false; set it to true or false"),
     ({"CODEX_ARGO_SUBMITTER": "helm"}, "CODEX_ARGO_SUBMITTER must be"),
     ({"CODEX_SINK_TIMEOUT_SECONDS": "-1"}, "CODEX_SINK_TIMEOUT_SECONDS"),
     ({"CODEX_TRIGGER_LOGINS": "alice,codex-bot", "CODEX_PLANNER_LOGIN": "Codex-Bot"}, "must never be a trigger"),
@@ -93,7 +93,7 @@ def _readme_section(readme: str, title: str) -> str:
 def test_the_readme_tables_are_the_settings_table() -> None:
     """Each setting's README row is the row the table declares, in the table of its section;
     every other variable a README settings table names is declared as not a setting, and why."""
-    from codex_pipeline.config import OTHER_VARIABLES, readme_row
+    from codex_pipeline.shell.config import OTHER_VARIABLES, readme_row
 
     readme = (ROOT / "README.md").read_text()
     wrong = [readme_row(s) for s in SETTINGS if readme_row(s) not in _readme_section(readme, s.section)]
@@ -112,7 +112,7 @@ def test_every_setting_is_read_by_someone() -> None:
 
 
 def test_spec_aliases_are_read_when_ours_are_unset() -> None:
-    from codex_pipeline.config import alias_notes
+    from codex_pipeline.shell.config import alias_notes
 
     settings = load_settings({"CODEX_TRIGGER_LOGIN": "Alice", "CODEX_WORKFLOW_LOGIN": "planner-bot"})
     assert settings.trigger_logins == frozenset({"alice"}) and settings.planner_login == "planner-bot"

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from codex_pipeline.events import decode_request
-from codex_pipeline.http import Headers, Request
+from codex_pipeline.wire.events import decode_request
+from codex_pipeline.wire.http import Headers, Request
 from tests.conftest import ROOT
 from tests.fakes.httpserver import RecordingSink
 from tests.test_listen import CLI, kafka  # noqa: F401 -- the tansu broker fixture

@@ -5,12 +5,13 @@ These need only ingest-webhook; tests/test_e2e.py drives the whole pipeline."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.devrun import ROOT, DevProcess
+from tests.devrun import CLI, ROOT, DevProcess
 
 EXAMPLES = ROOT / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dev")]
@@ -45,6 +46,12 @@ def test_replayed_delivery_is_signed_accepted_and_kept_until_its_function_runs(t
         dev.wait_for(lambda: "held" in dev.text(), what="the held line")
         bad = dev.replay(EXAMPLES / "issues.opened.json", "--secret", "not-the-secret")
         assert bad.returncode == 1 and bad.stdout.startswith("401 ")
+        # live: what the running functions recorded so far (they write their metrics every second)
+        def shown() -> str:
+            return subprocess.run([*CLI, "dev", "metrics", "--state", str(tmp_path / "state")], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=60, check=True).stdout
+
+        dev.wait_for(lambda: "deliveries   ingest-webhook     accepted 1, 4xx 1\n" in shown(), what="live metrics")
     finally:
         assert dev.interrupt() == 0
     assert "pending        1 (delivered when dev starts again)" in dev.text()

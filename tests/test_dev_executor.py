@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from codex_pipeline.argo import build_workflow
 from codex_pipeline.dev.executor import Executor, Settings
 from codex_pipeline.dev.view import View
+from codex_pipeline.effects.argo import build_workflow
 from tests.devrun import ROOT
 
 # The "image": records what it was given (argv, env, cwd, files under /workspace) into REPORT.
@@ -296,9 +296,9 @@ def test_a_semaphore_admits_as_many_runs_as_its_config_map_key_says(tmp_path: Pa
 
 def test_a_stopped_workflow_ends_its_step_skips_the_rest_and_still_runs_its_exit_handler(tmp_path: Path) -> None:
     """What the functions' supersede and cancel do to a run in `make run` (spec.shutdown: Stop in its file)."""
-    from codex_pipeline.argo import ANNOTATION_STOP_REASON, DryRunSubmitter
-    from codex_pipeline.retry import outcome_of
-    from codex_pipeline.store import CANCELLED
+    from codex_pipeline.core.retry import outcome_of
+    from codex_pipeline.effects.argo import ANNOTATION_STOP_REASON, DryRunSubmitter
+    from codex_pipeline.effects.store import CANCELLED
 
     spec = {
         "entrypoint": "main", "onExit": "finish", "volumes": WORKSPACE,

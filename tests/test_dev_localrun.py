@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from codex_pipeline.core.prompts import PLAN_SECTIONS, implementation_prompt, planning_prompt, review_prompt
 from codex_pipeline.dev import demo_codex, localrun
-from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.prompts import PLAN_SECTIONS, implementation_prompt, planning_prompt, review_prompt
 from codex_pipeline.steps.codex import CodexOptions, run_codex
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
 TASK = pb.CodexTask(repository="acme/widgets", issue_number=42, issue_title="Add retry", issue_body="Please.",
                     base="main")

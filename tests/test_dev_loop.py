@@ -106,6 +106,22 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
     # CI as scripted: the first head failed, the review pass's head passed.
     conclusions = [runs[0]["conclusion"] for runs in snapshot["check_runs"].values()]
     assert sorted(conclusions) == ["failure", "success"]
+    # The runs' own check runs (the stand-in is also a GitHub App): completed, with their summary and link.
+    own = {(sha, run["name"]): run for sha, items in snapshot["check_runs"].items() for run in items
+           if run.get("external_id")}
+    implementation = [run for (_, name), run in own.items() if name == "codex / implementation"]
+    reviews = [sha for (sha, name) in own if name == "codex / review"]
+    assert len(implementation) == 1 and len(reviews) == 2 and f"acme/widgets@{head[:12]}" in reviews
+    assert (implementation[0]["status"], implementation[0]["conclusion"]) == ("completed", "success")
+    assert "**What changed:** 1 file: `demo/CODEX_DEMO.md`" in implementation[0]["summary"]
+    assert "**Tests run:** `bash -lc 'python -m pytest -q'` passed" in implementation[0]["summary"]
+    assert implementation[0]["details_url"].startswith("http://127.0.0.1:2746/workflows/argo-workflows/")
+    # The progress comment moved while Codex worked: its checklist advanced one item at a time.
+    versions = [*progress["earlier_bodies"], progress["body"]]
+    checked = [[line.startswith("- [x]") for line in body.splitlines() if line.startswith("- [")]
+               for body in versions]
+    assert checked[0] == [False, False] and [True, False] in checked and checked[-1] == [True, True]
+    assert any("← in progress" in body and "**Current:** 2. Run the project's checks" in body for body in versions)
 
     # Three runs, each once, and their artifacts kept.
     runs = state / "runs"

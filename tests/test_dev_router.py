@@ -23,7 +23,7 @@ from codex_pipeline.dev.log import EventLog
 from codex_pipeline.dev.router import Router, broker_topic
 from codex_pipeline.dev.topology import load
 from codex_pipeline.dev.view import View
-from codex_pipeline.events import Event, encode_binary
+from codex_pipeline.wire.events import Event, encode_binary
 from tests.fakes.httpserver import Answer, FakeServer, Recorded
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,12 +15,12 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from codex_pipeline import events
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions.ingest_webhook import create_app
-from codex_pipeline.http import Headers, Request
-from codex_pipeline.policy import Policy
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.core.policy import Policy
+from codex_pipeline.handlers.ingest_webhook import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire import events
+from codex_pipeline.wire.http import Headers, Request
 from tests import discord_support as ds
 from tests.asgi_call import call_asgi
 from tests.conftest import RunningFunction, start_function, stop_function

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import requests
 
-from codex_pipeline.argo import ANNOTATION_DELIVERY
-from codex_pipeline.events import Event as CloudEvent
-from codex_pipeline.events import encode_binary
-from codex_pipeline.plan_requests import PLAN_REQUEST_TYPE, PlanRequest, issue_body, route_plan_request
-from codex_pipeline.policy import Policy
+from codex_pipeline.core.policy import Policy
+from codex_pipeline.discord.plan_requests import PLAN_REQUEST_TYPE, PlanRequest, issue_body, route_plan_request
+from codex_pipeline.effects.argo import ANNOTATION_DELIVERY
+from codex_pipeline.wire.events import Event as CloudEvent
+from codex_pipeline.wire.events import encode_binary
 from tests import discord_support as ds
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, start_function, stop_function

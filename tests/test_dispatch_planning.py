@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 import requests
 
-from codex_pipeline import schemas, tasks
-from codex_pipeline.argo import workflow_name
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions.dispatch_planning import create_app
-from codex_pipeline.http import Headers, Request
-from codex_pipeline.runtime.asgi import AsgiFunction
-from codex_pipeline.store import open_store
+from codex_pipeline import schemas
+from codex_pipeline.effects.argo import workflow_name
+from codex_pipeline.effects.store import open_store
+from codex_pipeline.handlers.dispatch_planning import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.http import Headers, Request
 from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, free_port, start_function, stop_function
@@ -406,7 +407,7 @@ def test_asgi_entry_gives_the_same_replay_answer(tmp_path: Path, monkeypatch: py
 
 
 def test_module_imports_nothing_heavy() -> None:
-    code = ("import sys, codex_pipeline.functions.dispatch_planning; "
+    code = ("import sys, codex_pipeline.handlers.dispatch_planning; "
             "print(sorted(set(sys.modules) & "
             "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', 'cryptography'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -438,7 +439,7 @@ def test_the_readme_replay_gets_202_then_a_duplicate(dry_run: tuple[RunningFunct
 
 
 def test_an_issue_that_already_has_the_planners_plan_is_not_planned_again(tmp_path: Path) -> None:
-    from codex_pipeline.names import PLAN_MARKER
+    from codex_pipeline.core.names import PLAN_MARKER
     from tests.fakes.github import FakeGitHub
 
     with FakeGitHub(tokens=("planner-token",)) as github:

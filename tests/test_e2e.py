@@ -130,9 +130,12 @@ def test_every_example_twice_gives_one_workflow_per_stage_and_nothing_for_ignore
     readiness = [line for line in summary.splitlines() if "request-review handled codex.pr.readiness" in line]
     assert any("ready to merge" in line and "marked_ready=True" in line for line in readiness), readiness
     # The summary's count is the number of names it lists, each once (duplicates are counted apart).
-    listed = [line.split()[0] for line in summary.split("codex-pipeline dev summary", 1)[1].splitlines()
-              if line.startswith("    ")]
+    counts = summary.split("codex-pipeline dev summary", 1)[1].split("\n  metrics ", 1)[0]
+    listed = [line.split()[0] for line in counts.splitlines() if line.startswith("    ")]
     assert len(listed) == len(set(listed)) == 2, listed
+    # The metrics the functions recorded tell the same story, each ignored delivery with its reason.
+    deliveries = [line for line in summary.splitlines() if line.startswith("    deliveries   route-task ")]
+    assert deliveries and "ignored (no-rule) 2" in deliveries[0] and "ignored (edited-or-deleted) 2" in deliveries[0]
     # Lines carry the whole delivery id, the form `replay --delivery` takes.
     for example in examples:
         assert f" {delivery_id(example.name)} " in summary

@@ -120,7 +120,7 @@ def test_start_up_leaves_the_github_client_for_the_first_delivery(module: str, t
     inherited = {key: value for key, value in os.environ.items() if not key.startswith("CODEX_")}
     env = {**inherited, "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
            "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows"), "CODEX_GITHUB_TOKEN": "ghp_test"}
-    code = (f"import sys; from codex_pipeline.functions.{module} import create_app; app = create_app(); "
+    code = (f"import sys; from codex_pipeline.handlers.{module} import create_app; app = create_app(); "
             "handler = app.handler; print(sorted(set(sys.modules) & {'requests', 'urllib3', 'kubernetes'}))")
     started = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert started.returncode == 0, started.stderr

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from codex_pipeline.emit import Emitter, deadline_after
+from codex_pipeline.effects.emit import Emitter, deadline_after
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.events import Event
-from codex_pipeline.signatures import sign
+from codex_pipeline.wire.events import Event
+from codex_pipeline.wire.signatures import sign
 from tests.fakes.hostile import HostileSink
 from tests.fakes.httpserver import RecordingSink
 from tests.runtimes import RUNTIMES, serve

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from codex_pipeline.dev.topology import Delivery, Filter, TopologyError, load, parse_duration
-from codex_pipeline.events import TASK_TYPES
+from codex_pipeline.wire.events import TASK_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTING = ROOT / "eventing"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_pipeline import events
 from codex_pipeline.errors import BadRequest
-from codex_pipeline.http import Headers, Request
+from codex_pipeline.wire import events
+from codex_pipeline.wire.http import Headers, Request
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -24,8 +24,8 @@ import pytest
 import requests
 import yaml
 
-from codex_pipeline import tasks
-from codex_pipeline.signatures import sign
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.signatures import sign
 from tests import funcbuild
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import ROOT, start_function, stop_function
@@ -162,7 +162,7 @@ def roundtrip(python: Path, cwd: Path) -> dict[str, object]:
 
 
 def same_cloudevents_behaviour(func_python: Path, tmp_path: Path) -> None:
-    """codex_pipeline.events encodes and decodes identically under cloudevents 1.12 and 2.x."""
+    """codex_pipeline.wire.events encodes and decodes identically under cloudevents 1.12 and 2.x."""
     under_1 = roundtrip(Path(sys.executable), tmp_path)
     under_2 = roundtrip(func_python, tmp_path)
     assert str(under_1["cloudevents"]).startswith("1.12") and str(under_2["cloudevents"]).startswith("2.")
@@ -245,6 +245,7 @@ def submission_probe(name: str, github: FakeGitHub) -> tuple[dict[str, str], byt
                                                          planCommentBody="<!-- codex:plan -->\n1. do it"))
     if name == "request-review":
         github.add_pull("o/r", number, head=f"codex/issue-{number}-fix", head_sha=uuid.uuid4().hex + "0" * 8)
+        github.add_thread("o/r", number, "please rename")  # work for a review run (a clean PR starts none)
         return task_cloudevent("review", task_of("review", number, repository="o/r", head="", base=""))
     return None
 

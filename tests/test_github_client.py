@@ -6,9 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from codex_pipeline.config import load_settings
-from codex_pipeline.errors import PermanentFailure, Unavailable
-from codex_pipeline.github import (
+from codex_pipeline.effects.github import (
     AppAuth,
     GitHubClient,
     GitHubPermanentError,
@@ -17,6 +15,8 @@ from codex_pipeline.github import (
     client_from_settings,
     graphql_url,
 )
+from codex_pipeline.errors import PermanentFailure, Unavailable
+from codex_pipeline.shell.config import load_settings
 from tests.conftest import free_port
 from tests.fakes.github import FakeGitHub
 
@@ -379,8 +379,8 @@ def test_graphql_rate_limited_is_waited_out_or_503(gh: FakeGitHub) -> None:
 
 def test_app_without_installation_id_finds_its_login_and_names_the_setting(gh: FakeGitHub,
                                                                            app_key: tuple[str, str]) -> None:
+    from codex_pipeline.effects.github.auth import AppInstallationUnknown
     from codex_pipeline.errors import MisconfiguredCredentials
-    from codex_pipeline.github.auth import AppInstallationUnknown
 
     private, public = app_key
     gh.enable_app("4242", public)

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import requests
 
-from codex_pipeline import signatures
+from codex_pipeline.core.policy import Policy
+from codex_pipeline.core.routing import route
 from codex_pipeline.dev.fakehttp import RecordingSink
 from codex_pipeline.dev.github_loop import PUSH_PATH, LoopGitHub, ScriptedCI
 from codex_pipeline.dev.remotes import Remotes
 from codex_pipeline.dev.webhooks import Sender
-from codex_pipeline.policy import Policy
-from codex_pipeline.routing import route
+from codex_pipeline.wire import signatures
 from tests.payloads import github as payloads
 
 SECRET = "loop-secret"

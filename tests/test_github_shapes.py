@@ -18,7 +18,7 @@ import pydantic
 import pytest
 import requests
 
-from codex_pipeline.github import AppAuth, GitHubClient, TokenAuth
+from codex_pipeline.effects.github import AppAuth, GitHubClient, TokenAuth
 from tests.fakes.github import Answered, FakeGitHub
 
 REPO = "acme/widgets"
@@ -126,7 +126,7 @@ def drive_everything(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     app_client.rest("GET", f"/repos/{REPO}/check-runs/{run.id}", repo=REPO)
     client.create_commit_status(REPO, SHA, state="pending", context="codex / review", target_url="https://a.example")
     # Webhook deliveries (what `reconcile` reads and redelivers): a repository hook and the App's
-    from codex_pipeline.github.deliveries import Hook
+    from codex_pipeline.effects.github.deliveries import Hook
     from tests.fakes.httpserver import RecordingSink
 
     with RecordingSink(status=503) as receiver:

@@ -29,9 +29,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codex_pipeline import tasks
-from codex_pipeline.events import TASK_TYPES
-from codex_pipeline.signatures import sign
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.events import TASK_TYPES
+from codex_pipeline.wire.signatures import sign
 from tests.conftest import free_port
 from tests.fakes.httpserver import RecordingSink
 from tests.payloads import github

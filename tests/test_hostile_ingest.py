@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from codex_pipeline.signatures import sign
+from codex_pipeline.wire.signatures import sign
 from tests.fakes.httpserver import RecordingSink
 from tests.rawhttp import chunked, connect, exchange, group_rss, request_head
 from tests.runtimes import RUNTIMES, Served, serve

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 
-from codex_pipeline import tasks
-from codex_pipeline.store import open_store
+from codex_pipeline.effects.store import open_store
+from codex_pipeline.wire import tasks
 from tests.conftest import RunningFunction, start_function, stop_function
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-store")]

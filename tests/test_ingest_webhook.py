@@ -20,12 +20,12 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from codex_pipeline import events
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions.ingest_webhook import create_app
-from codex_pipeline.http import Headers, Request
-from codex_pipeline.runtime.asgi import AsgiFunction
-from codex_pipeline.signatures import sign
+from codex_pipeline.handlers.ingest_webhook import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire import events
+from codex_pipeline.wire.http import Headers, Request
+from codex_pipeline.wire.signatures import sign
 from tests.asgi_call import call_asgi
 from tests.conftest import RunningFunction, start_function, stop_function
 from tests.fakes.httpserver import Recorded, RecordingSink
@@ -292,7 +292,7 @@ def test_allow_unsigned_accepts_unsigned_but_still_rejects_bad_signatures(sink: 
 
 
 def test_module_imports_nothing_heavy() -> None:
-    code = ("import sys, codex_pipeline.functions.ingest_webhook; "
+    code = ("import sys, codex_pipeline.handlers.ingest_webhook; "
             "print(sorted(set(sys.modules) & "
             "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'google.protobuf', 'yaml', 'cryptography'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

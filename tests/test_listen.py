@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from codex_pipeline import tasks
 from codex_pipeline.dev.log import EventLog
 from codex_pipeline.dev.router import Router
 from codex_pipeline.dev.topology import load
 from codex_pipeline.dev.view import View
-from codex_pipeline.events import Event
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.events import Event
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

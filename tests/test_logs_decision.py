@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from codex_pipeline import logs
+from codex_pipeline.shell import logs
 
 
 def test_reserved_field_names_are_kept_with_a_suffix(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,4 +1,4 @@
-"""One home for the names the router, the steps and request-review share (codex_pipeline.names)."""
+"""One home for the names the router, the steps and request-review share (codex_pipeline.core.names)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codex_pipeline.names import check_prefix, head_branch, issue_of_branch, mention_of, slug
-from codex_pipeline.policy import Policy
-from codex_pipeline.routing import route
+from codex_pipeline.core.names import check_prefix, head_branch, issue_of_branch, mention_of, slug
+from codex_pipeline.core.policy import Policy
+from codex_pipeline.core.routing import route
 from codex_pipeline.steps.git import issue_branch
 from codex_pipeline.steps.implement import branch_for
 from tests.payloads import github

@@ -18,7 +18,7 @@ import jwt
 import pytest
 import requests
 
-from codex_pipeline.oidc import REFETCH_SECONDS
+from codex_pipeline.effects.oidc import REFETCH_SECONDS
 from tests.conftest import start_function, stop_function
 from tests.fakes.httpserver import RecordingSink
 from tests.fakes.jwks import JwksServer, SigningKey
@@ -133,7 +133,7 @@ def test_the_effect_functions_check_it_too(issuer: JwksServer, tmp_path: Path) -
            "CODEX_ARGO_SUBMITTER": "dry-run", "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows")}
     running = start_function("dispatch-planning", env, tmp_path)
     try:
-        from codex_pipeline import tasks
+        from codex_pipeline.wire import tasks
 
         task = tasks.from_json_dict({"stage": "planning", "repository": "acme/widgets", "issueNumber": 3,
                                      "deliveryId": str(uuid.uuid4())})

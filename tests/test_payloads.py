@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from codex_pipeline.events import decode_request
-from codex_pipeline.http import Headers, Request
+from codex_pipeline.wire.events import decode_request
+from codex_pipeline.wire.http import Headers, Request
 from tests.payloads import github
 
 

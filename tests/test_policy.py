@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codex_pipeline.config import load_settings
-from codex_pipeline.names import PLAN_MARKER
-from codex_pipeline.policy import Decision, Policy
+from codex_pipeline.core.names import PLAN_MARKER
+from codex_pipeline.core.policy import Decision, Policy
+from codex_pipeline.shell.config import load_settings
 
 POLICY = Policy(trigger_logins=frozenset({"Gregkonush", "alice"}), trigger_label="codex",
                 planner_login="Codex-Planner", bot_mention="@tuslagch")
@@ -142,7 +142,7 @@ def test_configured_logins_must_be_github_logins(value: str) -> None:
     ("", False),
 ])
 def test_repository_names_are_validated_with_a_full_match(name: str, valid: bool) -> None:
-    from codex_pipeline.policy import repository_problem
+    from codex_pipeline.core.policy import repository_problem
 
     problem = repository_problem(name)
     assert (problem is None) is valid, problem

@@ -13,11 +13,11 @@ from typing import Any, cast
 import pytest
 import requests
 
-from codex_pipeline import tasks
-from codex_pipeline.argo import workflow_name
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions import promote_plan
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.effects.argo import workflow_name
+from codex_pipeline.handlers import promote_plan
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire import tasks
 from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, start_function, stop_function

@@ -15,12 +15,12 @@ def test_generated_code_matches_proto(tmp_path: Path) -> None:
     spec.loader.exec_module(module)
     generated = module.generate(tmp_path)
     for name, content in generated.items():
-        committed = (ROOT / "lib" / "codex_pipeline" / "pb" / name).read_bytes()
+        committed = (ROOT / "lib" / "codex_pipeline" / "wire" / "pb" / name).read_bytes()
         assert committed == content, f"{name} drifted from the .proto: run `make proto` and commit"
 
 
 def test_wire_numbers_are_the_existing_systems() -> None:
-    from codex_pipeline.pb import codex_task_pb2 as pb
+    from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
     fields = {f.name: f.number for f in pb.CodexTask.DESCRIPTOR.fields}
     assert fields == {

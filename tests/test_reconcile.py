@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from codex_pipeline.cli import main
-from codex_pipeline.github import AppAuth, GitHubClient, TokenAuth
-from codex_pipeline.github.deliveries import Hook, HookDelivery
-from codex_pipeline.reconcile import reconcile
-from codex_pipeline.store import Store, open_store
+from codex_pipeline.effects.github import AppAuth, GitHubClient, TokenAuth
+from codex_pipeline.effects.github.deliveries import Hook, HookDelivery
+from codex_pipeline.effects.reconcile import reconcile
+from codex_pipeline.effects.store import Store, open_store
 from tests.fakes.github import FakeGitHub
 from tests.fakes.httpserver import RecordingSink
 

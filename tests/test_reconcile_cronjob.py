@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 from codex_pipeline.cli import build_parser
-from codex_pipeline.config import SETTINGS
-from codex_pipeline.github.deliveries import Hook
+from codex_pipeline.effects.github.deliveries import Hook
+from codex_pipeline.shell.config import SETTINGS
 from tests.conftest import ROOT
 
 

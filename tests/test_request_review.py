@@ -13,13 +13,13 @@ from typing import Any, cast
 import pytest
 import requests
 
-from codex_pipeline import tasks
-from codex_pipeline.argo import workflow_name
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions import request_review
-from codex_pipeline.names import READY_MARKER
-from codex_pipeline.pb import codex_task_pb2
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.core.names import READY_MARKER
+from codex_pipeline.effects.argo import workflow_name
+from codex_pipeline.handlers import request_review
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.pb import codex_task_pb2
 from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, start_function, stop_function
@@ -401,8 +401,8 @@ def test_readiness_reads_the_pr_from_its_own_field(function: RunningFunction, gi
 
 def command_event(number: int, delivery: str,
                   reply: str = "I did not understand that.") -> tuple[dict[str, str], bytes]:
-    from codex_pipeline.commands import CommandRequest
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.core.commands import CommandRequest
+    from codex_pipeline.wire.events import Event, encode_binary
 
     command = CommandRequest("reply", REPO, number, delivery, 1234, "alice", reply, "unknown mention")
     return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
@@ -436,7 +436,7 @@ def test_a_command_reply_is_posted_once_per_delivery(function: RunningFunction, 
 @pytest.mark.parametrize("data", [b"{}", b'{"kind":"launch","repository":"a/b","number":1,"deliveryId":"d"}',
                                   b'{"kind":"reply","repository":"a/b","number":0,"deliveryId":"d"}', b"[]"])
 def test_a_bad_command_request_is_400(function: RunningFunction, data: bytes) -> None:
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.wire.events import Event, encode_binary
 
     headers, body = encode_binary(Event(id="x", source="t", type="codex.command", datacontenttype="application/json",
                                         data=data))
@@ -515,8 +515,8 @@ def test_supersede_through_the_kubernetes_api(github: FakeGitHub, postgres_url: 
 
 
 def cancel_event(number: int, delivery: str, comment_id: int, *, pull_request: bool) -> tuple[dict[str, str], bytes]:
-    from codex_pipeline.commands import CommandRequest
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.core.commands import CommandRequest
+    from codex_pipeline.wire.events import Event, encode_binary
 
     command = CommandRequest("cancel", REPO, number, delivery, comment_id, "alice", CommandRequest.NOTHING_TO_CANCEL,
                              "cancel: author_association MEMBER", pull_request)
@@ -552,8 +552,8 @@ def test_cancel_stops_the_active_run_and_reacts_once(function: RunningFunction, 
 
 
 def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFunction, github: FakeGitHub) -> None:
-    from codex_pipeline.commands import CommandRequest
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.core.commands import CommandRequest
+    from codex_pipeline.wire.events import Event, encode_binary
 
     number, _ = new_pull(github)
     comment = github.add_comment(REPO, number, "@tuslagch replan", login="alice", association="MEMBER")
@@ -570,8 +570,8 @@ def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFun
 def command_request(kind: str, number: int, comment_id: int, *, delivery: str | None = None,
                     pull_request: bool = True) -> tuple[dict[str, str], bytes]:
     """A ``codex.command`` as route-task emits it for an accepted command on a PR."""
-    from codex_pipeline.commands import CommandRequest
-    from codex_pipeline.events import Event, encode_binary
+    from codex_pipeline.core.commands import CommandRequest
+    from codex_pipeline.wire.events import Event, encode_binary
 
     command = CommandRequest(kind, REPO, number, delivery or str(uuid.uuid4()), comment_id, "alice",
                              CommandRequest.NOTHING_TO_CANCEL if kind == "cancel" else "",
@@ -582,7 +582,7 @@ def command_request(kind: str, number: int, comment_id: int, *, delivery: str | 
 
 def settle(workdir: Path, name: str, phase: str, message: str = "") -> None:
     """What Argo's controller (``dev``'s executor locally) writes when a Workflow ends."""
-    from codex_pipeline.argo import DryRunSubmitter
+    from codex_pipeline.effects.argo import DryRunSubmitter
 
     assert DryRunSubmitter(workdir / "workflows").update(
         "argo-workflows", name, lambda w: w.update(status={"phase": phase, "message": message}))

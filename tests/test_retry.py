@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline import tasks
-from codex_pipeline.argo import DryRunSubmitter, WorkflowState
-from codex_pipeline.functions import dispatch_planning, promote_plan, request_review
-from codex_pipeline.functions.retrying import retry
-from codex_pipeline.functions.submitting import Submission, submit_once
-from codex_pipeline.retry import GONE, NAME_PREFIXES, RUNNING, choose, outcome_of
-from codex_pipeline.store import CANCELLED, FAILED, SUCCEEDED, RunOutcome, Store, WorkflowRun, open_store
+from codex_pipeline.core.retry import GONE, NAME_PREFIXES, RUNNING, choose, outcome_of
+from codex_pipeline.effects.argo import DryRunSubmitter, WorkflowState
+from codex_pipeline.effects.store import CANCELLED, FAILED, SUCCEEDED, RunOutcome, Store, WorkflowRun, open_store
+from codex_pipeline.handlers import dispatch_planning, promote_plan, request_review
+from codex_pipeline.handlers.retrying import retry
+from codex_pipeline.handlers.submitting import Submission, submit_once
+from codex_pipeline.wire import tasks
 from tests.task_events import task
 
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -90,7 +90,7 @@ def test_name_prefixes_are_the_submitting_functions() -> None:
 
 def submitted_as_the_function_does(store: Store, submitter: DryRunSubmitter, stage: str,
                                    task: tasks.CodexTask) -> WorkflowRun:
-    from codex_pipeline.functions.submitting import TaskDelivery, workflow_parameters
+    from codex_pipeline.handlers.submitting import TaskDelivery, workflow_parameters
 
     template = {"planning": dispatch_planning.TEMPLATE, "implementation": promote_plan.TEMPLATE}[stage]
     parameters = (dispatch_planning.planning_parameters(task) if stage == "planning"

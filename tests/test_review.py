@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from codex_pipeline import tasks
-from codex_pipeline.github.models import ChecksReport, FailingCheck, PullRequest, ReviewThread
-from codex_pipeline.names import READY_MARKER
-from codex_pipeline.review import build_review_context, handoff_comment, readiness
+from codex_pipeline.core.names import READY_MARKER
+from codex_pipeline.core.review import build_review_context, handoff_comment, readiness
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.github import ChecksReport, FailingCheck, PullRequest, ReviewThread
 
 
 def pull(**overrides: Any) -> PullRequest:

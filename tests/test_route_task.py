@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 import requests
 
-from codex_pipeline import events, tasks
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions.route_task import create_app
-from codex_pipeline.http import Headers, Request
-from codex_pipeline.names import PLAN_MARKER
-from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.runtime.asgi import AsgiFunction
-from codex_pipeline.signatures import sign
+from codex_pipeline.core.names import PLAN_MARKER
+from codex_pipeline.handlers.route_task import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire import events, tasks
+from codex_pipeline.wire.http import Headers, Request
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
+from codex_pipeline.wire.signatures import sign
 from tests.asgi_call import call_asgi
 from tests.broker_reply import assert_broker_acceptable
 from tests.conftest import RunningFunction, free_port, start_function, stop_function
@@ -241,7 +241,7 @@ def test_health_endpoints(router: RunningFunction) -> None:
 
 
 def test_module_imports_nothing_heavy() -> None:
-    code = ("import sys, codex_pipeline.functions.route_task; "
+    code = ("import sys, codex_pipeline.handlers.route_task; "
             "print(sorted(set(sys.modules) & {'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', "
             "'opentelemetry.sdk'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from codex_pipeline import tasks
-from codex_pipeline.events import TASK_TYPES
-from codex_pipeline.names import PLAN_MARKER
-from codex_pipeline.pb import codex_task_pb2 as pb
-from codex_pipeline.policy import Policy
-from codex_pipeline.routing import ROUTED_TYPES, command_lines, head_branch, review_request, route, slug
+from codex_pipeline.core.names import PLAN_MARKER
+from codex_pipeline.core.policy import Policy
+from codex_pipeline.core.routing import ROUTED_TYPES, command_lines, head_branch, review_request, route, slug
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.events import TASK_TYPES
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
 from tests.payloads import github
 
 POLICY = Policy(trigger_logins=frozenset({"gregkonush", "alice"}), trigger_label="codex",

@@ -13,10 +13,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codex_pipeline import tasks
-from codex_pipeline.names import PLAN_MARKER
-from codex_pipeline.policy import Policy
-from codex_pipeline.routing import ROUTED_TYPES, RouteResult, route
+from codex_pipeline.core.names import PLAN_MARKER
+from codex_pipeline.core.policy import Policy
+from codex_pipeline.core.routing import ROUTED_TYPES, RouteResult, route
+from codex_pipeline.wire import tasks
 from tests.payloads import github
 
 POLICY = Policy(trigger_logins=frozenset({"alice", "octocat"}), trigger_label="codex",

@@ -18,9 +18,9 @@ from typing import Any, cast
 import pytest
 
 from codex_pipeline.cli import main
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions import request_review
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers import request_review
+from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.config import load_settings
 from tests.asgi_call import call_asgi
 from tests.fakes.github import FakeGitHub
 from tests.steps_support import bare_remote, codex_env, git
@@ -251,3 +251,33 @@ def test_with_a_plain_token_runs_report_commit_statuses(world: World) -> None:
     assert states[pushed] == [("codex / review", "success")]
     target = world.gh.statuses[(REPO.lower(), pushed)][0]["target_url"]
     assert target == "https://argo.example.test/workflows/argo-workflows/github-codex-review-s"
+
+
+def test_a_run_on_a_branch_with_a_pr_is_queued_on_its_head_once(world: World) -> None:
+    """promote-plan queues the implementation run's check on the open PR of the branch it will push
+    (a first run has none), before the Workflow exists, and a redelivery queues nothing more."""
+    from codex_pipeline.handlers import promote_plan
+    from codex_pipeline.wire.pb import codex_task_pb2
+
+    head = "e" * 40
+    world.gh.add_pull(REPO, 13, head=BRANCH, head_sha=head)
+    for key, value in effect_env(f"sqlite:///{world.tmp / 'state.db'}", world.tmp, world.gh.url,
+                                 CODEX_GITHUB_TOKEN=TOKEN, CODEX_ARGO_UI_URL=ARGO_UI).items():
+        world.monkeypatch.setenv(key, value)
+    function = AsgiFunction(lambda: promote_plan.create_app(load_settings()))
+    function.start({})
+    try:
+        again = task("implementation", 12, head="", issueTitle="Add a greeting helper", planCommentBody=PLAN)
+        again.stage = codex_task_pb2.CODEX_TASK_STAGE_IMPLEMENTATION
+        for _ in range(2):
+            headers, body = cloudevent("implementation", again)
+            assert call_asgi(function, headers, body).status == 202
+    finally:
+        cast(Any, function.app.handler).store.close()
+    (workflow,) = written_workflows(world.tmp / "workflows")
+    name = workflow["metadata"]["name"]
+    assert world.check_writes(name) == [("POST", "queued", None, head)]
+    (run,) = world.gh.check_runs[(REPO.lower(), head)]
+    assert run["details_url"] == f"https://argo.example.test/workflows/argo-workflows/{name}"
+    # The step's Workflow carries the details link for the step's own updates.
+    assert {p["name"]: p.get("value") for p in workflow["spec"]["arguments"]["parameters"]}["argoUiUrl"] == ARGO_UI

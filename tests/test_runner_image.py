@@ -163,11 +163,17 @@ def test_every_step_container_runs_codex_as_the_agent_user_with_secrets_as_priva
     assert "fsGroup" not in (spec.get("securityContext") or {})  # it would make the secret files group-readable
     assert spec["automountServiceAccountToken"] is False and spec["executor"]["serviceAccountName"]
     secrets = {v["name"]: v["secret"] for v in spec["volumes"] if "secret" in v}
-    assert set(secrets) == {"github-token", "codex-openai", "discord-codex-bot"}
+    assert set(secrets) <= {"github-token", "codex-openai", "discord-codex-bot", "codex-github-app"}
+    assert set(secrets) >= {"github-token", "codex-openai", "discord-codex-bot"}
     assert all(secret["defaultMode"] == 0o400 for secret in secrets.values())
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    for variable, volume in (("CODEX_GITHUB_TOKEN_FILE", "github-token"), ("OPENAI_API_KEY_FILE", "codex-openai"),
-                             ("DISCORD_BOT_TOKEN_FILE", "discord-codex-bot")):
+    files = [("CODEX_GITHUB_TOKEN_FILE", "github-token"), ("OPENAI_API_KEY_FILE", "codex-openai"),
+             ("DISCORD_BOT_TOKEN_FILE", "discord-codex-bot")]
+    if "codex-github-app" in secrets:  # the optional App of the check runs (implementation and review)
+        assert secrets["codex-github-app"]["optional"] is True
+        files += [("CODEX_GITHUB_APP_ID_FILE", "codex-github-app"),
+                  ("CODEX_GITHUB_APP_PRIVATE_KEY_FILE", "codex-github-app")]
+    for variable, volume in files:
         path = env[variable]["value"]
         assert path.startswith(mounts[volume] + "/"), f"{name}: {variable} is not in the {volume} volume"
         items = secrets[volume].get("items")

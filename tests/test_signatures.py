@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from codex_pipeline import signatures
+from codex_pipeline.wire import signatures
 
 # GitHub's documented test vector ("Validating webhook deliveries").
 SECRET = "It's a Secret to Everybody"

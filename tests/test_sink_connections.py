@@ -15,10 +15,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from codex_pipeline.async_emit import AsyncEmitter
+from codex_pipeline.effects.async_emit import AsyncEmitter
+from codex_pipeline.effects.sink_connections import MalformedAnswer, SinkConnections, StaleConnection
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.events import Event
-from codex_pipeline.sink_connections import MalformedAnswer, SinkConnections, StaleConnection
+from codex_pipeline.wire.events import Event
 
 Answer = Callable[[int], bytes]  # request number on its connection -> bytes to send back
 

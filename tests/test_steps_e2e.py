@@ -494,9 +494,9 @@ ROUTED_TITLES = [
 @pytest.mark.parametrize("title", ROUTED_TITLES)
 def test_the_branch_the_router_names_is_the_branch_the_step_pushes(
         title: str, world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from codex_pipeline import tasks
-    from codex_pipeline.policy import Policy
-    from codex_pipeline.routing import route
+    from codex_pipeline.core.policy import Policy
+    from codex_pipeline.core.routing import route
+    from codex_pipeline.wire import tasks
     from tests.payloads import github
 
     policy = Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-bot")
@@ -518,9 +518,9 @@ ISSUE_LINE = "The exporter drops rows when the upstream answers 429; retry them 
 
 
 def _routed(event: str, payload: dict[str, Any]) -> dict[str, Any]:
-    from codex_pipeline import tasks
-    from codex_pipeline.policy import Policy
-    from codex_pipeline.routing import route
+    from codex_pipeline.core.policy import Policy
+    from codex_pipeline.core.routing import route
+    from codex_pipeline.wire import tasks
 
     payload["repository"]["full_name"] = REPO
     policy = Policy(trigger_logins=frozenset({"alice"}), planner_login="codex-bot")

@@ -19,7 +19,7 @@ TOKEN = "ghs_s3cretT0kenValue1234567890"
     (12, "Add retries to the webhook sink", "codex/issue-12-add-retries-to-the-webhook-sink"),
     (7, "  Fix: `rm -rf /` && $(curl evil) ", "codex/issue-7-fix-rm-rf-curl-evil"),
     (3, "日本語だけ", "codex/issue-3-task"),
-    (4, "x" * 90, "codex/issue-4-" + "x" * 48),  # the router's limit: one rule (codex_pipeline.names)
+    (4, "x" * 90, "codex/issue-4-" + "x" * 48),  # the router's limit: one rule (codex_pipeline.core.names)
 ])
 def test_branch_names_are_safe_slugs(number: int, title: str, branch: str) -> None:
     assert issue_branch(number, title) == branch

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline.errors import Unavailable
-from codex_pipeline.store import (
+from codex_pipeline.effects.store import (
     CANCELLED,
     FAILED,
     CreatedIssue,
@@ -27,7 +26,8 @@ from codex_pipeline.store import (
     migrations,
     open_store,
 )
-from codex_pipeline.store.once import do_once
+from codex_pipeline.effects.store.once import do_once
+from codex_pipeline.errors import Unavailable
 from tests.conftest import free_port
 
 
@@ -297,7 +297,7 @@ def test_postgres_unavailable_message_never_shows_the_password() -> None:
 
 
 def test_sqlite_url_forms(tmp_path: Path) -> None:
-    from codex_pipeline.store.sqlite import path_from_url
+    from codex_pipeline.effects.store.sqlite import path_from_url
 
     assert path_from_url("sqlite:///.codex-pipeline/state.db") == ".codex-pipeline/state.db"
     assert path_from_url("sqlite:////var/lib/codex/state.db") == "/var/lib/codex/state.db"
@@ -317,7 +317,7 @@ def test_unknown_database_url_names_only_the_scheme() -> None:
 
 
 def test_sqlite_locked_past_the_busy_timeout_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from codex_pipeline.store import sqlite as backend
+    from codex_pipeline.effects.store import sqlite as backend
 
     monkeypatch.setattr(backend, "BUSY_TIMEOUT_SECONDS", 0.2)
     path = tmp_path / "locked.db"
@@ -376,7 +376,7 @@ def test_markers_written_before_claims_existed_stay_done(backend: str, tmp_path:
     """A database at version 1 (where a once marker meant "done") upgraded to claims with leases."""
     import importlib
 
-    module = importlib.import_module(f"codex_pipeline.store.{backend}")
+    module = importlib.import_module(f"codex_pipeline.effects.store.{backend}")
     if backend == "sqlite":
         url, cleanup = f"sqlite:///{tmp_path / 'v1.db'}", None
         insert = "INSERT INTO once_markers (key, marked_at) VALUES ('old', '2026-01-01T00:00:00+00:00')"

@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline import tasks
-from codex_pipeline.argo import KubernetesSubmitter, WorkflowSubmitter, build_workflow, workflow_labels, workflow_name
+from codex_pipeline.effects.argo import (
+    KubernetesSubmitter,
+    WorkflowSubmitter,
+    build_workflow,
+    workflow_labels,
+    workflow_name,
+)
+from codex_pipeline.effects.store import Store, open_store
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.functions.submitting import Submission, SubmissionResult, submission_response, submit_once
-from codex_pipeline.store import Store, open_store
+from codex_pipeline.handlers.submitting import Submission, SubmissionResult, submission_response, submit_once
+from codex_pipeline.wire import tasks
 from tests.broker_reply import assert_broker_acceptable
 from tests.fakes.kubernetes import FakeKubernetes
 
@@ -149,7 +155,7 @@ def test_the_workflow_carries_the_trace_it_was_submitted_in(tmp_path: Path) -> N
     from opentelemetry import trace
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-    from codex_pipeline.argo import ANNOTATION_TRACEPARENT, DryRunSubmitter
+    from codex_pipeline.effects.argo import ANNOTATION_TRACEPARENT, DryRunSubmitter
 
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
     store.migrate()

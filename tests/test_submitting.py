@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline.argo import DryRunSubmitter
-from codex_pipeline.config import load_settings
-from codex_pipeline.github import GitHubClient, TokenAuth
-from codex_pipeline.http import Headers, Request
-from codex_pipeline.store import open_store
-from codex_pipeline.store.sqlite import SqliteStore
+from codex_pipeline.effects.argo import DryRunSubmitter
+from codex_pipeline.effects.github import GitHubClient, TokenAuth
+from codex_pipeline.effects.store import open_store
+from codex_pipeline.effects.store.sqlite import SqliteStore
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire.http import Headers, Request
 from tests.fakes.github import FakeGitHub
 from tests.task_events import cloudevent, effect_env, task
 
@@ -59,7 +59,7 @@ def deliver_twice(handler: object, kind: str, codex_task: object, statements: li
 
 def test_dispatch_planning_looks_its_run_up_once_per_delivery(world: tuple[SqliteStore, list[str], FakeGitHub,
                                                                           Path]) -> None:
-    from codex_pipeline.functions.dispatch_planning import DispatchPlanning
+    from codex_pipeline.handlers.dispatch_planning import DispatchPlanning
 
     store, statements, github, tmp = world
     settings = load_settings(effect_env(f"sqlite:///{tmp / 'state.db'}", tmp, github.url,
@@ -72,7 +72,7 @@ def test_dispatch_planning_looks_its_run_up_once_per_delivery(world: tuple[Sqlit
 
 def test_promote_plan_looks_its_run_up_once_per_delivery(world: tuple[SqliteStore, list[str], FakeGitHub,
                                                                      Path]) -> None:
-    from codex_pipeline.functions.promote_plan import PromotePlan
+    from codex_pipeline.handlers.promote_plan import PromotePlan
 
     store, statements, github, tmp = world
     settings = load_settings(effect_env(f"sqlite:///{tmp / 'state.db'}", tmp, github.url,
@@ -86,7 +86,7 @@ def test_promote_plan_looks_its_run_up_once_per_delivery(world: tuple[SqliteStor
 
 def test_request_review_looks_its_run_up_once_per_delivery(world: tuple[SqliteStore, list[str], FakeGitHub,
                                                                        Path]) -> None:
-    from codex_pipeline.functions.request_review import RequestReview
+    from codex_pipeline.handlers.request_review import RequestReview
 
     store, statements, github, tmp = world
     settings = load_settings(effect_env(f"sqlite:///{tmp / 'state.db'}", tmp, github.url))

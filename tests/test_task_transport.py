@@ -30,7 +30,8 @@ import pytest
 import requests
 import yaml
 
-from codex_pipeline import schemas, tasks
+from codex_pipeline import schemas
+from codex_pipeline.wire import tasks
 from tests.conftest import RunningFunction, start_function, stop_function
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codex_pipeline import tasks
 from codex_pipeline.errors import BadRequest
-from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.wire import tasks
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
 text = st.text(max_size=40)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

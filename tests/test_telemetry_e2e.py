@@ -17,15 +17,16 @@ from typing import Any
 
 import pytest
 
-from codex_pipeline import metrics
 from codex_pipeline.cli import main
-from codex_pipeline.config import load_settings
-from codex_pipeline.functions import dispatch_planning, ingest_webhook, route_task
-from codex_pipeline.http import Headers, Request
-from codex_pipeline.signatures import sign
+from codex_pipeline.handlers import dispatch_planning, ingest_webhook, route_task
+from codex_pipeline.shell import metrics
+from codex_pipeline.shell.config import load_settings
+from codex_pipeline.wire.http import Headers, Request
+from codex_pipeline.wire.signatures import sign
 from tests.fakes.github import FakeGitHub
 from tests.fakes.httpserver import Recorded, RecordingSink
 from tests.steps_support import bare_remote, codex_env
+from tests.test_steps_e2e import World, _implementation, _run_step, world  # noqa: F401 (world: a fixture)
 
 SECRET = "telemetry-test-secret"
 TOKEN = "ghp_telemetryTestToken0123456789abcdefAB"
@@ -196,8 +197,8 @@ def test_without_a_collector_nothing_is_recorded_and_no_sdk_is_loaded() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from codex_pipeline import metrics, telemetry; telemetry.setup('x');"
-            "from codex_pipeline.http import Response; metrics.delivery('f', Response(202));"
+    code = ("import sys; from codex_pipeline.shell import metrics, telemetry; telemetry.setup('x');"
+            "from codex_pipeline.wire.http import Response; metrics.delivery('f', Response(202));"
             "metrics.emitted(0.1, ok=True); metrics.run_ended('planning', 'succeeded');"
             "print(metrics.enabled(), any(m.startswith('opentelemetry.sdk') for m in sys.modules))")
     env = {"PATH": "/usr/bin:/bin"}
@@ -206,8 +207,8 @@ def test_without_a_collector_nothing_is_recorded_and_no_sdk_is_loaded() -> None:
 
 
 def test_rate_limit_waits_are_recorded(reader: Any) -> None:
-    from codex_pipeline.github.auth import TokenAuth
-    from codex_pipeline.github.client import GitHubClient
+    from codex_pipeline.effects.github.auth import TokenAuth
+    from codex_pipeline.effects.github.client import GitHubClient
 
     waits: list[float] = []
     with FakeGitHub(tokens=(TOKEN,)) as github:
@@ -218,3 +219,45 @@ def test_rate_limit_waits_are_recorded(reader: Any) -> None:
     assert waits == [3.0]
     (point,) = points(reader, metrics.RATE_LIMIT_WAIT)
     assert point.count == 1 and point.sum == pytest.approx(3.0)
+
+
+def test_step_implement_records_push_and_pull_request_spans_under_its_traceparent(
+        spans: Any, world: World,  # noqa: F811 (the fixture imported above)
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    monkeypatch.setenv("TRACEPARENT", f"00-{trace_id}-{parent}-01")
+    world.codex(monkeypatch, edits={"app.py": "def greet():\n    return 'hi'\n"}, message="## Summary\nAdded greet().")
+    spans.clear()
+    code, output = _run_step(world, "implement", _implementation(), "github-codex-implementation-t", "impl",
+                             monkeypatch, capsys)
+    assert code == 0, output
+    in_trace = [span for span in spans.get_finished_spans() if f"{span.context.trace_id:032x}" == trace_id]
+    by_name = {span.name: span for span in in_trace}
+    assert {"step.implement", "step.checkout", "step.codex", "step.push", "github.pull_request",
+            "github.comment"} <= set(by_name), sorted(by_name)
+    step = by_name["step.implement"]
+    assert f"{step.parent.span_id:016x}" == parent and step.attributes["codex.stage"] == "implementation"
+    for child in ("step.checkout", "step.codex", "step.push", "github.pull_request"):
+        assert by_name[child].parent.span_id == step.context.span_id, child
+    assert by_name["step.codex"].attributes["codex.result"] == "ok"
+
+
+def test_effect_functions_count_what_they_answer_without_submitting_as_ignored_with_a_reason(
+        reader: Any, tmp_path: Path) -> None:
+    from codex_pipeline.handlers import promote_plan
+    from tests.task_events import cloudevent, effect_env, task
+
+    def send(app: Any, kind: str, codex_task: Any) -> int:
+        headers, body = cloudevent(kind, codex_task)
+        return int(app(Request("POST", "/", Headers(headers), body)).status)
+
+    with FakeGitHub(tokens=("test-token",)) as github:
+        github.add_repo("acme/widgets")
+        github.add_issue("acme/widgets", "Fix it", "It is broken.")
+        env = effect_env(f"sqlite:///{tmp_path / 'state.db'}", tmp_path, github.url, CODEX_LOG_LEVEL="WARNING")
+        off = dispatch_planning.create_app(load_settings({**env, "CODEX_PLANNING_ENABLED": "false"}))
+        assert send(off, "planning", task("planning", 1)) == 202
+        promote = promote_plan.create_app(load_settings({**env, "CODEX_PLANNER_LOGIN": "codex-bot"}))
+        assert send(promote, "implementation", task("implementation", 1)) == 200  # no plan on the issue
+    assert deliveries(reader) == Counter({("dispatch-planning", "ignored", "planning-disabled"): 1,
+                                          ("promote-plan", "ignored", "no-plan"): 1})

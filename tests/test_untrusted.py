@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codex_pipeline import untrusted
-from codex_pipeline.untrusted import clean, fence, fence_for
+from codex_pipeline.core import untrusted
+from codex_pipeline.core.untrusted import clean, fence, fence_for
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

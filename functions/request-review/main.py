@@ -1,6 +1,6 @@
 """functions-framework entry for request-review (``--target handle``)."""
 
-from codex_pipeline.functions.request_review import create_app
-from codex_pipeline.runtime.functions_framework import entry
+from codex_pipeline.handlers.request_review import create_app
+from codex_pipeline.shell.functions_framework import entry
 
 handle = entry(create_app)

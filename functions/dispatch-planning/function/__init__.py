@@ -1,7 +1,7 @@
 """func-python entry for dispatch-planning: ``new()`` returns the ASGI function."""
 
-from codex_pipeline.functions.dispatch_planning import create_app
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers.dispatch_planning import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 def new() -> AsgiFunction:

@@ -1,7 +1,7 @@
 """func-python entry for ingest-webhook: ``new()`` returns the ASGI function."""
 
-from codex_pipeline.functions.ingest_webhook import create_app
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers.ingest_webhook import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 def new() -> AsgiFunction:

@@ -1,7 +1,7 @@
 """func-python entry for promote-plan: ``new()`` returns the ASGI function."""
 
-from codex_pipeline.functions.promote_plan import create_app
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers.promote_plan import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 def new() -> AsgiFunction:

@@ -1,7 +1,7 @@
 """func-python entry for request-review: ``new()`` returns the ASGI function."""
 
-from codex_pipeline.functions.request_review import create_app
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers.request_review import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 def new() -> AsgiFunction:

@@ -1,7 +1,7 @@
 """func-python entry for route-task: ``new()`` returns the ASGI function."""
 
-from codex_pipeline.functions.route_task import create_app
-from codex_pipeline.runtime.asgi import AsgiFunction
+from codex_pipeline.handlers.route_task import create_app
+from codex_pipeline.shell.asgi import AsgiFunction
 
 
 def new() -> AsgiFunction:

@@ -53,8 +53,8 @@ def _dev_info(state: Path) -> dict[str, Any]:
 def _local(args: argparse.Namespace, info: dict[str, Any]) -> Iterator[Any]:
     import requests
 
-    from codex_pipeline.dead_letters import DeadLetter
-    from codex_pipeline.events import Event
+    from codex_pipeline.wire.dead_letters import DeadLetter
+    from codex_pipeline.wire.events import Event
 
     url = f"{str(info['router']).rstrip('/')}/topics/{args.topic}"
     after = 0
@@ -79,8 +79,8 @@ def _kafka(args: argparse.Namespace) -> Iterator[Any]:
         raise SystemExit("dead-letters: --bootstrap needs confluent-kafka (pip install 'codex-pipeline[kafka]')") \
             from None
     from codex_pipeline.cli.listen import _text, structured
-    from codex_pipeline.dead_letters import DeadLetter
-    from codex_pipeline.events import Event
+    from codex_pipeline.wire.dead_letters import DeadLetter
+    from codex_pipeline.wire.events import Event
 
     consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": args.group, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "client.id": "codex-pipeline-dead-letters"})
@@ -132,9 +132,9 @@ def _replay(args: argparse.Namespace, letters: list[Any], info: dict[str, Any]) 
     import requests
 
     from codex_pipeline.cli.reconcile import parse_since
-    from codex_pipeline.dead_letters import KAFKA_BROKER_INGRESS, TriggerView, broker_of, select
     from codex_pipeline.dev.topology import TopologyError, load
-    from codex_pipeline.events import encode_binary
+    from codex_pipeline.wire.dead_letters import KAFKA_BROKER_INGRESS, TriggerView, broker_of, select
+    from codex_pipeline.wire.events import encode_binary
 
     if not (args.ids or args.type or args.since or args.all):
         raise SystemExit("dead-letters replay: choose events: IDs, --type, --since or --all")

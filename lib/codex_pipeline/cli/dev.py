@@ -3,6 +3,8 @@
 ``codex-pipeline dev comment NUMBER TEXT`` types a comment on an issue or pull request of the
 running dev's GitHub stand-in, as a person would on github.com: it comes back as an
 ``issue_comment.created`` delivery (``dev comment 57 "@tuslagch review"`` asks for a review).
+``codex-pipeline dev metrics`` prints the OpenTelemetry metrics every function and run of the
+running dev recorded so far (what its summary ends with).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="their author_association (default: OWNER)")
     comment.add_argument("--state", type=Path, default=argparse.SUPPRESS,
                          help="the running dev's state folder (default: .codex-pipeline)")
+    shown = helpers.add_parser("metrics", help="print what the running dev's functions and runs recorded so far",
+                               description="Print the OpenTelemetry metrics (deliveries by function and outcome, "
+                                           "emits, submissions, rate-limit waits, runs, Codex runs) every function "
+                                           "and run of the running dev recorded so far.")
+    shown.add_argument("--state", type=Path, default=argparse.SUPPRESS,
+                       help="the running dev's state folder (default: .codex-pipeline)")
 
 
 def comment(args: argparse.Namespace) -> int:
@@ -76,9 +84,20 @@ def comment(args: argparse.Namespace) -> int:
     return 0
 
 
+def metrics(args: argparse.Namespace) -> int:
+    from codex_pipeline.dev.metricsview import metric_lines
+
+    lines = metric_lines((args.state / "metrics").resolve())
+    print("\n".join(lines) if lines else f"dev metrics: nothing recorded yet in {args.state / 'metrics'} "
+                                           "(start `codex-pipeline dev` and send a delivery)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "dev_helper", None) == "comment":
         return comment(args)
+    if getattr(args, "dev_helper", None) == "metrics":
+        return metrics(args)
     from codex_pipeline.dev.run import DevOptions
     from codex_pipeline.dev.run import run as run_dev
     from codex_pipeline.dev.topology import TopologyError

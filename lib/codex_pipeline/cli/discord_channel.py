@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     stream = None
     if secret(os.environ, "DISCORD_BOT_TOKEN") and secret(os.environ, "DISCORD_GUILD_ID"):  # or their _FILE
-        from codex_pipeline.config import load_settings
-        from codex_pipeline.logs import configure
+        from codex_pipeline.shell.config import load_settings
+        from codex_pipeline.shell.logs import configure
 
         configure(load_settings().log_level)
         stream = start_stream(DiscordConfig.from_env(os.environ), stage=args.stage, repository=args.repo,

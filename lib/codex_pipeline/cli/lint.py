@@ -27,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"codex-pipeline lint: nothing to check in {root}: none of {', '.join(p + '/' for p in CHECKED)}; "
               "run it at the repository root or pass --root", file=sys.stderr)
         return 2
-    findings = lint(root, kustomize=not args.no_kustomize)
+    from codex_pipeline.cli import COMMANDS
+
+    findings = lint(root, verbs=set(COMMANDS), kustomize=not args.no_kustomize)
     for finding in findings:
         print(finding)
     errors = [f for f in findings if not f.skip]

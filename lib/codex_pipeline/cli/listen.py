@@ -45,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def readable(attributes: Mapping[str, Any], data: bytes) -> dict[str, Any]:
     """Attributes plus the data decoded: a CodexTask as the spec's JSON, else JSON, else base64."""
-    from codex_pipeline import tasks
     from codex_pipeline.errors import BadRequest
+    from codex_pipeline.wire import tasks
 
     out: dict[str, Any] = {"type": attributes.get("type"), "id": attributes.get("id"),
                            "subject": attributes.get("subject"), "partitionkey": attributes.get("partitionkey"),

@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.effects.store import migrations, open_store
     from codex_pipeline.errors import Unavailable
-    from codex_pipeline.store import migrations, open_store
+    from codex_pipeline.shell.config import load_settings
 
     url = args.database_url or load_settings().database_url
     try:

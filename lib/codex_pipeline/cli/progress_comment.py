@@ -13,10 +13,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from codex_pipeline.names import PROGRESS_MARKER as DEFAULT_MARKER  # the one home of the marker
+from codex_pipeline.core.names import PROGRESS_MARKER as DEFAULT_MARKER  # the one home of the marker
 
 if TYPE_CHECKING:
-    from codex_pipeline.config import Settings
+    from codex_pipeline.shell.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def _has_credentials(settings: Settings) -> bool:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
     from codex_pipeline.steps.progress import with_marker
 
     settings = load_settings()

@@ -39,12 +39,12 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.effects.github import client_from_settings
+    from codex_pipeline.effects.github.deliveries import Hook
+    from codex_pipeline.effects.reconcile import reconcile
+    from codex_pipeline.effects.store import open_store
     from codex_pipeline.errors import ConfigurationError, PipelineError
-    from codex_pipeline.github import client_from_settings
-    from codex_pipeline.github.deliveries import Hook
-    from codex_pipeline.reconcile import reconcile
-    from codex_pipeline.store import open_store
+    from codex_pipeline.shell.config import load_settings
 
     try:
         settings = load_settings()

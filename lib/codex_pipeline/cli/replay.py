@@ -46,7 +46,7 @@ def resolve_secret(args: argparse.Namespace) -> str | None:
         return None
     if args.secret:
         return str(args.secret)
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     configured = load_settings().webhook_secrets  # CODEX_WEBHOOK_SECRET, its _FILE, or the YAML file
     if configured:
@@ -61,7 +61,7 @@ def resolve_secret(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import requests
 
-    from codex_pipeline import signatures
+    from codex_pipeline.wire import signatures
 
     try:
         body = args.file.read_bytes()

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.cli.values import seconds
-from codex_pipeline.config import Settings
+from codex_pipeline.shell.config import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -78,9 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib
 
-    from codex_pipeline import metrics
     from codex_pipeline.errors import PipelineError, StartupError, StepError
-    from codex_pipeline.logs import configure
+    from codex_pipeline.shell import metrics
+    from codex_pipeline.shell.logs import configure
     from codex_pipeline.steps.context import environ_of, step_settings
 
     settings = step_settings(environ_of(args))  # a wrong setting stops here: one line, exit 2
@@ -123,13 +123,13 @@ def traced(stage: str) -> Iterator[Span | Any]:
     every WorkflowTemplate sets from its ``traceparent`` parameter); spans and metrics are exported
     before the step exits (it is a short-lived pod). With no trace to continue, no collector and no
     metrics installed, nothing of OpenTelemetry is loaded."""
-    from codex_pipeline import metrics, spans
+    from codex_pipeline.shell import metrics, spans
 
     traceparent = os.environ.get("TRACEPARENT") or None
     if traceparent is None and not metrics.configured() and not metrics.enabled():
         yield spans.NO_SPAN
         return
-    from codex_pipeline import telemetry
+    from codex_pipeline.shell import telemetry
 
     try:
         telemetry.setup(STEP_SERVICE)

@@ -15,7 +15,7 @@ import sys
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from codex_pipeline.config import Settings
+from codex_pipeline.shell.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print("transcripts: needs boto3 (pip install boto3)", file=sys.stderr)
         return 2
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     settings = load_settings()
     args.bucket = args.bucket or settings.artifact_bucket

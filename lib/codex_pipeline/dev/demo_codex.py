@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from codex_pipeline.prompts import PLAN_SECTIONS
+from codex_pipeline.core.prompts import PLAN_SECTIONS
 
 NAME = "demo Codex (scripted, no model)"
 THREAD = "00000000-demo-4000-8000-codexpipeline"

@@ -47,7 +47,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from codex_pipeline.argo import ANNOTATION_STOP_REASON, DryRunSubmitter
 from codex_pipeline.dev.templates import (
     Resolved,
     TemplateError,
@@ -59,6 +58,7 @@ from codex_pipeline.dev.templates import (
     substitute,
 )
 from codex_pipeline.dev.view import View
+from codex_pipeline.effects.argo import ANNOTATION_STOP_REASON, DryRunSubmitter
 
 EXIT_HANDLER_TIMEOUT = 600.0
 STATUS = "status.json"

@@ -28,7 +28,7 @@ PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "TMPDIR", "CODEX_LOG_LEVEL", "CODEX_
 
 def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | None, str, str]:
     """(binary, API key or None, how the live view names it, why this one)."""
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     # CODEX_BIN through the settings table (its _FILE and the YAML file too), found on PATH as a shell would.
     binary = shutil.which(load_settings(environ, only={"CODEX_BIN"}).codex_bin, path=environ.get("PATH"))

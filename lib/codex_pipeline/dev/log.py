@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_pipeline.events import Event
+from codex_pipeline.wire.events import Event
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

@@ -1,7 +1,7 @@
 """The metrics part of ``codex-pipeline dev``'s summary: what every function and step recorded.
 
 Each process dev runs writes its OpenTelemetry metrics to ``<state>/metrics/`` (``CODEX_METRICS_DIR``,
-:mod:`codex_pipeline.metrics_file`); these lines add them up, so the summary shows the same numbers
+:mod:`codex_pipeline.shell.metrics_file`); these lines add them up, so the summary shows the same numbers
 a collector would get: deliveries by function and outcome, emit and submission times, GitHub
 rate-limit waits, runs by stage and result, and Codex run times.
 """
@@ -12,8 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from codex_pipeline import metrics
-from codex_pipeline.metrics_file import read_totals
+from codex_pipeline.shell import metrics
+from codex_pipeline.shell.metrics_file import read_totals
 
 OUTCOMES = ("accepted", "ignored", "duplicate", "4xx", "5xx")
 

@@ -2,7 +2,7 @@
 
 When dev serves its GitHub stand-in, the stand-in gets a webhook pointing at the local
 ingest-webhook (signed with dev's webhook secret), ``replay`` sends through it, and this thread
-runs the same :func:`codex_pipeline.reconcile.reconcile` the CronJob runs, every ``every``
+runs the same :func:`codex_pipeline.effects.reconcile.reconcile` the CronJob runs, every ``every``
 seconds, on dev's store: a delivery ingest refused while a sink was down (503) is redelivered,
 as in the cluster. Each run that finds something prints its summary in dev's view.
 """
@@ -44,10 +44,10 @@ class Reconciler:
 
     def run_once(self) -> str:
         """One reconcile pass; its summary."""
-        from codex_pipeline.github import GitHubClient, TokenAuth
-        from codex_pipeline.github.deliveries import Hook
-        from codex_pipeline.reconcile import reconcile
-        from codex_pipeline.store import open_store
+        from codex_pipeline.effects.github import GitHubClient, TokenAuth
+        from codex_pipeline.effects.github.deliveries import Hook
+        from codex_pipeline.effects.reconcile import reconcile
+        from codex_pipeline.effects.store import open_store
 
         store = open_store(self.database_url)
         client = GitHubClient(TokenAuth(self.token), self.github.url)

@@ -39,8 +39,8 @@ from codex_pipeline.dev.log import Due, EventLog, Record
 from codex_pipeline.dev.topology import Key, Topology, Trigger
 from codex_pipeline.dev.view import View
 from codex_pipeline.errors import PipelineError
-from codex_pipeline.events import WORKFLOW_SUBMITTED_TYPE, Event, decode_request, encode_binary, is_cloudevent
-from codex_pipeline.http import Headers, Request
+from codex_pipeline.wire.events import WORKFLOW_SUBMITTED_TYPE, Event, decode_request, encode_binary, is_cloudevent
+from codex_pipeline.wire.http import Headers, Request
 
 _DETAILS = re.compile(r"(:?\s+[A-Za-z_.]+=\S*)+$")
 RETRYABLE = frozenset({404, 408, 409, 429}) | frozenset(range(500, 600))

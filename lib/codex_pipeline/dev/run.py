@@ -29,14 +29,14 @@ from typing import Any
 
 import yaml
 
-from codex_pipeline.config import Settings, configured_names, load_settings
 from codex_pipeline.dev import processes, standin
 from codex_pipeline.dev.log import EventLog
 from codex_pipeline.dev.router import Router
 from codex_pipeline.dev.topology import Topology, load
 from codex_pipeline.dev.view import View
 from codex_pipeline.errors import CONFIGURATION_EXIT, ConfigurationError
-from codex_pipeline.events import Event
+from codex_pipeline.shell.config import Settings, configured_names, load_settings
+from codex_pipeline.wire.events import Event
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS = ("ingest-webhook", "route-task", "dispatch-planning", "promote-plan", "request-review")

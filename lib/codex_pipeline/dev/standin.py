@@ -32,7 +32,7 @@ CONFIGURED_BY = frozenset({"CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_G
 def wanted(environ: Mapping[str, str]) -> bool:
     """Only when the caller configured no GitHub at all (a real one always wins), in the environment,
     a ``_FILE`` or the YAML file."""
-    from codex_pipeline.config import configured_names
+    from codex_pipeline.shell.config import configured_names
 
     return not (configured_names(environ) & CONFIGURED_BY)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +60,12 @@ def _rel(root: Path, path: Path) -> str:
         return str(path)
 
 
-def lint(root: Path, *, kustomize: bool = True) -> list[Finding]:
-    """Every finding for the tree at ``root`` (empty = clean)."""
+def lint(root: Path, *, verbs: Collection[str], kustomize: bool = True) -> list[Finding]:
+    """Every finding for the tree at ``root`` (empty = clean).
+
+    ``verbs`` are the ``codex-pipeline`` verbs a WorkflowTemplate may call; the CLI passes its
+    own table, so the lint package does not import the CLI (tooling layers stay one-way).
+    """
     findings: list[Finding] = []
     documents: list[Document] = []
     for path in manifest_files(root):
@@ -85,7 +89,7 @@ def lint(root: Path, *, kustomize: bool = True) -> list[Finding]:
     for folder in (root / "functions").glob("*/"):
         if folder.is_dir() and (folder / "function").is_dir() and not (folder / "func.yaml").is_file():
             findings.append(Finding(_rel(root, folder), 0, "function folder has no func.yaml"))
-    findings.extend(_argo_findings(root, documents))
+    findings.extend(_argo_findings(root, documents, verbs))
     from codex_pipeline.lint import crossref
 
     findings.extend(Finding(file, line, message) for file, line, message in crossref.check(root, documents))
@@ -166,14 +170,7 @@ def _walk_strings(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tupl
             yield from _walk_strings(item, (*path, index))
 
 
-def cli_verbs() -> set[str]:
-    from codex_pipeline.cli import COMMANDS
-
-    return set(COMMANDS)
-
-
-def _argo_findings(root: Path, documents: list[Document]) -> Iterator[Finding]:
-    verbs = cli_verbs()
+def _argo_findings(root: Path, documents: list[Document], verbs: Collection[str]) -> Iterator[Finding]:
     for doc in documents:
         value = doc.value
         if value.get("kind") not in ("WorkflowTemplate", "Workflow") or not isinstance(value.get("spec"), dict):
@@ -227,7 +224,7 @@ def _template_refs(template: dict[str, Any], base: tuple[Any, ...]) -> Iterator[
 
 
 def _command_findings(file: str, doc: Document, base: tuple[Any, ...], body: dict[str, Any],
-                      verbs: set[str]) -> Iterator[Finding]:
+                      verbs: Collection[str]) -> Iterator[Finding]:
     words = [w for w in (body.get("command") or []) + (body.get("args") or []) if isinstance(w, str)]
     source = body.get("source")
     if isinstance(source, str):

@@ -1,7 +1,7 @@
 """Cross-references between the code and the manifests.
 
 What the code handles, emits, submits and reads is asked from the code itself: each function
-module ``codex_pipeline.functions.<name>`` may expose ``HANDLES`` (CloudEvent types it accepts),
+module ``codex_pipeline.handlers.<name>`` may expose ``HANDLES`` (CloudEvent types it accepts),
 ``EMITS`` (types it emits), ``TEMPLATE`` + ``PARAMETERS`` (the WorkflowTemplate it submits and
 the parameter names it sets) and ``SETTINGS_READ`` (environment variables it reads). A check
 runs where both its code side and its manifest side exist, so functions and manifests can land
@@ -37,7 +37,7 @@ class CodeFacts:
 def code_facts(name: str) -> CodeFacts | None:
     """What the function's module declares (None when there is no module yet)."""
     try:
-        module = importlib.import_module(f"codex_pipeline.functions.{name.replace('-', '_')}")
+        module = importlib.import_module(f"codex_pipeline.handlers.{name.replace('-', '_')}")
     except ModuleNotFoundError:
         return None
 

@@ -78,7 +78,7 @@ class AgentUser:
 
 def agent_user(environ: Mapping[str, str]) -> AgentUser | None:
     """``CODEX_AGENT_USER`` when set; a step that cannot switch to it stops with the reason."""
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     spec = load_settings(environ, only={"CODEX_AGENT_USER"}).agent_user
     if not spec:
@@ -98,7 +98,7 @@ def agent_environ(environ: Mapping[str, str], home: Path | None, workdir: Path |
     With ``workdir`` (Codex as another user), git may read the step's repository there
     (``safe.directory``), so Codex can still run ``git status``/``git diff``; it cannot write ``.git``.
     """
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     extra = load_settings(environ, only={"CODEX_AGENT_ENV"}).agent_env
     env = {name: environ[name] for name in (*PASSED_ENV, *extra) if name in environ}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from codex_pipeline.github import CheckRun, GitHubClient
+    from codex_pipeline.effects.github import CheckRun, GitHubClient
     from codex_pipeline.steps.context import Transcript
 
 CHECK_NAMES = {"implement": "codex / implementation", "review": "codex / review"}  # github.models.OWN_CHECKS
@@ -46,14 +46,14 @@ def details_link(template: str | None, namespace: str, workflow: str) -> str | N
 
 def details_url(environ: Mapping[str, str], workflow: str) -> str | None:
     """:func:`details_link` from the settings (``_FILE`` and the YAML file included, as the functions read them)."""
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     settings = load_settings(environ)
     return details_link(settings.argo_ui_url, settings.workflow_namespace, workflow)
 
 
 def uses_check_runs(client: GitHubClient) -> bool:
-    from codex_pipeline.github import AppAuth
+    from codex_pipeline.effects.github import AppAuth
 
     return isinstance(client.auth, AppAuth)
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from codex_pipeline import metrics, spans
-from codex_pipeline.config import Settings
+from codex_pipeline.shell import metrics, spans
+from codex_pipeline.shell.config import Settings
 
 if TYPE_CHECKING:
     from codex_pipeline.steps.agent import AgentUser
@@ -69,7 +69,7 @@ class CodexOptions:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CodexOptions:
         """Defaults from the settings ``CODEX_BIN``, ``CODEX_MODEL``, ``CODEX_REASONING``, ``CODEX_SEARCH``,
         ``CODEX_YOLO``, ``CODEX_EXTRA_ARGS`` and ``CODEX_TIMEOUT_SECONDS``; explicit values win."""
-        from codex_pipeline.config import load_settings
+        from codex_pipeline.shell.config import load_settings
 
         settings = load_settings(environ)
         values: dict[str, Any] = {"binary": settings.codex_bin, "model": settings.codex_model,

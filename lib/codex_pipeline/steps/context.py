@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from codex_pipeline.errors import ConfigurationError, StepInputError
-from codex_pipeline.pb import codex_task_pb2 as pb
 from codex_pipeline.steps.codex import CodexOptions, CodexResult, ProgressSink, TodoSink, run_codex
 from codex_pipeline.steps.secretfiles import secret
-from codex_pipeline.tasks import from_json_dict
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
+from codex_pipeline.wire.tasks import from_json_dict
 
 if TYPE_CHECKING:
-    from codex_pipeline.config import Settings
-    from codex_pipeline.github import Auth, GitHubClient
+    from codex_pipeline.effects.github import Auth, GitHubClient
+    from codex_pipeline.shell.config import Settings
 
 def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> str:
     """A parameter from ``--…-file PATH`` (``-`` = stdin) or the environment variable ``env_name``."""
@@ -107,8 +107,8 @@ class GitHubAccess:
 
 
 def github_access(environ: Mapping[str, str]) -> GitHubAccess:
-    from codex_pipeline.config import load_settings
-    from codex_pipeline.github import checks_client, client_from_settings
+    from codex_pipeline.effects.github import checks_client, client_from_settings
+    from codex_pipeline.shell.config import load_settings
 
     token = github_token(environ)
     environ = app_credentials(environ)
@@ -139,7 +139,7 @@ def app_credentials(environ: Mapping[str, str]) -> dict[str, str]:
 
 def step_settings(environ: Mapping[str, str]) -> Settings:
     """The settings as the functions read them (``<VAR>_FILE``, the YAML file, the table's defaults)."""
-    from codex_pipeline.config import load_settings
+    from codex_pipeline.shell.config import load_settings
 
     return load_settings(environ)
 
@@ -218,9 +218,18 @@ class Transcript:
 
 
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
-    """Values to redact from transcripts: credentials from the environment or their files, and extra ones."""
-    values = [secret(environ, name) for name in SECRET_NAMES] + list(extra)
-    return [value.strip() for value in values if value and len(value.strip()) >= 8]
+    """Values to redact from transcripts: credentials from the environment or their files, every
+    secret setting of the table (the YAML file may hold them too), and extra ones."""
+    from codex_pipeline.shell.config import SETTINGS, configured_names, load_settings
+
+    values: list[str | None] = [secret(environ, name) for name in SECRET_NAMES] + list(extra)
+    given = configured_names(environ)  # a default (the local SQLite path) is no secret
+    rows = [row for row in SETTINGS if row.secret and row.env in given]
+    settings = load_settings(environ, only={row.env for row in rows})
+    for row in rows:
+        value = getattr(settings, row.field)
+        values += list(value) if isinstance(value, tuple) else [value]
+    return sorted({value.strip() for value in values if value and len(value.strip()) >= 8})
 
 
 @contextmanager

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codex_pipeline.discord_rest import DEFAULT_API_URL, call
+from codex_pipeline.discord.rest import DEFAULT_API_URL, call
 from codex_pipeline.errors import DiscordError
-from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.shell.logs import decision, get_logger
 
 MESSAGE_LIMIT = 2000
 CHANNEL_NAME_LIMIT = 100
@@ -41,7 +41,7 @@ class DiscordConfig:
     def from_env(cls, environ: Mapping[str, str]) -> DiscordConfig:
         """``DISCORD_BOT_TOKEN``, ``DISCORD_GUILD_ID``, optional ``DISCORD_CATEGORY_ID`` (each also as a
         ``_FILE``: the templates mount them from the ``discord-codex-bot`` Secret) and ``DISCORD_API_URL``."""
-        from codex_pipeline.config import load_settings
+        from codex_pipeline.shell.config import load_settings
         from codex_pipeline.steps.secretfiles import secret
 
         return cls(token=secret(environ, "DISCORD_BOT_TOKEN") or "",

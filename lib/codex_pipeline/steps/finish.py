@@ -28,9 +28,8 @@ import json
 import re
 from collections.abc import Mapping
 
-from codex_pipeline import tasks
-from codex_pipeline.argo import ANNOTATION_STOP_REASON
-from codex_pipeline.logs import decision, get_logger
+from codex_pipeline.effects.argo import ANNOTATION_STOP_REASON
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import RunReport, details_url
 from codex_pipeline.steps.context import (
@@ -42,6 +41,7 @@ from codex_pipeline.steps.context import (
     step_settings,
     workflow_name,
 )
+from codex_pipeline.wire import tasks
 
 log = get_logger("codex_pipeline.steps.finish")
 IN_PROGRESS = " ← in progress"

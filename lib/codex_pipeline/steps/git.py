@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codex_pipeline import spans
+from codex_pipeline.core.names import DEFAULT_BRANCH_PREFIX, head_branch
 from codex_pipeline.errors import GitError
-from codex_pipeline.names import DEFAULT_BRANCH_PREFIX, head_branch
+from codex_pipeline.shell import spans
 
 # Files the steps write into the working tree that must never be committed.
 LOCAL_EXCLUDES = (".codex-*",)
@@ -27,7 +27,7 @@ SPAN_PUSH = "step.push"
 
 
 def issue_branch(issue_number: int, title: str, prefix: str = DEFAULT_BRANCH_PREFIX) -> str:
-    """``codex/issue-<n>-<slug>``: the spec's branch name, built by :mod:`codex_pipeline.names`
+    """``codex/issue-<n>-<slug>``: the spec's branch name, built by :mod:`codex_pipeline.core.names`
     exactly as the router builds it, so the step pushes the branch the task names."""
     return head_branch(issue_number, title, prefix)
 

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from codex_pipeline.core.names import plan_digest
+from codex_pipeline.core.untrusted import clean
 from codex_pipeline.errors import PipelineError, StepError, StepFailed
-from codex_pipeline.logs import decision, get_logger
-from codex_pipeline.names import plan_digest
-from codex_pipeline.pb import codex_task_pb2 as pb
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
 from codex_pipeline.steps.codex import CodexResult
@@ -41,7 +41,7 @@ from codex_pipeline.steps.context import (
 )
 from codex_pipeline.steps.git import Git, issue_branch, remote_url
 from codex_pipeline.steps.tracker import Tracker
-from codex_pipeline.untrusted import clean
+from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
 LOG_FILE = ".codex-implementation.log"
 log = get_logger("codex_pipeline.steps.implement")
@@ -100,7 +100,7 @@ def branch_for(head: str, issue: int, title: str, prefix: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.prompts import implementation_prompt
+    from codex_pipeline.core.prompts import implementation_prompt
 
     environ = environ_of(args)
     task, _ = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from codex_pipeline.config import Settings
+from codex_pipeline.shell.config import Settings
 
 DEFAULT_UPSTREAM = Settings.model_api_url  # CODEX_MODEL_API_URL's default, declared in the table
 PROVIDER_ID = "codex-pipeline"

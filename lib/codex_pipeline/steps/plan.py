@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from codex_pipeline.logs import decision, get_logger
-from codex_pipeline.names import PLAN_MARKER, PROGRESS_MARKER
+from codex_pipeline.core.names import PLAN_MARKER, PROGRESS_MARKER
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps.context import (
     Transcript,
     codex_options,
@@ -46,7 +46,7 @@ def plan_comment(message: str, workflow: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.prompts import planning_prompt
+    from codex_pipeline.core.prompts import planning_prompt
 
     environ = environ_of(args)
     task, _ = decode_task_json(read_input(args.payload_file, "PAYLOAD", environ), base64_encoded=None)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from codex_pipeline.names import PROGRESS_MARKER as PROGRESS_MARKER  # one home: codex_pipeline.names
-from codex_pipeline.untrusted import clean
+from codex_pipeline.core.names import PROGRESS_MARKER as PROGRESS_MARKER  # one home: codex_pipeline.core.names
+from codex_pipeline.core.untrusted import clean
 
 REVIEW_START = "<!-- codex:review-pass -->"
 REVIEW_END = "<!-- /codex:review-pass -->"

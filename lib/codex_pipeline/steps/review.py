@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codex_pipeline import tasks
+from codex_pipeline.core.names import issue_of_branch as _issue_of_branch
 from codex_pipeline.errors import PipelineError, StepError, StepFailed
-from codex_pipeline.logs import decision, get_logger
-from codex_pipeline.names import issue_of_branch as _issue_of_branch
+from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
 from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
 from codex_pipeline.steps.context import (
@@ -36,6 +35,7 @@ from codex_pipeline.steps.context import (
 )
 from codex_pipeline.steps.git import Git, remote_url
 from codex_pipeline.steps.tracker import Tracker
+from codex_pipeline.wire import tasks
 
 if TYPE_CHECKING:
     from codex_pipeline.steps.codex import CodexResult
@@ -59,7 +59,7 @@ def review_section(workflow: str, lines: list[str], summary: str = "", failed: s
 
 
 def run(args: argparse.Namespace) -> int:
-    from codex_pipeline.prompts import review_prompt
+    from codex_pipeline.core.prompts import review_prompt
 
     environ = environ_of(args)
     task, raw = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)

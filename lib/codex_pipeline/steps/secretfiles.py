@@ -3,7 +3,7 @@
 The WorkflowTemplates mount each Secret as a volume (files mode 0400, owned by the step's user) and
 set only the ``*_FILE`` paths in the environment: a value in the environment would sit in
 ``/proc/<pid>/environ`` of the container's first process, where anything of the same uid reads it.
-The plain variable still wins (local runs and ``codex-pipeline dev``), as in :mod:`codex_pipeline.config`.
+The plain variable still wins (local runs and ``codex-pipeline dev``), as in :mod:`codex_pipeline.shell.config`.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from codex_pipeline.core.untrusted import clean
 from codex_pipeline.steps.checks import is_test_command, tests_line
-from codex_pipeline.untrusted import clean
 
 _WORD = re.compile(r"[a-z0-9_]+")
 _STOP = frozenset((
@@ -76,10 +76,11 @@ class Tracker:
     def __post_init__(self) -> None:
         self._item_words = [words(item) for item in self.items]
 
-    def best_item(self, text: str) -> int | None:
-        """The plan item ``text`` matches best (ties: the first not yet done), or None."""
+    def best_item(self, text: str, taken: frozenset[int] = frozenset()) -> int | None:
+        """The plan item ``text`` matches best (ties: the first not yet done), or None; items in
+        ``taken`` (matched by an earlier entry of the same to-do list) are left to that entry."""
         found = words(text)
-        scored = [(overlap(found, item), -index) for index, item in enumerate(self._item_words)]
+        scored = [(overlap(found, item), -index) for index, item in enumerate(self._item_words) if index not in taken]
         best = max(scored, default=(0.0, 0))
         if best[0] < MATCH:
             return None
@@ -93,7 +94,9 @@ class Tracker:
             self.active = index
 
     def _todo(self, todo: Sequence[tuple[str, bool]]) -> None:
-        matched = [self.best_item(text) for text, _ in todo]
+        matched: list[int | None] = []
+        for text, _ in todo:
+            matched.append(self.best_item(text, frozenset(m for m in matched if m is not None)))
         if all(m is None for m in matched) and len(todo) == len(self.items):
             matched = list(range(len(todo)))  # Codex's list mirrors the plan in other words
         for (_, finished), index in zip(todo, matched, strict=True):
@@ -142,8 +145,12 @@ class Tracker:
 
     def status(self) -> list[str]:
         """The status block: current item, tests run and their result, blockers, next action."""
-        current = (f"{self.active + 1}. {_short(self.items[self.active])}" if self.active is not None
-                   else "reading the repository and the plan")
+        if self.active is not None:
+            current = f"{self.active + 1}. {_short(self.items[self.active])}"
+        elif self.items and len(self.done) == len(self.items):
+            current = "every item is done; Codex is wrapping up"
+        else:
+            current = "reading the repository and the plan" if not self.done else "between items"
         lines = [f"**Current:** {current}", f"**Tests run:** {tests_line(self.tests)}",
                  f"**Blockers:** {'; '.join(self.blockers()) or 'none'}", f"**Next:** {self.next_action()}"]
         if self.todo:
