@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
-from codex_pipeline.effects.argo import SHUTDOWN_STOP, WorkflowState
-from codex_pipeline.effects.store import CANCELLED, FAILED, SUCCEEDED, WorkflowRun
+# What became of a run (the store's run_outcomes keep these words).
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+OUTCOMES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 RETRYABLE = frozenset({FAILED, CANCELLED})
 RUNNING = "running"
@@ -27,6 +30,33 @@ NAME_PREFIXES: dict[str, str] = {
     "github-codex-review": "github-codex-review",
 }
 _STOPPED = ("stopped with strategy", "terminated with strategy")  # Argo's messages for a shutdown
+_SHUTDOWNS = ("Stop", "Terminate")  # Argo's spec.shutdown strategies
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    """What Argo's controller wrote of one Workflow (``WorkflowSubmitter.state`` reads it): ``phase``
+    ('' before it started, Pending, Running, Succeeded, Failed or Error), ``message``, ``shutdown``
+    ('' or Stop/Terminate) and the pipeline's ``stop_reason`` annotation."""
+
+    phase: str
+    message: str = ""
+    shutdown: str = ""
+    stop_reason: str = ""
+
+
+class Run(Protocol):
+    """What the choice reads of a recorded run (the store's WorkflowRun has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def submitted_at(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=Run)
 
 
 def outcome_of(state: WorkflowState | None) -> tuple[str, str]:
@@ -37,7 +67,7 @@ def outcome_of(state: WorkflowState | None) -> tuple[str, str]:
     if state.phase == "Succeeded":
         return SUCCEEDED, state.message
     if state.phase in ("Failed", "Error"):
-        stopped = state.shutdown in (SHUTDOWN_STOP, "Terminate") or any(
+        stopped = state.shutdown in _SHUTDOWNS or any(
             word in state.message.lower() for word in _STOPPED)
         if stopped:
             return CANCELLED, state.stop_reason or state.message or "stopped"
@@ -45,23 +75,23 @@ def outcome_of(state: WorkflowState | None) -> tuple[str, str]:
     return RUNNING, state.phase or "not started yet"
 
 
-def latest_per_stage(runs: Sequence[WorkflowRun]) -> list[WorkflowRun]:
+def latest_per_stage(runs: Sequence[R]) -> list[R]:
     """The newest run of each stage (``runs`` oldest first, as the store lists them)."""
-    newest: dict[str, WorkflowRun] = {}
+    newest: dict[str, R] = {}
     for run in runs:
         newest[run.stage] = run
     return sorted(newest.values(), key=lambda run: run.submitted_at)
 
 
 @dataclass(frozen=True)
-class Choice:
+class Choice(Generic[R]):
     """The run to re-run (None when there is none) and the reason, said to the user when refused."""
 
-    run: WorkflowRun | None
+    run: R | None
     reason: str
 
 
-def choose(runs: Sequence[WorkflowRun], outcomes: Mapping[str, tuple[str, str]]) -> Choice:
+def choose(runs: Sequence[R], outcomes: Mapping[str, tuple[str, str]]) -> Choice[R]:
     """The newest of the stages' newest runs that failed or was cancelled.
 
     ``outcomes`` maps a run's name to (outcome, detail) for the runs :func:`latest_per_stage`

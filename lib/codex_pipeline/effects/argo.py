@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from codex_pipeline.core.retry import WorkflowState as WorkflowState  # what state() returns (a core type)
 from codex_pipeline.errors import ConfigurationError, PermanentFailure, Unavailable
 from codex_pipeline.shell import logs
 
@@ -83,17 +84,6 @@ def stop_patch(reason: str = "") -> dict[str, Any]:
     if not reason:
         return STOP_PATCH
     return {"metadata": {"annotations": {ANNOTATION_STOP_REASON: reason}}, "spec": {"shutdown": SHUTDOWN_STOP}}
-
-
-@dataclass(frozen=True)
-class WorkflowState:
-    """What the controller wrote of one Workflow: ``phase`` ('' before it started, Pending, Running,
-    Succeeded, Failed or Error), ``message``, ``shutdown`` ('' or Stop/Terminate), ``stop_reason``."""
-
-    phase: str
-    message: str = ""
-    shutdown: str = ""
-    stop_reason: str = ""
 
 
 def state_of(workflow: Mapping[str, Any]) -> WorkflowState:

@@ -36,6 +36,9 @@ from datetime import datetime
 from importlib import resources
 from typing import Protocol, runtime_checkable
 
+# The outcome words are the decision core's (what retry chooses by); the store keeps them.
+from codex_pipeline.core.retry import CANCELLED, FAILED, OUTCOMES, SUCCEEDED
+
 
 class OnceState(enum.Enum):
     """What :meth:`Store.claim_once` found."""
@@ -71,8 +74,6 @@ class WorkflowRun:
     submitted_at: datetime
 
 
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-OUTCOMES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 
 @dataclass(frozen=True)
