@@ -17,7 +17,7 @@ export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults (installs only what running needs)"
 	@echo "make test   - lint, type-check and run every test (what CI runs)"
-	@echo "make lint   - ruff + manifest lint"
+	@echo "make lint   - ruff, manifest lint and the import contracts (lint-imports)"
 	@echo "make bench  - run the benchmarks in bench/"
 
 $(RUN_STAMP): pyproject.toml
@@ -43,20 +43,29 @@ run: $(RUN_STAMP)
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check lib functions tests bench proto/generate.py || true
+	$(BIN)/ruff format --check .
 	$(BIN)/codex-pipeline lint
+	$(BIN)/lint-imports --no-cache
 
 # Self-contained func build roots under build/func/<name>/ (deploy: func deploy --path build/func/<name>).
 bundle: venv
 	$(BIN)/codex-pipeline bundle
 
+# mypy over the library, tests and bench, then each function folder on its own (every folder has a
+# main.py and a function/ package, so one run would see five modules named main and function).
+MYPY_FUNCTIONS = for f in functions/*/; do $(BIN)/mypy $${f}main.py $${f}function/__init__.py || exit 1; done
+
 typecheck: venv
 	$(BIN)/mypy
+	@$(MYPY_FUNCTIONS)
 
 test: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/codex-pipeline lint
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
+	@$(MYPY_FUNCTIONS)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 proto: venv

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_pipeline.core.retry import GONE, NAME_PREFIXES, RUNNING, WorkflowState, choose, outcome_of
-from codex_pipeline.effects.argo import DryRunSubmitter
+from codex_pipeline.core.retry import GONE, NAME_PREFIXES, RUNNING, choose, outcome_of
+from codex_pipeline.effects.argo import DryRunSubmitter, WorkflowState
 from codex_pipeline.effects.store import CANCELLED, FAILED, SUCCEEDED, RunOutcome, Store, WorkflowRun, open_store
 from codex_pipeline.handlers import dispatch_planning, promote_plan, request_review
 from codex_pipeline.handlers.retrying import retry

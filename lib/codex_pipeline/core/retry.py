@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Generic, Protocol, TypeVar
 
-# What became of a run (the store's run_outcomes keep these words).
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-OUTCOMES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+from codex_pipeline.wire.runs import CANCELLED, FAILED, SHUTDOWN_STOP, SUCCEEDED, WorkflowRun, WorkflowState
 
 RETRYABLE = frozenset({FAILED, CANCELLED})
 RUNNING = "running"
@@ -30,33 +26,6 @@ NAME_PREFIXES: dict[str, str] = {
     "github-codex-review": "github-codex-review",
 }
 _STOPPED = ("stopped with strategy", "terminated with strategy")  # Argo's messages for a shutdown
-_SHUTDOWNS = ("Stop", "Terminate")  # Argo's spec.shutdown strategies
-
-
-@dataclass(frozen=True)
-class WorkflowState:
-    """What Argo's controller wrote of one Workflow (``WorkflowSubmitter.state`` reads it): ``phase``
-    ('' before it started, Pending, Running, Succeeded, Failed or Error), ``message``, ``shutdown``
-    ('' or Stop/Terminate) and the pipeline's ``stop_reason`` annotation."""
-
-    phase: str
-    message: str = ""
-    shutdown: str = ""
-    stop_reason: str = ""
-
-
-class Run(Protocol):
-    """What the choice reads of a recorded run (the store's WorkflowRun has it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def stage(self) -> str: ...
-    @property
-    def submitted_at(self) -> datetime: ...
-
-
-R = TypeVar("R", bound=Run)
 
 
 def outcome_of(state: WorkflowState | None) -> tuple[str, str]:
@@ -67,7 +36,7 @@ def outcome_of(state: WorkflowState | None) -> tuple[str, str]:
     if state.phase == "Succeeded":
         return SUCCEEDED, state.message
     if state.phase in ("Failed", "Error"):
-        stopped = state.shutdown in _SHUTDOWNS or any(
+        stopped = state.shutdown in (SHUTDOWN_STOP, "Terminate") or any(
             word in state.message.lower() for word in _STOPPED)
         if stopped:
             return CANCELLED, state.stop_reason or state.message or "stopped"
@@ -75,23 +44,23 @@ def outcome_of(state: WorkflowState | None) -> tuple[str, str]:
     return RUNNING, state.phase or "not started yet"
 
 
-def latest_per_stage(runs: Sequence[R]) -> list[R]:
+def latest_per_stage(runs: Sequence[WorkflowRun]) -> list[WorkflowRun]:
     """The newest run of each stage (``runs`` oldest first, as the store lists them)."""
-    newest: dict[str, R] = {}
+    newest: dict[str, WorkflowRun] = {}
     for run in runs:
         newest[run.stage] = run
     return sorted(newest.values(), key=lambda run: run.submitted_at)
 
 
 @dataclass(frozen=True)
-class Choice(Generic[R]):
+class Choice:
     """The run to re-run (None when there is none) and the reason, said to the user when refused."""
 
-    run: R | None
+    run: WorkflowRun | None
     reason: str
 
 
-def choose(runs: Sequence[R], outcomes: Mapping[str, tuple[str, str]]) -> Choice[R]:
+def choose(runs: Sequence[WorkflowRun], outcomes: Mapping[str, tuple[str, str]]) -> Choice:
     """The newest of the stages' newest runs that failed or was cancelled.
 
     ``outcomes`` maps a run's name to (outcome, detail) for the runs :func:`latest_per_stage`

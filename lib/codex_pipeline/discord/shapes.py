@@ -25,14 +25,18 @@ PING, APPLICATION_COMMAND, MODAL_SUBMIT = 1, 2, 5
 
 # ---------------------------------------------------------------- reading an interaction (never raises)
 
+
 def interaction_user(interaction: Any) -> tuple[str, str, list[str]]:
     """(user id, username, member role ids): ``member.user`` in a guild, ``user`` in a DM."""
     member = obj(interaction, "member")
     user = obj(member, "user") or obj(interaction, "user")
     found = member.get("roles")
     roles: list[Any] = found if isinstance(found, list) else []
-    return text(user, "id"), text(user, "global_name") or text(user, "username"), [
-        r for r in roles if isinstance(r, str)]
+    return (
+        text(user, "id"),
+        text(user, "global_name") or text(user, "username"),
+        [r for r in roles if isinstance(r, str)],
+    )
 
 
 def modal_values(interaction: Any) -> dict[str, str]:

@@ -44,9 +44,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from codex_pipeline.core.retry import WorkflowState as WorkflowState  # what state() returns (a core type)
 from codex_pipeline.errors import ConfigurationError, PermanentFailure, Unavailable
 from codex_pipeline.shell import logs
+from codex_pipeline.wire.runs import ANNOTATION_STOP_REASON as ANNOTATION_STOP_REASON
+from codex_pipeline.wire.runs import SHUTDOWN_STOP as SHUTDOWN_STOP
+from codex_pipeline.wire.runs import WorkflowState as WorkflowState
+from codex_pipeline.wire.runs import state_of as state_of
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
@@ -60,7 +63,6 @@ LABEL_ISSUE = "codex.issue"
 LABEL_DELIVERY = "codex.delivery"
 ANNOTATION_DELIVERY = "codex.delivery-id"  # the full delivery id (a label value is capped at 63)
 ANNOTATION_TRACEPARENT = "codex.traceparent"  # W3C trace context current when the Workflow was created
-ANNOTATION_STOP_REASON = "codex.stop-reason"  # why the pipeline stopped it; empty until then
 # The same trace context as a workflow parameter: the templates put it in the step's TRACEPARENT.
 PARAMETER_TRACEPARENT = "traceparent"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -75,7 +77,6 @@ class Submitted:
     submitted_at: datetime
 
 
-SHUTDOWN_STOP = "Stop"
 STOP_PATCH: dict[str, Any] = {"spec": {"shutdown": SHUTDOWN_STOP}}
 
 
@@ -84,18 +85,6 @@ def stop_patch(reason: str = "") -> dict[str, Any]:
     if not reason:
         return STOP_PATCH
     return {"metadata": {"annotations": {ANNOTATION_STOP_REASON: reason}}, "spec": {"shutdown": SHUTDOWN_STOP}}
-
-
-def state_of(workflow: Mapping[str, Any]) -> WorkflowState:
-    """The :class:`WorkflowState` of a Workflow object (fields of the wrong type read as empty)."""
-    def text(holder: Any, key: str) -> str:
-        value = holder.get(key) if isinstance(holder, dict) else None
-        return value if isinstance(value, str) else ""
-
-    status, spec, metadata = workflow.get("status"), workflow.get("spec"), workflow.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    return WorkflowState(text(status, "phase"), text(status, "message"), text(spec, "shutdown"),
-                         text(annotations, ANNOTATION_STOP_REASON))
 
 
 class WorkflowSubmitter(Protocol):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from codex_pipeline.core.names import PLAN_MARKER, head_branch, plan_digest
 from codex_pipeline.core.policy import Policy
 from codex_pipeline.effects import oidc
-from codex_pipeline.effects.github import ClientOnFirstUse
+from codex_pipeline.effects.github import ClientOnFirstUse, UsesGitHub
 from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.handlers.effects import open_effects
@@ -77,29 +77,16 @@ def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
     return policy.latest_plan(comments)
 
 
-class PromotePlan:
+class PromotePlan(UsesGitHub):
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
                  github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None,
                  checks: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
-        self._checks = checks  # check runs need a GitHub App (else commit statuses)
+        self._github = (github if isinstance(github, ClientOnFirstUse)
+                        else ClientOnFirstUse(settings, github, checks))
         self.policy = policy or Policy(planner_login=settings.planner_login)
-
-    @property
-    def github(self) -> GitHubClient:
-        return self._github.get()
-
-    @property
-    def checks(self) -> GitHubClient:
-        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
-        if self._checks is None:
-            from codex_pipeline.effects.github import checks_client
-
-            self._checks = checks_client(self.settings, self.github)
-        return self._checks
 
     def __call__(self, request: Request) -> Response:
         # decode

@@ -33,8 +33,8 @@ LEASE_SECONDS = 60.0
 def queue_check(store: Store, client: GitHubClient, settings: Settings, *, stage: str, repository: str,
                 workflow: str, head_sha: Callable[[], str | None], log: logging.Logger) -> None:
     """``queued`` on the head ``head_sha()`` names (nothing when it names none: no PR yet)."""
+    from codex_pipeline.effects.checks import RunReport, details_link, run_summary
     from codex_pipeline.effects.github import GitHubPermanentError, GitHubUnavailableError
-    from codex_pipeline.steps.checks import RunReport, details_link, run_summary
 
     key = f"check-queued:{workflow}"
     if store.claim_once(key, owner=uuid.uuid4().hex, lease_seconds=LEASE_SECONDS) is not OnceState.CLAIMED:

@@ -39,7 +39,7 @@ from codex_pipeline.core import review
 from codex_pipeline.core.commands import CANCEL, COMMAND_TYPE, REPLY, RETRY, CommandRequest
 from codex_pipeline.core.names import READY_MARKER, issue_of_branch
 from codex_pipeline.effects import oidc
-from codex_pipeline.effects.github import ClientOnFirstUse
+from codex_pipeline.effects.github import ClientOnFirstUse, UsesGitHub
 from codex_pipeline.effects.store import CANCELLED, OnceState, RunOutcome
 from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest, Unavailable
@@ -79,28 +79,15 @@ SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 _log = logging.getLogger("codex_pipeline.request_review")
 
 
-class RequestReview:
+class RequestReview(UsesGitHub):
     def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
                  github: GitHubClient | ClientOnFirstUse, checks: GitHubClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github)
-        self._checks = checks  # check runs need a GitHub App (else commit statuses)
+        self._github = (github if isinstance(github, ClientOnFirstUse)
+                        else ClientOnFirstUse(settings, github, checks))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
-
-    @property
-    def github(self) -> GitHubClient:
-        return self._github.get()
-
-    @property
-    def checks(self) -> GitHubClient:
-        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
-        if self._checks is None:
-            from codex_pipeline.effects.github import checks_client
-
-            self._checks = checks_client(self.settings, self.github)
-        return self._checks
 
     def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
         """The PR, its unresolved threads and its head's checks, in two round trips: the threads

@@ -29,9 +29,10 @@ import re
 from collections.abc import Mapping
 
 from codex_pipeline.effects.argo import ANNOTATION_STOP_REASON
+from codex_pipeline.effects.checks import RunReport
 from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
-from codex_pipeline.steps.checks import RunReport, details_url
+from codex_pipeline.steps.checks import details_url
 from codex_pipeline.steps.context import (
     branch_prefix,
     decode_task_json,

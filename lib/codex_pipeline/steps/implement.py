@@ -19,10 +19,11 @@ from pathlib import Path
 
 from codex_pipeline.core.names import plan_digest
 from codex_pipeline.core.untrusted import clean
+from codex_pipeline.effects.checks import files_line, run_summary
 from codex_pipeline.errors import PipelineError, StepError, StepFailed
 from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
-from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
+from codex_pipeline.steps.checks import StepChecks, details_url
 from codex_pipeline.steps.codex import CodexResult
 from codex_pipeline.steps.context import (
     GitHubAccess,

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codex_pipeline.core.names import issue_of_branch as _issue_of_branch
+from codex_pipeline.effects.checks import files_line, run_summary
 from codex_pipeline.errors import PipelineError, StepError, StepFailed
 from codex_pipeline.shell.logs import decision, get_logger
 from codex_pipeline.steps import progress as progress_comment
-from codex_pipeline.steps.checks import StepChecks, details_url, files_line, run_summary
+from codex_pipeline.steps.checks import StepChecks, details_url
 from codex_pipeline.steps.context import (
     Transcript,
     branch_prefix,

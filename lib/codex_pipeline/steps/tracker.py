@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from codex_pipeline.core.untrusted import clean
-from codex_pipeline.steps.checks import is_test_command, tests_line
+from codex_pipeline.effects.checks import is_test_command, tests_line
 
 _WORD = re.compile(r"[a-z0-9_]+")
 _STOP = frozenset((

@@ -64,6 +64,7 @@ __all__ = [
     "PullRequest",
     "ReviewThread",
     "TokenAuth",
+    "UsesGitHub",
     "auth_from_settings",
     "checks_client",
     "client_from_settings",
@@ -92,18 +93,21 @@ def client_from_settings(settings: Settings) -> GitHubClient:
 
 
 class ClientOnFirstUse:
-    """An effect function's GitHub client, built by the first delivery that calls GitHub.
+    """An effect function's GitHub clients, built by the first delivery that calls GitHub.
 
-    Building the client imports ``requests`` (about 150 ms, most of what separates an effect
+    Building a client imports ``requests`` (about 150 ms, most of what separates an effect
     function's cold start from a bare function's), and many starts never call GitHub before the
     first task arrives. The credentials are still read and checked at start-up, so a broken
-    setting fails the start, not the first delivery.
+    setting fails the start, not the first delivery. Check runs may need a second client (a
+    GitHub App's beside a token: :func:`checks_client`), built on its first use too.
     """
 
-    def __init__(self, settings: Settings, client: GitHubClient | None = None) -> None:
+    def __init__(self, settings: Settings, client: GitHubClient | None = None,
+                 checks: GitHubClient | None = None) -> None:
         self._settings = settings
         self._auth = None if client is not None else auth_from_settings(settings)
         self._client = client
+        self._checks = checks
         self._lock = threading.Lock()
 
     def get(self) -> GitHubClient:
@@ -118,6 +122,26 @@ class ClientOnFirstUse:
                                                 timeout=settings.github_timeout, max_wait=settings.github_max_wait)
                 client = self._client
         return client
+
+    def checks(self) -> GitHubClient:
+        """The client check runs are written with (a GitHub App's; else the token's: commit statuses)."""
+        if self._checks is None:
+            self._checks = checks_client(self._settings, self.get())
+        return self._checks
+
+
+class UsesGitHub:
+    """For a handler holding a :class:`ClientOnFirstUse` as ``_github``: the two clients by name."""
+
+    _github: ClientOnFirstUse
+
+    @property
+    def github(self) -> GitHubClient:
+        return self._github.get()
+
+    @property
+    def checks(self) -> GitHubClient:
+        return self._github.checks()
 
 
 def checks_client(settings: Settings, client: GitHubClient) -> GitHubClient:

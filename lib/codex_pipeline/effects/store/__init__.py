@@ -36,8 +36,11 @@ from datetime import datetime
 from importlib import resources
 from typing import Protocol, runtime_checkable
 
-# The outcome words are the decision core's (what retry chooses by); the store keeps them.
-from codex_pipeline.core.retry import CANCELLED, FAILED, OUTCOMES, SUCCEEDED
+from codex_pipeline.wire.runs import CANCELLED as CANCELLED
+from codex_pipeline.wire.runs import FAILED as FAILED
+from codex_pipeline.wire.runs import OUTCOMES as OUTCOMES
+from codex_pipeline.wire.runs import SUCCEEDED as SUCCEEDED
+from codex_pipeline.wire.runs import WorkflowRun as WorkflowRun
 
 
 class OnceState(enum.Enum):
@@ -58,22 +61,6 @@ class TaskIntake:
     issue_number: int
     payload: bytes
     payload_json: str
-
-
-@dataclass(frozen=True)
-class WorkflowRun:
-    """One submitted Workflow and what it was submitted for."""
-
-    namespace: str
-    name: str
-    template: str
-    stage: str
-    repository: str
-    issue_number: int
-    delivery_id: str
-    submitted_at: datetime
-
-
 
 
 @dataclass(frozen=True)
