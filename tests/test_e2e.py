@@ -242,3 +242,36 @@ def test_a_kubeconfig_sends_workflows_to_the_cluster_instead_of_the_dry_run_fold
         assert namespace == "argo-workflows" and name.startswith("codex-planning-acme-widgets-42-")
         assert f"Workflow argo-workflows/{name}" in dev.text()
         assert not (tmp_path / "state" / "workflows").exists()
+
+
+def test_a_second_review_request_stops_the_running_review_which_still_runs_its_exit_handler(tmp_path: Path, github):
+    """make run shows a supersede for real: the newer review's request-review stops the older Workflow
+    (spec.shutdown: Stop in its file), dev's executor ends its running step, runs its exit handler and
+    records it Failed "Stopped with strategy 'Stop'", with the stop reason naming the newer run."""
+    require_functions(*FUNCTIONS)
+    github.add_thread("acme/widgets", 57, "please rename")  # work for a review pass
+    dev = DevProcess(tmp_path / "state", env=env_for(github), args=["--execute"])
+    try:
+        assert dev.info["runs"], "dev executes Workflows here"
+        example = EXAMPLES / "issue_comment.review-request.json"
+        github.latency = 0.5  # slow GitHub: the first review run is still at work when the second request comes
+        assert dev.replay(example, "--delivery", "5e0d3c2b-1111-4222-8333-000000000001").returncode == 0
+        dev.wait_for(lambda: len(by_stage(dev).get("review", [])) == 1, what="the first review Workflow")
+        [older] = by_stage(dev)["review"]
+        dev.wait_for(lambda: f"{older} running here" in dev.text(), what="the first review running")
+        assert dev.replay(example, "--delivery", "5e0d3c2b-1111-4222-8333-000000000002").returncode == 0
+        dev.wait_for(lambda: len(by_stage(dev).get("review", [])) == 2, what="the second review Workflow")
+        [newer] = [name for name in by_stage(dev)["review"] if name != older]
+        dev.wait_for(lambda: (Path(dev.info["runs"]) / older / "status.json").is_file(), timeout=90,
+                     what="the stopped run's result")
+        stopped = json.loads((Path(dev.info["workflows"]) / "argo-workflows" / f"{older}.json").read_text())
+        assert stopped["spec"]["shutdown"] == "Stop"
+        assert stopped["metadata"]["annotations"]["codex.stop-reason"] == f"superseded by {newer}"
+        assert (stopped["status"]["phase"], stopped["status"]["message"]) == ("Failed", "Stopped with strategy 'Stop'")
+        status = json.loads((Path(dev.info["runs"]) / older / "status.json").read_text())
+        assert any(node["name"] == f"{older}.onExit" for node in status["nodes"])  # the exit handler ran
+        assert f"{older} stopped (spec.shutdown: Stop; superseded by {newer})" in dev.text()
+        github.latency = 0.0
+    finally:
+        github.latency = 0.0
+        assert dev.interrupt() == 0

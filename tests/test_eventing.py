@@ -93,7 +93,7 @@ def test_route_task_func_yaml_sinks_name_the_task_kafka_sinks(topology):
     assert topology.sinks[topology.sink_for_url(envs["CODEX_TASKS_JSON_SINK"])] == "github.codex.tasks"
 
 
-def test_submitters_service_account_may_create_workflows():
+def test_submitters_service_account_may_create_read_and_stop_workflows():
     accounts = {d["metadata"]["name"] for d in _docs("ServiceAccount")}
     for name in ("dispatch-planning", "promote-plan", "request-review"):
         func = yaml.safe_load((ROOT / "functions" / name / "func.yaml").read_text())
@@ -101,6 +101,8 @@ def test_submitters_service_account_may_create_workflows():
     (role,) = [r for r in _docs("Role") if r["metadata"]["name"] == "codex-workflow-submitter"]
     rule = next(r for r in role["rules"] if "workflows" in r["resources"])
     assert "create" in rule["verbs"] and rule["apiGroups"] == ["argoproj.io"]
+    # What the submitters also do to Workflows: read one (a 409, retry's outcome) and stop one (patch).
+    assert {"get", "patch"} <= set(rule["verbs"])
     (binding,) = _docs("RoleBinding")
     assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == "argo-workflows"
     assert binding["subjects"][0] == {"kind": "ServiceAccount", "name": "codex-workflow-submitter",
