@@ -70,3 +70,15 @@ def test_a_planted_forbidden_import_breaks_its_contract(
     assert done.returncode != 0, done.stdout
     broken = done.stdout.split("Broken contracts", 1)[-1]  # a planted import may break a second rule too
     assert contract in broken, done.stdout
+
+
+def test_the_code_map_names_every_package_and_each_says_its_job() -> None:
+    readme = (ROOT / "README.md").read_text()
+    code_map = readme.split("### Code map", 1)[1].split("\n## ", 1)[0]
+    packages = sorted(p.name for p in (ROOT / "lib" / "codex_pipeline").iterdir() if (p / "__init__.py").is_file())
+    assert packages, "no packages found"
+    missing = [name for name in packages if f"`{name}/`" not in code_map]
+    assert not missing, f"README Code map does not name {missing}"
+    for name in packages:
+        init = (ROOT / "lib" / "codex_pipeline" / name / "__init__.py").read_text().lstrip()
+        assert init.startswith('"""'), f"{name}/__init__.py has no docstring saying its job"
