@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 from codex_pipeline.cli import main
-from codex_pipeline.cli.bundle import function_names
+from codex_pipeline.cli.bundle import NOT_DEPLOYED, function_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,6 +18,12 @@ def test_bundle_vendors_the_library(tmp_path: Path) -> None:
     assert (out / "func.yaml").read_text() == (ROOT / "functions" / "ingest-webhook" / "func.yaml").read_text()
     assert (out / "function" / "__init__.py").is_file()
     assert (out / "codex_pipeline" / "handlers" / "ingest_webhook.py").is_file()
+    # Only what a deployed function imports: no tooling, no workflow steps (the layers the
+    # import contract deployed-without-tooling keeps out of the deployed packages).
+    shipped = {p.name for p in (out / "codex_pipeline").iterdir() if p.is_dir()}
+    assert shipped == {"core", "wire", "effects", "shell", "handlers", "discord"}, shipped
+    assert NOT_DEPLOYED.isdisjoint(shipped)
+    assert (out / "codex_pipeline" / "effects" / "store" / "migrations" / "sqlite").is_dir()
     assert not list(out.rglob("__pycache__"))
     project = tomllib.loads((out / "pyproject.toml").read_text())["project"]
     assert project["name"] == "function"

@@ -24,6 +24,7 @@ import pytest
 import requests
 import yaml
 
+from codex_pipeline.cli.bundle import NOT_DEPLOYED
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.signatures import sign
 from tests import funcbuild
@@ -190,6 +191,11 @@ def test_func_build_serves_like_functions_framework(name: str, tmp_path: Path) -
         where = subprocess.run([str(python), "-c", "import codex_pipeline; print(codex_pipeline.__file__)"],
                                cwd=build, capture_output=True, text=True, check=True).stdout
         assert "site-packages" in where, where
+        # Installed as func installs it, the function carries no tooling and no workflow step.
+        absent = subprocess.run([str(python), "-c", "import importlib.util as u; print(sorted(p for p in "
+                                 f"{sorted(NOT_DEPLOYED)!r} if u.find_spec('codex_pipeline.' + p)))"],
+                                cwd=build, capture_output=True, text=True, check=True).stdout.strip()
+        assert absent == "[]", absent
 
         with RecordingSink() as func_sink, RecordingSink() as ff_sink:
             func = funcbuild.start(python, build, environment(tmp_path / "func-state", func_sink.url),

@@ -2,10 +2,11 @@
 
 func builds only the function's folder, so the shared library cannot be reached by a path
 into the repository. The bundle copies ``functions/NAME/`` (func.yaml, ``function/``) and
-vendors the ``codex_pipeline`` package beside ``function/``; the bundle's ``pyproject.toml``
-is the function's own with the ``codex-pipeline`` requirement replaced by the library's
-runtime requirements and the vendored package added. The result installs with plain pip
-from anywhere, which is what func's ``function @ file://.../f`` requirement needs.
+vendors the ``codex_pipeline`` package beside ``function/``, without the packages no function
+imports (:data:`NOT_DEPLOYED`: the CLI, ``dev``, ``lint``, ``schemas`` and the workflow
+steps); the bundle's ``pyproject.toml`` is the function's own with the ``codex-pipeline``
+requirement replaced by the library's runtime requirements and the vendored package added.
+The result installs with plain pip from anywhere, which is what func's ``function @ file://.../f`` requirement needs.
 
 The requirements are what the function can load at run time, read from its func.yaml: every
 function may have tracing turned on (``OTEL_EXPORTER_OTLP_ENDPOINT``), so every bundle carries
@@ -30,6 +31,18 @@ import codex_pipeline
 
 LIBRARY = "codex-pipeline"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "*.egg-info", "build", "dist")
+# Packages of the library that no deployed function imports: local tooling and the workflow steps
+# (they run in the Codex container, from the image's own install). The import contract
+# ``deployed-without-tooling`` (pyproject.toml) keeps the rest from importing them.
+NOT_DEPLOYED = frozenset({"cli", "dev", "lint", "schemas", "steps"})
+
+
+def _deployed_only(folder: str, names: list[str]) -> set[str]:
+    """``copytree`` ignore: the usual clutter, and at the package's top level the packages in :data:`NOT_DEPLOYED`."""
+    ignored = set(_IGNORE(folder, names))
+    if Path(folder) == Path(codex_pipeline.__file__).parent:
+        ignored |= NOT_DEPLOYED & set(names)
+    return ignored
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +122,7 @@ def bundle(root: Path, name: str, out: Path) -> Path:
     target.mkdir(parents=True)
     shutil.copy2(source / "func.yaml", target / "func.yaml")
     shutil.copytree(source / "function", target / "function", ignore=_IGNORE)
-    shutil.copytree(Path(codex_pipeline.__file__).parent, target / "codex_pipeline", ignore=_IGNORE)
+    shutil.copytree(Path(codex_pipeline.__file__).parent, target / "codex_pipeline", ignore=_deployed_only)
     extras = runtime_extras((source / "func.yaml").read_text())
     (target / "pyproject.toml").write_text(bundle_pyproject((source / "pyproject.toml").read_text(), extras))
     (target / ".funcignore").write_text("__pycache__/\n*.pyc\n")
