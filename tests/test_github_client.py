@@ -205,6 +205,44 @@ def test_unreachable_github_is_transient() -> None:
         gh_client.default_branch(REPO)
 
 
+def test_a_read_whose_connection_is_lost_is_sent_once_more_and_a_write_is_not() -> None:
+    """The first connection is reset before any answer (a server restarting, a kept-alive
+    connection closed under the client): a GET goes out again, a POST is reported as is."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            with conn:
+                conn.recv(65536)
+                if len(accepted) % 2:  # every other connection is reset without an answer
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    continue
+                body = b'{"default_branch":"main"}'
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        gh_client = GitHubClient(TokenAuth("t"), f"http://127.0.0.1:{port}", timeout=2)
+        assert gh_client.default_branch(REPO) == "main"
+        assert len(accepted) == 2
+        with pytest.raises(Unavailable, match="unreachable"):
+            gh_client.create_issue_comment(REPO, 1, "hello")
+        assert len(accepted) == 3
+    finally:
+        listener.close()
+
+
 def test_missing_repository_is_permanent_and_says_so(gh: FakeGitHub) -> None:
     with pytest.raises(PermanentFailure) as caught:
         client(gh).list_issue_comments("acme/gone", 1)

@@ -58,6 +58,7 @@ PER_PAGE = 100
 SECONDARY_LIMIT_WAIT_SECONDS = 60.0
 # Limited answers waited out for one call (a run of ``retry-after: 0`` must not loop for ever).
 MAX_RATE_LIMIT_ATTEMPTS = 10
+_SAFE_TO_RESEND = frozenset({"GET", "HEAD"})
 # Spans of the GitHub mutations a run makes (under the step's span when a step makes them).
 SPAN_COMMENT = "github.comment"
 SPAN_PULL_REQUEST = "github.pull_request"
@@ -155,14 +156,22 @@ class GitHubClient:
 
     def _send_once(self, method: str, url: str, token: str | None, *, json: Any = None,
                    params: Mapping[str, Any] | None = None) -> requests.Response:
-        with self._lock:
-            self.calls += 1
-        try:
-            return self._session.request(method, url, headers=self._headers(token), json=json, params=params,
-                                         timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise GitHubUnavailableError(f"GitHub API unreachable ({type(exc).__name__}) for {method} "
-                                         f"{_path_of(url, self.api_url)}") from None
+        for attempt in range(2):
+            with self._lock:
+                self.calls += 1
+            try:
+                return self._session.request(method, url, headers=self._headers(token), json=json, params=params,
+                                             timeout=self.timeout)
+            except requests.RequestException as exc:
+                # A read that never reached GitHub's answer (a reset, or a kept-alive connection the
+                # server had closed) is tried once more at once: a run should not fail on it. Writes
+                # are not, as they may have been applied; timeouts are not, as they already waited.
+                connection_lost = isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
+                if attempt == 0 and method in _SAFE_TO_RESEND and connection_lost:
+                    continue
+                raise GitHubUnavailableError(f"GitHub API unreachable ({type(exc).__name__}) for {method} "
+                                             f"{_path_of(url, self.api_url)}") from None
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _rate_limit_wait(self, response: requests.Response, *, graphql: bool = False) -> float | None:
         """Seconds until GitHub accepts calls again, or None when this is not a rate limit."""
