@@ -82,3 +82,10 @@ def test_the_code_map_names_every_package_and_each_says_its_job() -> None:
     for name in packages:
         init = (ROOT / "lib" / "codex_pipeline" / name / "__init__.py").read_text().lstrip()
         assert init.startswith('"""'), f"{name}/__init__.py has no docstring saying its job"
+
+
+def test_the_library_root_holds_only_the_error_hierarchy() -> None:
+    """A new module goes into the package of its layer, where the contracts see it (README "Code map")."""
+    root = ROOT / "lib" / "codex_pipeline"
+    modules = sorted(p.name for p in root.glob("*.py"))
+    assert modules == ["__init__.py", "errors.py"], f"place {modules} in a layer package (README Code map)"
