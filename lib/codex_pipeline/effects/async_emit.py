@@ -125,6 +125,9 @@ async def emit_all(emits: list[tuple[AsyncEmitter, Event]], deadline: float) -> 
         for event in events:
             await emitter.emit(event, deadline)
 
+    if len(per_sink) == 1:  # one sink (ingest-webhook): no task to schedule, no gather to collect
+        await in_order(*next(iter(per_sink.values())))
+        return
     results: list[Any] = await asyncio.gather(*(in_order(emitter, events) for emitter, events in per_sink.values()),
                                               return_exceptions=True)
     for result in results:
