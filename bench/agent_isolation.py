@@ -58,8 +58,12 @@ def handover_ms(files: int) -> float:
 def call_ms(port: int) -> float:
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("POST", "/v1/responses", body=b'{"model": "m", "stream": true}',
-                       headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    connection.request(
+        "POST",
+        "/v1/responses",
+        body=b'{"model": "m", "stream": true}',
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
     answer = connection.getresponse()
     answer.read()
     connection.close()
@@ -83,10 +87,16 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (it starts processes as a second uid)")
-    lines = ["", "## Codex without credentials: tree hand-over and the model proxy", "",
-             f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, load "
-             f"average {os.getloadavg()[0]:.1f}. Command: `.venv/bin/python bench/agent_isolation.py --append`.", "",
-             "| what | ms |", "|---|---|"]
+    lines = [
+        "",
+        "## Codex without credentials: tree hand-over and the model proxy",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, load "
+        f"average {os.getloadavg()[0]:.1f}. Command: `.venv/bin/python bench/agent_isolation.py --append`.",
+        "",
+        "| what | ms |",
+        "|---|---|",
+    ]
     for files in (1000, 10000):
         lines.append(f"| hand tree to the agent and back, {files} files | {handover_ms(files):.1f} |")
     for name, (median, p90) in proxy_figures().items():

@@ -72,10 +72,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
-    os.environ.update({"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": "http://127.0.0.1:9", "CODEX_LOG_LEVEL": "WARNING",
-                       "CODEX_TASKS_SINK": "http://127.0.0.1:9", "CODEX_TASKS_JSON_SINK": "http://127.0.0.1:9/json",
-                       "CODEX_TRIGGER_LOGINS": "alice", "CODEX_TRIGGER_LABEL": "codex",
-                       "CODEX_PLANNER_LOGIN": "codex-planner"})
+    os.environ.update(
+        {
+            "CODEX_WEBHOOK_SECRET": SECRET,
+            "K_SINK": "http://127.0.0.1:9",
+            "CODEX_LOG_LEVEL": "WARNING",
+            "CODEX_TASKS_SINK": "http://127.0.0.1:9",
+            "CODEX_TASKS_JSON_SINK": "http://127.0.0.1:9/json",
+            "CODEX_TRIGGER_LOGINS": "alice",
+            "CODEX_TRIGGER_LABEL": "codex",
+            "CODEX_PLANNER_LOGIN": "codex-planner",
+        }
+    )
     from codex_pipeline.handlers import ingest_webhook, route_task
 
     raw = delivery_body()
@@ -86,10 +94,15 @@ def main() -> int:
     route: Any = route_task.create_app().handler
 
     def routed_request() -> Request:
-        event = Event(id=str(uuid.uuid4()), source="https://github.com/acme/widgets",
-                      type=ingest_webhook.event_type("issues", "opened"), subject="issues/42",
-                      datacontenttype="application/json", data=raw,
-                      extensions={"githubevent": "issues", "partitionkey": "acme/widgets#issues/42"})
+        event = Event(
+            id=str(uuid.uuid4()),
+            source="https://github.com/acme/widgets",
+            type=ingest_webhook.event_type("issues", "opened"),
+            subject="issues/42",
+            datacontenttype="application/json",
+            data=raw,
+            extensions={"githubevent": "issues", "partitionkey": "acme/widgets#issues/42"},
+        )
         headers, data = encode_binary(event)
         return Request(method="POST", path="/", headers=Headers(headers.items()), body=data, query="")
 
@@ -107,6 +120,7 @@ def main() -> int:
                 encode_binary(event)
             if outcome.accepted:
                 outcome.accepted()
+
         return run
 
     import logging
@@ -120,8 +134,17 @@ def main() -> int:
     decision_log = logging.getLogger("codex_pipeline.route_task")
 
     def log_line() -> None:
-        logs.decision(decision_log, "task routed", stage="planning", type="codex.task.planning", id="d-planning",
-                      repository="acme/widgets", issue=42, delivery="d", reason="issues.opened by alice")
+        logs.decision(
+            decision_log,
+            "task routed",
+            stage="planning",
+            type="codex.task.planning",
+            id="d-planning",
+            repository="acme/widgets",
+            issue=42,
+            delivery="d",
+            reason="issues.opened by alice",
+        )
 
     def log_line_defaults() -> None:
         saved = logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing
@@ -139,8 +162,10 @@ def main() -> int:
         ("the task's JSON mapping", lambda: message_to_dict(task), lambda: tasks.to_json_dict(task)),
         ("one decision log line at INFO", log_line_defaults, log_line),
     ]
-    wholes = {"ingest-webhook decode -> decide -> encode": whole(ingest, ingest_request),
-              "route-task decode -> decide -> encode (2 task events)": whole(route, routed_request)}
+    wholes = {
+        "ingest-webhook decode -> decide -> encode": whole(ingest, ingest_request),
+        "route-task decode -> decide -> encode (2 task events)": whole(route, routed_request),
+    }
     before: dict[str, list[float]] = {name: [] for name, _, _ in pairs}
     after: dict[str, list[float]] = {name: [] for name, _, _ in pairs}
     totals: dict[str, list[float]] = {name: [] for name in wholes}

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import harness
 from codex_pipeline.wire.events import Event, encode_binary
 
-ROUTER_PROGRAM = '''
+ROUTER_PROGRAM = """
 import io, sys, time
 from pathlib import Path
 from codex_pipeline.dev.log import EventLog
@@ -44,13 +44,17 @@ router = Router(load(Path(eventing)), log, View(io.StringIO()), {"route-task": s
 print(router.start(), flush=True)
 while True:
     time.sleep(3600)
-'''
+"""
 SINK_PATH = "/codex/github-webhook-events"
 
 
 def start_router(db: Path, subscriber: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen([sys.executable, "-c", ROUTER_PROGRAM, str(db), str(harness.ROOT / "eventing"),
-                                subscriber], stdout=subprocess.PIPE, text=True, env={**os.environ})
+    process = subprocess.Popen(
+        [sys.executable, "-c", ROUTER_PROGRAM, str(db), str(harness.ROOT / "eventing"), subscriber],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
     assert process.stdout is not None
     return process, int(process.stdout.readline())
 
@@ -61,10 +65,17 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def event(n: int, body: bytes) -> tuple[bytes, dict[str, str]]:
-    headers, data = encode_binary(Event(id=f"bench-{n}", source="https://github.com/acme/widgets",
-                                        type="com.github.issues.opened", subject="42",
-                                        datacontenttype="application/json", data=body,
-                                        extensions={"partitionkey": "acme/widgets#42"}))
+    headers, data = encode_binary(
+        Event(
+            id=f"bench-{n}",
+            source="https://github.com/acme/widgets",
+            type="com.github.issues.opened",
+            subject="42",
+            datacontenttype="application/json",
+            data=body,
+            extensions={"partitionkey": "acme/widgets#42"},
+        )
+    )
     return data, headers
 
 
@@ -76,8 +87,9 @@ def deliveries(port: int) -> dict[str, int]:
 
 def load(port: int, body: bytes, clients: int, seconds: float) -> tuple[int, int, list[float]]:
     """``clients`` keep-alive producers posting events to the KafkaSink ingress for ``seconds``."""
-    done = harness.closed_loop(port, lambda n: event(n, body), expect=202, concurrency=clients, seconds=seconds,
-                               path=SINK_PATH)
+    done = harness.closed_loop(
+        port, lambda n: event(n, body), expect=202, concurrency=clients, seconds=seconds, path=SINK_PATH
+    )
     return done.requests, done.errors, done.latencies_ms
 
 
@@ -136,18 +148,20 @@ def main() -> int:
         f"| restart with {args.held} held | all delivered {restart_for:.2f} s after the router process started "
         f"({args.held / restart_for:.0f}/s incl. start) | | |",
     ]
-    section = "\n".join([
-        "## codex-pipeline dev: the local router",
-        "",
-        f"Router in its own process (eventing/ topology, SQLite WAL with synchronous=FULL), route-task replaced by "
-        f"a lean 202 subscriber in a third process; ~4 KB binary CloudEvents on github.webhook.events. "
-        f"Machine: {harness.machine()}, load average {load_before:.1f} before / {load_after:.1f} after (shared). "
-        f"Command: `.venv/bin/python bench/dev_router.py --append`.",
-        "",
-        "| phase | throughput | p50 ms | p99 ms |",
-        "|---|---|---|---|",
-        *rows,
-    ])
+    section = "\n".join(
+        [
+            "## codex-pipeline dev: the local router",
+            "",
+            f"Router in its own process (eventing/ topology, SQLite WAL with synchronous=FULL), route-task replaced by "
+            f"a lean 202 subscriber in a third process; ~4 KB binary CloudEvents on github.webhook.events. "
+            f"Machine: {harness.machine()}, load average {load_before:.1f} before / {load_after:.1f} after (shared). "
+            f"Command: `.venv/bin/python bench/dev_router.py --append`.",
+            "",
+            "| phase | throughput | p50 ms | p99 ms |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    )
     print(section)
     if args.append:
         harness.append_results(section)

@@ -50,8 +50,13 @@ def main() -> None:
     verify_us = (time.perf_counter() - began) / rounds * 1e6
 
     with harness.sink_process() as sink:
-        env = {"CODEX_WEBHOOK_SECRET": "bench", "K_SINK": sink, "CODEX_DISCORD_PUBLIC_KEY": app.public_key_hex,
-               "CODEX_DISCORD_ALLOWED_USERS": ds.ALLOWED_USER, "CODEX_LOG_LEVEL": "WARNING"}
+        env = {
+            "CODEX_WEBHOOK_SECRET": "bench",
+            "K_SINK": sink,
+            "CODEX_DISCORD_PUBLIC_KEY": app.public_key_hex,
+            "CODEX_DISCORD_ALLOWED_USERS": ds.ALLOWED_USER,
+            "CODEX_LOG_LEVEL": "WARNING",
+        }
 
         def start(port: int) -> subprocess.Popen[bytes]:
             return harness.functions_framework(INGEST, port, env)
@@ -77,15 +82,19 @@ def main() -> None:
     load = os.getloadavg()[0]
     rows = [
         ("Ed25519 verify of one submission (in process)", f"{verify_us:.0f} us"),
-        (f"/plan submission answered (verify + emit), {args.requests} sequential",
-         f"p50 {harness.percentile(samples, 50) * 1000:.1f} ms, p99 {harness.percentile(samples, 99) * 1000:.1f} ms,"
-         f" max {max(samples) * 1000:.1f} ms"),
+        (
+            f"/plan submission answered (verify + emit), {args.requests} sequential",
+            f"p50 {harness.percentile(samples, 50) * 1000:.1f} ms, p99 {harness.percentile(samples, 99) * 1000:.1f} ms,"
+            f" max {max(samples) * 1000:.1f} ms",
+        ),
         ("cold start to the first PING answer", f"{statistics.median(colds) * 1000:.0f} ms ({min(colds) * 1000:.0f})"),
     ]
     table = "\n".join(["| measure | figure |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])
-    section = (f"## Discord /plan: ingest-webhook's interaction answer\n\nMachine: {harness.machine()}, "
-               f"load average {load:.1f} (shared). Command: `.venv/bin/python bench/discord.py --append`. "
-               "Discord's deadline for the answer is 3 s.\n\n" + table + "\n")
+    section = (
+        f"## Discord /plan: ingest-webhook's interaction answer\n\nMachine: {harness.machine()}, "
+        f"load average {load:.1f} (shared). Command: `.venv/bin/python bench/discord.py --append`. "
+        "Discord's deadline for the answer is 3 s.\n\n" + table + "\n"
+    )
     print(section)
     if args.append:
         harness.append_results(section)

@@ -35,7 +35,7 @@ from codex_pipeline.wire.events import TASK_TYPES, Event, encode_binary
 FUNCTION = harness.ROOT / "functions" / "dispatch-planning" / "main.py"
 DEFAULT_POSTGRES = os.environ.get("CODEX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-FAKE_KUBERNETES = '''
+FAKE_KUBERNETES = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
@@ -47,14 +47,15 @@ server.kubeconfig(Path(sys.argv[1]))
 print(server.port, flush=True)
 for line in sys.stdin:
     print(len(server.workflows), flush=True)
-'''
+"""
 
 
 @contextmanager
 def fake_kubernetes(kubeconfig: Path) -> Iterator[subprocess.Popen[str]]:
     program = FAKE_KUBERNETES.format(root=str(harness.ROOT))
-    process = subprocess.Popen([sys.executable, "-c", program, str(kubeconfig)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, str(kubeconfig)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         process.stdout.readline()
@@ -87,14 +88,30 @@ def fresh_postgres(server_url: str) -> Iterator[str]:
 
 
 def delivery(delivery_id: str) -> tuple[bytes, dict[str, str]]:
-    task = tasks.from_json_dict({
-        "stage": "planning", "prompt": "Plan the change", "repository": "proompteng/lab", "base": "main",
-        "head": "codex/issue-1636-plan", "issueNumber": 1636, "issueUrl": "https://github.com/proompteng/lab/issues/1636",
-        "issueTitle": "Replay planning workflow", "issueBody": "x" * 2000, "sender": "alice",
-        "deliveryId": delivery_id})
-    event = Event(id=tasks.task_event_id(delivery_id, "planning"), source="route-task", type=TASK_TYPES["planning"],
-                  subject="1636", datacontenttype="application/protobuf", data=tasks.to_protobuf(task),
-                  extensions={"partitionkey": "proompteng/lab#1636"})
+    task = tasks.from_json_dict(
+        {
+            "stage": "planning",
+            "prompt": "Plan the change",
+            "repository": "proompteng/lab",
+            "base": "main",
+            "head": "codex/issue-1636-plan",
+            "issueNumber": 1636,
+            "issueUrl": "https://github.com/proompteng/lab/issues/1636",
+            "issueTitle": "Replay planning workflow",
+            "issueBody": "x" * 2000,
+            "sender": "alice",
+            "deliveryId": delivery_id,
+        }
+    )
+    event = Event(
+        id=tasks.task_event_id(delivery_id, "planning"),
+        source="route-task",
+        type=TASK_TYPES["planning"],
+        subject="1636",
+        datacontenttype="application/protobuf",
+        data=tasks.to_protobuf(task),
+        extensions={"partitionkey": "proompteng/lab#1636"},
+    )
     headers, body = encode_binary(event)
     return body, headers
 
@@ -135,8 +152,9 @@ def storm(port: int, count: int = 50) -> tuple[list[float], list[dict[str, objec
     return latencies, answers, time.perf_counter() - began
 
 
-def measure(label: str, env: dict[str, str], args: argparse.Namespace,
-            count_workflows: Callable[[], int]) -> dict[str, object]:
+def measure(
+    label: str, env: dict[str, str], args: argparse.Namespace, count_workflows: Callable[[], int]
+) -> dict[str, object]:
     def start(port: int) -> subprocess.Popen[bytes]:
         return harness.functions_framework(FUNCTION, port, env)
 
@@ -151,13 +169,22 @@ def measure(label: str, env: dict[str, str], args: argparse.Namespace,
         latencies, answers, wall = storm(port)
         created = count_workflows() - before
     fresh = sum(1 for a in answers if a.get("duplicate") is False)
-    print(f"{label}: {args.rate:.0f}/s p50 {rate.p(50):.1f} ms p99 {rate.p(99):.1f} ms errors {rate.errors}; "
-          f"ceiling {ceiling.per_second:.0f}/s (p99 {ceiling.p(99):.1f} ms, errors {ceiling.errors}); "
-          f"storm: {created} workflow(s), {fresh} non-duplicate answer(s), "
-          f"{sum(1 for a in answers if a['status'] == 202)}/50 answered 202 in {wall * 1000:.0f} ms")
-    return {"label": label, "rate": rate, "ceiling": ceiling, "storm_created": created, "storm_fresh": fresh,
-            "storm_ok": sum(1 for a in answers if a["status"] == 202), "storm_p99": harness.percentile(latencies, 99),
-            "storm_wall": wall}
+    print(
+        f"{label}: {args.rate:.0f}/s p50 {rate.p(50):.1f} ms p99 {rate.p(99):.1f} ms errors {rate.errors}; "
+        f"ceiling {ceiling.per_second:.0f}/s (p99 {ceiling.p(99):.1f} ms, errors {ceiling.errors}); "
+        f"storm: {created} workflow(s), {fresh} non-duplicate answer(s), "
+        f"{sum(1 for a in answers if a['status'] == 202)}/50 answered 202 in {wall * 1000:.0f} ms"
+    )
+    return {
+        "label": label,
+        "rate": rate,
+        "ceiling": ceiling,
+        "storm_created": created,
+        "storm_fresh": fresh,
+        "storm_ok": sum(1 for a in answers if a["status"] == 202),
+        "storm_p99": harness.percentile(latencies, 99),
+        "storm_wall": wall,
+    }
 
 
 def main() -> int:
@@ -177,17 +204,41 @@ def main() -> int:
         return lambda: len(list((folder / name).rglob("*.json")))
 
     base = {"CODEX_ARGO_SUBMITTER": "dry-run", "CODEX_LOG_LEVEL": "WARNING"}
-    rows.append(measure("SQLite + dry-run", {**base, "CODEX_DATABASE_URL": f"sqlite:///{folder}/state.db",
-                                             "CODEX_DRY_RUN_DIR": str(folder / "wf-sqlite")}, args,
-                        dry_run_count("wf-sqlite")))
+    rows.append(
+        measure(
+            "SQLite + dry-run",
+            {
+                **base,
+                "CODEX_DATABASE_URL": f"sqlite:///{folder}/state.db",
+                "CODEX_DRY_RUN_DIR": str(folder / "wf-sqlite"),
+            },
+            args,
+            dry_run_count("wf-sqlite"),
+        )
+    )
     with fresh_postgres(args.postgres_url) as url:
-        rows.append(measure("PostgreSQL + dry-run", {**base, "CODEX_DATABASE_URL": url,
-                                                     "CODEX_DRY_RUN_DIR": str(folder / "wf-pg")}, args,
-                            dry_run_count("wf-pg")))
+        rows.append(
+            measure(
+                "PostgreSQL + dry-run",
+                {**base, "CODEX_DATABASE_URL": url, "CODEX_DRY_RUN_DIR": str(folder / "wf-pg")},
+                args,
+                dry_run_count("wf-pg"),
+            )
+        )
     with fresh_postgres(args.postgres_url) as url, fake_kubernetes(folder / "kubeconfig") as fake:
-        rows.append(measure("PostgreSQL + kubernetes (fake API server)",
-                            {**base, "CODEX_DATABASE_URL": url, "CODEX_ARGO_SUBMITTER": "kubernetes",
-                             "CODEX_KUBECONFIG": str(folder / "kubeconfig")}, args, lambda: workflows_in(fake)))
+        rows.append(
+            measure(
+                "PostgreSQL + kubernetes (fake API server)",
+                {
+                    **base,
+                    "CODEX_DATABASE_URL": url,
+                    "CODEX_ARGO_SUBMITTER": "kubernetes",
+                    "CODEX_KUBECONFIG": str(folder / "kubeconfig"),
+                },
+                args,
+                lambda: workflows_in(fake),
+            )
+        )
 
     table = [
         "## dispatch-planning: planning deliveries through the function",
@@ -207,9 +258,11 @@ def main() -> int:
     for row in rows:
         rate, ceiling = row["rate"], row["ceiling"]
         assert isinstance(rate, harness.Load) and isinstance(ceiling, harness.Load)
-        table.append(f"| {row['label']} | {rate.p(50):.1f} | {rate.p(99):.1f} (errors {rate.errors}) | "
-                     f"{ceiling.per_second:.0f} ({ceiling.p(99):.1f}, errors {ceiling.errors}) | "
-                     f"{row['storm_created']} / {row['storm_fresh']} / {row['storm_ok']} | {row['storm_p99']:.0f} |")
+        table.append(
+            f"| {row['label']} | {rate.p(50):.1f} | {rate.p(99):.1f} (errors {rate.errors}) | "
+            f"{ceiling.per_second:.0f} ({ceiling.p(99):.1f}, errors {ceiling.errors}) | "
+            f"{row['storm_created']} / {row['storm_fresh']} / {row['storm_ok']} | {row['storm_p99']:.0f} |"
+        )
     text = "\n".join(table)
     harness.publish(text, append=args.append)
     return 0

@@ -32,9 +32,17 @@ from tests.fakes.httpserver import RecordingSink  # noqa: E402
 
 def env_for(tmp: Path, sink: str) -> dict[str, str]:
     (tmp / "wf").mkdir(parents=True, exist_ok=True)
-    return {"CODEX_WEBHOOK_SECRET": "bench", "K_SINK": sink, "CODEX_TASKS_SINK": sink, "CODEX_TASKS_JSON_SINK": sink,
-            "CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
-            "CODEX_DRY_RUN_DIR": str(tmp / "wf"), "CODEX_GITHUB_TOKEN": "bench", "CODEX_LOG_LEVEL": "WARNING"}
+    return {
+        "CODEX_WEBHOOK_SECRET": "bench",
+        "K_SINK": sink,
+        "CODEX_TASKS_SINK": sink,
+        "CODEX_TASKS_JSON_SINK": sink,
+        "CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}",
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(tmp / "wf"),
+        "CODEX_GITHUB_TOKEN": "bench",
+        "CODEX_LOG_LEVEL": "WARNING",
+    }
 
 
 def wait_live(process: subprocess.Popen[bytes], url: str, started: float) -> float:
@@ -61,9 +69,23 @@ def cold_ff(name: str, env: dict[str, str]) -> float:
     port = free_port()
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / name / "main.py"),
-         "--target", "handle", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            str(ROOT / "functions" / name / "main.py"),
+            "--target",
+            "handle",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         return wait_live(process, f"http://127.0.0.1:{port}", started)
     finally:
@@ -74,9 +96,13 @@ def cold_func(python: Path, build: Path, env: dict[str, str]) -> float:
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     started = time.monotonic()
-    process = subprocess.Popen([str(python), "-m", "service.main"], cwd=build,
-                               env={**clean, **env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(python), "-m", "service.main"],
+        cwd=build,
+        env={**clean, **env, "LISTEN_ADDRESS": f"127.0.0.1:{port}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         return wait_live(process, f"http://127.0.0.1:{port}", started)
     finally:
@@ -101,8 +127,9 @@ def main() -> int:
                 for _ in range(args.runs):  # interleaved so machine noise hits both alike
                     func_times.append(cold_func(python, build, env) * 1000)
                     ff_times.append(cold_ff(name, env) * 1000)
-            rows.append((name, statistics.median(func_times), min(func_times),
-                         statistics.median(ff_times), min(ff_times)))
+            rows.append(
+                (name, statistics.median(func_times), min(func_times), statistics.median(ff_times), min(ff_times))
+            )
     lines = [
         "## Cold start: func-python (func deploy) vs functions-framework",
         "",

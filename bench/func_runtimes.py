@@ -85,8 +85,12 @@ def prepare_delivery(body: bytes) -> harness.Prepare:
     signature = sign(SECRET, body)
 
     def prepare(n: int) -> tuple[bytes, dict[str, str]]:
-        return body, {"content-type": "application/json", "x-github-event": "issues",
-                      "x-github-delivery": str(uuid.uuid4()), "x-hub-signature-256": signature}
+        return body, {
+            "content-type": "application/json",
+            "x-github-event": "issues",
+            "x-github-delivery": str(uuid.uuid4()),
+            "x-hub-signature-256": signature,
+        }
 
     return prepare
 
@@ -107,9 +111,13 @@ def measure(url_port: int, prepare: harness.Prepare, pids: list[int], seconds: f
     before = sum(harness.cpu_seconds(pid) for pid in pids)
     fixed = harness.fixed_rate(url_port, prepare, expect=202, rate=rate, seconds=seconds)
     cpu = sum(harness.cpu_seconds(pid) for pid in pids) - before
-    return {"c8": c8.per_second, "c32": c32.per_second, "p99": fixed.p(99),
-            "cpu_ms": cpu / max(1, fixed.requests) * 1000,
-            "errors": c8.errors + c32.errors + fixed.errors}
+    return {
+        "c8": c8.per_second,
+        "c32": c32.per_second,
+        "p99": fixed.p(99),
+        "cpu_ms": cpu / max(1, fixed.requests) * 1000,
+        "errors": c8.errors + c32.errors + fixed.errors,
+    }
 
 
 def port_of(process: funcbuild.FuncProcess) -> int:
@@ -122,9 +130,15 @@ def route_delivery(body: bytes) -> harness.Prepare:
     from codex_pipeline.wire.events import Event, encode_binary
 
     def prepare(n: int) -> tuple[bytes, dict[str, str]]:
-        event = Event(id=str(uuid.uuid4()), source="https://github.com/acme/widgets",
-                      type=event_type("issues", "opened"), subject="issues/42", datacontenttype="application/json",
-                      data=body, extensions={"githubevent": "issues", "partitionkey": "acme/widgets#issues/42"})
+        event = Event(
+            id=str(uuid.uuid4()),
+            source="https://github.com/acme/widgets",
+            type=event_type("issues", "opened"),
+            subject="issues/42",
+            datacontenttype="application/json",
+            data=body,
+            extensions={"githubevent": "issues", "partitionkey": "acme/widgets#issues/42"},
+        )
         headers, data = encode_binary(event)
         return data, headers
 
@@ -173,13 +187,20 @@ def main() -> int:
     try:
         ingest_build = funcbuild.build_root("ingest-webhook", work / "ingest")
         route_build = funcbuild.build_root("route-task", work / "route")
-        with harness.sink_process() as sink, \
-                funcbuild.func_venv("ingest-webhook", ingest_build) as ingest_py, \
-                funcbuild.func_venv("route-task", route_build) as route_py:
+        with (
+            harness.sink_process() as sink,
+            funcbuild.func_venv("ingest-webhook", ingest_build) as ingest_py,
+            funcbuild.func_venv("route-task", route_build) as route_py,
+        ):
             ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink, "CODEX_LOG_LEVEL": "WARNING"}
-            route_env = {"CODEX_TASKS_SINK": sink, "CODEX_TASKS_JSON_SINK": sink + "/json",
-                         "CODEX_TRIGGER_LOGINS": "alice", "CODEX_TRIGGER_LABEL": "codex",
-                         "CODEX_PLANNER_LOGIN": "codex-planner", "CODEX_LOG_LEVEL": "WARNING"}
+            route_env = {
+                "CODEX_TASKS_SINK": sink,
+                "CODEX_TASKS_JSON_SINK": sink + "/json",
+                "CODEX_TRIGGER_LOGINS": "alice",
+                "CODEX_TRIGGER_LABEL": "codex",
+                "CODEX_PLANNER_LOGIN": "codex-planner",
+                "CODEX_LOG_LEVEL": "WARNING",
+            }
             # func-python (func deploy): bare, then ours
             # bare: the ingest venv's func-python, with a function package that shadows ours (cwd first)
             bare = work / "bare"
@@ -198,11 +219,13 @@ def main() -> int:
                 run("ingest-webhook under func-python", port_of(process), [process.process.pid])
             with func_process(route_py, route_build, route_env, work / "route.log") as process:
                 run("route-task under func-python", port_of(process), [process.process.pid], routed)
-            with func_process(route_py, route_build, route_env, work / "route.log") as route, \
-                    func_process(ingest_py, ingest_build, {**ingest_env, "K_SINK": route.url},
-                                 work / "chain-ingest.log") as ingest:
-                run("chain: ingest -> route-task -> 2 sinks", port_of(ingest),
-                    [ingest.process.pid, route.process.pid])
+            with (
+                func_process(route_py, route_build, route_env, work / "route.log") as route,
+                func_process(
+                    ingest_py, ingest_build, {**ingest_env, "K_SINK": route.url}, work / "chain-ingest.log"
+                ) as ingest,
+            ):
+                run("chain: ingest -> route-task -> 2 sinks", port_of(ingest), [ingest.process.pid, route.process.pid])
             # functions-framework (codex-pipeline dev, Cloud Run style), same machine, same run
             bare_ff = harness.bare_source(work)
             with ff_process(bare_ff, {}) as (port, pid):
@@ -213,8 +236,10 @@ def main() -> int:
                 run("ingest-webhook under functions-framework", port, [pid])
             with ff_process(route_main, route_env) as (port, pid):
                 run("route-task under functions-framework", port, [pid], routed)
-            with ff_process(route_main, route_env) as (route_port, route_pid), \
-                    ff_process(ingest_main, {**ingest_env, "K_SINK": f"http://127.0.0.1:{route_port}"}) as (port, pid):
+            with (
+                ff_process(route_main, route_env) as (route_port, route_pid),
+                ff_process(ingest_main, {**ingest_env, "K_SINK": f"http://127.0.0.1:{route_port}"}) as (port, pid),
+            ):
                 run("chain under functions-framework", port, [pid, route_pid])
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -236,11 +261,13 @@ def publish(rows: dict[str, dict[str, float]], args: argparse.Namespace, size: i
         "ingest-webhook, thread path (before)": "for comparison",
         "ingest-webhook under func-python": (
             f"≥ 50% of bare at c=8/c=32: {ingest['c8'] / bare['c8']:.0%} / {ingest['c32'] / bare['c32']:.0%} "
-            f"({mark(ingest['c8'] >= bare['c8'] / 2 and ingest['c32'] >= bare['c32'] / 2)})"),
+            f"({mark(ingest['c8'] >= bare['c8'] / 2 and ingest['c32'] >= bare['c32'] / 2)})"
+        ),
         "chain: ingest -> route-task -> 2 sinks": (
             f"CPU ≤ 2.9x bare: {chain['cpu_ms'] / bare['cpu_ms']:.1f}x "
             f"({mark(chain['cpu_ms'] <= 2.9 * bare['cpu_ms'])}); p99 < 5 ms "
-            f"({mark(chain['p99'] < 5)})"),
+            f"({mark(chain['p99'] < 5)})"
+        ),
     }
     lines = [
         "## ingest-webhook, route-task and the chain under func-python and functions-framework (issue 14)",
@@ -258,8 +285,10 @@ def publish(rows: dict[str, dict[str, float]], args: argparse.Namespace, size: i
     bare_ff = rows.get("bare functions-framework")
     for name, row in rows.items():
         floor = bare_ff if "functions-framework" in name and bare_ff else bare
-        lines.append(f"| {name} | {row['c8']:.0f} | {row['c32']:.0f} | {row['p99']:.2f} | {row['cpu_ms']:.2f} "
-                     f"| {row['cpu_ms'] / floor['cpu_ms']:.1f}x | {row['errors']:.0f} | {targets.get(name, '')} |")
+        lines.append(
+            f"| {name} | {row['c8']:.0f} | {row['c32']:.0f} | {row['p99']:.2f} | {row['cpu_ms']:.2f} "
+            f"| {row['cpu_ms'] / floor['cpu_ms']:.1f}x | {row['errors']:.0f} | {targets.get(name, '')} |"
+        )
     harness.publish("\n".join(lines) + "\n", append=args.append)
 
 

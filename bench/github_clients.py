@@ -50,6 +50,7 @@ VERSIONS = {"githubkit": "githubkit", "pygithub": "PyGithub", "gidgethub": "gidg
 
 # ---------------------------------------------------------------- one delivery, per client (worker side)
 
+
 def delivery_ours(url: str) -> Any:
     from codex_pipeline.effects.github import GitHubClient, TokenAuth
 
@@ -73,10 +74,12 @@ def delivery_githubkit(url: str) -> Any:
 
     def once() -> None:
         pull = gh.rest.pulls.get(owner, name, PULL).parsed_data  # each answer parsed into its model
-        parsed = [gh.rest.checks.list_for_ref(owner, name, pull.head.sha).parsed_data,
-                  gh.rest.repos.get_combined_status_for_ref(owner, name, pull.head.sha).parsed_data,
-                  gh.rest.issues.list_comments(owner, name, PULL).parsed_data,
-                  gh.rest.issues.create_comment(owner, name, PULL, body="bench").parsed_data]
+        parsed = [
+            gh.rest.checks.list_for_ref(owner, name, pull.head.sha).parsed_data,
+            gh.rest.repos.get_combined_status_for_ref(owner, name, pull.head.sha).parsed_data,
+            gh.rest.issues.list_comments(owner, name, PULL).parsed_data,
+            gh.rest.issues.create_comment(owner, name, PULL, body="bench").parsed_data,
+        ]
         assert all(item is not None for item in parsed)
 
     return once
@@ -124,8 +127,12 @@ def delivery_gidgethub(url: str) -> Any:
     return once
 
 
-DELIVERIES = {"ours": delivery_ours, "githubkit": delivery_githubkit, "pygithub": delivery_pygithub,
-              "gidgethub": delivery_gidgethub}
+DELIVERIES = {
+    "ours": delivery_ours,
+    "githubkit": delivery_githubkit,
+    "pygithub": delivery_pygithub,
+    "gidgethub": delivery_gidgethub,
+}
 
 
 def worker_delivery(name: str, url: str, repeats: int) -> dict[str, float]:
@@ -158,6 +165,7 @@ def worker_limit(name: str, url: str) -> str:
 
 # ---------------------------------------------------------------- measures (parent side)
 
+
 def import_ms(program: str) -> float:
     began = time.perf_counter()
     subprocess.run([sys.executable, "-c", program], check=True)
@@ -188,8 +196,9 @@ def measure_cold_starts(runs: int, env: dict[str, str]) -> dict[str, list[float]
     sources = {"bare functions-framework": harness.bare_source(folder)}
     sources.update({client: effect_source(folder, client) for client in CLIENTS})
     # request-review as it ships: the client loads on the first delivery, not at start-up
-    sources["as shipped"] = harness.bare_source(folder, (ROOT / "functions" / "request-review" / "main.py")
-                                                .read_text(), name="review_as_shipped.py")
+    sources["as shipped"] = harness.bare_source(
+        folder, (ROOT / "functions" / "request-review" / "main.py").read_text(), name="review_as_shipped.py"
+    )
 
     def first(port: int) -> int:
         harness.request_once(port, "GET", "/", b"", {})
@@ -256,13 +265,19 @@ def main() -> int:
     versions = {name: version(dist) for name, dist in VERSIONS.items()}
     imports = measure_imports(args.runs)
     with harness.sink_process() as sink:
-        env = {"K_SINK": sink, "CODEX_GITHUB_TOKEN": "bench", "CODEX_LOG_LEVEL": "WARNING",
-               "CODEX_DATABASE_URL": f"sqlite:///{harness.scratch() / 'state.db'}"}
+        env = {
+            "K_SINK": sink,
+            "CODEX_GITHUB_TOKEN": "bench",
+            "CODEX_LOG_LEVEL": "WARNING",
+            "CODEX_DATABASE_URL": f"sqlite:///{harness.scratch() / 'state.db'}",
+        }
         colds = measure_cold_starts(args.runs, env)
     server = seeded_standin()
     try:
-        deliveries = {name: json.loads(run_worker(["delivery", name, server.url, "--repeats", str(args.repeats)]))
-                      for name in CLIENTS}
+        deliveries = {
+            name: json.loads(run_worker(["delivery", name, server.url, "--repeats", str(args.repeats)]))
+            for name in CLIENTS
+        }
         limits: dict[str, dict[str, str]] = {}
         for label, status, headers, message in LIMITS:
             for name in CLIENTS:
@@ -278,8 +293,12 @@ def main() -> int:
         return f"{statistics.median(samples):.0f} ({min(samples):.0f})"
 
     bare = statistics.median(colds["bare functions-framework"])
-    names = {"ours": "ours (requests)", "githubkit": f"githubkit {versions['githubkit']}",
-             "pygithub": f"PyGithub {versions['pygithub']}", "gidgethub": f"gidgethub {versions['gidgethub']} + httpx"}
+    names = {
+        "ours": "ours (requests)",
+        "githubkit": f"githubkit {versions['githubkit']}",
+        "pygithub": f"PyGithub {versions['pygithub']}",
+        "gidgethub": f"gidgethub {versions['gidgethub']} + httpx",
+    }
     lines = [
         "## GitHub client: ours vs githubkit, PyGithub, gidgethub (issue 23)",
         "",
@@ -299,11 +318,17 @@ def main() -> int:
     ]
     for name in CLIENTS:
         ratio = statistics.median(colds[name]) / bare
-        lines.append(f"| {names[name]} | {cell(imports[name])} | {cell(colds[name])} | {ratio:.2f} | "
-                     f"{deliveries[name]['first_ms']:.0f} | {deliveries[name]['median_ms']:.1f} |")
-    lines += ["", "Rate limits (each client's own retry off; what it raises on one limited answer):", "",
-              "| answer | " + " | ".join(names[n] for n in CLIENTS) + " |",
-              "|---|" + "---|" * len(CLIENTS)]
+        lines.append(
+            f"| {names[name]} | {cell(imports[name])} | {cell(colds[name])} | {ratio:.2f} | "
+            f"{deliveries[name]['first_ms']:.0f} | {deliveries[name]['median_ms']:.1f} |"
+        )
+    lines += [
+        "",
+        "Rate limits (each client's own retry off; what it raises on one limited answer):",
+        "",
+        "| answer | " + " | ".join(names[n] for n in CLIENTS) + " |",
+        "|---|" + "---|" * len(CLIENTS),
+    ]
     for limit_label, outcome in limits.items():
         lines.append(f"| {limit_label} | " + " | ".join(outcome[n] for n in CLIENTS) + " |")
     harness.publish("\n".join(lines) + "\n", append=args.append)

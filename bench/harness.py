@@ -59,7 +59,7 @@ def handle(request):
     return "", 202
 '''
 
-SINK_PROGRAM = '''
+SINK_PROGRAM = """
 import asyncio
 
 # A lean HTTP/1.1 keep-alive sink: the real one (a KafkaSink receiver) runs elsewhere, so its
@@ -84,7 +84,7 @@ async def main():
     await server.serve_forever()
 
 asyncio.run(main())
-'''
+"""
 
 
 def machine() -> str:
@@ -123,8 +123,9 @@ def functions_framework(source: Path, port: int, env: Mapping[str, str]) -> subp
     return processes.start(source.stem, source, port, {**os.environ, **env}, Path(os.devnull)).process
 
 
-def request_once(port: int, method: str, path: str, body: bytes, headers: Mapping[str, str],
-                 timeout: float = 5.0) -> int:
+def request_once(
+    port: int, method: str, path: str, body: bytes, headers: Mapping[str, str], timeout: float = 5.0
+) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=dict(headers))
@@ -135,8 +136,12 @@ def request_once(port: int, method: str, path: str, body: bytes, headers: Mappin
         conn.close()
 
 
-def cold_start(start: Callable[[int], subprocess.Popen[bytes]], first_request: Callable[[int], int],
-               expect: int, limit: float = 60.0) -> float:
+def cold_start(
+    start: Callable[[int], subprocess.Popen[bytes]],
+    first_request: Callable[[int], int],
+    expect: int,
+    limit: float = 60.0,
+) -> float:
     """Seconds from process start to the first answer with status ``expect``."""
     port = free_port()
     began = time.perf_counter()
@@ -257,8 +262,7 @@ class _Client:
         self.conn.close()
 
 
-def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, seconds: float,
-                path: str = "/") -> Load:
+def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, seconds: float, path: str = "/") -> Load:
     """Saturating load: ``concurrency`` keep-alive clients, each sending as soon as answered."""
     stop_at = time.perf_counter() + seconds
     lock = threading.Lock()

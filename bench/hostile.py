@@ -60,8 +60,10 @@ def memory(served: Served, clients: int) -> str:
     finally:
         stop.set()
         sampler.join()
-    return (f"{baseline / 2**20:.0f} -> {peak / 2**20:.0f} MiB (+{(peak - baseline) / 2**20:.0f} MiB); "
-            f"{'; '.join(sorted(set(answers)) if clients > 1 else answers)}")
+    return (
+        f"{baseline / 2**20:.0f} -> {peak / 2**20:.0f} MiB (+{(peak - baseline) / 2**20:.0f} MiB); "
+        f"{'; '.join(sorted(set(answers)) if clients > 1 else answers)}"
+    )
 
 
 def main() -> int:
@@ -71,15 +73,22 @@ def main() -> int:
     work = harness.scratch()
     rows: list[tuple[str, str, str]] = []
     with RecordingSink() as sink:
-        unsigned = {"CODEX_WEBHOOK_SECRET": "", "CODEX_WEBHOOK_ALLOW_UNSIGNED": "true", "K_SINK": sink.url,
-                    "CODEX_LOG_LEVEL": "ERROR"}
+        unsigned = {
+            "CODEX_WEBHOOK_SECRET": "",
+            "CODEX_WEBHOOK_ALLOW_UNSIGNED": "true",
+            "K_SINK": sink.url,
+            "CODEX_LOG_LEVEL": "ERROR",
+        }
         for runtime in RUNTIMES:
             with serve("ingest-webhook", runtime, unsigned, work / f"mem-{runtime}") as served:
                 for clients in (1, 4):
                     rows.append((runtime, f"1 GiB chunked body, {clients} client(s) at once", memory(served, clients)))
         signed = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink.url, "CODEX_LOG_LEVEL": "ERROR"}
-        cases = [("functions-framework", "8", (8,)), ("functions-framework", "32", (16, 31)),
-                 ("func-python", "", (50, 200))]
+        cases = [
+            ("functions-framework", "8", (8,)),
+            ("functions-framework", "32", (16, 31)),
+            ("func-python", "", (50, 200)),
+        ]
         for runtime, threads, counts in cases:
             env = {**signed, **({"THREADS": threads} if threads else {})}
             with serve("ingest-webhook", runtime, env, work / f"slow-{runtime}-{threads}") as served:
@@ -98,22 +107,30 @@ def main() -> int:
                     headers, body = delivery()
                     started = time.monotonic()
                     answer = requests.post(served.url + "/", data=body, headers=headers, timeout=30)
-                    what = ("closes 1.8 s after each request" if mode == "close"
-                            else "trickles its answer (1 byte/0.2 s)")
-                    rows.append((runtime, f"sink {what}, default settings",
-                                 f"{answer.status_code} after {time.monotonic() - started:.2f} s"))
-    table = "\n".join([
-        "## ingest-webhook against hostile clients and sinks (issue 15)",
-        "",
-        f"Memory: resident memory of the server's processes (gunicorn master + worker; hypercorn) before and at "
-        f"the peak, sampled every 20 ms, default CODEX_WEBHOOK_MAX_BYTES (25 MiB). Slow clients: half trickle "
-        f"headers a byte every 0.5 s, half send headers and no body. Machine: {harness.machine()}. "
-        "Command: `.venv/bin/python bench/hostile.py --append`.",
-        "",
-        "| runtime | case | result |",
-        "|---|---|---|",
-        *[f"| {' | '.join(row)} |" for row in rows],
-    ])
+                    what = (
+                        "closes 1.8 s after each request" if mode == "close" else "trickles its answer (1 byte/0.2 s)"
+                    )
+                    rows.append(
+                        (
+                            runtime,
+                            f"sink {what}, default settings",
+                            f"{answer.status_code} after {time.monotonic() - started:.2f} s",
+                        )
+                    )
+    table = "\n".join(
+        [
+            "## ingest-webhook against hostile clients and sinks (issue 15)",
+            "",
+            f"Memory: resident memory of the server's processes (gunicorn master + worker; hypercorn) before and at "
+            f"the peak, sampled every 20 ms, default CODEX_WEBHOOK_MAX_BYTES (25 MiB). Slow clients: half trickle "
+            f"headers a byte every 0.5 s, half send headers and no body. Machine: {harness.machine()}. "
+            "Command: `.venv/bin/python bench/hostile.py --append`.",
+            "",
+            "| runtime | case | result |",
+            "|---|---|---|",
+            *[f"| {' | '.join(row)} |" for row in rows],
+        ]
+    )
     harness.publish(table, append=args.append)
     return 0
 

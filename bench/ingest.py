@@ -53,9 +53,13 @@ def main() -> int:
     signature = sign(SECRET, body)
 
     def prepare(n: int) -> tuple[bytes, dict[str, str]]:
-        return body, {"Content-Type": "application/json", "X-GitHub-Event": "issues",
-                      "X-GitHub-Delivery": str(uuid.UUID(int=n + 1)), "X-Hub-Signature-256": signature,
-                      "X-GitHub-Hook-ID": "1"}
+        return body, {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "issues",
+            "X-GitHub-Delivery": str(uuid.UUID(int=n + 1)),
+            "X-Hub-Signature-256": signature,
+            "X-GitHub-Hook-ID": "1",
+        }
 
     def first(port: int) -> int:
         payload, headers = prepare(0)
@@ -70,7 +74,8 @@ def main() -> int:
         subjects = {
             "bare functions-framework": lambda port: harness.functions_framework(bare, port, {}),
             "bare forwarder (POST to sink, nothing else)": lambda port: harness.functions_framework(
-                forwarder, port, {"K_SINK": sink}),
+                forwarder, port, {"K_SINK": sink}
+            ),
             "ingest-webhook": lambda port: harness.functions_framework(INGEST, port, env),
         }
         cold: dict[str, list[float]] = {name: [] for name in subjects}
@@ -83,16 +88,22 @@ def main() -> int:
             with harness.serving(start, first) as port:
                 harness.closed_loop(port, prepare, expect=202, concurrency=args.concurrency, seconds=1.0)  # warm
                 cpu_before = harness.cpu_seconds(harness.LAST_PID[0])
-                saturated = harness.closed_loop(port, prepare, expect=202, concurrency=args.concurrency,
-                                                seconds=args.seconds)
+                saturated = harness.closed_loop(
+                    port, prepare, expect=202, concurrency=args.concurrency, seconds=args.seconds
+                )
                 cpu_us = (harness.cpu_seconds(harness.LAST_PID[0]) - cpu_before) / saturated.requests * 1e6
                 steady = harness.fixed_rate(port, prepare, expect=202, rate=args.rate, seconds=args.seconds)
             loads[name] = (saturated, steady)
-            rows.append((name, f"{harness.median_ms(cold[name]):.0f} ({min(cold[name]) * 1000:.0f})",
-                         f"{saturated.per_second:.0f} (p50 {saturated.p(50):.1f}, p99 {saturated.p(99):.1f}, "
-                         f"errors {saturated.errors})",
-                         f"p50 {steady.p(50):.1f}, p99 {steady.p(99):.1f} (errors {steady.errors})",
-                         f"{cpu_us:.0f}"))
+            rows.append(
+                (
+                    name,
+                    f"{harness.median_ms(cold[name]):.0f} ({min(cold[name]) * 1000:.0f})",
+                    f"{saturated.per_second:.0f} (p50 {saturated.p(50):.1f}, p99 {saturated.p(99):.1f}, "
+                    f"errors {saturated.errors})",
+                    f"p50 {steady.p(50):.1f}, p99 {steady.p(99):.1f} (errors {steady.errors})",
+                    f"{cpu_us:.0f}",
+                )
+            )
 
     bare_name, forwarder_name, ingest_name = list(subjects)
     cold_ratio = statistics.median(cold[ingest_name]) / statistics.median(cold[bare_name])
@@ -107,21 +118,25 @@ def main() -> int:
         "of the forwarder",
         f"p99 at {args.rate:.0f}/s {p99:.1f} ms (target < 20 ms): {'met' if p99 < 20 else 'MISSED'}",
     ]
-    table = "\n".join([
-        "## ingest-webhook vs bare functions-framework",
-        "",
-        f"Signed {len(body)}-byte `issues.opened` deliveries; ingest-webhook emits each to a sink in its own "
-        f"process. Cold start: process start -> first 202, median (min) of {args.runs} fresh processes, "
-        f"interleaved. Saturated: {args.concurrency} keep-alive clients for {args.seconds:.0f} s. Fixed rate: "
-        f"{args.rate:.0f}/s for {args.seconds:.0f} s, latency from the scheduled send. Machine: {harness.machine()}. "
-        "Command: `.venv/bin/python bench/ingest.py --append`.",
-        "",
-        "| function | cold start ms | saturated deliveries/s (ms) | at fixed rate (ms) | function CPU us/delivery |",
-        "|---|---|---|---|---|",
-        *[f"| {' | '.join(row)} |" for row in rows],
-        "",
-        *[f"- {line}" for line in verdict],
-    ])
+    table = "\n".join(
+        [
+            "## ingest-webhook vs bare functions-framework",
+            "",
+            f"Signed {len(body)}-byte `issues.opened` deliveries; ingest-webhook emits each to a sink in its own "
+            f"process. Cold start: process start -> first 202, median (min) of {args.runs} fresh processes, "
+            f"interleaved. Saturated: {args.concurrency} keep-alive clients for {args.seconds:.0f} s. Fixed rate: "
+            f"{args.rate:.0f}/s for {args.seconds:.0f} s, latency from the scheduled send. "
+            f"Machine: {harness.machine()}. "
+            "Command: `.venv/bin/python bench/ingest.py --append`.",
+            "",
+            "| function | cold start ms | saturated deliveries/s (ms) | at fixed rate (ms) "
+            "| function CPU us/delivery |",
+            "|---|---|---|---|---|",
+            *[f"| {' | '.join(row)} |" for row in rows],
+            "",
+            *[f"- {line}" for line in verdict],
+        ]
+    )
     harness.publish(table, append=args.append)
     return 0
 

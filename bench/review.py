@@ -35,7 +35,7 @@ FUNCTION = harness.ROOT / "functions" / "request-review" / "main.py"
 REPO = "acme/widgets"
 SHA = "d" * 40
 
-FAKE_GITHUB = '''
+FAKE_GITHUB = """
 import sys
 sys.path.insert(0, {root!r})
 from tests.fakes.github import FakeGitHub
@@ -53,14 +53,15 @@ server.add_status("acme/widgets", "{sha}", "lint", "success")
 server.add_status("acme/widgets", "{sha}", "deploy/preview", "error")
 print(server.port, flush=True)
 sys.stdin.read()
-'''
+"""
 
 
 @contextmanager
 def fake_github(latency: float) -> Iterator[str]:
     program = FAKE_GITHUB.format(root=str(harness.ROOT), sha=SHA)
-    process = subprocess.Popen([sys.executable, "-c", program, str(latency)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, str(latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         yield f"http://127.0.0.1:{int(process.stdout.readline())}"
@@ -71,11 +72,25 @@ def fake_github(latency: float) -> Iterator[str]:
 
 def prepare(n: int) -> tuple[bytes, dict[str, str]]:
     delivery = str(uuid.uuid4())
-    task = tasks.from_json_dict({"stage": "review", "repository": REPO, "issueNumber": 1, "deliveryId": delivery,
-                                 "issueUrl": f"https://github.com/{REPO}/pull/1", "sender": "alice"})
-    event = Event(id=f"{delivery}:review", source="route-task", type=TASK_TYPES["review"], subject="1",
-                  datacontenttype="application/protobuf", data=tasks.to_protobuf(task),
-                  extensions={"partitionkey": f"{REPO}#1"})
+    task = tasks.from_json_dict(
+        {
+            "stage": "review",
+            "repository": REPO,
+            "issueNumber": 1,
+            "deliveryId": delivery,
+            "issueUrl": f"https://github.com/{REPO}/pull/1",
+            "sender": "alice",
+        }
+    )
+    event = Event(
+        id=f"{delivery}:review",
+        source="route-task",
+        type=TASK_TYPES["review"],
+        subject="1",
+        datacontenttype="application/protobuf",
+        data=tasks.to_protobuf(task),
+        extensions={"partitionkey": f"{REPO}#1"},
+    )
     headers, body = encode_binary(event)
     return body, headers
 
@@ -138,9 +153,14 @@ def main() -> int:
     rows = []
     for latency_ms in (0, 50):
         with fake_github(latency_ms / 1000) as github:
-            env = {"CODEX_DATABASE_URL": args.database_url or f"sqlite:///{folder}/state-{latency_ms}.db",
-                   "CODEX_ARGO_SUBMITTER": "dry-run", "CODEX_DRY_RUN_DIR": str(folder / f"wf-{latency_ms}"),
-                   "CODEX_GITHUB_API_URL": github, "CODEX_GITHUB_TOKEN": "test-token", "CODEX_LOG_LEVEL": "WARNING"}
+            env = {
+                "CODEX_DATABASE_URL": args.database_url or f"sqlite:///{folder}/state-{latency_ms}.db",
+                "CODEX_ARGO_SUBMITTER": "dry-run",
+                "CODEX_DRY_RUN_DIR": str(folder / f"wf-{latency_ms}"),
+                "CODEX_GITHUB_API_URL": github,
+                "CODEX_GITHUB_TOKEN": "test-token",
+                "CODEX_LOG_LEVEL": "WARNING",
+            }
 
             def start(port: int, env: dict[str, str] = env) -> subprocess.Popen[bytes]:
                 return harness.functions_framework(FUNCTION, port, env)
@@ -152,15 +172,27 @@ def main() -> int:
             with harness.serving(start, probe) as port:
                 sequential(port, 10)  # warm: connections, first imports, SQLite pages
                 latencies = sequential(port, args.deliveries)
-                load = harness.closed_loop(port, prepare, expect=202, concurrency=args.concurrency,
-                                           seconds=args.seconds)
+                load = harness.closed_loop(
+                    port, prepare, expect=202, concurrency=args.concurrency, seconds=args.seconds
+                )
         floor = 2 * latency_ms
-        rows.append((latency_ms, harness.percentile(latencies, 50), harness.percentile(latencies, 99), floor,
-                     4 * latency_ms, load, inproc))
+        rows.append(
+            (
+                latency_ms,
+                harness.percentile(latencies, 50),
+                harness.percentile(latencies, 99),
+                floor,
+                4 * latency_ms,
+                load,
+                inproc,
+            )
+        )
         written = len(list((folder / f"wf-{latency_ms}").rglob("*.json")))
-        print(f"github {latency_ms} ms: p50 {rows[-1][1]:.1f} ms, p99 {rows[-1][2]:.1f} ms; "
-              f"{args.concurrency} clients: {load.per_second:.0f}/s p99 {load.p(99):.1f} ms, errors {load.errors}; "
-              f"{written} workflows written")
+        print(
+            f"github {latency_ms} ms: p50 {rows[-1][1]:.1f} ms, p99 {rows[-1][2]:.1f} ms; "
+            f"{args.concurrency} clients: {load.per_second:.0f}/s p99 {load.p(99):.1f} ms, errors {load.errors}; "
+            f"{written} workflows written"
+        )
 
     table = [
         "## request-review: one review delivery against a fake GitHub",
@@ -179,9 +211,11 @@ def main() -> int:
         "|---|---|---|---|---|---|---|---|",
     ]
     for latency_ms, p50, p99, floor, serial, load, (one, four, b50, b99) in rows:
-        table.append(f"| {latency_ms} ms | {p50:.1f} | {p99:.1f} | {floor} | {serial} | "
-                     f"{load.per_second:.0f} ({load.p(99):.1f}, errors {load.errors}) | {one:.0f} / {four:.0f} | "
-                     f"{b50:.1f} / {b99:.1f} |")
+        table.append(
+            f"| {latency_ms} ms | {p50:.1f} | {p99:.1f} | {floor} | {serial} | "
+            f"{load.per_second:.0f} ({load.p(99):.1f}, errors {load.errors}) | {one:.0f} / {four:.0f} | "
+            f"{b50:.1f} / {b99:.1f} |"
+        )
     text = "\n".join(table)
     harness.publish(text, append=args.append)
     return 0

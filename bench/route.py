@@ -34,8 +34,12 @@ from codex_pipeline.core.routing import route
 from tests.payloads import github
 
 ROUTE_TASK = harness.ROOT / "functions" / "route-task" / "main.py"
-POLICY = Policy(trigger_logins=frozenset({"alice", "gregkonush"}), trigger_label="codex",
-                planner_login="codex-planner", bot_mention="@tuslagch")
+POLICY = Policy(
+    trigger_logins=frozenset({"alice", "gregkonush"}),
+    trigger_label="codex",
+    planner_login="codex-planner",
+    bot_mention="@tuslagch",
+)
 PLAN = PLAN_MARKER + "\n## Objective\nAdd retry.\n## Task Breakdown\n" + "".join(f"{i}. step\n" for i in range(40))
 
 
@@ -91,12 +95,15 @@ def main() -> int:
 
     rate, tasks_per_mix = decisions_per_second(args.seconds)
 
-    imports: dict[str, list[float]] = {"bare interpreter (`python -c pass`)": [],
-                                       "import codex_pipeline.handlers.route_task": []}
+    imports: dict[str, list[float]] = {
+        "bare interpreter (`python -c pass`)": [],
+        "import codex_pipeline.handlers.route_task": [],
+    }
     for _ in range(args.runs):
         imports["bare interpreter (`python -c pass`)"].append(wall([sys.executable, "-c", "pass"]))
         imports["import codex_pipeline.handlers.route_task"].append(
-            wall([sys.executable, "-c", "import codex_pipeline.handlers.route_task"]))
+            wall([sys.executable, "-c", "import codex_pipeline.handlers.route_task"])
+        )
 
     headers, body = github.cloudevent("pull_request", github.pull_request_event())
 
@@ -106,8 +113,12 @@ def main() -> int:
     folder = harness.scratch()
     bare = harness.bare_source(folder)
     with harness.sink_process() as sink:
-        env = {"CODEX_TASKS_SINK": sink, "CODEX_TASKS_JSON_SINK": sink, "CODEX_LOG_LEVEL": "WARNING",
-               "CODEX_TRIGGER_LOGINS": "alice"}
+        env = {
+            "CODEX_TASKS_SINK": sink,
+            "CODEX_TASKS_JSON_SINK": sink,
+            "CODEX_LOG_LEVEL": "WARNING",
+            "CODEX_TRIGGER_LOGINS": "alice",
+        }
         subjects: dict[str, Callable[[int], subprocess.Popen[bytes]]] = {
             "bare functions-framework": lambda port: harness.functions_framework(bare, port, {}),
             "route-task": lambda port: harness.functions_framework(ROUTE_TASK, port, env),
@@ -122,25 +133,26 @@ def main() -> int:
     verdict = [
         f"pure core: {rate:,.0f} decisions/s (target >= 20,000/s): {'met' if rate >= 20_000 else 'MISSED'}",
         f"cold start {cold_ratio:.2f}x bare (target <= 1.5x): {'met' if cold_ratio <= 1.5 else 'MISSED'}",
-        f"importing the function module costs {(module_import - bare_import) * 1000:.0f} ms over the bare "
-        "interpreter",
+        f"importing the function module costs {(module_import - bare_import) * 1000:.0f} ms over the bare interpreter",
     ]
-    table = "\n".join([
-        "## route-task: pure core, import, cold start",
-        "",
-        f"Decisions: `route()` over a mix of {len(mix())} real-shaped payloads (half become tasks, "
-        f"{tasks_per_mix} tasks per mix), parsed, one process, {args.seconds:.0f} s. Import and cold start: median "
-        f"(min) of {args.runs} fresh processes, interleaved; cold start is process start -> first 202 to a "
-        "readiness CloudEvent (both sinks written) under functions-framework. "
-        f"Machine: {harness.machine()}. Command: `.venv/bin/python bench/route.py --append`.",
-        "",
-        "| subject | ms |",
-        "|---|---|",
-        *[f"| {name} | {harness.median_ms(v):.0f} ({min(v) * 1000:.0f}) |" for name, v in imports.items()],
-        *[f"| cold start: {name} | {harness.median_ms(v):.0f} ({min(v) * 1000:.0f}) |" for name, v in cold.items()],
-        "",
-        *[f"- {line}" for line in verdict],
-    ])
+    table = "\n".join(
+        [
+            "## route-task: pure core, import, cold start",
+            "",
+            f"Decisions: `route()` over a mix of {len(mix())} real-shaped payloads (half become tasks, "
+            f"{tasks_per_mix} tasks per mix), parsed, one process, {args.seconds:.0f} s. Import and cold start: median "
+            f"(min) of {args.runs} fresh processes, interleaved; cold start is process start -> first 202 to a "
+            "readiness CloudEvent (both sinks written) under functions-framework. "
+            f"Machine: {harness.machine()}. Command: `.venv/bin/python bench/route.py --append`.",
+            "",
+            "| subject | ms |",
+            "|---|---|",
+            *[f"| {name} | {harness.median_ms(v):.0f} ({min(v) * 1000:.0f}) |" for name, v in imports.items()],
+            *[f"| cold start: {name} | {harness.median_ms(v):.0f} ({min(v) * 1000:.0f}) |" for name, v in cold.items()],
+            "",
+            *[f"- {line}" for line in verdict],
+        ]
+    )
     harness.publish(table, append=args.append)
     return 0
 

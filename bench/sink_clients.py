@@ -40,8 +40,12 @@ async def ours(url: str, headers: dict[str, str], body: bytes) -> tuple[Post, Ca
 async def aiohttp_client(url: str, headers: dict[str, str], body: bytes) -> tuple[Post, Callable[[], Awaitable[None]]]:
     import aiohttp
 
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar(),
-                                    trust_env=False, skip_auto_headers=("User-Agent",))
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        skip_auto_headers=("User-Agent",),
+    )
 
     async def post() -> int:
         async with session.post(url, data=body, headers=headers, allow_redirects=False) as answer:
@@ -75,8 +79,11 @@ async def h11_streams(url: str, headers: dict[str, str], body: bytes) -> tuple[P
     fields = [("host", parts.netloc), *headers.items(), ("content-length", str(len(body)))]
 
     async def post() -> int:
-        writer.write(connection.send(h11.Request(method="POST", target=parts.path or "/", headers=fields))
-                     + connection.send(h11.Data(data=body)) + connection.send(h11.EndOfMessage()))
+        writer.write(
+            connection.send(h11.Request(method="POST", target=parts.path or "/", headers=fields))
+            + connection.send(h11.Data(data=body))
+            + connection.send(h11.EndOfMessage())
+        )
         status = 0
         while True:
             event = connection.next_event()
@@ -123,8 +130,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
-    event = Event(id="bench", source="https://github.com/acme/widgets", type="com.github.issues.opened",
-                  datacontenttype="application/json", data=b'{"x":"' + b"y" * 13_000 + b'"}')
+    event = Event(
+        id="bench",
+        source="https://github.com/acme/widgets",
+        type="com.github.issues.opened",
+        datacontenttype="application/json",
+        data=b'{"x":"' + b"y" * 13_000 + b'"}',
+    )
     headers, body = encode_binary(event)
     cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
     wall: dict[str, list[float]] = {name: [] for name in CLIENTS}
@@ -147,8 +159,10 @@ def main() -> int:
         "|---|---|---|---|",
     ]
     for name in CLIENTS:
-        lines.append(f"| {name} | {statistics.median(cpu[name]):.3f} ({min(cpu[name]):.3f}) | "
-                     f"{statistics.median(cpu[name]) / ours_cpu:.1f}x | {statistics.median(wall[name]):.3f} |")
+        lines.append(
+            f"| {name} | {statistics.median(cpu[name]):.3f} ({min(cpu[name]):.3f}) | "
+            f"{statistics.median(cpu[name]) / ours_cpu:.1f}x | {statistics.median(wall[name]):.3f} |"
+        )
     harness.publish("\n".join(lines) + "\n", append=args.append)
     return 0
 

@@ -28,14 +28,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CLI = str(Path(sys.executable).parent / "codex-pipeline")
 
-PAYLOAD = json.dumps({"stage": "planning", "prompt": "Dry run", "repository": "proompteng/lab", "issueNumber": 999,
-                      "base": "main", "issueUrl": "https://github.com/proompteng/lab/issues/999",
-                      "title": "Codex dry run", "body": "Testing orchestration"})
-PROBE = ("import sys, runpy; sys.argv = ['codex-pipeline', 'step', 'plan', '--dry-run', '--workflow-name', 'w'];"
-         "import codex_pipeline.cli as c; import contextlib, io\n"
-         "with contextlib.redirect_stdout(io.StringIO()): c.main(sys.argv[1:])\n"
-         "print(','.join(m for m in ('kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'functions_framework',"
-         " 'boto3', 'opentelemetry.sdk') if m in sys.modules))")
+PAYLOAD = json.dumps(
+    {
+        "stage": "planning",
+        "prompt": "Dry run",
+        "repository": "proompteng/lab",
+        "issueNumber": 999,
+        "base": "main",
+        "issueUrl": "https://github.com/proompteng/lab/issues/999",
+        "title": "Codex dry run",
+        "body": "Testing orchestration",
+    }
+)
+PROBE = (
+    "import sys, runpy; sys.argv = ['codex-pipeline', 'step', 'plan', '--dry-run', '--workflow-name', 'w'];"
+    "import codex_pipeline.cli as c; import contextlib, io\n"
+    "with contextlib.redirect_stdout(io.StringIO()): c.main(sys.argv[1:])\n"
+    "print(','.join(m for m in ('kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'functions_framework',"
+    " 'boto3', 'opentelemetry.sdk') if m in sys.modules))"
+)
 
 
 def cold_start(runs: int) -> tuple[float, float, str]:
@@ -43,11 +54,13 @@ def cold_start(runs: int) -> tuple[float, float, str]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([CLI, "step", "plan", "--dry-run", "--workflow-name", "w"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [CLI, "step", "plan", "--dry-run", "--workflow-name", "w"], env=env, check=True, capture_output=True
+        )
         times.append((time.perf_counter() - started) * 1000)
-    loaded = subprocess.run([sys.executable, "-c", PROBE], env=env, check=True, capture_output=True,
-                            text=True).stdout.strip()
+    loaded = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
     return statistics.median(times), min(times), loaded or "none"
 
 
@@ -56,13 +69,37 @@ def parse_rate(seconds: float = 2.0) -> float:
 
     events = [
         {"type": "item.completed", "item": {"id": "i", "type": "reasoning", "text": "**Plan**\n\nRead files."}},
-        {"type": "item.started", "item": {"id": "c", "type": "command_execution", "command": "bash -lc ls",
-                                          "aggregated_output": "", "exit_code": None, "status": "in_progress"}},
-        {"type": "item.completed", "item": {"id": "c", "type": "command_execution", "command": "bash -lc ls",
-                                            "aggregated_output": "a\nb\nc\n" * 20, "exit_code": 0,
-                                            "status": "completed"}},
-        {"type": "item.completed", "item": {"id": "f", "type": "file_change", "status": "completed",
-                                            "changes": [{"path": "/w/app.py", "kind": "update"}]}},
+        {
+            "type": "item.started",
+            "item": {
+                "id": "c",
+                "type": "command_execution",
+                "command": "bash -lc ls",
+                "aggregated_output": "",
+                "exit_code": None,
+                "status": "in_progress",
+            },
+        },
+        {
+            "type": "item.completed",
+            "item": {
+                "id": "c",
+                "type": "command_execution",
+                "command": "bash -lc ls",
+                "aggregated_output": "a\nb\nc\n" * 20,
+                "exit_code": 0,
+                "status": "completed",
+            },
+        },
+        {
+            "type": "item.completed",
+            "item": {
+                "id": "f",
+                "type": "file_change",
+                "status": "completed",
+                "changes": [{"path": "/w/app.py", "kind": "update"}],
+            },
+        },
         {"type": "item.completed", "item": {"id": "m", "type": "agent_message", "text": "Done.\n" * 10}},
     ]
     lines = [json.dumps(e) + "\n" for e in events]
@@ -90,22 +127,51 @@ def step_overhead(runs: int) -> tuple[float, float, float]:
             gh.add_repo("acme/widgets")
             for run in range(runs):
                 remote = bare_remote(tmp, f"remote-{run}.git")
-                env = {**os.environ, **codex_env(tmp / "bin", tmp / f"rec-{run}", edits={"app.py": "x = 1\n"}),
-                       "CODEX_GITHUB_TOKEN": token, "CODEX_GITHUB_API_URL": gh.url}
-                task = {"stage": "implementation", "repository": "acme/widgets", "issueNumber": 100 + run,
-                        "base": "main", "issueTitle": "Bench run", "issueBody": "x",
-                        "planCommentBody": "## Task Breakdown\n1. one\n2. two\n"}
+                env = {
+                    **os.environ,
+                    **codex_env(tmp / "bin", tmp / f"rec-{run}", edits={"app.py": "x = 1\n"}),
+                    "CODEX_GITHUB_TOKEN": token,
+                    "CODEX_GITHUB_API_URL": gh.url,
+                }
+                task = {
+                    "stage": "implementation",
+                    "repository": "acme/widgets",
+                    "issueNumber": 100 + run,
+                    "base": "main",
+                    "issueTitle": "Bench run",
+                    "issueBody": "x",
+                    "planCommentBody": "## Task Breakdown\n1. one\n2. two\n",
+                }
                 env["EVENT_BODY"] = base64.b64encode(json.dumps(task).encode()).decode()
                 started = time.perf_counter()
-                subprocess.run([CLI, "step", "implement", "--workdir", str(tmp / f"w-{run}"), "--workflow-name",
-                                f"wf-{run}", "--remote-url", remote.as_uri()], env=env, check=True,
-                               capture_output=True)
+                subprocess.run(
+                    [
+                        CLI,
+                        "step",
+                        "implement",
+                        "--workdir",
+                        str(tmp / f"w-{run}"),
+                        "--workflow-name",
+                        f"wf-{run}",
+                        "--remote-url",
+                        remote.as_uri(),
+                    ],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 totals.append((time.perf_counter() - started) * 1000)
                 work = tmp / f"c-{run}"
                 work.mkdir()
                 started = time.perf_counter()
-                subprocess.run(["codex", "exec", "--json", "-"], input=b"prompt", cwd=work, env=env, check=True,
-                               capture_output=True)
+                subprocess.run(
+                    ["codex", "exec", "--json", "-"],
+                    input=b"prompt",
+                    cwd=work,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 codex_only.append((time.perf_counter() - started) * 1000)
         calls = len(gh.requests) / runs
     total, codex = statistics.median(totals), statistics.median(codex_only)

@@ -37,11 +37,27 @@ def _throwaway_cluster(tmp: Path) -> tuple[str, list[str]] | None:
     if os.geteuid() == 0:  # initdb refuses to run as root
         prefix = ["runuser", "-u", "postgres", "--"]
         tmp.chmod(0o777)
-    subprocess.run([*prefix, str(initdb), "-A", "trust", "--no-sync", "-U", "postgres", "-D", str(data)],
-                   check=True, capture_output=True)
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-w", "-D", str(data), "-o",
-                    f"-h 127.0.0.1 -p {port} -k {tmp} -F", "-l", str(tmp / "pg.log"), "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, str(initdb), "-A", "trust", "--no-sync", "-U", "postgres", "-D", str(data)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-w",
+            "-D",
+            str(data),
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {tmp} -F",
+            "-l",
+            str(tmp / "pg.log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     stop = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
     return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
 
@@ -107,8 +123,9 @@ def start_function(name: str, env: dict[str, str], tmp_path: Path, timeout: floa
     (its own process group), and wait for its liveness probe."""
     port = free_port()
     log = tmp_path / f"{name}-{port}.log"
-    served = processes.start(name, ROOT / "functions" / name / "main.py", port,
-                             {**os.environ, **env, "PYTHONUNBUFFERED": "1"}, log)
+    served = processes.start(
+        name, ROOT / "functions" / name / "main.py", port, {**os.environ, **env, "PYTHONUNBUFFERED": "1"}, log
+    )
     failed = processes.wait_ready([served], timeout)
     if failed:
         processes.stop([served])
@@ -127,8 +144,12 @@ def app_key() -> tuple[str, str]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public

@@ -25,9 +25,13 @@ class DevProcess:
         (state / "dev.json").unlink(missing_ok=True)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.env = full_env
-        self.process = subprocess.Popen([*CLI, "dev", "--port", "0", "--state", str(state), *(args or [])],
-                                        cwd=ROOT, env=full_env, stdout=self.output.open("wb"),
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [*CLI, "dev", "--port", "0", "--state", str(state), *(args or [])],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.output.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         self.info = self._wait_info()
 
     def _wait_info(self, timeout: float = 60.0) -> dict[str, Any]:
@@ -51,8 +55,15 @@ class DevProcess:
         return self.output.read_text(errors="replace") if self.output.is_file() else ""
 
     def replay(self, example: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, "replay", "--state", str(self.state), str(example), *extra], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60, check=False, env=self.env)
+        return subprocess.run(
+            [*CLI, "replay", "--state", str(self.state), str(example), *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=self.env,
+        )
 
     def records(self, topic: str) -> list[dict[str, Any]]:
         answer = requests.get(f"{self.info['router']}/topics/{topic}?limit=1000", timeout=5)

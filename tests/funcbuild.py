@@ -91,8 +91,13 @@ def _key(name: str, build: Path) -> str:
 
 
 def _pip(python: Path, *args: str) -> None:
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True, check=False, timeout=600)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     if done.returncode != 0:
         raise AssertionError(f"pip install {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
@@ -142,8 +147,9 @@ def start(python: Path, build: Path, env: dict[str, str], log: Path, timeout: fl
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     full_env = {**clean, **env, "LISTEN_ADDRESS": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
-    process = subprocess.Popen([str(python), "-m", "service.main"], cwd=build, env=full_env,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(python), "-m", "service.main"], cwd=build, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     deadline = started + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

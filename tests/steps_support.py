@@ -9,8 +9,17 @@ import sys
 from pathlib import Path
 
 FAKE_CODEX = Path(__file__).resolve().parent / "fakes" / "codex.py"
-FAKE_KNOBS = ("FAKE_CODEX_RECORD", "FAKE_CODEX_MODE", "FAKE_CODEX_EDITS", "FAKE_CODEX_COMMIT", "FAKE_CODEX_PRINT",
-              "FAKE_CODEX_MESSAGE_FILE", "FAKE_CODEX_REPORT", "FAKE_CODEX_PROBE_PATHS", "FAKE_CODEX_STEPS")
+FAKE_KNOBS = (
+    "FAKE_CODEX_RECORD",
+    "FAKE_CODEX_MODE",
+    "FAKE_CODEX_EDITS",
+    "FAKE_CODEX_COMMIT",
+    "FAKE_CODEX_PRINT",
+    "FAKE_CODEX_MESSAGE_FILE",
+    "FAKE_CODEX_REPORT",
+    "FAKE_CODEX_PROBE_PATHS",
+    "FAKE_CODEX_STEPS",
+)
 
 
 def install_fake_codex(bin_dir: Path) -> Path:
@@ -22,15 +31,29 @@ def install_fake_codex(bin_dir: Path) -> Path:
     return script
 
 
-def codex_env(bin_dir: Path, record: Path, *, mode: str = "ok", edits: dict[str, str] | None = None,
-              message: str | None = None, tmp: Path | None = None, commit: str = "",
-              steps: list[dict[str, object]] | None = None) -> dict[str, str]:
+def codex_env(
+    bin_dir: Path,
+    record: Path,
+    *,
+    mode: str = "ok",
+    edits: dict[str, str] | None = None,
+    message: str | None = None,
+    tmp: Path | None = None,
+    commit: str = "",
+    steps: list[dict[str, object]] | None = None,
+) -> dict[str, str]:
     """The environment that makes ``codex`` resolve to the fake and behave as asked."""
     install_fake_codex(bin_dir)
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "FAKE_CODEX_RECORD": str(record),
-           "FAKE_CODEX_MODE": mode, "FAKE_CODEX_EDITS": json.dumps(edits or {}), "FAKE_CODEX_COMMIT": commit,
-           # Codex's environment is an allowlist: the fake's own knobs are passed by name.
-           "FAKE_CODEX_STEPS": json.dumps(steps or []), "CODEX_AGENT_ENV": ",".join(FAKE_KNOBS)}
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "FAKE_CODEX_RECORD": str(record),
+        "FAKE_CODEX_MODE": mode,
+        "FAKE_CODEX_EDITS": json.dumps(edits or {}),
+        "FAKE_CODEX_COMMIT": commit,
+        # Codex's environment is an allowlist: the fake's own knobs are passed by name.
+        "FAKE_CODEX_STEPS": json.dumps(steps or []),
+        "CODEX_AGENT_ENV": ",".join(FAKE_KNOBS),
+    }
     if message is not None:
         message_file = (tmp or record.parent) / f"codex-message-{len(message)}-{abs(hash(message))}.md"
         message_file.write_text(message)
@@ -39,9 +62,20 @@ def codex_env(bin_dir: Path, record: Path, *, mode: str = "ok", edits: dict[str,
 
 
 def git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
-                          env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.test",
-                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.test"})
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.test",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.test",
+        },
+    )
     return done.stdout
 
 

@@ -13,13 +13,21 @@ from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import TASK_TYPES, Event, encode_binary
 
 
-def task(stage: str, number: int, *, repository: str = "acme/widgets", delivery: str | None = None,
-         **fields: Any) -> tasks.CodexTask:
+def task(
+    stage: str, number: int, *, repository: str = "acme/widgets", delivery: str | None = None, **fields: Any
+) -> tasks.CodexTask:
     data: dict[str, Any] = {
-        "stage": stage, "repository": repository, "issueNumber": number, "base": "main",
-        "head": f"codex/issue-{number}-fix-it", "issueUrl": f"https://github.com/{repository}/issues/{number}",
-        "issueTitle": "Fix it", "issueBody": "It is broken.", "sender": "alice",
-        "deliveryId": delivery or str(uuid.uuid4()), "prompt": "Fix it",
+        "stage": stage,
+        "repository": repository,
+        "issueNumber": number,
+        "base": "main",
+        "head": f"codex/issue-{number}-fix-it",
+        "issueUrl": f"https://github.com/{repository}/issues/{number}",
+        "issueTitle": "Fix it",
+        "issueBody": "It is broken.",
+        "sender": "alice",
+        "deliveryId": delivery or str(uuid.uuid4()),
+        "prompt": "Fix it",
     }
     data.update(fields)
     return tasks.from_json_dict(data)
@@ -28,13 +36,17 @@ def task(stage: str, number: int, *, repository: str = "acme/widgets", delivery:
 def cloudevent(kind: str, codex_task: tasks.CodexTask, *, as_json: bool = False) -> tuple[dict[str, str], bytes]:
     """``kind`` planning/implementation/review/readiness; headers and body of the binary event."""
     event = Event(
-        id=tasks.task_event_id(codex_task.delivery_id, kind), source="route-task", type=TASK_TYPES[kind],
+        id=tasks.task_event_id(codex_task.delivery_id, kind),
+        source="route-task",
+        type=TASK_TYPES[kind],
         subject=str(codex_task.issue_number),
         datacontenttype="application/json" if as_json else "application/protobuf",
         dataschema=None if as_json else tasks.DATASCHEMA,
         data=tasks.to_json(codex_task) if as_json else tasks.to_protobuf(codex_task),
-        extensions={"partitionkey": tasks.partition_key(codex_task.repository, int(codex_task.issue_number)),
-                    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        extensions={
+            "partitionkey": tasks.partition_key(codex_task.repository, int(codex_task.issue_number)),
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        },
     )
     return encode_binary(event)
 
@@ -53,7 +65,13 @@ def parameter(workflow: dict[str, Any], name: str) -> Any:
 
 def effect_env(database_url: str, workdir: Path, github_url: str, **extra: str) -> dict[str, str]:
     """Settings of an effect function under test: dry-run Workflows in ``workdir``, the fake GitHub."""
-    return {"CODEX_DATABASE_URL": database_url, "CODEX_ARGO_SUBMITTER": "dry-run",
-            "CODEX_DRY_RUN_DIR": str(workdir / "workflows"), "CODEX_GITHUB_API_URL": github_url,
-            "CODEX_GITHUB_TOKEN": "test-token", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
-            "CODEX_WORKFLOW_NAMESPACE": "argo-workflows", **extra}
+    return {
+        "CODEX_DATABASE_URL": database_url,
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(workdir / "workflows"),
+        "CODEX_GITHUB_API_URL": github_url,
+        "CODEX_GITHUB_TOKEN": "test-token",
+        "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+        "CODEX_WORKFLOW_NAMESPACE": "argo-workflows",
+        **extra,
+    }

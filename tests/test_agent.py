@@ -22,8 +22,9 @@ KEY = "sk-proj-proxyTestKey0123456789"
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json",
-                                                                           **(headers or {})})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, answer.read().decode()
@@ -32,6 +33,7 @@ def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple
 
 
 # ------------------------------------------------------------------------------------ secret files
+
 
 def test_a_secret_comes_from_its_file_and_the_plain_variable_wins(tmp_path: Path) -> None:
     path = tmp_path / "token"
@@ -58,19 +60,35 @@ def test_file_secrets_are_redacted_and_the_model_key_is_read_from_its_file(tmp_p
 
 # ------------------------------------------------------------------------------ agent environment
 
+
 def test_the_agent_environment_is_an_allowlist() -> None:
-    environ = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "GH_TOKEN": "t", "OPENAI_API_KEY": "k",
-               "CODEX_GITHUB_TOKEN_FILE": "/run/secrets/x", "EVENT_BODY": "e", "HOME": "/root",
-               "CODEX_AGENT_ENV": "RUST_LOG", "RUST_LOG": "info"}
+    environ = {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "GH_TOKEN": "t",
+        "OPENAI_API_KEY": "k",
+        "CODEX_GITHUB_TOKEN_FILE": "/run/secrets/x",
+        "EVENT_BODY": "e",
+        "HOME": "/root",
+        "CODEX_AGENT_ENV": "RUST_LOG",
+        "RUST_LOG": "info",
+    }
     assert agent_environ(environ, None) == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "RUST_LOG": "info", "HOME": "/root"}
     env = agent_environ(environ, Path("/home/codex"), Path("/workspace/lab"))
     assert env["HOME"] == "/home/codex" and env["GIT_CONFIG_VALUE_0"] == "/workspace/lab"
     assert env["GIT_CONFIG_KEY_0"] == "safe.directory"
 
 
-@pytest.mark.parametrize(("spec", "message"), [("0", "must not be root"), ("root", "must not be root"),
-                                               ("1001:0", "must not be root"), ("no-such-user-here", "no user"),
-                                               ("1001:staff", "numeric")])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("0", "must not be root"),
+        ("root", "must not be root"),
+        ("1001:0", "must not be root"),
+        ("no-such-user-here", "no user"),
+        ("1001:staff", "numeric"),
+    ],
+)
 def test_a_wrong_agent_user_is_refused(spec: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         AgentUser.parse(spec)
@@ -90,10 +108,14 @@ def test_a_step_that_cannot_switch_users_says_why() -> None:
 
 # ------------------------------------------------------------------------------------ model proxy
 
+
 def test_the_proxy_adds_the_key_and_streams_the_answer() -> None:
     with FakeModelAPI(KEY) as upstream, ModelProxy(KEY, f"{upstream.url}/v1") as proxy:
-        status, body = _post(f"{proxy.base_url}/responses", b'{"model": "m", "stream": true}',
-                             {"Authorization": "Bearer sk-forged-by-the-agent"})
+        status, body = _post(
+            f"{proxy.base_url}/responses",
+            b'{"model": "m", "stream": true}',
+            {"Authorization": "Bearer sk-forged-by-the-agent"},
+        )
         assert status == 200 and "response.completed" in body and "hello from the model" in body
         (seen,) = upstream.requests
         assert seen.headers["authorization"] == f"Bearer {KEY}" and seen.path == "/v1/responses"
@@ -128,8 +150,10 @@ def test_codex_is_pointed_at_the_proxy_through_a_provider_without_a_key() -> Non
 
 def test_secret_settings_from_the_yaml_file_are_redacted_too(tmp_path: Path) -> None:
     config = tmp_path / "codex.yaml"
-    config.write_text("CODEX_DATABASE_URL: postgresql://codex:hunter2-not-shown@db/codex\n"
-                      "CODEX_WEBHOOK_SECRET: [first-webhook-secret, second-webhook-secret]\n")
+    config.write_text(
+        "CODEX_DATABASE_URL: postgresql://codex:hunter2-not-shown@db/codex\n"
+        "CODEX_WEBHOOK_SECRET: [first-webhook-secret, second-webhook-secret]\n"
+    )
     redacted = secrets_of({"CODEX_CONFIG_FILE": str(config)})
     assert "postgresql://codex:hunter2-not-shown@db/codex" in redacted
     assert {"first-webhook-secret", "second-webhook-secret"} <= set(redacted)

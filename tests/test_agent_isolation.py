@@ -45,8 +45,7 @@ def _why_not() -> str | None:
         return "needs root (CAP_SETUID, CAP_SETGID, CAP_CHOWN) to run the fake codex as a second uid"
     if not SYSTEM_PYTHON.exists():
         return f"needs {SYSTEM_PYTHON} (an interpreter the second uid can execute) for the fake codex"
-    done = subprocess.run(["true"], user=AGENT_UID, group=AGENT_UID, extra_groups=[], check=False,
-                          capture_output=True)
+    done = subprocess.run(["true"], user=AGENT_UID, group=AGENT_UID, extra_groups=[], check=False, capture_output=True)
     if done.returncode != 0:
         return f"cannot start a process as uid {AGENT_UID} here: {done.stderr.decode().strip()}"
     return None
@@ -89,8 +88,11 @@ def _process_state(pid: int) -> str | None:
 def test_a_prompt_injected_codex_finds_no_credential_and_pushes_nothing(tmp_path: Path, shared_root: Path) -> None:
     # Mounted as a Secret volume is: folders anyone can list, files mode 0400 owned by the step.
     secrets = shared_root / "secrets"
-    files = [_secret_file(secrets / "github", "token", TOKEN), _secret_file(secrets / "openai", "api-key", MODEL_KEY),
-             _secret_file(secrets / "discord", "bot-token", DISCORD)]
+    files = [
+        _secret_file(secrets / "github", "token", TOKEN),
+        _secret_file(secrets / "openai", "api-key", MODEL_KEY),
+        _secret_file(secrets / "discord", "bot-token", DISCORD),
+    ]
     remotes = tmp_path / "remotes"
     remotes.mkdir()
     remote = bare_remote(remotes)
@@ -105,27 +107,63 @@ def test_a_prompt_injected_codex_finds_no_credential_and_pushes_nothing(tmp_path
     report_file = report_dir / "report.json"
     workdir = shared_root / "work"
     plan = "## Task Breakdown\n1. Add greet()\n"
-    task = {"stage": "implementation", "prompt": "Add a greeting helper", "repository": REPO, "issueNumber": 12,
-            "base": "main", "head": "", "issueTitle": "Add a greeting helper", "issueBody": "Please.",
-            "deliveryId": "d-iso", "planCommentBody": plan}
+    task = {
+        "stage": "implementation",
+        "prompt": "Add a greeting helper",
+        "repository": REPO,
+        "issueNumber": 12,
+        "base": "main",
+        "head": "",
+        "issueTitle": "Add a greeting helper",
+        "issueBody": "Please.",
+        "deliveryId": "d-iso",
+        "planCommentBody": plan,
+    }
 
     with FakeGitHub(tokens=(TOKEN,)) as gh, FakeModelAPI(MODEL_KEY) as model, GitHTTPRemote(remotes, TOKEN) as git:
         gh.add_repo(REPO)
-        env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(shared_root),
-               "CODEX_AGENT_USER": str(AGENT_UID),
-               "CODEX_GITHUB_TOKEN_FILE": str(files[0]), "OPENAI_API_KEY_FILE": str(files[1]),
-               "DISCORD_BOT_TOKEN_FILE": str(files[2]),
-               "GH_TOKEN": TOKEN,  # a credential in the step's own environment: /proc/<ppid>/environ holds it
-               "CODEX_GITHUB_API_URL": gh.url, "CODEX_PLANNER_LOGIN": "codex-bot", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
-               "CODEX_MODEL_API_URL": f"{model.url}/v1", "EVENT_BODY": _b64(task), "RAW_EVENT": _b64({}),
-               "FAKE_CODEX_MODE": "probe", "FAKE_CODEX_REPORT": str(report_file),
-               "FAKE_CODEX_PROBE_PATHS": f"{secrets},{secrets / 'github' / 'token'}",
-               "FAKE_CODEX_EDITS": json.dumps({"greet.py": "def greet():\n    return 'hi'\n"}),
-               "CODEX_AGENT_ENV": ",".join(FAKE_KNOBS)}
+        env = {
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "TMPDIR": str(shared_root),
+            "CODEX_AGENT_USER": str(AGENT_UID),
+            "CODEX_GITHUB_TOKEN_FILE": str(files[0]),
+            "OPENAI_API_KEY_FILE": str(files[1]),
+            "DISCORD_BOT_TOKEN_FILE": str(files[2]),
+            "GH_TOKEN": TOKEN,  # a credential in the step's own environment: /proc/<ppid>/environ holds it
+            "CODEX_GITHUB_API_URL": gh.url,
+            "CODEX_PLANNER_LOGIN": "codex-bot",
+            "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+            "CODEX_MODEL_API_URL": f"{model.url}/v1",
+            "EVENT_BODY": _b64(task),
+            "RAW_EVENT": _b64({}),
+            "FAKE_CODEX_MODE": "probe",
+            "FAKE_CODEX_REPORT": str(report_file),
+            "FAKE_CODEX_PROBE_PATHS": f"{secrets},{secrets / 'github' / 'token'}",
+            "FAKE_CODEX_EDITS": json.dumps({"greet.py": "def greet():\n    return 'hi'\n"}),
+            "CODEX_AGENT_ENV": ",".join(FAKE_KNOBS),
+        }
         step = Path(sys.executable).parent / "codex-pipeline"
-        done = subprocess.run([str(step), "step", "implement", "--workdir", str(workdir), "--workflow-name", "wf-iso",
-                               "--remote-url", git.repo_url("remote.git"), "--timeout", "60"],
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [
+                str(step),
+                "step",
+                "implement",
+                "--workdir",
+                str(workdir),
+                "--workflow-name",
+                "wf-iso",
+                "--remote-url",
+                git.repo_url("remote.git"),
+                "--timeout",
+                "60",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
         report = json.loads(report_file.read_text())
@@ -139,12 +177,17 @@ def test_a_prompt_injected_codex_finds_no_credential_and_pushes_nothing(tmp_path
         proc = report["proc_environ"]
         assert proc["1"].startswith("DENIED")
         assert proc[str(report["ppid"])].startswith("DENIED")  # its parent: the step itself
-        assert all(value.startswith("DENIED") for pid, value in proc.items() if Path(f"/proc/{pid}").exists()
-                   and Path(f"/proc/{pid}").stat().st_uid != AGENT_UID)
+        assert all(
+            value.startswith("DENIED")
+            for pid, value in proc.items()
+            if Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}").stat().st_uid != AGENT_UID
+        )
         assert all(report["files"][str(path)].startswith("DENIED") for path in files)
         assert report["credential_fill"].startswith("exit ") and not report["credential_fill"].startswith("exit 0")
-        assert report["git_dir_config"].startswith("READ") and "url = " + git.repo_url("remote.git") in \
-            report["git_dir_config"]
+        assert (
+            report["git_dir_config"].startswith("READ")
+            and "url = " + git.repo_url("remote.git") in report["git_dir_config"]
+        )
         assert report["plant_hook"].startswith("DENIED") and report["move_git"].startswith("DENIED")
         assert not report["push"].startswith("exit 0") and "agent-pushed" not in remote_branches(remote)
         assert git.refused >= 1  # the agent's push reached the remote without a credential

@@ -32,14 +32,18 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 NAMESPACE = "argo-workflows"
 
 
-@pytest.mark.parametrize(("prefix", "repository", "issue", "delivery", "starts"), [
-    ("codex-planning", "proompteng/lab", 1636, "manual-planning-test", "codex-planning-proompteng-lab-1636-"),
-    ("codex-planning", "Owner_Name/Repo.With.Dots", 7, "d", "codex-planning-owner-name-repo-with-dots-7-"),
-    ("github-codex-implementation", "o/" + "r" * 90, 123456789, "d", "github-codex-implementation-o-rrrr"),
-    ("codex-planning", "---/---", 1, "d", "codex-planning-1-"),
-])
-def test_workflow_names_are_valid_kubernetes_names(prefix: str, repository: str, issue: int, delivery: str,
-                                                   starts: str) -> None:
+@pytest.mark.parametrize(
+    ("prefix", "repository", "issue", "delivery", "starts"),
+    [
+        ("codex-planning", "proompteng/lab", 1636, "manual-planning-test", "codex-planning-proompteng-lab-1636-"),
+        ("codex-planning", "Owner_Name/Repo.With.Dots", 7, "d", "codex-planning-owner-name-repo-with-dots-7-"),
+        ("github-codex-implementation", "o/" + "r" * 90, 123456789, "d", "github-codex-implementation-o-rrrr"),
+        ("codex-planning", "---/---", 1, "d", "codex-planning-1-"),
+    ],
+)
+def test_workflow_names_are_valid_kubernetes_names(
+    prefix: str, repository: str, issue: int, delivery: str, starts: str
+) -> None:
     name = workflow_name(prefix, repository, issue, delivery)
     assert name.startswith(starts)
     assert len(name) <= 63
@@ -67,20 +71,30 @@ def test_any_text_gives_a_valid_label_value(text: str) -> None:
 
 def test_labels_name_stage_repository_issue_and_delivery() -> None:
     assert workflow_labels("planning", "proompteng/lab", 1636, "72d4f0c0-1a2b-11ef-9c7a-0e6b1c2f3a4d") == {
-        "codex.stage": "planning", "codex.repository": "proompteng.lab", "codex.issue": "1636",
-        "codex.delivery": "72d4f0c0-1a2b-11ef-9c7a-0e6b1c2f3a4d"}
+        "codex.stage": "planning",
+        "codex.repository": "proompteng.lab",
+        "codex.issue": "1636",
+        "codex.delivery": "72d4f0c0-1a2b-11ef-9c7a-0e6b1c2f3a4d",
+    }
 
 
 def planning_workflow(name: str = "codex-planning-proompteng-lab-1-abc") -> dict[str, object]:
-    return build_workflow("facteur-dispatch", name, NAMESPACE, {"payload": '{"stage":"planning"}'},
-                          workflow_labels("planning", "proompteng/lab", 1, "d-1"))
+    return build_workflow(
+        "facteur-dispatch",
+        name,
+        NAMESPACE,
+        {"payload": '{"stage":"planning"}'},
+        workflow_labels("planning", "proompteng/lab", 1, "d-1"),
+    )
 
 
 def test_built_workflow_is_a_valid_argo_workflow_running_the_template() -> None:
     workflow = planning_workflow()
     assert schemas.validate(workflow) == []
-    assert workflow["spec"] == {"workflowTemplateRef": {"name": "facteur-dispatch"},
-                                "arguments": {"parameters": [{"name": "payload", "value": '{"stage":"planning"}'}]}}
+    assert workflow["spec"] == {
+        "workflowTemplateRef": {"name": "facteur-dispatch"},
+        "arguments": {"parameters": [{"name": "payload", "value": '{"stage":"planning"}'}]},
+    }
 
 
 # --- KubernetesSubmitter over real HTTP -------------------------------------------------------
@@ -146,11 +160,18 @@ def test_a_wrong_token_is_permanent_and_never_echoed(kube: FakeKubernetes, tmp_p
 
 def test_connection_refused_is_transient(tmp_path: Path) -> None:
     port = free_port()
-    (tmp_path / "kubeconfig").write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "u", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    (tmp_path / "kubeconfig").write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": TOKEN}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     with pytest.raises(Unavailable, match="unreachable"):
         KubernetesSubmitter(str(tmp_path / "kubeconfig"), timeout=1).submit(planning_workflow())
 
@@ -258,8 +279,9 @@ def test_stopping_a_workflow_that_is_gone_is_false(kube: FakeKubernetes, tmp_pat
 
 
 @pytest.mark.parametrize(("code", "error"), [(500, Unavailable), (403, PermanentFailure)])
-def test_stop_failures_are_transient_or_permanent(kube: FakeKubernetes, tmp_path: Path, code: int,
-                                                  error: type[Exception]) -> None:
+def test_stop_failures_are_transient_or_permanent(
+    kube: FakeKubernetes, tmp_path: Path, code: int, error: type[Exception]
+) -> None:
     submitter = submitter_for(kube, tmp_path)
     name = submitter.submit(planning_workflow()).name
     kube.refuse(code)
@@ -271,10 +293,12 @@ def test_the_fake_api_refuses_a_strategic_merge_patch_like_the_real_one(kube: Fa
     import requests
 
     name = submitter_for(kube, tmp_path).submit(planning_workflow()).name
-    answer = requests.patch(f"{kube.url}/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/workflows/{name}",
-                            data=b'{"spec":{"shutdown":"Stop"}}', timeout=5,
-                            headers={"authorization": f"Bearer {TOKEN}",
-                                     "content-type": "application/strategic-merge-patch+json"})
+    answer = requests.patch(
+        f"{kube.url}/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/workflows/{name}",
+        data=b'{"spec":{"shutdown":"Stop"}}',
+        timeout=5,
+        headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/strategic-merge-patch+json"},
+    )
     assert answer.status_code == 415 and answer.json()["reason"] == "UnsupportedMediaType"
     assert "shutdown" not in kube.workflows[(NAMESPACE, name)]["spec"]
 

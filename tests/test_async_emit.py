@@ -27,11 +27,13 @@ from tests.runtimes import RUNTIMES, serve
 
 
 def event() -> Event:
-    return Event(id=str(uuid.uuid4()), source="https://github.com/acme/widgets", type="com.github.issues.opened",
-                 datacontenttype="application/json", data=b'{"action":"opened"}')
-
-
-
+    return Event(
+        id=str(uuid.uuid4()),
+        source="https://github.com/acme/widgets",
+        type="com.github.issues.opened",
+        datacontenttype="application/json",
+        data=b'{"action":"opened"}',
+    )
 
 
 async def _emit(emitter: AsyncEmitter, count: int = 1, deadline: float | None = None) -> None:
@@ -99,8 +101,14 @@ def test_an_unreachable_sink_is_unavailable() -> None:
         asyncio.run(_emit(AsyncEmitter(url, timeout=1.0, attempts=2, backoff=0.01, deadline=3)))
 
 
-ROUTE_ENV = {"CODEX_TRIGGER_LOGINS": "alice", "CODEX_TRIGGER_LABEL": "codex", "CODEX_PLANNER_LOGIN": "codex-planner",
-             "CODEX_SINK_DEADLINE_SECONDS": "3", "CODEX_SINK_TIMEOUT_SECONDS": "2", "CODEX_SINK_ATTEMPTS": "3"}
+ROUTE_ENV = {
+    "CODEX_TRIGGER_LOGINS": "alice",
+    "CODEX_TRIGGER_LABEL": "codex",
+    "CODEX_PLANNER_LOGIN": "codex-planner",
+    "CODEX_SINK_DEADLINE_SECONDS": "3",
+    "CODEX_SINK_TIMEOUT_SECONDS": "2",
+    "CODEX_SINK_ATTEMPTS": "3",
+}
 
 
 def _task(delivery: str) -> tuple[dict[str, str], bytes]:

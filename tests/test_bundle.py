@@ -33,8 +33,11 @@ def test_bundle_vendors_the_library(tmp_path: Path) -> None:
 
 
 def test_incomplete_folder_is_refused_and_not_listed(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "functions" / "ingest-webhook", tmp_path / "functions" / "ingest-webhook",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "functions" / "ingest-webhook",
+        tmp_path / "functions" / "ingest-webhook",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (tmp_path / "functions" / "half").mkdir()
     (tmp_path / "functions" / "half" / "func.yaml").write_text("name: half\n")
     assert function_names(tmp_path) == ["ingest-webhook"]

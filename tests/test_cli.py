@@ -39,8 +39,9 @@ CONCEPTS = {
 }
 
 
-def subparsers(parser: argparse.ArgumentParser, path: str = "codex-pipeline") -> Iterator[
-        tuple[str, argparse.ArgumentParser]]:
+def subparsers(
+    parser: argparse.ArgumentParser, path: str = "codex-pipeline"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -57,8 +58,11 @@ def options() -> Iterator[tuple[str, argparse.Action]]:
 
 
 def test_every_flag_and_argument_has_help() -> None:
-    missing = [f"{path} {action.option_strings or action.dest}" for path, action in options()
-               if not (action.help or "").strip() or action.help == argparse.SUPPRESS]
+    missing = [
+        f"{path} {action.option_strings or action.dest}"
+        for path, action in options()
+        if not (action.help or "").strip() or action.help == argparse.SUPPRESS
+    ]
     assert not missing
 
 
@@ -84,15 +88,18 @@ def test_the_top_level_description_is_written_for_users() -> None:
     assert "GitHub issues" in parser.description
 
 
-@pytest.mark.parametrize("argv", [
-    ["discord-channel", "--stage", "bogus", "--dry-run"],
-    ["listen", "--idle-timeout", "nan"],
-    ["listen", "--idle-timeout", "inf"],
-    ["listen", "--max", "-1"],
-    ["step", "plan", "--timeout", "0"],
-    ["discord-channel", "--stage", "review", "--interval", "-1"],
-    ["serve", "ingest-webhook", "--port", "70000"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["discord-channel", "--stage", "bogus", "--dry-run"],
+        ["listen", "--idle-timeout", "nan"],
+        ["listen", "--idle-timeout", "inf"],
+        ["listen", "--max", "-1"],
+        ["step", "plan", "--timeout", "0"],
+        ["discord-channel", "--stage", "review", "--interval", "-1"],
+        ["serve", "ingest-webhook", "--port", "70000"],
+    ],
+)
 def test_wrong_values_are_refused_by_the_parser(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(argv)
@@ -104,29 +111,44 @@ def test_wrong_values_are_refused_by_the_parser(argv: list[str], capsys: pytest.
 # --- configuration errors of the verbs ----------------------------------------------------------
 
 
-def run_cli(*argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_")}
-    return subprocess.run([CLI, *argv], capture_output=True, text=True, env=base | (env or {}), cwd=cwd,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [CLI, *argv], capture_output=True, text=True, env=base | (env or {}), cwd=cwd, timeout=timeout, check=False
+    )
 
 
-@pytest.mark.parametrize(("argv", "env", "setting"), [
-    (["migrate", "--status"], {"CODEX_DATABASE_URL": "mysql://root:pw@db/x"}, "CODEX_DATABASE_URL"),
-    (["migrate", "--status"], {"CODEX_DATABASE_TIMEOUT_SECONDS": "inf"}, "CODEX_DATABASE_TIMEOUT_SECONDS"),
-    (["migrate", "--status"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
-    # The steps and the other verbs read the same table: a wrong value stops them alike.
-    (["step", "plan", "--dry-run", "--workflow-name", "w"], {"CODEX_TIMEOUT_SECONDS": "soon"},
-     "CODEX_TIMEOUT_SECONDS"),
-    (["step", "implement", "--dry-run", "--workflow-name", "w"], {"CODEX_SEARCH": "maybe"}, "CODEX_SEARCH"),
-    (["transcripts", "wf-1"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
-    (["replay", "examples/issues.opened.json", "--url", "http://127.0.0.1:9/"],
-     {"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "CODEX_WEBHOOK_SECRET_FILE"),
-    (["progress-comment", "--repo", "a/b", "--issue", "1", "--dry-run"], {"CODEX_EXTRA_ARGS": "'unclosed"},
-     "CODEX_EXTRA_ARGS"),
-])
-def test_a_verbs_configuration_error_is_one_line_and_status_2(argv: list[str], env: dict[str, str],
-                                                               setting: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "env", "setting"),
+    [
+        (["migrate", "--status"], {"CODEX_DATABASE_URL": "mysql://root:pw@db/x"}, "CODEX_DATABASE_URL"),
+        (["migrate", "--status"], {"CODEX_DATABASE_TIMEOUT_SECONDS": "inf"}, "CODEX_DATABASE_TIMEOUT_SECONDS"),
+        (["migrate", "--status"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
+        # The steps and the other verbs read the same table: a wrong value stops them alike.
+        (
+            ["step", "plan", "--dry-run", "--workflow-name", "w"],
+            {"CODEX_TIMEOUT_SECONDS": "soon"},
+            "CODEX_TIMEOUT_SECONDS",
+        ),
+        (["step", "implement", "--dry-run", "--workflow-name", "w"], {"CODEX_SEARCH": "maybe"}, "CODEX_SEARCH"),
+        (["transcripts", "wf-1"], {"CODEX_CONFIG_FILE": "/nonexistent/codex.yaml"}, "CODEX_CONFIG_FILE"),
+        (
+            ["replay", "examples/issues.opened.json", "--url", "http://127.0.0.1:9/"],
+            {"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"},
+            "CODEX_WEBHOOK_SECRET_FILE",
+        ),
+        (
+            ["progress-comment", "--repo", "a/b", "--issue", "1", "--dry-run"],
+            {"CODEX_EXTRA_ARGS": "'unclosed"},
+            "CODEX_EXTRA_ARGS",
+        ),
+    ],
+)
+def test_a_verbs_configuration_error_is_one_line_and_status_2(
+    argv: list[str], env: dict[str, str], setting: str
+) -> None:
     done = run_cli(*argv, env=env)
     assert done.returncode == 2, done.stdout + done.stderr
     (line,) = done.stderr.strip().splitlines()
@@ -154,8 +176,14 @@ def test_serve_runs_with_its_own_interpreter_without_the_venv_on_path(tmp_path: 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_", "VIRTUAL_ENV"))}
     env |= {"PATH": "/usr/bin:/bin", "CODEX_WEBHOOK_SECRET": "s", "K_SINK": "http://127.0.0.1:9"}
-    process = subprocess.Popen([CLI, "serve", "ingest-webhook", "--port", str(port)], env=env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [CLI, "serve", "ingest-webhook", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         import requests
 
@@ -185,8 +213,9 @@ def has_socket(pid: int) -> bool:
         return False
 
 
-def test_ctrl_c_stops_listen_quietly_and_dev_prints_no_traceback(tmp_path: Path,
-                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_stops_listen_quietly_and_dev_prints_no_traceback(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     eventing = tmp_path / "eventing"
     shutil.copytree(ROOT / "eventing", eventing)
     log = EventLog(tmp_path / "events.db")
@@ -195,8 +224,14 @@ def test_ctrl_c_stops_listen_quietly_and_dev_prints_no_traceback(tmp_path: Path,
     try:
         listening = []
         for _ in range(3):
-            listening.append(subprocess.Popen([CLI, "listen", "--router", f"http://127.0.0.1:{port}"],
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            listening.append(
+                subprocess.Popen(
+                    [CLI, "listen", "--router", f"http://127.0.0.1:{port}"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         for process in listening:  # Ctrl-C once each has a connection to the router open
             deadline = time.monotonic() + 60
             while not has_socket(process.pid):
@@ -229,17 +264,26 @@ def test_listen_to_a_dead_broker_says_so_and_fails() -> None:
 
 
 def test_a_steps_input_error_is_one_line_and_status_2() -> None:
-    done = run_cli("step", "plan", "--workflow-name", "w", "--workdir", "/nonexistent/w",
-                   env={"PAYLOAD": "{not json\n"})
+    done = run_cli(
+        "step", "plan", "--workflow-name", "w", "--workdir", "/nonexistent/w", env={"PAYLOAD": "{not json\n"}
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("codex-pipeline step plan: task is not valid JSON")
 
 
-@pytest.mark.parametrize(("name", "status"), [
-    ("StepInputError", 2), ("StepFailed", 1), ("GitError", 1), ("ConfigurationError", 2),
-    ("BadRequest", 2), ("Unavailable", 1), ("DiscordError", 1),
-])
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("StepInputError", 2),
+        ("StepFailed", 1),
+        ("GitError", 1),
+        ("ConfigurationError", 2),
+        ("BadRequest", 2),
+        ("Unavailable", 1),
+        ("DiscordError", 1),
+    ],
+)
 def test_every_error_a_step_meets_is_in_the_tree_with_one_exit_status(name: str, status: int) -> None:
     from codex_pipeline import errors
     from codex_pipeline.cli.step import exit_status

@@ -39,21 +39,34 @@ def test_secret_from_mounted_file_and_hidden_from_repr(tmp_path: Path) -> None:
     assert "s3cret" not in repr(settings) and "ghp_token" not in repr(settings)
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"CODEX_PLANNING_ENABLED": "maybe"}, "CODEX_PLANNING_ENABLED='maybe': not true or false; set it to true or false"),
-    ({"CODEX_ARGO_SUBMITTER": "helm"}, "CODEX_ARGO_SUBMITTER must be"),
-    ({"CODEX_SINK_TIMEOUT_SECONDS": "-1"}, "CODEX_SINK_TIMEOUT_SECONDS"),
-    ({"CODEX_TRIGGER_LOGINS": "alice,codex-bot", "CODEX_PLANNER_LOGIN": "Codex-Bot"}, "must never be a trigger"),
-    ({"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "cannot be read"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"CODEX_PLANNING_ENABLED": "maybe"},
+            "CODEX_PLANNING_ENABLED='maybe': not true or false; set it to true or false",
+        ),
+        ({"CODEX_ARGO_SUBMITTER": "helm"}, "CODEX_ARGO_SUBMITTER must be"),
+        ({"CODEX_SINK_TIMEOUT_SECONDS": "-1"}, "CODEX_SINK_TIMEOUT_SECONDS"),
+        ({"CODEX_TRIGGER_LOGINS": "alice,codex-bot", "CODEX_PLANNER_LOGIN": "Codex-Bot"}, "must never be a trigger"),
+        ({"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "cannot be read"),
+    ],
+)
 def test_wrong_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         load_settings(env)
 
 
 @pytest.mark.parametrize("raw", ["abc", "nan", "inf", "-inf", "0", "-1"])
-@pytest.mark.parametrize("variable", ["CODEX_SINK_TIMEOUT_SECONDS", "CODEX_DATABASE_TIMEOUT_SECONDS",
-                                      "CODEX_GITHUB_TIMEOUT_SECONDS", "CODEX_WEBHOOK_MAX_BYTES"])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "CODEX_SINK_TIMEOUT_SECONDS",
+        "CODEX_DATABASE_TIMEOUT_SECONDS",
+        "CODEX_GITHUB_TIMEOUT_SECONDS",
+        "CODEX_WEBHOOK_MAX_BYTES",
+    ],
+)
 def test_timeouts_and_sizes_are_finite_and_positive(variable: str, raw: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings({variable: raw})
@@ -87,7 +100,7 @@ def test_unknown_file_keys_are_refused(tmp_path: Path) -> None:
 def _readme_section(readme: str, title: str) -> str:
     start = readme.index(f"\n## {title}")
     end = readme.find("\n## ", start + 1)
-    return readme[start:end if end > 0 else None]
+    return readme[start : end if end > 0 else None]
 
 
 def test_the_readme_tables_are_the_settings_table() -> None:
@@ -122,8 +135,14 @@ def test_spec_aliases_are_read_when_ours_are_unset() -> None:
 
 
 def test_ours_win_over_spec_aliases() -> None:
-    settings = load_settings({"CODEX_TRIGGER_LOGINS": "bob", "CODEX_TRIGGER_LOGIN": "alice",
-                              "CODEX_PLANNER_LOGIN": "ours", "CODEX_WORKFLOW_LOGIN": "theirs"})
+    settings = load_settings(
+        {
+            "CODEX_TRIGGER_LOGINS": "bob",
+            "CODEX_TRIGGER_LOGIN": "alice",
+            "CODEX_PLANNER_LOGIN": "ours",
+            "CODEX_WORKFLOW_LOGIN": "theirs",
+        }
+    )
     assert settings.trigger_logins == frozenset({"bob"}) and settings.planner_login == "ours"
     assert settings.aliases_used == ()
 
@@ -154,9 +173,12 @@ def test_no_module_reads_a_setting_from_the_environment_itself() -> None:
     lib = ROOT / "lib" / "codex_pipeline"
     names = "|".join(re.escape(name) for name in setting_names())
     direct = re.compile(r"""(?:environ|env)(?:\.get\(|\[)\s*["'](""" + names + r""")["'](?!\]\s*=[^=])""")
-    found = [f"{path.relative_to(ROOT)}: {match.group(1)}"
-             for path in sorted(lib.rglob("*.py")) if path.name != "config.py"
-             for match in direct.finditer(path.read_text())]
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group(1)}"
+        for path in sorted(lib.rglob("*.py"))
+        if path.name != "config.py"
+        for match in direct.finditer(path.read_text())
+    ]
     assert found == []
 
 
@@ -193,4 +215,3 @@ def test_replay_and_dev_sign_with_the_secret_from_its_file(tmp_path: Path, monke
     monkeypatch.setenv("CODEX_WEBHOOK_SECRET_FILE", str(secret_file))
     args = argparse.Namespace(unsigned=False, secret=None, state=tmp_path / "state")
     assert resolve_secret(args) == "from-the-file"
-

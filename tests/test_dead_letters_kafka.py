@@ -27,19 +27,30 @@ def produce_dead_letter(bootstrap: str, event_id: str, code: str, body: str) -> 
         for future in admin.create_topics([NewTopic(DLQ, num_partitions=1, replication_factor=1)]).values():
             future.result(timeout=10)
     producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce(DLQ, key=b"acme/widgets#1", value=b'{"delivery":"d-1"}', headers=[
-        ("ce_specversion", b"1.0"), ("ce_id", event_id.encode()), ("ce_source", b"route-task"),
-        ("ce_type", b"codex.plan.request"), ("ce_subject", b"acme/widgets#1"),
-        ("ce_partitionkey", b"acme/widgets#1"), ("content-type", b"application/json"),
-        ("ce_knativeerrordest", b"http://dispatch-planning.codex.svc.cluster.local"),
-        ("ce_knativeerrorcode", code.encode()), ("ce_knativeerrordata", base64.b64encode(body.encode())),
-    ])
+    producer.produce(
+        DLQ,
+        key=b"acme/widgets#1",
+        value=b'{"delivery":"d-1"}',
+        headers=[
+            ("ce_specversion", b"1.0"),
+            ("ce_id", event_id.encode()),
+            ("ce_source", b"route-task"),
+            ("ce_type", b"codex.plan.request"),
+            ("ce_subject", b"acme/widgets#1"),
+            ("ce_partitionkey", b"acme/widgets#1"),
+            ("content-type", b"application/json"),
+            ("ce_knativeerrordest", b"http://dispatch-planning.codex.svc.cluster.local"),
+            ("ce_knativeerrorcode", code.encode()),
+            ("ce_knativeerrordata", base64.b64encode(body.encode())),
+        ],
+    )
     assert producer.flush(10) == 0
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, "dead-letters", *args], capture_output=True, text=True, timeout=60, check=False,
-                          cwd=ROOT)
+    return subprocess.run(
+        [CLI, "dead-letters", *args], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
 
 
 def test_kafka_dead_letters_are_listed_decoded_and_replayed_with_their_id(kafka: str) -> None:  # noqa: F811
@@ -53,8 +64,7 @@ def test_kafka_dead_letters_are_listed_decoded_and_replayed_with_their_id(kafka:
     assert '"data": "{\\"error\\":\\"bad_request\\",\\"message\\":\\"no repository\\"}"' in shown.stdout
 
     with RecordingSink() as ingress:
-        replayed = cli("replay", "--type", "codex.plan.request", "--bootstrap", kafka,
-                       "--broker-ingress", ingress.url)
+        replayed = cli("replay", "--type", "codex.plan.request", "--bootstrap", kafka, "--broker-ingress", ingress.url)
         assert replayed.returncode == 0, replayed.stderr
         (received,) = ingress.wait_for(1)
     # dispatch-planning's Trigger on Broker codex-tasks names the subscriber in knativeerrordest.

@@ -36,7 +36,8 @@ def test_the_runner_image_is_pinned_to_the_release() -> None:
 def test_one_pod_gc_policy_that_keeps_failed_pods_and_one_artifact_repository() -> None:
     assert {t["spec"]["podGC"]["strategy"] for t in templates()} == {"OnPodSuccess"}
     assert {tuple(sorted(t["spec"]["artifactRepositoryRef"].items())) for t in templates()} == {
-        (("configMap", "codex-artifact-repository"), ("key", "codex"))}
+        (("configMap", "codex-artifact-repository"), ("key", "codex"))
+    }
 
 
 def test_only_ingest_webhook_is_public() -> None:
@@ -68,6 +69,10 @@ def test_branch_templates_hand_the_branch_prefix_to_the_step() -> None:
             continue  # planning pushes no branch
         defaults = {p["name"]: p.get("value") for p in template["spec"]["arguments"]["parameters"]}
         assert defaults["branchPrefix"] == "codex/"
-        envs = [e for t in template["spec"]["templates"] for e in (t.get("container") or {}).get("env") or []
-                if e["name"] == "CODEX_BRANCH_PREFIX"]
+        envs = [
+            e
+            for t in template["spec"]["templates"]
+            for e in (t.get("container") or {}).get("env") or []
+            if e["name"] == "CODEX_BRANCH_PREFIX"
+        ]
         assert envs == [{"name": "CODEX_BRANCH_PREFIX", "value": "{{workflow.parameters.branchPrefix}}"}]

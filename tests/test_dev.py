@@ -46,10 +46,17 @@ def test_replayed_delivery_is_signed_accepted_and_kept_until_its_function_runs(t
         dev.wait_for(lambda: "held" in dev.text(), what="the held line")
         bad = dev.replay(EXAMPLES / "issues.opened.json", "--secret", "not-the-secret")
         assert bad.returncode == 1 and bad.stdout.startswith("401 ")
+
         # live: what the running functions recorded so far (they write their metrics every second)
         def shown() -> str:
-            return subprocess.run([*CLI, "dev", "metrics", "--state", str(tmp_path / "state")], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=60, check=True).stdout
+            return subprocess.run(
+                [*CLI, "dev", "metrics", "--state", str(tmp_path / "state")],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
 
         dev.wait_for(lambda: "deliveries   ingest-webhook     accepted 1, 4xx 1\n" in shown(), what="live metrics")
     finally:
@@ -82,8 +89,14 @@ def test_a_second_dev_on_the_same_state_folder_is_refused(tmp_path: Path):
 
     dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
     try:
-        second = subprocess.run([*CLI, "dev", "--port", "0", "--state", str(tmp_path / "state")], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60, check=False)
+        second = subprocess.run(
+            [*CLI, "dev", "--port", "0", "--state", str(tmp_path / "state")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert second.returncode != 0
         assert f"another dev (pid {dev.process.pid})" in second.stderr
         assert requests.get(dev.info["webhook"] + "health/liveness", timeout=5).status_code == 200
@@ -101,8 +114,14 @@ def test_a_busy_webhook_port_is_named_before_anything_starts(tmp_path: Path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run([*CLI, "dev", "--port", str(port), "--state", str(tmp_path / "state")], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [*CLI, "dev", "--port", str(port), "--state", str(tmp_path / "state")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode != 0
     assert f"port {port} (ingest-webhook) is in use" in done.stderr and "--port" in done.stderr
 
@@ -111,8 +130,10 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
     """`make run --no-execute` on a laptop: the examples that read GitHub reach their effects against
     the seeded pull request (no run opens one). It is clean, so the review request starts no run:
     the PR is marked ready, handed off once and the request answered in one comment."""
-    env = {name: "" for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID",
-                                 "CODEX_GITHUB_API_URL")}
+    env = {
+        name: ""
+        for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_API_URL")
+    }
     dev = DevProcess(tmp_path / "state", env=env, args=["--no-execute"])
     try:
         assert dev.info["github"], dev.text()
@@ -120,8 +141,9 @@ def test_without_a_configured_github_dev_serves_the_stand_in(tmp_path: Path) -> 
         assert dev.replay(ROOT / "examples" / "issue_comment.review-request.json").returncode == 0
         dev.wait_for(lambda: "review not needed: pull request is clean" in dev.text(), what="the clean review")
         assert dev.replay(ROOT / "examples" / "check_suite.completed.json").returncode == 0
-        dev.wait_for(lambda: "request-review handled codex.pr.readiness: ready to merge" in dev.text(),
-                     what="readiness")
+        dev.wait_for(
+            lambda: "request-review handled codex.pr.readiness: ready to merge" in dev.text(), what="readiness"
+        )
     finally:
         assert dev.interrupt() == 0
     assert not (tmp_path / "state" / "workflows").exists() or not any((tmp_path / "state" / "workflows").rglob("*"))
@@ -141,8 +163,15 @@ def _dev_exit(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str]:
     from tests.devrun import CLI
 
     full = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_", "KUBERNETES_"))} | env
-    done = subprocess.run([*CLI, "dev", "--port", "0", "--state", str(tmp_path / "state")], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=90, check=False)
+    done = subprocess.run(
+        [*CLI, "dev", "--port", "0", "--state", str(tmp_path / "state")],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -151,19 +180,22 @@ def test_a_wrong_setting_stops_dev_in_one_line_before_anything_starts(tmp_path: 
     assert status == 2
     assert err.strip().splitlines() == [
         "codex-pipeline dev: configuration error: CODEX_SINK_TIMEOUT_SECONDS='nan': not a finite number; "
-        "set it to a number of seconds greater than 0, e.g. 2.5"]
+        "set it to a number of seconds greater than 0, e.g. 2.5"
+    ]
     assert "Traceback" not in out + err and not (tmp_path / "state" / "logs" / "route-task.log").exists()
 
 
 def test_a_function_that_cannot_start_stops_dev_naming_it(tmp_path: Path) -> None:
     # Valid settings, but the kubernetes submitter finds no credentials: the three effect functions
     # refuse to start, and dev says which instead of serving a pipeline with holes.
-    status, out, err = _dev_exit(tmp_path, {"CODEX_ARGO_SUBMITTER": "kubernetes",
-                                            "KUBECONFIG": str(tmp_path / "no-kubeconfig")})
+    status, out, err = _dev_exit(
+        tmp_path, {"CODEX_ARGO_SUBMITTER": "kubernetes", "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+    )
     assert status == 2, out + err
     lines = err.strip().splitlines()
     assert [line.split(" failed to start: ")[0] for line in lines] == [
-        f"codex-pipeline dev: {name}" for name in ("dispatch-planning", "promote-plan", "request-review")]
+        f"codex-pipeline dev: {name}" for name in ("dispatch-planning", "promote-plan", "request-review")
+    ]
     assert all("configuration error: CODEX_ARGO_SUBMITTER=kubernetes needs credentials" in line for line in lines)
     assert "Traceback" not in err and "ready:" not in out
 
@@ -172,8 +204,9 @@ def test_dev_says_ready_with_the_webhook_and_the_next_command(tmp_path: Path) ->
     dev = DevProcess(tmp_path / "state", args=["--only", "ingest-webhook"])
     try:
         ready = [line for line in dev.text().splitlines() if line.startswith("ready:")]
-        assert ready == [f"ready: webhook {dev.info['webhook']}  next, in another terminal: "
-                         f"{ready[0].split('terminal: ')[1]}"]
+        assert ready == [
+            f"ready: webhook {dev.info['webhook']}  next, in another terminal: {ready[0].split('terminal: ')[1]}"
+        ]
         assert ready[0].endswith(f"replay --state {tmp_path / 'state'} examples/issues.opened.json")
     finally:
         assert dev.interrupt() == 0
@@ -192,8 +225,9 @@ def test_make_runs_relative_state_folder_runs_the_loop(tmp_path: Path) -> None:
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **laptop_env(tmp_path)}
     output = tmp_path / "dev.out"
-    process = subprocess.Popen([*CLI, "dev", "--port", "0"], cwd=tmp_path, env=env, stdout=output.open("wb"),
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [*CLI, "dev", "--port", "0"], cwd=tmp_path, env=env, stdout=output.open("wb"), stderr=subprocess.STDOUT
+    )
     try:
         info_path = tmp_path / ".codex-pipeline" / "dev.json"
         deadline = time.monotonic() + 90
@@ -201,8 +235,15 @@ def test_make_runs_relative_state_folder_runs_the_loop(tmp_path: Path) -> None:
             assert process.poll() is None, output.read_text()
             assert time.monotonic() < deadline, output.read_text()
             time.sleep(0.1)
-        replay = subprocess.run([*CLI, "replay", str(EXAMPLES / "issues.opened.json")], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=60, check=False)
+        replay = subprocess.run(
+            [*CLI, "replay", str(EXAMPLES / "issues.opened.json")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert replay.returncode == 0, replay.stdout + replay.stderr
         while " run-ok " not in output.read_text():
             assert " run-failed " not in output.read_text(), output.read_text()

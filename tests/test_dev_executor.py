@@ -39,13 +39,23 @@ sys.exit(int(os.environ.get("EXIT", "0")))
 
 
 def template(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
-            "metadata": {"name": name, "namespace": "argo-workflows"}, "spec": spec}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": name, "namespace": "argo-workflows"},
+        "spec": spec,
+    }
 
 
 def container(env: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"image": "example/runner:1", "command": ["runner", "/workspace"], "workingDir": "/workspace/lab",
-            "env": env or [], "volumeMounts": [{"name": "workspace", "mountPath": "/workspace"}], **extra}
+    return {
+        "image": "example/runner:1",
+        "command": ["runner", "/workspace"],
+        "workingDir": "/workspace/lab",
+        "env": env or [],
+        "volumeMounts": [{"name": "workspace", "mountPath": "/workspace"}],
+        **extra,
+    }
 
 
 class Harness:
@@ -59,12 +69,18 @@ class Harness:
         self.report = tmp_path / "report.jsonl"
         env = {"PATH": "/usr/bin:/bin", "REPORT": str(self.report)}
         self.out = (tmp_path / "view.txt").open("w")
-        self.executor = Executor(tmp_path / "workflows", tmp_path / "templates", tmp_path / "runs",
-                                 Settings(env=env, secrets=secrets, commands={"runner": str(runner)},
-                                          codex="the test runner"), View(self.out), poll=0.05)
+        self.executor = Executor(
+            tmp_path / "workflows",
+            tmp_path / "templates",
+            tmp_path / "runs",
+            Settings(env=env, secrets=secrets, commands={"runner": str(runner)}, codex="the test runner"),
+            View(self.out),
+            poll=0.05,
+        )
 
-    def workflow(self, template_name: str, name: str, parameters: dict[str, str],
-                 labels: dict[str, str] | None = None) -> dict[str, Any]:
+    def workflow(
+        self, template_name: str, name: str, parameters: dict[str, str], labels: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         return build_workflow(template_name, name, "argo-workflows", parameters, labels or {"codex.issue": "42"})
 
     def reports(self) -> list[dict[str, Any]]:
@@ -84,26 +100,47 @@ WORKSPACE = [{"name": "workspace", "emptyDir": {}}]
 
 def test_a_container_gets_parameters_raw_artifacts_secret_files_env_and_keeps_its_artifacts(tmp_path: Path) -> None:
     spec = {
-        "entrypoint": "main", "arguments": {"parameters": [{"name": "task"}, {"name": "model", "value": "m-1"}]},
+        "entrypoint": "main",
+        "arguments": {"parameters": [{"name": "task"}, {"name": "model", "value": "m-1"}]},
         "volumes": [*WORKSPACE, {"name": "github", "secret": {"secretName": "github-token"}}],
-        "templates": [{
-            "name": "main",
-            "inputs": {"parameters": [{"name": "task", "value": "{{workflow.parameters.task}}"}],
-                       "artifacts": [{"name": "task", "path": "/workspace/in/task.b64",
-                                      "raw": {"data": "{{inputs.parameters.task}}"}}]},
-            "container": container(
-                env=[{"name": "MODEL", "value": "{{workflow.parameters.model}}"},
-                     {"name": "WORKDIR", "value": "/workspace/lab"},
-                     {"name": "WRITE", "value": "/workspace/lab/out.md"},
-                     {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "github-token", "key": "token"}}},
-                     {"name": "DISCORD", "valueFrom": {"secretKeyRef": {"name": "discord", "key": "t",
-                                                                        "optional": True}}}],
-                args=["--workflow-name", "{{workflow.name}}"],
-                volumeMounts=[{"name": "workspace", "mountPath": "/workspace"},
-                              {"name": "github", "mountPath": "/var/run/secrets/github", "readOnly": True}]),
-            "outputs": {"artifacts": [{"name": "out", "path": "/workspace/lab/out.md"},
-                                      {"name": "absent", "path": "/workspace/lab/none.log", "optional": True}]},
-        }],
+        "templates": [
+            {
+                "name": "main",
+                "inputs": {
+                    "parameters": [{"name": "task", "value": "{{workflow.parameters.task}}"}],
+                    "artifacts": [
+                        {
+                            "name": "task",
+                            "path": "/workspace/in/task.b64",
+                            "raw": {"data": "{{inputs.parameters.task}}"},
+                        }
+                    ],
+                },
+                "container": container(
+                    env=[
+                        {"name": "MODEL", "value": "{{workflow.parameters.model}}"},
+                        {"name": "WORKDIR", "value": "/workspace/lab"},
+                        {"name": "WRITE", "value": "/workspace/lab/out.md"},
+                        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "github-token", "key": "token"}}},
+                        {
+                            "name": "DISCORD",
+                            "valueFrom": {"secretKeyRef": {"name": "discord", "key": "t", "optional": True}},
+                        },
+                    ],
+                    args=["--workflow-name", "{{workflow.name}}"],
+                    volumeMounts=[
+                        {"name": "workspace", "mountPath": "/workspace"},
+                        {"name": "github", "mountPath": "/var/run/secrets/github", "readOnly": True},
+                    ],
+                ),
+                "outputs": {
+                    "artifacts": [
+                        {"name": "out", "path": "/workspace/lab/out.md"},
+                        {"name": "absent", "path": "/workspace/lab/none.log", "optional": True},
+                    ]
+                },
+            }
+        ],
     }
     harness = Harness(tmp_path, [template("t", spec)], {"github-token": {"token": "tok-123"}})
     task = base64.b64encode(b'{"issueNumber": 42}').decode()
@@ -129,15 +166,34 @@ def test_a_container_gets_parameters_raw_artifacts_secret_files_env_and_keeps_it
 
 def test_the_deadline_stops_a_run_and_the_exit_handler_still_runs_with_the_status(tmp_path: Path) -> None:
     spec = {
-        "entrypoint": "main", "activeDeadlineSeconds": 1, "onExit": "finish", "volumes": WORKSPACE,
+        "entrypoint": "main",
+        "activeDeadlineSeconds": 1,
+        "onExit": "finish",
+        "volumes": WORKSPACE,
         "templates": [
             {"name": "main", "container": container(env=[{"name": "SLEEP", "value": "30"}])},
-            {"name": "finish", "steps": [[{"name": "report", "template": "report",
-                                           "arguments": {"parameters": [{"name": "status",
-                                                                         "value": "{{workflow.status}}"}]}}]]},
-            {"name": "report", "inputs": {"parameters": [{"name": "status"}]},
-             "container": container(env=[{"name": "STATUS", "value": "{{inputs.parameters.status}}"},
-                                         {"name": "FAILURES", "value": "{{workflow.failures}}"}])},
+            {
+                "name": "finish",
+                "steps": [
+                    [
+                        {
+                            "name": "report",
+                            "template": "report",
+                            "arguments": {"parameters": [{"name": "status", "value": "{{workflow.status}}"}]},
+                        }
+                    ]
+                ],
+            },
+            {
+                "name": "report",
+                "inputs": {"parameters": [{"name": "status"}]},
+                "container": container(
+                    env=[
+                        {"name": "STATUS", "value": "{{inputs.parameters.status}}"},
+                        {"name": "FAILURES", "value": "{{workflow.failures}}"},
+                    ]
+                ),
+            },
         ],
     }
     harness = Harness(tmp_path, [template("t", spec)], {})
@@ -152,13 +208,17 @@ def test_the_deadline_stops_a_run_and_the_exit_handler_still_runs_with_the_statu
 
 
 @pytest.mark.parametrize(("policy", "attempts"), [("OnFailure", 3), (None, 3), ("Always", 3), ("OnError", 1)])
-def test_retry_strategy_retries_failures_as_its_policy_says(tmp_path: Path, policy: str | None,
-                                                            attempts: int) -> None:
+def test_retry_strategy_retries_failures_as_its_policy_says(tmp_path: Path, policy: str | None, attempts: int) -> None:
     strategy: dict[str, Any] = {"limit": 2}
     if policy:
         strategy["retryPolicy"] = policy
-    spec = {"entrypoint": "main", "volumes": WORKSPACE, "templates": [
-        {"name": "main", "retryStrategy": strategy, "container": container(env=[{"name": "EXIT", "value": "3"}])}]}
+    spec = {
+        "entrypoint": "main",
+        "volumes": WORKSPACE,
+        "templates": [
+            {"name": "main", "retryStrategy": strategy, "container": container(env=[{"name": "EXIT", "value": "3"}])}
+        ],
+    }
     harness = Harness(tmp_path, [template("t", spec)], {})
     assert harness.executor.run(harness.workflow("t", "run-3", {})) == "Failed"
     assert len(harness.reports()) == attempts
@@ -167,10 +227,19 @@ def test_retry_strategy_retries_failures_as_its_policy_says(tmp_path: Path, poli
 
 
 def test_runs_sharing_a_mutex_of_one_issue_never_overlap_and_other_issues_do_not_wait(tmp_path: Path) -> None:
-    spec = {"entrypoint": "main", "volumes": WORKSPACE,
-            "synchronization": {"mutexes": [{"name": "codex-issue-{{workflow.labels.codex.issue}}"}]},
-            "templates": [{"name": "main", "container": container(env=[
-                {"name": "SLEEP", "value": "0.8"}, {"name": "RUN", "value": "{{workflow.name}}"}])}]}
+    spec = {
+        "entrypoint": "main",
+        "volumes": WORKSPACE,
+        "synchronization": {"mutexes": [{"name": "codex-issue-{{workflow.labels.codex.issue}}"}]},
+        "templates": [
+            {
+                "name": "main",
+                "container": container(
+                    env=[{"name": "SLEEP", "value": "0.8"}, {"name": "RUN", "value": "{{workflow.name}}"}]
+                ),
+            }
+        ],
+    }
     harness = Harness(tmp_path, [template("t", spec)], {})
     folder = tmp_path / "workflows" / "argo-workflows"
     folder.mkdir(parents=True)
@@ -208,8 +277,13 @@ def test_a_workflow_runs_once_and_files_from_before_execution_are_left_alone(tmp
     harness.executor.start()
     harness.executor.stop()
     (folder / "new.json").write_text(json.dumps(harness.workflow("t", "new", {})))
-    again = Executor(harness.executor.workflows, harness.executor.templates_dir, harness.executor.runs,
-                     harness.executor.settings, harness.executor.view)
+    again = Executor(
+        harness.executor.workflows,
+        harness.executor.templates_dir,
+        harness.executor.runs,
+        harness.executor.settings,
+        harness.executor.view,
+    )
     assert again.scan() == ["new"]
     assert again.wait_idle(20)
     third = Executor(again.workflows, again.templates_dir, again.runs, again.settings, again.view)
@@ -225,7 +299,8 @@ def test_a_missing_template_is_an_error_result_not_a_crash(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("name", ["facteur-dispatch", "github-codex-implementation", "github-codex-review"])
 def test_the_repository_templates_run_their_step_with_the_task_and_github_credentials(
-        tmp_path: Path, name: str) -> None:
+    tmp_path: Path, name: str
+) -> None:
     """The real WorkflowTemplates in workflows/: the step program is started as `codex-pipeline step …`
     with the Workflow's name, and the task text and the GitHub token reach it (env or files)."""
     harness = Harness(tmp_path, [], {"github-token": {"token": "tok-456"}})
@@ -241,8 +316,10 @@ def test_the_repository_templates_run_their_step_with_the_task_and_github_creden
             workflow["spec"]["arguments"]["parameters"].append({"name": item["name"], "value": encoded})
     assert harness.executor.run(workflow) == "Succeeded", harness.status(f"{name}-run")
     report = harness.reports()[0]
-    assert report["argv"][:2] == ["step", {"facteur-dispatch": "plan", "github-codex-implementation": "implement",
-                                           "github-codex-review": "review"}[name]]
+    assert report["argv"][:2] == [
+        "step",
+        {"facteur-dispatch": "plan", "github-codex-implementation": "implement", "github-codex-review": "review"}[name],
+    ]
     assert f"{name}-run" in report["argv"]
     carried = [*report["env"].values(), *_files_under(tmp_path / "runs").values()]
     assert any(task in value or encoded in value for value in carried)
@@ -256,12 +333,26 @@ def _files_under(folder: Path) -> dict[str, str]:
 
 
 def test_an_argument_naming_an_input_artifact_outside_the_mounts_finds_its_file(tmp_path: Path) -> None:
-    spec = {"entrypoint": "main", "arguments": {"parameters": [{"name": "task"}]}, "volumes": WORKSPACE,
-            "templates": [{
+    spec = {
+        "entrypoint": "main",
+        "arguments": {"parameters": [{"name": "task"}]},
+        "volumes": WORKSPACE,
+        "templates": [
+            {
                 "name": "main",
-                "inputs": {"artifacts": [{"name": "task", "path": "/codex/inputs/task.b64",
-                                          "raw": {"data": "{{workflow.parameters.task}}"}}]},
-                "container": container(args=["--task-file", "/codex/inputs/task.b64"])}]}
+                "inputs": {
+                    "artifacts": [
+                        {
+                            "name": "task",
+                            "path": "/codex/inputs/task.b64",
+                            "raw": {"data": "{{workflow.parameters.task}}"},
+                        }
+                    ]
+                },
+                "container": container(args=["--task-file", "/codex/inputs/task.b64"]),
+            }
+        ],
+    }
     harness = Harness(tmp_path, [template("t", spec)], {})
     assert harness.executor.run(harness.workflow("t", "run-5", {"task": "dGFzaw=="})) == "Succeeded"
     (report,) = harness.reports()
@@ -270,12 +361,20 @@ def test_an_argument_naming_an_input_artifact_outside_the_mounts_finds_its_file(
 
 
 def test_a_semaphore_admits_as_many_runs_as_its_config_map_key_says(tmp_path: Path) -> None:
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "codex-limits"},
-                  "data": {"runs": "2"}}
-    spec = {"entrypoint": "main", "volumes": WORKSPACE,
-            "synchronization": {"semaphores": [{"configMapKeyRef": {"name": "codex-limits", "key": "runs"}}]},
-            "templates": [{"name": "main", "container": container(env=[
-                {"name": "SLEEP", "value": "0.8"}, {"name": "RUN", "value": "{{workflow.name}}"}])}]}
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "codex-limits"}, "data": {"runs": "2"}}
+    spec = {
+        "entrypoint": "main",
+        "volumes": WORKSPACE,
+        "synchronization": {"semaphores": [{"configMapKeyRef": {"name": "codex-limits", "key": "runs"}}]},
+        "templates": [
+            {
+                "name": "main",
+                "container": container(
+                    env=[{"name": "SLEEP", "value": "0.8"}, {"name": "RUN", "value": "{{workflow.name}}"}]
+                ),
+            }
+        ],
+    }
     harness = Harness(tmp_path, [template("t", spec), config_map], {})
     folder = tmp_path / "workflows" / "argo-workflows"
     folder.mkdir(parents=True)
@@ -301,23 +400,37 @@ def test_a_stopped_workflow_ends_its_step_skips_the_rest_and_still_runs_its_exit
     from codex_pipeline.effects.store import CANCELLED
 
     spec = {
-        "entrypoint": "main", "onExit": "finish", "volumes": WORKSPACE,
+        "entrypoint": "main",
+        "onExit": "finish",
+        "volumes": WORKSPACE,
         "templates": [
-            {"name": "main", "steps": [[{"name": "long", "template": "long"}],
-                                       [{"name": "after", "template": "after"}]]},
-            {"name": "long", "container": container(env=[{"name": "SLEEP", "value": "60"},
-                                                          {"name": "RUN", "value": "long"}])},
+            {
+                "name": "main",
+                "steps": [[{"name": "long", "template": "long"}], [{"name": "after", "template": "after"}]],
+            },
+            {
+                "name": "long",
+                "container": container(env=[{"name": "SLEEP", "value": "60"}, {"name": "RUN", "value": "long"}]),
+            },
             {"name": "after", "container": container(env=[{"name": "RUN", "value": "after"}])},
-            {"name": "finish", "container": container(env=[
-                {"name": "RUN", "value": "finish"}, {"name": "STATUS", "value": "{{workflow.status}}"},
-                {"name": "FAILURES", "value": "{{workflow.failures}}"},
-                {"name": "ANNOTATIONS", "value": "{{workflow.annotations.json}}"}])},
+            {
+                "name": "finish",
+                "container": container(
+                    env=[
+                        {"name": "RUN", "value": "finish"},
+                        {"name": "STATUS", "value": "{{workflow.status}}"},
+                        {"name": "FAILURES", "value": "{{workflow.failures}}"},
+                        {"name": "ANNOTATIONS", "value": "{{workflow.annotations.json}}"},
+                    ]
+                ),
+            },
         ],
     }
     harness = Harness(tmp_path, [template("t", spec)], {})
     submitter = DryRunSubmitter(tmp_path / "workflows")
-    workflow = build_workflow("t", "run-stop", "argo-workflows", {}, {"codex.issue": "42"},
-                              annotations={ANNOTATION_STOP_REASON: ""})
+    workflow = build_workflow(
+        "t", "run-stop", "argo-workflows", {}, {"codex.issue": "42"}, annotations={ANNOTATION_STOP_REASON: ""}
+    )
     harness.executor.start()
     try:
         assert submitter.submit(workflow).created

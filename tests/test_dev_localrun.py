@@ -13,8 +13,9 @@ from codex_pipeline.dev import demo_codex, localrun
 from codex_pipeline.steps.codex import CodexOptions, run_codex
 from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
-TASK = pb.CodexTask(repository="acme/widgets", issue_number=42, issue_title="Add retry", issue_body="Please.",
-                    base="main")
+TASK = pb.CodexTask(
+    repository="acme/widgets", issue_number=42, issue_title="Add retry", issue_body="Please.", base="main"
+)
 
 
 @pytest.fixture
@@ -26,13 +27,17 @@ def codex_cli(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("env", "real"), [
-    ({"OPENAI_API_KEY": "sk-test"}, True),
-    ({"CODEX_API_KEY": "sk-test"}, True),
-    ({}, False),  # the CLI without a key cannot run: the demo does
-])
-def test_the_real_codex_runs_only_with_its_executable_and_a_key(tmp_path: Path, codex_cli: Path,
-                                                                env: dict[str, str], real: bool) -> None:
+@pytest.mark.parametrize(
+    ("env", "real"),
+    [
+        ({"OPENAI_API_KEY": "sk-test"}, True),
+        ({"CODEX_API_KEY": "sk-test"}, True),
+        ({}, False),  # the CLI without a key cannot run: the demo does
+    ],
+)
+def test_the_real_codex_runs_only_with_its_executable_and_a_key(
+    tmp_path: Path, codex_cli: Path, env: dict[str, str], real: bool
+) -> None:
     binary, key, label, why = localrun.choose_codex({"PATH": str(codex_cli.parent), **env}, tmp_path / "state")
     if real:
         assert (binary, key, label) == (str(codex_cli), "sk-test", "Codex")
@@ -42,8 +47,12 @@ def test_the_real_codex_runs_only_with_its_executable_and_a_key(tmp_path: Path, 
 
 
 def test_without_any_codex_the_demo_runs_and_the_settings_carry_no_model_key(tmp_path: Path) -> None:
-    settings = localrun.settings({"PATH": "/usr/bin:/bin", "CODEX_BIN": ""}, tmp_path, github_token="tok",
-                                 extra={"CODEX_GIT_URL": "file:///x/{repo}.git"})
+    settings = localrun.settings(
+        {"PATH": "/usr/bin:/bin", "CODEX_BIN": ""},
+        tmp_path,
+        github_token="tok",
+        extra={"CODEX_GIT_URL": "file:///x/{repo}.git"},
+    )
     assert settings.codex == "demo Codex" and "no codex executable" in settings.codex_why
     assert settings.secrets == {"github-token": {"token": "tok"}}
     assert settings.env["CODEX_BIN"].endswith("codex-demo") and settings.env["CODEX_GIT_URL"] == "file:///x/{repo}.git"
@@ -71,8 +80,12 @@ def test_the_demo_implementation_reports_its_todo_list_and_makes_one_change(tmp_
     demo = demo_codex.install(tmp_path / "bin")
     work = _workdir(tmp_path)
     seen: list[list[tuple[str, bool]]] = []
-    result = run_codex(implementation_prompt(TASK, "codex/issue-42-add-retry", "## Task Breakdown\n1. x"), work,
-                       CodexOptions(binary=str(demo)), on_todo=seen.append)
+    result = run_codex(
+        implementation_prompt(TASK, "codex/issue-42-add-retry", "## Task Breakdown\n1. x"),
+        work,
+        CodexOptions(binary=str(demo)),
+        on_todo=seen.append,
+    )
     assert result.ok, result.failure_reason()
     assert seen[0] == [("Add demo/CODEX_DEMO.md", False), ("Run the project's checks", False)]
     assert all(done for _, done in seen[-1])

@@ -27,8 +27,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dev")]
 
 def laptop_env(tmp_path: Path) -> dict[str, str]:
     """No GitHub, no cluster, no Codex key: a fresh laptop (PATH without any `codex`)."""
-    env = {name: "" for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID",
-                                 "CODEX_GITHUB_API_URL", "CODEX_BIN", "OPENAI_API_KEY", "CODEX_API_KEY")}
+    env = {
+        name: ""
+        for name in (
+            "CODEX_GITHUB_TOKEN",
+            "CODEX_GITHUB_TOKEN_FILE",
+            "CODEX_GITHUB_APP_ID",
+            "CODEX_GITHUB_API_URL",
+            "CODEX_BIN",
+            "OPENAI_API_KEY",
+            "CODEX_API_KEY",
+        )
+    }
     folders = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not (Path(p) / "codex").exists()]
     env["PATH"] = os.pathsep.join(folders)
     return env
@@ -72,8 +82,11 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
         assert snapshot["pulls"]["acme/widgets#57"]["head"] == BRANCH
 
         replay_twice(dev, "issue_comment.review-request.json", "loop-review-request-1")
-        dev.wait_for(lambda: bool(comments(state, "acme/widgets#57", "<!-- codex:ready-to-merge -->")), timeout=90,
-                     what="the ready-to-merge handoff")
+        dev.wait_for(
+            lambda: bool(comments(state, "acme/widgets#57", "<!-- codex:ready-to-merge -->")),
+            timeout=90,
+            what="the ready-to-merge handoff",
+        )
         dev.wait_for(lambda: "pull_request.ready_for_review" in dev.text(), what="ready_for_review webhook")
         time.sleep(2)  # let the last readiness checks (after ready_for_review) finish
     finally:
@@ -96,19 +109,28 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
 
     # The PR's branch is real: the demo change, then the review pass, on top of the seeded project.
     remote = state / "git" / "acme" / "widgets.git"
-    log = subprocess.run(["git", "log", "--format=%s", BRANCH], cwd=remote, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    log = subprocess.run(
+        ["git", "log", "--format=%s", BRANCH], cwd=remote, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert log[0].startswith("codex: address review feedback on #57")
     assert log[1].startswith("codex: Add retry to the widget exporter (#42)")
     assert log[-1] == "Seed project for the codex-pipeline demo"
-    assert subprocess.run(["git", "rev-parse", BRANCH], cwd=remote, capture_output=True, text=True,
-                          check=True).stdout.strip() == head
+    assert (
+        subprocess.run(
+            ["git", "rev-parse", BRANCH], cwd=remote, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == head
+    )
     # CI as scripted: the first head failed, the review pass's head passed.
     conclusions = [runs[0]["conclusion"] for runs in snapshot["check_runs"].values()]
     assert sorted(conclusions) == ["failure", "success"]
     # The runs' own check runs (the stand-in is also a GitHub App): completed, with their summary and link.
-    own = {(sha, run["name"]): run for sha, items in snapshot["check_runs"].items() for run in items
-           if run.get("external_id")}
+    own = {
+        (sha, run["name"]): run
+        for sha, items in snapshot["check_runs"].items()
+        for run in items
+        if run.get("external_id")
+    }
     implementation = [run for (_, name), run in own.items() if name == "codex / implementation"]
     reviews = [sha for (sha, name) in own if name == "codex / review"]
     assert len(implementation) == 1 and len(reviews) == 2 and f"acme/widgets@{head[:12]}" in reviews
@@ -118,8 +140,7 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
     assert implementation[0]["details_url"].startswith("http://127.0.0.1:2746/workflows/argo-workflows/")
     # The progress comment moved while Codex worked: its checklist advanced one item at a time.
     versions = [*progress["earlier_bodies"], progress["body"]]
-    checked = [[line.startswith("- [x]") for line in body.splitlines() if line.startswith("- [")]
-               for body in versions]
+    checked = [[line.startswith("- [x]") for line in body.splitlines() if line.startswith("- [")] for body in versions]
     assert checked[0] == [False, False] and [True, False] in checked and checked[-1] == [True, True]
     assert any("← in progress" in body and "**Current:** 2. Run the project's checks" in body for body in versions)
 
@@ -127,8 +148,10 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
     runs = state / "runs"
     phases = {p.parent.name: json.loads(p.read_text())["phase"] for p in runs.glob("*/status.json")}
     assert sorted(name.rsplit("-", 1)[0] for name in phases) == [
-        "codex-planning-acme-widgets-42", "github-codex-implementation-acme-widgets-42",
-        "github-codex-review-acme-widgets-42"]
+        "codex-planning-acme-widgets-42",
+        "github-codex-implementation-acme-widgets-42",
+        "github-codex-review-acme-widgets-42",
+    ]
     assert set(phases.values()) == {"Succeeded"}, phases
     assert list(runs.glob("codex-planning-*/artifacts/plan-output"))
     assert list(runs.glob("github-codex-implementation-*/artifacts/codex-implementation-log"))
@@ -146,9 +169,13 @@ def test_an_issue_becomes_a_plan_a_draft_pr_and_a_ready_pr_with_only_replays(tmp
     try:
         replay_twice(again, "issues.opened.json", "loop-issue-opened-1")
         replay_twice(again, "issue_comment.review-request.json", "loop-review-request-1")
-        again.wait_for(lambda: "duplicate    request-review -> Workflow" in again.text()
-                       and "duplicate    dispatch-planning -> Workflow" in again.text(),
-                       what="both redeliveries seen as duplicates")
+        again.wait_for(
+            lambda: (
+                "duplicate    request-review -> Workflow" in again.text()
+                and "duplicate    dispatch-planning -> Workflow" in again.text()
+            ),
+            what="both redeliveries seen as duplicates",
+        )
     finally:
         assert again.interrupt() == 0
     after = saved(state)

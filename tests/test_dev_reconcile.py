@@ -15,21 +15,29 @@ from codex_pipeline.dev.reconciler import HOOK_ID
 from tests.devrun import ROOT, DevProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dev")]
-NO_GITHUB = {name: "" for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID",
-                                   "CODEX_GITHUB_API_URL")}
+NO_GITHUB = {
+    name: ""
+    for name in ("CODEX_GITHUB_TOKEN", "CODEX_GITHUB_TOKEN_FILE", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_API_URL")
+}
 
 
 def deliveries(dev: DevProcess) -> list[dict[str, Any]]:
-    answer = requests.get(f"{dev.info['github']}/repos/acme/widgets/hooks/{HOOK_ID}/deliveries", timeout=5,
-                          headers={"Authorization": f"Bearer {standin.TOKEN}"})
+    answer = requests.get(
+        f"{dev.info['github']}/repos/acme/widgets/hooks/{HOOK_ID}/deliveries",
+        timeout=5,
+        headers={"Authorization": f"Bearer {standin.TOKEN}"},
+    )
     answer.raise_for_status()
     items: list[dict[str, Any]] = answer.json()
     return items
 
 
 def test_replay_goes_through_the_stand_ins_webhook_and_refused_deliveries_are_redelivered(tmp_path: Path):
-    dev = DevProcess(tmp_path / "state", env=NO_GITHUB,
-                     args=["--only", "ingest-webhook", "--only", "route-task", "--reconcile-every", "1"])
+    dev = DevProcess(
+        tmp_path / "state",
+        env=NO_GITHUB,
+        args=["--only", "ingest-webhook", "--only", "route-task", "--reconcile-every", "1"],
+    )
     try:
         assert dev.info["github_hook"] == HOOK_ID and "`reconcile` redelivers what ingest refused" in dev.text()
         example = ROOT / "examples" / "issues.opened.json"
@@ -39,7 +47,10 @@ def test_replay_goes_through_the_stand_ins_webhook_and_refused_deliveries_are_re
         assert f"sent by the GitHub stand-in's hook {HOOK_ID}" in good.stdout
         (item,) = deliveries(dev)
         assert (item["guid"], item["status_code"], item["redelivery"]) == (
-            "11111111-aaaa-4bbb-8ccc-000000000019", 202, False)
+            "11111111-aaaa-4bbb-8ccc-000000000019",
+            202,
+            False,
+        )
 
         # A body ingest refuses (400: never succeeds): redelivered up to the per-event limit, then let go.
         refused = tmp_path / "issues.refused.json"

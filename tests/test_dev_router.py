@@ -98,15 +98,26 @@ def servers() -> Iterator[dict[str, Subscriber]]:
 
 
 def raw(delivery: str = "d-1", kind: str = "com.github.issues.opened") -> Event:
-    return Event(id=delivery, source="https://github.com/acme/widgets", type=kind, subject="42",
-                 datacontenttype="application/json", data=b'{"action":"opened"}',
-                 extensions={"partitionkey": "acme/widgets#42", "githubevent": "issues"})
+    return Event(
+        id=delivery,
+        source="https://github.com/acme/widgets",
+        type=kind,
+        subject="42",
+        datacontenttype="application/json",
+        data=b'{"action":"opened"}',
+        extensions={"partitionkey": "acme/widgets#42", "githubevent": "issues"},
+    )
 
 
 def task(kind: str, delivery: str = "d-1") -> Event:
-    return Event(id=f"{delivery}:{kind.rsplit('.', 1)[-1]}", source="route-task", type=kind,
-                 datacontenttype="application/protobuf", data=b"\x08\x01",
-                 extensions={"partitionkey": "acme/widgets#42"})
+    return Event(
+        id=f"{delivery}:{kind.rsplit('.', 1)[-1]}",
+        source="route-task",
+        type=kind,
+        datacontenttype="application/protobuf",
+        data=b"\x08\x01",
+        extensions={"partitionkey": "acme/widgets#42"},
+    )
 
 
 def test_raw_delivery_reaches_route_task_unchanged_in_binary_mode(eventing, tmp_path, servers):
@@ -126,12 +137,15 @@ def test_raw_delivery_reaches_route_task_unchanged_in_binary_mode(eventing, tmp_
         h.close()
 
 
-@pytest.mark.parametrize(("kind", "function"), [
-    ("codex.task.planning", "dispatch-planning"),
-    ("codex.task.implementation", "promote-plan"),
-    ("codex.task.review", "request-review"),
-    ("codex.pr.readiness", "request-review"),
-])
+@pytest.mark.parametrize(
+    ("kind", "function"),
+    [
+        ("codex.task.planning", "dispatch-planning"),
+        ("codex.task.implementation", "promote-plan"),
+        ("codex.task.review", "request-review"),
+        ("codex.pr.readiness", "request-review"),
+    ],
+)
 def test_task_types_reach_their_function_only(eventing, tmp_path, servers, kind, function):
     h = Harness(eventing, tmp_path / "events.db", servers)
     try:
@@ -210,10 +224,21 @@ def test_plain_body_on_2xx_fails_as_knatives_dispatcher_fails_it(eventing, tmp_p
 
 
 def test_cloudevent_reply_goes_back_to_the_broker_as_audit_trail(eventing, tmp_path, servers):
-    reply = Event(id="codex-planning-widgets-42-abc", source="dispatch-planning", type="codex.workflow.submitted",
-                  subject="acme/widgets#42", datacontenttype="application/json",
-                  data=json.dumps({"namespace": "argo-workflows", "name": "codex-planning-widgets-42-abc",
-                                   "submittedAt": "2026-11-25T12:00:00Z", "duplicate": False}).encode())
+    reply = Event(
+        id="codex-planning-widgets-42-abc",
+        source="dispatch-planning",
+        type="codex.workflow.submitted",
+        subject="acme/widgets#42",
+        datacontenttype="application/json",
+        data=json.dumps(
+            {
+                "namespace": "argo-workflows",
+                "name": "codex-planning-widgets-42-abc",
+                "submittedAt": "2026-11-25T12:00:00Z",
+                "duplicate": False,
+            }
+        ).encode(),
+    )
     headers, body = encode_binary(reply)
     servers["dispatch-planning"].answers = [(202, headers, body)]
     h = Harness(eventing, tmp_path / "events.db", servers)

@@ -42,11 +42,16 @@ def sink() -> Iterator[RecordingSink]:
 
 
 @pytest.fixture(scope="module")
-def ingest(app: ds.DiscordApp, sink: RecordingSink,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFunction]:
-    env = {"CODEX_WEBHOOK_SECRET": "discord-test-webhook-secret", "K_SINK": sink.url,
-           "CODEX_DISCORD_PUBLIC_KEY": app.public_key_hex, "CODEX_DISCORD_ALLOWED_USERS": ds.ALLOWED_USER,
-           "CODEX_DISCORD_ALLOWED_ROLES": ds.PLANNERS_ROLE}
+def ingest(
+    app: ds.DiscordApp, sink: RecordingSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningFunction]:
+    env = {
+        "CODEX_WEBHOOK_SECRET": "discord-test-webhook-secret",
+        "K_SINK": sink.url,
+        "CODEX_DISCORD_PUBLIC_KEY": app.public_key_hex,
+        "CODEX_DISCORD_ALLOWED_USERS": ds.ALLOWED_USER,
+        "CODEX_DISCORD_ALLOWED_ROLES": ds.PLANNERS_ROLE,
+    }
     running = start_function("ingest-webhook", env, tmp_path_factory.mktemp("ingest-discord"))
     yield running
     stop_function(running)
@@ -74,10 +79,10 @@ def test_ping_is_answered_with_type_1(ingest: RunningFunction, app: ds.DiscordAp
     assert_nothing_emitted(sink)
 
 
-@pytest.mark.parametrize("case", ["other key", "tampered body", "missing signature", "missing timestamp",
-                                  "not hex"])
-def test_bad_signatures_get_401_json(ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink,
-                                     case: str) -> None:
+@pytest.mark.parametrize("case", ["other key", "tampered body", "missing signature", "missing timestamp", "not hex"])
+def test_bad_signatures_get_401_json(
+    ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink, case: str
+) -> None:
     headers, body = app.signed(ds.plan_submission())
     if case == "other key":
         headers, body = app.signed(ds.plan_submission(), key=Ed25519PrivateKey.generate())
@@ -96,8 +101,9 @@ def test_bad_signatures_get_401_json(ingest: RunningFunction, app: ds.DiscordApp
 
 
 @pytest.mark.parametrize("skew", [-301, 400])
-def test_stale_or_future_timestamps_are_refused(ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink,
-                                                skew: int) -> None:
+def test_stale_or_future_timestamps_are_refused(
+    ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink, skew: int
+) -> None:
     answer = post(ingest, *app.signed(ds.plan_submission(), at=time.time() + skew))
     assert answer.status_code == 401
     assert "timestamp" in answer.json()["message"]
@@ -111,21 +117,22 @@ def test_plan_command_opens_the_modal(ingest: RunningFunction, app: ds.DiscordAp
     assert modal["type"] == 9
     assert modal["data"]["custom_id"] == "codex-plan"
     inputs = [c for row in modal["data"]["components"] for c in row["components"]]
-    assert [(i["custom_id"], i["style"], i["required"]) for i in inputs] == [("title", 1, False),
-                                                                            ("request", 2, True)]
+    assert [(i["custom_id"], i["style"], i["required"]) for i in inputs] == [("title", 1, False), ("request", 2, True)]
     assert_nothing_emitted(sink)
 
 
-def test_plan_command_by_a_stranger_is_refused_without_a_modal(ingest: RunningFunction, app: ds.DiscordApp,
-                                                               sink: RecordingSink) -> None:
+def test_plan_command_by_a_stranger_is_refused_without_a_modal(
+    ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink
+) -> None:
     answer = post(ingest, *app.signed(ds.plan_command(user_id=ds.STRANGER)))
     assert answer.json()["type"] == 4
     assert answer.json()["data"]["flags"] == 64
     assert "not allowed" in answer.json()["data"]["content"]
 
 
-def test_submission_by_an_allowed_user_is_emitted_and_acknowledged(ingest: RunningFunction, app: ds.DiscordApp,
-                                                                   sink: RecordingSink) -> None:
+def test_submission_by_an_allowed_user_is_emitted_and_acknowledged(
+    ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink
+) -> None:
     interaction = ds.plan_submission(interaction_id="1312000000000000042")
     headers, body = app.signed(interaction)
     started = time.monotonic()
@@ -147,8 +154,9 @@ def test_submission_by_an_allowed_user_is_emitted_and_acknowledged(ingest: Runni
     assert event.data == body  # the interaction bytes as Discord signed them
 
 
-def test_submission_by_a_member_of_an_allowed_role_is_emitted(ingest: RunningFunction, app: ds.DiscordApp,
-                                                               sink: RecordingSink) -> None:
+def test_submission_by_a_member_of_an_allowed_role_is_emitted(
+    ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink
+) -> None:
     interaction = ds.plan_submission(user_id=ds.ROLE_USER, roles=["5000000000000000001", ds.PLANNERS_ROLE])
     assert post(ingest, *app.signed(interaction)).json()["type"] == 4
     (received,) = sink.wait_for(1)
@@ -157,7 +165,8 @@ def test_submission_by_a_member_of_an_allowed_role_is_emitted(ingest: RunningFun
 
 @pytest.mark.parametrize("who", ["stranger", "stranger with another role"])
 def test_submission_by_a_user_who_may_not_is_refused_and_nothing_is_emitted(
-        ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink, who: str) -> None:
+    ingest: RunningFunction, app: ds.DiscordApp, sink: RecordingSink, who: str
+) -> None:
     roles = ["5000000000000000099"] if who.endswith("role") else []
     answer = post(ingest, *app.signed(ds.plan_submission(user_id=ds.STRANGER, roles=roles)))
     assert answer.status_code == 200
@@ -174,9 +183,12 @@ def test_an_empty_request_is_not_emitted(ingest: RunningFunction, app: ds.Discor
 
 
 def test_the_github_path_still_wants_its_own_signature(ingest: RunningFunction, app: ds.DiscordApp) -> None:
-    answer = requests.post(ingest.url + "/", data=app.signed(ds.ping())[1],
-                           headers={"Content-Type": "application/json", "X-GitHub-Event": "ping",
-                                    "X-GitHub-Delivery": "d-1"}, timeout=10)
+    answer = requests.post(
+        ingest.url + "/",
+        data=app.signed(ds.ping())[1],
+        headers={"Content-Type": "application/json", "X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-1"},
+        timeout=10,
+    )
     assert answer.status_code == 401
 
 
@@ -202,8 +214,9 @@ def test_asgi_entry_answers_ping(app: ds.DiscordApp, sink: RecordingSink, monkey
 
 
 def test_policy_decides_by_ids_not_names() -> None:
-    policy = Policy(discord_users=frozenset({ds.ALLOWED_USER, "not-a-snowflake"}),
-                    discord_roles=frozenset({ds.PLANNERS_ROLE}))
+    policy = Policy(
+        discord_users=frozenset({ds.ALLOWED_USER, "not-a-snowflake"}), discord_roles=frozenset({ds.PLANNERS_ROLE})
+    )
     assert policy.may_request_discord_plan(ds.ALLOWED_USER)
     assert policy.may_request_discord_plan(ds.ROLE_USER, [ds.PLANNERS_ROLE])
     assert not policy.may_request_discord_plan("not-a-snowflake")

@@ -43,25 +43,43 @@ PROTOBUF = {"Content-Type": "application/x-protobuf"}
 def replay_task(delivery: str | None = None, **changes: Any) -> tasks.CodexTask:
     """The spec's replay payload (payload.txt of "Facteur Planner Replay")."""
     fields: dict[str, Any] = {
-        "stage": "planning", "prompt": "Capture planner replay instructions", "repository": "proompteng/lab",
-        "base": "main", "head": "codex/replay", "issueNumber": 1636,
-        "issueUrl": "https://github.com/proompteng/lab/issues/1636", "issueTitle": "Replay planning workflow",
+        "stage": "planning",
+        "prompt": "Capture planner replay instructions",
+        "repository": "proompteng/lab",
+        "base": "main",
+        "head": "codex/replay",
+        "issueNumber": 1636,
+        "issueUrl": "https://github.com/proompteng/lab/issues/1636",
+        "issueTitle": "Replay planning workflow",
         "issueBody": "Testing the Facteur planner orchestration path.",
-        "deliveryId": delivery or f"manual-planning-test-{uuid.uuid4().hex[:8]}"}
+        "deliveryId": delivery or f"manual-planning-test-{uuid.uuid4().hex[:8]}",
+    }
     fields.update(changes)
     return tasks.from_json_dict({k: v for k, v in fields.items() if v is not None})
 
 
 def binary_event(task: tasks.CodexTask, **headers: str) -> dict[str, str]:
-    return {"ce-specversion": "1.0", "ce-id": tasks.task_event_id(task.delivery_id, "planning"),
-            "ce-source": "codex-pipeline/route-task", "ce-type": "codex.task.planning",
-            "ce-subject": "proompteng/lab#1636", "ce-partitionkey": "proompteng/lab#1636",
-            "ce-dataschema": tasks.DATASCHEMA, "content-type": "application/protobuf", **headers}
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": tasks.task_event_id(task.delivery_id, "planning"),
+        "ce-source": "codex-pipeline/route-task",
+        "ce-type": "codex.task.planning",
+        "ce-subject": "proompteng/lab#1636",
+        "ce-partitionkey": "proompteng/lab#1636",
+        "ce-dataschema": tasks.DATASCHEMA,
+        "content-type": "application/protobuf",
+        **headers,
+    }
 
 
 def dry_run_env(tmp: Path, **extra: str) -> dict[str, str]:
-    return {"CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
-            "CODEX_DRY_RUN_DIR": str(tmp / "workflows"), "CODEX_LOG_LEVEL": "INFO", **extra}
+    return {
+        "CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}",
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
+        "CODEX_LOG_LEVEL": "INFO",
+        **extra,
+    }
 
 
 def written(tmp: Path) -> list[dict[str, Any]]:
@@ -93,8 +111,12 @@ def test_spec_replay_submits_facteur_dispatch_and_answers_202(dry_run: tuple[Run
     (parameter,) = workflow["spec"]["arguments"]["parameters"]
     assert parameter["name"] == "payload"
     assert json.loads(base64.b64decode(parameter["value"])) == tasks.to_json_dict(task)
-    assert workflow["metadata"]["labels"] == {"codex.stage": "planning", "codex.repository": "proompteng.lab",
-                                              "codex.issue": "1636", "codex.delivery": task.delivery_id}
+    assert workflow["metadata"]["labels"] == {
+        "codex.stage": "planning",
+        "codex.repository": "proompteng.lab",
+        "codex.issue": "1636",
+        "codex.delivery": task.delivery_id,
+    }
     assert "workflow submitted: stage=PLANNING" in running.output()
     assert f"workflow={name}" in running.output()
 
@@ -119,25 +141,52 @@ def test_planning_cloudevents_get_a_reply_event(dry_run: tuple[RunningFunction, 
         headers, body = binary_event(task), raw
     elif mode == "structured":
         headers = {"content-type": "application/cloudevents+json"}
-        body = json.dumps({"specversion": "1.0", "id": "e-1", "source": "codex-pipeline/route-task",
-                           "type": "codex.task.planning", "datacontenttype": "application/json",
-                           "data": tasks.to_json_dict(task)}).encode()
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "e-1",
+                "source": "codex-pipeline/route-task",
+                "type": "codex.task.planning",
+                "datacontenttype": "application/json",
+                "data": tasks.to_json_dict(task),
+            }
+        ).encode()
     elif mode == "kafka-record":  # a KafkaSource record without ce_ headers: the value is the protobuf
-        headers = {"ce-specversion": "1.0", "ce-id": "partition:0/offset:7", "ce-type": "dev.knative.kafka.event",
-                   "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.issues.codex.tasks",
-                   "content-type": "application/x-protobuf"}
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-id": "partition:0/offset:7",
+            "ce-type": "dev.knative.kafka.event",
+            "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.issues.codex.tasks",
+            "content-type": "application/x-protobuf",
+        }
         body = raw
     elif mode == "kafka-record-json":  # a plain record of the JSON mirror topic: the value is the task JSON
-        headers = {"ce-specversion": "1.0", "ce-id": "partition:2/offset:9", "ce-type": "dev.knative.kafka.event",
-                   "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.codex.tasks",
-                   "content-type": "application/json"}
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-id": "partition:2/offset:9",
+            "ce-type": "dev.knative.kafka.event",
+            "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.codex.tasks",
+            "content-type": "application/json",
+        }
         body = tasks.to_json(task)
     else:  # a record whose value is a structured CloudEvent carrying the JSON task
-        headers = {"ce-specversion": "1.0", "ce-id": "partition:1/offset:3", "ce-type": "dev.knative.kafka.event",
-                   "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.codex.tasks",
-                   "content-type": "application/json"}
-        body = json.dumps({"specversion": "1.0", "id": "e-2", "source": "route-task", "type": "codex.task.planning",
-                           "datacontenttype": "application/json", "data": tasks.to_json_dict(task)}).encode()
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-id": "partition:1/offset:3",
+            "ce-type": "dev.knative.kafka.event",
+            "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks#github.codex.tasks",
+            "content-type": "application/json",
+        }
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "e-2",
+                "source": "route-task",
+                "type": "codex.task.planning",
+                "datacontenttype": "application/json",
+                "data": tasks.to_json_dict(task),
+            }
+        ).encode()
     answer = requests.post(running.url, data=body, headers=headers, timeout=10)
     assert answer.status_code == 202, answer.text
     assert_broker_acceptable(answer.status_code, dict(answer.headers), answer.content)
@@ -150,21 +199,33 @@ def test_planning_cloudevents_get_a_reply_event(dry_run: tuple[RunningFunction, 
     assert any(w["metadata"]["name"] == data["name"] for w in written(tmp))
 
 
-@pytest.mark.parametrize(("what", "headers", "body", "fragment"), [
-    ("undecodable bytes", PROTOBUF, b"\xff\xff\xff\xff", "not a protobuf CodexTask"),
-    ("no repository", PROTOBUF, tasks.to_protobuf(replay_task(repository=None)), "repository"),
-    ("no issue number", PROTOBUF, tasks.to_protobuf(replay_task(issueNumber=None)), "issue_number"),
-    ("no delivery id", PROTOBUF, tasks.to_protobuf(replay_task(deliveryId="")), "delivery_id"),
-    ("a review task", PROTOBUF, tasks.to_protobuf(replay_task(stage="review")), "planning tasks"),
-    ("an empty body", PROTOBUF, b"", "missing required field"),
-    ("an unknown media type", {"Content-Type": "text/plain"}, b"hello", "unsupported task content type"),
-    ("a CloudEvent of another type", {**binary_event(replay_task()), "ce-type": "codex.task.review"},
-     tasks.to_protobuf(replay_task()), "codex.task.planning"),
-    ("a CloudEvent without ce-id", {k: v for k, v in binary_event(replay_task()).items() if k != "ce-id"},
-     tasks.to_protobuf(replay_task()), "ce-id"),
-])
-def test_input_that_can_never_succeed_is_400(dry_run: tuple[RunningFunction, Path], what: str,
-                                             headers: dict[str, str], body: bytes, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("what", "headers", "body", "fragment"),
+    [
+        ("undecodable bytes", PROTOBUF, b"\xff\xff\xff\xff", "not a protobuf CodexTask"),
+        ("no repository", PROTOBUF, tasks.to_protobuf(replay_task(repository=None)), "repository"),
+        ("no issue number", PROTOBUF, tasks.to_protobuf(replay_task(issueNumber=None)), "issue_number"),
+        ("no delivery id", PROTOBUF, tasks.to_protobuf(replay_task(deliveryId="")), "delivery_id"),
+        ("a review task", PROTOBUF, tasks.to_protobuf(replay_task(stage="review")), "planning tasks"),
+        ("an empty body", PROTOBUF, b"", "missing required field"),
+        ("an unknown media type", {"Content-Type": "text/plain"}, b"hello", "unsupported task content type"),
+        (
+            "a CloudEvent of another type",
+            {**binary_event(replay_task()), "ce-type": "codex.task.review"},
+            tasks.to_protobuf(replay_task()),
+            "codex.task.planning",
+        ),
+        (
+            "a CloudEvent without ce-id",
+            {k: v for k, v in binary_event(replay_task()).items() if k != "ce-id"},
+            tasks.to_protobuf(replay_task()),
+            "ce-id",
+        ),
+    ],
+)
+def test_input_that_can_never_succeed_is_400(
+    dry_run: tuple[RunningFunction, Path], what: str, headers: dict[str, str], body: bytes, fragment: str
+) -> None:
     running, tmp = dry_run
     before = len(written(tmp))
     answer = requests.post(running.url, data=body, headers=headers, timeout=10)
@@ -175,7 +236,8 @@ def test_input_that_can_never_succeed_is_400(dry_run: tuple[RunningFunction, Pat
 
 
 def test_fifty_concurrent_deliveries_with_sqlite_and_dry_run_write_one_workflow(
-        dry_run: tuple[RunningFunction, Path]) -> None:
+    dry_run: tuple[RunningFunction, Path],
+) -> None:
     running, tmp = dry_run
     task = replay_task()
     answers: list[requests.Response] = []
@@ -226,8 +288,11 @@ def test_planning_disabled_defers_without_recording(tmp_path: Path) -> None:
 
 
 def test_database_unreachable_is_503_and_submits_nothing(tmp_path: Path) -> None:
-    env = dry_run_env(tmp_path, CODEX_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/codex",
-                      CODEX_DATABASE_TIMEOUT_SECONDS="0.5")
+    env = dry_run_env(
+        tmp_path,
+        CODEX_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/codex",
+        CODEX_DATABASE_TIMEOUT_SECONDS="0.5",
+    )
     running = start_function("dispatch-planning", env, tmp_path)
     try:
         answer = requests.post(running.url, data=tasks.to_protobuf(replay_task()), headers=PROTOBUF, timeout=30)
@@ -275,13 +340,18 @@ def kube(tmp_path: Path) -> Iterator[FakeKubernetes]:
 
 
 def kube_env(tmp: Path, postgres_url: str) -> dict[str, str]:
-    return {"CODEX_DATABASE_URL": postgres_url, "CODEX_ARGO_SUBMITTER": "kubernetes",
-            "CODEX_KUBECONFIG": str(tmp / "kubeconfig"), "CODEX_WORKFLOW_NAMESPACE": NAMESPACE,
-            "CODEX_LOG_LEVEL": "INFO"}
+    return {
+        "CODEX_DATABASE_URL": postgres_url,
+        "CODEX_ARGO_SUBMITTER": "kubernetes",
+        "CODEX_KUBECONFIG": str(tmp / "kubeconfig"),
+        "CODEX_WORKFLOW_NAMESPACE": NAMESPACE,
+        "CODEX_LOG_LEVEL": "INFO",
+    }
 
 
 def test_fifty_concurrent_deliveries_to_two_replicas_create_one_workflow(
-        tmp_path: Path, kube: FakeKubernetes, postgres_url: str) -> None:
+    tmp_path: Path, kube: FakeKubernetes, postgres_url: str
+) -> None:
     replicas = [start_function("dispatch-planning", kube_env(tmp_path, postgres_url), tmp_path) for _ in range(2)]
     try:
         task = replay_task(issueNumber=fresh_issue())
@@ -290,8 +360,9 @@ def test_fifty_concurrent_deliveries_to_two_replicas_create_one_workflow(
 
         def deliver(i: int) -> None:
             barrier.wait()
-            answers.append(requests.post(replicas[i % 2].url, data=tasks.to_protobuf(task),
-                                         headers=binary_event(task), timeout=30))
+            answers.append(
+                requests.post(replicas[i % 2].url, data=tasks.to_protobuf(task), headers=binary_event(task), timeout=30)
+            )
 
         threads = [threading.Thread(target=deliver, args=(i,)) for i in range(50)]
         for thread in threads:
@@ -312,11 +383,18 @@ def test_fifty_concurrent_deliveries_to_two_replicas_create_one_workflow(
 
 def test_kubernetes_unreachable_is_503_and_records_no_run(tmp_path: Path, postgres_url: str) -> None:
     port = free_port()
-    (tmp_path / "kubeconfig").write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    (tmp_path / "kubeconfig").write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     running = start_function("dispatch-planning", kube_env(tmp_path, postgres_url), tmp_path)
     task = replay_task(issueNumber=fresh_issue())
     try:
@@ -365,8 +443,9 @@ def test_spans_carry_the_spec_attributes_and_continue_the_trace(spans: Any, tmp_
     task = replay_task()
     trace_id = uuid.uuid4().hex
     traceparent = f"00-{trace_id}-{'a' * 16}-01"
-    request = Request("POST", "/", Headers(binary_event(task, **{"ce-traceparent": traceparent})),
-                      tasks.to_protobuf(task))
+    request = Request(
+        "POST", "/", Headers(binary_event(task, **{"ce-traceparent": traceparent})), tasks.to_protobuf(task)
+    )
     spans.clear()
     answer = app(request)
     assert answer.status == 202
@@ -399,17 +478,19 @@ def test_asgi_entry_gives_the_same_replay_answer(tmp_path: Path, monkeypatch: py
     function.start({})
     assert function.alive()[0] and function.ready()[0]
     task = replay_task()
-    answer = call_asgi(function, {"content-type": "application/x-protobuf"}, tasks.to_protobuf(task),
-                       path="/codex/tasks")
+    answer = call_asgi(
+        function, {"content-type": "application/x-protobuf"}, tasks.to_protobuf(task), path="/codex/tasks"
+    )
     assert answer.status == 202
-    assert json.loads(answer.body)["name"] == workflow_name("codex-planning", "proompteng/lab", 1636,
-                                                                task.delivery_id)
+    assert json.loads(answer.body)["name"] == workflow_name("codex-planning", "proompteng/lab", 1636, task.delivery_id)
 
 
 def test_module_imports_nothing_heavy() -> None:
-    code = ("import sys, codex_pipeline.handlers.dispatch_planning; "
-            "print(sorted(set(sys.modules) & "
-            "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', 'cryptography'}))")
+    code = (
+        "import sys, codex_pipeline.handlers.dispatch_planning; "
+        "print(sorted(set(sys.modules) & "
+        "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', 'cryptography'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -425,8 +506,14 @@ def test_the_readme_replay_gets_202_then_a_duplicate(dry_run: tuple[RunningFunct
     script = re.findall(r"```bash\n(.*?)```", section.split("\n## ", 1)[0], re.S)[1]
     answers = []
     for _ in range(2):
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, cwd=ROOT,
-                              env={"PATH": "/usr/bin:/bin", "PLANNER_URL": running.url}, timeout=60)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", "PLANNER_URL": running.url},
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         answers.append(json.loads(done.stdout))
     name = workflow_name("codex-planning", "proompteng/lab", 1636, "manual-planning-test")
@@ -445,8 +532,13 @@ def test_an_issue_that_already_has_the_planners_plan_is_not_planned_again(tmp_pa
     with FakeGitHub(tokens=("planner-token",)) as github:
         github.add_repo("proompteng/lab")
         github.add_comment("proompteng/lab", 1636, f"{PLAN_MARKER}\nplan by someone else", login="mallory")
-        env = dry_run_env(tmp_path, CODEX_PLANNER_LOGIN="codex-planner", CODEX_GITHUB_API_URL=github.url,
-                          CODEX_GITHUB_TOKEN="planner-token", CODEX_GITHUB_MAX_WAIT_SECONDS="0")
+        env = dry_run_env(
+            tmp_path,
+            CODEX_PLANNER_LOGIN="codex-planner",
+            CODEX_GITHUB_API_URL=github.url,
+            CODEX_GITHUB_TOKEN="planner-token",
+            CODEX_GITHUB_MAX_WAIT_SECONDS="0",
+        )
         running = start_function("dispatch-planning", env, tmp_path)
         try:
             # A marker from anyone but the planner is no plan: planning runs.
@@ -464,13 +556,15 @@ def test_an_issue_that_already_has_the_planners_plan_is_not_planned_again(tmp_pa
             # A planning CloudEvent (from route-task) for another issue that has the planner's plan: skipped.
             github.add_comment("proompteng/lab", 1637, f"{PLAN_MARKER}\n## Objective\ny", login="codex-planner")
             event_task = replay_task(issueNumber=1637)
-            answer = requests.post(running.url, data=tasks.to_protobuf(event_task), headers=binary_event(event_task),
-                                   timeout=10)
+            answer = requests.post(
+                running.url, data=tasks.to_protobuf(event_task), headers=binary_event(event_task), timeout=10
+            )
             assert (answer.status_code, answer.content) == (200, b"")
             # The skip left no claim on the issue: a replan still plans it.
             replan = replay_task(issueNumber=1637, replan=True)
-            answer = requests.post(running.url, data=tasks.to_protobuf(replan), headers=binary_event(replan),
-                                   timeout=10)
+            answer = requests.post(
+                running.url, data=tasks.to_protobuf(replan), headers=binary_event(replan), timeout=10
+            )
             assert answer.status_code == 202 and json.loads(answer.content)["duplicate"] is False
             assert len(written(tmp_path)) == 2
             assert "planning skipped" in running.output() and "already has a plan comment" in running.output()
@@ -490,8 +584,7 @@ def test_opened_and_labeled_of_one_issue_plan_once(dry_run: tuple[RunningFunctio
 
     def deliver(task: tasks.CodexTask) -> None:
         barrier.wait()
-        answers.append(requests.post(running.url, data=tasks.to_protobuf(task), headers=binary_event(task),
-                                     timeout=30))
+        answers.append(requests.post(running.url, data=tasks.to_protobuf(task), headers=binary_event(task), timeout=30))
 
     threads = [threading.Thread(target=deliver, args=(t,)) for t in (opened, labeled)]
     for thread in threads:
@@ -516,8 +609,10 @@ def test_a_replan_plans_the_issue_again(dry_run: tuple[RunningFunction, Path]) -
     running, tmp = dry_run
     issue = fresh_issue()
     first = replay_task(issueNumber=issue)
-    assert requests.post(running.url, data=tasks.to_protobuf(first), headers=binary_event(first),
-                         timeout=30).status_code == 202
+    assert (
+        requests.post(running.url, data=tasks.to_protobuf(first), headers=binary_event(first), timeout=30).status_code
+        == 202
+    )
     replan = replay_task(issueNumber=issue, replan=True)
     answer = requests.post(running.url, data=tasks.to_protobuf(replan), headers=binary_event(replan), timeout=30)
     assert answer.status_code == 202 and json.loads(answer.content)["duplicate"] is False
@@ -525,8 +620,9 @@ def test_a_replan_plans_the_issue_again(dry_run: tuple[RunningFunction, Path]) -
     # After the replan, a new label is a duplicate of the replan's run.
     later = replay_task(issueNumber=issue)
     answer = requests.post(running.url, data=tasks.to_protobuf(later), headers=binary_event(later), timeout=30)
-    assert json.loads(answer.content)["name"] == workflow_name("codex-planning", "proompteng/lab", issue,
-                                                               replan.delivery_id)
+    assert json.loads(answer.content)["name"] == workflow_name(
+        "codex-planning", "proompteng/lab", issue, replan.delivery_id
+    )
 
 
 def test_a_spec_replay_is_an_operator_asking_and_always_plans(dry_run: tuple[RunningFunction, Path]) -> None:

@@ -36,15 +36,25 @@ def require_functions(*names: str) -> None:
 def github() -> Iterator[FakeGitHub]:
     with FakeGitHub() as server:
         server.add_repo("acme/widgets")
-        server.add_pull("acme/widgets", 57, head=HEAD, head_sha=HEAD_SHA, draft=True, mergeable_state="clean",
-                        title="Add retry to the widget exporter")
+        server.add_pull(
+            "acme/widgets",
+            57,
+            head=HEAD,
+            head_sha=HEAD_SHA,
+            draft=True,
+            mergeable_state="clean",
+            title="Add retry to the widget exporter",
+        )
         server.add_check_run("acme/widgets", HEAD_SHA, "ci / test")
         yield server
 
 
 def env_for(github: FakeGitHub) -> dict[str, str]:
-    return {"CODEX_GITHUB_API_URL": github.url, "CODEX_GITHUB_TOKEN": "test-token",
-            "CODEX_WEBHOOK_SECRET": "e2e-webhook-secret"}
+    return {
+        "CODEX_GITHUB_API_URL": github.url,
+        "CODEX_GITHUB_TOKEN": "test-token",
+        "CODEX_WEBHOOK_SECRET": "e2e-webhook-secret",
+    }
 
 
 def workflows(dev: DevProcess) -> list[dict[str, Any]]:
@@ -149,8 +159,10 @@ def test_a_killed_dev_delivers_what_was_pending_after_restart(tmp_path: Path, gi
         done = first.replay(EXAMPLES / "issues.opened.json", "--delivery", "5f0c1a9e-1111-4222-8333-944455556666")
         assert done.returncode == 0, done.stdout + done.stderr
         first.wait_for(lambda: len(first.records("github.issues.codex.tasks")) == 1, what="the planning task")
-        first.wait_for(lambda: "held" in first.text() and "codex.task.planning" in first.text(),
-                       what="the planning delivery held for dispatch-planning")
+        first.wait_for(
+            lambda: "held" in first.text() and "codex.task.planning" in first.text(),
+            what="the planning delivery held for dispatch-planning",
+        )
     finally:
         first.kill()  # SIGKILL: no clean shutdown, no summary
     first.wait_for_functions_gone()  # they die with it (parent-death signal), freeing their ports
@@ -178,8 +190,9 @@ def test_a_delivery_in_flight_when_dev_is_killed_is_delivered_once_after_restart
     github.latency = 2.0
     first = DevProcess(state, env=env_for(github))
     try:
-        done = first.replay(EXAMPLES / "issue_comment.review-request.json", "--delivery",
-                            "0b7e5a52-2222-4333-8444-a55566667777")
+        done = first.replay(
+            EXAMPLES / "issue_comment.review-request.json", "--delivery", "0b7e5a52-2222-4333-8444-a55566667777"
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         first.wait_for(lambda: bool(github.calls("GET", "/repos/acme/widgets/pulls/57")), what="the GitHub call")
     finally:
@@ -215,8 +228,10 @@ def test_a_configured_postgresql_replaces_the_embedded_sqlite_store(tmp_path: Pa
         assert dev.interrupt() == 0
     assert not (tmp_path / "state" / "state.db").exists()
     with psycopg.connect(postgres_url) as conn:
-        rows = conn.execute("SELECT stage, name FROM codex_kb.workflow_runs WHERE delivery_id = %s",
-                            ("3c1d2e4f-5555-4666-8777-988899990000",)).fetchall()
+        rows = conn.execute(
+            "SELECT stage, name FROM codex_kb.workflow_runs WHERE delivery_id = %s",
+            ("3c1d2e4f-5555-4666-8777-988899990000",),
+        ).fetchall()
     assert rows == [("planning", by_stage(dev)["planning"][0])]
 
 
@@ -262,8 +277,11 @@ def test_a_second_review_request_stops_the_running_review_which_still_runs_its_e
         assert dev.replay(example, "--delivery", "5e0d3c2b-1111-4222-8333-000000000002").returncode == 0
         dev.wait_for(lambda: len(by_stage(dev).get("review", [])) == 2, what="the second review Workflow")
         [newer] = [name for name in by_stage(dev)["review"] if name != older]
-        dev.wait_for(lambda: (Path(dev.info["runs"]) / older / "status.json").is_file(), timeout=90,
-                     what="the stopped run's result")
+        dev.wait_for(
+            lambda: (Path(dev.info["runs"]) / older / "status.json").is_file(),
+            timeout=90,
+            what="the stopped run's result",
+        )
         stopped = json.loads((Path(dev.info["workflows"]) / "argo-workflows" / f"{older}.json").read_text())
         assert stopped["spec"]["shutdown"] == "Stop"
         assert stopped["metadata"]["annotations"]["codex.stop-reason"] == f"superseded by {newer}"

@@ -35,8 +35,12 @@ class SinkGate(FakeServer):
     def answer(self, recorded: Recorded) -> Answer:
         if self.down:
             return 503, {"content-type": "application/json"}, b'{"message":"sink down"}'
-        forwarded = requests.post(self.target, data=recorded.body, timeout=10,
-                                  headers={k: v for k, v in recorded.headers.items() if k != "host"})
+        forwarded = requests.post(
+            self.target,
+            data=recorded.body,
+            timeout=10,
+            headers={k: v for k, v in recorded.headers.items() if k != "host"},
+        )
         return forwarded.status_code, {}, forwarded.content
 
 
@@ -48,8 +52,12 @@ def github() -> Iterator[FakeGitHub]:
 
 
 def env_for(github: FakeGitHub, tmp_path: Path) -> dict[str, str]:
-    return {"CODEX_GITHUB_API_URL": github.url, "CODEX_GITHUB_TOKEN": "test-token", "CODEX_WEBHOOK_SECRET": SECRET,
-            "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state' / 'state.db'}"}
+    return {
+        "CODEX_GITHUB_API_URL": github.url,
+        "CODEX_GITHUB_TOKEN": "test-token",
+        "CODEX_WEBHOOK_SECRET": SECRET,
+        "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state' / 'state.db'}",
+    }
 
 
 def workflows(dev: DevProcess) -> list[dict[str, Any]]:
@@ -99,8 +107,11 @@ def test_a_dead_letter_replayed_twice_gives_one_workflow(tmp_path, github):
     state = tmp_path / "state"
     # dispatch-planning cannot write its Workflow (a file where its folder should be): 5xx, retries, dead letter.
     (tmp_path / "blocked").write_text("not a folder\n")
-    broken = DevProcess(state, env={**env, "CODEX_DRY_RUN_DIR": str(tmp_path / "blocked" / "workflows")},
-                        args=["--only", "ingest-webhook", "--only", "route-task", "--only", "dispatch-planning"])
+    broken = DevProcess(
+        state,
+        env={**env, "CODEX_DRY_RUN_DIR": str(tmp_path / "blocked" / "workflows")},
+        args=["--only", "ingest-webhook", "--only", "route-task", "--only", "dispatch-planning"],
+    )
     try:
         example = ROOT / "examples" / "issues.opened.json"
         done = broken.replay(example, "--delivery", "5f2b8c1e-dead-4e77-9c1a-0000000019aa")
@@ -109,8 +120,9 @@ def test_a_dead_letter_replayed_twice_gives_one_workflow(tmp_path, github):
     finally:
         broken.interrupt()
 
-    dev = DevProcess(state, env=env, args=["--only", "ingest-webhook", "--only", "route-task",
-                                           "--only", "dispatch-planning"])
+    dev = DevProcess(
+        state, env=env, args=["--only", "ingest-webhook", "--only", "route-task", "--only", "dispatch-planning"]
+    )
     try:
         full_env = {**dev.env, **env}
         listed = cli("dead-letters", "list", "--state", str(state), env=full_env)
@@ -131,8 +143,10 @@ def test_a_dead_letter_replayed_twice_gives_one_workflow(tmp_path, github):
             assert f"replayed       {event_id} codex.task.planning -> Broker codex/codex-tasks" in replayed.stdout
         dev.wait_for(lambda: len(workflows(dev)) == 1, timeout=60, what="the planning Workflow")
         counts = requests.get(dev.info["router"] + "/topics", timeout=5).json()["deliveries"]
-        dev.wait_for(lambda: requests.get(dev.info["router"] + "/topics", timeout=5).json()["deliveries"]
-                     .get("pending", 0) == 0, what="both replays delivered")
+        dev.wait_for(
+            lambda: requests.get(dev.info["router"] + "/topics", timeout=5).json()["deliveries"].get("pending", 0) == 0,
+            what="both replays delivered",
+        )
         assert len(workflows(dev)) == 1, counts
         assert len(dev.records("codex.dead-letter")) == 1  # the replays did not die again
     finally:

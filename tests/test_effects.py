@@ -79,15 +79,15 @@ def proxy(postgres_url: str) -> Iterator[tuple[Proxy, str]]:
 
 
 @pytest.mark.parametrize("function", sorted(KINDS))
-def test_starts_during_an_outage_answers_503_then_recovers(function: str, proxy: tuple[Proxy, str],
-                                                           tmp_path: Path) -> None:
+def test_starts_during_an_outage_answers_503_then_recovers(
+    function: str, proxy: tuple[Proxy, str], tmp_path: Path
+) -> None:
     server, url = proxy
     with FakeGitHub() as github:
         github.add_repo("acme/widgets")
         number = 4242
         github.add_pull("acme/widgets", number, head=f"codex/issue-{number}-fix", head_sha="a" * 40)
-        env = effect_env(url, tmp_path, github.url, CODEX_DATABASE_TIMEOUT_SECONDS="0.5",
-                         CODEX_MIGRATE_ON_START="true")
+        env = effect_env(url, tmp_path, github.url, CODEX_DATABASE_TIMEOUT_SECONDS="0.5", CODEX_MIGRATE_ON_START="true")
         running = start_function(function, env, tmp_path)
         try:
             headers, body = cloudevent(KINDS[function], task(KINDS[function], number))
@@ -118,10 +118,17 @@ def test_start_up_leaves_the_github_client_for_the_first_delivery(module: str, t
     import sys
 
     inherited = {key: value for key, value in os.environ.items() if not key.startswith("CODEX_")}
-    env = {**inherited, "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
-           "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows"), "CODEX_GITHUB_TOKEN": "ghp_test"}
-    code = (f"import sys; from codex_pipeline.handlers.{module} import create_app; app = create_app(); "
-            "handler = app.handler; print(sorted(set(sys.modules) & {'requests', 'urllib3', 'kubernetes'}))")
+    env = {
+        **inherited,
+        "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows"),
+        "CODEX_GITHUB_TOKEN": "ghp_test",
+    }
+    code = (
+        f"import sys; from codex_pipeline.handlers.{module} import create_app; app = create_app(); "
+        "handler = app.handler; print(sorted(set(sys.modules) & {'requests', 'urllib3', 'kubernetes'}))"
+    )
     started = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip() == "[]"

@@ -29,8 +29,13 @@ SECRET = "deadline-secret"
 
 
 def event() -> Event:
-    return Event(id=str(uuid.uuid4()), source="https://github.com/acme/widgets", type="com.github.issues.opened",
-                 datacontenttype="application/json", data=b'{"action":"opened"}')
+    return Event(
+        id=str(uuid.uuid4()),
+        source="https://github.com/acme/widgets",
+        type="com.github.issues.opened",
+        datacontenttype="application/json",
+        data=b'{"action":"opened"}',
+    )
 
 
 @pytest.mark.parametrize(("mode", "delay"), [("close", 1.8), ("trickle", 0.2), ("hang", 0.0)])
@@ -66,11 +71,20 @@ def test_keep_alive_still_works_after_a_cut_off_attempt() -> None:
 
 
 def delivery() -> tuple[dict[str, str], bytes]:
-    body = json.dumps({"action": "opened", "issue": {"number": 3, "title": "t"},
-                       "repository": {"full_name": "acme/widgets", "html_url": "https://github.com/acme/widgets"},
-                       "sender": {"login": "octocat"}}).encode()
-    return {"Content-Type": "application/json", "X-GitHub-Event": "issues",
-            "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(SECRET, body)}, body
+    body = json.dumps(
+        {
+            "action": "opened",
+            "issue": {"number": 3, "title": "t"},
+            "repository": {"full_name": "acme/widgets", "html_url": "https://github.com/acme/widgets"},
+            "sender": {"login": "octocat"},
+        }
+    ).encode()
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(SECRET, body),
+    }, body
 
 
 @pytest.mark.slow
@@ -78,8 +92,13 @@ def delivery() -> tuple[dict[str, str], bytes]:
 @pytest.mark.parametrize(("mode", "delay"), [("close", 1.8), ("trickle", 0.2)])
 def test_ingest_answers_503_within_the_deadline(runtime: str, mode: str, delay: float, tmp_path: Path) -> None:
     with HostileSink(mode, delay) as sink:
-        env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink.url, "CODEX_SINK_DEADLINE_SECONDS": "3",
-               "CODEX_SINK_TIMEOUT_SECONDS": "2", "CODEX_SINK_ATTEMPTS": "3"}
+        env = {
+            "CODEX_WEBHOOK_SECRET": SECRET,
+            "K_SINK": sink.url,
+            "CODEX_SINK_DEADLINE_SECONDS": "3",
+            "CODEX_SINK_TIMEOUT_SECONDS": "2",
+            "CODEX_SINK_ATTEMPTS": "3",
+        }
         with serve("ingest-webhook", runtime, env, tmp_path) as served:
             headers, body = delivery()
             started = time.monotonic()

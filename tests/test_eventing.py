@@ -22,8 +22,12 @@ def topology():
 
 
 def _docs(kind: str) -> list[dict[str, Any]]:
-    return [d for p in sorted(EVENTING.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text())
-            if isinstance(d, dict) and d.get("kind") == kind]
+    return [
+        d
+        for p in sorted(EVENTING.glob("*.yaml"))
+        for d in yaml.safe_load_all(p.read_text())
+        if isinstance(d, dict) and d.get("kind") == kind
+    ]
 
 
 def subscribers(topology, attributes: dict[str, str]) -> set[str]:
@@ -31,17 +35,20 @@ def subscribers(topology, attributes: dict[str, str]) -> set[str]:
     return {t.subscriber for t in topology.triggers if t.filter.matches(attributes)}
 
 
-@pytest.mark.parametrize(("event_type", "expected"), [
-    ("com.github.issues.opened", {"route-task"}),
-    ("com.github.issue_comment.created", {"route-task"}),
-    ("com.github.check_suite.completed", {"route-task"}),
-    (TASK_TYPES["planning"], {"dispatch-planning"}),
-    (TASK_TYPES["implementation"], {"promote-plan"}),
-    (TASK_TYPES["review"], {"request-review"}),
-    (TASK_TYPES["readiness"], {"request-review"}),
-    ("codex.workflow.submitted", set()),  # the effect functions' reply: an audit trail, never a loop
-    ("dev.knative.kafka.event", set()),
-])
+@pytest.mark.parametrize(
+    ("event_type", "expected"),
+    [
+        ("com.github.issues.opened", {"route-task"}),
+        ("com.github.issue_comment.created", {"route-task"}),
+        ("com.github.check_suite.completed", {"route-task"}),
+        (TASK_TYPES["planning"], {"dispatch-planning"}),
+        (TASK_TYPES["implementation"], {"promote-plan"}),
+        (TASK_TYPES["review"], {"request-review"}),
+        (TASK_TYPES["readiness"], {"request-review"}),
+        ("codex.workflow.submitted", set()),  # the effect functions' reply: an audit trail, never a loop
+        ("dev.knative.kafka.event", set()),
+    ],
+)
 def test_each_type_reaches_exactly_its_function(topology, event_type, expected):
     assert subscribers(topology, {"type": event_type}) == expected
 
@@ -61,8 +68,10 @@ def test_topics_are_the_specs_and_every_sink_topic_is_a_strimzi_topic(topology):
 
 def test_sources_feed_raw_topic_to_raw_broker_and_protobuf_tasks_to_task_broker(topology):
     fed = {topic: source.broker for source in topology.sources for topic in source.topics}
-    assert fed == {"github.webhook.events": ("codex", "github-webhook"),
-                   "github.issues.codex.tasks": ("codex", "codex-tasks")}
+    assert fed == {
+        "github.webhook.events": ("codex", "github-webhook"),
+        "github.issues.codex.tasks": ("codex", "codex-tasks"),
+    }
 
 
 def test_retries_wait_one_second_doubling_to_sixteen(topology):
@@ -105,12 +114,17 @@ def test_submitters_service_account_may_create_read_and_stop_workflows():
     assert {"get", "patch"} <= set(rule["verbs"])
     (binding,) = _docs("RoleBinding")
     assert binding["metadata"]["namespace"] == role["metadata"]["namespace"] == "argo-workflows"
-    assert binding["subjects"][0] == {"kind": "ServiceAccount", "name": "codex-workflow-submitter",
-                                      "namespace": "codex"}
+    assert binding["subjects"][0] == {
+        "kind": "ServiceAccount",
+        "name": "codex-workflow-submitter",
+        "namespace": "codex",
+    }
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("PT0.5S", 0.5), ("PT30S", 30), ("PT1M", 60), ("P1D", 86400),
-                                              ("PT1H0.25S", 3600.2), ("PT0.05S", 0.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("PT0.5S", 0.5), ("PT30S", 30), ("PT1M", 60), ("P1D", 86400), ("PT1H0.25S", 3600.2), ("PT0.05S", 0.0)],
+)
 def test_durations_are_read_as_knative_reads_them(text, seconds):
     """Knative keeps one decimal place of each field: PT0.25S runs as 0.2 s."""
     assert parse_duration(text) == pytest.approx(seconds)
@@ -130,19 +144,22 @@ def test_backoff_follows_knative_formulas():
     assert Delivery().attempts == 1  # no retry field, no retry
 
 
-@pytest.mark.parametrize(("flt", "attributes", "matched"), [
-    (Filter({"type": "a"}), {"type": "a"}, True),
-    (Filter({"type": "a"}), {"type": "ab"}, False),
-    (Filter({"type": ""}), {"type": "anything"}, True),
-    (Filter({}, ({"prefix": {"type": "com.github."}},)), {"type": "com.github.push"}, True),
-    (Filter({}, ({"prefix": {"type": "com.github."}},)), {"type": "codex.task.review"}, False),
-    (Filter({}, ({"suffix": {"type": ".opened"}},)), {"type": "com.github.issues.opened"}, True),
-    (Filter({}, ({"any": [{"exact": {"type": "x"}}, {"exact": {"type": "y"}}]},)), {"type": "y"}, True),
-    (Filter({}, ({"all": [{"exact": {"type": "x"}}, {"exact": {"subject": "1"}}]},)), {"type": "x"}, False),
-    (Filter({}, ({"not": {"exact": {"type": "x"}}},)), {"type": "x"}, False),
-    (Filter({}, ({"exact": {"subject": "1"}},)), {"type": "x"}, False),  # absent attribute never matches
-    (Filter({"type": "y"}, ({"exact": {"type": "x"}},)), {"type": "x"}, True),  # filters set: filter ignored
-])
+@pytest.mark.parametrize(
+    ("flt", "attributes", "matched"),
+    [
+        (Filter({"type": "a"}), {"type": "a"}, True),
+        (Filter({"type": "a"}), {"type": "ab"}, False),
+        (Filter({"type": ""}), {"type": "anything"}, True),
+        (Filter({}, ({"prefix": {"type": "com.github."}},)), {"type": "com.github.push"}, True),
+        (Filter({}, ({"prefix": {"type": "com.github."}},)), {"type": "codex.task.review"}, False),
+        (Filter({}, ({"suffix": {"type": ".opened"}},)), {"type": "com.github.issues.opened"}, True),
+        (Filter({}, ({"any": [{"exact": {"type": "x"}}, {"exact": {"type": "y"}}]},)), {"type": "y"}, True),
+        (Filter({}, ({"all": [{"exact": {"type": "x"}}, {"exact": {"subject": "1"}}]},)), {"type": "x"}, False),
+        (Filter({}, ({"not": {"exact": {"type": "x"}}},)), {"type": "x"}, False),
+        (Filter({}, ({"exact": {"subject": "1"}},)), {"type": "x"}, False),  # absent attribute never matches
+        (Filter({"type": "y"}, ({"exact": {"type": "x"}},)), {"type": "x"}, True),  # filters set: filter ignored
+    ],
+)
 def test_filter_dialects(flt, attributes, matched):
     assert flt.matches(attributes) is matched
 
@@ -152,6 +169,7 @@ def test_what_the_router_cannot_honour_is_refused(tmp_path):
         "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: b, namespace: codex}\n---\n"
         "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t, namespace: codex}\n"
         "spec:\n  broker: b\n  filters: [{cesql: \"type = 'x'\"}]\n"
-        "  subscriber: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: route-task}}\n")
+        "  subscriber: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: route-task}}\n"
+    )
     with pytest.raises(TopologyError, match="CESQL"):
         load(tmp_path)

@@ -66,8 +66,12 @@ class Answer:
 
 def github_delivery(event: str, payload: Mapping[str, object], secret: str | None) -> tuple[dict[str, str], bytes]:
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": event,
-               "X-GitHub-Delivery": str(uuid.UUID(int=7)), "X-GitHub-Hook-ID": "42"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.UUID(int=7)),
+        "X-GitHub-Hook-ID": "42",
+    }
     if secret is not None:
         headers["X-Hub-Signature-256"] = sign(secret, body)
     return headers, body
@@ -76,8 +80,11 @@ def github_delivery(event: str, payload: Mapping[str, object], secret: str | Non
 def probes(name: str) -> list[Probe]:
     found = []
     if name == "ingest-webhook":
-        payload = {"action": "opened", "issue": {"number": 3, "title": "t"},
-                   "repository": {"full_name": "o/r", "html_url": "https://github.com/o/r"}}
+        payload = {
+            "action": "opened",
+            "issue": {"number": 3, "title": "t"},
+            "repository": {"full_name": "o/r", "html_url": "https://github.com/o/r"},
+        }
         headers, body = github_delivery("issues", payload, SECRET)
         found.append(Probe("signed delivery", "POST", "/", headers, body, 202, expect_sink=1))
         headers, body = github_delivery("issues", payload, "wrong-secret")
@@ -91,34 +98,97 @@ def probes(name: str) -> list[Probe]:
     elif name == "dispatch-planning":
         # The spec's raw-protobuf replay, then the same task as a CloudEvent (a duplicate by then):
         # submittedAt is each runtime's own time, so only status and shape are compared.
-        task = tasks.from_json_dict({"stage": "planning", "repository": "o/r", "issueNumber": 3,
-                                     "deliveryId": str(uuid.UUID(int=10))})
+        task = tasks.from_json_dict(
+            {"stage": "planning", "repository": "o/r", "issueNumber": 3, "deliveryId": str(uuid.UUID(int=10))}
+        )
         raw = tasks.to_protobuf(task)
-        found.append(Probe("planner replay", "POST", "/codex/tasks", {"Content-Type": "application/x-protobuf"},
-                           raw, 202, same_body=False))
-        found.append(Probe("planning CloudEvent", "POST", "/", {
-            "ce-specversion": "1.0", "ce-id": "d:planning", "ce-source": "route-task", "ce-type": "codex.task.planning",
-            "content-type": "application/protobuf"}, raw, 202, cloudevent=True, same_body=False))
+        found.append(
+            Probe(
+                "planner replay",
+                "POST",
+                "/codex/tasks",
+                {"Content-Type": "application/x-protobuf"},
+                raw,
+                202,
+                same_body=False,
+            )
+        )
+        found.append(
+            Probe(
+                "planning CloudEvent",
+                "POST",
+                "/",
+                {
+                    "ce-specversion": "1.0",
+                    "ce-id": "d:planning",
+                    "ce-source": "route-task",
+                    "ce-type": "codex.task.planning",
+                    "content-type": "application/protobuf",
+                },
+                raw,
+                202,
+                cloudevent=True,
+                same_body=False,
+            )
+        )
     elif name == "promote-plan":
         # An approved plan that arrives with its body: submitted without asking GitHub.
-        task = tasks.from_json_dict({"stage": "implementation", "repository": "o/r", "issueNumber": 3,
-                                     "deliveryId": str(uuid.UUID(int=11)), "planCommentBody": "<!-- codex:plan -->"})
-        found.append(Probe("implementation CloudEvent", "POST", "/", {
-            "ce-specversion": "1.0", "ce-id": "d:implementation", "ce-source": "route-task",
-            "ce-type": "codex.task.implementation", "content-type": "application/protobuf"},
-            tasks.to_protobuf(task), 202, cloudevent=True, same_body=False))
+        task = tasks.from_json_dict(
+            {
+                "stage": "implementation",
+                "repository": "o/r",
+                "issueNumber": 3,
+                "deliveryId": str(uuid.UUID(int=11)),
+                "planCommentBody": "<!-- codex:plan -->",
+            }
+        )
+        found.append(
+            Probe(
+                "implementation CloudEvent",
+                "POST",
+                "/",
+                {
+                    "ce-specversion": "1.0",
+                    "ce-id": "d:implementation",
+                    "ce-source": "route-task",
+                    "ce-type": "codex.task.implementation",
+                    "content-type": "application/protobuf",
+                },
+                tasks.to_protobuf(task),
+                202,
+                cloudevent=True,
+                same_body=False,
+            )
+        )
     elif name == "request-review":
         # GitHub is unreachable here (CODEX_GITHUB_API_URL port 9): a transient 503 under both runtimes.
-        task = tasks.from_json_dict({"stage": "review", "repository": "o/r", "issueNumber": 3,
-                                     "deliveryId": str(uuid.UUID(int=12))})
-        found.append(Probe("review CloudEvent, GitHub down", "POST", "/", {
-            "ce-specversion": "1.0", "ce-id": "d:review", "ce-source": "route-task",
-            "ce-type": "codex.task.review", "content-type": "application/protobuf"},
-            tasks.to_protobuf(task), 503, json_error=True, cloudevent=True, same_body=False))
+        task = tasks.from_json_dict(
+            {"stage": "review", "repository": "o/r", "issueNumber": 3, "deliveryId": str(uuid.UUID(int=12))}
+        )
+        found.append(
+            Probe(
+                "review CloudEvent, GitHub down",
+                "POST",
+                "/",
+                {
+                    "ce-specversion": "1.0",
+                    "ce-id": "d:review",
+                    "ce-source": "route-task",
+                    "ce-type": "codex.task.review",
+                    "content-type": "application/protobuf",
+                },
+                tasks.to_protobuf(task),
+                503,
+                json_error=True,
+                cloudevent=True,
+                same_body=False,
+            )
+        )
     if name != "ingest-webhook":
         # A request that is not a CloudEvent can never succeed: a JSON 4xx under both runtimes.
-        found.append(Probe("not a CloudEvent", "POST", "/", {"Content-Type": "application/json"}, b"{}", 400,
-                           json_error=True))
+        found.append(
+            Probe("not a CloudEvent", "POST", "/", {"Content-Type": "application/json"}, b"{}", 400, json_error=True)
+        )
     return found
 
 
@@ -155,8 +225,15 @@ def check(probe: Probe, answer: Answer, runtime: str) -> None:
 
 def roundtrip(python: Path, cwd: Path) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(python), str(Path(__file__).with_name("ce_roundtrip.py"))], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=False, timeout=60)
+    done = subprocess.run(
+        [str(python), str(Path(__file__).with_name("ce_roundtrip.py"))],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     loaded: dict[str, object] = json.loads(done.stdout)
     return loaded
@@ -176,30 +253,54 @@ def same_cloudevents_behaviour(func_python: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", funcbuild.function_names())
 def test_func_build_serves_like_functions_framework(name: str, tmp_path: Path) -> None:
     build = funcbuild.build_root(name, tmp_path / "func")
-    assert sorted(p.name for p in (build / "f").iterdir()) == [".funcignore", "codex_pipeline", "func.yaml",
-                                                                "function", "pyproject.toml"]
+    assert sorted(p.name for p in (build / "f").iterdir()) == [
+        ".funcignore",
+        "codex_pipeline",
+        "func.yaml",
+        "function",
+        "pyproject.toml",
+    ]
     with funcbuild.func_venv(name, build) as python:
         versions = {}
         for dist in ("cloudevents", "func-python", "hypercorn"):
-            out = subprocess.run([str(python), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [str(python), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             versions[dist] = out.stdout.strip()
         assert versions["func-python"] == "0.8.1" and versions["cloudevents"].startswith("2."), versions
         if name == funcbuild.function_names()[0]:
             same_cloudevents_behaviour(python, tmp_path)
         # The function's library is the vendored copy inside the venv, not the repository's.
-        where = subprocess.run([str(python), "-c", "import codex_pipeline; print(codex_pipeline.__file__)"],
-                               cwd=build, capture_output=True, text=True, check=True).stdout
+        where = subprocess.run(
+            [str(python), "-c", "import codex_pipeline; print(codex_pipeline.__file__)"],
+            cwd=build,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert "site-packages" in where, where
         # Installed as func installs it, the function carries no tooling and no workflow step.
-        absent = subprocess.run([str(python), "-c", "import importlib.util as u; print(sorted(p for p in "
-                                 f"{sorted(NOT_DEPLOYED)!r} if u.find_spec('codex_pipeline.' + p)))"],
-                                cwd=build, capture_output=True, text=True, check=True).stdout.strip()
+        absent = subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import importlib.util as u; print(sorted(p for p in "
+                f"{sorted(NOT_DEPLOYED)!r} if u.find_spec('codex_pipeline.' + p)))",
+            ],
+            cwd=build,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         assert absent == "[]", absent
 
         with RecordingSink() as func_sink, RecordingSink() as ff_sink:
-            func = funcbuild.start(python, build, environment(tmp_path / "func-state", func_sink.url),
-                                   tmp_path / "func.log")
+            func = funcbuild.start(
+                python, build, environment(tmp_path / "func-state", func_sink.url), tmp_path / "func.log"
+            )
             ff = start_function(name, environment(tmp_path / "ff-state", ff_sink.url), tmp_path)
             try:
                 for path in ("/health/liveness", "/health/readiness"):
@@ -247,8 +348,10 @@ def submission_probe(name: str, github: FakeGitHub) -> tuple[dict[str, str], byt
     if name == "dispatch-planning":
         return task_cloudevent("planning", task_of("planning", number, repository="o/r"))
     if name == "promote-plan":
-        return task_cloudevent("implementation", task_of("implementation", number, repository="o/r",
-                                                         planCommentBody="<!-- codex:plan -->\n1. do it"))
+        return task_cloudevent(
+            "implementation",
+            task_of("implementation", number, repository="o/r", planCommentBody="<!-- codex:plan -->\n1. do it"),
+        )
     if name == "request-review":
         github.add_pull("o/r", number, head=f"codex/issue-{number}-fix", head_sha=uuid.uuid4().hex + "0" * 8)
         github.add_thread("o/r", number, "please rename")  # work for a review run (a clean PR starts none)
@@ -279,15 +382,23 @@ def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str,
     assert any(d.startswith("opentelemetry-exporter-otlp-proto-http") for d in deps), deps
     assert any(d.startswith("kubernetes") for d in deps) == ("CODEX_ARGO_SUBMITTER" in settings), deps
 
-    with funcbuild.func_venv(name, build) as python, RecordingSink() as sink, RecordingSink() as collector, \
-            FakeKubernetes() as kubernetes, FakeGitHub() as github:
+    with (
+        funcbuild.func_venv(name, build) as python,
+        RecordingSink() as sink,
+        RecordingSink() as collector,
+        FakeKubernetes() as kubernetes,
+        FakeGitHub() as github,
+    ):
         github.add_repo("o/r")
         values = {"codex-github-webhook:secret": SECRET, "codex-github:token": "test-token"}
         overrides = {
-            "K_SINK": sink.url, "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+            "K_SINK": sink.url,
+            "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
             "CODEX_KUBECONFIG": str(kubernetes.kubeconfig(tmp_path / "kubeconfig")),
-            "CODEX_GITHUB_API_URL": github.url, "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "CODEX_GITHUB_API_URL": github.url,
+            "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
             "OTEL_METRIC_EXPORT_INTERVAL": "200",
         }
         if "CODEX_TASKS_SINK" in settings:
@@ -307,8 +418,9 @@ def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str,
                 assert (workflow["metadata"]["namespace"], workflow["metadata"]["name"]) in kubernetes.workflows
             else:
                 probe = probes(name)[0]
-                answer = requests.request(probe.method, func.url + probe.path, headers=probe.headers,
-                                          data=probe.body, timeout=30)
+                answer = requests.request(
+                    probe.method, func.url + probe.path, headers=probe.headers, data=probe.body, timeout=30
+                )
                 assert answer.status_code == probe.status, f"{answer.status_code} {answer.text}\n{func.output()}"
                 sink.wait_for(probe.expect_sink)
             traces = exported(collector, "/v1/traces")
@@ -318,8 +430,12 @@ def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str,
             names = set()
             for recorded in exported(collector, "/v1/metrics"):
                 request = ExportMetricsServiceRequest.FromString(recorded.body)
-                names |= {metric.name for resource in request.resource_metrics for scope in resource.scope_metrics
-                          for metric in scope.metrics}
+                names |= {
+                    metric.name
+                    for resource in request.resource_metrics
+                    for scope in resource.scope_metrics
+                    for metric in scope.metrics
+                }
             assert "codex.deliveries" in names, (names, func.output())
             headers_seen = {key.lower(): value for key, value in traces[0].headers.items()}
             assert headers_seen["content-type"] == "application/x-protobuf" and traces[0].body, func.output()

@@ -45,6 +45,7 @@ def client(gh: FakeGitHub, *, max_wait: float = 5.0, sleep: Sleeps | None = None
 
 # ---------------------------------------------------------------- pagination and shapes
 
+
 def test_comments_past_100_are_read_from_every_page(gh: FakeGitHub) -> None:
     for i in range(250):
         gh.add_comment(REPO, 7, f"comment {i}")
@@ -101,8 +102,12 @@ def test_failing_checks_cover_every_failing_conclusion_statuses_and_pending(gh: 
     gh.add_status(REPO, SHA, "lint", "success")
     report = client(gh).failing_checks(REPO, SHA)
     assert sorted((f.name, f.conclusion, f.kind) for f in report.failing) == sorted(
-        [(f"ci / {c}", c, "check_run") for c in ("failure", "timed_out", "cancelled", "action_required",
-                                                  "startup_failure")] + [("legacy/ci", "error", "status")])
+        [
+            (f"ci / {c}", c, "check_run")
+            for c in ("failure", "timed_out", "cancelled", "action_required", "startup_failure")
+        ]
+        + [("legacy/ci", "error", "status")]
+    )
     assert all(f.url.startswith("https://ci.example.test/") for f in report.failing)
     assert sorted(report.pending) == ["deploy/preview", "still running"]
     assert not report.green
@@ -119,7 +124,13 @@ def test_pull_fields_and_ready_for_review(gh: FakeGitHub) -> None:
     gh_client = client(gh)
     pull = gh_client.get_pull(REPO, 12)
     assert (pull.head_ref, pull.head_sha, pull.base_ref, pull.draft, pull.mergeable, pull.mergeable_state) == (
-        "codex/issue-4-x", SHA, "main", True, True, "clean")
+        "codex/issue-4-x",
+        SHA,
+        "main",
+        True,
+        True,
+        "clean",
+    )
     assert gh_client.mark_ready_for_review(REPO, pull) is True
     assert gh_client.get_pull(REPO, 12).draft is False
     assert gh_client.mark_ready_for_review(REPO, 12) is False  # not a draft any more: no mutation
@@ -154,6 +165,7 @@ def test_enterprise_graphql_url() -> None:
 
 
 # ---------------------------------------------------------------- rate limits and faults
+
 
 def test_primary_rate_limit_short_wait_is_slept_through(gh: FakeGitHub) -> None:
     sleeps = Sleeps()
@@ -228,8 +240,10 @@ def test_a_read_whose_connection_is_lost_is_sent_once_more_and_a_write_is_not() 
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                     continue
                 body = b'{"default_branch":"main"}'
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                )
 
     threading.Thread(target=serve, daemon=True).start()
     try:
@@ -274,6 +288,7 @@ def test_malformed_repository_name_is_refused_before_any_call(gh: FakeGitHub) ->
 
 
 # ---------------------------------------------------------------- GitHub App auth
+
 
 def test_app_token_is_exchanged_once_and_cached(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     private, public = app_key
@@ -332,19 +347,34 @@ def test_app_with_a_wrong_key_is_permanent(gh: FakeGitHub, app_key: tuple[str, s
 
     _, public = app_key
     gh.enable_app("4242", public)
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    other = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     with pytest.raises(PermanentFailure, match="CODEX_GITHUB_APP_PRIVATE_KEY"):
         GitHubClient(AppAuth("4242", other), gh.url).default_branch(REPO)
 
 
 def test_client_from_settings_prefers_the_token(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
-    settings = load_settings({"CODEX_GITHUB_TOKEN": "test-token", "CODEX_GITHUB_API_URL": gh.url,
-                              "CODEX_GITHUB_APP_ID": "1", "CODEX_GITHUB_APP_PRIVATE_KEY": app_key[0]})
+    settings = load_settings(
+        {
+            "CODEX_GITHUB_TOKEN": "test-token",
+            "CODEX_GITHUB_API_URL": gh.url,
+            "CODEX_GITHUB_APP_ID": "1",
+            "CODEX_GITHUB_APP_PRIVATE_KEY": app_key[0],
+        }
+    )
     gh_client = client_from_settings(settings)
     assert isinstance(gh_client.auth, TokenAuth) and gh_client.default_branch(REPO) == "main"
-    app_settings = load_settings({"CODEX_GITHUB_APP_ID": "1", "CODEX_GITHUB_APP_PRIVATE_KEY": app_key[0],
-                                  "CODEX_GITHUB_APP_INSTALLATION_ID": "7", "CODEX_GITHUB_MAX_WAIT_SECONDS": "0"})
+    app_settings = load_settings(
+        {
+            "CODEX_GITHUB_APP_ID": "1",
+            "CODEX_GITHUB_APP_PRIVATE_KEY": app_key[0],
+            "CODEX_GITHUB_APP_INSTALLATION_ID": "7",
+            "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+        }
+    )
     app_client = client_from_settings(app_settings)
     assert isinstance(app_client.auth, AppAuth) and app_client.max_wait == 0
 
@@ -355,8 +385,9 @@ def test_workflow_steps_get_a_git_token_from_app_credentials(gh: FakeGitHub, app
 
     private, public = app_key
     gh.enable_app("4242", public)
-    access = github_access({"CODEX_GITHUB_APP_ID": "4242", "CODEX_GITHUB_APP_PRIVATE_KEY": private,
-                            "CODEX_GITHUB_API_URL": gh.url})
+    access = github_access(
+        {"CODEX_GITHUB_APP_ID": "4242", "CODEX_GITHUB_APP_PRIVATE_KEY": private, "CODEX_GITHUB_API_URL": gh.url}
+    )
     token = access.git_token(REPO)
     assert token is not None and token in gh.valid_tokens
     assert access.client.default_branch(REPO) == "main"
@@ -364,6 +395,7 @@ def test_workflow_steps_get_a_git_token_from_app_credentials(gh: FakeGitHub, app
 
 
 # ---------------------------------------------------------------- GitHub's documented rules (issue 23)
+
 
 @pytest.mark.parametrize("status", [403, 429])
 def test_secondary_limit_without_retry_after_waits_a_minute_never_permanent(gh: FakeGitHub, status: int) -> None:
@@ -388,8 +420,9 @@ def test_secondary_limit_with_retry_after_longer_than_the_budget_is_503(gh: Fake
 
 
 def test_primary_limit_without_reset_header_waits_a_minute(gh: FakeGitHub) -> None:
-    gh.fail_next(429, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": ""},
-                 message="API rate limit exceeded")
+    gh.fail_next(
+        429, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": ""}, message="API rate limit exceeded"
+    )
     with pytest.raises(GitHubUnavailableError) as caught:
         client(gh, max_wait=0).default_branch(REPO)
     assert caught.value.headers["Retry-After"] == "60"
@@ -404,8 +437,9 @@ def test_a_403_that_is_no_rate_limit_stays_permanent(gh: FakeGitHub) -> None:
 def test_graphql_rate_limited_is_waited_out_or_503(gh: FakeGitHub) -> None:
     gh.add_pull(REPO, 3)
     limited = {"data": None, "errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]}
-    gh.fail_next(200, path_contains="graphql", body=limited,
-                 headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0"})
+    gh.fail_next(
+        200, path_contains="graphql", body=limited, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0"}
+    )
     sleeps = Sleeps()
     assert client(gh, sleep=sleeps).unresolved_review_threads(REPO, 3) == []
     assert sleeps.waits == [1.0]  # reset already passed: one second of margin
@@ -415,8 +449,9 @@ def test_graphql_rate_limited_is_waited_out_or_503(gh: FakeGitHub) -> None:
     assert caught.value.headers["Retry-After"] == "60"
 
 
-def test_app_without_installation_id_finds_its_login_and_names_the_setting(gh: FakeGitHub,
-                                                                           app_key: tuple[str, str]) -> None:
+def test_app_without_installation_id_finds_its_login_and_names_the_setting(
+    gh: FakeGitHub, app_key: tuple[str, str]
+) -> None:
     from codex_pipeline.effects.github.auth import AppInstallationUnknown
     from codex_pipeline.errors import MisconfiguredCredentials
 
@@ -486,12 +521,19 @@ def test_issue_and_pull_numbers_share_a_sequence_and_a_head_has_one_open_pull(gh
 
 # ---------------------------------------------------------------- check runs and commit statuses (issue 18)
 
+
 def test_check_run_lifecycle_with_app_credentials(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     private, public = app_key
     gh.enable_app("4242", public)
     app_client = GitHubClient(AppAuth("4242", private), gh.url)
-    run = app_client.create_check_run(REPO, head_sha=SHA, name="codex / implementation", title="Queued",
-                                      summary="Workflow submitted", details_url="https://argo.example/wf/x")
+    run = app_client.create_check_run(
+        REPO,
+        head_sha=SHA,
+        name="codex / implementation",
+        title="Queued",
+        summary="Workflow submitted",
+        details_url="https://argo.example/wf/x",
+    )
     assert (run.status, run.conclusion, run.details_url) == ("queued", None, "https://argo.example/wf/x")
     # The pipeline's own checks are never review work nor a reason to hold the handoff; others are.
     app_client.create_check_run(REPO, head_sha=SHA, name="ci / test")

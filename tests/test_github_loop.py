@@ -36,8 +36,9 @@ class Loop:
         self.github, self.sink, self.sender, self.remotes = github, sink, sender, remotes
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-        return requests.request(method, self.github.url + path, json=body, timeout=10,
-                                headers={"Authorization": f"Bearer {TOKEN}"})
+        return requests.request(
+            method, self.github.url + path, json=body, timeout=10, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
 
     def deliveries(self, count: int) -> list[tuple[str, dict[str, Any]]]:
         """The first ``count`` deliveries, each checked for GitHub's headers and signature."""
@@ -55,10 +56,12 @@ class Loop:
         git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.test"]
         subprocess.run([*git, "add", "-A"], cwd=work, check=True)
         subprocess.run([*git, "commit", "-qm", text], cwd=work, check=True)
-        subprocess.run(["git", "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}"], cwd=work, check=True,
-                       capture_output=True)
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True,
-                              text=True).stdout.strip()
+        subprocess.run(
+            ["git", "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}"], cwd=work, check=True, capture_output=True
+        )
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True, text=True
+        ).stdout.strip()
 
 
 @pytest.fixture
@@ -66,8 +69,12 @@ def loop(tmp_path: Path) -> Iterator[Loop]:
     with RecordingSink() as sink:
         sender = Sender(sink.url + "/", SECRET).start()
         remotes = Remotes(tmp_path / "git")
-        github = LoopGitHub(tokens=(TOKEN,), send=sender.send, remotes=remotes,
-                            ci=ScriptedCI(results=("failure", "success"), delay=0.05))
+        github = LoopGitHub(
+            tokens=(TOKEN,),
+            send=sender.send,
+            remotes=remotes,
+            ci=ScriptedCI(results=("failure", "success"), delay=0.05),
+        )
         github.token_login = "codex-planner[bot]"
         remotes.push_url = github.url + PUSH_PATH
         github.add_repo("acme/widgets")
@@ -111,8 +118,11 @@ def test_a_pull_request_opens_only_from_a_pushed_branch_and_ci_reports_back(loop
     assert refused.json()["errors"][0] == {"resource": "PullRequest", "field": "head", "code": "invalid"}
 
     sha = loop.push(clone(loop, tmp_path), "first")
-    answer = loop.api("POST", "/repos/acme/widgets/pulls",
-                      {"head": BRANCH, "base": "main", "title": "Add retry", "body": "Closes #42", "draft": True})
+    answer = loop.api(
+        "POST",
+        "/repos/acme/widgets/pulls",
+        {"head": BRANCH, "base": "main", "title": "Add retry", "body": "Closes #42", "draft": True},
+    )
     assert answer.status_code == 201, answer.text
     pull = answer.json()
     assert (pull["number"], pull["head"]["sha"], pull["draft"]) == (57, sha, True)
@@ -132,8 +142,12 @@ def test_a_pull_request_opens_only_from_a_pushed_branch_and_ci_reports_back(loop
 def test_a_push_to_the_branch_of_an_open_pr_synchronizes_it_and_runs_ci_again(loop: Loop, tmp_path: Path) -> None:
     work = clone(loop, tmp_path)
     first = loop.push(work, "first")
-    assert loop.api("POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t",
-                                                           "draft": True}).status_code == 201
+    assert (
+        loop.api(
+            "POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t", "draft": True}
+        ).status_code
+        == 201
+    )
     loop.deliveries(2)
     second = loop.push(work, "second")  # the remote's post-receive hook tells the stand-in
     events = loop.deliveries(4)[2:]
@@ -147,11 +161,15 @@ def test_a_push_to_the_branch_of_an_open_pr_synchronizes_it_and_runs_ci_again(lo
 
 def test_marking_a_draft_ready_sends_ready_for_review_once(loop: Loop, tmp_path: Path) -> None:
     loop.push(clone(loop, tmp_path), "first")
-    pull = loop.api("POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t",
-                                                          "draft": True}).json()
+    pull = loop.api(
+        "POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t", "draft": True}
+    ).json()
     loop.deliveries(2)
-    mutation = {"query": "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) "
-                         "{ pullRequest { isDraft } } }", "variables": {"id": pull["node_id"]}}
+    mutation = {
+        "query": "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) "
+        "{ pullRequest { isDraft } } }",
+        "variables": {"id": pull["node_id"]},
+    }
     for _ in range(2):
         assert loop.api("POST", "/graphql", mutation).status_code == 200
     assert loop.sender.wait_idle()
@@ -160,13 +178,18 @@ def test_marking_a_draft_ready_sends_ready_for_review_once(loop: Loop, tmp_path:
     assert len(loop.sink.requests) == 3
 
 
-def test_dev_comment_types_a_review_request_that_comes_back_as_a_routable_delivery(loop: Loop, tmp_path: Path,
-                                                                                  capsys: Any) -> None:
+def test_dev_comment_types_a_review_request_that_comes_back_as_a_routable_delivery(
+    loop: Loop, tmp_path: Path, capsys: Any
+) -> None:
     from codex_pipeline.cli import main
 
     loop.push(clone(loop, tmp_path), "first")
-    assert loop.api("POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t",
-                                                           "draft": True}).status_code == 201
+    assert (
+        loop.api(
+            "POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t", "draft": True}
+        ).status_code
+        == 201
+    )
     loop.deliveries(2)
     state = tmp_path / "state"
     state.mkdir()
@@ -187,17 +210,24 @@ def test_a_restarted_stand_in_takes_back_its_issues_pull_requests_and_comments(l
     loop.github.learn("issues", payloads.issues_opened(42))
     loop.api("POST", "/repos/acme/widgets/issues/42/comments", {"body": "<!-- codex:plan -->\nplan"})
     loop.push(clone(loop, tmp_path), "first")
-    assert loop.api("POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t",
-                                                           "draft": True}).status_code == 201
+    assert (
+        loop.api(
+            "POST", "/repos/acme/widgets/pulls", {"head": BRANCH, "base": "main", "title": "t", "draft": True}
+        ).status_code
+        == 201
+    )
     saved = json.loads(json.dumps(loop.github.dump()))
     with LoopGitHub(tokens=(TOKEN,), remotes=loop.remotes) as again:
         again.restore(saved)
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        (comment,) = requests.get(f"{again.url}/repos/acme/widgets/issues/42/comments", headers=headers,
-                                  timeout=10).json()
+        (comment,) = requests.get(
+            f"{again.url}/repos/acme/widgets/issues/42/comments", headers=headers, timeout=10
+        ).json()
         assert comment["body"].startswith("<!-- codex:plan -->") and comment["url"].startswith(again.url)
         pull = requests.get(f"{again.url}/repos/acme/widgets/pulls/57", headers=headers, timeout=10).json()
         assert (pull["head"]["ref"], pull["draft"]) == (BRANCH, True)
-        assert requests.get(f"{again.url}/repos/acme/widgets/issues/42", headers=headers,
-                            timeout=10).json()["title"] == "Add retry to the widget exporter"
+        assert (
+            requests.get(f"{again.url}/repos/acme/widgets/issues/42", headers=headers, timeout=10).json()["title"]
+            == "Add retry to the widget exporter"
+        )
         assert again._next_number("acme/widgets") == 58

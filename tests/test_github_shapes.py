@@ -46,8 +46,12 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("POST", r"/repos/[^/]+/[^/]+/statuses/[0-9a-f]+", "2xx", "Status"),
     ("GET", r"/repos/[^/]+/[^/]+/hooks/\d+/deliveries", "2xx", "HookDeliveryItem[]"),
     ("GET", r"/repos/[^/]+/[^/]+/hooks/\d+/deliveries/\d+", "2xx", "HookDelivery"),
-    ("POST", r"/repos/[^/]+/[^/]+/hooks/\d+/deliveries/\d+/attempts", "2xx",
-     "AppHookDeliveriesDeliveryIdAttemptsPostResponse202"),
+    (
+        "POST",
+        r"/repos/[^/]+/[^/]+/hooks/\d+/deliveries/\d+/attempts",
+        "2xx",
+        "AppHookDeliveriesDeliveryIdAttemptsPostResponse202",
+    ),
     ("GET", r"/app/hook/deliveries", "2xx", "HookDeliveryItem[]"),
     ("POST", r"/app/hook/deliveries/\d+/attempts", "2xx", "AppHookDeliveriesDeliveryIdAttemptsPostResponse202"),
     ("GET", r"/app", "2xx", "Integration"),
@@ -108,8 +112,12 @@ def drive_everything(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     requests.get(f"{gh.url}/repos/{REPO}/issues/{issue.number}", headers=TOKEN, timeout=5)
     requests.get(f"{gh.url}/repos/{REPO}/commits/{SHA}/check-runs?filter=all", headers=TOKEN, timeout=5)
     # refusals: duplicate head (422), missing title (422), unknown repository (404), bad token (401)
-    requests.post(f"{gh.url}/repos/{REPO}/pulls", headers=TOKEN, timeout=5,
-                  json={"head": "codex/issue-1-x", "base": "main", "title": "again"})
+    requests.post(
+        f"{gh.url}/repos/{REPO}/pulls",
+        headers=TOKEN,
+        timeout=5,
+        json={"head": "codex/issue-1-x", "base": "main", "title": "again"},
+    )
     requests.post(f"{gh.url}/repos/{REPO}/issues", headers=TOKEN, timeout=5, json={"title": ""})
     requests.get(f"{gh.url}/repos/acme/missing", headers=TOKEN, timeout=5)
     requests.get(f"{gh.url}/repos/{REPO}", headers={"Authorization": "Bearer wrong"}, timeout=5)
@@ -119,8 +127,14 @@ def drive_everything(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     app_client = GitHubClient(AppAuth("4242", private), gh.url, sleep=lambda _: None)
     app_client.viewer_login()
     app_client.default_branch(REPO)
-    run = app_client.create_check_run(REPO, head_sha=SHA, name="codex / implementation", title="Queued",
-                                      summary="Waiting for the workflow", details_url="https://argo.example/wf")
+    run = app_client.create_check_run(
+        REPO,
+        head_sha=SHA,
+        name="codex / implementation",
+        title="Queued",
+        summary="Waiting for the workflow",
+        details_url="https://argo.example/wf",
+    )
     app_client.update_check_run(REPO, run.id, status="in_progress")
     app_client.update_check_run(REPO, run.id, conclusion="success", title="Done", summary="All good")
     app_client.rest("GET", f"/repos/{REPO}/check-runs/{run.id}", repo=REPO)
@@ -137,20 +151,22 @@ def drive_everything(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
         for hook, item, via in ((Hook(REPO, repo_hook.id), first, client), (Hook(), app_first, app_client)):
             list(via.hook_deliveries(hook))
             via.redeliver(hook, int(str(item["id"])))
-        requests.get(f"{gh.url}/repos/{REPO}/hooks/{repo_hook.id}/deliveries/{first['id']}", headers=TOKEN,
-                     timeout=5)
+        requests.get(f"{gh.url}/repos/{REPO}/hooks/{repo_hook.id}/deliveries/{first['id']}", headers=TOKEN, timeout=5)
         receiver.wait_for(4)
     requests.post(f"{gh.url}/repos/{REPO}/check-runs", headers=TOKEN, timeout=5, json={"name": "x", "head_sha": SHA})
 
 
-def test_every_answer_of_the_standin_satisfies_githubs_description(gh: FakeGitHub,
-                                                                   app_key: tuple[str, str]) -> None:
+def test_every_answer_of_the_standin_satisfies_githubs_description(gh: FakeGitHub, app_key: tuple[str, str]) -> None:
     drive_everything(gh, app_key)
     rest = [a for a in gh.answers if a.path not in ("/graphql", "/api/graphql")]
     for answered in rest:
         validate(answered)
-    routes = {(m, p, s) for a in rest for m, p, s, _ in ROUTES[:-2]
-              if m == a.method and 200 <= a.status < 300 and re.fullmatch(p, a.path)}
+    routes = {
+        (m, p, s)
+        for a in rest
+        for m, p, s, _ in ROUTES[:-2]
+        if m == a.method and 200 <= a.status < 300 and re.fullmatch(p, a.path)
+    }
     assert len(routes) == len(ROUTES) - 2, "every route of the table was exercised"
     assert {a.status for a in rest} >= {200, 201, 401, 404, 422}
 

@@ -56,8 +56,12 @@ class Deployment:
 
     def rows(self) -> int:
         with sqlite3.connect(self.state / "state.db") as db:
-            return int(db.execute("SELECT (SELECT count(*) FROM task_intake) + (SELECT count(*) FROM workflow_runs)"
-                                  " + (SELECT count(*) FROM created_issues)").fetchone()[0])
+            return int(
+                db.execute(
+                    "SELECT (SELECT count(*) FROM task_intake) + (SELECT count(*) FROM workflow_runs)"
+                    " + (SELECT count(*) FROM created_issues)"
+                ).fetchone()[0]
+            )
 
     def workflows(self) -> int:
         return sum(1 for _ in (self.state / "workflows").rglob("*.*"))
@@ -69,39 +73,64 @@ def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     (tmp / "workflows").mkdir()
     with ExitStack() as stack:
         sink = stack.enter_context(RecordingSink())
-        env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink.url, "CODEX_TASKS_SINK": sink.url,
-               "CODEX_TASKS_JSON_SINK": sink.url, "CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}",
-               "CODEX_ARGO_SUBMITTER": "dry-run", "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
-               "CODEX_TRIGGER_LOGINS": "octocat", "CODEX_PLANNER_LOGIN": "codex-planner",
-               "CODEX_DISCORD_REPOSITORY": "acme/widgets", "CODEX_DISCORD_ALLOWED_USERS": "80351110224678912",
-               # a dependency that is down: GitHub answers nothing, so 503 is the right answer there
-               "CODEX_GITHUB_TOKEN": "fuzz-token", "CODEX_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
-               "CODEX_GITHUB_TIMEOUT_SECONDS": "1", "CODEX_LOG_LEVEL": "WARNING"}
+        env = {
+            "CODEX_WEBHOOK_SECRET": SECRET,
+            "K_SINK": sink.url,
+            "CODEX_TASKS_SINK": sink.url,
+            "CODEX_TASKS_JSON_SINK": sink.url,
+            "CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}",
+            "CODEX_ARGO_SUBMITTER": "dry-run",
+            "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
+            "CODEX_TRIGGER_LOGINS": "octocat",
+            "CODEX_PLANNER_LOGIN": "codex-planner",
+            "CODEX_DISCORD_REPOSITORY": "acme/widgets",
+            "CODEX_DISCORD_ALLOWED_USERS": "80351110224678912",
+            # a dependency that is down: GitHub answers nothing, so 503 is the right answer there
+            "CODEX_GITHUB_TOKEN": "fuzz-token",
+            "CODEX_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
+            "CODEX_GITHUB_TIMEOUT_SECONDS": "1",
+            "CODEX_LOG_LEVEL": "WARNING",
+        }
         served = {name: stack.enter_context(serve(name, request.param, env, tmp / name)) for name in FUNCTIONS}
         yield Deployment(request.param, served, sink, tmp)
 
 
-def post(deployment: Deployment, name: str, headers: dict[str, str], body: bytes, method: str = "POST",
-         path: str = "/") -> tuple[requests.Response, float]:
+def post(
+    deployment: Deployment, name: str, headers: dict[str, str], body: bytes, method: str = "POST", path: str = "/"
+) -> tuple[requests.Response, float]:
     started = time.monotonic()
-    answer = requests.request(method, deployment.served[name].url + path, headers=headers, data=body,
-                              timeout=ANSWER_WITHIN + 5)
+    answer = requests.request(
+        method, deployment.served[name].url + path, headers=headers, data=body, timeout=ANSWER_WITHIN + 5
+    )
     return answer, time.monotonic() - started
 
 
 def github_headers(body: bytes, event: str = "issues") -> dict[str, str]:
-    return {"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": sign(SECRET, body)}
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(SECRET, body),
+    }
 
 
 def cloudevent_headers(event_type: str, content_type: str = "application/json") -> dict[str, str]:
-    return {"ce-specversion": "1.0", "ce-id": str(uuid.uuid4()), "ce-source": "https://github.com/acme/widgets",
-            "ce-type": event_type, "content-type": content_type}
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": str(uuid.uuid4()),
+        "ce-source": "https://github.com/acme/widgets",
+        "ce-type": event_type,
+        "content-type": content_type,
+    }
 
 
 def type_for(name: str) -> str:
-    return {"route-task": "com.github.issues.opened", "dispatch-planning": TASK_TYPES["planning"],
-            "promote-plan": TASK_TYPES["implementation"], "request-review": TASK_TYPES["review"]}[name]
+    return {
+        "route-task": "com.github.issues.opened",
+        "dispatch-planning": TASK_TYPES["planning"],
+        "promote-plan": TASK_TYPES["implementation"],
+        "request-review": TASK_TYPES["review"],
+    }[name]
 
 
 @pytest.mark.parametrize("body", [DEEP, BIG_NUMBER], ids=["100k nested arrays", "5000-digit number"])
@@ -119,8 +148,13 @@ def test_json_that_can_never_parse_is_400_in_every_function(deployment: Deployme
     for headers in shapes:
         payload = body
         if headers.get("content-type") == "application/cloudevents+json":
-            payload = (b'{"specversion": "1.0", "id": "x", "source": "s", "type": "' + type_for(name).encode()
-                       + b'", "datacontenttype": "application/json", "data": ' + body + b"}")
+            payload = (
+                b'{"specversion": "1.0", "id": "x", "source": "s", "type": "'
+                + type_for(name).encode()
+                + b'", "datacontenttype": "application/json", "data": '
+                + body
+                + b"}"
+            )
         answer, elapsed = post(deployment, name, headers, payload)
         assert answer.status_code == 400, f"{deployment.runtime} {name} {headers}: {answer.status_code} {answer.text}"
         assert answer.headers["content-type"].startswith("application/json")
@@ -135,13 +169,33 @@ HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=20)
-CONTENT_TYPES = st.sampled_from(["application/json", "application/protobuf", "application/x-protobuf",
-                                 "application/cloudevents+json", "application/x-www-form-urlencoded",
-                                 "text/plain", "application/octet-stream", "", "application/json; charset=utf-16"])
-CE_TYPES = st.sampled_from([*TASK_TYPES.values(), "com.github.issues.opened", "com.github.issue_comment.created",
-                            "com.github.pull_request.synchronize", "dev.knative.kafka.event",
-                            "com.discord.interaction.plan", "codex.plan.request", "x.unknown"])
+    max_leaves=20,
+)
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "application/protobuf",
+        "application/x-protobuf",
+        "application/cloudevents+json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/octet-stream",
+        "",
+        "application/json; charset=utf-16",
+    ]
+)
+CE_TYPES = st.sampled_from(
+    [
+        *TASK_TYPES.values(),
+        "com.github.issues.opened",
+        "com.github.issue_comment.created",
+        "com.github.pull_request.synchronize",
+        "dev.knative.kafka.event",
+        "com.discord.interaction.plan",
+        "codex.plan.request",
+        "x.unknown",
+    ]
+)
 
 
 def _task_bytes(fields: dict[str, Any]) -> bytes:
@@ -151,22 +205,29 @@ def _task_bytes(fields: dict[str, Any]) -> bytes:
         return json.dumps(fields, default=str).encode()
 
 
-TASK_FIELDS = st.fixed_dictionaries({}, optional={
-    "stage": st.sampled_from(["planning", "implementation", "review", "unspecified"]),
-    "repository": st.sampled_from(["acme/widgets", "acme/widgets\n", "../..", "", "a/b/c"]),
-    "issueNumber": st.integers(min_value=-5, max_value=2**62),
-    "deliveryId": st.sampled_from(["d-1", "", "with\x00nul", "x" * 300]) | st.text(max_size=12),
-    "issueTitle": st.text(max_size=30),
-    "planCommentBody": st.sampled_from(["<!-- codex:plan -->", "", "plan"]),
-})
+TASK_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "stage": st.sampled_from(["planning", "implementation", "review", "unspecified"]),
+        "repository": st.sampled_from(["acme/widgets", "acme/widgets\n", "../..", "", "a/b/c"]),
+        "issueNumber": st.integers(min_value=-5, max_value=2**62),
+        "deliveryId": st.sampled_from(["d-1", "", "with\x00nul", "x" * 300]) | st.text(max_size=12),
+        "issueTitle": st.text(max_size=30),
+        "planCommentBody": st.sampled_from(["<!-- codex:plan -->", "", "plan"]),
+    },
+)
 BODIES = st.one_of(
     st.binary(max_size=200),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     TASK_FIELDS.map(_task_bytes),
     TASK_FIELDS.map(lambda f: json.dumps(f).encode()),
-    st.sampled_from([json.dumps(github.issues_opened(sender="octocat")).encode(),
-                     json.dumps(github.issue_comment("execute plan", author="octocat")).encode(),
-                     json.dumps(github.issues_opened(sender="\u212aelly")).encode()]),
+    st.sampled_from(
+        [
+            json.dumps(github.issues_opened(sender="octocat")).encode(),
+            json.dumps(github.issue_comment("execute plan", author="octocat")).encode(),
+            json.dumps(github.issues_opened(sender="\u212aelly")).encode(),
+        ]
+    ),
     st.builds(lambda depth: b"[" * depth + b"]" * depth, st.integers(min_value=900, max_value=5000)),
 )
 
@@ -181,11 +242,32 @@ def requests_for(draw: st.DrawFn, name: str) -> tuple[str, str, dict[str, str], 
     if content_type:
         headers["content-type"] = content_type
     if draw(st.booleans()):  # a CloudEvent's attributes, some of them, any of them odd
-        for attribute in draw(st.lists(st.sampled_from(["specversion", "id", "source", "type", "subject", "time",
-                                                        "dataschema", "partitionkey", "traceparent"]),
-                                       unique=True, max_size=9)):
-            value = draw(CE_TYPES if attribute == "type" else
-                         st.sampled_from(["1.0", "0.3"]) if attribute == "specversion" else HEADER_TEXT)
+        for attribute in draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        "specversion",
+                        "id",
+                        "source",
+                        "type",
+                        "subject",
+                        "time",
+                        "dataschema",
+                        "partitionkey",
+                        "traceparent",
+                    ]
+                ),
+                unique=True,
+                max_size=9,
+            )
+        ):
+            value = draw(
+                CE_TYPES
+                if attribute == "type"
+                else st.sampled_from(["1.0", "0.3"])
+                if attribute == "specversion"
+                else HEADER_TEXT
+            )
             headers[f"ce-{attribute}"] = value
     if name == "ingest-webhook":
         headers["x-github-event"] = draw(st.sampled_from(["issues", "ping", "issue_comment", "", "x"]))
@@ -206,10 +288,14 @@ def allowed_5xx(name: str, answer: requests.Response) -> bool:
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_arbitrary_requests_never_5xx_never_hang_and_refusals_leave_no_trace(deployment: Deployment,
-                                                                              name: str) -> None:
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_arbitrary_requests_never_5xx_never_hang_and_refusals_leave_no_trace(deployment: Deployment, name: str) -> None:
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(requests_for(name))
     def check(drawn: tuple[str, str, dict[str, str], bytes]) -> None:
         method, path, headers, body = drawn

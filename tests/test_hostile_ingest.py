@@ -31,11 +31,15 @@ GIB = 1024 * 1024 * 1024
 
 
 def delivery(secret: str | None = SECRET, number: int = 5) -> tuple[dict[str, str], bytes]:
-    body = json.dumps({"action": "opened", "issue": {"number": number, "title": "t", "body": "b" * 2000},
-                       "repository": {"full_name": "acme/widgets", "html_url": "https://github.com/acme/widgets"},
-                       "sender": {"login": "octocat"}}).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": "issues",
-               "X-GitHub-Delivery": str(uuid.uuid4())}
+    body = json.dumps(
+        {
+            "action": "opened",
+            "issue": {"number": number, "title": "t", "body": "b" * 2000},
+            "repository": {"full_name": "acme/widgets", "html_url": "https://github.com/acme/widgets"},
+            "sender": {"login": "octocat"},
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "issues", "X-GitHub-Delivery": str(uuid.uuid4())}
     if secret:
         headers["X-Hub-Signature-256"] = sign(secret, body)
     return headers, body
@@ -53,8 +57,9 @@ def _clear(sink: RecordingSink) -> None:
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
-def signed_ingest(request: pytest.FixtureRequest, sink: RecordingSink,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def signed_ingest(
+    request: pytest.FixtureRequest, sink: RecordingSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     # ALLOW_UNSIGNED on beside a secret: it must change nothing
     env = {"CODEX_WEBHOOK_SECRET": SECRET, "CODEX_WEBHOOK_ALLOW_UNSIGNED": "true", "K_SINK": sink.url}
     with serve("ingest-webhook", request.param, env, tmp_path_factory.mktemp("signed")) as served:
@@ -62,8 +67,9 @@ def signed_ingest(request: pytest.FixtureRequest, sink: RecordingSink,
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
-def unsigned_ingest(request: pytest.FixtureRequest, sink: RecordingSink,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def unsigned_ingest(
+    request: pytest.FixtureRequest, sink: RecordingSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     env = {"CODEX_WEBHOOK_SECRET": "", "CODEX_WEBHOOK_ALLOW_UNSIGNED": "true", "K_SINK": sink.url}
     with serve("ingest-webhook", request.param, env, tmp_path_factory.mktemp("unsigned")) as served:
         yield served
@@ -80,7 +86,8 @@ def test_a_configured_secret_is_required_even_in_unsigned_mode(signed_ingest: Se
 
 
 def test_unsigned_mode_warns_on_every_delivery_and_refuses_unverifiable_signatures(
-        unsigned_ingest: Served, sink: RecordingSink) -> None:
+    unsigned_ingest: Served, sink: RecordingSink
+) -> None:
     before = unsigned_ingest.output().count("UNSIGNED delivery accepted")
     for _ in range(2):
         headers, body = delivery(secret=None)
@@ -109,13 +116,13 @@ def test_a_lying_content_length_is_413_at_once(signed_ingest: Served, sink: Reco
     assert sink.requests == []
 
 
-def test_an_endless_chunked_body_is_refused_without_buffering_it(unsigned_ingest: Served,
-                                                                   sink: RecordingSink) -> None:
+def test_an_endless_chunked_body_is_refused_without_buffering_it(unsigned_ingest: Served, sink: RecordingSink) -> None:
     headers, _ = delivery(secret=None)
     headers["Transfer-Encoding"] = "chunked"
     # warm up (the first delivery loads what a delivery needs), then measure
-    requests.post(unsigned_ingest.url + "/", data=delivery(secret=None)[1], headers=delivery(secret=None)[0],
-                  timeout=10)
+    requests.post(
+        unsigned_ingest.url + "/", data=delivery(secret=None)[1], headers=delivery(secret=None)[0], timeout=10
+    )
     baseline = group_rss(unsigned_ingest.pid)
     peak = baseline
     stop = threading.Event()
@@ -135,9 +142,11 @@ def test_an_endless_chunked_body_is_refused_without_buffering_it(unsigned_ingest
         sampler.join()
     assert answer.status in (413, 401), answer
     growth = peak - baseline
-    print(f"{unsigned_ingest.runtime}: 1 GiB chunked body answered {answer.status} after {answer.after:.2f}s, "
-          f"{answer.sent / 2**20:.0f} MiB sent, RSS {baseline / 2**20:.0f} MiB -> peak {peak / 2**20:.0f} MiB "
-          f"(+{growth / 2**20:.0f} MiB)")
+    print(
+        f"{unsigned_ingest.runtime}: 1 GiB chunked body answered {answer.status} after {answer.after:.2f}s, "
+        f"{answer.sent / 2**20:.0f} MiB sent, RSS {baseline / 2**20:.0f} MiB -> peak {peak / 2**20:.0f} MiB "
+        f"(+{growth / 2**20:.0f} MiB)"
+    )
     assert growth < 100 * 1024 * 1024, growth
     assert answer.sent < GIB  # refused long before the end
     assert len(sink.requests) == 1  # the warm-up only
@@ -171,8 +180,10 @@ def slow_clients_hold(served: Served, count: int, timeout: float = 30.0) -> tupl
     real delivery: how long it took and its status."""
     stop = threading.Event()
     opened: list[socket.socket] = []
-    threads = [threading.Thread(target=_trickle_headers, args=(served.url, stop, opened), daemon=True)
-               for _ in range(count - count // 2)]
+    threads = [
+        threading.Thread(target=_trickle_headers, args=(served.url, stop, opened), daemon=True)
+        for _ in range(count - count // 2)
+    ]
     for thread in threads:
         thread.start()
     for _ in range(count // 2):

@@ -28,26 +28,41 @@ NAMESPACE = "argo-workflows"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def dispatch(request: pytest.FixtureRequest,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningFunction, Path, str]]:
+def dispatch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningFunction, Path, str]]:
     tmp = tmp_path_factory.mktemp(f"nul-{request.param}")
-    url = (f"sqlite:///{tmp / 'state.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    env = {"CODEX_DATABASE_URL": url, "CODEX_ARGO_SUBMITTER": "dry-run", "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
-           "CODEX_LOG_LEVEL": "INFO"}
+    url = f"sqlite:///{tmp / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    env = {
+        "CODEX_DATABASE_URL": url,
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
+        "CODEX_LOG_LEVEL": "INFO",
+    }
     running = start_function("dispatch-planning", env, tmp)
     yield running, tmp, url
     stop_function(running)
 
 
 def task(delivery: str, number: int = 7, title: str = "Add a probe") -> tasks.CodexTask:
-    return tasks.from_json_dict({"stage": "planning", "prompt": "plan it", "repository": "acme/widgets",
-                                 "issueNumber": number, "issueTitle": title, "issueBody": "body\x00text",
-                                 "deliveryId": delivery})
+    return tasks.from_json_dict(
+        {
+            "stage": "planning",
+            "prompt": "plan it",
+            "repository": "acme/widgets",
+            "issueNumber": number,
+            "issueTitle": title,
+            "issueBody": "body\x00text",
+            "deliveryId": delivery,
+        }
+    )
 
 
-def send(running: RunningFunction, body: tasks.CodexTask | bytes, content_type: str = "application/x-protobuf",
-         ) -> requests.Response:
+def send(
+    running: RunningFunction,
+    body: tasks.CodexTask | bytes,
+    content_type: str = "application/x-protobuf",
+) -> requests.Response:
     data = body if isinstance(body, bytes) else tasks.to_protobuf(body)
     return requests.post(running.url + "/", data=data, headers={"Content-Type": content_type}, timeout=15)
 
@@ -74,8 +89,9 @@ def test_nul_in_an_issue_title_is_stored_without_it(dispatch: tuple[RunningFunct
 
 
 @pytest.mark.parametrize("media", ["application/x-protobuf", "application/json"])
-def test_nul_in_a_delivery_id_is_400_and_nothing_is_stored(dispatch: tuple[RunningFunction, Path, str],
-                                                           media: str) -> None:
+def test_nul_in_a_delivery_id_is_400_and_nothing_is_stored(
+    dispatch: tuple[RunningFunction, Path, str], media: str
+) -> None:
     running, tmp, url = dispatch
     before = len(workflows(tmp))
     delivery = f"nul\x00id-{uuid.uuid4().hex[:8]}"

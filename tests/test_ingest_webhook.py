@@ -38,44 +38,91 @@ ROTATED = "ingest-test-secret-next"
 
 def issue_opened(number: int = 42, body_size: int = 2000) -> dict[str, Any]:
     """An ``issues.opened`` delivery in the shape GitHub sends (trimmed of URL templates)."""
-    owner = {"login": "proompteng", "id": 101, "node_id": "O_kgDOB", "type": "Organization",
-             "html_url": "https://github.com/proompteng", "site_admin": False}
-    sender = {"login": "gregkonush", "id": 4242, "node_id": "MDQ6VXNlcjQyNDI=", "type": "User",
-              "html_url": "https://github.com/gregkonush", "site_admin": False}
+    owner = {
+        "login": "proompteng",
+        "id": 101,
+        "node_id": "O_kgDOB",
+        "type": "Organization",
+        "html_url": "https://github.com/proompteng",
+        "site_admin": False,
+    }
+    sender = {
+        "login": "gregkonush",
+        "id": 4242,
+        "node_id": "MDQ6VXNlcjQyNDI=",
+        "type": "User",
+        "html_url": "https://github.com/gregkonush",
+        "site_admin": False,
+    }
     return {
         "action": "opened",
         "issue": {
             "url": f"https://api.github.com/repos/proompteng/lab/issues/{number}",
             "html_url": f"https://github.com/proompteng/lab/issues/{number}",
-            "id": 3000000 + number, "node_id": "I_kwDOLab", "number": number,
-            "title": "Add a readiness probe to the planner", "user": sender, "labels": [],
-            "state": "open", "locked": False, "assignee": None, "assignees": [], "milestone": None,
-            "comments": 0, "created_at": "2026-11-24T09:00:00Z", "updated_at": "2026-11-24T09:00:00Z",
-            "closed_at": None, "author_association": "MEMBER", "active_lock_reason": None,
+            "id": 3000000 + number,
+            "node_id": "I_kwDOLab",
+            "number": number,
+            "title": "Add a readiness probe to the planner",
+            "user": sender,
+            "labels": [],
+            "state": "open",
+            "locked": False,
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "comments": 0,
+            "created_at": "2026-11-24T09:00:00Z",
+            "updated_at": "2026-11-24T09:00:00Z",
+            "closed_at": None,
+            "author_association": "MEMBER",
+            "active_lock_reason": None,
             "body": "The planner should expose /health/readiness.\n\n" + ("Details. " * (body_size // 9)),
-            "reactions": {"total_count": 0, "+1": 0, "-1": 0}, "state_reason": None,
+            "reactions": {"total_count": 0, "+1": 0, "-1": 0},
+            "state_reason": None,
         },
         "repository": {
-            "id": 700001, "node_id": "R_kgDOLab", "name": "lab", "full_name": "proompteng/lab",
-            "private": False, "owner": owner, "html_url": "https://github.com/proompteng/lab",
-            "description": "the lab", "fork": False, "default_branch": "main",
-            "created_at": "2024-01-01T00:00:00Z", "pushed_at": "2026-11-24T08:00:00Z",
-            "visibility": "public", "open_issues_count": 7,
+            "id": 700001,
+            "node_id": "R_kgDOLab",
+            "name": "lab",
+            "full_name": "proompteng/lab",
+            "private": False,
+            "owner": owner,
+            "html_url": "https://github.com/proompteng/lab",
+            "description": "the lab",
+            "fork": False,
+            "default_branch": "main",
+            "created_at": "2024-01-01T00:00:00Z",
+            "pushed_at": "2026-11-24T08:00:00Z",
+            "visibility": "public",
+            "open_issues_count": 7,
         },
-        "organization": {"login": "proompteng", "id": 101, "node_id": "O_kgDOB",
-                         "url": "https://api.github.com/orgs/proompteng"},
+        "organization": {
+            "login": "proompteng",
+            "id": 101,
+            "node_id": "O_kgDOB",
+            "url": "https://api.github.com/orgs/proompteng",
+        },
         "sender": sender,
     }
 
 
-def signed(event: str, payload: dict[str, Any] | bytes, secret: str | None = SECRET,
-           delivery: str | None = None, content_type: str = "application/json") -> tuple[dict[str, str], bytes]:
+def signed(
+    event: str,
+    payload: dict[str, Any] | bytes,
+    secret: str | None = SECRET,
+    delivery: str | None = None,
+    content_type: str = "application/json",
+) -> tuple[dict[str, str], bytes]:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     if content_type == "application/x-www-form-urlencoded":
         body = urlencode({"payload": body.decode()}).encode()
-    headers = {"Content-Type": content_type, "X-GitHub-Event": event,
-               "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "X-GitHub-Hook-ID": "123456",
-               "User-Agent": "GitHub-Hookshot/abc1234"}
+    headers = {
+        "Content-Type": content_type,
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-GitHub-Hook-ID": "123456",
+        "User-Agent": "GitHub-Hookshot/abc1234",
+    }
     if secret is not None:
         headers["X-Hub-Signature-256"] = sign(secret, body)
     return headers, body
@@ -101,8 +148,12 @@ def sink() -> Iterator[FlakySink]:
 
 @pytest.fixture(scope="module")
 def ingest(sink: FlakySink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFunction]:
-    env = {"CODEX_WEBHOOK_SECRET": f"{SECRET},{ROTATED}", "K_SINK": sink.url,
-           "CODEX_SINK_ATTEMPTS": "3", "CODEX_SINK_TIMEOUT_SECONDS": "1"}
+    env = {
+        "CODEX_WEBHOOK_SECRET": f"{SECRET},{ROTATED}",
+        "K_SINK": sink.url,
+        "CODEX_SINK_ATTEMPTS": "3",
+        "CODEX_SINK_TIMEOUT_SECONDS": "1",
+    }
     running = start_function("ingest-webhook", env, tmp_path_factory.mktemp("ingest"))
     yield running
     stop_function(running)
@@ -126,15 +177,17 @@ def assert_json_error(answer: requests.Response, status: int, fragment: str) -> 
     assert fragment in document["message"], document
 
 
-def test_signed_delivery_reaches_the_sink_as_one_binary_cloudevent(ingest: RunningFunction,
-                                                                   sink: FlakySink) -> None:
+def test_signed_delivery_reaches_the_sink_as_one_binary_cloudevent(ingest: RunningFunction, sink: FlakySink) -> None:
     payload = issue_opened(number=42)
     headers, body = signed("issues", payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
     answer = post(ingest, headers, body)
 
     assert answer.status_code == 202, answer.text
-    assert answer.json() == {"deliveryId": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "event": "issues",
-                             "action": "opened"}
+    assert answer.json() == {
+        "deliveryId": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "event": "issues",
+        "action": "opened",
+    }
     (received,) = sink.wait_for(1)
     assert received.headers["ce-specversion"] == "1.0"  # binary mode on the wire
     event = decoded(received)
@@ -166,8 +219,11 @@ def test_rotated_secret_is_accepted(ingest: RunningFunction, sink: FlakySink) ->
 def test_events_without_action_and_ping(ingest: RunningFunction, sink: FlakySink) -> None:
     push = {"ref": "refs/heads/main", "repository": issue_opened()["repository"], "sender": {"login": "x"}}
     headers, body = signed("push", push)
-    assert post(ingest, headers, body).json() == {"deliveryId": headers["X-GitHub-Delivery"], "event": "push",
-                                                  "action": None}
+    assert post(ingest, headers, body).json() == {
+        "deliveryId": headers["X-GitHub-Delivery"],
+        "event": "push",
+        "action": None,
+    }
     assert decoded(sink.wait_for(1)[0]).type == "com.github.push"
 
     sink.requests.clear()
@@ -178,19 +234,23 @@ def test_events_without_action_and_ping(ingest: RunningFunction, sink: FlakySink
     assert sink.requests == []  # a ping is answered, not emitted
 
 
-@pytest.mark.parametrize(("case", "status", "fragment"), [
-    ("bad signature", 401, "X-Hub-Signature-256"),
-    ("missing signature", 401, "X-Hub-Signature-256"),
-    ("wrong secret", 401, "X-Hub-Signature-256"),
-    ("missing event header", 400, "X-GitHub-Event"),
-    ("missing delivery header", 400, "X-GitHub-Delivery"),
-    ("malformed json", 400, "not valid JSON"),
-    ("json array", 400, "JSON object"),
-    ("form without payload", 400, "payload"),
-    ("unsupported content type", 400, "Content-Type"),
-])
-def test_bad_deliveries_get_a_json_error_and_emit_nothing(ingest: RunningFunction, sink: FlakySink,
-                                                          case: str, status: int, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "status", "fragment"),
+    [
+        ("bad signature", 401, "X-Hub-Signature-256"),
+        ("missing signature", 401, "X-Hub-Signature-256"),
+        ("wrong secret", 401, "X-Hub-Signature-256"),
+        ("missing event header", 400, "X-GitHub-Event"),
+        ("missing delivery header", 400, "X-GitHub-Delivery"),
+        ("malformed json", 400, "not valid JSON"),
+        ("json array", 400, "JSON object"),
+        ("form without payload", 400, "payload"),
+        ("unsupported content type", 400, "Content-Type"),
+    ],
+)
+def test_bad_deliveries_get_a_json_error_and_emit_nothing(
+    ingest: RunningFunction, sink: FlakySink, case: str, status: int, fragment: str
+) -> None:
     headers, body = signed("issues", issue_opened())
     if case == "bad signature":
         headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
@@ -208,8 +268,11 @@ def test_bad_deliveries_get_a_json_error_and_emit_nothing(ingest: RunningFunctio
         headers, body = signed("issues", b"[1, 2]")
     elif case == "form without payload":
         body = b"other=1"
-        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded",
-                   "X-Hub-Signature-256": sign(SECRET, body)}
+        headers = {
+            **headers,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Hub-Signature-256": sign(SECRET, body),
+        }
     elif case == "unsupported content type":
         headers = {**headers, "Content-Type": "text/plain"}
     assert_json_error(post(ingest, headers, body), status, fragment)
@@ -249,8 +312,12 @@ def test_sink_down_is_503_within_githubs_timeout(ingest: RunningFunction, sink: 
 def test_sink_unreachable_is_503(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
-    env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": f"http://127.0.0.1:{free_port()}",
-           "CODEX_SINK_ATTEMPTS": "2", "CODEX_SINK_TIMEOUT_SECONDS": "0.5"}
+    env = {
+        "CODEX_WEBHOOK_SECRET": SECRET,
+        "K_SINK": f"http://127.0.0.1:{free_port()}",
+        "CODEX_SINK_ATTEMPTS": "2",
+        "CODEX_SINK_TIMEOUT_SECONDS": "0.5",
+    }
     running = start_function("ingest-webhook", env, tmp_path)
     try:
         headers, body = signed("issues", issue_opened())
@@ -270,10 +337,25 @@ def test_refuses_to_start_without_a_secret_in_one_line_and_status_2(tmp_path: Pa
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_")} | {"K_SINK": "http://127.0.0.1:9"}
-    done = subprocess.run([sys.executable, "-m", "functions_framework", "--source",
-                           "functions/ingest-webhook/main.py", "--target", "handle", "--port", "0"],
-                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            "functions/ingest-webhook/main.py",
+            "--target",
+            "handle",
+            "--port",
+            "0",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     (line,) = (done.stdout + done.stderr).strip().splitlines()
     assert line.startswith("ingest-webhook: configuration error: CODEX_WEBHOOK_SECRET='': ")
@@ -292,9 +374,11 @@ def test_allow_unsigned_accepts_unsigned_but_still_rejects_bad_signatures(sink: 
 
 
 def test_module_imports_nothing_heavy() -> None:
-    code = ("import sys, codex_pipeline.handlers.ingest_webhook; "
-            "print(sorted(set(sys.modules) & "
-            "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'google.protobuf', 'yaml', 'cryptography'}))")
+    code = (
+        "import sys, codex_pipeline.handlers.ingest_webhook; "
+        "print(sorted(set(sys.modules) & "
+        "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'google.protobuf', 'yaml', 'cryptography'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -31,18 +31,27 @@ STRUCTURED_TOPIC = "structured.github.issues.codex.tasks"
 
 
 def planning_task(number: int) -> tasks.CodexTask:
-    return tasks.from_json_dict({
-        "stage": "planning", "prompt": f"Plan issue {number}", "repository": "acme/widgets", "base": "main",
-        "head": f"codex/issue-{number}-add-retry", "issueNumber": number,
-        "issueUrl": f"https://github.com/acme/widgets/issues/{number}", "issueTitle": "Add retry",
-        "issueBody": "The exporter gives up after the first timeout.", "sender": "octocat",
-        "deliveryId": f"d-{number}",
-    })
+    return tasks.from_json_dict(
+        {
+            "stage": "planning",
+            "prompt": f"Plan issue {number}",
+            "repository": "acme/widgets",
+            "base": "main",
+            "head": f"codex/issue-{number}-add-retry",
+            "issueNumber": number,
+            "issueUrl": f"https://github.com/acme/widgets/issues/{number}",
+            "issueTitle": "Add retry",
+            "issueBody": "The exporter gives up after the first timeout.",
+            "sender": "octocat",
+            "deliveryId": f"d-{number}",
+        }
+    )
 
 
 def listen(*args: str, timeout: float = 60) -> list[dict[str, Any]]:
-    done = subprocess.run([CLI, "listen", "--compact", *args], capture_output=True, text=True, timeout=timeout,
-                          check=False, cwd=ROOT)
+    done = subprocess.run(
+        [CLI, "listen", "--compact", *args], capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
@@ -64,9 +73,20 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    process = subprocess.Popen([str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                "--storage-engine", "memory://tansu/"], stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     bootstrap = f"127.0.0.1:{port}"
     try:
         from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -97,19 +117,29 @@ def produce_as_kafka_sink(bootstrap: str, task: tasks.CodexTask, topic: str = TO
 
     producer = Producer({"bootstrap.servers": bootstrap})
     key = f"{task.repository}#{task.issue_number}"
-    producer.produce(topic, key=key.encode(), value=tasks.to_protobuf(task), headers=[
-        ("ce_specversion", b"1.0"), ("ce_id", f"{task.delivery_id}:planning".encode()),
-        ("ce_source", b"route-task"), ("ce_type", b"codex.task.planning"),
-        ("ce_subject", key.encode()), ("ce_partitionkey", key.encode()),
-        ("ce_dataschema", tasks.DATASCHEMA.encode()), ("content-type", b"application/protobuf"),
-    ])
+    producer.produce(
+        topic,
+        key=key.encode(),
+        value=tasks.to_protobuf(task),
+        headers=[
+            ("ce_specversion", b"1.0"),
+            ("ce_id", f"{task.delivery_id}:planning".encode()),
+            ("ce_source", b"route-task"),
+            ("ce_type", b"codex.task.planning"),
+            ("ce_subject", key.encode()),
+            ("ce_partitionkey", key.encode()),
+            ("ce_dataschema", tasks.DATASCHEMA.encode()),
+            ("content-type", b"application/protobuf"),
+        ],
+    )
     assert producer.flush(10) == 0
 
 
 def test_kafka_records_are_printed_as_the_specs_task_json(kafka: str):
     produce_as_kafka_sink(kafka, planning_task(42))
-    (item,) = listen("--bootstrap", kafka, "--group", "listen-a", "--from-beginning", "--max", "1",
-                     "--idle-timeout", "30")
+    (item,) = listen(
+        "--bootstrap", kafka, "--group", "listen-a", "--from-beginning", "--max", "1", "--idle-timeout", "30"
+    )
     assert item["type"] == "codex.task.planning"
     assert item["id"] == "d-42:planning"
     assert item["key"] == "acme/widgets#42"
@@ -126,22 +156,54 @@ def test_structured_mode_records_are_read_too(kafka: str):
     from confluent_kafka import Producer
 
     task = planning_task(7)
-    envelope = {"specversion": "1.0", "id": "d-7:planning", "source": "route-task", "type": "codex.task.planning",
-                "datacontenttype": "application/protobuf", "partitionkey": "acme/widgets#7",
-                "data_base64": base64.b64encode(tasks.to_protobuf(task)).decode()}
+    envelope = {
+        "specversion": "1.0",
+        "id": "d-7:planning",
+        "source": "route-task",
+        "type": "codex.task.planning",
+        "datacontenttype": "application/protobuf",
+        "partitionkey": "acme/widgets#7",
+        "data_base64": base64.b64encode(tasks.to_protobuf(task)).decode(),
+    }
     producer = Producer({"bootstrap.servers": kafka})
-    producer.produce(STRUCTURED_TOPIC, key=b"acme/widgets#7", value=json.dumps(envelope).encode(),
-                     headers=[("content-type", b"application/cloudevents+json")])
+    producer.produce(
+        STRUCTURED_TOPIC,
+        key=b"acme/widgets#7",
+        value=json.dumps(envelope).encode(),
+        headers=[("content-type", b"application/cloudevents+json")],
+    )
     assert producer.flush(10) == 0
-    (item,) = listen("--bootstrap", kafka, "--topic", STRUCTURED_TOPIC, "--group", "listen-s", "--from-beginning",
-                     "--max", "1", "--idle-timeout", "30")
+    (item,) = listen(
+        "--bootstrap",
+        kafka,
+        "--topic",
+        STRUCTURED_TOPIC,
+        "--group",
+        "listen-s",
+        "--from-beginning",
+        "--max",
+        "1",
+        "--idle-timeout",
+        "30",
+    )
     assert item["id"] == "d-7:planning" and item["partitionkey"] == "acme/widgets#7"
     assert item["task"]["issueNumber"] == 7
 
 
 def test_a_consumer_group_resumes_after_its_committed_offset(kafka: str):
-    common = ["--bootstrap", kafka, "--topic", RESUME_TOPIC, "--group", "listen-b", "--from-beginning",
-              "--max", "1", "--idle-timeout", "30"]
+    common = [
+        "--bootstrap",
+        kafka,
+        "--topic",
+        RESUME_TOPIC,
+        "--group",
+        "listen-b",
+        "--from-beginning",
+        "--max",
+        "1",
+        "--idle-timeout",
+        "30",
+    ]
     produce_as_kafka_sink(kafka, planning_task(100), RESUME_TOPIC)
     produce_as_kafka_sink(kafka, planning_task(101), RESUME_TOPIC)
     assert [i["task"]["issueNumber"] for i in listen(*common)] == [100]
@@ -158,18 +220,31 @@ def test_local_topics_of_dev_stream_from_the_beginning_or_from_now(tmp_path: Pat
     router = Router(load(eventing), log, View(io.StringIO()), {})
     port = router.start(free_port())
     try:
+
         def append(number: int) -> None:
             task = planning_task(number)
-            log.append(TOPIC, Event(id=f"d-{number}:planning", source="route-task", type="codex.task.planning",
-                                    datacontenttype="application/protobuf", data=tasks.to_protobuf(task),
-                                    extensions={"partitionkey": f"acme/widgets#{number}"}))
+            log.append(
+                TOPIC,
+                Event(
+                    id=f"d-{number}:planning",
+                    source="route-task",
+                    type="codex.task.planning",
+                    datacontenttype="application/protobuf",
+                    data=tasks.to_protobuf(task),
+                    extensions={"partitionkey": f"acme/widgets#{number}"},
+                ),
+            )
 
         append(1)
         everything = listen("--router", f"http://127.0.0.1:{port}", "--from-beginning", "--idle-timeout", "1")
         assert [i["task"]["issueNumber"] for i in everything] == [1]
         assert everything[0]["partitionkey"] == "acme/widgets#1"
-        later = subprocess.Popen([CLI, "listen", "--compact", "--router", f"http://127.0.0.1:{port}", "--max", "1",
-                                  "--idle-timeout", "30"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        later = subprocess.Popen(
+            [CLI, "listen", "--compact", "--router", f"http://127.0.0.1:{port}", "--max", "1", "--idle-timeout", "30"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         number = 1
         deadline = time.monotonic() + 30
         while later.poll() is None and time.monotonic() < deadline:  # until it has started and printed one
@@ -185,7 +260,8 @@ def test_local_topics_of_dev_stream_from_the_beginning_or_from_now(tmp_path: Pat
 
 
 def test_without_a_running_dev_listen_says_how_to_start_one(tmp_path: Path):
-    done = subprocess.run([CLI, "listen", "--state", str(tmp_path)], capture_output=True, text=True, timeout=30,
-                          check=False)
+    done = subprocess.run(
+        [CLI, "listen", "--state", str(tmp_path)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode != 0
     assert "codex-pipeline dev" in done.stderr and "--bootstrap" in done.stderr

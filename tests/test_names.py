@@ -59,10 +59,18 @@ def test_branches_are_safe_for_any_title(title: str, number: int) -> None:
     assert issue_of_branch(branch) == number
 
 
-@pytest.mark.parametrize(("branch", "issue"), [
-    ("codex/issue-9-fix", 9), ("codex/issue-9", 9), ("codex/issue-9x", None), ("codex/hotfix", None),
-    ("feature/issue-9-fix", None), ("codex/issue-0-x", None), ("codex/issue--1", None),
-])
+@pytest.mark.parametrize(
+    ("branch", "issue"),
+    [
+        ("codex/issue-9-fix", 9),
+        ("codex/issue-9", 9),
+        ("codex/issue-9x", None),
+        ("codex/hotfix", None),
+        ("feature/issue-9-fix", None),
+        ("codex/issue-0-x", None),
+        ("codex/issue--1", None),
+    ],
+)
 def test_issue_of_branch(branch: str, issue: int | None) -> None:
     assert issue_of_branch(branch) == issue
 

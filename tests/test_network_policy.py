@@ -22,14 +22,14 @@ needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl (with kustom
 
 def _kustomize(folder: Path) -> list[dict[str, Any]]:
     assert KUBECTL is not None
-    done = subprocess.run([KUBECTL, "kustomize", str(folder)],
-                          capture_output=True, text=True, check=True, timeout=120)
+    done = subprocess.run([KUBECTL, "kustomize", str(folder)], capture_output=True, text=True, check=True, timeout=120)
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
 def _policy() -> dict[str, Any]:
-    policies: list[dict[str, Any]] = [d for d in yaml.safe_load_all((COMPONENT / "network-policy.yaml").read_text())
-                                      if d]
+    policies: list[dict[str, Any]] = [
+        d for d in yaml.safe_load_all((COMPONENT / "network-policy.yaml").read_text()) if d
+    ]
     assert len(policies) == 1
     return policies[0]
 
@@ -46,8 +46,15 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return True
 
 
-def _allowed(policy: dict[str, Any], *, port: int, protocol: str = "TCP", ip: str | None = None,
-             namespace: dict[str, str] | None = None, pod: dict[str, str] | None = None) -> bool:
+def _allowed(
+    policy: dict[str, Any],
+    *,
+    port: int,
+    protocol: str = "TCP",
+    ip: str | None = None,
+    namespace: dict[str, str] | None = None,
+    pod: dict[str, str] | None = None,
+) -> bool:
     for rule in policy["spec"]["egress"]:
         if not any(p.get("protocol", "TCP") == protocol and p["port"] == port for p in rule.get("ports") or []):
             continue
@@ -56,12 +63,16 @@ def _allowed(policy: dict[str, Any], *, port: int, protocol: str = "TCP", ip: st
                 block = peer["ipBlock"]
                 address = ipaddress.ip_address(ip)
                 if address in ipaddress.ip_network(block["cidr"]) and not any(
-                        address in ipaddress.ip_network(e) for e in block.get("except") or []):
+                    address in ipaddress.ip_network(e) for e in block.get("except") or []
+                ):
                     return True
             elif pod is not None and "ipBlock" not in peer:
                 same_namespace = "namespaceSelector" not in peer and namespace is None
-                in_namespace = "namespaceSelector" in peer and namespace is not None and _selects(
-                    peer["namespaceSelector"], namespace)
+                in_namespace = (
+                    "namespaceSelector" in peer
+                    and namespace is not None
+                    and _selects(peer["namespaceSelector"], namespace)
+                )
                 if (same_namespace or in_namespace) and _selects(peer.get("podSelector") or {}, pod):
                     return True
     return False
@@ -75,7 +86,8 @@ def test_it_is_off_by_default_and_renders_as_a_component(tmp_path: Path) -> None
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources:\n  - ../workflows\ncomponents:\n  - ../workflows/network-policy\n")
+        "resources:\n  - ../workflows\ncomponents:\n  - ../workflows/network-policy\n"
+    )
     policies = [d for d in _kustomize(overlay) if d["kind"] == "NetworkPolicy"]
     assert [p["metadata"]["namespace"] for p in policies] == ["argo-workflows"]
 
@@ -89,19 +101,30 @@ def test_it_selects_the_pods_of_every_runner_template(template: str) -> None:
     assert _policy()["spec"]["policyTypes"] == ["Egress"]
 
 
-@pytest.mark.parametrize(("where", "allowed"), [
-    ({"port": 53, "protocol": "UDP", "namespace": {"kubernetes.io/metadata.name": "kube-system"},
-      "pod": {"k8s-app": "kube-dns"}}, True),
-    ({"port": 443, "ip": "140.82.112.3"}, True),      # github.com
-    ({"port": 443, "ip": "162.159.140.245"}, True),   # a public model API address
-    ({"port": 9000, "pod": {"app": "minio"}}, True),  # the artifact repository, same namespace
-    ({"port": 80, "ip": "140.82.112.3"}, False),      # no plain HTTP
-    ({"port": 22, "ip": "140.82.112.3"}, False),      # no git over SSH, no other port
-    ({"port": 80, "ip": "169.254.169.254"}, False),   # cloud metadata
-    ({"port": 443, "ip": "169.254.169.254"}, False),
-    ({"port": 5432, "ip": "10.12.0.7"}, False),       # an in-cluster database
-    ({"port": 53, "protocol": "UDP", "ip": "8.8.8.8"}, False),  # DNS elsewhere (exfiltration by lookups)
-    ({"port": 8080, "pod": {"app": "route-task"}}, False),
-], ids=lambda v: str(v) if isinstance(v, bool) else "-".join(f"{k}={v}" for k, v in v.items()))
+@pytest.mark.parametrize(
+    ("where", "allowed"),
+    [
+        (
+            {
+                "port": 53,
+                "protocol": "UDP",
+                "namespace": {"kubernetes.io/metadata.name": "kube-system"},
+                "pod": {"k8s-app": "kube-dns"},
+            },
+            True,
+        ),
+        ({"port": 443, "ip": "140.82.112.3"}, True),  # github.com
+        ({"port": 443, "ip": "162.159.140.245"}, True),  # a public model API address
+        ({"port": 9000, "pod": {"app": "minio"}}, True),  # the artifact repository, same namespace
+        ({"port": 80, "ip": "140.82.112.3"}, False),  # no plain HTTP
+        ({"port": 22, "ip": "140.82.112.3"}, False),  # no git over SSH, no other port
+        ({"port": 80, "ip": "169.254.169.254"}, False),  # cloud metadata
+        ({"port": 443, "ip": "169.254.169.254"}, False),
+        ({"port": 5432, "ip": "10.12.0.7"}, False),  # an in-cluster database
+        ({"port": 53, "protocol": "UDP", "ip": "8.8.8.8"}, False),  # DNS elsewhere (exfiltration by lookups)
+        ({"port": 8080, "pod": {"app": "route-task"}}, False),
+    ],
+    ids=lambda v: str(v) if isinstance(v, bool) else "-".join(f"{k}={v}" for k, v in v.items()),
+)
 def test_egress(where: dict[str, Any], allowed: bool) -> None:
     assert _allowed(_policy(), **where) is allowed

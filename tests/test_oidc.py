@@ -39,16 +39,25 @@ def issuer() -> Iterator[JwksServer]:
 
 
 def oidc_env(issuer: JwksServer, audience: str = AUDIENCE) -> dict[str, str]:
-    return {"CODEX_OIDC_AUDIENCE": audience, "CODEX_OIDC_ISSUER": "https://kubernetes.default.svc.cluster.local",
-            "CODEX_OIDC_JWKS_URL": issuer.jwks_url, "CODEX_OIDC_SUBJECTS": SENDER}
+    return {
+        "CODEX_OIDC_AUDIENCE": audience,
+        "CODEX_OIDC_ISSUER": "https://kubernetes.default.svc.cluster.local",
+        "CODEX_OIDC_JWKS_URL": issuer.jwks_url,
+        "CODEX_OIDC_SUBJECTS": SENDER,
+    }
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
-def route_task(request: pytest.FixtureRequest, issuer: JwksServer,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, RecordingSink]]:
+def route_task(
+    request: pytest.FixtureRequest, issuer: JwksServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Served, RecordingSink]]:
     with RecordingSink() as sink:
-        env = {**oidc_env(issuer), "CODEX_TASKS_SINK": sink.url, "CODEX_TASKS_JSON_SINK": sink.url,
-               "CODEX_TRIGGER_LOGINS": "octocat"}
+        env = {
+            **oidc_env(issuer),
+            "CODEX_TASKS_SINK": sink.url,
+            "CODEX_TASKS_JSON_SINK": sink.url,
+            "CODEX_TRIGGER_LOGINS": "octocat",
+        }
         with serve("route-task", request.param, env, tmp_path_factory.mktemp("oidc")) as served:
             yield served, sink
 
@@ -69,18 +78,22 @@ def test_a_valid_sender_token_gets_through(route_task: tuple[Served, RecordingSi
     assert len(sink.wait_for(2)) == 2  # the planning task on both topics
 
 
-@pytest.mark.parametrize(("case", "token", "status", "fragment"), [
-    ("no token", None, 401, "missing OIDC sender token"),
-    ("not a JWT", "not-a-jwt", 401, "refused"),
-    ("another audience", KEY.token("serving.knative.dev/service/codex/dispatch-planning"), 401, "audience"),
-    ("another issuer", KEY.token(AUDIENCE, issuer="https://evil.example"), 401, "issuer"),
-    ("expired", KEY.token(AUDIENCE, lifetime=-600), 401, "expired"),
-    ("unknown signing key", SigningKey().token(AUDIENCE), 401, "refused"),
-    ("another sender", KEY.token(AUDIENCE, account="default"), 403, "not in CODEX_OIDC_SUBJECTS"),
-    ("no exp", KEY.token(AUDIENCE, exp=None), 401, "refused"),
-])
-def test_bad_sender_tokens_are_refused_and_nothing_is_emitted(route_task: tuple[Served, RecordingSink], case: str,
-                                                               token: str | None, status: int, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "token", "status", "fragment"),
+    [
+        ("no token", None, 401, "missing OIDC sender token"),
+        ("not a JWT", "not-a-jwt", 401, "refused"),
+        ("another audience", KEY.token("serving.knative.dev/service/codex/dispatch-planning"), 401, "audience"),
+        ("another issuer", KEY.token(AUDIENCE, issuer="https://evil.example"), 401, "issuer"),
+        ("expired", KEY.token(AUDIENCE, lifetime=-600), 401, "expired"),
+        ("unknown signing key", SigningKey().token(AUDIENCE), 401, "refused"),
+        ("another sender", KEY.token(AUDIENCE, account="default"), 403, "not in CODEX_OIDC_SUBJECTS"),
+        ("no exp", KEY.token(AUDIENCE, exp=None), 401, "refused"),
+    ],
+)
+def test_bad_sender_tokens_are_refused_and_nothing_is_emitted(
+    route_task: tuple[Served, RecordingSink], case: str, token: str | None, status: int, fragment: str
+) -> None:
     served, sink = route_task
     sink.requests.clear()
     answer = deliver(served.url, token, opened=True)
@@ -94,9 +107,18 @@ def test_an_hmac_token_signed_with_the_public_key_is_refused(route_task: tuple[S
     """The classic algorithm confusion: HS256 keyed with the RSA public key (as text)."""
     served, _ = route_task
     public = KEY.jwk()["n"]
-    forged = jwt.encode({"iss": "https://kubernetes.default.svc.cluster.local", "sub": SENDER, "aud": [AUDIENCE],
-                         "exp": int(time.time()) + 60, "iat": int(time.time())}, public, algorithm="HS256",
-                        headers={"kid": KEY.kid})
+    forged = jwt.encode(
+        {
+            "iss": "https://kubernetes.default.svc.cluster.local",
+            "sub": SENDER,
+            "aud": [AUDIENCE],
+            "exp": int(time.time()) + 60,
+            "iat": int(time.time()),
+        },
+        public,
+        algorithm="HS256",
+        headers={"kid": KEY.kid},
+    )
     assert deliver(served.url, forged).status_code == 401
 
 
@@ -106,8 +128,9 @@ def test_health_probes_need_no_token(route_task: tuple[Served, RecordingSink]) -
         assert requests.get(served.url + path, timeout=5).status_code == 200
 
 
-def test_rotated_keys_are_fetched_and_an_unreachable_issuer_is_503(route_task: tuple[Served, RecordingSink],
-                                                                    issuer: JwksServer) -> None:
+def test_rotated_keys_are_fetched_and_an_unreachable_issuer_is_503(
+    route_task: tuple[Served, RecordingSink], issuer: JwksServer
+) -> None:
     served, _ = route_task
     rotated = SigningKey()
     issuer.keys.append(rotated)
@@ -129,14 +152,19 @@ def test_rotated_keys_are_fetched_and_an_unreachable_issuer_is_503(route_task: t
 
 def test_the_effect_functions_check_it_too(issuer: JwksServer, tmp_path: Path) -> None:
     audience = "serving.knative.dev/service/codex/dispatch-planning"
-    env = {**oidc_env(issuer, audience), "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-           "CODEX_ARGO_SUBMITTER": "dry-run", "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows")}
+    env = {
+        **oidc_env(issuer, audience),
+        "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows"),
+    }
     running = start_function("dispatch-planning", env, tmp_path)
     try:
         from codex_pipeline.wire import tasks
 
-        task = tasks.from_json_dict({"stage": "planning", "repository": "acme/widgets", "issueNumber": 3,
-                                     "deliveryId": str(uuid.uuid4())})
+        task = tasks.from_json_dict(
+            {"stage": "planning", "repository": "acme/widgets", "issueNumber": 3, "deliveryId": str(uuid.uuid4())}
+        )
         headers = {"Content-Type": "application/x-protobuf"}
         body = tasks.to_protobuf(task)
         refused = requests.post(running.url + "/", data=body, headers=headers, timeout=10)

@@ -16,13 +16,16 @@ TOKEN = "ghp_progressTestToken0123456789abcdef"
 CLI = str(Path(sys.executable).parent / "codex-pipeline")
 
 
-@pytest.mark.parametrize(("plan", "steps"), [
-    ("## Task Breakdown\n1. one\n2. two\n\n## Deliverables\n- not a step\n", ["one", "two"]),
-    ("**Task Breakdown**\n- [ ] first\n  - detail\n- [x] second\n### Next\n- x\n", ["first", "second"]),
-    ("# Plan\n### 3. Task Breakdown:\n* a  b\n+ c\n", ["a b", "c"]),
-    ("## Objective\n- only objective items\n", []),
-    ("## Task Breakdown\n1. step <!-- hidden --> one\u200b\n", ["step one"]),
-])
+@pytest.mark.parametrize(
+    ("plan", "steps"),
+    [
+        ("## Task Breakdown\n1. one\n2. two\n\n## Deliverables\n- not a step\n", ["one", "two"]),
+        ("**Task Breakdown**\n- [ ] first\n  - detail\n- [x] second\n### Next\n- x\n", ["first", "second"]),
+        ("# Plan\n### 3. Task Breakdown:\n* a  b\n+ c\n", ["a b", "c"]),
+        ("## Objective\n- only objective items\n", []),
+        ("## Task Breakdown\n1. step <!-- hidden --> one\u200b\n", ["step one"]),
+    ],
+)
 def test_task_breakdown_takes_top_level_items_only(plan: str, steps: list[str]) -> None:
     assert task_breakdown(plan) == steps
 
@@ -47,10 +50,20 @@ def test_marker_is_first_and_never_doubled_and_sections_replace() -> None:
 
 
 def _cli(args: list[str], stdin: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("GITHUB_TOKEN", "GH_TOKEN", "CODEX_GITHUB_TOKEN", "ISSUE_REPO", "ISSUE_NUMBER")}
-    return subprocess.run([CLI, "progress-comment", *args], input=stdin, text=True, capture_output=True,
-                          env={**clean, **env}, timeout=60, check=False)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GITHUB_TOKEN", "GH_TOKEN", "CODEX_GITHUB_TOKEN", "ISSUE_REPO", "ISSUE_NUMBER")
+    }
+    return subprocess.run(
+        [CLI, "progress-comment", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env={**clean, **env},
+        timeout=60,
+        check=False,
+    )
 
 
 def test_cli_creates_then_edits_the_one_marked_comment(tmp_path: Path) -> None:
@@ -59,8 +72,13 @@ def test_cli_creates_then_edits_the_one_marked_comment(tmp_path: Path) -> None:
         gh.add_repo("acme/widgets")
         gh.add_comment("acme/widgets", 5, "unrelated comment")
         log = tmp_path / "progress.log"
-        env = {"GITHUB_TOKEN": TOKEN, "CODEX_GITHUB_API_URL": gh.url, "ISSUE_REPO": "acme/widgets",
-               "ISSUE_NUMBER": "5", "CODEX_PROGRESS_COMMENT_LOG_PATH": str(log)}
+        env = {
+            "GITHUB_TOKEN": TOKEN,
+            "CODEX_GITHUB_API_URL": gh.url,
+            "ISSUE_REPO": "acme/widgets",
+            "ISSUE_NUMBER": "5",
+            "CODEX_PROGRESS_COMMENT_LOG_PATH": str(log),
+        }
         first = _cli([], "- [ ] step one\n", env)
         body_file = tmp_path / "body.md"
         body_file.write_text(f"{PROGRESS_MARKER}\n- [x] step one\n")
@@ -81,28 +99,39 @@ def test_cli_custom_marker_and_dry_run_change_nothing(tmp_path: Path) -> None:
     with gh:
         gh.add_repo("acme/widgets")
         existing = gh.add_comment("acme/widgets", 9, "<!-- codex:custom -->\nold", login="codex-bot")
-        env = {"CODEX_GITHUB_TOKEN": TOKEN, "CODEX_GITHUB_API_URL": gh.url,
-               "CODEX_PROGRESS_COMMENT_MARKER": "<!-- codex:custom -->"}
+        env = {
+            "CODEX_GITHUB_TOKEN": TOKEN,
+            "CODEX_GITHUB_API_URL": gh.url,
+            "CODEX_PROGRESS_COMMENT_MARKER": "<!-- codex:custom -->",
+        }
         done = _cli(["--repo", "acme/widgets", "--issue", "9", "--dry-run"], "new body\n", env)
         writes = [r for r in gh.requests if r.method != "GET" and r.path != "/graphql"]  # GraphQL here: a read
         body = gh.comments[("acme/widgets", 9)][0]["body"]
     assert done.returncode == 0, done.stderr
-    assert done.stdout == (f"progress-comment (dry run): would update comment {existing['id']} on acme/widgets#9 "
-                           "(marker <!-- codex:custom -->)\n---\n<!-- codex:custom -->\nnew body\n")
+    assert done.stdout == (
+        f"progress-comment (dry run): would update comment {existing['id']} on acme/widgets#9 "
+        "(marker <!-- codex:custom -->)\n---\n<!-- codex:custom -->\nnew body\n"
+    )
     assert writes == [] and body == "<!-- codex:custom -->\nold"
 
 
 def test_cli_dry_run_without_credentials_does_not_call_github() -> None:
-    done = _cli(["--repo", "acme/widgets", "--issue", "1", "--dry-run"], "hello\n",
-                {"CODEX_GITHUB_API_URL": "http://127.0.0.1:9"})
+    done = _cli(
+        ["--repo", "acme/widgets", "--issue", "1", "--dry-run"],
+        "hello\n",
+        {"CODEX_GITHUB_API_URL": "http://127.0.0.1:9"},
+    )
     assert done.returncode == 0, done.stderr
     assert "not looked up" in done.stdout and done.stdout.endswith(f"{PROGRESS_MARKER}\nhello\n")
 
 
-@pytest.mark.parametrize(("args", "stdin", "message"), [
-    ([], "body", "set --repo/--issue or ISSUE_REPO/ISSUE_NUMBER"),
-    (["--repo", "a/b", "--issue", "1"], "  \n", "the body is empty"),
-])
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        ([], "body", "set --repo/--issue or ISSUE_REPO/ISSUE_NUMBER"),
+        (["--repo", "a/b", "--issue", "1"], "  \n", "the body is empty"),
+    ],
+)
 def test_cli_refuses_incomplete_input(args: list[str], stdin: str, message: str) -> None:
     done = _cli(args, stdin, {})
     assert done.returncode == 2 and message in done.stderr

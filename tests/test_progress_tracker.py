@@ -28,22 +28,44 @@ class Row:
 
 ROWS = [
     Row("nothing reported yet: nothing started", [], set(), None),
-    Row("an edit of a file an item names makes it current",
-        [("file", {"files": ["app.py"]})], set(), 0, [True]),
-    Row("moving on to a later item checks off the one before",
-        [("file", {"files": ["app.py"]}), ("file", {"files": ["app.py", "test_app.py"]})], {0}, 1, [True, True]),
-    Row("a to-do entry checked off checks off the item it matches by words",
-        [("todo", {"todo": [("Write greet in app.py", True), ("Unit test for greet", False)]})], {0}, 1, [True]),
-    Row("a to-do list mirroring the plan in other words is taken in order",
-        [("todo", {"todo": [("Scaffold", True), ("Verify", False), ("Explain", False)]})], {0}, 1, [True]),
-    Row("a to-do list that matches nothing and differs in length moves nothing",
-        [("todo", {"todo": [("Read the plan", True), ("Edit the code", False)]})], set(), None, [False]),
+    Row("an edit of a file an item names makes it current", [("file", {"files": ["app.py"]})], set(), 0, [True]),
+    Row(
+        "moving on to a later item checks off the one before",
+        [("file", {"files": ["app.py"]}), ("file", {"files": ["app.py", "test_app.py"]})],
+        {0},
+        1,
+        [True, True],
+    ),
+    Row(
+        "a to-do entry checked off checks off the item it matches by words",
+        [("todo", {"todo": [("Write greet in app.py", True), ("Unit test for greet", False)]})],
+        {0},
+        1,
+        [True],
+    ),
+    Row(
+        "a to-do list mirroring the plan in other words is taken in order",
+        [("todo", {"todo": [("Scaffold", True), ("Verify", False), ("Explain", False)]})],
+        {0},
+        1,
+        [True],
+    ),
+    Row(
+        "a to-do list that matches nothing and differs in length moves nothing",
+        [("todo", {"todo": [("Read the plan", True), ("Edit the code", False)]})],
+        set(),
+        None,
+        [False],
+    ),
     Row("an unrelated file moves nothing", [("file", {"files": ["setup.cfg"]})], set(), None, [False]),
-    Row("a command naming no item is no milestone", [("command", {"commands": [("ls -la", 0)]})], set(), None,
-        [False]),
-    Row("going back to an earlier item never unchecks a later one",
-        [("file", {"files": ["test_app.py"]}), ("file", {"files": ["test_app.py", "app.py"]})], set(), 0,
-        [True, True]),
+    Row("a command naming no item is no milestone", [("command", {"commands": [("ls -la", 0)]})], set(), None, [False]),
+    Row(
+        "going back to an earlier item never unchecks a later one",
+        [("file", {"files": ["test_app.py"]}), ("file", {"files": ["test_app.py", "app.py"]})],
+        set(),
+        0,
+        [True, True],
+    ),
 ]
 
 
@@ -69,9 +91,12 @@ def test_a_failing_test_run_is_a_blocker_until_a_later_run_passes() -> None:
 
 def test_status_names_the_current_item_the_next_one_and_the_end() -> None:
     tracker = Tracker(list(PLAN))
-    assert tracker.status()[:4] == ["**Current:** reading the repository and the plan",
-                                    "**Tests run:** none reported by Codex", "**Blockers:** none",
-                                    "**Next:** 1. Add `greet()` to app.py"]
+    assert tracker.status()[:4] == [
+        "**Current:** reading the repository and the plan",
+        "**Tests run:** none reported by Codex",
+        "**Blockers:** none",
+        "**Next:** 1. Add `greet()` to app.py",
+    ]
     tracker.update("file", files=["app.py"])
     assert tracker.status()[0] == "**Current:** 1. Add `greet()` to app.py"
     assert tracker.status()[3] == "**Next:** 2. Cover greet with a unit test in test_app.py"

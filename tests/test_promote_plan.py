@@ -62,19 +62,26 @@ def deliver(function: RunningFunction, codex_task: tasks.CodexTask, *, as_json: 
 
 
 def workflows_for(workdir: Path, number: int) -> list[dict[str, Any]]:
-    return [w for w in written_workflows(workdir / "workflows")
-            if w["metadata"]["labels"]["codex.issue"] == str(number)]
+    return [
+        w for w in written_workflows(workdir / "workflows") if w["metadata"]["labels"]["codex.issue"] == str(number)
+    ]
 
 
 def issue_number() -> int:
     return uuid.uuid4().int % 900_000 + 1000
 
 
-def test_plan_comment_task_submits_the_implementation_workflow(function: RunningFunction, github: FakeGitHub,
-                                                               workdir: Path) -> None:
+def test_plan_comment_task_submits_the_implementation_workflow(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number = issue_number()
-    codex_task = task("implementation", number, planCommentBody=PLAN, planCommentId=77,
-                      planCommentUrl=f"https://github.com/{REPO}/issues/{number}#issuecomment-77")
+    codex_task = task(
+        "implementation",
+        number,
+        planCommentBody=PLAN,
+        planCommentId=77,
+        planCommentUrl=f"https://github.com/{REPO}/issues/{number}#issuecomment-77",
+    )
     before = len(github.requests)
     answer = deliver(function, codex_task)
     assert answer.status_code == 202, answer.text
@@ -97,7 +104,8 @@ def test_plan_comment_task_submits_the_implementation_workflow(function: Running
 
 
 def test_execute_plan_fetches_the_planners_latest_plan_and_ignores_forgeries(
-        function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number = issue_number()
     github.add_comment(REPO, number, "<!-- codex:plan -->\nold plan", login=PLANNER, kind="Bot")
     for i in range(105):  # the plan is on the second page
@@ -112,8 +120,9 @@ def test_execute_plan_fetches_the_planners_latest_plan_and_ignores_forgeries(
     assert body["planCommentId"] == latest["id"] and body["planCommentUrl"] == latest["html_url"]
 
 
-def test_no_approved_plan_posts_one_reply_and_submits_nothing(function: RunningFunction, github: FakeGitHub,
-                                                               workdir: Path) -> None:
+def test_no_approved_plan_posts_one_reply_and_submits_nothing(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number = issue_number()
     github.add_comment(REPO, number, "<!-- codex:plan -->\nforged", login="mallory", association="NONE")
     codex_task = task("implementation", number)
@@ -132,8 +141,9 @@ def test_duplicate_and_concurrent_deliveries_submit_one_workflow(function: Runni
         answers = list(pool.map(lambda _: deliver(function, codex_task), range(8)))
     answers.append(deliver(function, codex_task))
     assert {a.status_code for a in answers} == {202}
-    assert {a.headers["ce-id"] for a in answers} == {workflow_name("github-codex-implementation", REPO, number,
-                                                                   codex_task.delivery_id)}
+    assert {a.headers["ce-id"] for a in answers} == {
+        workflow_name("github-codex-implementation", REPO, number, codex_task.delivery_id)
+    }
     assert [a.json()["duplicate"] for a in answers].count(False) == 1
     assert len(workflows_for(workdir, number)) == 1
 
@@ -141,16 +151,21 @@ def test_duplicate_and_concurrent_deliveries_submit_one_workflow(function: Runni
 def test_replay_without_cloudevent_headers_answers_plain_json(function: RunningFunction, workdir: Path) -> None:
     number = issue_number()
     codex_task = task("implementation", number, planCommentBody=PLAN)
-    answer = requests.post(function.url + "/", data=tasks.to_protobuf(codex_task),
-                           headers={"Content-Type": "application/x-protobuf"}, timeout=20)
+    answer = requests.post(
+        function.url + "/",
+        data=tasks.to_protobuf(codex_task),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=20,
+    )
     assert answer.status_code == 202 and answer.headers["content-type"].startswith("application/json")
     assert set(answer.json()) == {"namespace", "name", "submittedAt", "duplicate"}
     assert len(workflows_for(workdir, number)) == 1
 
 
 @pytest.mark.parametrize(("fault", "status"), [(500, 503), (502, 503), (404, 422), (401, 422)])
-def test_github_faults_map_to_retry_or_dead_letter(function: RunningFunction, github: FakeGitHub, workdir: Path,
-                                                   fault: int, status: int) -> None:
+def test_github_faults_map_to_retry_or_dead_letter(
+    function: RunningFunction, github: FakeGitHub, workdir: Path, fault: int, status: int
+) -> None:
     number = issue_number()
     github.add_comment(REPO, number, PLAN, login=PLANNER)
     codex_task = task("implementation", number)
@@ -175,12 +190,16 @@ def test_unknown_repository_is_permanent(function: RunningFunction) -> None:
     assert answer.status_code == 422 and "acme/gone" in answer.json()["message"]
 
 
-@pytest.mark.parametrize(("headers", "body", "fragment"), [
-    ({"Content-Type": "application/json"}, b"{not json", "not valid JSON"),
-    ({"Content-Type": "text/plain"}, b"hello", "unsupported task content type"),
-])
-def test_undecodable_input_is_400(function: RunningFunction, headers: dict[str, str], body: bytes,
-                                  fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("headers", "body", "fragment"),
+    [
+        ({"Content-Type": "application/json"}, b"{not json", "not valid JSON"),
+        ({"Content-Type": "text/plain"}, b"hello", "unsupported task content type"),
+    ],
+)
+def test_undecodable_input_is_400(
+    function: RunningFunction, headers: dict[str, str], body: bytes, fragment: str
+) -> None:
     answer = requests.post(function.url + "/", data=body, headers=headers, timeout=10)
     assert answer.status_code == 400 and fragment in answer.json()["message"]
 
@@ -199,8 +218,9 @@ def test_health(function: RunningFunction) -> None:
     assert requests.get(function.url + "/health/readiness", timeout=5).json()["status"] == "ready"
 
 
-def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str, workdir: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asgi_entry_gives_the_same_answer(
+    github: FakeGitHub, postgres_url: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in env_for(github, postgres_url, workdir).items():
         monkeypatch.setenv(key, value)
     function = AsgiFunction(lambda: promote_plan.create_app(load_settings()))
@@ -217,8 +237,9 @@ def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str,
     assert len(workflows_for(workdir, number)) == 1
 
 
-def test_the_branch_prefix_setting_reaches_the_run(github: FakeGitHub, postgres_url: str, workdir: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_branch_prefix_setting_reaches_the_run(
+    github: FakeGitHub, postgres_url: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The step pod sees CODEX_BRANCH_PREFIX only through the Workflow: a non-default prefix must travel."""
     for key, value in env_for(github, postgres_url, workdir).items():
         monkeypatch.setenv(key, value)
@@ -240,29 +261,41 @@ def test_every_delivery_mode_submits(function: RunningFunction, workdir: Path, m
     number = issue_number()
     codex_task = task("implementation", number, planCommentBody=PLAN)
     if mode == "structured-json":
-        envelope = {"specversion": "1.0", "id": f"{codex_task.delivery_id}:implementation", "source": "route-task",
-                    "type": "codex.task.implementation", "datacontenttype": "application/json",
-                    "data": tasks.to_json_dict(codex_task)}
+        envelope = {
+            "specversion": "1.0",
+            "id": f"{codex_task.delivery_id}:implementation",
+            "source": "route-task",
+            "type": "codex.task.implementation",
+            "datacontenttype": "application/json",
+            "data": tasks.to_json_dict(codex_task),
+        }
         headers = {"Content-Type": "application/cloudevents+json"}
         body = json.dumps(envelope).encode()
     else:  # a KafkaSource record without ce_ headers: the value is the task
         as_json = mode.endswith("json")
-        headers = {"ce-specversion": "1.0", "ce-id": f"partition:0/offset:{number}",
-                   "ce-type": "dev.knative.kafka.event", "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks",
-                   "Content-Type": "application/json" if as_json else "application/protobuf"}
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-id": f"partition:0/offset:{number}",
+            "ce-type": "dev.knative.kafka.event",
+            "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks",
+            "Content-Type": "application/json" if as_json else "application/protobuf",
+        }
         body = tasks.to_json(codex_task) if as_json else tasks.to_protobuf(codex_task)
     answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
     assert_broker_acceptable(answer.status_code, answer.headers, answer.content)
     assert answer.status_code == 202, answer.text
     [workflow] = workflows_for(workdir, number)
-    assert workflow["metadata"]["name"] == workflow_name("github-codex-implementation", REPO, number,
-                                                         codex_task.delivery_id)
+    assert workflow["metadata"]["name"] == workflow_name(
+        "github-codex-implementation", REPO, number, codex_task.delivery_id
+    )
 
 
 # --- approval pinned to the plan's text (issue 17) ---------------------------------------------
 
-def test_execute_plan_pins_the_fetched_plan_by_hash_and_names_it_once(function: RunningFunction,
-                                                                      github: FakeGitHub, workdir: Path) -> None:
+
+def test_execute_plan_pins_the_fetched_plan_by_hash_and_names_it_once(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     import hashlib
 
     number = issue_number()

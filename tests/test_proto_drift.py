@@ -24,16 +24,32 @@ def test_wire_numbers_are_the_existing_systems() -> None:
 
     fields = {f.name: f.number for f in pb.CodexTask.DESCRIPTOR.fields}
     assert fields == {
-        "stage": 1, "prompt": 2, "repository": 3, "base": 4, "head": 5, "issue_number": 6,
-        "issue_url": 7, "issue_title": 8, "issue_body": 9, "sender": 10, "issued_at": 11,
-        "plan_comment_id": 12, "plan_comment_url": 13, "plan_comment_body": 14, "delivery_id": 15,
+        "stage": 1,
+        "prompt": 2,
+        "repository": 3,
+        "base": 4,
+        "head": 5,
+        "issue_number": 6,
+        "issue_url": 7,
+        "issue_title": 8,
+        "issue_body": 9,
+        "sender": 10,
+        "issued_at": 11,
+        "plan_comment_id": 12,
+        "plan_comment_url": 13,
+        "plan_comment_body": 14,
+        "delivery_id": 15,
         "review_context": 16,
         # ours, numbered after the existing ones: the PR of a review/readiness task, the approved
         # plan's SHA-256, a replan request.
-        "pull_request_number": 17, "plan_sha256": 18, "replan": 19,
+        "pull_request_number": 17,
+        "plan_sha256": 18,
+        "replan": 19,
     }
     assert pb.CodexTask.DESCRIPTOR.full_name == "proompteng.froussard.v1.CodexTask"
     assert dict(pb.CodexTaskStage.items()) == {
-        "CODEX_TASK_STAGE_UNSPECIFIED": 0, "CODEX_TASK_STAGE_PLANNING": 1,
-        "CODEX_TASK_STAGE_IMPLEMENTATION": 2, "CODEX_TASK_STAGE_REVIEW": 3,
+        "CODEX_TASK_STAGE_UNSPECIFIED": 0,
+        "CODEX_TASK_STAGE_PLANNING": 1,
+        "CODEX_TASK_STAGE_IMPLEMENTATION": 2,
+        "CODEX_TASK_STAGE_REVIEW": 3,
     }

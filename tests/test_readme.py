@@ -28,9 +28,14 @@ def test_curl_replay_from_the_readme_reaches_the_running_dev(tmp_path: Path) -> 
     try:
         script = readme_block("### Replay a delivery with curl", 0)
         # The only change: dev listens on a free port here, not 8080.
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
-                                cwd=tmp_path, env={"PATH": "/usr/bin:/bin",
-                                                   "INGEST_URL": dev.info["webhook"].rstrip("/")}, timeout=30)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "INGEST_URL": dev.info["webhook"].rstrip("/")},
+            timeout=30,
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("HTTP/1.1 202"), result.stdout
         dev.wait_for(lambda: len(dev.records("github.webhook.events")) == 1, what="the accepted delivery")
@@ -58,7 +63,8 @@ def test_the_migrate_example_prints_what_the_readme_shows(tmp_path: Path) -> Non
 
     ((command, expected),) = console_examples("### Store migrations")
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin", "TMPDIR": str(tmp_path)}
-    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == expected

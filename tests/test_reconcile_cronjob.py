@@ -40,8 +40,10 @@ def test_credentials_arrive_as_files_and_every_variable_is_a_setting() -> None:
     assert "CODEX_GITHUB_TOKEN" not in env and "CODEX_DATABASE_URL" not in env  # never as values
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"]}
-    for variable, secret, key in (("CODEX_GITHUB_TOKEN_FILE", "codex-github", "token"),
-                                  ("CODEX_DATABASE_URL_FILE", "codex-database", "url")):
+    for variable, secret, key in (
+        ("CODEX_GITHUB_TOKEN_FILE", "codex-github", "token"),
+        ("CODEX_DATABASE_URL_FILE", "codex-database", "url"),
+    ):
         folder, _, file_name = env[variable]["value"].rpartition("/")
         assert secrets[mounts[folder]] == secret and file_name == key
     hook = env["CODEX_RECONCILE_HOOK"]["valueFrom"]["configMapKeyRef"]
@@ -49,7 +51,8 @@ def test_credentials_arrive_as_files_and_every_variable_is_a_setting() -> None:
 
 
 def test_the_kustomization_builds_with_the_cronjob() -> None:
-    built = subprocess.run(["kubectl", "kustomize", str(ROOT / "eventing")], capture_output=True, text=True,
-                           timeout=60, check=True).stdout
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "eventing")], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     kinds = [doc["kind"] for doc in yaml.safe_load_all(built) if doc]
     assert "CronJob" in kinds and "ConfigMap" in kinds

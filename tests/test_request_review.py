@@ -62,8 +62,9 @@ def deliver(function: RunningFunction, kind: str, codex_task: tasks.CodexTask) -
 
 
 def workflows_for(workdir: Path, number: int) -> list[dict[str, Any]]:
-    return [w for w in written_workflows(workdir / "workflows")
-            if w["metadata"]["labels"]["codex.issue"] == str(number)]
+    return [
+        w for w in written_workflows(workdir / "workflows") if w["metadata"]["labels"]["codex.issue"] == str(number)
+    ]
 
 
 def new_pull(github: FakeGitHub, **kwargs: Any) -> tuple[int, str]:
@@ -90,8 +91,10 @@ def no_reviewers_requested(github: FakeGitHub) -> bool:
 
 # ---------------------------------------------------------------- review tasks
 
-def test_review_task_submits_the_review_workflow_with_the_context(function: RunningFunction, github: FakeGitHub,
-                                                                  workdir: Path) -> None:
+
+def test_review_task_submits_the_review_workflow_with_the_context(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, sha = new_pull(github, mergeable=False, mergeable_state="dirty")
     for i in range(130):
         github.add_thread(REPO, number, f"Please fix {i}", resolved=i < 20)
@@ -117,8 +120,9 @@ def test_review_task_submits_the_review_workflow_with_the_context(function: Runn
     assert no_reviewers_requested(github)
 
 
-def test_duplicate_and_concurrent_review_deliveries_submit_one_workflow(function: RunningFunction,
-                                                                         github: FakeGitHub, workdir: Path) -> None:
+def test_duplicate_and_concurrent_review_deliveries_submit_one_workflow(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, _ = review_pull(github)
     codex_task = task("review", number)
     with ThreadPoolExecutor(6) as pool:
@@ -136,8 +140,7 @@ def test_review_of_a_missing_pull_request_is_permanent(function: RunningFunction
     assert answer.status_code == 422 and "#999999999" in answer.json()["message"]
 
 
-def test_github_down_is_503_and_the_retry_submits(function: RunningFunction, github: FakeGitHub,
-                                                  workdir: Path) -> None:
+def test_github_down_is_503_and_the_retry_submits(function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
     number, _ = review_pull(github)
     codex_task = task("review", number)
     github.fail_next(502, path_contains="/check-runs")
@@ -158,7 +161,8 @@ def replies(github: FakeGitHub, number: int) -> list[dict[str, Any]]:
 
 
 def test_review_of_a_clean_draft_starts_no_codex_marks_it_ready_and_answers_once(
-        function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, sha = new_pull(github, draft=True, mergeable_state="draft")
     github.add_thread(REPO, number, "nit", resolved=True)
     github.add_check_run(REPO, sha, "ci / test")
@@ -181,7 +185,8 @@ def test_review_of_a_clean_draft_starts_no_codex_marks_it_ready_and_answers_once
 
 
 def test_review_of_a_clean_pr_with_checks_still_running_waits_for_readiness(
-        function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, sha = new_pull(github, draft=True, mergeable_state="draft")
     github.add_check_run(REPO, sha, "ci / test", status="in_progress", conclusion=None)
     assert deliver(function, "review", task("review", number)).status_code == 200
@@ -192,8 +197,9 @@ def test_review_of_a_clean_pr_with_checks_still_running_waits_for_readiness(
 
 
 @pytest.mark.parametrize("work", ["thread", "failing", "conflict"])
-def test_review_with_work_to_do_starts_codex(function: RunningFunction, github: FakeGitHub, workdir: Path,
-                                             work: str) -> None:
+def test_review_with_work_to_do_starts_codex(
+    function: RunningFunction, github: FakeGitHub, workdir: Path, work: str
+) -> None:
     number, sha = new_pull(github, draft=True, mergeable_state="draft")
     if work == "thread":
         github.add_thread(REPO, number, "please rename")
@@ -208,8 +214,10 @@ def test_review_with_work_to_do_starts_codex(function: RunningFunction, github: 
 
 # ---------------------------------------------------------------- readiness
 
-def test_clean_draft_is_marked_ready_and_one_handoff_is_posted(function: RunningFunction, github: FakeGitHub,
-                                                               workdir: Path) -> None:
+
+def test_clean_draft_is_marked_ready_and_one_handoff_is_posted(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, sha = new_pull(github, draft=True, mergeable_state="draft")
     github.add_thread(REPO, number, "nit", resolved=True)
     github.add_check_run(REPO, sha, "ci / test")
@@ -292,8 +300,9 @@ def test_failed_handoff_post_is_retried_and_posted_once(function: RunningFunctio
 
 
 @pytest.mark.parametrize("stage", ["review", "unspecified"])
-def test_kafka_record_without_type_is_told_apart_by_stage(function: RunningFunction, github: FakeGitHub,
-                                                          workdir: Path, stage: str) -> None:
+def test_kafka_record_without_type_is_told_apart_by_stage(
+    function: RunningFunction, github: FakeGitHub, workdir: Path, stage: str
+) -> None:
     """A plain KafkaSource record has no task type: readiness checks carry stage UNSPECIFIED."""
     number, sha = new_pull(github, draft=True, mergeable_state="draft")
     github.add_check_run(REPO, sha, "build")
@@ -302,8 +311,13 @@ def test_kafka_record_without_type_is_told_apart_by_stage(function: RunningFunct
     codex_task = task("review", number)
     if stage == "unspecified":
         codex_task.stage = codex_task_pb2.CODEX_TASK_STAGE_UNSPECIFIED
-    headers = {"ce-specversion": "1.0", "ce-id": f"partition:0/offset:{number}", "ce-type": "dev.knative.kafka.event",
-               "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks", "Content-Type": "application/protobuf"}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": f"partition:0/offset:{number}",
+        "ce-type": "dev.knative.kafka.event",
+        "ce-source": "/apis/v1/namespaces/codex/kafkasources/tasks",
+        "Content-Type": "application/protobuf",
+    }
     answer = requests.post(function.url + "/", data=tasks.to_protobuf(codex_task), headers=headers, timeout=20)
     assert_broker_acceptable(answer.status_code, answer.headers, answer.content)
     if stage == "review":
@@ -320,8 +334,9 @@ def test_wrong_event_type_is_400(function: RunningFunction) -> None:
     assert answer.status_code == 400 and "codex.task.planning" in answer.json()["message"]
 
 
-def test_asgi_entry_gives_the_same_answer(github: FakeGitHub, postgres_url: str, workdir: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asgi_entry_gives_the_same_answer(
+    github: FakeGitHub, postgres_url: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in env_for(github, postgres_url, workdir).items():
         monkeypatch.setenv(key, value)
     function = AsgiFunction(lambda: request_review.create_app(load_settings()))
@@ -340,16 +355,22 @@ def test_github_app_credentials_from_a_mounted_key_file(postgres_url: str, tmp_p
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     (tmp_path / "app.pem").write_bytes(pem)
     with FakeGitHub(tokens=()) as app_github:
         app_github.add_repo(REPO)
         app_github.enable_app("31337", public)
-        env = {**env_for(app_github, postgres_url, tmp_path), "CODEX_GITHUB_TOKEN": "",
-               "CODEX_GITHUB_APP_ID": "31337", "CODEX_GITHUB_APP_PRIVATE_KEY_FILE": str(tmp_path / "app.pem")}
+        env = {
+            **env_for(app_github, postgres_url, tmp_path),
+            "CODEX_GITHUB_TOKEN": "",
+            "CODEX_GITHUB_APP_ID": "31337",
+            "CODEX_GITHUB_APP_PRIVATE_KEY_FILE": str(tmp_path / "app.pem"),
+        }
         running = start_function("request-review", env, tmp_path)
         try:
             first, _ = review_pull(app_github)
@@ -366,8 +387,10 @@ def test_github_app_credentials_from_a_mounted_key_file(postgres_url: str, tmp_p
 
 # ---------------------------------------------------------------- issue numbers and command replies
 
-def test_review_of_a_pr_is_keyed_by_the_issue_its_branch_names(function: RunningFunction, github: FakeGitHub,
-                                                                workdir: Path) -> None:
+
+def test_review_of_a_pr_is_keyed_by_the_issue_its_branch_names(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     pr = uuid.uuid4().int % 900_000 + 1000
     issue = pr + 1_000_000
     github.add_pull(REPO, pr, head=f"codex/issue-{issue}-retry", head_sha=uuid.uuid4().hex + "0" * 8)
@@ -382,8 +405,9 @@ def test_review_of_a_pr_is_keyed_by_the_issue_its_branch_names(function: Running
     assert workflows_for(workdir, pr) == []
 
 
-def test_review_of_a_branch_naming_no_issue_keeps_the_pr_number(function: RunningFunction, github: FakeGitHub,
-                                                                 workdir: Path) -> None:
+def test_review_of_a_branch_naming_no_issue_keeps_the_pr_number(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     pr = uuid.uuid4().int % 900_000 + 1000
     github.add_pull(REPO, pr, head="codex/hotfix", head_sha=uuid.uuid4().hex + "0" * 8)
     github.add_thread(REPO, pr, "please rename")
@@ -399,15 +423,23 @@ def test_readiness_reads_the_pr_from_its_own_field(function: RunningFunction, gi
     assert len(handoffs(github, number)) == 1 and handoffs(github, 42) == []
 
 
-def command_event(number: int, delivery: str,
-                  reply: str = "I did not understand that.") -> tuple[dict[str, str], bytes]:
+def command_event(
+    number: int, delivery: str, reply: str = "I did not understand that."
+) -> tuple[dict[str, str], bytes]:
     from codex_pipeline.core.commands import CommandRequest
     from codex_pipeline.wire.events import Event, encode_binary
 
     command = CommandRequest("reply", REPO, number, delivery, 1234, "alice", reply, "unknown mention")
-    return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
-                               datacontenttype="application/json", data=command.to_json(),
-                               extensions={"partitionkey": command.partition_key}))
+    return encode_binary(
+        Event(
+            id=command.event_id,
+            source="route-task",
+            type="codex.command",
+            datacontenttype="application/json",
+            data=command.to_json(),
+            extensions={"partitionkey": command.partition_key},
+        )
+    )
 
 
 def test_a_command_reply_is_posted_once_per_delivery(function: RunningFunction, github: FakeGitHub) -> None:
@@ -433,21 +465,31 @@ def test_a_command_reply_is_posted_once_per_delivery(function: RunningFunction, 
     assert len([c for c in github.comments[(REPO, number)] if c["body"] == "I did not understand that."]) == 2
 
 
-@pytest.mark.parametrize("data", [b"{}", b'{"kind":"launch","repository":"a/b","number":1,"deliveryId":"d"}',
-                                  b'{"kind":"reply","repository":"a/b","number":0,"deliveryId":"d"}', b"[]"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{}",
+        b'{"kind":"launch","repository":"a/b","number":1,"deliveryId":"d"}',
+        b'{"kind":"reply","repository":"a/b","number":0,"deliveryId":"d"}',
+        b"[]",
+    ],
+)
 def test_a_bad_command_request_is_400(function: RunningFunction, data: bytes) -> None:
     from codex_pipeline.wire.events import Event, encode_binary
 
-    headers, body = encode_binary(Event(id="x", source="t", type="codex.command", datacontenttype="application/json",
-                                        data=data))
+    headers, body = encode_binary(
+        Event(id="x", source="t", type="codex.command", datacontenttype="application/json", data=data)
+    )
     answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)
     assert answer.status_code == 400 and answer.json()["error"]
 
 
 # ---------------------------------------------------------------- one active run per issue (issue 17)
 
-def test_a_second_review_request_supersedes_the_first(function: RunningFunction, github: FakeGitHub,
-                                                       workdir: Path) -> None:
+
+def test_a_second_review_request_supersedes_the_first(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, _ = review_pull(github)
     first, second = task("review", number), task("review", number)
     assert deliver(function, "review", first).status_code == 202
@@ -468,8 +510,9 @@ def test_a_second_review_request_supersedes_the_first(function: RunningFunction,
     assert "shutdown" not in {w["metadata"]["name"]: w for w in workflows_for(workdir, number)}[newer]["spec"]
 
 
-def test_reviews_of_different_issues_never_stop_each_other(function: RunningFunction, github: FakeGitHub,
-                                                            workdir: Path) -> None:
+def test_reviews_of_different_issues_never_stop_each_other(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     one, _ = review_pull(github)
     two, _ = review_pull(github)
     assert deliver(function, "review", task("review", one)).status_code == 202
@@ -485,8 +528,9 @@ def test_supersede_through_the_kubernetes_api(github: FakeGitHub, postgres_url: 
 
     with FakeKubernetes() as kube:
         env = env_for(github, postgres_url, tmp_path)
-        env.update({"CODEX_ARGO_SUBMITTER": "kubernetes",
-                    "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))})
+        env.update(
+            {"CODEX_ARGO_SUBMITTER": "kubernetes", "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))}
+        )
         running = start_function("request-review", env, tmp_path)
         try:
             number, _ = review_pull(github)
@@ -518,14 +562,31 @@ def cancel_event(number: int, delivery: str, comment_id: int, *, pull_request: b
     from codex_pipeline.core.commands import CommandRequest
     from codex_pipeline.wire.events import Event, encode_binary
 
-    command = CommandRequest("cancel", REPO, number, delivery, comment_id, "alice", CommandRequest.NOTHING_TO_CANCEL,
-                             "cancel: author_association MEMBER", pull_request)
-    return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
-                               datacontenttype="application/json", data=command.to_json()))
+    command = CommandRequest(
+        "cancel",
+        REPO,
+        number,
+        delivery,
+        comment_id,
+        "alice",
+        CommandRequest.NOTHING_TO_CANCEL,
+        "cancel: author_association MEMBER",
+        pull_request,
+    )
+    return encode_binary(
+        Event(
+            id=command.event_id,
+            source="route-task",
+            type="codex.command",
+            datacontenttype="application/json",
+            data=command.to_json(),
+        )
+    )
 
 
-def test_cancel_stops_the_active_run_and_reacts_once(function: RunningFunction, github: FakeGitHub,
-                                                     workdir: Path) -> None:
+def test_cancel_stops_the_active_run_and_reacts_once(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, _ = review_pull(github)
     review = task("review", number)
     assert deliver(function, "review", review).status_code == 202
@@ -558,8 +619,15 @@ def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFun
     number, _ = new_pull(github)
     comment = github.add_comment(REPO, number, "@tuslagch replan", login="alice", association="MEMBER")
     ack = CommandRequest("ack", REPO, number, str(uuid.uuid4()), comment["id"], "alice", "", "replan: allowed")
-    headers, body = encode_binary(Event(id=ack.event_id, source="route-task", type="codex.command",
-                                        datacontenttype="application/json", data=ack.to_json()))
+    headers, body = encode_binary(
+        Event(
+            id=ack.event_id,
+            source="route-task",
+            type="codex.command",
+            datacontenttype="application/json",
+            data=ack.to_json(),
+        )
+    )
     for _ in range(2):
         assert requests.post(function.url + "/", data=body, headers=headers, timeout=20).status_code == 200
     stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment["id"])
@@ -567,17 +635,33 @@ def test_an_accepted_command_is_acknowledged_with_eyes_once(function: RunningFun
     assert [c["id"] for c in github.comments[(REPO, number)]] == [comment["id"]]  # and no reply
 
 
-def command_request(kind: str, number: int, comment_id: int, *, delivery: str | None = None,
-                    pull_request: bool = True) -> tuple[dict[str, str], bytes]:
+def command_request(
+    kind: str, number: int, comment_id: int, *, delivery: str | None = None, pull_request: bool = True
+) -> tuple[dict[str, str], bytes]:
     """A ``codex.command`` as route-task emits it for an accepted command on a PR."""
     from codex_pipeline.core.commands import CommandRequest
     from codex_pipeline.wire.events import Event, encode_binary
 
-    command = CommandRequest(kind, REPO, number, delivery or str(uuid.uuid4()), comment_id, "alice",
-                             CommandRequest.NOTHING_TO_CANCEL if kind == "cancel" else "",
-                             f"{kind}: author_association MEMBER", pull_request)
-    return encode_binary(Event(id=command.event_id, source="route-task", type="codex.command",
-                               datacontenttype="application/json", data=command.to_json()))
+    command = CommandRequest(
+        kind,
+        REPO,
+        number,
+        delivery or str(uuid.uuid4()),
+        comment_id,
+        "alice",
+        CommandRequest.NOTHING_TO_CANCEL if kind == "cancel" else "",
+        f"{kind}: author_association MEMBER",
+        pull_request,
+    )
+    return encode_binary(
+        Event(
+            id=command.event_id,
+            source="route-task",
+            type="codex.command",
+            datacontenttype="application/json",
+            data=command.to_json(),
+        )
+    )
 
 
 def settle(workdir: Path, name: str, phase: str, message: str = "") -> None:
@@ -585,7 +669,8 @@ def settle(workdir: Path, name: str, phase: str, message: str = "") -> None:
     from codex_pipeline.effects.argo import DryRunSubmitter
 
     assert DryRunSubmitter(workdir / "workflows").update(
-        "argo-workflows", name, lambda w: w.update(status={"phase": phase, "message": message}))
+        "argo-workflows", name, lambda w: w.update(status={"phase": phase, "message": message})
+    )
 
 
 def reactions(github: FakeGitHub, number: int, comment_id: int) -> list[str]:
@@ -593,8 +678,7 @@ def reactions(github: FakeGitHub, number: int, comment_id: int) -> list[str]:
     return [r["content"] for r in stored.get("reaction_list", [])]
 
 
-def test_stops_say_why_in_the_workflow_annotation(function: RunningFunction, github: FakeGitHub,
-                                                   workdir: Path) -> None:
+def test_stops_say_why_in_the_workflow_annotation(function: RunningFunction, github: FakeGitHub, workdir: Path) -> None:
     number, _ = review_pull(github)
     first, second = task("review", number), task("review", number)
     assert deliver(function, "review", first).status_code == 202
@@ -614,8 +698,9 @@ def test_stops_say_why_in_the_workflow_annotation(function: RunningFunction, git
     assert by_name[older]["metadata"]["annotations"]["codex.stop-reason"] == f"superseded by {newer}"
 
 
-def test_retry_reruns_a_failed_review_once_and_then_has_nothing_to_retry(function: RunningFunction,
-                                                                          github: FakeGitHub, workdir: Path) -> None:
+def test_retry_reruns_a_failed_review_once_and_then_has_nothing_to_retry(
+    function: RunningFunction, github: FakeGitHub, workdir: Path
+) -> None:
     number, _ = review_pull(github)
     review = task("review", number)
     assert deliver(function, "review", review).status_code == 202
@@ -671,14 +756,16 @@ def test_retry_reruns_a_cancelled_review(function: RunningFunction, github: Fake
     assert "retry the review run" in function.output() and "cancelled by alice" in function.output()
 
 
-def test_retry_reads_the_workflow_phase_through_the_kubernetes_api(github: FakeGitHub, postgres_url: str,
-                                                                    tmp_path: Path) -> None:
+def test_retry_reads_the_workflow_phase_through_the_kubernetes_api(
+    github: FakeGitHub, postgres_url: str, tmp_path: Path
+) -> None:
     from tests.fakes.kubernetes import FakeKubernetes
 
     with FakeKubernetes() as kube:
         env = env_for(github, postgres_url, tmp_path)
-        env.update({"CODEX_ARGO_SUBMITTER": "kubernetes",
-                    "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))})
+        env.update(
+            {"CODEX_ARGO_SUBMITTER": "kubernetes", "CODEX_KUBECONFIG": str(kube.kubeconfig(tmp_path / "kubeconfig"))}
+        )
         running = start_function("request-review", env, tmp_path)
         try:
             number, _ = review_pull(github)
@@ -700,8 +787,9 @@ def test_retry_reads_the_workflow_phase_through_the_kubernetes_api(github: FakeG
             stop_function(running)
 
 
-def test_an_ack_for_a_comment_deleted_since_is_done_not_dead_lettered(function: RunningFunction,
-                                                                      github: FakeGitHub) -> None:
+def test_an_ack_for_a_comment_deleted_since_is_done_not_dead_lettered(
+    function: RunningFunction, github: FakeGitHub
+) -> None:
     number, _ = new_pull(github)
     headers, body = command_request("ack", number, 987_654_321)  # no such comment (deleted before the 👀)
     answer = requests.post(function.url + "/", data=body, headers=headers, timeout=20)

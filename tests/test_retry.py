@@ -24,22 +24,26 @@ AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
 def run(name: str, stage: str, minutes: int) -> WorkflowRun:
-    return WorkflowRun("argo-workflows", name, "t", stage, "acme/widgets", 12, f"d-{name}",
-                       AT + timedelta(minutes=minutes))
+    return WorkflowRun(
+        "argo-workflows", name, "t", stage, "acme/widgets", 12, f"d-{name}", AT + timedelta(minutes=minutes)
+    )
 
 
-@pytest.mark.parametrize(("state", "expected"), [
-    (WorkflowState("Succeeded"), SUCCEEDED),
-    (WorkflowState("Failed", "child 'implement' failed"), FAILED),
-    (WorkflowState("Error", "pod deleted"), FAILED),
-    (WorkflowState("Failed", "Stopped with strategy 'Stop'"), CANCELLED),
-    (WorkflowState("Failed", "", shutdown="Stop", stop_reason="cancelled by alice"), CANCELLED),
-    (WorkflowState("Failed", "Stopped with strategy 'Terminate'"), CANCELLED),
-    (WorkflowState("Running", shutdown="Stop"), RUNNING),  # asked to stop, exit handler still running
-    (WorkflowState("Pending"), RUNNING),
-    (WorkflowState(""), RUNNING),  # created, not picked up by the controller yet
-    (None, GONE),
-])
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (WorkflowState("Succeeded"), SUCCEEDED),
+        (WorkflowState("Failed", "child 'implement' failed"), FAILED),
+        (WorkflowState("Error", "pod deleted"), FAILED),
+        (WorkflowState("Failed", "Stopped with strategy 'Stop'"), CANCELLED),
+        (WorkflowState("Failed", "", shutdown="Stop", stop_reason="cancelled by alice"), CANCELLED),
+        (WorkflowState("Failed", "Stopped with strategy 'Terminate'"), CANCELLED),
+        (WorkflowState("Running", shutdown="Stop"), RUNNING),  # asked to stop, exit handler still running
+        (WorkflowState("Pending"), RUNNING),
+        (WorkflowState(""), RUNNING),  # created, not picked up by the controller yet
+        (None, GONE),
+    ],
+)
 def test_outcome_of_the_workflow_status(state: WorkflowState | None, expected: str) -> None:
     assert outcome_of(state)[0] == expected
 
@@ -50,19 +54,43 @@ def test_a_stop_made_by_the_pipeline_says_who() -> None:
 
 
 ROWS = [
-    ("the failed implementation is retried", [run("plan", "planning", 0), run("impl", "implementation", 5)],
-     {"plan": (SUCCEEDED, ""), "impl": (FAILED, "exit 1")}, "impl"),
-    ("a cancelled review is retried", [run("impl", "implementation", 0), run("rev", "review", 5)],
-     {"impl": (SUCCEEDED, ""), "rev": (CANCELLED, "cancelled by alice")}, "rev"),
-    ("the newest of two failed stages is retried", [run("impl", "implementation", 0), run("rev", "review", 5)],
-     {"impl": (FAILED, ""), "rev": (FAILED, "")}, "rev"),
-    ("an older failure of a stage that ran again since is not retried",
-     [run("rev-1", "review", 0), run("rev-2", "review", 5)], {"rev-2": (SUCCEEDED, "")}, None),
-    ("a superseded run is not retried while its successor runs",
-     [run("rev-1", "review", 0), run("rev-2", "review", 5)], {"rev-2": (RUNNING, "Running")}, None),
+    (
+        "the failed implementation is retried",
+        [run("plan", "planning", 0), run("impl", "implementation", 5)],
+        {"plan": (SUCCEEDED, ""), "impl": (FAILED, "exit 1")},
+        "impl",
+    ),
+    (
+        "a cancelled review is retried",
+        [run("impl", "implementation", 0), run("rev", "review", 5)],
+        {"impl": (SUCCEEDED, ""), "rev": (CANCELLED, "cancelled by alice")},
+        "rev",
+    ),
+    (
+        "the newest of two failed stages is retried",
+        [run("impl", "implementation", 0), run("rev", "review", 5)],
+        {"impl": (FAILED, ""), "rev": (FAILED, "")},
+        "rev",
+    ),
+    (
+        "an older failure of a stage that ran again since is not retried",
+        [run("rev-1", "review", 0), run("rev-2", "review", 5)],
+        {"rev-2": (SUCCEEDED, "")},
+        None,
+    ),
+    (
+        "a superseded run is not retried while its successor runs",
+        [run("rev-1", "review", 0), run("rev-2", "review", 5)],
+        {"rev-2": (RUNNING, "Running")},
+        None,
+    ),
     ("nothing ran", [], {}, None),
-    ("a run whose outcome is unknown is not retried", [run("impl", "implementation", 0)],
-     {"impl": (GONE, "gone")}, None),
+    (
+        "a run whose outcome is unknown is not retried",
+        [run("impl", "implementation", 0)],
+        {"impl": (GONE, "gone")},
+        None,
+    ),
     ("a failed planning run is retried", [run("plan", "planning", 0)], {"plan": (FAILED, "")}, "plan"),
 ]
 
@@ -76,8 +104,9 @@ def test_choose(runs: list[WorkflowRun], outcomes: dict[str, tuple[str, str]], c
 
 
 def test_the_refusal_names_each_stage_and_what_became_of_it() -> None:
-    choice = choose([run("impl", "implementation", 0), run("rev", "review", 5)],
-                    {"impl": (SUCCEEDED, ""), "rev": (RUNNING, "")})
+    choice = choose(
+        [run("impl", "implementation", 0), run("rev", "review", 5)], {"impl": (SUCCEEDED, ""), "rev": (RUNNING, "")}
+    )
     assert "implementation `impl`: succeeded" in choice.reason and "review `rev`: running" in choice.reason
 
 
@@ -88,16 +117,22 @@ def test_name_prefixes_are_the_submitting_functions() -> None:
 
 # ---------------------------------------------------------------- retry against a real store and dry-run submitter
 
-def submitted_as_the_function_does(store: Store, submitter: DryRunSubmitter, stage: str,
-                                   task: tasks.CodexTask) -> WorkflowRun:
+
+def submitted_as_the_function_does(
+    store: Store, submitter: DryRunSubmitter, stage: str, task: tasks.CodexTask
+) -> WorkflowRun:
     from codex_pipeline.handlers.submitting import TaskDelivery, workflow_parameters
 
     template = {"planning": dispatch_planning.TEMPLATE, "implementation": promote_plan.TEMPLATE}[stage]
-    parameters = (dispatch_planning.planning_parameters(task) if stage == "planning"
-                  else workflow_parameters(TaskDelivery(task, None), branch_prefix="codex/"))
+    parameters = (
+        dispatch_planning.planning_parameters(task)
+        if stage == "planning"
+        else workflow_parameters(TaskDelivery(task, None), branch_prefix="codex/")
+    )
     spec = Submission("test", stage, template, NAME_PREFIXES[template], "argo-workflows")
-    result = submit_once(store, submitter, spec, task, known=store.find_run(stage, task.delivery_id),
-                         parameters=parameters)
+    result = submit_once(
+        store, submitter, spec, task, known=store.find_run(stage, task.delivery_id), parameters=parameters
+    )
     run = store.get_run(result.namespace, result.name)
     assert run is not None
     store.set_active_run(run)
@@ -115,8 +150,9 @@ def effects(tmp_path: Path) -> Iterator[tuple[Store, DryRunSubmitter]]:
 def test_a_failed_planning_run_is_planned_again_as_a_replan(effects: tuple[Store, DryRunSubmitter]) -> None:
     store, submitter = effects
     planned = submitted_as_the_function_does(store, submitter, "planning", task("planning", 12))
-    submitter.update("argo-workflows", planned.name,
-                     lambda w: w.update(status={"phase": "Failed", "message": "child 'plan' failed"}))
+    submitter.update(
+        "argo-workflows", planned.name, lambda w: w.update(status={"phase": "Failed", "message": "child 'plan' failed"})
+    )
     answer = retry(store, submitter, repository="acme/widgets", issue=12, delivery_id="retry-1", branch_prefix="codex/")
     assert answer.run is not None and answer.run.name.startswith("codex-planning-acme-widgets-12-")
     assert answer.run.template == "facteur-dispatch" and not answer.duplicate
@@ -125,20 +161,26 @@ def test_a_failed_planning_run_is_planned_again_as_a_replan(effects: tuple[Store
     again = tasks.from_json_dict(json.loads(base64.b64decode(payload["value"])))
     assert (again.delivery_id, again.replan, again.issue_number) == ("retry-1", True, 12)
     assert store.run_outcome("argo-workflows", planned.name) == RunOutcome(
-        "argo-workflows", planned.name, FAILED, "child 'plan' failed")  # read from the status, kept
+        "argo-workflows", planned.name, FAILED, "child 'plan' failed"
+    )  # read from the status, kept
     active = store.active_run("acme/widgets", 12, "planning")
     assert active is not None and active.name == answer.run.name
     # The same retry delivered again submits nothing more.
-    assert retry(store, submitter, repository="acme/widgets", issue=12, delivery_id="retry-1",
-                 branch_prefix="codex/").duplicate is True
+    assert (
+        retry(
+            store, submitter, repository="acme/widgets", issue=12, delivery_id="retry-1", branch_prefix="codex/"
+        ).duplicate
+        is True
+    )
     assert len(list((submitter.folder / "argo-workflows").glob("*.json"))) == 2
 
 
 def test_a_cancelled_implementation_runs_again_pinned_to_the_same_plan(effects: tuple[Store, DryRunSubmitter]) -> None:
     store, submitter = effects
     pinned = "a" * 64
-    first = submitted_as_the_function_does(store, submitter, "implementation",
-                                           task("implementation", 12, planSha256=pinned, planCommentBody="the plan"))
+    first = submitted_as_the_function_does(
+        store, submitter, "implementation", task("implementation", 12, planSha256=pinned, planCommentBody="the plan")
+    )
     store.record_outcome(RunOutcome(first.namespace, first.name, CANCELLED, "cancelled by alice"))
     answer = retry(store, submitter, repository="acme/widgets", issue=12, delivery_id="retry-2", branch_prefix="codex/")
     assert answer.run is not None and answer.run.name.startswith("github-codex-implementation-acme-widgets-12-")

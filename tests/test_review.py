@@ -14,9 +14,21 @@ from codex_pipeline.wire.github import ChecksReport, FailingCheck, PullRequest, 
 
 def pull(**overrides: Any) -> PullRequest:
     values: dict[str, Any] = {
-        "number": 9, "node_id": "PR_1", "html_url": "https://github.com/acme/widgets/pull/9", "title": "Fix",
-        "body": "", "state": "open", "draft": True, "head_ref": "codex/issue-4-fix", "head_sha": "a" * 40,
-        "base_ref": "main", "base_sha": "b" * 40, "mergeable": True, "mergeable_state": "draft", "author": "bot"}
+        "number": 9,
+        "node_id": "PR_1",
+        "html_url": "https://github.com/acme/widgets/pull/9",
+        "title": "Fix",
+        "body": "",
+        "state": "open",
+        "draft": True,
+        "head_ref": "codex/issue-4-fix",
+        "head_sha": "a" * 40,
+        "base_ref": "main",
+        "base_sha": "b" * 40,
+        "mergeable": True,
+        "mergeable_state": "draft",
+        "author": "bot",
+    }
     values.update(overrides)
     return PullRequest(**values)
 
@@ -29,12 +41,11 @@ GREEN = ChecksReport("a" * 40)
 def test_context_lists_threads_checks_and_the_conflict_note() -> None:
     checks = ChecksReport("a" * 40, failing=(FAILING,), pending=("deploy",))
     context = build_review_context(pull(mergeable_state="dirty", mergeable=False), [THREAD], checks)
-    assert context.summary == ("PR #9: 1 unresolved review thread, 1 failing check, 1 pending check, "
-                               "merge conflicts")
-    assert [(t.summary, t.url, t.author) for t in context.review_threads] == [
-        ("Add a test", "https://x/1", "octocat")]
+    assert context.summary == ("PR #9: 1 unresolved review thread, 1 failing check, 1 pending check, merge conflicts")
+    assert [(t.summary, t.url, t.author) for t in context.review_threads] == [("Add a test", "https://x/1", "octocat")]
     assert [(c.name, c.conclusion, c.url, c.details) for c in context.failing_checks] == [
-        ("ci / test", "failure", "https://ci.example.test/1", "3 failed")]
+        ("ci / test", "failure", "https://ci.example.test/1", "3 failed")
+    ]
     assert context.additional_notes[0].startswith("mergeable_state=dirty:")
     assert context.additional_notes[1] == "pending checks: deploy"
     data = tasks.to_json_dict(tasks.CodexTask(review_context=context))["reviewContext"]
@@ -47,21 +58,25 @@ def test_clean_pr_has_an_empty_context() -> None:
     assert not context.review_threads and not context.failing_checks and not context.additional_notes
 
 
-@pytest.mark.parametrize(("name", "pr", "threads", "checks", "ready", "retry"), [
-    ("clean draft codex PR", pull(), [], GREEN, True, False),
-    ("clean non-draft codex PR", pull(draft=False, mergeable_state="clean"), [], GREEN, True, False),
-    ("waiting only for an approval", pull(draft=False, mergeable_state="blocked"), [], GREEN, True, False),
-    ("unresolved thread", pull(), [THREAD], GREEN, False, False),
-    ("failing check", pull(), [], ChecksReport("a", failing=(FAILING,)), False, False),
-    ("pending check", pull(), [], ChecksReport("a", pending=("ci",)), False, False),
-    ("conflicting branch", pull(mergeable=False, mergeable_state="dirty"), [], GREEN, False, False),
-    ("behind base", pull(mergeable_state="behind"), [], GREEN, False, False),
-    ("mergeability not computed", pull(mergeable=None, mergeable_state="unknown"), [], GREEN, False, True),
-    ("not a codex branch", pull(head_ref="feature/x"), [], GREEN, False, False),
-    ("closed PR", pull(state="closed"), [], GREEN, False, False),
-])
-def test_readiness(name: str, pr: PullRequest, threads: list[ReviewThread], checks: ChecksReport, ready: bool,
-                   retry: bool) -> None:
+@pytest.mark.parametrize(
+    ("name", "pr", "threads", "checks", "ready", "retry"),
+    [
+        ("clean draft codex PR", pull(), [], GREEN, True, False),
+        ("clean non-draft codex PR", pull(draft=False, mergeable_state="clean"), [], GREEN, True, False),
+        ("waiting only for an approval", pull(draft=False, mergeable_state="blocked"), [], GREEN, True, False),
+        ("unresolved thread", pull(), [THREAD], GREEN, False, False),
+        ("failing check", pull(), [], ChecksReport("a", failing=(FAILING,)), False, False),
+        ("pending check", pull(), [], ChecksReport("a", pending=("ci",)), False, False),
+        ("conflicting branch", pull(mergeable=False, mergeable_state="dirty"), [], GREEN, False, False),
+        ("behind base", pull(mergeable_state="behind"), [], GREEN, False, False),
+        ("mergeability not computed", pull(mergeable=None, mergeable_state="unknown"), [], GREEN, False, True),
+        ("not a codex branch", pull(head_ref="feature/x"), [], GREEN, False, False),
+        ("closed PR", pull(state="closed"), [], GREEN, False, False),
+    ],
+)
+def test_readiness(
+    name: str, pr: PullRequest, threads: list[ReviewThread], checks: ChecksReport, ready: bool, retry: bool
+) -> None:
     verdict = readiness(pr, threads, checks)
     assert (bool(verdict), verdict.retry) == (ready, retry), (name, verdict.reason)
     assert verdict.reason

@@ -34,9 +34,15 @@ from tests.payloads import github
 pytestmark = pytest.mark.xdist_group("route-task")
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-ROUTING_ENV = {"CODEX_TRIGGER_LOGINS": "alice,gregkonush", "CODEX_TRIGGER_LABEL": "codex",
-               "CODEX_PLANNER_LOGIN": "codex-planner", "CODEX_BOT_MENTION": "@tuslagch",
-               "CODEX_SINK_ATTEMPTS": "1", "CODEX_SINK_TIMEOUT_SECONDS": "2", "CODEX_LOG_LEVEL": "INFO"}
+ROUTING_ENV = {
+    "CODEX_TRIGGER_LOGINS": "alice,gregkonush",
+    "CODEX_TRIGGER_LABEL": "codex",
+    "CODEX_PLANNER_LOGIN": "codex-planner",
+    "CODEX_BOT_MENTION": "@tuslagch",
+    "CODEX_SINK_ATTEMPTS": "1",
+    "CODEX_SINK_TIMEOUT_SECONDS": "2",
+    "CODEX_LOG_LEVEL": "INFO",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +52,10 @@ def sinks() -> Iterator[tuple[RecordingSink, RecordingSink]]:
 
 
 @pytest.fixture(scope="module")
-def router(sinks: tuple[RecordingSink, RecordingSink], tmp_path_factory: pytest.TempPathFactory,
-           ) -> Iterator[RunningFunction]:
+def router(
+    sinks: tuple[RecordingSink, RecordingSink],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningFunction]:
     env = {**ROUTING_ENV, "CODEX_TASKS_SINK": sinks[0].url, "CODEX_TASKS_JSON_SINK": sinks[1].url}
     running = start_function("route-task", env, tmp_path_factory.mktemp("route-task"))
     yield running
@@ -61,8 +69,13 @@ def _fresh(sinks: tuple[RecordingSink, RecordingSink]) -> None:
         sink.status = 202
 
 
-def deliver(router: RunningFunction, event: str, payload: dict[str, Any], delivery: str | None = None,
-            traceparent: str | None = TRACE) -> requests.Response:
+def deliver(
+    router: RunningFunction,
+    event: str,
+    payload: dict[str, Any],
+    delivery: str | None = None,
+    traceparent: str | None = TRACE,
+) -> requests.Response:
     headers, body = github.cloudevent(event, payload, delivery or str(uuid.uuid4()), traceparent=traceparent)
     answer = requests.post(router.url + "/", headers=headers, data=body, timeout=10)
     assert_broker_acceptable(answer.status_code, dict(answer.headers), answer.content)
@@ -77,14 +90,18 @@ def emitted(sinks: tuple[RecordingSink, RecordingSink], count: int = 1) -> tuple
     return tuple([decoded(r) for r in sink.wait_for(count)] for sink in sinks)
 
 
-def emitted_command_task(sinks: tuple[RecordingSink, RecordingSink], count: int = 1,
-                         acks: int = 1) -> tuple[list[events.Event], list[events.Event], list[events.Event]]:
+def emitted_command_task(
+    sinks: tuple[RecordingSink, RecordingSink], count: int = 1, acks: int = 1
+) -> tuple[list[events.Event], list[events.Event], list[events.Event]]:
     """(tasks on the protobuf sink, tasks on the JSON sink, command requests) once ``count`` tasks and
     ``acks`` 👀 acknowledgements (a command that became a task) arrived; commands go to the first sink only."""
     structured = [decoded(r) for r in sinks[0].wait_for(count + acks)]
     as_json = [decoded(r) for r in sinks[1].wait_for(count)]
-    return ([e for e in structured if e.type != "codex.command"], as_json,
-            [e for e in structured if e.type == "codex.command"])
+    return (
+        [e for e in structured if e.type != "codex.command"],
+        as_json,
+        [e for e in structured if e.type == "codex.command"],
+    )
 
 
 def test_issue_opened_emits_one_planning_task_to_each_sink(router: RunningFunction, sinks: Any) -> None:
@@ -104,8 +121,12 @@ def test_issue_opened_emits_one_planning_task_to_each_sink(router: RunningFuncti
     assert as_json.datacontenttype == "application/json"
     task = tasks.from_protobuf(structured.data)
     assert task.stage == pb.CODEX_TASK_STAGE_PLANNING
-    assert (task.repository, task.issue_number, task.sender, task.delivery_id) == ("acme/widgets", 42, "alice",
-                                                                                   delivery)
+    assert (task.repository, task.issue_number, task.sender, task.delivery_id) == (
+        "acme/widgets",
+        42,
+        "alice",
+        delivery,
+    )
     assert task.head == "codex/issue-42-add-retry-to-the-widget-exporter" and task.base == "main"
     spec_json = json.loads(as_json.data)
     assert spec_json == tasks.to_json_dict(task)
@@ -118,8 +139,12 @@ def test_issue_opened_emits_one_planning_task_to_each_sink(router: RunningFuncti
 def test_each_rule_reaches_the_sinks_with_its_type(router: RunningFunction, sinks: Any) -> None:
     cases = [
         ("issues", github.issues_labeled("codex", sender="alice"), "codex.task.planning", 0),
-        ("issue_comment", github.issue_comment(f"{PLAN_MARKER}\nplan", author="codex-planner"),
-         "codex.task.implementation", 0),
+        (
+            "issue_comment",
+            github.issue_comment(f"{PLAN_MARKER}\nplan", author="codex-planner"),
+            "codex.task.implementation",
+            0,
+        ),
         ("issue_comment", github.issue_comment("execute plan", author="alice"), "codex.task.implementation", 1),
         ("issue_comment", github.issue_comment("@tuslagch review", on_pr=True, number=57), "codex.task.review", 1),
         ("check_suite", github.check_suite_completed(), "codex.pr.readiness", 0),
@@ -138,14 +163,16 @@ def test_each_rule_reaches_the_sinks_with_its_type(router: RunningFunction, sink
     assert readiness["stage"] == "unspecified" and readiness["head"].startswith("codex/")
 
 
-def test_ignored_deliveries_are_acked_empty_and_logged_with_the_reason(router: RunningFunction,
-                                                                      sinks: Any) -> None:
+def test_ignored_deliveries_are_acked_empty_and_logged_with_the_reason(router: RunningFunction, sinks: Any) -> None:
     delivery = str(uuid.uuid4())
     edited = github.issue_comment("execute plan", author="alice", action="edited")
     answer = deliver(router, "issue_comment", edited, delivery)
     assert (answer.status_code, answer.content) == (200, b"")
-    for event, payload in (("issue_comment", github.issue_comment(f"{PLAN_MARKER}\nplan", author="mallory")),
-                           ("push", github.push()), ("issues", github.issues_opened(sender="mallory"))):
+    for event, payload in (
+        ("issue_comment", github.issue_comment(f"{PLAN_MARKER}\nplan", author="mallory")),
+        ("push", github.push()),
+        ("issues", github.issues_opened(sender="mallory")),
+    ):
         assert deliver(router, event, payload).status_code == 200
     assert sinks[0].requests == [] and sinks[1].requests == []
     log = [json.loads(line) for line in router.output().splitlines() if line.startswith("{")]
@@ -156,13 +183,25 @@ def test_ignored_deliveries_are_acked_empty_and_logged_with_the_reason(router: R
 
 def test_structured_mode_and_kafka_wrapped_events_route_too(router: RunningFunction, sinks: Any) -> None:
     payload = github.issues_opened(5, sender="gregkonush")
-    structured = {"specversion": "1.0", "id": "s-1", "source": "https://github.com/acme/widgets",
-                  "type": "com.github.issues.opened", "datacontenttype": "application/json", "data": payload}
-    answer = requests.post(router.url, data=json.dumps(structured),
-                           headers={"content-type": "application/cloudevents+json"}, timeout=10)
+    structured = {
+        "specversion": "1.0",
+        "id": "s-1",
+        "source": "https://github.com/acme/widgets",
+        "type": "com.github.issues.opened",
+        "datacontenttype": "application/json",
+        "data": payload,
+    }
+    answer = requests.post(
+        router.url, data=json.dumps(structured), headers={"content-type": "application/cloudevents+json"}, timeout=10
+    )
     assert answer.status_code == 202
-    record = {"ce-specversion": "1.0", "ce-id": "partition:0/offset:9", "ce-source": "/kafka",
-              "ce-type": "dev.knative.kafka.event", "content-type": "application/json"}
+    record = {
+        "ce-specversion": "1.0",
+        "ce-id": "partition:0/offset:9",
+        "ce-source": "/kafka",
+        "ce-type": "dev.knative.kafka.event",
+        "content-type": "application/json",
+    }
     answer = requests.post(router.url, data=json.dumps(structured), headers=record, timeout=10)
     assert answer.status_code == 202
     first, second = emitted(sinks, 2)[0]
@@ -170,24 +209,51 @@ def test_structured_mode_and_kafka_wrapped_events_route_too(router: RunningFunct
 
 
 def test_other_cloudevent_types_are_ignored(router: RunningFunction, sinks: Any) -> None:
-    headers = {"ce-specversion": "1.0", "ce-id": "x", "ce-source": "/s", "ce-type": "codex.task.planning",
-               "content-type": "application/protobuf"}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "x",
+        "ce-source": "/s",
+        "ce-type": "codex.task.planning",
+        "content-type": "application/protobuf",
+    }
     answer = requests.post(router.url, data=b"\x08\x01", headers=headers, timeout=10)
     assert (answer.status_code, answer.content) == (200, b"")
     assert sinks[0].requests == []
 
 
-@pytest.mark.parametrize(("headers", "body", "fragment"), [
-    ({"content-type": "application/json"}, b"{}", "not a CloudEvent"),
-    ({"ce-specversion": "1.0", "ce-source": "/s", "ce-type": "com.github.issues.opened"}, b"{}", "ce-id"),
-    ({"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "com.github.issues.opened",
-      "content-type": "application/json"}, b"{not json", "not valid JSON"),
-    ({"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "com.github.issues.opened",
-      "content-type": "application/json"}, b"[1, 2]", "JSON object"),
-    ({"content-type": "application/cloudevents+json"}, b"{\"id\": 1", "malformed CloudEvent"),
-])
-def test_undecodable_events_are_400_with_a_json_error(router: RunningFunction, headers: dict[str, str],
-                                                      body: bytes, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("headers", "body", "fragment"),
+    [
+        ({"content-type": "application/json"}, b"{}", "not a CloudEvent"),
+        ({"ce-specversion": "1.0", "ce-source": "/s", "ce-type": "com.github.issues.opened"}, b"{}", "ce-id"),
+        (
+            {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/s",
+                "ce-type": "com.github.issues.opened",
+                "content-type": "application/json",
+            },
+            b"{not json",
+            "not valid JSON",
+        ),
+        (
+            {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/s",
+                "ce-type": "com.github.issues.opened",
+                "content-type": "application/json",
+            },
+            b"[1, 2]",
+            "JSON object",
+        ),
+        ({"content-type": "application/cloudevents+json"}, b'{"id": 1', "malformed CloudEvent"),
+    ],
+)
+def test_undecodable_events_are_400_with_a_json_error(
+    router: RunningFunction, headers: dict[str, str], body: bytes, fragment: str
+) -> None:
     answer = requests.post(router.url, data=body, headers=headers, timeout=10)
     assert answer.status_code == 400
     assert answer.headers["content-type"].startswith("application/json")
@@ -195,8 +261,7 @@ def test_undecodable_events_are_400_with_a_json_error(router: RunningFunction, h
 
 
 @pytest.mark.parametrize("down", [0, 1])
-def test_a_sink_down_is_503_and_the_retry_re_emits_the_same_ids(router: RunningFunction, sinks: Any,
-                                                               down: int) -> None:
+def test_a_sink_down_is_503_and_the_retry_re_emits_the_same_ids(router: RunningFunction, sinks: Any, down: int) -> None:
     sinks[down].status = 500
     delivery = str(uuid.uuid4())
     payload = github.issue_comment("execute plan", author="alice")
@@ -210,8 +275,7 @@ def test_a_sink_down_is_503_and_the_retry_re_emits_the_same_ids(router: RunningF
 
 
 def test_unreachable_sink_is_503(sinks: Any, tmp_path: Path) -> None:
-    env = {**ROUTING_ENV, "CODEX_TASKS_SINK": sinks[0].url,
-           "CODEX_TASKS_JSON_SINK": f"http://127.0.0.1:{free_port()}/"}
+    env = {**ROUTING_ENV, "CODEX_TASKS_SINK": sinks[0].url, "CODEX_TASKS_JSON_SINK": f"http://127.0.0.1:{free_port()}/"}
     running = start_function("route-task", env, tmp_path)
     try:
         headers, body = github.cloudevent("issues", github.issues_opened(sender="alice"), "u-1")
@@ -241,17 +305,18 @@ def test_health_endpoints(router: RunningFunction) -> None:
 
 
 def test_module_imports_nothing_heavy() -> None:
-    code = ("import sys, codex_pipeline.handlers.route_task; "
-            "print(sorted(set(sys.modules) & {'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', "
-            "'opentelemetry.sdk'}))")
+    code = (
+        "import sys, codex_pipeline.handlers.route_task; "
+        "print(sorted(set(sys.modules) & {'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', "
+        "'opentelemetry.sdk'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_asgi_entry_routes_the_same_way(sinks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The object func-python wraps (``function.new()``), driven as an ASGI server drives it."""
-    for key, value in {**ROUTING_ENV, "CODEX_TASKS_SINK": sinks[0].url,
-                       "CODEX_TASKS_JSON_SINK": sinks[1].url}.items():
+    for key, value in {**ROUTING_ENV, "CODEX_TASKS_SINK": sinks[0].url, "CODEX_TASKS_JSON_SINK": sinks[1].url}.items():
         monkeypatch.setenv(key, value)
     function = AsgiFunction(lambda: create_app(load_settings()))
     function.start({})
@@ -263,11 +328,15 @@ def test_asgi_entry_routes_the_same_way(sinks: Any, monkeypatch: pytest.MonkeyPa
     assert structured.id == as_json.id == "a-1:review" and ack.id == "a-1:command"
 
 
-def test_a_signed_webhook_through_ingest_webhook_becomes_a_task(router: RunningFunction, sinks: Any,
-                                                                tmp_path: Path) -> None:
+def test_a_signed_webhook_through_ingest_webhook_becomes_a_task(
+    router: RunningFunction, sinks: Any, tmp_path: Path
+) -> None:
     """The real chain: GitHub's POST -> ingest-webhook -> its raw CloudEvent -> route-task -> both sinks."""
-    ingest = start_function("ingest-webhook", {"CODEX_WEBHOOK_SECRET": "chain-secret", "K_SINK": router.url,
-                                               "CODEX_LOG_LEVEL": "WARNING"}, tmp_path)
+    ingest = start_function(
+        "ingest-webhook",
+        {"CODEX_WEBHOOK_SECRET": "chain-secret", "K_SINK": router.url, "CODEX_LOG_LEVEL": "WARNING"},
+        tmp_path,
+    )
     try:
         delivery = str(uuid.uuid4())
         payload = github.issue_comment("@tuslagch review", on_pr=True, number=57, association="OWNER")
@@ -283,28 +352,31 @@ def test_a_signed_webhook_through_ingest_webhook_becomes_a_task(router: RunningF
         stop_function(ingest)
 
 
-def test_an_unknown_mention_emits_one_command_request_to_the_task_sink_only(router: RunningFunction,
-                                                                           sinks: Any) -> None:
+def test_an_unknown_mention_emits_one_command_request_to_the_task_sink_only(
+    router: RunningFunction, sinks: Any
+) -> None:
     delivery = str(uuid.uuid4())
     payload = github.issue_comment("Hey @tuslagch, what now?", on_pr=True, number=57, association="MEMBER")
     answer = deliver(router, "issue_comment", payload, delivery)
     assert (answer.status_code, answer.content) == (202, b"")
     [event] = [decoded(r) for r in sinks[0].wait_for(1)]
     assert sinks[1].requests == []  # the JSON topic mirrors CodexTasks only
-    assert (event.type, event.id, event.datacontenttype) == ("codex.command", f"{delivery}:command",
-                                                             "application/json")
+    assert (event.type, event.id, event.datacontenttype) == ("codex.command", f"{delivery}:command", "application/json")
     assert event.extensions["partitionkey"] == "acme/widgets#57"
     data = json.loads(event.data)
-    assert (data["kind"], data["repository"], data["number"], data["deliveryId"]) == ("reply", "acme/widgets", 57,
-                                                                                      delivery)
+    assert (data["kind"], data["repository"], data["number"], data["deliveryId"]) == (
+        "reply",
+        "acme/widgets",
+        57,
+        delivery,
+    )
     assert data["commentId"] == payload["comment"]["id"] and "`@tuslagch review`" in data["reply"]
     assert "what now" not in data["reply"]
 
 
 def test_an_unknown_mention_by_a_stranger_is_only_logged(router: RunningFunction, sinks: Any) -> None:
     delivery = str(uuid.uuid4())
-    payload = github.issue_comment("Hey @tuslagch, what now?", on_pr=True, author="mallory",
-                                   association="NONE")
+    payload = github.issue_comment("Hey @tuslagch, what now?", on_pr=True, author="mallory", association="NONE")
     assert deliver(router, "issue_comment", payload, delivery).status_code == 200
     assert sinks[0].requests == [] and sinks[1].requests == []
     log = [json.loads(line) for line in router.output().splitlines() if line.startswith("{")]
@@ -313,16 +385,24 @@ def test_an_unknown_mention_by_a_stranger_is_only_logged(router: RunningFunction
 
 
 def test_spec_aliases_are_read_and_named_at_start_up(sinks: Any, tmp_path: Path) -> None:
-    env = {key: value for key, value in ROUTING_ENV.items()
-           if key not in ("CODEX_TRIGGER_LOGINS", "CODEX_PLANNER_LOGIN")}
-    env.update({"CODEX_TRIGGER_LOGIN": "alice", "CODEX_WORKFLOW_LOGIN": "codex-planner",
-                "CODEX_TASKS_SINK": sinks[0].url, "CODEX_TASKS_JSON_SINK": sinks[1].url})
+    env = {
+        key: value for key, value in ROUTING_ENV.items() if key not in ("CODEX_TRIGGER_LOGINS", "CODEX_PLANNER_LOGIN")
+    }
+    env.update(
+        {
+            "CODEX_TRIGGER_LOGIN": "alice",
+            "CODEX_WORKFLOW_LOGIN": "codex-planner",
+            "CODEX_TASKS_SINK": sinks[0].url,
+            "CODEX_TASKS_JSON_SINK": sinks[1].url,
+        }
+    )
     running = start_function("route-task", env, tmp_path)
     try:
         headers, body = github.cloudevent("issues", github.issues_opened(sender="alice"), "alias-1")
         assert requests.post(running.url, headers=headers, data=body, timeout=10).status_code == 202
-        headers, body = github.cloudevent("issue_comment", github.issue_comment(
-            f"{PLAN_MARKER}\nplan", author="codex-planner"), "alias-2")
+        headers, body = github.cloudevent(
+            "issue_comment", github.issue_comment(f"{PLAN_MARKER}\nplan", author="codex-planner"), "alias-2"
+        )
         assert requests.post(running.url, headers=headers, data=body, timeout=10).status_code == 202
         output = running.output()
         assert "CODEX_TRIGGER_LOGIN is the spec's name for CODEX_TRIGGER_LOGINS" in output

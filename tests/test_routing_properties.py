@@ -19,22 +19,40 @@ from codex_pipeline.core.routing import ROUTED_TYPES, RouteResult, route
 from codex_pipeline.wire import tasks
 from tests.payloads import github
 
-POLICY = Policy(trigger_logins=frozenset({"alice", "octocat"}), trigger_label="codex",
-                planner_login="octocat", bot_mention="@tuslagch")
+POLICY = Policy(
+    trigger_logins=frozenset({"alice", "octocat"}),
+    trigger_label="codex",
+    planner_login="octocat",
+    bot_mention="@tuslagch",
+)
 # Text with lone surrogates too (JSON escapes allow them) and the strings the rules look for.
 TEXT = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=30),
-    st.sampled_from(["alice", "octocat", "codex", "execute plan", "@tuslagch review", PLAN_MARKER, "OWNER",
-                     "codex/issue-1-x", "closed", "2026-11-25T10:02:41Z", "9999-12-31T23:59:59+14:00",
-                     "0001-01-01T00:00:00+14:00"]),
+    st.sampled_from(
+        [
+            "alice",
+            "octocat",
+            "codex",
+            "execute plan",
+            "@tuslagch review",
+            PLAN_MARKER,
+            "OWNER",
+            "codex/issue-1-x",
+            "closed",
+            "2026-11-25T10:02:41Z",
+            "9999-12-31T23:59:59+14:00",
+            "0001-01-01T00:00:00+14:00",
+        ]
+    ),
 )
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | TEXT,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
     max_leaves=20,
 )
-EVENT_TYPES = st.one_of(st.sampled_from(sorted(ROUTED_TYPES)), st.sampled_from(["issues", "issue_comment", "push"]),
-                        TEXT)
+EVENT_TYPES = st.one_of(
+    st.sampled_from(sorted(ROUTED_TYPES)), st.sampled_from(["issues", "issue_comment", "push"]), TEXT
+)
 REAL = [
     ("issues", lambda: github.issues_opened(sender="alice")),
     ("issues", lambda: github.issues_labeled("codex", sender="alice")),

@@ -36,11 +36,16 @@ PLAN = """<!-- codex:plan -->
 2. Cover greet with a unit test in test_app.py
 3. Document greet in README.md
 """
-STEPS = [{"todo": "Write greet in app.py", "edit": {"app.py": "def greet():\n    return 'hi'\n"}},
-         {"todo": "Unit test for greet", "edit": {"test_app.py": "def test_greet():\n    assert True\n"},
-          "command": ["bash -lc 'python -m pytest -q'", 1]},
-         {"todo": "Fix the unit test", "command": ["bash -lc 'python -m pytest -q'", 0]},
-         {"todo": "Document greet in the README", "edit": {"README.md": "# demo\n\nUse greet().\n"}}]
+STEPS = [
+    {"todo": "Write greet in app.py", "edit": {"app.py": "def greet():\n    return 'hi'\n"}},
+    {
+        "todo": "Unit test for greet",
+        "edit": {"test_app.py": "def test_greet():\n    assert True\n"},
+        "command": ["bash -lc 'python -m pytest -q'", 1],
+    },
+    {"todo": "Fix the unit test", "command": ["bash -lc 'python -m pytest -q'", 0]},
+    {"todo": "Document greet in the README", "edit": {"README.md": "# demo\n\nUse greet().\n"}},
+]
 
 
 @dataclass
@@ -58,8 +63,20 @@ class World:
     def step(self, stage: str, body: dict[str, Any], workflow: str, workdir: str) -> tuple[int, str]:
         self.monkeypatch.setenv("EVENT_BODY", base64.b64encode(json.dumps(body).encode()).decode())
         self.monkeypatch.setenv("RAW_EVENT", base64.b64encode(b"{}").decode())
-        code = main(["step", stage, "--workdir", str(self.tmp / workdir), "--workflow-name", workflow,
-                     "--remote-url", self.remote.as_uri(), "--timeout", "30"])
+        code = main(
+            [
+                "step",
+                stage,
+                "--workdir",
+                str(self.tmp / workdir),
+                "--workflow-name",
+                workflow,
+                "--remote-url",
+                self.remote.as_uri(),
+                "--timeout",
+                "30",
+            ]
+        )
         out = self.capsys.readouterr()
         return code, out.out + out.err
 
@@ -79,9 +96,17 @@ class World:
             if "/check-runs" not in request.path or request.method not in ("POST", "PATCH"):
                 continue
             body = json.loads(request.body)
-            run = by_id[int(request.path.rsplit("/", 1)[1])] if request.method == "PATCH" else next(
-                r for r in by_id.values() if r["head_sha"] == body["head_sha"] and r["name"] == body["name"]
-                and r["external_id"] == body.get("external_id"))
+            run = (
+                by_id[int(request.path.rsplit("/", 1)[1])]
+                if request.method == "PATCH"
+                else next(
+                    r
+                    for r in by_id.values()
+                    if r["head_sha"] == body["head_sha"]
+                    and r["name"] == body["name"]
+                    and r["external_id"] == body.get("external_id")
+                )
+            )
             if workflow is None or run["external_id"] == workflow:
                 found.append((request.method, body.get("status") or "", body.get("conclusion"), run["head_sha"]))
         return found
@@ -91,25 +116,47 @@ class World:
         return git("rev-parse", BRANCH, cwd=self.remote).strip()
 
     def progress_edits(self) -> list[str]:
-        return [json.loads(r.body)["body"] for r in self.gh.requests
-                if r.method in ("POST", "PATCH") and "/issues/" in r.path and "comments" in r.path
-                and json.loads(r.body)["body"].startswith("<!-- codex:progress -->")]
+        return [
+            json.loads(r.body)["body"]
+            for r in self.gh.requests
+            if r.method in ("POST", "PATCH")
+            and "/issues/" in r.path
+            and "comments" in r.path
+            and json.loads(r.body)["body"].startswith("<!-- codex:progress -->")
+        ]
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-          app_key: tuple[str, str]) -> Iterator[World]:
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], app_key: tuple[str, str]
+) -> Iterator[World]:
     private, public = app_key
     with FakeGitHub(tokens=(TOKEN,)) as gh:
         gh.add_repo(REPO)
         gh.enable_app("4242", public)
-        for name in ("GITHUB_TOKEN", "GH_TOKEN", "DISCORD_BOT_TOKEN", "DISCORD_GUILD_ID", "ARGO_WORKFLOW_NAME",
-                     "PAYLOAD", "EVENT_BODY", "CODEX_CONFIG_FILE", "CODEX_PROGRESS_COMMENT_MARKER",
-                     "WORKFLOW_FAILURES", "CODEX_GITHUB_APP_INSTALLATION_ID"):
+        for name in (
+            "GITHUB_TOKEN",
+            "GH_TOKEN",
+            "DISCORD_BOT_TOKEN",
+            "DISCORD_GUILD_ID",
+            "ARGO_WORKFLOW_NAME",
+            "PAYLOAD",
+            "EVENT_BODY",
+            "CODEX_CONFIG_FILE",
+            "CODEX_PROGRESS_COMMENT_MARKER",
+            "WORKFLOW_FAILURES",
+            "CODEX_GITHUB_APP_INSTALLATION_ID",
+        ):
             monkeypatch.delenv(name, raising=False)
-        env = {"CODEX_GITHUB_TOKEN": TOKEN, "CODEX_GITHUB_API_URL": gh.url, "CODEX_PLANNER_LOGIN": "codex-bot",
-               "CODEX_GITHUB_MAX_WAIT_SECONDS": "0", "CODEX_ARGO_UI_URL": ARGO_UI,
-               "CODEX_GITHUB_APP_ID": "4242", "CODEX_GITHUB_APP_PRIVATE_KEY": private}
+        env = {
+            "CODEX_GITHUB_TOKEN": TOKEN,
+            "CODEX_GITHUB_API_URL": gh.url,
+            "CODEX_PLANNER_LOGIN": "codex-bot",
+            "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+            "CODEX_ARGO_UI_URL": ARGO_UI,
+            "CODEX_GITHUB_APP_ID": "4242",
+            "CODEX_GITHUB_APP_PRIVATE_KEY": private,
+        }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         world = World(tmp_path, gh, bare_remote(tmp_path), monkeypatch, capsys)
@@ -118,9 +165,18 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 
 
 def implementation() -> dict[str, Any]:
-    return {"stage": "implementation", "repository": REPO, "issueNumber": 12, "base": "main", "head": "",
-            "issueTitle": "Add a greeting helper", "issueBody": "Add greet().", "deliveryId": "d-1",
-            "planCommentBody": PLAN, "planCommentId": 5}
+    return {
+        "stage": "implementation",
+        "repository": REPO,
+        "issueNumber": 12,
+        "base": "main",
+        "head": "",
+        "issueTitle": "Add a greeting helper",
+        "issueBody": "Add greet().",
+        "deliveryId": "d-1",
+        "planCommentBody": PLAN,
+        "planCommentId": 5,
+    }
 
 
 def test_checklist_advances_item_by_item_and_the_check_run_lands_on_the_pushed_head(world: World) -> None:
@@ -179,8 +235,13 @@ def test_review_check_run_is_queued_then_in_progress_then_completed(world: World
     (number,) = [n for (_, n) in world.gh.pulls]
     started = world.gh.pulls[(REPO.lower(), number)]["head"]["sha"] = world.branch_head()
     world.gh.add_thread(REPO, number, "Please add a unit test for greet")
-    for key, value in effect_env(f"sqlite:///{world.tmp / 'state.db'}", world.tmp, world.gh.url,
-                                 CODEX_GITHUB_TOKEN=TOKEN, CODEX_ARGO_UI_URL=ARGO_UI).items():
+    for key, value in effect_env(
+        f"sqlite:///{world.tmp / 'state.db'}",
+        world.tmp,
+        world.gh.url,
+        CODEX_GITHUB_TOKEN=TOKEN,
+        CODEX_ARGO_UI_URL=ARGO_UI,
+    ).items():
         world.monkeypatch.setenv(key, value)
     function = AsgiFunction(lambda: request_review.create_app(load_settings()))
     function.start({})
@@ -190,8 +251,9 @@ def test_review_check_run_is_queued_then_in_progress_then_completed(world: World
         assert deliver_review(world, function, review) == 202  # a redelivery queues nothing more
     finally:
         cast(Any, function.app.handler).store.close()
-    (workflow,) = [w for w in written_workflows(world.tmp / "workflows")
-                   if w["metadata"]["labels"]["codex.stage"] == "review"]
+    (workflow,) = [
+        w for w in written_workflows(world.tmp / "workflows") if w["metadata"]["labels"]["codex.stage"] == "review"
+    ]
     name = workflow["metadata"]["name"]
     assert world.check_writes(name) == [("POST", "queued", None, started)]
 
@@ -202,9 +264,12 @@ def test_review_check_run_is_queued_then_in_progress_then_completed(world: World
     assert pushed != started
     # queued at submission, in_progress when the step starts, completed at the end; the result is
     # reported on the head the run pushed too (the PR shows the checks of its head).
-    assert world.check_writes(name) == [("POST", "queued", None, started), ("PATCH", "in_progress", None, started),
-                                        ("PATCH", "completed", "success", started),
-                                        ("POST", "completed", "success", pushed)]
+    assert world.check_writes(name) == [
+        ("POST", "queued", None, started),
+        ("PATCH", "in_progress", None, started),
+        ("PATCH", "completed", "success", started),
+        ("POST", "completed", "success", pushed),
+    ]
     world.gh.pulls[(REPO.lower(), number)]["head"]["sha"] = pushed  # as GitHub has it after the push
     (run,) = [r for r in world.gh.check_runs[(REPO.lower(), pushed)] if r["external_id"] == name]
     assert run["output"]["title"] == "Codex pushed a review pass"
@@ -224,8 +289,10 @@ def test_a_failing_review_completes_its_check_as_failure_with_the_blocker(world:
     body = {**implementation(), "stage": "review", "pullRequestNumber": number, "head": BRANCH}
     code, _ = world.step("review", body, "github-codex-review-f", "review")
     assert code == 1
-    assert world.check_writes("github-codex-review-f") == [("POST", "in_progress", None, head),
-                                                           ("PATCH", "completed", "failure", head)]
+    assert world.check_writes("github-codex-review-f") == [
+        ("POST", "in_progress", None, head),
+        ("PATCH", "completed", "failure", head),
+    ]
     (run,) = [r for r in world.gh.check_runs[(REPO.lower(), head)] if r["external_id"] == "github-codex-review-f"]
     assert "stream disconnected before completion: 503" in run["output"]["summary"]
 
@@ -243,11 +310,17 @@ def test_with_a_plain_token_runs_report_commit_statuses(world: World) -> None:
     assert world.step("review", body, "github-codex-review-s", "review")[0] == 0
     pushed = world.branch_head()
     assert world.gh.check_runs.get((REPO.lower(), pushed), []) == [] or all(
-        r["name"] == "ci / test" for r in world.gh.check_runs[(REPO.lower(), pushed)])
-    states = {sha: [(s["context"], s["state"]) for s in world.gh.statuses.get((REPO.lower(), sha), [])]
-              for sha in (first, pushed)}
-    assert states[first] == [("codex / implementation", "success"), ("codex / review", "pending"),
-                             ("codex / review", "success")]
+        r["name"] == "ci / test" for r in world.gh.check_runs[(REPO.lower(), pushed)]
+    )
+    states = {
+        sha: [(s["context"], s["state"]) for s in world.gh.statuses.get((REPO.lower(), sha), [])]
+        for sha in (first, pushed)
+    }
+    assert states[first] == [
+        ("codex / implementation", "success"),
+        ("codex / review", "pending"),
+        ("codex / review", "success"),
+    ]
     assert states[pushed] == [("codex / review", "success")]
     target = world.gh.statuses[(REPO.lower(), pushed)][0]["target_url"]
     assert target == "https://argo.example.test/workflows/argo-workflows/github-codex-review-s"
@@ -261,8 +334,13 @@ def test_a_run_on_a_branch_with_a_pr_is_queued_on_its_head_once(world: World) ->
 
     head = "e" * 40
     world.gh.add_pull(REPO, 13, head=BRANCH, head_sha=head)
-    for key, value in effect_env(f"sqlite:///{world.tmp / 'state.db'}", world.tmp, world.gh.url,
-                                 CODEX_GITHUB_TOKEN=TOKEN, CODEX_ARGO_UI_URL=ARGO_UI).items():
+    for key, value in effect_env(
+        f"sqlite:///{world.tmp / 'state.db'}",
+        world.tmp,
+        world.gh.url,
+        CODEX_GITHUB_TOKEN=TOKEN,
+        CODEX_ARGO_UI_URL=ARGO_UI,
+    ).items():
         world.monkeypatch.setenv(key, value)
     function = AsgiFunction(lambda: promote_plan.create_app(load_settings()))
     function.start({})

@@ -43,14 +43,14 @@ def _walk(node: Any) -> Iterator[list[str]]:
         command = [str(word) for word in node.get("command") or []] if isinstance(node.get("command"), list) else []
         starts = [i for i, word in enumerate(command) if word.rsplit("/", 1)[-1] == "codex-pipeline"]
         if starts:
-            yield command[starts[0] + 1:] + [str(a) for a in node.get("args") or []]
+            yield command[starts[0] + 1 :] + [str(a) for a in node.get("args") or []]
         source = node.get("source")
         if isinstance(source, str):
             for line in source.splitlines():
                 words = shlex.split(line, comments=True) if "codex-pipeline" in line else []
                 if "codex-pipeline" in words:
-                    rest = words[words.index("codex-pipeline") + 1:]
-                    yield rest[:next((i for i, w in enumerate(rest) if w in ("|", "&&", ";", "||")), len(rest))]
+                    rest = words[words.index("codex-pipeline") + 1 :]
+                    yield rest[: next((i for i, w in enumerate(rest) if w in ("|", "&&", ";", "||")), len(rest))]
         for value in node.values():
             yield from _walk(value)
     elif isinstance(node, list):
@@ -106,19 +106,25 @@ def test_issue_template_has_the_spec_sections() -> None:
         assert f"\n{heading}\n" in text
 
 
-@pytest.mark.parametrize(("template", "files"), [
-    ("facteur-dispatch.yaml", ("plan.OUTPUT_FILE", "plan.LOG_FILE")),
-    ("github-codex-implementation.yaml", ("implement.LOG_FILE",)),
-    ("github-codex-review.yaml", ("review.LOG_FILE",)),
-])
+@pytest.mark.parametrize(
+    ("template", "files"),
+    [
+        ("facteur-dispatch.yaml", ("plan.OUTPUT_FILE", "plan.LOG_FILE")),
+        ("github-codex-implementation.yaml", ("implement.LOG_FILE",)),
+        ("github-codex-review.yaml", ("review.LOG_FILE",)),
+    ],
+)
 def test_every_file_a_step_writes_is_kept_as_an_artifact(template: str, files: tuple[str, ...]) -> None:
     import importlib
 
     documents = yaml.safe_load_all((ROOT / "workflows" / template).read_text())
-    paths = {artifact["path"].rsplit("/", 1)[-1]
-             for document in documents if document
-             for step in document.get("spec", {}).get("templates", [])
-             for artifact in (step.get("outputs") or {}).get("artifacts", [])}
+    paths = {
+        artifact["path"].rsplit("/", 1)[-1]
+        for document in documents
+        if document
+        for step in document.get("spec", {}).get("templates", [])
+        for artifact in (step.get("outputs") or {}).get("artifacts", [])
+    }
     for name in files:
         module, constant = name.split(".")
         written = getattr(importlib.import_module(f"codex_pipeline.steps.{module}"), constant)
@@ -149,10 +155,12 @@ def test_the_image_creates_the_codex_user_with_a_fixed_uid_and_the_step_runs_as_
     assert not re.search(r"install [^\n]*\b(sudo|gosu|su-exec)\b", text)
 
 
-@pytest.mark.parametrize(("name", "spec", "container"), list(_step_containers()), ids=lambda v: v if
-                         isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "spec", "container"), list(_step_containers()), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_every_step_container_runs_codex_as_the_agent_user_with_secrets_as_private_files(
-        name: str, spec: dict[str, Any], container: dict[str, Any]) -> None:
+    name: str, spec: dict[str, Any], container: dict[str, Any]
+) -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["CODEX_AGENT_USER"]["value"] == "codex"
     assert not [e for e in env.values() if "valueFrom" in e], f"{name}: a secret in the environment"
@@ -167,12 +175,17 @@ def test_every_step_container_runs_codex_as_the_agent_user_with_secrets_as_priva
     assert set(secrets) >= {"github-token", "codex-openai", "discord-codex-bot"}
     assert all(secret["defaultMode"] == 0o400 for secret in secrets.values())
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    files = [("CODEX_GITHUB_TOKEN_FILE", "github-token"), ("OPENAI_API_KEY_FILE", "codex-openai"),
-             ("DISCORD_BOT_TOKEN_FILE", "discord-codex-bot")]
+    files = [
+        ("CODEX_GITHUB_TOKEN_FILE", "github-token"),
+        ("OPENAI_API_KEY_FILE", "codex-openai"),
+        ("DISCORD_BOT_TOKEN_FILE", "discord-codex-bot"),
+    ]
     if "codex-github-app" in secrets:  # the optional App of the check runs (implementation and review)
         assert secrets["codex-github-app"]["optional"] is True
-        files += [("CODEX_GITHUB_APP_ID_FILE", "codex-github-app"),
-                  ("CODEX_GITHUB_APP_PRIVATE_KEY_FILE", "codex-github-app")]
+        files += [
+            ("CODEX_GITHUB_APP_ID_FILE", "codex-github-app"),
+            ("CODEX_GITHUB_APP_PRIVATE_KEY_FILE", "codex-github-app"),
+        ]
     for variable, volume in files:
         path = env[variable]["value"]
         assert path.startswith(mounts[volume] + "/"), f"{name}: {variable} is not in the {volume} volume"

@@ -55,8 +55,11 @@ class ScriptedServer:
                         return
                     buffer += chunk
                 head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
                 while len(buffer) < length:
                     buffer += conn.recv(65536)
                 self.requests.append(head + b"\r\n\r\n" + buffer[:length])
@@ -83,23 +86,35 @@ def exchange(url: str, count: int, body: bytes = b'{"n":1}') -> list[int]:
     async def run() -> list[int]:
         connections = SinkConnections(url)
         try:
-            return [await connections.post({"content-type": "application/json", "ce-id": str(n)}, body)
-                    for n in range(count)]
+            return [
+                await connections.post({"content-type": "application/json", "ce-id": str(n)}, body)
+                for n in range(count)
+            ]
         finally:
             await connections.aclose()
 
     return asyncio.run(run())
 
 
-@pytest.mark.parametrize(("name", "answer"), [
-    ("content-length", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"),
-    ("empty", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
-    ("chunked with trailer", lambda n: b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                       b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"),
-    ("interim 100 first", lambda n: b"HTTP/1.1 100 Continue\r\n\r\n"
-                                    b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"),
-    ("204 without length", lambda n: b"HTTP/1.1 204 No Content\r\n\r\n"),
-])
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        ("content-length", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"),
+        ("empty", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
+        (
+            "chunked with trailer",
+            lambda n: (
+                b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+            ),
+        ),
+        (
+            "interim 100 first",
+            lambda n: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok",
+        ),
+        ("204 without length", lambda n: b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ],
+)
 def test_kept_alive_answers_of_every_framing_reuse_one_connection(name: str, answer: Answer) -> None:
     with scripted(answer) as server:
         statuses = exchange(server.url, 3)
@@ -119,10 +134,13 @@ def test_the_request_is_what_the_sink_expects() -> None:
     assert received == body
 
 
-@pytest.mark.parametrize(("name", "answer"), [
-    ("connection: close", lambda n: b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
-    ("HTTP/1.0", lambda n: b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
-])
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        ("connection: close", lambda n: b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+        ("HTTP/1.0", lambda n: b"HTTP/1.0 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
+    ],
+)
 def test_a_sink_that_closes_gets_a_new_connection_per_request(name: str, answer: Answer) -> None:
     with scripted(answer, close_after=1) as server:
         assert exchange(server.url, 3) == [202, 202, 202]
@@ -139,6 +157,7 @@ def test_a_kept_connection_closed_behind_the_clients_back_is_stale_and_retried_o
     """The sink keeps-alive in words but closes after each answer (an idle timeout): the next
     post on that connection finds it closed, and the emitter retries at once on a new one."""
     with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", close_after=1) as server:
+
         async def run() -> None:
             connections = SinkConnections(server.url)
             assert await connections.post({}, b"a") == 202
@@ -164,12 +183,15 @@ def test_a_kept_connection_closed_behind_the_clients_back_is_stale_and_retried_o
     assert server.connections == 3
 
 
-@pytest.mark.parametrize("answer", [
-    b"SMTP ready\r\n\r\n",
-    b"HTTP/1.1 abc Broken\r\n\r\n",
-    b"HTTP/1.1 202 Accepted\r\nContent-Length: -1\r\n\r\n",
-    b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"SMTP ready\r\n\r\n",
+        b"HTTP/1.1 abc Broken\r\n\r\n",
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+)
 def test_a_malformed_answer_fails_the_exchange(answer: bytes) -> None:
     with scripted(lambda n: answer) as server, pytest.raises(MalformedAnswer):
         exchange(server.url, 1)
@@ -192,6 +214,7 @@ def test_a_malformed_answer_is_unavailable_to_the_emitter() -> None:
 
 def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None:
     with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n") as server:
+
         async def run() -> None:
             connections = SinkConnections(server.url)
             with pytest.raises(ValueError, match="line break"):

@@ -46,11 +46,14 @@ def test_prompt_goes_on_stdin_and_model_and_flags_on_argv(tmp_path: Path) -> Non
     assert "Do the thing" not in " ".join(argv)
 
 
-@pytest.mark.parametrize(("mode", "reason"), [
-    ("fail", "stream disconnected before completion: 503"),
-    ("crash", "Codex exited with status 2"),
-    ("silent", "Codex finished without a final message"),
-])
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("fail", "stream disconnected before completion: 503"),
+        ("crash", "Codex exited with status 2"),
+        ("silent", "Codex finished without a final message"),
+    ],
+)
 def test_failures_are_reported_not_raised(tmp_path: Path, mode: str, reason: str) -> None:
     result, transcript, _ = _run(tmp_path, mode=mode)
     assert not result.ok
@@ -71,17 +74,42 @@ def test_a_missing_binary_is_a_failure_with_a_reason(tmp_path: Path) -> None:
 
 
 def test_options_from_env_and_explicit_values() -> None:
-    options = CodexOptions.from_env({"CODEX_MODEL": "gpt-5-codex", "CODEX_REASONING": "medium",
-                                     "CODEX_SEARCH": "false", "CODEX_EXTRA_ARGS": "--profile ci"}, yolo=False)
+    options = CodexOptions.from_env(
+        {
+            "CODEX_MODEL": "gpt-5-codex",
+            "CODEX_REASONING": "medium",
+            "CODEX_SEARCH": "false",
+            "CODEX_EXTRA_ARGS": "--profile ci",
+        },
+        yolo=False,
+    )
     argv = options.argv()
-    assert argv == ["codex", "exec", "--json", "--model", "gpt-5-codex", "-c", 'model_reasoning_effort="medium"',
-                    "--profile", "ci", "-"]
+    assert argv == [
+        "codex",
+        "exec",
+        "--json",
+        "--model",
+        "gpt-5-codex",
+        "-c",
+        'model_reasoning_effort="medium"',
+        "--profile",
+        "ci",
+        "-",
+    ]
 
 
 def test_unknown_events_and_plain_lines_do_not_break_the_reader() -> None:
     reader = EventReader()
     assert reader.feed("Reading prompt from stdin...\n") == ["Reading prompt from stdin..."]
     assert reader.feed(json.dumps({"type": "token_count", "n": 3})) == []
-    assert reader.feed(json.dumps({"type": "item.completed", "item": {"type": "todo_list", "items": [
-        {"text": "write tests", "completed": True}, {"text": "ship", "completed": False}]}})) == [
-        "[x] write tests", "[ ] ship"]
+    assert reader.feed(
+        json.dumps(
+            {
+                "type": "item.completed",
+                "item": {
+                    "type": "todo_list",
+                    "items": [{"text": "write tests", "completed": True}, {"text": "ship", "completed": False}],
+                },
+            }
+        )
+    ) == ["[x] write tests", "[ ] ship"]

@@ -15,12 +15,15 @@ from tests.steps_support import bare_remote, git, remote_branches, remote_file
 TOKEN = "ghs_s3cretT0kenValue1234567890"
 
 
-@pytest.mark.parametrize(("number", "title", "branch"), [
-    (12, "Add retries to the webhook sink", "codex/issue-12-add-retries-to-the-webhook-sink"),
-    (7, "  Fix: `rm -rf /` && $(curl evil) ", "codex/issue-7-fix-rm-rf-curl-evil"),
-    (3, "日本語だけ", "codex/issue-3-task"),
-    (4, "x" * 90, "codex/issue-4-" + "x" * 48),  # the router's limit: one rule (codex_pipeline.core.names)
-])
+@pytest.mark.parametrize(
+    ("number", "title", "branch"),
+    [
+        (12, "Add retries to the webhook sink", "codex/issue-12-add-retries-to-the-webhook-sink"),
+        (7, "  Fix: `rm -rf /` && $(curl evil) ", "codex/issue-7-fix-rm-rf-curl-evil"),
+        (3, "日本語だけ", "codex/issue-3-task"),
+        (4, "x" * 90, "codex/issue-4-" + "x" * 48),  # the router's limit: one rule (codex_pipeline.core.names)
+    ],
+)
 def test_branch_names_are_safe_slugs(number: int, title: str, branch: str) -> None:
     assert issue_branch(number, title) == branch
 
@@ -39,8 +42,10 @@ def test_new_branch_from_base_commit_and_push(tmp_path: Path) -> None:
     assert remote_file(remote, "codex/issue-1-x", "app.py") == "print('changed')\n"
     tree = git("ls-tree", "-r", "--name-only", "codex/issue-1-x", cwd=remote)
     assert ".codex-implementation.log" not in tree
-    assert git("log", "-1", "--format=%s|%an", "codex/issue-1-x", cwd=remote).strip() == \
-        "codex: change app (#1)|codex-pipeline"
+    assert (
+        git("log", "-1", "--format=%s|%an", "codex/issue-1-x", cwd=remote).strip()
+        == "codex: change app (#1)|codex-pipeline"
+    )
     assert TOKEN not in (repo.workdir / ".git" / "config").read_text()
 
 

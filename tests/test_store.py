@@ -52,14 +52,22 @@ def delivery() -> str:
 
 
 def intake(delivery_id: str, stage: str = "planning", body: bytes = b"\x08\x01") -> TaskIntake:
-    return TaskIntake(stage, delivery_id, "proompteng/lab", 1636, body,
-                      '{"stage":"planning","repository":"proompteng/lab"}')
+    return TaskIntake(
+        stage, delivery_id, "proompteng/lab", 1636, body, '{"stage":"planning","repository":"proompteng/lab"}'
+    )
 
 
 def run(delivery_id: str, name: str | None = None, at: datetime | None = None) -> WorkflowRun:
-    return WorkflowRun("argo-workflows", name or f"codex-planning-{uuid.uuid4().hex[:12]}", "facteur-dispatch",
-                       "planning", "proompteng/lab", 1636, delivery_id,
-                       at or datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC))
+    return WorkflowRun(
+        "argo-workflows",
+        name or f"codex-planning-{uuid.uuid4().hex[:12]}",
+        "facteur-dispatch",
+        "planning",
+        "proompteng/lab",
+        1636,
+        delivery_id,
+        at or datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC),
+    )
 
 
 def test_migrate_is_idempotent(store: Store) -> None:
@@ -101,8 +109,9 @@ def test_the_same_name_in_another_namespace_is_another_run(store: Store) -> None
     one = delivery()
     name = f"codex-planning-{uuid.uuid4().hex[:8]}"
     store.record_run(run(one, name))
-    other = WorkflowRun("staging", name, "facteur-dispatch", "planning", "proompteng/lab", 1, one,
-                        datetime(2026, 3, 3, tzinfo=UTC))
+    other = WorkflowRun(
+        "staging", name, "facteur-dispatch", "planning", "proompteng/lab", 1, one, datetime(2026, 3, 3, tzinfo=UTC)
+    )
     assert store.record_run(other) == other
     assert store.get_run("staging", name) == other
 
@@ -267,8 +276,12 @@ def test_a_fresh_postgres_database_migrates_from_nothing(postgres_server_url: st
         # Four concurrent migrators: each migration applied exactly once.
         assert sorted(v for applied in results for v in applied) == [m.version for m in migrations("postgres")]
         with psycopg.connect(url) as conn:
-            tables = {r[0] for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'codex_kb'")}
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'codex_kb'"
+                )
+            }
         assert {"task_intake", "workflow_runs", "once_markers", "created_issues", "schema_migrations"} <= tables
         store.close()
     finally:
@@ -324,11 +337,19 @@ def test_sqlite_locked_past_the_busy_timeout_is_unavailable(tmp_path: Path, monk
     store = open_store(f"sqlite:///{path}")
     store.migrate()
     # Another process holds the write lock (what a stuck writer looks like).
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys, time\n"
-        f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
-        "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)\n")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sqlite3, sys, time\n"
+                f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(Unavailable, match="locked"):
@@ -370,9 +391,9 @@ def test_postgres_connection_killed_while_idle_is_replaced(postgres_url: str) ->
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_markers_written_before_claims_existed_stay_done(backend: str, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch,
-                                                         request: pytest.FixtureRequest) -> None:
+def test_markers_written_before_claims_existed_stay_done(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     """A database at version 1 (where a once marker meant "done") upgraded to claims with leases."""
     import importlib
 
@@ -461,8 +482,10 @@ def test_the_reconcile_cursor_is_kept_per_hook(store: Store) -> None:
 
 # --- active runs (migration 0004) -------------------------------------------------------------
 
-def active(issue: int, name: str, at: datetime, stage: str = "review",
-           repository: str = "Proompteng/Lab") -> WorkflowRun:
+
+def active(
+    issue: int, name: str, at: datetime, stage: str = "review", repository: str = "Proompteng/Lab"
+) -> WorkflowRun:
     return WorkflowRun("argo-workflows", name, "github-codex-review", stage, repository, issue, delivery(), at)
 
 
@@ -506,6 +529,7 @@ def test_concurrent_takeovers_leave_the_newest_active(store: Store) -> None:
 
 
 # --- run outcomes (migration 0006) ------------------------------------------------------------
+
 
 def test_the_runs_of_an_issue_come_oldest_first_whatever_the_case_of_the_repository(store: Store) -> None:
     issue = uuid.uuid4().int % 10**9

@@ -29,8 +29,7 @@ NAMESPACE = "argo-workflows"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
+    url = f"sqlite:///{tmp_path / 'state.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     opened = open_store(url, max_connections=20)
     opened.migrate()
     yield opened
@@ -45,11 +44,19 @@ def kube(tmp_path: Path) -> Iterator[FakeKubernetes]:
 
 
 def planning_task(delivery: str | None = None) -> tasks.CodexTask:
-    return tasks.from_json_dict({
-        "stage": "planning", "prompt": "Capture planner replay instructions", "repository": "proompteng/lab",
-        "base": "main", "head": "codex/replay", "issueNumber": 1636,
-        "issueUrl": "https://github.com/proompteng/lab/issues/1636", "issueTitle": "Replay planning workflow",
-        "deliveryId": delivery or str(uuid.uuid4())})
+    return tasks.from_json_dict(
+        {
+            "stage": "planning",
+            "prompt": "Capture planner replay instructions",
+            "repository": "proompteng/lab",
+            "base": "main",
+            "head": "codex/replay",
+            "issueNumber": 1636,
+            "issueUrl": "https://github.com/proompteng/lab/issues/1636",
+            "issueTitle": "Replay planning workflow",
+            "deliveryId": delivery or str(uuid.uuid4()),
+        }
+    )
 
 
 PLANNING = Submission("dispatch-planning", "planning", "facteur-dispatch", "codex-planning", NAMESPACE)
@@ -57,12 +64,19 @@ PLANNING = Submission("dispatch-planning", "planning", "facteur-dispatch", "code
 
 def submit(store: Store, submitter: WorkflowSubmitter, task: tasks.CodexTask) -> SubmissionResult:
     """One delivery as submit_delivery handles it: the store's run looked up once, then submit_once."""
-    return submit_once(store, submitter, PLANNING, task, known=store.find_run("planning", task.delivery_id),
-                       parameters={"payload": tasks.to_json(task).decode()})
+    return submit_once(
+        store,
+        submitter,
+        PLANNING,
+        task,
+        known=store.find_run("planning", task.delivery_id),
+        parameters={"payload": tasks.to_json(task).decode()},
+    )
 
 
-def test_first_delivery_submits_and_the_replay_is_a_duplicate(store: Store, kube: FakeKubernetes,
-                                                              tmp_path: Path) -> None:
+def test_first_delivery_submits_and_the_replay_is_a_duplicate(
+    store: Store, kube: FakeKubernetes, tmp_path: Path
+) -> None:
     submitter = KubernetesSubmitter(str(tmp_path / "kubeconfig"))
     task = planning_task()
     first = submit(store, submitter, task)
@@ -76,8 +90,9 @@ def test_first_delivery_submits_and_the_replay_is_a_duplicate(store: Store, kube
     assert body["metadata"]["labels"]["codex.delivery"] == tasks.to_json_dict(task)["deliveryId"]
 
 
-def test_fifty_concurrent_identical_deliveries_submit_one_workflow(store: Store, kube: FakeKubernetes,
-                                                                   tmp_path: Path) -> None:
+def test_fifty_concurrent_identical_deliveries_submit_one_workflow(
+    store: Store, kube: FakeKubernetes, tmp_path: Path
+) -> None:
     submitter = KubernetesSubmitter(str(tmp_path / "kubeconfig"))
     task = planning_task()
     results: list[SubmissionResult] = []
@@ -104,15 +119,22 @@ def test_fifty_concurrent_identical_deliveries_submit_one_workflow(store: Store,
     assert store.find_run("planning", task.delivery_id) is not None
 
 
-def test_a_crash_between_create_and_record_submits_no_second_workflow(store: Store, kube: FakeKubernetes,
-                                                                      tmp_path: Path) -> None:
+def test_a_crash_between_create_and_record_submits_no_second_workflow(
+    store: Store, kube: FakeKubernetes, tmp_path: Path
+) -> None:
     submitter = KubernetesSubmitter(str(tmp_path / "kubeconfig"))
     task = planning_task()
     # The first attempt created the Workflow and died before recording it.
     name = workflow_name("codex-planning", task.repository, task.issue_number, task.delivery_id)
-    submitter.submit(build_workflow("facteur-dispatch", name, NAMESPACE, {"payload": "{}"},
-                                    workflow_labels("planning", task.repository, task.issue_number,
-                                                    task.delivery_id)))
+    submitter.submit(
+        build_workflow(
+            "facteur-dispatch",
+            name,
+            NAMESPACE,
+            {"payload": "{}"},
+            workflow_labels("planning", task.repository, task.issue_number, task.delivery_id),
+        )
+    )
     assert store.find_run("planning", task.delivery_id) is None
     retried = submit(store, submitter, task)
     assert retried.duplicate is True and retried.name == name
@@ -136,10 +158,15 @@ def test_reply_is_a_cloudevent_for_cloudevents_and_json_for_the_raw_replay() -> 
     from datetime import UTC, datetime
 
     task = planning_task("delivery-1")
-    result = SubmissionResult(NAMESPACE, "codex-planning-proompteng-lab-1636-abc", datetime(2026, 11, 25, tzinfo=UTC),
-                              False)
-    expected = {"namespace": NAMESPACE, "name": result.name, "submittedAt": "2026-11-25T00:00:00.000000Z",
-                "duplicate": False}
+    result = SubmissionResult(
+        NAMESPACE, "codex-planning-proompteng-lab-1636-abc", datetime(2026, 11, 25, tzinfo=UTC), False
+    )
+    expected = {
+        "namespace": NAMESPACE,
+        "name": result.name,
+        "submittedAt": "2026-11-25T00:00:00.000000Z",
+        "duplicate": False,
+    }
     plain = submission_response(result, cloudevent=False, source="dispatch-planning", task=task)
     assert (plain.status, plain.json(), plain.headers["content-type"]) == (202, expected, "application/json")
     reply = submission_response(result, cloudevent=True, source="dispatch-planning", task=task)
@@ -160,13 +187,19 @@ def test_the_workflow_carries_the_trace_it_was_submitted_in(tmp_path: Path) -> N
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
     store.migrate()
     submitter = DryRunSubmitter(tmp_path / "workflows")
-    context = SpanContext(trace_id=0x0AF7651916CD43DD8448EB211C80319C, span_id=0xB7AD6B7169203331,
-                          is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    context = SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
     with trace.use_span(NonRecordingSpan(context)):
         traced = submit(store, submitter, planning_task())
     untraced = submit(store, submitter, planning_task())
     written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "workflows" / NAMESPACE).glob("*.json")}
-    assert written[traced.name]["metadata"]["annotations"][ANNOTATION_TRACEPARENT] == \
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert (
+        written[traced.name]["metadata"]["annotations"][ANNOTATION_TRACEPARENT]
+        == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    )
     assert ANNOTATION_TRACEPARENT not in written[untraced.name]["metadata"]["annotations"]
     store.close()

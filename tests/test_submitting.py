@@ -42,8 +42,9 @@ def world(tmp_path: Path) -> Iterator[tuple[SqliteStore, list[str], FakeGitHub, 
 
 def run_lookups(statements: list[str]) -> int:
     """``find_run``: the store's select of a run by (stage, delivery id)."""
-    return sum(1 for s in statements if "FROM workflow_runs" in s and "delivery_id =" in s and s.lstrip().startswith(
-        "SELECT"))
+    return sum(
+        1 for s in statements if "FROM workflow_runs" in s and "delivery_id =" in s and s.lstrip().startswith("SELECT")
+    )
 
 
 def deliver_twice(handler: object, kind: str, codex_task: object, statements: list[str]) -> list[int]:
@@ -57,26 +58,30 @@ def deliver_twice(handler: object, kind: str, codex_task: object, statements: li
     return counts
 
 
-def test_dispatch_planning_looks_its_run_up_once_per_delivery(world: tuple[SqliteStore, list[str], FakeGitHub,
-                                                                          Path]) -> None:
+def test_dispatch_planning_looks_its_run_up_once_per_delivery(
+    world: tuple[SqliteStore, list[str], FakeGitHub, Path],
+) -> None:
     from codex_pipeline.handlers.dispatch_planning import DispatchPlanning
 
     store, statements, github, tmp = world
-    settings = load_settings(effect_env(f"sqlite:///{tmp / 'state.db'}", tmp, github.url,
-                                        CODEX_PLANNER_LOGIN="planner-bot"))
+    settings = load_settings(
+        effect_env(f"sqlite:///{tmp / 'state.db'}", tmp, github.url, CODEX_PLANNER_LOGIN="planner-bot")
+    )
     client = GitHubClient(TokenAuth("test-token"), api_url=github.url, max_wait=0)
     handler = DispatchPlanning(settings, store, DryRunSubmitter(tmp / "workflows"), github=client)
     number = int(github.add_issue(REPO, "Fix it", "It is broken.")["number"])
     assert deliver_twice(handler, "planning", task("planning", number), statements) == [1, 1]
 
 
-def test_promote_plan_looks_its_run_up_once_per_delivery(world: tuple[SqliteStore, list[str], FakeGitHub,
-                                                                     Path]) -> None:
+def test_promote_plan_looks_its_run_up_once_per_delivery(
+    world: tuple[SqliteStore, list[str], FakeGitHub, Path],
+) -> None:
     from codex_pipeline.handlers.promote_plan import PromotePlan
 
     store, statements, github, tmp = world
-    settings = load_settings(effect_env(f"sqlite:///{tmp / 'state.db'}", tmp, github.url,
-                                        CODEX_PLANNER_LOGIN="planner-bot"))
+    settings = load_settings(
+        effect_env(f"sqlite:///{tmp / 'state.db'}", tmp, github.url, CODEX_PLANNER_LOGIN="planner-bot")
+    )
     client = GitHubClient(TokenAuth("test-token"), api_url=github.url, max_wait=0)
     handler = PromotePlan(settings, store, DryRunSubmitter(tmp / "workflows"), client)
     number = uuid.uuid4().int % 900_000 + 1000
@@ -84,8 +89,9 @@ def test_promote_plan_looks_its_run_up_once_per_delivery(world: tuple[SqliteStor
     assert deliver_twice(handler, "implementation", codex_task, statements) == [1, 1]
 
 
-def test_request_review_looks_its_run_up_once_per_delivery(world: tuple[SqliteStore, list[str], FakeGitHub,
-                                                                       Path]) -> None:
+def test_request_review_looks_its_run_up_once_per_delivery(
+    world: tuple[SqliteStore, list[str], FakeGitHub, Path],
+) -> None:
     from codex_pipeline.handlers.request_review import RequestReview
 
     store, statements, github, tmp = world

@@ -48,8 +48,12 @@ def hostile_body(size: int = 300 * 1024) -> str:
 @pytest.fixture(scope="module")
 def dispatch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningFunction, Path]]:
     tmp = tmp_path_factory.mktemp("transport")
-    env = {"CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
-           "CODEX_DRY_RUN_DIR": str(tmp / "workflows"), "CODEX_LOG_LEVEL": "INFO"}
+    env = {
+        "CODEX_DATABASE_URL": f"sqlite:///{tmp / 'state.db'}",
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
+        "CODEX_LOG_LEVEL": "INFO",
+    }
     running = start_function("dispatch-planning", env, tmp)
     yield running, tmp
     stop_function(running)
@@ -57,12 +61,25 @@ def dispatch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running
 
 def submit(dispatch: tuple[RunningFunction, Path], body: str) -> dict[str, Any]:
     running, tmp = dispatch
-    task = tasks.from_json_dict({
-        "stage": "planning", "prompt": body, "repository": "proompteng/lab", "base": "main", "issueNumber": 77,
-        "issueUrl": "https://github.com/proompteng/lab/issues/77", "issueTitle": "Hostile {{workflow.uid}}",
-        "issueBody": body, "deliveryId": f"transport-{uuid.uuid4().hex[:8]}"})
-    answer = requests.post(f"{running.url}/codex/tasks", data=tasks.to_protobuf(task),
-                           headers={"Content-Type": "application/x-protobuf"}, timeout=30)
+    task = tasks.from_json_dict(
+        {
+            "stage": "planning",
+            "prompt": body,
+            "repository": "proompteng/lab",
+            "base": "main",
+            "issueNumber": 77,
+            "issueUrl": "https://github.com/proompteng/lab/issues/77",
+            "issueTitle": "Hostile {{workflow.uid}}",
+            "issueBody": body,
+            "deliveryId": f"transport-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    answer = requests.post(
+        f"{running.url}/codex/tasks",
+        data=tasks.to_protobuf(task),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=30,
+    )
     assert answer.status_code == 202, answer.text
     name = answer.json()["name"]
     workflow: dict[str, Any] = json.loads((tmp / "workflows" / NAMESPACE / f"{name}.json").read_text())
@@ -74,6 +91,7 @@ _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 def argo_resolve(text: str, parameters: dict[str, str], workflow_name: str) -> str:
     """Argo's substitution of global variables, applied twice as Argo does; anything left is an error."""
+
     def one_pass(value: str) -> str:
         def replace(match: re.Match[str]) -> str:
             expression = match.group(1).strip()
@@ -82,6 +100,7 @@ def argo_resolve(text: str, parameters: dict[str, str], workflow_name: str) -> s
             if expression.startswith("workflow.parameters.") and expression[20:] in parameters:
                 return parameters[expression[20:]]
             raise AssertionError(f"Argo would fail on or evaluate {{{{{match.group(1)}}}}}")
+
         return _EXPRESSION.sub(replace, value)
 
     return one_pass(one_pass(text))
@@ -93,7 +112,8 @@ def planning_template() -> dict[str, Any]:
 
 
 def test_300_kib_issue_reaches_the_prompt_byte_for_byte_and_argo_never_sees_its_braces(
-        dispatch: tuple[RunningFunction, Path], tmp_path: Path) -> None:
+    dispatch: tuple[RunningFunction, Path], tmp_path: Path
+) -> None:
     body = hostile_body()
     workflow = submit(dispatch, body)
     assert schemas.validate(workflow) == []
@@ -121,9 +141,21 @@ def test_300_kib_issue_reaches_the_prompt_byte_for_byte_and_argo_never_sees_its_
     command = [str(files.get(word, word)) for word in command]
     assert command[:3] == ["codex-pipeline", "step", "plan"] and any(str(p) in command for p in files.values())
     env = {key: value for key, value in os.environ.items() if key not in ("PAYLOAD", "EVENT_BODY", "RAW_EVENT")}
-    done = subprocess.run([sys.executable, "-c", "import sys; from codex_pipeline.cli import main; "
-                           "sys.exit(main(sys.argv[1:]))", *command[1:], "--dry-run", "--workdir", str(tmp_path)],
-                          capture_output=True, env=env, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from codex_pipeline.cli import main; sys.exit(main(sys.argv[1:]))",
+            *command[1:],
+            "--dry-run",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     prompt = done.stdout.decode("utf-8")
     assert f"```text\n{body}\n```" in prompt  # fenced as data, every byte as typed
@@ -142,4 +174,6 @@ def test_the_payload_stays_far_below_the_environment_cap_because_it_is_not_in_th
             for template in doc["spec"]["templates"]:
                 for env in (template.get("container") or {}).get("env") or []:
                     assert not re.search(r"parameters\.(payload|eventBody|rawEvent)", str(env.get("value"))), (
-                        path.name, env)
+                        path.name,
+                        env,
+                    )

@@ -20,9 +20,16 @@ int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 def codex_tasks(draw: st.DrawFn) -> pb.CodexTask:
     task = pb.CodexTask(
         stage=draw(st.sampled_from(list(pb.CodexTaskStage.values()))),  # type: ignore[arg-type]
-        prompt=draw(text), repository=draw(text), base=draw(text), head=draw(text),
-        issue_number=draw(int64), issue_url=draw(text), issue_title=draw(text),
-        issue_body=draw(text), sender=draw(text), delivery_id=draw(text),
+        prompt=draw(text),
+        repository=draw(text),
+        base=draw(text),
+        head=draw(text),
+        issue_number=draw(int64),
+        issue_url=draw(text),
+        issue_title=draw(text),
+        issue_body=draw(text),
+        sender=draw(text),
+        delivery_id=draw(text),
     )
     if draw(st.booleans()):
         task.issued_at.FromSeconds(draw(st.integers(min_value=0, max_value=253402300799)))
@@ -94,14 +101,23 @@ def test_json_uses_spec_shapes(task: pb.CodexTask) -> None:
 
 def test_reads_the_spec_review_payload() -> None:
     spec_payload = {
-        "stage": "review", "repository": "proompteng/lab", "issueNumber": 999, "base": "main",
-        "head": "codex/test", "issueUrl": "https://github.com/proompteng/lab/pull/999",
-        "issueTitle": "Codex dry run", "issueBody": "Testing review workflows",
+        "stage": "review",
+        "repository": "proompteng/lab",
+        "issueNumber": 999,
+        "base": "main",
+        "head": "codex/test",
+        "issueUrl": "https://github.com/proompteng/lab/pull/999",
+        "issueTitle": "Codex dry run",
+        "issueBody": "Testing review workflows",
         "reviewContext": {
             "summary": "Two review threads open",
-            "reviewThreads": [{"summary": "Add unit test for webhook",
-                               "url": "https://github.com/proompteng/lab/pull/999#discussion-1",
-                               "author": "octocat"}],
+            "reviewThreads": [
+                {
+                    "summary": "Add unit test for webhook",
+                    "url": "https://github.com/proompteng/lab/pull/999#discussion-1",
+                    "author": "octocat",
+                }
+            ],
             "failingChecks": [{"name": "ci / test", "conclusion": "failure", "url": "https://ci.example.test"}],
         },
     }
@@ -113,20 +129,30 @@ def test_reads_the_spec_review_payload() -> None:
 
 
 def test_reads_planning_smoke_test_aliases_and_enum_names() -> None:
-    task = tasks.from_json_dict({"stage": "CODEX_TASK_STAGE_PLANNING", "repository": "proompteng/lab",
-                                 "issueNumber": 999, "title": "Codex dry run", "body": "Testing orchestration"})
+    task = tasks.from_json_dict(
+        {
+            "stage": "CODEX_TASK_STAGE_PLANNING",
+            "repository": "proompteng/lab",
+            "issueNumber": 999,
+            "title": "Codex dry run",
+            "body": "Testing orchestration",
+        }
+    )
     assert task.stage == pb.CODEX_TASK_STAGE_PLANNING
     assert (task.issue_title, task.issue_body) == ("Codex dry run", "Testing orchestration")
 
 
-@pytest.mark.parametrize(("raw", "content_type", "message"), [
-    (b"\xff\xff\xff", "application/x-protobuf", "not a protobuf"),
-    (b"{not json", "application/json", "not valid JSON"),
-    (b'{"stage": "deploy"}', "application/json", "unknown task stage"),
-    (b'{"issueNumber": "many"}', "application/json", "does not match"),
-    (b"[]", "application/json", "must be an object"),
-    (b"x", "text/plain", "unsupported task content type"),
-])
+@pytest.mark.parametrize(
+    ("raw", "content_type", "message"),
+    [
+        (b"\xff\xff\xff", "application/x-protobuf", "not a protobuf"),
+        (b"{not json", "application/json", "not valid JSON"),
+        (b'{"stage": "deploy"}', "application/json", "unknown task stage"),
+        (b'{"issueNumber": "many"}', "application/json", "does not match"),
+        (b"[]", "application/json", "must be an object"),
+        (b"x", "text/plain", "unsupported task content type"),
+    ],
+)
 def test_undecodable_tasks_are_bad_requests(raw: bytes, content_type: str, message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         tasks.decode(raw, content_type)

@@ -65,22 +65,34 @@ def reader() -> Iterator[Any]:
 
 def points(reader: Any, name: str) -> list[Any]:
     data = reader.get_metrics_data()
-    return [point for resource in data.resource_metrics for scope in resource.scope_metrics
-            for metric in scope.metrics if metric.name == name for point in metric.data.data_points]
+    return [
+        point
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
 
 
 def deliveries(reader: Any) -> Counter[tuple[str, str, str | None]]:
     counted: Counter[tuple[str, str, str | None]] = Counter()
     for point in points(reader, metrics.DELIVERIES):
         attributes = dict(point.attributes)
-        counted[(attributes[metrics.ATTR_FUNCTION], attributes[metrics.ATTR_OUTCOME],
-                 attributes.get(metrics.ATTR_REASON))] += point.value
+        counted[
+            (attributes[metrics.ATTR_FUNCTION], attributes[metrics.ATTR_OUTCOME], attributes.get(metrics.ATTR_REASON))
+        ] += point.value
     return counted
 
 
 def webhook(event: str, body: bytes, delivery: str, secret: str = SECRET) -> Request:
-    headers = {"content-type": "application/json", "x-github-event": event, "x-github-delivery": delivery,
-               "x-hub-signature-256": sign(secret, body), "content-length": str(len(body))}
+    headers = {
+        "content-type": "application/json",
+        "x-github-event": event,
+        "x-github-delivery": delivery,
+        "x-hub-signature-256": sign(secret, body),
+        "content-length": str(len(body)),
+    }
     return Request("POST", "/", Headers(headers), body)
 
 
@@ -96,22 +108,43 @@ def closed_port() -> str:
 
 
 def test_one_trace_from_the_webhook_to_the_step_and_the_deliveries_counted_by_outcome(
-        spans: Any, reader: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("PAYLOAD", "EVENT_BODY", "TRACEPARENT", "OTEL_EXPORTER_OTLP_ENDPOINT", "CODEX_CONFIG_FILE",
-                 "ARGO_WORKFLOW_NAME", "GITHUB_TOKEN", "GH_TOKEN", "DISCORD_BOT_TOKEN"):
+    spans: Any, reader: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in (
+        "PAYLOAD",
+        "EVENT_BODY",
+        "TRACEPARENT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "CODEX_CONFIG_FILE",
+        "ARGO_WORKFLOW_NAME",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "DISCORD_BOT_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
-    with RecordingSink() as raw, RecordingSink() as tasks_sink, RecordingSink() as json_sink, \
-            FakeGitHub(tokens=(TOKEN,)) as github:
+    with (
+        RecordingSink() as raw,
+        RecordingSink() as tasks_sink,
+        RecordingSink() as json_sink,
+        FakeGitHub(tokens=(TOKEN,)) as github,
+    ):
         github.add_repo("acme/widgets")
-        common = {"CODEX_WEBHOOK_SECRET": SECRET, "CODEX_TRIGGER_LOGINS": "octocat", "CODEX_LOG_LEVEL": "WARNING",
-                  "CODEX_SINK_ATTEMPTS": "1", "CODEX_SINK_DEADLINE_SECONDS": "2",
-                  "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
-                  "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows"), "CODEX_GITHUB_TOKEN": TOKEN,
-                  "CODEX_GITHUB_API_URL": github.url}
+        common = {
+            "CODEX_WEBHOOK_SECRET": SECRET,
+            "CODEX_TRIGGER_LOGINS": "octocat",
+            "CODEX_LOG_LEVEL": "WARNING",
+            "CODEX_SINK_ATTEMPTS": "1",
+            "CODEX_SINK_DEADLINE_SECONDS": "2",
+            "CODEX_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+            "CODEX_ARGO_SUBMITTER": "dry-run",
+            "CODEX_DRY_RUN_DIR": str(tmp_path / "workflows"),
+            "CODEX_GITHUB_TOKEN": TOKEN,
+            "CODEX_GITHUB_API_URL": github.url,
+        }
         ingest = ingest_webhook.create_app(load_settings({**common, "K_SINK": raw.url}))
-        router = route_task.create_app(load_settings({**common, "CODEX_TASKS_SINK": tasks_sink.url,
-                                                      "CODEX_TASKS_JSON_SINK": json_sink.url}))
+        router = route_task.create_app(
+            load_settings({**common, "CODEX_TASKS_SINK": tasks_sink.url, "CODEX_TASKS_JSON_SINK": json_sink.url})
+        )
         dispatch = dispatch_planning.create_app(load_settings(common))
         spans.clear()
 
@@ -142,48 +175,95 @@ def test_one_trace_from_the_webhook_to_the_step_and_the_deliveries_counted_by_ou
         payload = tmp_path / "payload.b64"
         payload.write_text(parameters["payload"])
         record = tmp_path / "codex-record"
-        for key, value in {**codex_env(tmp_path / "bin", record, message=PLAN, tmp=tmp_path),
-                           "TRACEPARENT": parameters["traceparent"], "CODEX_GITHUB_TOKEN": TOKEN,
-                           "CODEX_GITHUB_API_URL": github.url, "CODEX_GITHUB_MAX_WAIT_SECONDS": "0"}.items():
+        for key, value in {
+            **codex_env(tmp_path / "bin", record, message=PLAN, tmp=tmp_path),
+            "TRACEPARENT": parameters["traceparent"],
+            "CODEX_GITHUB_TOKEN": TOKEN,
+            "CODEX_GITHUB_API_URL": github.url,
+            "CODEX_GITHUB_MAX_WAIT_SECONDS": "0",
+        }.items():
             monkeypatch.setenv(key, value)
         remote = bare_remote(tmp_path)
-        step = ["step", "plan", "--workdir", str(tmp_path / "lab"), "--workflow-name", workflow["metadata"]["name"],
-                "--remote-url", remote.as_uri(), "--timeout", "30", "--payload-file", str(payload)]
+        step = [
+            "step",
+            "plan",
+            "--workdir",
+            str(tmp_path / "lab"),
+            "--workflow-name",
+            workflow["metadata"]["name"],
+            "--remote-url",
+            remote.as_uri(),
+            "--timeout",
+            "30",
+            "--payload-file",
+            str(payload),
+        ]
         assert main(step) == 0, capsys.readouterr()
         assert github.comments[("acme/widgets", 42)], "the plan was posted"
-        finish = ["step", "finish", "--stage", "plan", "--workflow-name", workflow["metadata"]["name"],
-                  "--workflow-status", "Succeeded", "--payload-file", str(payload)]
+        finish = [
+            "step",
+            "finish",
+            "--stage",
+            "plan",
+            "--workflow-name",
+            workflow["metadata"]["name"],
+            "--workflow-status",
+            "Succeeded",
+            "--payload-file",
+            str(payload),
+        ]
         main(finish)
 
     finished = spans.get_finished_spans()
-    (webhook_span,) = [span for span in finished if span.name == "ingest.webhook"
-                       and span.attributes.get("github.delivery") == "d-trace-1"]
+    (webhook_span,) = [
+        span
+        for span in finished
+        if span.name == "ingest.webhook" and span.attributes.get("github.delivery") == "d-trace-1"
+    ]
     trace_id = webhook_span.context.trace_id
     by_name = {span.name: span for span in finished if span.context.trace_id == trace_id}
-    for name in ("ingest.webhook", "route.task", "facteur.server.codex_tasks", "facteur.orchestrator.plan",
-                 "step.plan", "step.checkout", "step.codex", "github.comment", "step.finish"):
+    for name in (
+        "ingest.webhook",
+        "route.task",
+        "facteur.server.codex_tasks",
+        "facteur.orchestrator.plan",
+        "step.plan",
+        "step.checkout",
+        "step.codex",
+        "github.comment",
+        "step.finish",
+    ):
         assert name in by_name, f"no {name} span in the webhook's trace: {sorted(by_name)}"
     assert by_name["route.task"].parent.span_id == webhook_span.context.span_id
-    (submitting,) = [span for span in finished if span.name == "facteur.orchestrator.plan"
-                     and span.context.trace_id == trace_id and not span.attributes["facteur.codex.duplicate"]]
+    (submitting,) = [
+        span
+        for span in finished
+        if span.name == "facteur.orchestrator.plan"
+        and span.context.trace_id == trace_id
+        and not span.attributes["facteur.codex.duplicate"]
+    ]
     assert by_name["step.plan"].parent.span_id == submitting.context.span_id
     for child in ("step.checkout", "step.codex"):
         assert by_name[child].parent.span_id == by_name["step.plan"].context.span_id
     assert f"{trace_id:032x}" in parameters["traceparent"]
 
-    assert deliveries(reader) == Counter({
-        ("ingest-webhook", "accepted", None): 2,  # issues.opened and push: ingest never judges content
-        ("ingest-webhook", "ignored", "ping"): 1,
-        ("ingest-webhook", "4xx", None): 1,
-        ("ingest-webhook", "5xx", None): 1,
-        ("route-task", "accepted", None): 1,
-        ("route-task", "ignored", "no-rule"): 1,
-        ("dispatch-planning", "accepted", None): 1,
-        ("dispatch-planning", "duplicate", None): 1,
-    })
+    assert deliveries(reader) == Counter(
+        {
+            ("ingest-webhook", "accepted", None): 2,  # issues.opened and push: ingest never judges content
+            ("ingest-webhook", "ignored", "ping"): 1,
+            ("ingest-webhook", "4xx", None): 1,
+            ("ingest-webhook", "5xx", None): 1,
+            ("route-task", "accepted", None): 1,
+            ("route-task", "ignored", "no-rule"): 1,
+            ("dispatch-planning", "accepted", None): 1,
+            ("dispatch-planning", "duplicate", None): 1,
+        }
+    )
     (submission,) = points(reader, metrics.SUBMISSION_DURATION)
-    assert submission.count == 1 and dict(submission.attributes) == {"codex.stage": "planning",
-                                                                     "codex.outcome": "created"}
+    assert submission.count == 1 and dict(submission.attributes) == {
+        "codex.stage": "planning",
+        "codex.outcome": "created",
+    }
     emits = {dict(p.attributes)["codex.outcome"]: p.count for p in points(reader, metrics.EMIT_DURATION)}
     assert emits == {"ok": 3, "failed": 1}
     (agent,) = points(reader, metrics.AGENT_DURATION)
@@ -197,10 +277,12 @@ def test_without_a_collector_nothing_is_recorded_and_no_sdk_is_loaded() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from codex_pipeline.shell import metrics, telemetry; telemetry.setup('x');"
-            "from codex_pipeline.wire.http import Response; metrics.delivery('f', Response(202));"
-            "metrics.emitted(0.1, ok=True); metrics.run_ended('planning', 'succeeded');"
-            "print(metrics.enabled(), any(m.startswith('opentelemetry.sdk') for m in sys.modules))")
+    code = (
+        "import sys; from codex_pipeline.shell import metrics, telemetry; telemetry.setup('x');"
+        "from codex_pipeline.wire.http import Response; metrics.delivery('f', Response(202));"
+        "metrics.emitted(0.1, ok=True); metrics.run_ended('planning', 'succeeded');"
+        "print(metrics.enabled(), any(m.startswith('opentelemetry.sdk') for m in sys.modules))"
+    )
     env = {"PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["False", "False"]
@@ -222,19 +304,29 @@ def test_rate_limit_waits_are_recorded(reader: Any) -> None:
 
 
 def test_step_implement_records_push_and_pull_request_spans_under_its_traceparent(
-        spans: Any, world: World,  # noqa: F811 (the fixture imported above)
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    spans: Any,
+    world: World,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     monkeypatch.setenv("TRACEPARENT", f"00-{trace_id}-{parent}-01")
     world.codex(monkeypatch, edits={"app.py": "def greet():\n    return 'hi'\n"}, message="## Summary\nAdded greet().")
     spans.clear()
-    code, output = _run_step(world, "implement", _implementation(), "github-codex-implementation-t", "impl",
-                             monkeypatch, capsys)
+    code, output = _run_step(
+        world, "implement", _implementation(), "github-codex-implementation-t", "impl", monkeypatch, capsys
+    )
     assert code == 0, output
     in_trace = [span for span in spans.get_finished_spans() if f"{span.context.trace_id:032x}" == trace_id]
     by_name = {span.name: span for span in in_trace}
-    assert {"step.implement", "step.checkout", "step.codex", "step.push", "github.pull_request",
-            "github.comment"} <= set(by_name), sorted(by_name)
+    assert {
+        "step.implement",
+        "step.checkout",
+        "step.codex",
+        "step.push",
+        "github.pull_request",
+        "github.comment",
+    } <= set(by_name), sorted(by_name)
     step = by_name["step.implement"]
     assert f"{step.parent.span_id:016x}" == parent and step.attributes["codex.stage"] == "implementation"
     for child in ("step.checkout", "step.codex", "step.push", "github.pull_request"):
@@ -243,7 +335,8 @@ def test_step_implement_records_push_and_pull_request_spans_under_its_traceparen
 
 
 def test_effect_functions_count_what_they_answer_without_submitting_as_ignored_with_a_reason(
-        reader: Any, tmp_path: Path) -> None:
+    reader: Any, tmp_path: Path
+) -> None:
     from codex_pipeline.handlers import promote_plan
     from tests.task_events import cloudevent, effect_env, task
 
@@ -259,5 +352,6 @@ def test_effect_functions_count_what_they_answer_without_submitting_as_ignored_w
         assert send(off, "planning", task("planning", 1)) == 202
         promote = promote_plan.create_app(load_settings({**env, "CODEX_PLANNER_LOGIN": "codex-bot"}))
         assert send(promote, "implementation", task("implementation", 1)) == 200  # no plan on the issue
-    assert deliveries(reader) == Counter({("dispatch-planning", "ignored", "planning-disabled"): 1,
-                                          ("promote-plan", "ignored", "no-plan"): 1})
+    assert deliveries(reader) == Counter(
+        {("dispatch-planning", "ignored", "planning-disabled"): 1, ("promote-plan", "ignored", "no-plan"): 1}
+    )

@@ -16,8 +16,11 @@ import pytest
 from tests.conftest import free_port
 
 CLI = str(Path(sys.executable).parent / "codex-pipeline")
-CREDS = {"AWS_ACCESS_KEY_ID": "testing-key-id", "AWS_SECRET_ACCESS_KEY": "testing-secret-value",
-         "AWS_DEFAULT_REGION": "us-east-1"}
+CREDS = {
+    "AWS_ACCESS_KEY_ID": "testing-key-id",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-value",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def _tgz(name: str, content: bytes) -> bytes:
@@ -38,13 +41,20 @@ def s3() -> Iterator[tuple[str, Any]]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"])
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
+    )
     client.create_bucket(Bucket="argo-artifacts")
     wf = "github-codex-implementation-ab12"
-    client.put_object(Bucket="argo-artifacts", Key=f"{wf}/{wf}-codex-123/implementation-log.tgz",
-                      Body=_tgz(".codex-implementation.log", b"[agent]\nDone.\n"))
+    client.put_object(
+        Bucket="argo-artifacts",
+        Key=f"{wf}/{wf}-codex-123/implementation-log.tgz",
+        Body=_tgz(".codex-implementation.log", b"[agent]\nDone.\n"),
+    )
     client.put_object(Bucket="argo-artifacts", Key=f"{wf}/{wf}-codex-123/main.log", Body=b"pod log\n")
     client.put_object(Bucket="argo-artifacts", Key=f"{wf}/{wf}-codex-456/.codex-review.log", Body=b"review pass")
     client.put_object(Bucket="argo-artifacts", Key="other-run/x/.codex-plan.log", Body=b"not ours\n")
@@ -56,8 +66,9 @@ def s3() -> Iterator[tuple[str, Any]]:
 
 def _cli(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **CREDS, "CODEX_ARTIFACT_ENDPOINT": endpoint}
-    return subprocess.run([CLI, "transcripts", *args], capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [CLI, "transcripts", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
 
 
 def test_prints_the_runs_codex_logs_from_archives_and_plain_objects(s3: tuple[str, Any]) -> None:
@@ -75,8 +86,10 @@ def test_saves_into_a_folder_per_pod(s3: tuple[str, Any], tmp_path: Path) -> Non
     done = _cli("github-codex-implementation-ab12", "--output", str(tmp_path), endpoint=endpoint)
     assert done.returncode == 0, done.stderr
     saved = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert saved == ["github-codex-implementation-ab12-codex-123/.codex-implementation.log",
-                     "github-codex-implementation-ab12-codex-456/.codex-review.log"]
+    assert saved == [
+        "github-codex-implementation-ab12-codex-123/.codex-implementation.log",
+        "github-codex-implementation-ab12-codex-456/.codex-review.log",
+    ]
 
 
 def test_unknown_run_and_missing_bucket_fail_clearly(s3: tuple[str, Any]) -> None:

@@ -12,21 +12,24 @@ from codex_pipeline.core import untrusted
 from codex_pipeline.core.untrusted import clean, fence, fence_for
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("plain text", "plain text"),
-    ("keep <!-- hidden instruction --> this", "keep  this"),
-    ("multi <!--\nline\n--> comment", "multi  comment"),
-    ("unterminated <!-- hides the rest", "unterminated "),
-    ("zero\u200bwidth\u200d joiners\ufeff", "zerowidth joiners"),
-    ("bidi \u202eevil\u202c and \u2066isolate\u2069", "bidi evil and isolate"),
-    ("tag \U000e0069\U000e0067\U000e006echars", "tag chars"),
-    ("variation\ufe0f \U000e0100selectors", "variation selectors"),
-    ("soft\u00adhyphen and \x07bell\x1b[31m", "softhyphen and bell[31m"),
-    ("crlf\r\nline\rbreaks\ttab", "crlf\nline\nbreaks\ttab"),
-    ("emoji 🚀 and accents café stay", "emoji 🚀 and accents café stay"),
-    (None, ""),
-    (42, ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("plain text", "plain text"),
+        ("keep <!-- hidden instruction --> this", "keep  this"),
+        ("multi <!--\nline\n--> comment", "multi  comment"),
+        ("unterminated <!-- hides the rest", "unterminated "),
+        ("zero\u200bwidth\u200d joiners\ufeff", "zerowidth joiners"),
+        ("bidi \u202eevil\u202c and \u2066isolate\u2069", "bidi evil and isolate"),
+        ("tag \U000e0069\U000e0067\U000e006echars", "tag chars"),
+        ("variation\ufe0f \U000e0100selectors", "variation selectors"),
+        ("soft\u00adhyphen and \x07bell\x1b[31m", "softhyphen and bell[31m"),
+        ("crlf\r\nline\rbreaks\ttab", "crlf\nline\nbreaks\ttab"),
+        ("emoji 🚀 and accents café stay", "emoji 🚀 and accents café stay"),
+        (None, ""),
+        (42, ""),
+    ],
+)
 def test_clean(raw: object, expected: str) -> None:
     assert clean(raw) == expected
 

@@ -55,16 +55,45 @@ def main(argv: list[str]) -> int:
     mode = os.environ.get("FAKE_CODEX_MODE", "ok")
     emit({"type": "thread.started", "thread_id": "0199a213-81c0-7800-8aa1-bbab2a035a53"})
     emit({"type": "turn.started"})
-    emit({"type": "item.completed", "item": {"id": "item_0", "type": "reasoning",
-                                              "text": "**Reading the task**\n\nLooking at the repository layout."}})
-    emit({"type": "item.started", "item": {"id": "item_1", "type": "command_execution", "command": "bash -lc ls",
-                                            "aggregated_output": "", "exit_code": None, "status": "in_progress"}})
+    emit(
+        {
+            "type": "item.completed",
+            "item": {
+                "id": "item_0",
+                "type": "reasoning",
+                "text": "**Reading the task**\n\nLooking at the repository layout.",
+            },
+        }
+    )
+    emit(
+        {
+            "type": "item.started",
+            "item": {
+                "id": "item_1",
+                "type": "command_execution",
+                "command": "bash -lc ls",
+                "aggregated_output": "",
+                "exit_code": None,
+                "status": "in_progress",
+            },
+        }
+    )
     listing = "\n".join(sorted(p.name for p in Path.cwd().iterdir() if not p.name.startswith(".")))
     if os.environ.get("FAKE_CODEX_PRINT"):  # a command whose output carries some text (e.g. a leaked secret)
         listing += "\n" + os.environ["FAKE_CODEX_PRINT"]
-    emit({"type": "item.completed", "item": {"id": "item_1", "type": "command_execution", "command": "bash -lc ls",
-                                              "aggregated_output": listing + "\n", "exit_code": 0,
-                                              "status": "completed"}})
+    emit(
+        {
+            "type": "item.completed",
+            "item": {
+                "id": "item_1",
+                "type": "command_execution",
+                "command": "bash -lc ls",
+                "aggregated_output": listing + "\n",
+                "exit_code": 0,
+                "status": "completed",
+            },
+        }
+    )
     todo = [{"text": "Read the plan", "completed": True}, {"text": "Edit the code", "completed": False}]
     emit({"type": "item.started", "item": {"id": "item_9", "type": "todo_list", "items": todo}})
     if mode == "probe":
@@ -89,14 +118,32 @@ def main(argv: list[str]) -> int:
             kind = "update" if path.exists() else "add"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
-            emit({"type": "item.completed", "item": {"id": f"item_s{index}", "type": "file_change",
-                                                      "changes": [{"path": str(path), "kind": kind}],
-                                                      "status": "completed"}})
+            emit(
+                {
+                    "type": "item.completed",
+                    "item": {
+                        "id": f"item_s{index}",
+                        "type": "file_change",
+                        "changes": [{"path": str(path), "kind": kind}],
+                        "status": "completed",
+                    },
+                }
+            )
         if step.get("command"):
             command, code = step["command"]
-            emit({"type": "item.completed", "item": {"id": f"item_c{index}", "type": "command_execution",
-                                                      "command": command, "aggregated_output": "", "exit_code": code,
-                                                      "status": "completed"}})
+            emit(
+                {
+                    "type": "item.completed",
+                    "item": {
+                        "id": f"item_c{index}",
+                        "type": "command_execution",
+                        "command": command,
+                        "aggregated_output": "",
+                        "exit_code": code,
+                        "status": "completed",
+                    },
+                }
+            )
     edits = json.loads(os.environ.get("FAKE_CODEX_EDITS", "{}"))
     changes = []
     for name, content in edits.items():
@@ -106,26 +153,56 @@ def main(argv: list[str]) -> int:
         path.write_text(content)
         changes.append({"path": str(path), "kind": kind})
     if changes:
-        emit({"type": "item.completed", "item": {"id": "item_2", "type": "file_change", "changes": changes,
-                                                  "status": "completed"}})
-        emit({"type": "item.completed", "item": {"id": "item_3", "type": "command_execution",
-                                                  "command": "bash -lc 'python -m pytest -q'",
-                                                  "aggregated_output": "3 passed in 0.12s\n", "exit_code": 0,
-                                                  "status": "completed"}})
+        emit(
+            {
+                "type": "item.completed",
+                "item": {"id": "item_2", "type": "file_change", "changes": changes, "status": "completed"},
+            }
+        )
+        emit(
+            {
+                "type": "item.completed",
+                "item": {
+                    "id": "item_3",
+                    "type": "command_execution",
+                    "command": "bash -lc 'python -m pytest -q'",
+                    "aggregated_output": "3 passed in 0.12s\n",
+                    "exit_code": 0,
+                    "status": "completed",
+                },
+            }
+        )
     if os.environ.get("FAKE_CODEX_COMMIT"):  # Codex in yolo mode sometimes commits by itself
         import subprocess
 
         subprocess.run(["git", "add", "--all"], check=True)
-        subprocess.run(["git", "-c", "user.name=codex", "-c", "user.email=codex@example.test", "commit", "-q", "-m",
-                        os.environ["FAKE_CODEX_COMMIT"]], check=True)
-    emit({"type": "item.completed", "item": {"id": "item_9", "type": "todo_list",
-                                              "items": [{**entry, "completed": True} for entry in todo]}})
+        subprocess.run(
+            [
+                "git",
+                "-c",
+                "user.name=codex",
+                "-c",
+                "user.email=codex@example.test",
+                "commit",
+                "-q",
+                "-m",
+                os.environ["FAKE_CODEX_COMMIT"],
+            ],
+            check=True,
+        )
+    emit(
+        {
+            "type": "item.completed",
+            "item": {"id": "item_9", "type": "todo_list", "items": [{**entry, "completed": True} for entry in todo]},
+        }
+    )
     if mode != "silent":
         message_file = os.environ.get("FAKE_CODEX_MESSAGE_FILE")
         message = Path(message_file).read_text() if message_file else "Done: made the requested change."
         emit({"type": "item.completed", "item": {"id": "item_4", "type": "agent_message", "text": message}})
-    emit({"type": "turn.completed", "usage": {"input_tokens": 24763, "cached_input_tokens": 24448,
-                                              "output_tokens": 122}})
+    emit(
+        {"type": "turn.completed", "usage": {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}}
+    )
     return 0
 
 
@@ -151,8 +228,9 @@ def probe(argv: list[str]) -> dict[str, object]:
 
     report: dict[str, object] = {"uid": os.getuid(), "ppid": os.getppid(), "environ": dict(os.environ)}
     pids = ["1", str(os.getppid()), *sorted(p for p in os.listdir("/proc") if p.isdigit())]
-    report["proc_environ"] = {pid: _read(Path("/proc", pid, "environ")) for pid in dict.fromkeys(pids)
-                              if pid != str(os.getpid())}
+    report["proc_environ"] = {
+        pid: _read(Path("/proc", pid, "environ")) for pid in dict.fromkeys(pids) if pid != str(os.getpid())
+    }
     files: dict[str, str] = {}
     for entry in filter(None, os.environ.get("FAKE_CODEX_PROBE_PATHS", "").split(",")):
         root = Path(entry)
@@ -183,8 +261,12 @@ def probe(argv: list[str]) -> dict[str, object]:
     base = next((m.group(1) for a in argv if (m := re.search(r'base_url = "([^"]+)"', a))), None)
     report["model_base_url"] = base
     if base:
-        request = urllib.request.Request(f"{base}/responses", data=b'{"model": "m", "stream": true, "input": "hi"}',
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            f"{base}/responses",
+            data=b'{"model": "m", "stream": true, "input": "hi"}',
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 report["model_call"] = f"{answer.status} {answer.read().decode()}"

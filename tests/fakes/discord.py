@@ -24,8 +24,12 @@ from tests.fakes.httpserver import Answer, FakeServer, Recorded
 
 
 class FakeDiscord(FakeServer):
-    def __init__(self, *, token: str = "discord-bot-token",  # noqa: S107 - a fake's credential
-                 guild_id: str = "1100000000000000001") -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "discord-bot-token",  # noqa: S107 - a fake's credential
+        guild_id: str = "1100000000000000001",
+    ) -> None:
         super().__init__()
         self.token = token
         self.guild_id = guild_id
@@ -66,10 +70,18 @@ class FakeDiscord(FakeServer):
         return status, {"content-type": "application/json", **(headers or {})}, json.dumps(payload).encode()
 
     def _rate_limited(self, wait: float) -> Answer:
-        return self._json(429, {"message": "You are being rate limited.", "retry_after": wait, "global": False},
-                          {"Retry-After": str(max(1, round(wait))), "X-RateLimit-Limit": "5",
-                           "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(wait),
-                           "X-RateLimit-Bucket": "80c17d2f203122d936070c88c8d10f33", "X-RateLimit-Scope": "user"})
+        return self._json(
+            429,
+            {"message": "You are being rate limited.", "retry_after": wait, "global": False},
+            {
+                "Retry-After": str(max(1, round(wait))),
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset-After": str(wait),
+                "X-RateLimit-Bucket": "80c17d2f203122d936070c88c8d10f33",
+                "X-RateLimit-Scope": "user",
+            },
+        )
 
     def _followup(self, recorded: Recorded, application_id: str, token: str) -> Answer:
         if self.interaction_tokens.get(token) != application_id:
@@ -82,10 +94,17 @@ class FakeDiscord(FakeServer):
         content = str(body.get("content", ""))
         if not content or len(content) > 2000:
             return self._json(400, {"message": "Invalid Form Body", "code": 50035})
-        message = {"id": self._id(), "type": 0, "channel_id": "1100000000000000777", "content": content,
-                   "flags": body.get("flags", 0), "webhook_id": application_id,
-                   "author": {"id": application_id, "username": "codex", "bot": True},
-                   "timestamp": "2026-11-25T12:00:00.000000+00:00", "allowed_mentions": body.get("allowed_mentions")}
+        message = {
+            "id": self._id(),
+            "type": 0,
+            "channel_id": "1100000000000000777",
+            "content": content,
+            "flags": body.get("flags", 0),
+            "webhook_id": application_id,
+            "author": {"id": application_id, "username": "codex", "bot": True},
+            "timestamp": "2026-11-25T12:00:00.000000+00:00",
+            "allowed_mentions": body.get("allowed_mentions"),
+        }
         self.followups.append(message)
         return self._json(200, message)
 
@@ -103,13 +122,32 @@ class FakeDiscord(FakeServer):
                 return self._json(self.fail_channels_with, {"message": "Missing Permissions", "code": 50013})
             name = str(body.get("name", ""))
             if not name or len(name) > 100 or name != name.lower():
-                return self._json(400, {"message": "Invalid Form Body", "code": 50035,
-                                        "errors": {"name": {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH",
-                                                                         "message": "Must be between 1 and 100"}]}}})
-            channel = {"id": self._id(), "type": body.get("type", 0), "guild_id": self.guild_id, "name": name,
-                       "position": len(self.channels), "permission_overwrites": [], "nsfw": False,
-                       "parent_id": body.get("parent_id"), "topic": body.get("topic"), "last_message_id": None,
-                       "rate_limit_per_user": 0, "flags": 0}
+                return self._json(
+                    400,
+                    {
+                        "message": "Invalid Form Body",
+                        "code": 50035,
+                        "errors": {
+                            "name": {
+                                "_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 100"}]
+                            }
+                        },
+                    },
+                )
+            channel = {
+                "id": self._id(),
+                "type": body.get("type", 0),
+                "guild_id": self.guild_id,
+                "name": name,
+                "position": len(self.channels),
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": body.get("parent_id"),
+                "topic": body.get("topic"),
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+            }
             self.channels[channel["id"]] = channel
             return self._json(201, channel)
         if m := re.fullmatch(r"/api/v10/channels/(\d+)/messages", path):
@@ -120,13 +158,34 @@ class FakeDiscord(FakeServer):
                 return self._rate_limited(self.rate_limits.pop(0))
             content = str(body.get("content", ""))
             if len(content) > 2000:
-                return self._json(400, {"message": "Invalid Form Body", "code": 50035, "errors": {"content": {
-                    "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}})
-            message = {"id": self._id(), "type": 0, "channel_id": channel_id, "content": content,
-                       "author": {"id": "1300000000000000001", "username": "codex", "bot": True},
-                       "mentions": [], "mention_everyone": False, "attachments": [], "embeds": [],
-                       "timestamp": "2026-11-25T12:00:00.000000+00:00", "edited_timestamp": None,
-                       "allowed_mentions": body.get("allowed_mentions")}
+                return self._json(
+                    400,
+                    {
+                        "message": "Invalid Form Body",
+                        "code": 50035,
+                        "errors": {
+                            "content": {
+                                "_errors": [
+                                    {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                                ]
+                            }
+                        },
+                    },
+                )
+            message = {
+                "id": self._id(),
+                "type": 0,
+                "channel_id": channel_id,
+                "content": content,
+                "author": {"id": "1300000000000000001", "username": "codex", "bot": True},
+                "mentions": [],
+                "mention_everyone": False,
+                "attachments": [],
+                "embeds": [],
+                "timestamp": "2026-11-25T12:00:00.000000+00:00",
+                "edited_timestamp": None,
+                "allowed_mentions": body.get("allowed_mentions"),
+            }
             self.messages.setdefault(channel_id, []).append(message)
             return self._json(200, message)
         return self._json(404, {"message": "404: Not Found", "code": 0})

@@ -31,14 +31,21 @@ class GitHTTPRemote(FakeServer):
             self.refused += 1
             return 401, {"www-authenticate": 'Basic realm="GitHub"'}, b"Invalid username or token.\n"
         parts = urlsplit(recorded.path)
-        env = {"PATH": "/usr/bin:/bin", "GIT_PROJECT_ROOT": str(self.root), "GIT_HTTP_EXPORT_ALL": "1",
-               "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "REQUEST_METHOD": recorded.method,
-               "CONTENT_TYPE": recorded.headers.get("content-type", ""), "REMOTE_USER": "x-access-token",
-               "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": str(len(recorded.body)),
-               "HTTP_CONTENT_ENCODING": recorded.headers.get("content-encoding", ""),
-               "GIT_PROTOCOL": recorded.headers.get("git-protocol", "")}
-        done = subprocess.run(["git", "http-backend"], input=recorded.body, env=env, capture_output=True,
-                              check=False)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": parts.path,
+            "QUERY_STRING": parts.query,
+            "REQUEST_METHOD": recorded.method,
+            "CONTENT_TYPE": recorded.headers.get("content-type", ""),
+            "REMOTE_USER": "x-access-token",
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_LENGTH": str(len(recorded.body)),
+            "HTTP_CONTENT_ENCODING": recorded.headers.get("content-encoding", ""),
+            "GIT_PROTOCOL": recorded.headers.get("git-protocol", ""),
+        }
+        done = subprocess.run(["git", "http-backend"], input=recorded.body, env=env, capture_output=True, check=False)
         head, _, body = done.stdout.partition(b"\r\n\r\n")
         status, headers = 200, {}
         for line in head.decode("latin-1").split("\r\n"):

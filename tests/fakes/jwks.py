@@ -32,13 +32,24 @@ class SigningKey:
         found: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(self.private.public_key()))
         return {**found, "kid": self.kid, "use": "sig", "alg": "RS256"}
 
-    def token(self, audience: str, *, namespace: str = "codex",
-              account: str = "route-task-oidc-eventing.knative.dev-trigger", issuer: str = ISSUER,
-              lifetime: int = 3600, **overrides: Any) -> str:
+    def token(
+        self,
+        audience: str,
+        *,
+        namespace: str = "codex",
+        account: str = "route-task-oidc-eventing.knative.dev-trigger",
+        issuer: str = ISSUER,
+        lifetime: int = 3600,
+        **overrides: Any,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": issuer, "sub": f"system:serviceaccount:{namespace}:{account}", "aud": [audience],
-            "exp": now + lifetime, "iat": now, "nbf": now,
+            "iss": issuer,
+            "sub": f"system:serviceaccount:{namespace}:{account}",
+            "aud": [audience],
+            "exp": now + lifetime,
+            "iat": now,
+            "nbf": now,
             "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": account, "uid": str(uuid.uuid4())}},
         }
         claims.update(overrides)

@@ -31,15 +31,30 @@ from tests.fakes.httpserver import Answer, FakeServer, Recorded
 TOKEN = "fake-service-account-token"
 _COLLECTION = re.compile(r"^/apis/argoproj\.io/v1alpha1/namespaces/([^/]+)/workflows/?$")
 _ITEM = re.compile(r"^/apis/argoproj\.io/v1alpha1/namespaces/([^/]+)/workflows/([^/?]+)$")
-_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 415: "UnsupportedMediaType",
-            422: "Invalid",
-            429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+_REASONS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "AlreadyExists",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
 
 
 def status_body(code: int, message: str, *, name: str | None = None, reason: str | None = None) -> bytes:
     """A ``meta.k8s.io/v1`` Status as the API server writes it for a failure."""
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": reason or _REASONS.get(code, "Unknown"), "code": code}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason or _REASONS.get(code, "Unknown"),
+        "code": code,
+    }
     if name is not None:
         body["details"] = {"name": name, "group": "argoproj.io", "kind": "workflows"}
     return json.dumps(body).encode()
@@ -60,17 +75,21 @@ def self_signed_certificate() -> tuple[bytes, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
     now = datetime.now(UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    return (certificate.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
+    return (
+        certificate.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
 
 
 class FakeKubernetes(FakeServer):
@@ -116,13 +135,20 @@ class FakeKubernetes(FakeServer):
         return [r for r in self.requests if r.method == "PATCH"]
 
     def kubeconfig(self, path: Path, *, namespace: str = "argo-workflows") -> Path:
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "submitter", "user": {"token": self.token}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "submitter",
-                                                      "namespace": namespace}}],
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "submitter", "user": {"token": self.token}}],
+                    "contexts": [
+                        {"name": "fake", "context": {"cluster": "fake", "user": "submitter", "namespace": namespace}}
+                    ],
+                }
+            )
+        )
         return path
 
     def answer(self, recorded: Recorded) -> Answer:
@@ -141,8 +167,8 @@ class FakeKubernetes(FakeServer):
             ns = matched.group(1) if matched else "default"
             message = {
                 403: f'workflows.argoproj.io is forbidden: User "system:serviceaccount:codex:codex-workflow-'
-                     f'submitter" cannot create resource "workflows" in API group "argoproj.io" in the '
-                     f'namespace "{ns}"',
+                f'submitter" cannot create resource "workflows" in API group "argoproj.io" in the '
+                f'namespace "{ns}"',
                 500: "Internal error occurred: etcdserver: request timed out",
                 422: 'Workflow.argoproj.io "x" is invalid: spec.workflowTemplateRef: Required value',
             }.get(refused, "refused")
@@ -155,8 +181,11 @@ class FakeKubernetes(FakeServer):
             with self._state:
                 stored = self.workflows.get((item.group(1), item.group(2)))
             if stored is None:
-                return 404, json_headers, status_body(
-                    404, f'workflows.argoproj.io "{item.group(2)}" not found', name=item.group(2))
+                return (
+                    404,
+                    json_headers,
+                    status_body(404, f'workflows.argoproj.io "{item.group(2)}" not found', name=item.group(2)),
+                )
             return 200, json_headers, json.dumps(stored).encode()
         if item and recorded.method == "PATCH":
             return self._patch(item.group(1), item.group(2), recorded)
@@ -166,15 +195,24 @@ class FakeKubernetes(FakeServer):
         json_headers = {"content-type": "application/json"}
         media = recorded.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "application/merge-patch+json":
-            return 415, json_headers, status_body(
-                415, f"the body of the request was in an unknown format - accepted media types include: "
-                     f"application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml "
-                     f"(got {media or 'none'})")
+            return (
+                415,
+                json_headers,
+                status_body(
+                    415,
+                    f"the body of the request was in an unknown format - accepted media types include: "
+                    f"application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml "
+                    f"(got {media or 'none'})",
+                ),
+            )
         try:
             patch = json.loads(recorded.body)
         except ValueError:
-            return 400, json_headers, status_body(400, "the body of the request was in an unknown format",
-                                                  reason="BadRequest")
+            return (
+                400,
+                json_headers,
+                status_body(400, "the body of the request was in an unknown format", reason="BadRequest"),
+            )
         with self._state:
             stored = self.workflows.get((namespace, name))
             if stored is None:
@@ -183,7 +221,8 @@ class FakeKubernetes(FakeServer):
             self._version += 1
             patched["metadata"]["resourceVersion"] = str(self._version)
             patched["metadata"]["generation"] = int(stored["metadata"].get("generation", 1)) + (
-                patched.get("spec") != stored.get("spec"))
+                patched.get("spec") != stored.get("spec")
+            )
             self.workflows[(namespace, name)] = patched
         return 200, json_headers, json.dumps(patched).encode()
 
@@ -192,25 +231,36 @@ class FakeKubernetes(FakeServer):
         try:
             body = json.loads(raw)
         except ValueError:
-            return 400, json_headers, status_body(400, "the body of the request was in an unknown format",
-                                                  reason="BadRequest")
+            return (
+                400,
+                json_headers,
+                status_body(400, "the body of the request was in an unknown format", reason="BadRequest"),
+            )
         metadata = body.get("metadata") or {}
         name = metadata.get("name")
         if not name:
             return 422, json_headers, status_body(422, "metadata.name: Required value")
         if metadata.get("namespace", namespace) != namespace:
-            return 400, json_headers, status_body(
-                400, "the namespace of the provided object does not match the namespace sent on the request",
-                reason="BadRequest")
+            return (
+                400,
+                json_headers,
+                status_body(
+                    400,
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                    reason="BadRequest",
+                ),
+            )
         with self._state:
             if (namespace, name) in self.workflows:
-                return 409, json_headers, status_body(
-                    409, f'workflows.argoproj.io "{name}" already exists', name=name)
+                return 409, json_headers, status_body(409, f'workflows.argoproj.io "{name}" already exists', name=name)
             self._version += 1
             stored = json.loads(raw)
             stored["metadata"] = {
-                **metadata, "namespace": namespace, "uid": str(uuid.uuid4()),
-                "resourceVersion": str(self._version), "generation": 1,
+                **metadata,
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "resourceVersion": str(self._version),
+                "generation": 1,
                 "creationTimestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             self.workflows[(namespace, name)] = stored

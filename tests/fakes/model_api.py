@@ -24,14 +24,24 @@ class FakeModelAPI(FakeServer):
 
     def answer(self, recorded: Recorded) -> Answer:
         if recorded.headers.get("authorization") != f"Bearer {self.api_key}":
-            error = {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                               "param": None, "code": "invalid_api_key"}}
+            error = {
+                "error": {
+                    "message": "Incorrect API key provided.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            }
             return 401, {"content-type": "application/json"}, json.dumps(error).encode()
         if recorded.method != "POST" or not recorded.path.endswith("/responses"):
             return 404, {"content-type": "application/json"}, b'{"error": {"message": "not found"}}'
         response = {"id": "resp_fake", "object": "response", "status": "in_progress", "model": "gpt-5.1-codex-max"}
-        body = (_sse("response.created", {"response": response})
-                + _sse("response.output_text.delta", {"item_id": "msg_1", "output_index": 0, "content_index": 0,
-                                                      "delta": "hello from the model"})
-                + _sse("response.completed", {"response": {**response, "status": "completed"}}))
+        body = (
+            _sse("response.created", {"response": response})
+            + _sse(
+                "response.output_text.delta",
+                {"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "hello from the model"},
+            )
+            + _sse("response.completed", {"response": {**response, "status": "completed"}})
+        )
         return 200, {"content-type": "text/event-stream"}, body

@@ -52,8 +52,14 @@ def user(login: str = "octocat", *, user_id: int | None = None, kind: str = "Use
     }
 
 
-def repository(full_name: str = FULL_NAME, *, repo_id: int = REPO_ID, default_branch: str = "main",
-               fork: bool = False, private: bool = False) -> dict[str, Any]:
+def repository(
+    full_name: str = FULL_NAME,
+    *,
+    repo_id: int = REPO_ID,
+    default_branch: str = "main",
+    fork: bool = False,
+    private: bool = False,
+) -> dict[str, Any]:
     owner, name = full_name.split("/", 1)
     return {
         "id": repo_id,
@@ -90,8 +96,12 @@ def _envelope(action: str | None, sender: str, repo: dict[str, Any] | None) -> d
         payload["action"] = action
     payload["repository"] = repo
     payload["organization"] = {
-        "login": owner, "id": 9_100_001, "node_id": "O_kgDOB0x1", "url": f"{API}/orgs/{owner}",
-        "repos_url": f"{API}/orgs/{owner}/repos", "description": None,
+        "login": owner,
+        "id": 9_100_001,
+        "node_id": "O_kgDOB0x1",
+        "url": f"{API}/orgs/{owner}",
+        "repos_url": f"{API}/orgs/{owner}/repos",
+        "description": None,
     }
     payload["sender"] = user(sender, kind="Bot" if sender.endswith("[bot]") else "User")
     payload["installation"] = {"id": 51_234_567, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNTEyMzQ1Njc="}
@@ -100,13 +110,28 @@ def _envelope(action: str | None, sender: str, repo: dict[str, Any] | None) -> d
 
 def label(name: str, *, color: str = "0e8a16") -> dict[str, Any]:
     lid = _next_id()
-    return {"id": lid, "node_id": f"LA_kwDO{lid}", "url": f"{API}/repos/{FULL_NAME}/labels/{name}",
-            "name": name, "color": color, "default": False, "description": None}
+    return {
+        "id": lid,
+        "node_id": f"LA_kwDO{lid}",
+        "url": f"{API}/repos/{FULL_NAME}/labels/{name}",
+        "name": name,
+        "color": color,
+        "default": False,
+        "description": None,
+    }
 
 
-def issue(number: int = 42, *, title: str = "Add retry to the widget exporter", body: str | None = None,
-          author: str = "octocat", labels: list[str] | None = None, state: str = "open",
-          pull_request: bool = False, full_name: str = FULL_NAME) -> dict[str, Any]:
+def issue(
+    number: int = 42,
+    *,
+    title: str = "Add retry to the widget exporter",
+    body: str | None = None,
+    author: str = "octocat",
+    labels: list[str] | None = None,
+    state: str = "open",
+    pull_request: bool = False,
+    full_name: str = FULL_NAME,
+) -> dict[str, Any]:
     """An issue object; ``pull_request=True`` makes it the issue side of a PR (as comments see it)."""
     kind = "pull" if pull_request else "issues"
     iid = _next_id()
@@ -134,8 +159,9 @@ def issue(number: int = 42, *, title: str = "Add retry to the widget exporter", 
         "closed_at": None,
         "author_association": "MEMBER",
         "active_lock_reason": None,
-        "body": body if body is not None else (
-            "The exporter gives up after the first timeout.\n\n## Scope\n- retry with backoff\n- a test"),
+        "body": body
+        if body is not None
+        else ("The exporter gives up after the first timeout.\n\n## Scope\n- retry with backoff\n- a test"),
         "reactions": {"url": f"{API}/repos/{full_name}/issues/{number}/reactions", "total_count": 0},
         "timeline_url": f"{API}/repos/{full_name}/issues/{number}/timeline",
         "state_reason": None,
@@ -152,17 +178,32 @@ def issue(number: int = 42, *, title: str = "Add retry to the widget exporter", 
     return data
 
 
-def issues_opened(number: int = 42, *, sender: str = "octocat", title: str = "Add retry to the widget exporter",
-                  body: str | None = None, repo: dict[str, Any] | None = None) -> dict[str, Any]:
+def issues_opened(
+    number: int = 42,
+    *,
+    sender: str = "octocat",
+    title: str = "Add retry to the widget exporter",
+    body: str | None = None,
+    repo: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     payload = _envelope("opened", sender, repo)
-    payload["issue"] = issue(number, title=title, body=body, author=sender,
-                             full_name=payload["repository"]["full_name"])
+    payload["issue"] = issue(
+        number, title=title, body=body, author=sender, full_name=payload["repository"]["full_name"]
+    )
     return payload
 
 
-def issues_labeled(label_name: str = "codex", number: int = 42, *, sender: str = "octocat",
-                   author: str = "someone", title: str = "Add retry to the widget exporter",
-                   body: str | None = None, state: str = "open", action: str = "labeled") -> dict[str, Any]:
+def issues_labeled(
+    label_name: str = "codex",
+    number: int = 42,
+    *,
+    sender: str = "octocat",
+    author: str = "someone",
+    title: str = "Add retry to the widget exporter",
+    body: str | None = None,
+    state: str = "open",
+    action: str = "labeled",
+) -> dict[str, Any]:
     """``issues.labeled`` (or ``unlabeled`` with ``action``): the issue already lists the label."""
     payload = _envelope(action, sender, None)
     labels = [label_name] if action == "labeled" else []
@@ -171,8 +212,15 @@ def issues_labeled(label_name: str = "codex", number: int = 42, *, sender: str =
     return payload
 
 
-def comment(body: str, *, author: str = "octocat", association: str = "MEMBER", number: int = 42,
-            pull_request: bool = False, full_name: str = FULL_NAME) -> dict[str, Any]:
+def comment(
+    body: str,
+    *,
+    author: str = "octocat",
+    association: str = "MEMBER",
+    number: int = 42,
+    pull_request: bool = False,
+    full_name: str = FULL_NAME,
+) -> dict[str, Any]:
     cid = _next_id()
     kind = "pull" if pull_request else "issues"
     return {
@@ -191,9 +239,18 @@ def comment(body: str, *, author: str = "octocat", association: str = "MEMBER", 
     }
 
 
-def issue_comment(body: str, *, author: str = "octocat", association: str = "MEMBER", number: int = 42,
-                  on_pr: bool = False, action: str = "created", title: str = "Add retry to the widget exporter",
-                  issue_body: str | None = None, sender: str | None = None) -> dict[str, Any]:
+def issue_comment(
+    body: str,
+    *,
+    author: str = "octocat",
+    association: str = "MEMBER",
+    number: int = 42,
+    on_pr: bool = False,
+    action: str = "created",
+    title: str = "Add retry to the widget exporter",
+    issue_body: str | None = None,
+    sender: str | None = None,
+) -> dict[str, Any]:
     """``issue_comment`` on an issue, or on a PR with ``on_pr`` (no head/base: GitHub omits them).
 
     ``edited`` carries ``changes.body.from``; ``deleted`` carries the comment as it was.
@@ -210,10 +267,18 @@ def _ref(ref: str, sha: str, repo: dict[str, Any], owner: str) -> dict[str, Any]
     return {"label": f"{owner}:{ref}", "ref": ref, "sha": sha, "user": user(owner), "repo": repo}
 
 
-def pull_request(number: int = 57, *, head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter",
-                 base_ref: str = "main", fork: bool = False, title: str = "Add retry to the widget exporter",
-                 body: str = "Closes #42", draft: bool = True, author: str = "tuslagch",
-                 head_sha: str = "6dcb09b5b57875f334f61aebed695e2e4193db5e") -> dict[str, Any]:
+def pull_request(
+    number: int = 57,
+    *,
+    head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter",
+    base_ref: str = "main",
+    fork: bool = False,
+    title: str = "Add retry to the widget exporter",
+    body: str = "Closes #42",
+    draft: bool = True,
+    author: str = "tuslagch",
+    head_sha: str = "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+) -> dict[str, Any]:
     base_repo = repository()
     head_repo = repository("forker/widgets", repo_id=REPO_ID + 9, fork=True) if fork else base_repo
     head_owner = "forker" if fork else OWNER
@@ -253,9 +318,15 @@ def pull_request(number: int = 57, *, head_ref: str = "codex/issue-42-add-retry-
     }
 
 
-def pull_request_event(action: str = "synchronize", *, number: int = 57,
-                       head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter", base_ref: str = "main",
-                       fork: bool = False, sender: str = "tuslagch") -> dict[str, Any]:
+def pull_request_event(
+    action: str = "synchronize",
+    *,
+    number: int = 57,
+    head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter",
+    base_ref: str = "main",
+    fork: bool = False,
+    sender: str = "tuslagch",
+) -> dict[str, Any]:
     payload = _envelope(action, sender, None)
     payload["number"] = number
     payload["pull_request"] = pull_request(number, head_ref=head_ref, base_ref=base_ref, fork=fork)
@@ -267,6 +338,7 @@ def pull_request_event(action: str = "synchronize", *, number: int = 57,
 
 def _minimal_pr(number: int, head_ref: str, base_ref: str, head_repo_id: int = REPO_ID) -> dict[str, Any]:
     """The short PR objects check suites and runs list (refs, shas and repo ids only)."""
+
     def repo(rid: int, name: str) -> dict[str, Any]:
         return {"id": rid, "url": f"{API}/repos/{name}", "name": name.split("/")[1]}
 
@@ -274,15 +346,22 @@ def _minimal_pr(number: int, head_ref: str, base_ref: str, head_repo_id: int = R
         "url": f"{API}/repos/{FULL_NAME}/pulls/{number}",
         "id": _next_id(),
         "number": number,
-        "head": {"ref": head_ref, "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
-                 "repo": repo(head_repo_id, FULL_NAME)},
+        "head": {
+            "ref": head_ref,
+            "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+            "repo": repo(head_repo_id, FULL_NAME),
+        },
         "base": {"ref": base_ref, "sha": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", "repo": repo(REPO_ID, FULL_NAME)},
     }
 
 
-def check_suite(*, head_branch: str | None = "codex/issue-42-add-retry-to-the-widget-exporter",
-                pulls: list[tuple[int, str]] | None = None, conclusion: str = "success",
-                status: str = "completed") -> dict[str, Any]:
+def check_suite(
+    *,
+    head_branch: str | None = "codex/issue-42-add-retry-to-the-widget-exporter",
+    pulls: list[tuple[int, str]] | None = None,
+    conclusion: str = "success",
+    status: str = "completed",
+) -> dict[str, Any]:
     """``pulls`` as (number, base_ref); None means one PR #57 into main; [] (as for forks) none."""
     pulls = [(57, "main")] if pulls is None else pulls
     sid = _next_id()
@@ -304,22 +383,35 @@ def check_suite(*, head_branch: str | None = "codex/issue-42-add-retry-to-the-wi
         "runs_rerequestable": False,
         "latest_check_runs_count": 3,
         "check_runs_url": f"{API}/repos/{FULL_NAME}/check-suites/{sid}/check-runs",
-        "head_commit": {"id": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "message": "Add retry",
-                        "timestamp": UPDATED, "author": {"name": "tuslagch", "email": "bot@example.test"}},
+        "head_commit": {
+            "id": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+            "message": "Add retry",
+            "timestamp": UPDATED,
+            "author": {"name": "tuslagch", "email": "bot@example.test"},
+        },
     }
 
 
-def check_suite_completed(*, head_branch: str | None = "codex/issue-42-add-retry-to-the-widget-exporter",
-                          pulls: list[tuple[int, str]] | None = None, conclusion: str = "success",
-                          sender: str = "github-actions[bot]") -> dict[str, Any]:
+def check_suite_completed(
+    *,
+    head_branch: str | None = "codex/issue-42-add-retry-to-the-widget-exporter",
+    pulls: list[tuple[int, str]] | None = None,
+    conclusion: str = "success",
+    sender: str = "github-actions[bot]",
+) -> dict[str, Any]:
     payload = _envelope("completed", sender, None)
     payload["check_suite"] = check_suite(head_branch=head_branch, pulls=pulls, conclusion=conclusion)
     return payload
 
 
-def check_run_completed(*, head_branch: str | None = "codex/issue-42-add-retry-to-the-widget-exporter",
-                        pulls: list[tuple[int, str]] | None = None, conclusion: str = "failure",
-                        name: str = "ci / test", sender: str = "github-actions[bot]") -> dict[str, Any]:
+def check_run_completed(
+    *,
+    head_branch: str | None = "codex/issue-42-add-retry-to-the-widget-exporter",
+    pulls: list[tuple[int, str]] | None = None,
+    conclusion: str = "failure",
+    name: str = "ci / test",
+    sender: str = "github-actions[bot]",
+) -> dict[str, Any]:
     payload = _envelope("completed", sender, None)
     suite = check_suite(head_branch=head_branch, pulls=pulls, conclusion=conclusion)
     rid = _next_id()
@@ -337,19 +429,39 @@ def check_run_completed(*, head_branch: str | None = "codex/issue-42-add-retry-t
         "started_at": CREATED,
         "completed_at": UPDATED,
         "output": {"title": "2 tests failed", "summary": "", "text": None, "annotations_count": 0},
-        "check_suite": {key: suite[key] for key in ("id", "node_id", "head_branch", "head_sha", "status",
-                                                    "conclusion", "url", "before", "after", "pull_requests",
-                                                    "app", "created_at", "updated_at")},
+        "check_suite": {
+            key: suite[key]
+            for key in (
+                "id",
+                "node_id",
+                "head_branch",
+                "head_sha",
+                "status",
+                "conclusion",
+                "url",
+                "before",
+                "after",
+                "pull_requests",
+                "app",
+                "created_at",
+                "updated_at",
+            )
+        },
         "app": suite["app"],
         "pull_requests": suite["pull_requests"],
     }
     return payload
 
 
-def pull_request_review_submitted(*, number: int = 57, state: str = "changes_requested",
-                                  head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter",
-                                  fork: bool = False, reviewer: str = "octocat",
-                                  body: str | None = "Please add a test for the backoff.") -> dict[str, Any]:
+def pull_request_review_submitted(
+    *,
+    number: int = 57,
+    state: str = "changes_requested",
+    head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter",
+    fork: bool = False,
+    reviewer: str = "octocat",
+    body: str | None = "Please add a test for the backoff.",
+) -> dict[str, Any]:
     payload = _envelope("submitted", reviewer, None)
     rid = _next_id()
     payload["review"] = {
@@ -368,33 +480,40 @@ def pull_request_review_submitted(*, number: int = 57, state: str = "changes_req
     return payload
 
 
-def pull_request_review_thread(action: str = "resolved", *, number: int = 57,
-                               head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter",
-                               fork: bool = False, sender: str = "octocat") -> dict[str, Any]:
+def pull_request_review_thread(
+    action: str = "resolved",
+    *,
+    number: int = 57,
+    head_ref: str = "codex/issue-42-add-retry-to-the-widget-exporter",
+    fork: bool = False,
+    sender: str = "octocat",
+) -> dict[str, Any]:
     payload = _envelope(action, sender, None)
     cid = _next_id()
     payload["pull_request"] = pull_request(number, head_ref=head_ref, fork=fork)
     payload["thread"] = {
         "node_id": f"PRRT_kwDO{cid}",
-        "comments": [{
-            "id": cid,
-            "node_id": f"PRRC_kwDO{cid}",
-            "url": f"{API}/repos/{FULL_NAME}/pulls/comments/{cid}",
-            "pull_request_review_id": cid - 1,
-            "diff_hunk": "@@ -10,6 +10,8 @@ def export(",
-            "path": "widgets/exporter.py",
-            "position": 4,
-            "original_position": 4,
-            "commit_id": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
-            "user": user(sender),
-            "body": "This retry never stops on 4xx.",
-            "created_at": CREATED,
-            "updated_at": UPDATED,
-            "html_url": f"{WEB}/{FULL_NAME}/pull/{number}#discussion_r{cid}",
-            "author_association": "MEMBER",
-            "line": 14,
-            "side": "RIGHT",
-        }],
+        "comments": [
+            {
+                "id": cid,
+                "node_id": f"PRRC_kwDO{cid}",
+                "url": f"{API}/repos/{FULL_NAME}/pulls/comments/{cid}",
+                "pull_request_review_id": cid - 1,
+                "diff_hunk": "@@ -10,6 +10,8 @@ def export(",
+                "path": "widgets/exporter.py",
+                "position": 4,
+                "original_position": 4,
+                "commit_id": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "user": user(sender),
+                "body": "This retry never stops on 4xx.",
+                "created_at": CREATED,
+                "updated_at": UPDATED,
+                "html_url": f"{WEB}/{FULL_NAME}/pull/{number}#discussion_r{cid}",
+                "author_association": "MEMBER",
+                "line": 14,
+                "side": "RIGHT",
+            }
+        ],
     }
     return payload
 
@@ -402,9 +521,19 @@ def pull_request_review_thread(action: str = "resolved", *, number: int = 57,
 def push(*, ref: str = "refs/heads/main", sender: str = "octocat") -> dict[str, Any]:
     """A push (no action): route-task has no rule for it."""
     payload = _envelope(None, sender, None)
-    payload.update({"ref": ref, "before": "1f8a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c",
-                    "after": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "created": False, "deleted": False,
-                    "forced": False, "commits": [], "head_commit": None, "pusher": {"name": sender}})
+    payload.update(
+        {
+            "ref": ref,
+            "before": "1f8a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c",
+            "after": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "commits": [],
+            "head_commit": None,
+            "pusher": {"name": sender},
+        }
+    )
     return payload
 
 
@@ -428,8 +557,9 @@ def webhook(event: str, payload: dict[str, Any], delivery: str | None = None) ->
     }, body
 
 
-def cloudevent(event: str, payload: dict[str, Any], delivery: str | None = None,
-               traceparent: str | None = None) -> tuple[dict[str, str], bytes]:
+def cloudevent(
+    event: str, payload: dict[str, Any], delivery: str | None = None, traceparent: str | None = None
+) -> tuple[dict[str, str], bytes]:
     """Binary-mode headers and body of the raw CloudEvent ingest-webhook emits for a delivery."""
     found = payload.get("repository")
     repo: dict[str, Any] = found if isinstance(found, dict) else {}

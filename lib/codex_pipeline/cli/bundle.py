@@ -131,8 +131,11 @@ def bundle(root: Path, name: str, out: Path) -> Path:
 
 def function_names(root: Path) -> list[str]:
     """Folders that are complete func functions (func.yaml and the ``function`` package)."""
-    return sorted(p.parent.name for p in (root / "functions").glob("*/func.yaml")
-                  if (p.parent / "function" / "__init__.py").is_file())
+    return sorted(
+        p.parent.name
+        for p in (root / "functions").glob("*/func.yaml")
+        if (p.parent / "function" / "__init__.py").is_file()
+    )
 
 
 def run(args: argparse.Namespace) -> int:

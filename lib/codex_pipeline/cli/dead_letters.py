@@ -23,8 +23,11 @@ REPO_EVENTING = Path(__file__).resolve().parents[3] / "eventing"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("list", "show", "replay"),
-                        help="list every dead letter, show chosen ones decoded, or replay chosen ones")
+    parser.add_argument(
+        "action",
+        choices=("list", "show", "replay"),
+        help="list every dead letter, show chosen ones decoded, or replay chosen ones",
+    )
     parser.add_argument("ids", nargs="*", metavar="ID", help="event ids (show, replay)")
     parser.add_argument("--type", action="append", default=[], help="replay: events of this type (repeatable)")
     parser.add_argument("--since", help="replay: events since this time (ISO 8601) or this long ago (30m, 6h, 2d)")
@@ -33,10 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", default="codex.dead-letter", help="dead-letter topic (default codex.dead-letter)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers; omit for dev's local topics")
     parser.add_argument("--group", default="codex-pipeline-dead-letters", help="Kafka consumer group")
-    parser.add_argument("--broker-ingress", help="where Brokers take events: <ingress>/<namespace>/<broker> "
-                        "(default: Knative's Kafka broker ingress with --bootstrap, dev's router without)")
-    parser.add_argument("--broker", help="replay to this Broker (namespace/name) instead of the one found in "
-                        "eventing/")
+    parser.add_argument(
+        "--broker-ingress",
+        help="where Brokers take events: <ingress>/<namespace>/<broker> "
+        "(default: Knative's Kafka broker ingress with --bootstrap, dev's router without)",
+    )
+    parser.add_argument("--broker", help="replay to this Broker (namespace/name) instead of the one found in eventing/")
     parser.add_argument("--eventing", type=Path, default=REPO_EVENTING, help="the Triggers that name the Brokers")
     parser.add_argument("--state", type=Path, default=Path(".codex-pipeline"), help="dev's state folder")
 
@@ -45,8 +50,10 @@ def _dev_info(state: Path) -> dict[str, Any]:
     try:
         info = json.loads((state / "dev.json").read_text())
     except (OSError, ValueError):
-        raise SystemExit(f"dead-letters: no running dev found ({state / 'dev.json'}); start `codex-pipeline dev` "
-                         "or pass --bootstrap for Kafka") from None
+        raise SystemExit(
+            f"dead-letters: no running dev found ({state / 'dev.json'}); start `codex-pipeline dev` "
+            "or pass --bootstrap for Kafka"
+        ) from None
     return info if isinstance(info, dict) else {}
 
 
@@ -67,8 +74,11 @@ def _local(args: argparse.Namespace, info: dict[str, Any]) -> Iterator[Any]:
             return
         for record in records:
             after = int(record["offset"])
-            data = (json.dumps(record["data"]).encode() if record.get("data") is not None
-                    else base64.b64decode(record.get("data_base64") or ""))
+            data = (
+                json.dumps(record["data"]).encode()
+                if record.get("data") is not None
+                else base64.b64decode(record.get("data_base64") or "")
+            )
             yield DeadLetter(f"offset {after}", Event.from_attributes(record["attributes"], data))
 
 
@@ -76,14 +86,22 @@ def _kafka(args: argparse.Namespace) -> Iterator[Any]:
     try:
         from confluent_kafka import Consumer, KafkaException, TopicPartition
     except ImportError:
-        raise SystemExit("dead-letters: --bootstrap needs confluent-kafka (pip install 'codex-pipeline[kafka]')") \
-            from None
+        raise SystemExit(
+            "dead-letters: --bootstrap needs confluent-kafka (pip install 'codex-pipeline[kafka]')"
+        ) from None
     from codex_pipeline.cli.listen import _text, structured
     from codex_pipeline.wire.dead_letters import DeadLetter
     from codex_pipeline.wire.events import Event
 
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": args.group, "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest", "client.id": "codex-pipeline-dead-letters"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "client.id": "codex-pipeline-dead-letters",
+        }
+    )
     try:
         metadata = consumer.list_topics(args.topic, timeout=10)
         topic = metadata.topics.get(args.topic)
@@ -159,8 +177,11 @@ def _replay(args: argparse.Namespace, letters: list[Any], info: dict[str, Any]) 
     for letter in chosen:
         broker = fixed or broker_of(letter, triggers, info.get("functions") or {})
         if broker is None:
-            print(f"skipped        {letter.event.id} {letter.event.type}: no single Broker has a Trigger for it; "
-                  "pass --broker namespace/name", file=sys.stderr)
+            print(
+                f"skipped        {letter.event.id} {letter.event.type}: no single Broker has a Trigger for it; "
+                "pass --broker namespace/name",
+                file=sys.stderr,
+            )
             failures += 1
             continue
         url = f"{ingress}/{broker[0]}/{broker[1]}"
@@ -169,8 +190,13 @@ def _replay(args: argparse.Namespace, letters: list[Any], info: dict[str, Any]) 
             continue
         headers, body = encode_binary(letter.original)
         try:
-            answer = requests.post(url, params={"from": "dead-letters"} if not args.bootstrap else None,
-                                   data=body, headers=headers, timeout=30)
+            answer = requests.post(
+                url,
+                params={"from": "dead-letters"} if not args.bootstrap else None,
+                data=body,
+                headers=headers,
+                timeout=30,
+            )
             status = answer.status_code
         except requests.RequestException as exc:
             status, answer = 0, None
@@ -180,8 +206,9 @@ def _replay(args: argparse.Namespace, letters: list[Any], info: dict[str, Any]) 
         else:
             failures += 1
             if answer is not None:
-                print(f"failed         {letter.event.id}: Broker answered {status} {answer.text[:200]}",
-                      file=sys.stderr)
+                print(
+                    f"failed         {letter.event.id}: Broker answered {status} {answer.text[:200]}", file=sys.stderr
+                )
     return 1 if failures or missing else 0
 
 
@@ -200,8 +227,11 @@ def run(args: argparse.Namespace) -> int:
         for letter in shown:
             original = letter.original
             # A task is shown as the spec's JSON (as `listen` shows it), other data as JSON or base64.
-            shown_json = {"position": letter.position, **readable(original.attributes(), original.data),
-                          "error": letter.as_json()["error"]}
+            shown_json = {
+                "position": letter.position,
+                **readable(original.attributes(), original.data),
+                "error": letter.as_json()["error"],
+            }
             print(json.dumps(shown_json, indent=2, ensure_ascii=False))
         return 0 if shown else 1
     return _replay(args, letters, info)

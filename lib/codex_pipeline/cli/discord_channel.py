@@ -21,10 +21,14 @@ STAGES = ("planning", "implementation", "review")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", required=True, choices=STAGES, help="the run's stage: " + ", ".join(STAGES))
     parser.add_argument("--repo", default=os.environ.get("ISSUE_REPO", ""), help="owner/name (default: $ISSUE_REPO)")
-    parser.add_argument("--issue", default=os.environ.get("ISSUE_NUMBER", ""),
-                        help="issue number (default: $ISSUE_NUMBER)")
-    parser.add_argument("--workflow-name", default=os.environ.get("ARGO_WORKFLOW_NAME", "local"),
-                        help="the Argo workflow name, {{workflow.name}} (default: $ARGO_WORKFLOW_NAME, else local)")
+    parser.add_argument(
+        "--issue", default=os.environ.get("ISSUE_NUMBER", ""), help="issue number (default: $ISSUE_NUMBER)"
+    )
+    parser.add_argument(
+        "--workflow-name",
+        default=os.environ.get("ARGO_WORKFLOW_NAME", "local"),
+        help="the Argo workflow name, {{workflow.name}} (default: $ARGO_WORKFLOW_NAME, else local)",
+    )
     parser.add_argument("--interval", type=seconds, default=1.0, help="seconds between batched messages (default 1)")
     parser.add_argument("--dry-run", action="store_true", help="print to stderr instead of calling Discord")
 
@@ -50,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
         from codex_pipeline.shell.logs import configure
 
         configure(load_settings().log_level)
-        stream = start_stream(DiscordConfig.from_env(os.environ), stage=args.stage, repository=args.repo,
-                              issue=args.issue, run_id=args.workflow_name, interval=args.interval)
+        stream = start_stream(
+            DiscordConfig.from_env(os.environ),
+            stage=args.stage,
+            repository=args.repo,
+            issue=args.issue,
+            run_id=args.workflow_name,
+            interval=args.interval,
+        )
     else:
         print("discord-channel: DISCORD_BOT_TOKEN or DISCORD_GUILD_ID unset; echoing only", file=sys.stderr)
     try:

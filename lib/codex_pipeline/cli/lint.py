@@ -24,8 +24,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not any((root / part).is_dir() for part in CHECKED):
         # "0 problem(s)" for a folder holding none of the manifests would pass a CI job that lints nothing.
-        print(f"codex-pipeline lint: nothing to check in {root}: none of {', '.join(p + '/' for p in CHECKED)}; "
-              "run it at the repository root or pass --root", file=sys.stderr)
+        print(
+            f"codex-pipeline lint: nothing to check in {root}: none of {', '.join(p + '/' for p in CHECKED)}; "
+            "run it at the repository root or pass --root",
+            file=sys.stderr,
+        )
         return 2
     from codex_pipeline.cli import COMMANDS
 
@@ -33,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding)
     errors = [f for f in findings if not f.skip]
-    print(f"codex-pipeline lint: {len(errors)} problem(s)" + (f", {len(findings) - len(errors)} check(s) skipped"
-                                                             if len(findings) > len(errors) else ""))
+    print(
+        f"codex-pipeline lint: {len(errors)} problem(s)"
+        + (f", {len(findings) - len(errors)} check(s) skipped" if len(findings) > len(errors) else "")
+    )
     return 1 if errors else 0

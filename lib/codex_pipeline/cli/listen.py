@@ -33,11 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help=f"topic to stream (default: {DEFAULT_TOPIC})")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (host:port[,...]); omit for dev's local topics")
     parser.add_argument("--group", default="codex-pipeline-listen", help="Kafka consumer group")
-    parser.add_argument("--from-beginning", action="store_true",
-                        help="start at the oldest record (Kafka: when the group has no committed offset)")
+    parser.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start at the oldest record (Kafka: when the group has no committed offset)",
+    )
     parser.add_argument("--max", type=count, default=0, metavar="N", help="stop after N records (default: never)")
-    parser.add_argument("--idle-timeout", type=seconds, default=None, metavar="SECONDS",
-                        help="stop after this long without a record (default: never)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without a record (default: never)",
+    )
     parser.add_argument("--compact", action="store_true", help="one JSON object per line")
     parser.add_argument("--state", type=Path, default=Path(".codex-pipeline"), help="dev's state folder")
     parser.add_argument("--router", help="dev's router URL (default: from the state folder)")
@@ -48,9 +56,13 @@ def readable(attributes: Mapping[str, Any], data: bytes) -> dict[str, Any]:
     from codex_pipeline.errors import BadRequest
     from codex_pipeline.wire import tasks
 
-    out: dict[str, Any] = {"type": attributes.get("type"), "id": attributes.get("id"),
-                           "subject": attributes.get("subject"), "partitionkey": attributes.get("partitionkey"),
-                           "attributes": dict(attributes)}
+    out: dict[str, Any] = {
+        "type": attributes.get("type"),
+        "id": attributes.get("id"),
+        "subject": attributes.get("subject"),
+        "partitionkey": attributes.get("partitionkey"),
+        "attributes": dict(attributes),
+    }
     content_type = str(attributes.get("datacontenttype") or "")
     kind = str(attributes.get("type") or "")
     if kind.startswith("codex.task.") or kind == "codex.pr.readiness" or "protobuf" in content_type:
@@ -74,8 +86,10 @@ def _local(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
         try:
             router = json.loads((args.state / "dev.json").read_text())["router"]
         except (OSError, ValueError, KeyError):
-            raise SystemExit(f"listen: no running dev found ({args.state / 'dev.json'}); start `codex-pipeline dev` "
-                             "or pass --bootstrap for Kafka") from None
+            raise SystemExit(
+                f"listen: no running dev found ({args.state / 'dev.json'}); start `codex-pipeline dev` "
+                "or pass --bootstrap for Kafka"
+            ) from None
     url = f"{str(router).rstrip('/')}/topics/{args.topic}"
     try:
         first = requests.get(url, params={"after": 0, "limit": 1}, timeout=10).json()
@@ -92,8 +106,11 @@ def _local(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
         for record in answer["records"]:
             after = int(record["offset"])
             idle_since = time.monotonic()
-            data = (json.dumps(record["data"]).encode() if record.get("data") is not None
-                    else base64.b64decode(record.get("data_base64") or ""))
+            data = (
+                json.dumps(record["data"]).encode()
+                if record.get("data") is not None
+                else base64.b64decode(record.get("data_base64") or "")
+            )
             yield {"topic": args.topic, "offset": after, **readable(record["attributes"], data)}
         if args.idle_timeout and time.monotonic() - idle_since >= args.idle_timeout:
             return
@@ -151,8 +168,10 @@ def _kafka(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
         consumer.list_topics(args.topic, timeout=CONNECT_SECONDS)
     except KafkaException:
         consumer.close()
-        raise SystemExit(f"listen: no Kafka broker answers at {args.bootstrap} within {CONNECT_SECONDS:g}s; "
-                         "check --bootstrap (host:port of a broker)") from None
+        raise SystemExit(
+            f"listen: no Kafka broker answers at {args.bootstrap} within {CONNECT_SECONDS:g}s; "
+            "check --bootstrap (host:port of a broker)"
+        ) from None
     consumer.subscribe([args.topic])
     idle_since = time.monotonic()
     try:
@@ -160,8 +179,9 @@ def _kafka(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
             message = consumer.poll(0.5)
             if message is None:
                 if down_since and time.monotonic() - down_since[0] >= CONNECT_SECONDS:
-                    raise SystemExit(f"listen: the Kafka broker at {args.bootstrap} went away "
-                                     f"(no answer for {CONNECT_SECONDS:g}s)")
+                    raise SystemExit(
+                        f"listen: the Kafka broker at {args.bootstrap} went away (no answer for {CONNECT_SECONDS:g}s)"
+                    )
                 if args.idle_timeout and time.monotonic() - idle_since >= args.idle_timeout:
                     return
                 continue
@@ -184,8 +204,13 @@ def _kafka(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
             else:  # structured content mode: the value is the whole CloudEvent as JSON
                 attributes, value = structured(value)
             key = message.key()
-            yield {"topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
-                   "key": key.decode("utf-8", "replace") if key else None, **readable(attributes, value)}
+            yield {
+                "topic": message.topic(),
+                "partition": message.partition(),
+                "offset": message.offset(),
+                "key": key.decode("utf-8", "replace") if key else None,
+                **readable(attributes, value),
+            }
     except KafkaException as exc:
         raise SystemExit(f"listen: Kafka at {args.bootstrap}: {exc}") from None
     finally:
@@ -197,8 +222,12 @@ def run(args: argparse.Namespace) -> int:
     count = 0
     try:
         for item in stream:
-            print(json.dumps(item, ensure_ascii=False, sort_keys=False) if args.compact
-                  else json.dumps(item, ensure_ascii=False, indent=2), flush=True)
+            print(
+                json.dumps(item, ensure_ascii=False, sort_keys=False)
+                if args.compact
+                else json.dumps(item, ensure_ascii=False, indent=2),
+                flush=True,
+            )
             count += 1
             if args.max and count >= args.max:
                 break

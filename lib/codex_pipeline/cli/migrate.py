@@ -11,8 +11,9 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", help="database to migrate (default: CODEX_DATABASE_URL, then the "
-                        "embedded SQLite default)")
+    parser.add_argument(
+        "--database-url", help="database to migrate (default: CODEX_DATABASE_URL, then the embedded SQLite default)"
+    )
     parser.add_argument("--status", action="store_true", help="print the applied versions and change nothing")
 
 

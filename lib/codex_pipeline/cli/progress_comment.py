@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default=os.environ.get("ISSUE_REPO"), help="owner/name (default: $ISSUE_REPO)")
-    parser.add_argument("--issue", type=int, default=_int(os.environ.get("ISSUE_NUMBER")),
-                        help="issue number (default: $ISSUE_NUMBER)")
-    parser.add_argument("--marker", help="marker of the comment (default: the setting "
-                                         f"CODEX_PROGRESS_COMMENT_MARKER, else {DEFAULT_MARKER})")
+    parser.add_argument(
+        "--issue", type=int, default=_int(os.environ.get("ISSUE_NUMBER")), help="issue number (default: $ISSUE_NUMBER)"
+    )
+    parser.add_argument(
+        "--marker",
+        help=f"marker of the comment (default: the setting CODEX_PROGRESS_COMMENT_MARKER, else {DEFAULT_MARKER})",
+    )
     parser.add_argument("--body-file", help="read the body from this file instead of stdin")
     parser.add_argument("--dry-run", action="store_true", help="print the action and body; change nothing")
 
@@ -67,18 +70,25 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.dry_run and not _has_credentials(settings):
-            print(f"progress-comment (dry run): would create or update the comment carrying {args.marker} on "
-                  f"{args.repo}#{args.issue} (no GitHub credentials, not looked up)\n---\n{body}", end="")
+            print(
+                f"progress-comment (dry run): would create or update the comment carrying {args.marker} on "
+                f"{args.repo}#{args.issue} (no GitHub credentials, not looked up)\n---\n{body}",
+                end="",
+            )
             return 0
         github = github_access(os.environ)
         if args.dry_run:
             existing = find_own(github.client, args.repo, args.issue, args.marker, author=github.planner_login)
             action = f"update comment {existing.id}" if existing is not None else "create a comment"
-            print(f"progress-comment (dry run): would {action} on {args.repo}#{args.issue} "
-                  f"(marker {args.marker})\n---\n{body}", end="" if body.endswith("\n") else "\n")
+            print(
+                f"progress-comment (dry run): would {action} on {args.repo}#{args.issue} "
+                f"(marker {args.marker})\n---\n{body}",
+                end="" if body.endswith("\n") else "\n",
+            )
             return 0
-        action, comment = upsert(github.client, args.repo, args.issue, body, marker=args.marker,
-                                 author=github.planner_login)
+        action, comment = upsert(
+            github.client, args.repo, args.issue, body, marker=args.marker, author=github.planner_login
+        )
     except PipelineError as exc:
         print(f"progress-comment: {exc}", file=sys.stderr)
         return 1

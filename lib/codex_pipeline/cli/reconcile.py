@@ -16,13 +16,19 @@ from datetime import UTC, datetime, timedelta
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hook", help="owner/name:HOOK_ID (repository webhook) or app (the GitHub App's "
-                        "webhook); default CODEX_RECONCILE_HOOK")
-    parser.add_argument("--since", help="look at deliveries since this time (ISO 8601, e.g. 2026-11-29T18:00Z) "
-                        "or this long ago (30m, 6h, 2d); default: the stored cursor, else 3 days")
+    parser.add_argument(
+        "--hook",
+        help="owner/name:HOOK_ID (repository webhook) or app (the GitHub App's webhook); default CODEX_RECONCILE_HOOK",
+    )
+    parser.add_argument(
+        "--since",
+        help="look at deliveries since this time (ISO 8601, e.g. 2026-11-29T18:00Z) "
+        "or this long ago (30m, 6h, 2d); default: the stored cursor, else 3 days",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would be redelivered; change nothing")
-    parser.add_argument("--max", type=int, metavar="N",
-                        help="most redeliveries this run (default CODEX_RECONCILE_MAX_REDELIVERIES)")
+    parser.add_argument(
+        "--max", type=int, metavar="N", help="most redeliveries this run (default CODEX_RECONCILE_MAX_REDELIVERIES)"
+    )
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -64,9 +70,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         store.migrate()
-        summary = reconcile(client, store, hook, since=since, dry_run=args.dry_run,
-                            max_redeliveries=settings.reconcile_max_redeliveries if args.max is None else args.max,
-                            max_per_event=settings.reconcile_max_per_event)
+        summary = reconcile(
+            client,
+            store,
+            hook,
+            since=since,
+            dry_run=args.dry_run,
+            max_redeliveries=settings.reconcile_max_redeliveries if args.max is None else args.max,
+            max_per_event=settings.reconcile_max_per_event,
+        )
     except PipelineError as error:  # the store is down, or GitHub refused the credentials or the hook
         print(f"codex-pipeline reconcile: {error.message}", file=sys.stderr)
         return 1 if error.transient else 2

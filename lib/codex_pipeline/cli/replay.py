@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", help="X-GitHub-Event (default: the file name up to its first dot)")
     parser.add_argument("--delivery", help="X-GitHub-Delivery (default: a fresh UUID)")
     parser.add_argument("--url", help="ingest-webhook URL (default: the running dev's, else http://127.0.0.1:8080/)")
-    parser.add_argument("--secret",
-                        help="webhook secret (default: CODEX_WEBHOOK_SECRET or its _FILE, else dev's generated one)")
+    parser.add_argument(
+        "--secret", help="webhook secret (default: CODEX_WEBHOOK_SECRET or its _FILE, else dev's generated one)"
+    )
     parser.add_argument("--state", type=Path, default=Path(".codex-pipeline"), help="dev's state folder")
     parser.add_argument("--unsigned", action="store_true", help="send no signature")
 
@@ -54,8 +55,10 @@ def resolve_secret(args: argparse.Namespace) -> str | None:
     path: Path = args.state / "webhook-secret"
     if path.is_file():
         return path.read_text().strip()
-    raise SystemExit("replay: no webhook secret: pass --secret, set CODEX_WEBHOOK_SECRET (or its _FILE), or run "
-                     f"`codex-pipeline dev` once (it writes {path}); --unsigned sends none")
+    raise SystemExit(
+        "replay: no webhook secret: pass --secret, set CODEX_WEBHOOK_SECRET (or its _FILE), or run "
+        f"`codex-pipeline dev` once (it writes {path}); --unsigned sends none"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,16 +85,18 @@ def run(args: argparse.Namespace) -> int:
     }
     info = dev_info(args.state)
     if not args.url and not args.unsigned and not args.secret and info.get("github_hook"):
-        return _through_standin(str(info["github"]), int(str(info["github_hook"])), headers["X-GitHub-Event"],
-                                delivery, body, url)
+        return _through_standin(
+            str(info["github"]), int(str(info["github_hook"])), headers["X-GitHub-Event"], delivery, body, url
+        )
     secret = resolve_secret(args)
     if secret is not None:
         headers["X-Hub-Signature-256"] = signatures.sign(secret, body)
     try:
         answer = requests.post(url, data=body, headers=headers, timeout=30)
     except requests.RequestException as exc:
-        print(f"replay: {url} is not reachable ({type(exc).__name__}); is `codex-pipeline dev` running?",
-              file=sys.stderr)
+        print(
+            f"replay: {url} is not reachable ({type(exc).__name__}); is `codex-pipeline dev` running?", file=sys.stderr
+        )
         return 1
     print(f"{answer.status_code} {headers['X-GitHub-Event']} delivery={delivery} -> {url}")
     if answer.content:
@@ -105,15 +110,20 @@ def _through_standin(github: str, hook_id: int, event: str, delivery: str, body:
     import requests
 
     try:
-        answer = requests.post(f"{github}/_standin/deliveries", timeout=60, json={
-            "hook_id": hook_id, "event": event, "guid": delivery, "body_base64": base64.b64encode(body).decode()})
+        answer = requests.post(
+            f"{github}/_standin/deliveries",
+            timeout=60,
+            json={"hook_id": hook_id, "event": event, "guid": delivery, "body_base64": base64.b64encode(body).decode()},
+        )
         sent = answer.json()
     except (requests.RequestException, ValueError) as exc:
         print(f"replay: dev's GitHub stand-in at {github} is not reachable ({type(exc).__name__})", file=sys.stderr)
         return 1
     status = int(sent["delivery"]["status_code"])
-    print(f"{status or sent['delivery']['status']} {event} delivery={delivery} -> {url} "
-          f"(sent by the GitHub stand-in's hook {hook_id}, delivery {sent['delivery']['id']})")
+    print(
+        f"{status or sent['delivery']['status']} {event} delivery={delivery} -> {url} "
+        f"(sent by the GitHub stand-in's hook {hook_id}, delivery {sent['delivery']['id']})"
+    )
     if sent.get("response"):
         print(str(sent["response"]).strip())
     return 0 if 200 <= status < 300 else 1

@@ -19,8 +19,12 @@ def function_names() -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="function folder under functions/, e.g. ingest-webhook")
-    parser.add_argument("--port", type=port, default=int(os.environ.get("PORT", "8080")),
-                        help="port to listen on (default: $PORT, else 8080)")
+    parser.add_argument(
+        "--port",
+        type=port,
+        default=int(os.environ.get("PORT", "8080")),
+        help="port to listen on (default: $PORT, else 8080)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
 
 
@@ -30,10 +34,23 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"no function {args.name!r}; known: {', '.join(function_names())}")
     # This interpreter's functions-framework, not whatever PATH finds: `serve` works from any shell,
     # venv activated or not.
-    argv = [sys.executable, "-m", "functions_framework", "--source", str(source), "--target", "handle",
-            "--host", args.host, "--port", str(args.port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(source),
+        "--target",
+        "handle",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
     if importlib.util.find_spec("functions_framework") is None:
-        raise SystemExit("serve: functions-framework is not installed in this environment; "
-                         "pip install 'codex-pipeline[ff]' (make run does)")
+        raise SystemExit(
+            "serve: functions-framework is not installed in this environment; "
+            "pip install 'codex-pipeline[ff]' (make run does)"
+        )
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover

@@ -31,45 +31,67 @@ STAGES = {
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", help="where the repository is checked out "
-                                          f"(default: the setting CODEX_WORKDIR, else {Settings.workdir})")
-    parser.add_argument("--workflow-name", help="the Argo workflow name, {{workflow.name}} "
-                                                "(default: $ARGO_WORKFLOW_NAME, $CODEX_WORKFLOW_NAME)")
-    parser.add_argument("--remote-url", help="git remote to clone (default: https://github.com/<repo>.git, "
-                                             "or $CODEX_GIT_URL with {repo})")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the resolved task, Codex command and prompt; clone, run and post nothing")
+    parser.add_argument(
+        "--workdir",
+        help=f"where the repository is checked out (default: the setting CODEX_WORKDIR, else {Settings.workdir})",
+    )
+    parser.add_argument(
+        "--workflow-name",
+        help="the Argo workflow name, {{workflow.name}} (default: $ARGO_WORKFLOW_NAME, $CODEX_WORKFLOW_NAME)",
+    )
+    parser.add_argument(
+        "--remote-url",
+        help="git remote to clone (default: https://github.com/<repo>.git, or $CODEX_GIT_URL with {repo})",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved task, Codex command and prompt; clone, run and post nothing",
+    )
     parser.add_argument("--log", help="transcript file (default: the stage's .codex-*.log in the workdir)")
     codex = parser.add_argument_group("Codex CLI (defaults from CODEX_MODEL, CODEX_REASONING, ...)")
     codex.add_argument("--model", help="model (default gpt-5.1-codex-max)")
     codex.add_argument("--reasoning", help="reasoning effort (default high)")
     codex.add_argument("--search", action=argparse.BooleanOptionalAction, default=None, help="web search tool")
-    codex.add_argument("--yolo", action=argparse.BooleanOptionalAction, default=None,
-                       help="run without approvals or sandbox (the spec's --mode yolo)")
-    codex.add_argument("--codex-arg", action="append", default=[], metavar="ARG",
-                       help="extra argument for `codex exec` (repeatable)")
-    codex.add_argument("--timeout", type=seconds, metavar="SECONDS",
-                       help="seconds before Codex is stopped (default 10800)")
+    codex.add_argument(
+        "--yolo",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run without approvals or sandbox (the spec's --mode yolo)",
+    )
+    codex.add_argument(
+        "--codex-arg", action="append", default=[], metavar="ARG", help="extra argument for `codex exec` (repeatable)"
+    )
+    codex.add_argument(
+        "--timeout", type=seconds, metavar="SECONDS", help="seconds before Codex is stopped (default 10800)"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     # allow_abbrev=False: a template's `--payload` must not silently mean `--payload-file`.
     plan = stages.add_parser("plan", help=STAGES["plan"][1], description=STAGES["plan"][1], allow_abbrev=False)
-    plan.add_argument("--payload-file", help="task file: base64 of the task JSON, or the JSON itself; - for stdin "
-                                             "(default: $PAYLOAD)")
+    plan.add_argument(
+        "--payload-file", help="task file: base64 of the task JSON, or the JSON itself; - for stdin (default: $PAYLOAD)"
+    )
     plan.add_argument("--output", help="plan output file (default: <workdir>/.codex-plan-output.md)")
     _common(plan)
     for name in ("implement", "review"):
         sub = stages.add_parser(name, help=STAGES[name][1], description=STAGES[name][1], allow_abbrev=False)
         sub.add_argument("--event-body-file", help="base64 task JSON file, - for stdin (default: $EVENT_BODY)")
         _common(sub)
-    finish = stages.add_parser("finish", help=STAGES["finish"][1], description=STAGES["finish"][1],
-                               allow_abbrev=False)
-    finish.add_argument("--stage", dest="finish_stage", choices=("plan", "implement", "review"), required=True,
-                        help="the stage whose workflow ended")
-    finish.add_argument("--workflow-status", help="{{workflow.status}} (default: $WORKFLOW_STATUS); "
-                                                  "{{workflow.failures}} is read from $WORKFLOW_FAILURES")
+    finish = stages.add_parser("finish", help=STAGES["finish"][1], description=STAGES["finish"][1], allow_abbrev=False)
+    finish.add_argument(
+        "--stage",
+        dest="finish_stage",
+        choices=("plan", "implement", "review"),
+        required=True,
+        help="the stage whose workflow ended",
+    )
+    finish.add_argument(
+        "--workflow-status",
+        help="{{workflow.status}} (default: $WORKFLOW_STATUS); {{workflow.failures}} is read from $WORKFLOW_FAILURES",
+    )
     finish.add_argument("--payload-file", help="planning task JSON file (default: $PAYLOAD)")
     finish.add_argument("--event-body-file", help="base64 task JSON file (default: $EVENT_BODY)")
     finish.add_argument("--workflow-name", help="the Argo workflow name, {{workflow.name}}")
@@ -134,8 +156,10 @@ def traced(stage: str) -> Iterator[Span | Any]:
     try:
         telemetry.setup(STEP_SERVICE)
         name = RUN_STAGES.get(stage, stage)
-        with metrics.stage(name), telemetry.span(f"step.{stage}", traceparent=traceparent,
-                                                 attributes={telemetry.ATTR_STAGE: name}) as span:
+        with (
+            metrics.stage(name),
+            telemetry.span(f"step.{stage}", traceparent=traceparent, attributes={telemetry.ATTR_STAGE: name}) as span,
+        ):
             yield span
     finally:
         telemetry.shutdown()

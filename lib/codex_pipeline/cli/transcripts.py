@@ -21,13 +21,18 @@ from codex_pipeline.shell.config import Settings
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workflow", help="the Argo workflow name, e.g. github-codex-implementation-abc12")
     # Defaults are the settings (CODEX_ARTIFACT_*, also from _FILE or the YAML file), read when the verb runs.
-    parser.add_argument("--bucket",
-                        help=f"artifact bucket (default: $CODEX_ARTIFACT_BUCKET or {Settings.artifact_bucket})")
-    parser.add_argument("--endpoint",
-                        help="S3 endpoint URL, e.g. http://minio.argo:9000 (default: $CODEX_ARTIFACT_ENDPOINT, AWS)")
+    parser.add_argument(
+        "--bucket", help=f"artifact bucket (default: $CODEX_ARTIFACT_BUCKET or {Settings.artifact_bucket})"
+    )
+    parser.add_argument(
+        "--endpoint", help="S3 endpoint URL, e.g. http://minio.argo:9000 (default: $CODEX_ARTIFACT_ENDPOINT, AWS)"
+    )
     parser.add_argument("--region", help=f"S3 region (default: $CODEX_ARTIFACT_REGION or {Settings.artifact_region})")
-    parser.add_argument("--prefix", help="key prefix of the run's artifacts ({workflow} is replaced; default: "
-                                         f"$CODEX_ARTIFACT_KEY_PREFIX or {Settings.artifact_key_prefix})")
+    parser.add_argument(
+        "--prefix",
+        help="key prefix of the run's artifacts ({workflow} is replaced; default: "
+        f"$CODEX_ARTIFACT_KEY_PREFIX or {Settings.artifact_key_prefix})",
+    )
     parser.add_argument("--output", type=Path, help="save the files into this folder instead of printing them")
 
 

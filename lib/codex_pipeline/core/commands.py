@@ -56,23 +56,25 @@ def mentions(lines: Iterable[str], mention: str) -> list[Mention]:
     for line in lines:
         prose = _INLINE_CODE.sub(" ", line)
         for match in pattern.finditer(prose):
-            after = prose[match.end():].lstrip(" ,:")
+            after = prose[match.end() :].lstrip(" ,:")
             clause = _CLAUSE_END.split(after, maxsplit=1)[0].strip()
             command = next((word for word in WORDS if clause == word or clause.startswith(word + " ")), "")
-            found.append(Mention(command, clause[len(command):].strip() if command else clause))
+            found.append(Mention(command, clause[len(command) :].strip() if command else clause))
     return found
 
 
 def help_text(mention: str, trigger: str) -> str:
     """The one short reply to a mention the bot does not understand (it never echoes the comment)."""
-    return (f"I did not understand that. What I answer to:\n\n"
-            f"- `{mention} review` on a pull request: a Codex pass over its review threads, failing checks "
-            "and conflicts;\n"
-            f"- `{trigger}` (or `{mention} {trigger}`) on an issue: implement its latest plan;\n"
-            f"- `{mention} replan` on an issue: plan it again (planning runs once per issue otherwise);\n"
-            f"- `{mention} cancel` on an issue or pull request: stop its running Codex runs;\n"
-            f"- `{mention} retry` on an issue or pull request: run its last failed or cancelled stage again.\n\n"
-            "Commands count only outside code, quotes and HTML comments, and only from allowed authors.")
+    return (
+        f"I did not understand that. What I answer to:\n\n"
+        f"- `{mention} review` on a pull request: a Codex pass over its review threads, failing checks "
+        "and conflicts;\n"
+        f"- `{trigger}` (or `{mention} {trigger}`) on an issue: implement its latest plan;\n"
+        f"- `{mention} replan` on an issue: plan it again (planning runs once per issue otherwise);\n"
+        f"- `{mention} cancel` on an issue or pull request: stop its running Codex runs;\n"
+        f"- `{mention} retry` on an issue or pull request: run its last failed or cancelled stage again.\n\n"
+        "Commands count only outside code, quotes and HTML comments, and only from allowed authors."
+    )
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,17 @@ class CommandRequest:
         return f"{self.repository}#{self.number}"
 
     def to_json(self) -> bytes:
-        data = {"kind": self.kind, "repository": self.repository, "number": self.number,
-                "deliveryId": self.delivery_id, "commentId": self.comment_id, "author": self.author,
-                "reply": self.reply, "reason": self.reason, "pullRequest": self.pull_request}
+        data = {
+            "kind": self.kind,
+            "repository": self.repository,
+            "number": self.number,
+            "deliveryId": self.delivery_id,
+            "commentId": self.comment_id,
+            "author": self.author,
+            "reply": self.reply,
+            "reason": self.reason,
+            "pullRequest": self.pull_request,
+        }
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
@@ -131,5 +141,6 @@ class CommandRequest:
         pull_request = data.get("pullRequest", False)
         if not isinstance(pull_request, bool):
             raise BadRequest("command request pullRequest must be true or false")
-        return cls(kind, repository, number, delivery, comment, texts["author"], texts["reply"], texts["reason"],
-                   pull_request)
+        return cls(
+            kind, repository, number, delivery, comment, texts["author"], texts["reply"], texts["reason"], pull_request
+        )

@@ -45,10 +45,15 @@ def slug(title: str, limit: int = SLUG_LIMIT) -> str:
 def check_prefix(prefix: str) -> str:
     """A branch prefix git accepts and that ends with '/', or ValueError saying why not."""
     value = prefix.strip()
-    if not _PREFIX.match(value) or ".." in value or any(part.startswith(".") or part.endswith(".lock")
-                                                        for part in value.split("/") if part):
-        raise ValueError(f"expected a branch prefix such as 'codex/' (letters, digits, '.', '_', '-' and "
-                         f"ending with '/'), got {prefix!r}")
+    if (
+        not _PREFIX.match(value)
+        or ".." in value
+        or any(part.startswith(".") or part.endswith(".lock") for part in value.split("/") if part)
+    ):
+        raise ValueError(
+            f"expected a branch prefix such as 'codex/' (letters, digits, '.', '_', '-' and "
+            f"ending with '/'), got {prefix!r}"
+        )
     return value
 
 
@@ -61,7 +66,7 @@ def issue_of_branch(branch: str, prefix: str = DEFAULT_BRANCH_PREFIX) -> int | N
     """The issue a branch of ours names (``codex/issue-9-…`` -> 9); None for any other branch."""
     if not branch.startswith(prefix):
         return None
-    match = re.match(r"issue-([1-9][0-9]{0,17})(?:-|$)", branch[len(prefix):])
+    match = re.match(r"issue-([1-9][0-9]{0,17})(?:-|$)", branch[len(prefix) :])
     return int(match.group(1)) if match else None
 
 

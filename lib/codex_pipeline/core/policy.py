@@ -77,8 +77,7 @@ def login_problem(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return "no login"
     if not _LOGIN.fullmatch(value):
-        return (f"{value[:60]!r} is not a GitHub login (ASCII letters, digits and hyphens, "
-                "compared exactly)")
+        return f"{value[:60]!r} is not a GitHub login (ASCII letters, digits and hyphens, compared exactly)"
     return None
 
 
@@ -92,8 +91,7 @@ def repository_problem(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return "no repository"
     owner, slash, name = value.partition("/")
-    if (not slash or not _OWNER.fullmatch(owner) or not _REPOSITORY_NAME.fullmatch(name)
-            or name in (".", "..")):
+    if not slash or not _OWNER.fullmatch(owner) or not _REPOSITORY_NAME.fullmatch(name) or name in (".", ".."):
         return f"{value[:120]!r} is not a GitHub repository (owner/name)"
     return None
 
@@ -132,11 +130,17 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        return cls(trigger_logins=settings.trigger_logins, trigger_label=settings.trigger_label,
-                   planner_login=settings.planner_login, bot_mention=settings.bot_mention,
-                   discord_users=settings.discord_allowed_users, discord_roles=settings.discord_allowed_roles,
-                   implementation_trigger=settings.implementation_trigger, branch_prefix=settings.branch_prefix,
-                   require_approval=settings.require_approval)
+        return cls(
+            trigger_logins=settings.trigger_logins,
+            trigger_label=settings.trigger_label,
+            planner_login=settings.planner_login,
+            bot_mention=settings.bot_mention,
+            discord_users=settings.discord_allowed_users,
+            discord_roles=settings.discord_allowed_roles,
+            implementation_trigger=settings.implementation_trigger,
+            branch_prefix=settings.branch_prefix,
+            require_approval=settings.require_approval,
+        )
 
     @property
     def bot_login(self) -> str | None:
@@ -188,11 +192,17 @@ class Policy:
         if not name:
             return Decision(False, f"plan: marker from {login_problem(author)}, so not the planner")
         if not self.planner_login:
-            return Decision(False, f"plan: marker from {name or 'unknown'} but CODEX_PLANNER_LOGIN is unset, "
-                                   "so no comment is trusted as a plan")
+            return Decision(
+                False,
+                f"plan: marker from {name or 'unknown'} but CODEX_PLANNER_LOGIN is unset, "
+                "so no comment is trusted as a plan",
+            )
         if name != self.planner_login:
-            return Decision(False, f"plan: marker from {name or 'unknown'}, who is not the planner "
-                                   f"({self.planner_login}); only the planner's plan promotes an issue")
+            return Decision(
+                False,
+                f"plan: marker from {name or 'unknown'}, who is not the planner "
+                f"({self.planner_login}); only the planner's plan promotes an issue",
+            )
         return Decision(True, f"plan: marker from the planner {name}")
 
     def latest_plan(self, comments: Sequence[C]) -> C | None:
@@ -208,8 +218,9 @@ class Policy:
             return Decision(False, f"review: {_login(login)} is the pipeline's own login")
         value = association.strip().upper() if isinstance(association, str) else ""
         if value not in TRUSTED_ASSOCIATIONS:
-            return Decision(False, f"review: author_association {value or 'missing'} is not "
-                                   "OWNER, MEMBER or COLLABORATOR")
+            return Decision(
+                False, f"review: author_association {value or 'missing'} is not OWNER, MEMBER or COLLABORATOR"
+            )
         return Decision(True, f"review: author_association {value}")
 
     def may_command(self, association: object, login: object) -> Decision:
@@ -222,8 +233,9 @@ class Policy:
             return Decision(True, f"command: author_association {value}")
         if name and name in self.trigger_logins:
             return Decision(True, f"command: {name} is in CODEX_TRIGGER_LOGINS")
-        return Decision(False, f"command: {name or 'unknown'} is neither OWNER, MEMBER or COLLABORATOR "
-                               "nor in CODEX_TRIGGER_LOGINS")
+        return Decision(
+            False, f"command: {name or 'unknown'} is neither OWNER, MEMBER or COLLABORATOR nor in CODEX_TRIGGER_LOGINS"
+        )
 
     def may_request_discord_plan(self, user_id: object, role_ids: object = ()) -> Decision:
         """A Discord ``/plan`` (command or modal submission) by ``user_id`` with these member roles."""
@@ -231,13 +243,19 @@ class Policy:
         if not user:
             return Decision(False, "discord plan: the interaction names no user id")
         if not self.discord_users and not self.discord_roles:
-            return Decision(False, "discord plan: CODEX_DISCORD_ALLOWED_USERS and CODEX_DISCORD_ALLOWED_ROLES "
-                                   "are empty, so nobody may request plans")
+            return Decision(
+                False,
+                "discord plan: CODEX_DISCORD_ALLOWED_USERS and CODEX_DISCORD_ALLOWED_ROLES "
+                "are empty, so nobody may request plans",
+            )
         if user in self.discord_users:
             return Decision(True, f"discord plan: user {user} is in CODEX_DISCORD_ALLOWED_USERS")
         roles = [_snowflake(r) for r in role_ids] if isinstance(role_ids, list | tuple | frozenset | set) else []
         matched = sorted(r for r in roles if r and r in self.discord_roles)
         if matched:
             return Decision(True, f"discord plan: user {user} has role {matched[0]} in CODEX_DISCORD_ALLOWED_ROLES")
-        return Decision(False, f"discord plan: user {user} is not in CODEX_DISCORD_ALLOWED_USERS and has no role "
-                               "in CODEX_DISCORD_ALLOWED_ROLES")
+        return Decision(
+            False,
+            f"discord plan: user {user} is not in CODEX_DISCORD_ALLOWED_USERS and has no role "
+            "in CODEX_DISCORD_ALLOWED_ROLES",
+        )

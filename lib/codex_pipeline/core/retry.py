@@ -37,7 +37,8 @@ def outcome_of(state: WorkflowState | None) -> tuple[str, str]:
         return SUCCEEDED, state.message
     if state.phase in ("Failed", "Error"):
         stopped = state.shutdown in (SHUTDOWN_STOP, "Terminate") or any(
-            word in state.message.lower() for word in _STOPPED)
+            word in state.message.lower() for word in _STOPPED
+        )
         if stopped:
             return CANCELLED, state.stop_reason or state.message or "stopped"
         return FAILED, state.message or state.phase.lower()
@@ -72,7 +73,11 @@ def choose(runs: Sequence[WorkflowRun], outcomes: Mapping[str, tuple[str, str]])
     if retryable:
         run = retryable[-1]
         outcome, detail = outcomes[run.name]
-        return Choice(run, f"retry the {run.stage} run {run.name} ({outcome}: {detail})" if detail
-                      else f"retry the {run.stage} run {run.name} ({outcome})")
+        return Choice(
+            run,
+            f"retry the {run.stage} run {run.name} ({outcome}: {detail})"
+            if detail
+            else f"retry the {run.stage} run {run.name} ({outcome})",
+        )
     states = "; ".join(f"{run.stage} `{run.name}`: {outcomes.get(run.name, (RUNNING, ''))[0]}" for run in latest)
     return Choice(None, f"Nothing to retry: no stage of this issue failed or was cancelled last ({states}).")

@@ -32,12 +32,15 @@ def _plural(count: int, word: str) -> str:
 def conflict_note(pull: PullRequest) -> str | None:
     if pull.mergeable_state != "dirty":
         return None
-    return (f"mergeable_state=dirty: {pull.head_ref} conflicts with {pull.base_ref}; resolve the conflicts "
-            "(or rebase) first so the review has a clean base")
+    return (
+        f"mergeable_state=dirty: {pull.head_ref} conflicts with {pull.base_ref}; resolve the conflicts "
+        "(or rebase) first so the review has a clean base"
+    )
 
 
-def build_review_context(pull: PullRequest, threads: list[ReviewThread],
-                         checks: ChecksReport) -> tasks.CodexReviewContext:
+def build_review_context(
+    pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport
+) -> tasks.CodexReviewContext:
     """The spec's ``reviewContext``: summary line, threads, failing checks, additional notes."""
     parts = [_plural(len(threads), "unresolved review thread"), _plural(len(checks.failing), "failing check")]
     if checks.pending:
@@ -75,8 +78,9 @@ class Readiness:
         return self.ready
 
 
-def readiness(pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport,
-              prefix: str = DEFAULT_BRANCH_PREFIX) -> Readiness:
+def readiness(
+    pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport, prefix: str = DEFAULT_BRANCH_PREFIX
+) -> Readiness:
     """Ready to merge: open ``codex/*`` PR (``CODEX_BRANCH_PREFIX``), no unresolved thread, no failing
     or pending check, mergeable."""
     if pull.state != "open":
@@ -86,8 +90,9 @@ def readiness(pull: PullRequest, threads: list[ReviewThread], checks: ChecksRepo
     if threads:
         return Readiness(False, _plural(len(threads), "unresolved review thread"))
     if checks.failing:
-        return Readiness(False, _plural(len(checks.failing), "failing check") + ": "
-                         + ", ".join(c.name for c in checks.failing))
+        return Readiness(
+            False, _plural(len(checks.failing), "failing check") + ": " + ", ".join(c.name for c in checks.failing)
+        )
     if checks.pending:
         return Readiness(False, _plural(len(checks.pending), "pending check"))
     if pull.mergeable is None:
@@ -119,13 +124,17 @@ def clean_review_reply(pull: PullRequest, verdict: Readiness, *, marked: bool, h
         after = "It is ready to merge; the handoff is above."
     else:
         after = f"Not handed off yet ({verdict.reason}); that happens when the readiness check passes."
-    return (f"Nothing for Codex to review on #{pull.number}: no unresolved review threads, no failing checks, "
-            f"no merge conflicts, so no review run was started. {after}")
+    return (
+        f"Nothing for Codex to review on #{pull.number}: no unresolved review threads, no failing checks, "
+        f"no merge conflicts, so no review run was started. {after}"
+    )
 
 
 def handoff_comment(pull: PullRequest, mention: str = DEFAULT_BOT_MENTION) -> str:
     """The ready-to-merge handoff; the marker makes it findable, so it is posted once."""
-    return (f"{READY_MARKER}\n"
-            f"Codex: this pull request is ready to merge. Every review thread is resolved, the checks on "
-            f"`{pull.head_sha[:12]}` are green and `{pull.head_ref}` merges cleanly into `{pull.base_ref}`.\n\n"
-            f"A maintainer can merge it now. For another Codex pass, comment `{mention} review`.")
+    return (
+        f"{READY_MARKER}\n"
+        f"Codex: this pull request is ready to merge. Every review thread is resolved, the checks on "
+        f"`{pull.head_sha[:12]}` are green and `{pull.head_ref}` merges cleanly into `{pull.base_ref}`.\n\n"
+        f"A maintainer can merge it now. For another Codex pass, comment `{mention} review`."
+    )

@@ -114,6 +114,7 @@ def _ignore(reason: str, code: str) -> RouteResult:
 
 # ---------------------------------------------------------------- typed getters (never raise)
 
+
 def _int(value: Any, key: str) -> int:
     found = value.get(key) if isinstance(value, dict) else None
     if isinstance(found, int) and not isinstance(found, bool) and 0 < found <= _MAX_INT64:
@@ -150,6 +151,7 @@ def _timestamp(*candidates: str) -> datetime | None:
 
 
 # ---------------------------------------------------------------- names and text
+
 
 def head_branch(issue_number: int, title: str, prefix: str | None = None) -> str:
     """The branch of new work for an issue (:func:`codex_pipeline.core.names.head_branch`)."""
@@ -188,8 +190,10 @@ def has_execute_plan(body: str, trigger: str = "execute plan", mention: str = ""
     lines = list(command_lines(body))
     if any(line.rstrip(_TRAILING) == trigger for line in lines):
         return True
-    return any(m.command == "execute plan" or (m.command == "" and m.rest.startswith(trigger))
-               for m in commands.mentions(lines, mention))
+    return any(
+        m.command == "execute plan" or (m.command == "" and m.rest.startswith(trigger))
+        for m in commands.mentions(lines, mention)
+    )
 
 
 def review_request(body: str, mention: str) -> str | None:
@@ -207,6 +211,7 @@ def unknown_mention(body: str, mention: str, trigger: str) -> bool:
 
 
 # ---------------------------------------------------------------- building tasks
+
 
 @dataclass(frozen=True, slots=True)
 class _Delivery:
@@ -256,29 +261,61 @@ class _Delivery:
     def branch(self, number: int, title: str) -> str:
         return head_branch(number, title, self.policy.branch_prefix)
 
-    def reply(self, number: int, comment: dict[str, Any], author: str, reason: str,
-              text_: str | None = None) -> RouteResult:
+    def reply(
+        self, number: int, comment: dict[str, Any], author: str, reason: str, text_: str | None = None
+    ) -> RouteResult:
         """Answer a comment once (the command list by default): one reply request, posted by request-review."""
-        request = CommandRequest(commands.REPLY, self.repository, number, _text(self.delivery_id),
-                                 _int(comment, "id"), _text(author),
-                                 text_ or commands.help_text(self.policy.bot_mention,
-                                                             self.policy.implementation_trigger), reason)
+        request = CommandRequest(
+            commands.REPLY,
+            self.repository,
+            number,
+            _text(self.delivery_id),
+            _int(comment, "id"),
+            _text(author),
+            text_ or commands.help_text(self.policy.bot_mention, self.policy.implementation_trigger),
+            reason,
+        )
         return RouteResult((), reason, (request,))
 
-    def cancel(self, number: int, comment: dict[str, Any], author: str, reason: str, *,
-               pull_request: bool, kind: str = commands.CANCEL) -> RouteResult:
+    def cancel(
+        self,
+        number: int,
+        comment: dict[str, Any],
+        author: str,
+        reason: str,
+        *,
+        pull_request: bool,
+        kind: str = commands.CANCEL,
+    ) -> RouteResult:
         """A cancel (or retry) request; its default reply is the one for nothing to cancel."""
         reply = CommandRequest.NOTHING_TO_CANCEL if kind == commands.CANCEL else ""
-        request = CommandRequest(kind, self.repository, number, _text(self.delivery_id),
-                                 _int(comment, "id"), _text(author), reply, reason, pull_request)
+        request = CommandRequest(
+            kind,
+            self.repository,
+            number,
+            _text(self.delivery_id),
+            _int(comment, "id"),
+            _text(author),
+            reply,
+            reason,
+            pull_request,
+        )
         return RouteResult((), reason, (request,))
 
     def acknowledged(self, routed: RouteResult, number: int, comment: dict[str, Any], author: str) -> RouteResult:
         """``routed`` (a command that became a task) with a 👀 on its comment, once per delivery."""
         if not routed.tasks:
             return routed
-        ack = CommandRequest(commands.ACK, self.repository, number, _text(self.delivery_id), _int(comment, "id"),
-                             _text(author), "", routed.reason)
+        ack = CommandRequest(
+            commands.ACK,
+            self.repository,
+            number,
+            _text(self.delivery_id),
+            _int(comment, "id"),
+            _text(author),
+            "",
+            routed.reason,
+        )
         return RouteResult(routed.tasks, routed.reason, (*routed.commands, ack))
 
 
@@ -296,21 +333,40 @@ def _issue_target(d: _Delivery) -> tuple[dict[str, Any], int, str | None]:
     return issue, number, None
 
 
-def _planning(d: _Delivery, issue: dict[str, Any], number: int, reason: str, *, replan: bool = False,
-              at: str = "", sender: str = "") -> RouteResult:
+def _planning(
+    d: _Delivery,
+    issue: dict[str, Any],
+    number: int,
+    reason: str,
+    *,
+    replan: bool = False,
+    at: str = "",
+    sender: str = "",
+) -> RouteResult:
     if PLAN_MARKER in text(issue, "body") and not replan:
-        return _ignore(f"planning: issue #{number} already holds a plan (its body carries the plan marker)",
-                       "already-planned")
+        return _ignore(
+            f"planning: issue #{number} already holds a plan (its body carries the plan marker)", "already-planned"
+        )
     title = text(issue, "title")
     prompt = prompts.issue_planning_prompt(d.repository, number, title, text(issue, "body"))
-    task = d.task(pb.CODEX_TASK_STAGE_PLANNING, at=at or text(issue, "updated_at") or text(issue, "created_at"),
-                  prompt=prompt, base=d.default_branch, head=d.branch(number, title),
-                  issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
-                  issue_body=text(issue, "body"), sender=sender or d.sender, replan=True if replan else None)
+    task = d.task(
+        pb.CODEX_TASK_STAGE_PLANNING,
+        at=at or text(issue, "updated_at") or text(issue, "created_at"),
+        prompt=prompt,
+        base=d.default_branch,
+        head=d.branch(number, title),
+        issue_number=number,
+        issue_url=text(issue, "html_url"),
+        issue_title=title,
+        issue_body=text(issue, "body"),
+        sender=sender or d.sender,
+        replan=True if replan else None,
+    )
     return d.one("planning", task, reason)
 
 
 # ---------------------------------------------------------------- rules
+
 
 def _issue_opened(d: _Delivery) -> RouteResult:
     issue, number, problem = _issue_target(d)
@@ -345,34 +401,59 @@ def _issue_comment(d: _Delivery) -> RouteResult:
 
     plan = d.policy.is_planner_plan(author, body)
     if plan and d.policy.require_approval:
-        return _ignore(f"{plan.reason}; CODEX_REQUIRE_APPROVAL is on, so it waits for an allowed login's "
-                       f"`{d.policy.implementation_trigger}`", "awaiting-approval")
+        return _ignore(
+            f"{plan.reason}; CODEX_REQUIRE_APPROVAL is on, so it waits for an allowed login's "
+            f"`{d.policy.implementation_trigger}`",
+            "awaiting-approval",
+        )
     if plan:
         title = text(issue, "title")
-        prompt = prompts.approved_plan_prompt(d.repository, number, d.branch(number, title), title,
-                                              text(issue, "body"), body)
-        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"), prompt=prompt,
-                      base=d.default_branch, head=d.branch(number, title), issue_number=number,
-                      issue_url=text(issue, "html_url"), issue_title=title, issue_body=text(issue, "body"),
-                      sender=author, plan_comment_id=_int(comment, "id") or None,
-                      plan_comment_url=text(comment, "html_url"), plan_comment_body=body,
-                      plan_sha256=plan_digest(_text(body)))
+        prompt = prompts.approved_plan_prompt(
+            d.repository, number, d.branch(number, title), title, text(issue, "body"), body
+        )
+        task = d.task(
+            pb.CODEX_TASK_STAGE_IMPLEMENTATION,
+            at=text(comment, "created_at"),
+            prompt=prompt,
+            base=d.default_branch,
+            head=d.branch(number, title),
+            issue_number=number,
+            issue_url=text(issue, "html_url"),
+            issue_title=title,
+            issue_body=text(issue, "body"),
+            sender=author,
+            plan_comment_id=_int(comment, "id") or None,
+            plan_comment_url=text(comment, "html_url"),
+            plan_comment_body=body,
+            plan_sha256=plan_digest(_text(body)),
+        )
         return d.one("implementation", task, plan.reason)
     if d.policy.is_own_login(author):
-        return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()} "
-                       "(only the planner's plan promotes)", "own-login")
+        return _ignore(
+            f"issue_comment: comment by the pipeline's own login {author.lower()} (only the planner's plan promotes)",
+            "own-login",
+        )
     mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
     if has_execute_plan(body, trigger, mention):
         allowed = d.policy.may_execute_plan(author)
         if not allowed:
             return _ignore(allowed.reason, "not-allowed")
         title = text(issue, "title")
-        prompt = prompts.execute_plan_prompt(d.repository, number, d.branch(number, title), title,
-                                             text(issue, "body"), author)
-        task = d.task(pb.CODEX_TASK_STAGE_IMPLEMENTATION, at=text(comment, "created_at"),
-                      prompt=prompt, base=d.default_branch, head=d.branch(number, title),
-                      issue_number=number, issue_url=text(issue, "html_url"), issue_title=title,
-                      issue_body=text(issue, "body"), sender=author)
+        prompt = prompts.execute_plan_prompt(
+            d.repository, number, d.branch(number, title), title, text(issue, "body"), author
+        )
+        task = d.task(
+            pb.CODEX_TASK_STAGE_IMPLEMENTATION,
+            at=text(comment, "created_at"),
+            prompt=prompt,
+            base=d.default_branch,
+            head=d.branch(number, title),
+            issue_number=number,
+            issue_url=text(issue, "html_url"),
+            issue_title=title,
+            issue_body=text(issue, "body"),
+            sender=author,
+        )
         return d.acknowledged(d.one("implementation", task, allowed.reason), number, comment, author)
     if PLAN_MARKER in body:
         return _ignore(plan.reason, "not-planner")
@@ -385,19 +466,29 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         allowed = d.policy.may_open_planning(author)
         if not allowed:
             return _ignore(f"replan: {allowed.reason}", "not-allowed")
-        planned = _planning(d, issue, number, f"replan: {allowed.reason}", replan=True,
-                            at=text(comment, "created_at"), sender=author)
+        planned = _planning(
+            d, issue, number, f"replan: {allowed.reason}", replan=True, at=text(comment, "created_at"), sender=author
+        )
         return d.acknowledged(planned, number, comment, author)
     if review_request(body, mention) is not None:
-        return _ignore(f"issue_comment: {mention} review on issue #{number}, which is not a pull request",
-                       "wrong-target")
+        return _ignore(
+            f"issue_comment: {mention} review on issue #{number}, which is not a pull request", "wrong-target"
+        )
     if unknown_mention(body, mention, trigger):
         return _unknown(d, number, comment, author)
     return _ignore("issue_comment: no command on the issue", "no-command")
 
 
-def _cancel(d: _Delivery, number: int, comment: dict[str, Any], author: str, *, pull_request: bool,
-            pull: int = 0, kind: str = commands.CANCEL) -> RouteResult:
+def _cancel(
+    d: _Delivery,
+    number: int,
+    comment: dict[str, Any],
+    author: str,
+    *,
+    pull_request: bool,
+    pull: int = 0,
+    kind: str = commands.CANCEL,
+) -> RouteResult:
     """``@<bot> cancel`` (or ``retry``): request-review stops the issue's active runs (or re-runs its
     last failed or cancelled stage); a refused one gets one reply why."""
     allowed = d.policy.may_command(text(comment, "author_association"), author)
@@ -405,37 +496,57 @@ def _cancel(d: _Delivery, number: int, comment: dict[str, Any], author: str, *, 
         if d.policy.is_own_login(author):
             return _ignore(f"{kind}: {allowed.reason}", "not-allowed")
         done, verb = ("cancelled", "cancel") if kind == commands.CANCEL else ("retried", "retry")
-        return d.reply(pull or number, comment, author, f"{kind} refused: {allowed.reason}",
-                       f"Not {done}: {_text(author) or 'this author'} may not {verb} Codex runs here "
-                       "(OWNER, MEMBER or COLLABORATOR, or an allowed login, may).")
-    return d.cancel(pull or number, comment, author, f"{kind}: {allowed.reason}", pull_request=pull_request,
-                    kind=kind)
+        return d.reply(
+            pull or number,
+            comment,
+            author,
+            f"{kind} refused: {allowed.reason}",
+            f"Not {done}: {_text(author) or 'this author'} may not {verb} Codex runs here "
+            "(OWNER, MEMBER or COLLABORATOR, or an allowed login, may).",
+        )
+    return d.cancel(pull or number, comment, author, f"{kind}: {allowed.reason}", pull_request=pull_request, kind=kind)
 
 
 def _unknown(d: _Delivery, number: int, comment: dict[str, Any], author: str) -> RouteResult:
     """A mention without a command: the commands listed once to an answered author, else a logged reason."""
     allowed = d.policy.may_command(text(comment, "author_association"), author)
     if not allowed:
-        return _ignore(f"issue_comment: {d.policy.bot_mention} mentioned without a known command; "
-                       f"no reply: {allowed.reason}", "not-allowed")
-    return d.reply(number, comment, author, f"issue_comment: {d.policy.bot_mention} mentioned without a known "
-                                            f"command on #{number}; replying with the commands ({allowed.reason})")
+        return _ignore(
+            f"issue_comment: {d.policy.bot_mention} mentioned without a known command; no reply: {allowed.reason}",
+            "not-allowed",
+        )
+    return d.reply(
+        number,
+        comment,
+        author,
+        f"issue_comment: {d.policy.bot_mention} mentioned without a known "
+        f"command on #{number}; replying with the commands ({allowed.reason})",
+    )
 
 
-def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[str, Any], author: str,
-                body: str) -> RouteResult:
+def _pr_comment(
+    d: _Delivery, issue: dict[str, Any], number: int, comment: dict[str, Any], author: str, body: str
+) -> RouteResult:
     if d.policy.is_own_login(author):
         return _ignore(f"issue_comment: comment by the pipeline's own login {author.lower()}", "own-login")
     mention, trigger = d.policy.bot_mention, d.policy.implementation_trigger
     said = {m.command for m in commands.mentions(command_lines(body), mention)}
     if "cancel" in said or "retry" in said:
-        return _cancel(d, _issue_of_pull(d, issue) or number, comment, author, pull_request=True, pull=number,
-                       kind=commands.CANCEL if "cancel" in said else commands.RETRY)
+        return _cancel(
+            d,
+            _issue_of_pull(d, issue) or number,
+            comment,
+            author,
+            pull_request=True,
+            pull=number,
+            kind=commands.CANCEL if "cancel" in said else commands.RETRY,
+        )
     extra = review_request(body, mention)
     if extra is None:
         if PLAN_MARKER in body or has_execute_plan(body, trigger, mention):
-            return _ignore(f"issue_comment: plan command on pull request #{number}; plans are approved on issues",
-                           "wrong-target")
+            return _ignore(
+                f"issue_comment: plan command on pull request #{number}; plans are approved on issues", "wrong-target"
+            )
         if unknown_mention(body, mention, trigger):
             return _unknown(d, number, comment, author)
         return _ignore("issue_comment: no review request on the pull request", "no-command")
@@ -444,9 +555,17 @@ def _pr_comment(d: _Delivery, issue: dict[str, Any], number: int, comment: dict[
         return _ignore(allowed.reason, "not-allowed")
     pr_url = text(obj(issue, "pull_request"), "html_url") or text(issue, "html_url")
     prompt = prompts.review_request_prompt(d.repository, number, author, body, text(issue, "title"))
-    task = d.task(pb.CODEX_TASK_STAGE_REVIEW, at=text(comment, "created_at"), prompt=prompt,
-                  issue_number=_issue_of_pull(d, issue) or number, pull_request_number=number, issue_url=pr_url,
-                  issue_title=text(issue, "title"), issue_body=text(issue, "body"), sender=author)
+    task = d.task(
+        pb.CODEX_TASK_STAGE_REVIEW,
+        at=text(comment, "created_at"),
+        prompt=prompt,
+        issue_number=_issue_of_pull(d, issue) or number,
+        pull_request_number=number,
+        issue_url=pr_url,
+        issue_title=text(issue, "title"),
+        issue_body=text(issue, "body"),
+        sender=author,
+    )
     return d.acknowledged(d.one("review", task, allowed.reason), number, comment, author)
 
 
@@ -467,15 +586,23 @@ def _readiness(d: _Delivery, prs: list[tuple[int, str, str, str, str]], at: str,
     if not d.repository:
         return _ignore(f"{what}: payload names no repository", "malformed")
     if not prs:
-        return _ignore(f"{what}: no same-repository pull request on a {d.policy.branch_prefix} branch",
-                       "not-codex-branch")
+        return _ignore(
+            f"{what}: no same-repository pull request on a {d.policy.branch_prefix} branch", "not-codex-branch"
+        )
     routed = []
     for number, head, base, url, title in prs:
-        task = d.task(pb.CODEX_TASK_STAGE_UNSPECIFIED, at=at,
-                      prompt=prompts.readiness_prompt(d.repository, number),
-                      base=base, head=head, issue_number=issue_of_branch(head, d.policy.branch_prefix) or number,
-                      pull_request_number=number,
-                      issue_url=url or f"{d.repository_url}/pull/{number}", issue_title=title, sender=d.sender)
+        task = d.task(
+            pb.CODEX_TASK_STAGE_UNSPECIFIED,
+            at=at,
+            prompt=prompts.readiness_prompt(d.repository, number),
+            base=base,
+            head=head,
+            issue_number=issue_of_branch(head, d.policy.branch_prefix) or number,
+            pull_request_number=number,
+            issue_url=url or f"{d.repository_url}/pull/{number}",
+            issue_title=title,
+            sender=d.sender,
+        )
         event_id = task_event_id(d.delivery_id, "readiness")
         routed.append(RoutedTask("readiness", task, event_id if len(prs) == 1 else f"{event_id}#{number}"))
     numbers = ", ".join(f"#{p[0]}" for p in prs)
@@ -491,14 +618,16 @@ def _pr_activity(d: _Delivery) -> RouteResult:
     if not number:
         return _ignore(f"{what}: payload names no pull request", "malformed")
     if not ref.startswith(d.policy.branch_prefix):
-        return _ignore(f"{what}: head branch {ref!r} of #{number} is not a {d.policy.branch_prefix} branch",
-                       "not-codex-branch")
+        return _ignore(
+            f"{what}: head branch {ref!r} of #{number} is not a {d.policy.branch_prefix} branch", "not-codex-branch"
+        )
     if not _same_repository(d, obj(head, "repo")):
         return _ignore(f"{what}: #{number} comes from a fork", "fork")
     if text(pr, "state") == "closed":
         return _ignore(f"{what}: pull request #{number} is closed", "closed")
     at = (text(obj(d.payload, "review"), "submitted_at") if d.event == "pull_request_review" else "") or text(
-        pr, "updated_at")
+        pr, "updated_at"
+    )
     return _readiness(d, [(number, ref, text(base, "ref"), text(pr, "html_url"), text(pr, "title"))], at, what)
 
 
@@ -527,10 +656,13 @@ def _check_suite(d: _Delivery) -> RouteResult:
     suite = obj(d.payload, "check_suite")
     branch = text(suite, "head_branch")
     if not branch.startswith(d.policy.branch_prefix):
-        return _ignore(f"check_suite.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch",
-                       "not-codex-branch")
-    return _readiness(d, _suite_prs(d, suite, _list(suite, "pull_requests")), text(suite, "updated_at"),
-                      "check_suite.completed")
+        return _ignore(
+            f"check_suite.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch",
+            "not-codex-branch",
+        )
+    return _readiness(
+        d, _suite_prs(d, suite, _list(suite, "pull_requests")), text(suite, "updated_at"), "check_suite.completed"
+    )
 
 
 def _check_run(d: _Delivery) -> RouteResult:
@@ -538,8 +670,9 @@ def _check_run(d: _Delivery) -> RouteResult:
     suite = obj(run, "check_suite")
     branch = text(suite, "head_branch")
     if not branch.startswith(d.policy.branch_prefix):
-        return _ignore(f"check_run.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch",
-                       "not-codex-branch")
+        return _ignore(
+            f"check_run.completed: head branch {branch!r} is not a {d.policy.branch_prefix} branch", "not-codex-branch"
+        )
     prs = _list(run, "pull_requests") or _list(suite, "pull_requests")
     return _readiness(d, _suite_prs(d, suite, prs), text(run, "completed_at"), "check_run.completed")
 
@@ -566,8 +699,9 @@ def split_type(event_type: str) -> tuple[str, str]:
     return event, action
 
 
-def route(event_type: str, payload: Any, delivery_id: str, policy: Policy, *,
-          received_at: datetime | None = None) -> RouteResult:
+def route(
+    event_type: str, payload: Any, delivery_id: str, policy: Policy, *, received_at: datetime | None = None
+) -> RouteResult:
     """Decide what one delivery means. Pure; never raises; ignored deliveries say why.
 
     ``event_type`` is the raw CloudEvent type (``com.github.<event>.<action>``) or the bare
@@ -586,8 +720,9 @@ def route(event_type: str, payload: Any, delivery_id: str, policy: Policy, *,
     rule = RULES.get((event, action))
     if rule is None:
         if event == "issue_comment" and action in ("edited", "deleted"):
-            return _ignore(f"issue_comment.{action}: edited and deleted comments never trigger anything",
-                           "edited-or-deleted")
+            return _ignore(
+                f"issue_comment.{action}: edited and deleted comments never trigger anything", "edited-or-deleted"
+            )
         return _ignore(f"{event}.{action}: no routing rule" if action else f"{event}: no routing rule", "no-rule")
     if received_at is not None and received_at.tzinfo is None:
         received_at = None

@@ -52,7 +52,7 @@ def plan_text(prompt: str) -> str:
     bodies = {
         "Objective": f"Make the change that issue #{issue} asks for (a demo plan: no model read the issue).",
         "Context & Constraints": "Written by the scripted demo Codex of `codex-pipeline dev`; the repository is "
-                                 "the seeded local remote.",
+        "the seeded local remote.",
         "Task Breakdown": "1. Add `demo/CODEX_DEMO.md` describing the change\n2. Run the project's checks",
         "Deliverables": "- A draft pull request from the `codex/issue-…` branch",
         "Validation & Observability": "- `python -m pytest -q`",
@@ -64,15 +64,45 @@ def plan_text(prompt: str) -> str:
 
 
 def _command(item_id: str, command: str, output: str) -> None:
-    _emit({"type": "item.started", "item": {"id": item_id, "type": "command_execution", "command": command,
-                                            "aggregated_output": "", "exit_code": None, "status": "in_progress"}})
-    _emit({"type": "item.completed", "item": {"id": item_id, "type": "command_execution", "command": command,
-                                              "aggregated_output": output, "exit_code": 0, "status": "completed"}})
+    _emit(
+        {
+            "type": "item.started",
+            "item": {
+                "id": item_id,
+                "type": "command_execution",
+                "command": command,
+                "aggregated_output": "",
+                "exit_code": None,
+                "status": "in_progress",
+            },
+        }
+    )
+    _emit(
+        {
+            "type": "item.completed",
+            "item": {
+                "id": item_id,
+                "type": "command_execution",
+                "command": command,
+                "aggregated_output": output,
+                "exit_code": 0,
+                "status": "completed",
+            },
+        }
+    )
 
 
 def _todo(items: list[tuple[str, bool]], kind: str) -> None:
-    _emit({"type": kind, "item": {"id": "item_todo", "type": "todo_list",
-                                  "items": [{"text": text, "completed": done} for text, done in items]}})
+    _emit(
+        {
+            "type": kind,
+            "item": {
+                "id": "item_todo",
+                "type": "todo_list",
+                "items": [{"text": text, "completed": done} for text, done in items],
+            },
+        }
+    )
 
 
 def _change(path: Path, line: str) -> None:
@@ -80,17 +110,33 @@ def _change(path: Path, line: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = path.read_text() if path.exists() else "# Codex demo change\n\n"
     path.write_text(existing + line + "\n")
-    _emit({"type": "item.completed", "item": {"id": "item_change", "type": "file_change",
-                                              "changes": [{"path": str(path), "kind": kind}],
-                                              "status": "completed"}})
+    _emit(
+        {
+            "type": "item.completed",
+            "item": {
+                "id": "item_change",
+                "type": "file_change",
+                "changes": [{"path": str(path), "kind": kind}],
+                "status": "completed",
+            },
+        }
+    )
 
 
 def answer(prompt: str, workdir: Path) -> str:
     """Emit the events of one run for ``prompt`` in ``workdir``; return the final message."""
     stage = stage_of(prompt)
     issue = issue_of(prompt)
-    _emit({"type": "item.completed", "item": {"id": "item_0", "type": "reasoning",
-                                              "text": f"**{NAME}**\n\nScripted {stage} answer; no model runs."}})
+    _emit(
+        {
+            "type": "item.completed",
+            "item": {
+                "id": "item_0",
+                "type": "reasoning",
+                "text": f"**{NAME}**\n\nScripted {stage} answer; no model runs.",
+            },
+        }
+    )
     listing = "\n".join(sorted(p.name for p in workdir.iterdir() if not p.name.startswith(".")))
     _command("item_1", "bash -lc ls", listing + "\n")
     if stage == "planning":
@@ -107,8 +153,7 @@ def answer(prompt: str, workdir: Path) -> str:
         _command("item_2", "bash -lc 'python -m pytest -q'", "1 passed in 0.01s\n")
         time.sleep(PAUSE)
         _todo([(text, True) for text, _ in steps], "item.completed")
-        return (f"Added `{CHANGE_FILE}` for issue #{issue} and ran the checks (1 passed).\n\n"
-                f"_Written by the {NAME}._")
+        return f"Added `{CHANGE_FILE}` for issue #{issue} and ran the checks (1 passed).\n\n_Written by the {NAME}._"
     if stage == "review":
         _todo([("Address the failing checks and threads", False)], "item.started")
         _change(workdir / CHANGE_FILE, f"- Pull request #{issue}: review pass by the {NAME}.")
@@ -128,8 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     _emit({"type": "turn.started"})
     message = answer(prompt, Path.cwd())
     _emit({"type": "item.completed", "item": {"id": "item_final", "type": "agent_message", "text": message}})
-    _emit({"type": "turn.completed", "usage": {"input_tokens": len(prompt) // 4, "cached_input_tokens": 0,
-                                               "output_tokens": len(message) // 4}})
+    _emit(
+        {
+            "type": "turn.completed",
+            "usage": {"input_tokens": len(prompt) // 4, "cached_input_tokens": 0, "output_tokens": len(message) // 4},
+        }
+    )
     return 0
 
 
@@ -137,8 +186,10 @@ def install(folder: Path) -> Path:
     """An executable ``codex-demo`` in ``folder`` that runs this module with this Python (CODEX_BIN)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "codex-demo"
-    path.write_text(f"#!{sys.executable}\n# {NAME}, written by codex-pipeline dev\n"
-                    "from codex_pipeline.dev.demo_codex import main\nraise SystemExit(main())\n")
+    path.write_text(
+        f"#!{sys.executable}\n# {NAME}, written by codex-pipeline dev\n"
+        "from codex_pipeline.dev.demo_codex import main\nraise SystemExit(main())\n"
+    )
     path.chmod(0o755)
     return path
 

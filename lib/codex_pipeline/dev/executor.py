@@ -168,8 +168,9 @@ def sync_keys(synchronization: Any, variables: Mapping[str, str]) -> list[str]:
 
 
 class Executor:
-    def __init__(self, workflows: Path, templates: Path, runs: Path, settings: Settings, view: View,
-                 *, poll: float = 0.25) -> None:
+    def __init__(
+        self, workflows: Path, templates: Path, runs: Path, settings: Settings, view: View, *, poll: float = 0.25
+    ) -> None:
         self.workflows = workflows
         self.templates_dir = templates
         self.runs = runs
@@ -268,17 +269,26 @@ class Executor:
         keys = sync_keys(spec.get("synchronization"), resolved.variables)
 
         def waiting(lock: str, holders: list[str]) -> None:
-            self.view.line("run-waiting", key, f"{name} waits for {lock.split('/', 1)[0]} "
-                                               f"{lock.split('/', 1)[1]} (held by {', '.join(holders) or '?'})")
+            self.view.line(
+                "run-waiting",
+                key,
+                f"{name} waits for {lock.split('/', 1)[0]} "
+                f"{lock.split('/', 1)[1]} (held by {', '.join(holders) or '?'})",
+            )
 
         namespace = str(metadata.get("namespace") or "")
         with self.locks.hold(keys, name, waiting):
             deadline = spec.get("activeDeadlineSeconds")
-            run = Run(resolved, folder, time.monotonic() + float(deadline) if deadline else None,
-                      variables=dict(resolved.variables), namespace=namespace, name=name)
+            run = Run(
+                resolved,
+                folder,
+                time.monotonic() + float(deadline) if deadline else None,
+                variables=dict(resolved.variables),
+                namespace=namespace,
+                name=name,
+            )
             self._write_status(run, {"phase": "Running", "startedAt": started})
-            self.view.line("run-started", key, f"{name} running here ({resolved.template_name}, "
-                                               f"{self.settings.codex})")
+            self.view.line("run-started", key, f"{name} running here ({resolved.template_name}, {self.settings.codex})")
             entry = str(spec.get("entrypoint") or "")
             if self._stop_requested(run):
                 phase, message = "Failed", STOPPED
@@ -286,16 +296,33 @@ class Executor:
                 phase, message = self._template(run, entry, entry, {})
             if run.stopped:
                 phase, message = "Failed", STOPPED
-                self.view.line("run-stopped", key, f"{name} stopped (spec.shutdown: Stop"
-                                                   f"{'; ' + reason if (reason := self._stop_reason(run)) else ''})")
+                self.view.line(
+                    "run-stopped",
+                    key,
+                    f"{name} stopped (spec.shutdown: Stop"
+                    f"{'; ' + reason if (reason := self._stop_reason(run)) else ''})",
+                )
             exit_handler = spec.get("onExit")
             if exit_handler:
-                failures = [{"displayName": n.name, "message": n.message, "templateName": n.template,
-                             "phase": n.phase, "finishedAt": n.finished_at}
-                            for n in run.nodes if n.phase in ("Failed", "Error")]
-                run.variables.update({"workflow.status": phase, "workflow.failures": json.dumps(failures),
-                                      "workflow.duration": f"{time.monotonic() - clock:.6f}",
-                                      **self._annotations(run)})
+                failures = [
+                    {
+                        "displayName": n.name,
+                        "message": n.message,
+                        "templateName": n.template,
+                        "phase": n.phase,
+                        "finishedAt": n.finished_at,
+                    }
+                    for n in run.nodes
+                    if n.phase in ("Failed", "Error")
+                ]
+                run.variables.update(
+                    {
+                        "workflow.status": phase,
+                        "workflow.failures": json.dumps(failures),
+                        "workflow.duration": f"{time.monotonic() - clock:.6f}",
+                        **self._annotations(run),
+                    }
+                )
                 run.exiting = True
                 run.deadline = time.monotonic() + EXIT_HANDLER_TIMEOUT
                 exit_phase, exit_message = self._template(run, f"{name}.onExit", str(exit_handler), {})
@@ -303,18 +330,28 @@ class Executor:
                     phase, message = exit_phase, f"exit handler: {exit_message}"
         return self._finish(folder, name, key, run, phase, message, started, clock)
 
-    def _finish(self, folder: Path, name: str, key: str, run: Run | None, phase: str, message: str,
-                started: str, clock: float) -> str:
+    def _finish(
+        self, folder: Path, name: str, key: str, run: Run | None, phase: str, message: str, started: str, clock: float
+    ) -> str:
         took = time.monotonic() - clock
-        status = {"name": name, "phase": phase, "message": message, "startedAt": started, "finishedAt": _now(),
-                  "seconds": round(took, 3), "template": run.resolved.template_name if run else None,
-                  "nodes": [vars(n) for n in run.nodes] if run else [], "artifacts": run.artifacts if run else []}
+        status = {
+            "name": name,
+            "phase": phase,
+            "message": message,
+            "startedAt": started,
+            "finishedAt": _now(),
+            "seconds": round(took, 3),
+            "template": run.resolved.template_name if run else None,
+            "nodes": [vars(n) for n in run.nodes] if run else [],
+            "artifacts": run.artifacts if run else [],
+        }
         tmp = folder / (STATUS + ".tmp")
         tmp.write_text(json.dumps(status, indent=2) + "\n")
         tmp.replace(folder / STATUS)
         if run is not None:
-            self._write_status(run, {"phase": phase, "message": message, "startedAt": started,
-                                     "finishedAt": status["finishedAt"]})
+            self._write_status(
+                run, {"phase": phase, "message": message, "startedAt": started, "finishedAt": status["finishedAt"]}
+            )
         self.results[name] = phase
         self.view.run_finished(key, name, phase, took, message)
         return phase
@@ -388,27 +425,34 @@ class Executor:
 
     def _arguments(self, step: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, str]:
         parameters = (step.get("arguments") or {}).get("parameters") or []
-        return {str(p["name"]): str(substitute(str(p.get("value", "")), variables))
-                for p in parameters if isinstance(p, dict) and p.get("name")}
+        return {
+            str(p["name"]): str(substitute(str(p.get("value", "")), variables))
+            for p in parameters
+            if isinstance(p, dict) and p.get("name")
+        }
 
-    def _steps(self, run: Run, node_name: str, template: Mapping[str, Any],
-               variables: Mapping[str, str]) -> tuple[str, str]:
+    def _steps(
+        self, run: Run, node_name: str, template: Mapping[str, Any], variables: Mapping[str, str]
+    ) -> tuple[str, str]:
         for group in template.get("steps") or []:
             for step in group if isinstance(group, list) else [group]:
-                phase, message = self._template(run, f"{node_name}.{step['name']}", str(step["template"]),
-                                                self._arguments(step, variables))
+                phase, message = self._template(
+                    run, f"{node_name}.{step['name']}", str(step["template"]), self._arguments(step, variables)
+                )
                 if phase != "Succeeded" and not (step.get("continueOn") or {}).get("failed"):
                     return phase, message
         return "Succeeded", ""
 
-    def _dag(self, run: Run, node_name: str, template: Mapping[str, Any],
-             variables: Mapping[str, str]) -> tuple[str, str]:
+    def _dag(
+        self, run: Run, node_name: str, template: Mapping[str, Any], variables: Mapping[str, str]
+    ) -> tuple[str, str]:
         tasks = {str(t["name"]): t for t in (template.get("dag") or {}).get("tasks") or []}
         done: dict[str, str] = {}
         result = ("Succeeded", "")
         while len(done) < len(tasks):
-            ready = [n for n, t in tasks.items() if n not in done
-                     and all(d in done for d in t.get("dependencies") or [])]
+            ready = [
+                n for n, t in tasks.items() if n not in done and all(d in done for d in t.get("dependencies") or [])
+            ]
             if not ready:
                 return "Error", f"dag of {node_name}: dependencies cannot be met"
             for name in ready:
@@ -416,8 +460,9 @@ class Executor:
                 if any(done[d] != "Succeeded" for d in task.get("dependencies") or []):
                     done[name] = "Omitted"
                     continue
-                phase, message = self._template(run, f"{node_name}.{name}", str(task["template"]),
-                                                self._arguments(task, variables))
+                phase, message = self._template(
+                    run, f"{node_name}.{name}", str(task["template"]), self._arguments(task, variables)
+                )
                 done[name] = phase
                 if phase != "Succeeded":
                     result = (phase, message)
@@ -425,8 +470,9 @@ class Executor:
 
     # ------------------------------------------------------------------ containers
 
-    def _container(self, run: Run, node_name: str, template: Mapping[str, Any],
-                   variables: Mapping[str, str]) -> tuple[str, str]:
+    def _container(
+        self, run: Run, node_name: str, template: Mapping[str, Any], variables: Mapping[str, str]
+    ) -> tuple[str, str]:
         strategy = template.get("retryStrategy") or {}
         limit = int(substitute(str(strategy.get("limit", 0)), variables) or 0) if strategy else 0
         policy = str(strategy.get("retryPolicy") or "OnFailure")
@@ -436,16 +482,25 @@ class Executor:
             node.attempts = attempt + 1
             phase, message, code = self._attempt(run, node, template, variables, attempt)
             node.phase, node.message, node.exit_code = phase, message, code
-            retry = (policy == "Always" and phase != "Succeeded") or (policy == "OnFailure" and phase == "Failed") \
+            retry = (
+                (policy == "Always" and phase != "Succeeded")
+                or (policy == "OnFailure" and phase == "Failed")
                 or (policy in ("OnError", "OnTransientError") and phase == "Error")
-            if phase == "Succeeded" or not retry or self._stop.is_set() or message.endswith("deadline") \
-                    or (run.stopped and not run.exiting):
+            )
+            if (
+                phase == "Succeeded"
+                or not retry
+                or self._stop.is_set()
+                or message.endswith("deadline")
+                or (run.stopped and not run.exiting)
+            ):
                 break
         node.finished_at = _now()
         return node.phase, node.message
 
-    def _attempt(self, run: Run, node: Node, template: Mapping[str, Any], variables: Mapping[str, str],
-                 attempt: int) -> tuple[str, str, int | None]:
+    def _attempt(
+        self, run: Run, node: Node, template: Mapping[str, Any], variables: Mapping[str, str], attempt: int
+    ) -> tuple[str, str, int | None]:
         container = substitute(template.get("container") or {}, variables)
         pod = run.folder / "nodes" / (node.name.replace("/", "-") + (f"-retry{attempt}" if attempt else ""))
         mounts = self._volumes(run, pod, container.get("volumeMounts") or [])
@@ -453,7 +508,7 @@ class Executor:
         def local(path: str) -> str | None:
             for mount, folder in mounts:
                 if path == mount or path.startswith(mount.rstrip("/") + "/"):
-                    return str(folder / path[len(mount):].lstrip("/"))
+                    return str(folder / path[len(mount) :].lstrip("/"))
             return None
 
         def anywhere(path: str) -> Path:
@@ -461,9 +516,12 @@ class Executor:
 
         # Artifact paths outside every mount are files of the pod too (Argo mounts them itself):
         # map them as well, so an argument or env value naming one finds the file.
-        artifact_paths = [str(a.get("path")) for kind in ("inputs", "outputs")
-                          for a in (template.get(kind) or {}).get("artifacts") or []
-                          if isinstance(a, dict) and str(a.get("path") or "").startswith("/")]
+        artifact_paths = [
+            str(a.get("path"))
+            for kind in ("inputs", "outputs")
+            for a in (template.get(kind) or {}).get("artifacts") or []
+            if isinstance(a, dict) and str(a.get("path") or "").startswith("/")
+        ]
         extra = [(p, anywhere(p)) for p in substitute(artifact_paths, variables) if local(p) is None]
         mounts = sorted([*mounts, *extra], key=lambda item: len(item[0]), reverse=True)
 
@@ -483,20 +541,34 @@ class Executor:
         argv[0] = self.settings.commands.get(argv[0]) or shutil.which(argv[0], path=env.get("PATH")) or argv[0]
         working = anywhere(str(container.get("workingDir") or "/"))
         working.mkdir(parents=True, exist_ok=True)
-        timeout = [t for t in (run.deadline - time.monotonic() if run.deadline else None,
-                               float(template["activeDeadlineSeconds"]) if template.get("activeDeadlineSeconds")
-                               else None) if t is not None]
+        timeout = [
+            t
+            for t in (
+                run.deadline - time.monotonic() if run.deadline else None,
+                float(template["activeDeadlineSeconds"]) if template.get("activeDeadlineSeconds") else None,
+            )
+            if t is not None
+        ]
         log = run.folder / f"{node.name.replace('/', '-')}.log"
         node.log = str(log)
         with log.open("ab") as out:
             for note in notes:
                 out.write(f"[dev] {note}\n".encode())
-            out.write(f"[dev] attempt {attempt + 1}: {' '.join(argv[:4])}{' …' if len(argv) > 4 else ''} "
-                      f"in {working}\n".encode())
+            out.write(
+                f"[dev] attempt {attempt + 1}: {' '.join(argv[:4])}{' …' if len(argv) > 4 else ''} "
+                f"in {working}\n".encode()
+            )
             out.flush()
             try:
-                process = subprocess.Popen(argv, cwd=working, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
+                process = subprocess.Popen(
+                    argv,
+                    cwd=working,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             except OSError as exc:
                 return "Error", f"cannot start {argv[0]}: {exc.strerror or exc}", None
             self._processes[process.pid] = process
@@ -574,8 +646,11 @@ class Executor:
     def _fill_secret(self, folder: Path, secret: Mapping[str, Any]) -> None:
         values = self.settings.secrets.get(str(secret.get("secretName") or ""), {})
         items = secret.get("items")
-        chosen = [(str(i["key"]), str(i.get("path") or i["key"])) for i in items if isinstance(i, dict)] if items \
+        chosen = (
+            [(str(i["key"]), str(i.get("path") or i["key"])) for i in items if isinstance(i, dict)]
+            if items
             else [(key, key) for key in values]
+        )
         for key, relative in chosen:
             if key in values:
                 target = folder / relative
@@ -600,8 +675,9 @@ class Executor:
                 if secret is not None:
                     env[name] = secret
                 elif not ref.get("optional"):
-                    notes.append(f"{name}: secret {ref.get('name')}/{ref.get('key')} is not set on this machine; "
-                                 "left unset")
+                    notes.append(
+                        f"{name}: secret {ref.get('name')}/{ref.get('key')} is not set on this machine; left unset"
+                    )
                 continue
             notes.append(f"{name}: only value and secretKeyRef are set locally; left unset")
         if env.pop("CODEX_AGENT_USER", None):

@@ -52,8 +52,7 @@ class FakeServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                recorded = Recorded(self.command, self.path,
-                                    {k.lower(): v for k, v in self.headers.items()}, body)
+                recorded = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with outer._lock:
                     outer.requests.append(recorded)
                 status, headers, payload = outer.answer(recorded)
@@ -104,8 +103,7 @@ class FakeServer:
 class RecordingSink(FakeServer):
     """A CloudEvents sink (what a KafkaSink or broker ingress is): records and answers."""
 
-    def __init__(self, status: int = 202, delay: float = 0.0,
-                 script: Callable[[Recorded], int] | None = None) -> None:
+    def __init__(self, status: int = 202, delay: float = 0.0, script: Callable[[Recorded], int] | None = None) -> None:
         super().__init__()
         self.status = status
         self.delay = delay

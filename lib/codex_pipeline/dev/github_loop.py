@@ -63,16 +63,23 @@ class ScriptedCI:
         if not data:
             return cls()
         results = tuple(str(item) for item in data.get("results") or ("success",))
-        per_pull = {int(number): tuple(str(item) for item in items)
-                    for number, items in (data.get("pulls") or {}).items()}
+        per_pull = {
+            int(number): tuple(str(item) for item in items) for number, items in (data.get("pulls") or {}).items()
+        }
         return cls(str(data.get("name") or "ci / test"), results, float(data.get("delay", 0.5)), per_pull)
 
 
 class LoopGitHub(FakeGitHub):
     """The API stand-in plus webhooks back (``send(event, payload)``) and a local git remote."""
 
-    def __init__(self, *, tokens: tuple[str, ...], send: Send | None = None, remotes: Remotes | None = None,
-                 ci: ScriptedCI | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tokens: tuple[str, ...],
+        send: Send | None = None,
+        remotes: Remotes | None = None,
+        ci: ScriptedCI | None = None,
+    ) -> None:
         super().__init__(tokens=tokens)
         self.send = send
         self.remotes = remotes
@@ -97,19 +104,30 @@ class LoopGitHub(FakeGitHub):
 
     def dump(self) -> dict[str, Any]:
         """Everything the stand-in holds, as JSON, so a restarted dev finds its issues, PRs and comments."""
+
         def pairs(table: Mapping[tuple[str, Any], Any]) -> list[list[Any]]:
             return [[key[0], key[1], value] for key, value in sorted(table.items())]
 
         with self._state:
-            return copy.deepcopy({
-                "url": self.url, "ids": self._ids,
-                "repos": [vars(repo) for repo in self.repos.values()],
-                "issues": pairs(self.issues), "comments": pairs(self.comments), "pulls": pairs(self.pulls),
-                "check_runs": pairs(self.check_runs), "statuses": pairs(self.statuses),
-                "threads": pairs(self.threads), "pushes": pairs(self.pushes),
-                "first_number": self.first_number, "repo_payloads": self.repo_payloads,
-                "installations": self.installations, "ready_sent": sorted(self._ready_sent),
-                "comment_edits": [[cid, bodies] for cid, bodies in sorted(self.comment_edits.items())]})
+            return copy.deepcopy(
+                {
+                    "url": self.url,
+                    "ids": self._ids,
+                    "repos": [vars(repo) for repo in self.repos.values()],
+                    "issues": pairs(self.issues),
+                    "comments": pairs(self.comments),
+                    "pulls": pairs(self.pulls),
+                    "check_runs": pairs(self.check_runs),
+                    "statuses": pairs(self.statuses),
+                    "threads": pairs(self.threads),
+                    "pushes": pairs(self.pushes),
+                    "first_number": self.first_number,
+                    "repo_payloads": self.repo_payloads,
+                    "installations": self.installations,
+                    "ready_sent": sorted(self._ready_sent),
+                    "comment_edits": [[cid, bodies] for cid, bodies in sorted(self.comment_edits.items())],
+                }
+            )
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Take back what :meth:`dump` saved (the old server's URL in it becomes this one's)."""
@@ -153,8 +171,11 @@ class LoopGitHub(FakeGitHub):
         key = name.lower()
         with self._state:
             if key not in self.repos:
-                self.add_repo(name, default_branch=str(repository.get("default_branch") or "main"),
-                              private=bool(repository.get("private")))
+                self.add_repo(
+                    name,
+                    default_branch=str(repository.get("default_branch") or "main"),
+                    private=bool(repository.get("private")),
+                )
                 learned.append(f"repository {name}")
             if isinstance(repository.get("id"), int):
                 self.repos[key].id = repository["id"]
@@ -171,8 +192,11 @@ class LoopGitHub(FakeGitHub):
                     self.issues[(key, number)] = stored
                     learned.append(f"issue #{number} {str(issue.get('title') or '')!r}")
             pull = payload.get("pull_request")
-            if isinstance(pull, dict) and isinstance(pull.get("number"), int) \
-                    and (key, pull["number"]) not in self.pulls:
+            if (
+                isinstance(pull, dict)
+                and isinstance(pull.get("number"), int)
+                and (key, pull["number"]) not in self.pulls
+            ):
                 self.pulls[(key, pull["number"])] = copy.deepcopy(pull)
                 learned.append(f"pull request #{pull['number']}")
         return learned
@@ -185,11 +209,19 @@ class LoopGitHub(FakeGitHub):
         if known is not None:
             return copy.deepcopy(known)
         owner, name = repo.full_name.split("/", 1)
-        return {"id": repo.id, "node_id": _node_id("R", repo.id), "name": name, "full_name": repo.full_name,
-                "private": repo.private, "owner": self._user(owner, "Organization"),
-                "html_url": f"https://github.com/{repo.full_name}", "fork": False,
-                "url": f"{self.url}/repos/{repo.full_name}", "default_branch": repo.default_branch,
-                "visibility": "private" if repo.private else "public"}
+        return {
+            "id": repo.id,
+            "node_id": _node_id("R", repo.id),
+            "name": name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+            "owner": self._user(owner, "Organization"),
+            "html_url": f"https://github.com/{repo.full_name}",
+            "fork": False,
+            "url": f"{self.url}/repos/{repo.full_name}",
+            "default_branch": repo.default_branch,
+            "visibility": "private" if repo.private else "public",
+        }
 
     def _envelope(self, key: str, action: str, sender: str) -> dict[str, Any]:
         payload: dict[str, Any] = {"action": action, "repository": self.repository_payload(key)}
@@ -208,25 +240,39 @@ class LoopGitHub(FakeGitHub):
         name = self.repos[key].full_name
         pull = self.pulls.get((key, number))
         issue: dict[str, Any] = {
-            "url": f"{self.url}/repos/{name}/issues/{number}", "number": number,
+            "url": f"{self.url}/repos/{name}/issues/{number}",
+            "number": number,
             "html_url": f"https://github.com/{name}/{'pull' if pull else 'issues'}/{number}",
-            "title": pull["title"] if pull else "", "body": pull.get("body", "") if pull else "",
-            "user": pull["user"] if pull else self._user("octocat"), "state": "open", "labels": [],
-            "comments": len(self.comments.get((key, number), [])), "created_at": _now_iso(),
-            "updated_at": _now_iso(), "author_association": "NONE",
+            "title": pull["title"] if pull else "",
+            "body": pull.get("body", "") if pull else "",
+            "user": pull["user"] if pull else self._user("octocat"),
+            "state": "open",
+            "labels": [],
+            "comments": len(self.comments.get((key, number), [])),
+            "created_at": _now_iso(),
+            "updated_at": _now_iso(),
+            "author_association": "NONE",
         }
         if pull:
-            issue["pull_request"] = {"url": pull["url"], "html_url": pull["html_url"],
-                                     "diff_url": pull["html_url"] + ".diff", "patch_url": pull["html_url"] + ".patch",
-                                     "merged_at": None}
+            issue["pull_request"] = {
+                "url": pull["url"],
+                "html_url": pull["html_url"],
+                "diff_url": pull["html_url"] + ".diff",
+                "patch_url": pull["html_url"] + ".patch",
+                "merged_at": None,
+            }
         return issue
 
     def _minimal_pull(self, key: str, pull: dict[str, Any]) -> dict[str, Any]:
         repo = self.repos[key]
         ref = {"id": repo.id, "url": f"{self.url}/repos/{repo.full_name}", "name": repo.full_name.split("/")[1]}
-        return {"url": pull["url"], "id": pull["id"], "number": pull["number"],
-                "head": {"ref": pull["head"]["ref"], "sha": pull["head"]["sha"], "repo": ref},
-                "base": {"ref": pull["base"]["ref"], "sha": pull["base"]["sha"], "repo": ref}}
+        return {
+            "url": pull["url"],
+            "id": pull["id"],
+            "number": pull["number"],
+            "head": {"ref": pull["head"]["ref"], "sha": pull["head"]["sha"], "repo": ref},
+            "base": {"ref": pull["base"]["ref"], "sha": pull["base"]["sha"], "repo": ref},
+        }
 
     def _emit(self, event: str, payload: dict[str, Any]) -> None:
         if self.send is not None:
@@ -240,8 +286,7 @@ class LoopGitHub(FakeGitHub):
         payload["comment"] = copy.deepcopy(comment)
         self._emit("issue_comment", payload)
 
-    def pull_event(self, key: str, pull: dict[str, Any], action: str, sender: str,
-                   before: str | None = None) -> None:
+    def pull_event(self, key: str, pull: dict[str, Any], action: str, sender: str, before: str | None = None) -> None:
         payload = self._envelope(key, action, sender)
         payload["number"] = pull["number"]
         payload["pull_request"] = copy.deepcopy(pull)
@@ -265,17 +310,34 @@ class LoopGitHub(FakeGitHub):
 
     def _complete_check(self, key: str, pull: dict[str, Any], run: dict[str, Any], conclusion: str) -> None:
         with self._state:
-            run.update({"status": "completed", "conclusion": conclusion, "completed_at": _now_iso(),
-                        "output": {"title": f"{run['name']}: {conclusion}", "summary": "scripted by the stand-in",
-                                   "text": None, "annotations_count": 0}})
+            run.update(
+                {
+                    "status": "completed",
+                    "conclusion": conclusion,
+                    "completed_at": _now_iso(),
+                    "output": {
+                        "title": f"{run['name']}: {conclusion}",
+                        "summary": "scripted by the stand-in",
+                        "text": None,
+                        "annotations_count": 0,
+                    },
+                }
+            )
             minimal = [self._minimal_pull(key, pull)]
             run["pull_requests"] = minimal
         payload = self._envelope(key, "completed", "github-actions[bot]")
         check_run = copy.deepcopy(run)
-        check_run["check_suite"] = {"id": run["check_suite"]["id"], "head_branch": pull["head"]["ref"],
-                                    "head_sha": run["head_sha"], "status": "completed", "conclusion": conclusion,
-                                    "pull_requests": minimal, "app": run["app"],
-                                    "created_at": run["started_at"], "updated_at": run["completed_at"]}
+        check_run["check_suite"] = {
+            "id": run["check_suite"]["id"],
+            "head_branch": pull["head"]["ref"],
+            "head_sha": run["head_sha"],
+            "status": "completed",
+            "conclusion": conclusion,
+            "pull_requests": minimal,
+            "app": run["app"],
+            "created_at": run["started_at"],
+            "updated_at": run["completed_at"],
+        }
         payload["check_run"] = check_run
         self._emit("check_run", payload)
 
@@ -285,10 +347,13 @@ class LoopGitHub(FakeGitHub):
         for update in updates:
             if len(update) != 3 or not update[2].startswith("refs/heads/"):
                 continue
-            old, new, branch = update[0], update[1], update[2][len("refs/heads/"):]
+            old, new, branch = update[0], update[1], update[2][len("refs/heads/") :]
             with self._state:
-                pulls = [p for (k, _), p in self.pulls.items() if k == key and p["state"] == "open"
-                         and p["head"]["ref"] == branch and p["head"]["sha"] != new]
+                pulls = [
+                    p
+                    for (k, _), p in self.pulls.items()
+                    if k == key and p["state"] == "open" and p["head"]["ref"] == branch and p["head"]["sha"] != new
+                ]
                 for pull in pulls:
                     pull["head"]["sha"] = new
                     pull["updated_at"] = _now_iso()
@@ -322,7 +387,7 @@ class LoopGitHub(FakeGitHub):
                 self.comment_created(self.repos[key].full_name.lower(), int(comment.group(2)), json.loads(answer))
             return
         if path in ("/graphql", "/api/graphql") and b"markPullRequestReadyForReview" in recorded.body:
-            node = ((json.loads(recorded.body).get("variables") or {}).get("id"))
+            node = (json.loads(recorded.body).get("variables") or {}).get("id")
             result = json.loads(answer).get("data") or {}
             if not result.get("markPullRequestReadyForReview"):
                 return
@@ -341,8 +406,13 @@ class LoopGitHub(FakeGitHub):
         key = repo.full_name.lower()
         if (key, number) not in self.issues and (key, number) not in self.pulls:
             return self._error(404, f"{repo.full_name} has no issue or pull request #{number} in the stand-in")
-        comment = self.add_comment(repo.full_name, number, text, login=str(body.get("login") or "octocat"),
-                                   association=str(body.get("association") or "OWNER"))
+        comment = self.add_comment(
+            repo.full_name,
+            number,
+            text,
+            login=str(body.get("login") or "octocat"),
+            association=str(body.get("association") or "OWNER"),
+        )
         self.comment_created(key, number, comment)
         return self._json(201, comment)
 
@@ -360,24 +430,52 @@ class LoopGitHub(FakeGitHub):
         base = str(body.get("base") or repo.default_branch)
         head_sha = self.remotes.head(repo.full_name, head)
         base_sha = self.remotes.head(repo.full_name, base)
-        problems = [{"resource": "PullRequest", "field": field_name, "code": "invalid"}
-                    for field_name, sha in (("head", head_sha), ("base", base_sha)) if sha is None]
+        problems = [
+            {"resource": "PullRequest", "field": field_name, "code": "invalid"}
+            for field_name, sha in (("head", head_sha), ("base", base_sha))
+            if sha is None
+        ]
         with self._state:
-            if not problems and any(k == key and p["state"] == "open" and p["head"]["ref"] == head
-                                    for (k, _), p in self.pulls.items()):
-                return self._json(422, {"message": "Validation Failed", "status": "422", "errors": [{
-                    "resource": "PullRequest", "code": "custom",
-                    "message": f"A pull request already exists for {full.split('/')[0]}:{head}."}],
-                    "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"})
+            if not problems and any(
+                k == key and p["state"] == "open" and p["head"]["ref"] == head for (k, _), p in self.pulls.items()
+            ):
+                return self._json(
+                    422,
+                    {
+                        "message": "Validation Failed",
+                        "status": "422",
+                        "errors": [
+                            {
+                                "resource": "PullRequest",
+                                "code": "custom",
+                                "message": f"A pull request already exists for {full.split('/')[0]}:{head}.",
+                            }
+                        ],
+                        "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+                    },
+                )
             if problems:
-                return self._json(422, {"message": "Validation Failed", "errors": problems, "status": "422",
-                                        "documentation_url": "https://docs.github.com/rest/pulls/pulls"
-                                                             "#create-a-pull-request"})
+                return self._json(
+                    422,
+                    {
+                        "message": "Validation Failed",
+                        "errors": problems,
+                        "status": "422",
+                        "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+                    },
+                )
             assert head_sha is not None and base_sha is not None
             number = self._next_number(key)
-            pull = self.add_pull(repo.full_name, number, head=head, base=base, head_sha=head_sha,
-                                 draft=bool(body.get("draft")), title=str(body.get("title") or ""),
-                                 login=self.token_login)
+            pull = self.add_pull(
+                repo.full_name,
+                number,
+                head=head,
+                base=base,
+                head_sha=head_sha,
+                draft=bool(body.get("draft")),
+                title=str(body.get("title") or ""),
+                login=self.token_login,
+            )
             pull["body"] = str(body.get("body") or "")
             pull["base"]["sha"] = base_sha
             pull["issue_url"] = f"{self.url}/repos/{repo.full_name}/issues/{number}"

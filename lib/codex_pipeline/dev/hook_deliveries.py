@@ -57,16 +57,27 @@ class DeliveryLog:
         self._next = first_id
         self.sent: list[Sent] = []
 
-    def send(self, hook: FakeHook, event: str, payload: dict[str, Any] | bytes, *, guid: str | None = None,
-             redelivery: bool = False, timeout: float = 10.0) -> dict[str, Any]:
+    def send(
+        self,
+        hook: FakeHook,
+        event: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        guid: str | None = None,
+        redelivery: bool = False,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
         """Post one delivery to ``hook.url`` now and log what came back (nothing raises)."""
         import requests
 
         body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
         guid = guid or str(uuid.uuid4())
         headers = {
-            "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/codex-standin",
-            "X-GitHub-Event": event, "X-GitHub-Delivery": guid, "X-GitHub-Hook-ID": str(hook.id),
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/codex-standin",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": guid,
+            "X-GitHub-Hook-ID": str(hook.id),
             "X-GitHub-Hook-Installation-Target-Type": "repository" if hook.repository else "integration",
             "X-GitHub-Hook-Installation-Target-ID": str(hook.repository_id or 0),
             "X-Hub-Signature-256": "sha256=" + hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest(),
@@ -78,24 +89,50 @@ class DeliveryLog:
             status_code, answer = response.status_code, response.content
         except requests.RequestException as exc:
             error = type(exc).__name__
-        return self.record(hook, event, body, guid=guid, status_code=status_code, error=error,
-                           duration=time.monotonic() - started, redelivery=redelivery, headers=headers,
-                           response=answer)
+        return self.record(
+            hook,
+            event,
+            body,
+            guid=guid,
+            status_code=status_code,
+            error=error,
+            duration=time.monotonic() - started,
+            redelivery=redelivery,
+            headers=headers,
+            response=answer,
+        )
 
-    def record(self, hook: FakeHook, event: str, body: bytes, *, guid: str, status_code: int, error: str | None,
-               duration: float, redelivery: bool = False, headers: dict[str, str] | None = None,
-               response: bytes = b"") -> dict[str, Any]:
+    def record(
+        self,
+        hook: FakeHook,
+        event: str,
+        body: bytes,
+        *,
+        guid: str,
+        status_code: int,
+        error: str | None,
+        duration: float,
+        redelivery: bool = False,
+        headers: dict[str, str] | None = None,
+        response: bytes = b"",
+    ) -> dict[str, Any]:
         """Log an attempt made by someone else (dev's webhook sender) as GitHub logs it."""
         loaded: Any = json.loads(body) if body else {}
         action = loaded.get("action") if isinstance(loaded, dict) and isinstance(loaded.get("action"), str) else None
         with self._lock:
             self._next += 1
             item = {
-                "id": self._next, "guid": guid,
-                "delivered_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "redelivery": redelivery,
-                "duration": round(duration, 2), "status": status_text(status_code, error),
-                "status_code": status_code, "event": event, "action": action,
-                "installation_id": hook.installation_id, "repository_id": hook.repository_id,
+                "id": self._next,
+                "guid": guid,
+                "delivered_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "redelivery": redelivery,
+                "duration": round(duration, 2),
+                "status": status_text(status_code, error),
+                "status_code": status_code,
+                "event": event,
+                "action": action,
+                "installation_id": hook.installation_id,
+                "repository_id": hook.repository_id,
                 "throttled_at": None,
             }
             self.sent.append(Sent(item, hook.id, body, response, dict(headers or {})))
@@ -115,8 +152,12 @@ class DeliveryLog:
         original = self.find(hook.id, delivery_id)
         if original is None:
             return False
-        thread = threading.Thread(target=self.send, args=(hook, original.item["event"], original.body),
-                                  kwargs={"guid": original.item["guid"], "redelivery": True}, daemon=True)
+        thread = threading.Thread(
+            target=self.send,
+            args=(hook, original.item["event"], original.body),
+            kwargs={"guid": original.item["guid"], "redelivery": True},
+            daemon=True,
+        )
         thread.start()
         return True
 
@@ -129,7 +170,7 @@ class DeliveryLog:
         if cursor:
             wanted = int(cursor.removeprefix("v1_")) if cursor.removeprefix("v1_").isdigit() else -1
             start = next((i for i, item in enumerate(items) if item["id"] == wanted), len(items))
-        chunk = items[start:start + per_page]
+        chunk = items[start : start + per_page]
         headers: dict[str, str] = {}
         if start + per_page < len(items):
             following = {**query, "per_page": str(per_page), "cursor": f"v1_{items[start + per_page]['id']}"}

@@ -21,9 +21,18 @@ from pathlib import Path
 from codex_pipeline.dev import demo_codex
 from codex_pipeline.dev.executor import Settings
 
-PASSED_THROUGH = ("HOME", "LANG", "LC_ALL", "TMPDIR", "CODEX_LOG_LEVEL", "CODEX_GITHUB_API_URL",
-                  "CODEX_GIT_URL", "CODEX_TIMEOUT_SECONDS", "OTEL_EXPORTER_OTLP_ENDPOINT",
-                  "OTEL_EXPORTER_OTLP_HEADERS")
+PASSED_THROUGH = (
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "CODEX_LOG_LEVEL",
+    "CODEX_GITHUB_API_URL",
+    "CODEX_GIT_URL",
+    "CODEX_TIMEOUT_SECONDS",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+)
 
 
 def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | None, str, str]:
@@ -39,14 +48,26 @@ def choose_codex(environ: Mapping[str, str], state: Path) -> tuple[str, str | No
     return str(demo_codex.install(state / "bin")), None, "demo Codex", f"the {demo_codex.NAME}: {why}"
 
 
-def settings(environ: Mapping[str, str], state: Path, *, github_token: str | None,
-             extra: Mapping[str, str], github_app: tuple[str, str] | None = None) -> Settings:
+def settings(
+    environ: Mapping[str, str],
+    state: Path,
+    *,
+    github_token: str | None,
+    extra: Mapping[str, str],
+    github_app: tuple[str, str] | None = None,
+) -> Settings:
     """The run settings: ``extra`` (the stand-in's API URL, the git remotes) wins over ``environ``."""
     binary, key, label, why = choose_codex(environ, state)
     bin_dir = str(Path(sys.executable).parent)
     env = {name: environ[name] for name in PASSED_THROUGH if environ.get(name)}
-    env.update({"PATH": os.pathsep.join([bin_dir, environ.get("PATH") or os.defpath]), "PYTHONUNBUFFERED": "1",
-                "CODEX_BIN": binary, **extra})
+    env.update(
+        {
+            "PATH": os.pathsep.join([bin_dir, environ.get("PATH") or os.defpath]),
+            "PYTHONUNBUFFERED": "1",
+            "CODEX_BIN": binary,
+            **extra,
+        }
+    )
     secrets: dict[str, dict[str, str]] = {}
     if github_token:
         secrets["github-token"] = {"token": github_token}
@@ -54,8 +75,11 @@ def settings(environ: Mapping[str, str], state: Path, *, github_token: str | Non
         secrets["codex-github-app"] = {"app-id": github_app[0], "private-key": github_app[1]}
     if key:
         secrets["codex-openai"] = {"api-key": key}
-    discord = {"bot-token": environ.get("DISCORD_BOT_TOKEN"), "guild-id": environ.get("DISCORD_GUILD_ID"),
-               "category-id": environ.get("DISCORD_CATEGORY_ID")}
+    discord = {
+        "bot-token": environ.get("DISCORD_BOT_TOKEN"),
+        "guild-id": environ.get("DISCORD_GUILD_ID"),
+        "category-id": environ.get("DISCORD_CATEGORY_ID"),
+    }
     if discord["bot-token"] and discord["guild-id"]:
         secrets["discord-codex-bot"] = {k: v for k, v in discord.items() if v}
     local_cli = Path(bin_dir) / "codex-pipeline"

@@ -109,7 +109,8 @@ class EventLog:
         with self._lock:
             cursor = self._db.execute(
                 "INSERT INTO records (topic, event_id, attributes, data, origin, appended_at) VALUES (?,?,?,?,?,?)",
-                (topic, event.id, attributes, data, origin, time.time()))
+                (topic, event.id, attributes, data, origin, time.time()),
+            )
             offset = int(cursor.lastrowid or 0)
         self._notify()
         return offset
@@ -122,7 +123,9 @@ class EventLog:
         with self._lock:
             rows = self._db.execute(
                 "SELECT offset, topic, attributes, data, origin, appended_at FROM records "
-                "WHERE topic = ? AND offset > ? ORDER BY offset LIMIT ?", (topic, after, limit)).fetchall()
+                "WHERE topic = ? AND offset > ? ORDER BY offset LIMIT ?",
+                (topic, after, limit),
+            ).fetchall()
         return [self._record(row) for row in rows]
 
     def records_since(self, after: int, origin: str | None = None) -> list[Record]:
@@ -151,8 +154,13 @@ class EventLog:
             rows = self._db.execute("SELECT topic, COUNT(*) FROM records GROUP BY topic").fetchall()
         return {str(topic): int(count) for topic, count in rows}
 
-    def fan_out(self, source: str, topics: Iterable[str], route: Callable[[Record], list[tuple[str, str]]],
-                forward_to: str | None = None) -> list[tuple[Record, list[tuple[str, str]]]]:
+    def fan_out(
+        self,
+        source: str,
+        topics: Iterable[str],
+        route: Callable[[Record], list[tuple[str, str]]],
+        forward_to: str | None = None,
+    ) -> list[tuple[Record, list[tuple[str, str]]]]:
         """Consume new records of ``topics`` as consumer ``source``: each becomes one pending delivery
         per (trigger, subscriber) that ``route`` returns, or is copied to ``forward_to`` (a
         KafkaSource feeding a broker's topic); the offset and what it produced commit together."""
@@ -164,7 +172,9 @@ class EventLog:
             after = int(row[0]) if row else 0
             rows = self._db.execute(
                 f"SELECT offset, topic, attributes, data, origin, appended_at FROM records "  # noqa: S608 (marks only)
-                f"WHERE topic IN ({marks}) AND offset > ? ORDER BY offset LIMIT 200", (*topics, after)).fetchall()
+                f"WHERE topic IN ({marks}) AND offset > ? ORDER BY offset LIMIT 200",
+                (*topics, after),
+            ).fetchall()
             if not rows:
                 return []
             now = time.time()
@@ -176,15 +186,20 @@ class EventLog:
                     if forward_to is not None:
                         self._db.execute(
                             "INSERT INTO records (topic, event_id, attributes, data, origin, appended_at) "
-                            "VALUES (?,?,?,?,?,?)", (forward_to, record.event.id, row[2], row[3], source, now))
+                            "VALUES (?,?,?,?,?,?)",
+                            (forward_to, record.event.id, row[2], row[3], source, now),
+                        )
                     for trigger, subscriber in targets:
                         self._db.execute(
                             "INSERT OR IGNORE INTO deliveries (trigger, subscriber, record, next_at) VALUES (?,?,?,?)",
-                            (trigger, subscriber, record.offset, now))
+                            (trigger, subscriber, record.offset, now),
+                        )
                     consumed.append((record, targets))
-                self._db.execute("INSERT INTO source_offsets (source, offset) VALUES (?, ?) "
-                                 "ON CONFLICT (source) DO UPDATE SET offset = excluded.offset",
-                                 (source, consumed[-1][0].offset))
+                self._db.execute(
+                    "INSERT INTO source_offsets (source, offset) VALUES (?, ?) "
+                    "ON CONFLICT (source) DO UPDATE SET offset = excluded.offset",
+                    (source, consumed[-1][0].offset),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -200,10 +215,12 @@ class EventLog:
         if not served:
             return []
         not_in = f"AND d.id NOT IN ({','.join('?' for _ in skip)})" if skip else ""
-        query = ("SELECT d.id, d.trigger, d.subscriber, d.attempts, r.offset, r.topic, r.attributes, r.data, "  # noqa: S608
-                 "r.origin, r.appended_at FROM deliveries d JOIN records r ON r.offset = d.record "
-                 f"WHERE d.state = 'pending' AND d.next_at <= ? AND d.subscriber IN ({','.join('?' for _ in served)}) "
-                 f"{not_in} ORDER BY d.next_at, d.id LIMIT ?")
+        query = (
+            "SELECT d.id, d.trigger, d.subscriber, d.attempts, r.offset, r.topic, r.attributes, r.data, "  # noqa: S608
+            "r.origin, r.appended_at FROM deliveries d JOIN records r ON r.offset = d.record "
+            f"WHERE d.state = 'pending' AND d.next_at <= ? AND d.subscriber IN ({','.join('?' for _ in served)}) "
+            f"{not_in} ORDER BY d.next_at, d.id LIMIT ?"
+        )
         with self._lock:
             rows = self._db.execute(query, (time.time(), *served, *skip, limit)).fetchall()
         return [Due(int(r[0]), str(r[1]), str(r[2]), int(r[3]), self._record(r[4:])) for r in rows]
@@ -212,22 +229,28 @@ class EventLog:
         served = list(subscribers)
         if not served:
             return None
-        query = ("SELECT MIN(next_at) FROM deliveries WHERE state = 'pending' "  # noqa: S608 (placeholders only)
-                 f"AND subscriber IN ({','.join('?' for _ in served)})")
+        query = (
+            "SELECT MIN(next_at) FROM deliveries WHERE state = 'pending' "  # noqa: S608 (placeholders only)
+            f"AND subscriber IN ({','.join('?' for _ in served)})"
+        )
         with self._lock:
             row = self._db.execute(query, served).fetchone()
         return None if row[0] is None else float(row[0])
 
     def retry_later(self, delivery: int, attempts: int, next_at: float, outcome: str) -> None:
         with self._lock:
-            self._db.execute("UPDATE deliveries SET attempts = ?, next_at = ?, outcome = ? WHERE id = ?",
-                             (attempts, next_at, outcome, delivery))
+            self._db.execute(
+                "UPDATE deliveries SET attempts = ?, next_at = ?, outcome = ? WHERE id = ?",
+                (attempts, next_at, outcome, delivery),
+            )
         self._notify()
 
     def finish(self, delivery: int, attempts: int, state: str, outcome: str) -> None:
         with self._lock:
-            self._db.execute("UPDATE deliveries SET state = ?, attempts = ?, outcome = ? WHERE id = ?",
-                             (state, attempts, outcome, delivery))
+            self._db.execute(
+                "UPDATE deliveries SET state = ?, attempts = ?, outcome = ? WHERE id = ?",
+                (state, attempts, outcome, delivery),
+            )
         self._notify()
 
     def resume_pending(self) -> int:

@@ -31,9 +31,15 @@ def metric_lines(directory: Path) -> list[str]:
     lines.append(_timed("submissions", by_name[metrics.SUBMISSION_DURATION], "ms", 1000.0))
     lines.append(_timed("rate limits", by_name[metrics.RATE_LIMIT_WAIT], "s", 1.0, noun="wait(s)"))
     runs = sorted(by_name[metrics.RUNS], key=lambda item: sorted(item[0].items()))
-    lines.append("    runs         " + (", ".join(
-        f"{a.get(metrics.ATTR_STAGE)} {a.get(metrics.ATTR_RESULT)} {int(v.get('value', 0))}" for a, v in runs)
-        or "none ended"))
+    lines.append(
+        "    runs         "
+        + (
+            ", ".join(
+                f"{a.get(metrics.ATTR_STAGE)} {a.get(metrics.ATTR_RESULT)} {int(v.get('value', 0))}" for a, v in runs
+            )
+            or "none ended"
+        )
+    )
     lines.append(_timed("codex", by_name[metrics.AGENT_DURATION], "s", 1.0, noun="run(s)", key=metrics.ATTR_RESULT))
     return lines
 
@@ -43,8 +49,9 @@ def _deliveries(points: list[tuple[dict[str, Any], dict[str, float]]]) -> list[s
     for attributes, value in points:
         outcome = str(attributes.get(metrics.ATTR_OUTCOME))
         reason = attributes.get(metrics.ATTR_REASON)
-        counts[str(attributes.get(metrics.ATTR_FUNCTION))][f"{outcome} ({reason})" if reason else outcome] += \
-            value.get("value", 0)
+        counts[str(attributes.get(metrics.ATTR_FUNCTION))][f"{outcome} ({reason})" if reason else outcome] += value.get(
+            "value", 0
+        )
     lines = []
     for function in sorted(counts):
         order = {outcome: index for index, outcome in enumerate(OUTCOMES)}
@@ -53,8 +60,15 @@ def _deliveries(points: list[tuple[dict[str, Any], dict[str, float]]]) -> list[s
     return lines or ["    deliveries   none answered"]
 
 
-def _timed(label: str, points: list[tuple[dict[str, Any], dict[str, float]]], unit: str, scale: float, *,
-           noun: str = "", key: str = metrics.ATTR_OUTCOME) -> str:
+def _timed(
+    label: str,
+    points: list[tuple[dict[str, Any], dict[str, float]]],
+    unit: str,
+    scale: float,
+    *,
+    noun: str = "",
+    key: str = metrics.ATTR_OUTCOME,
+) -> str:
     count = sum(value.get("count", 0) for _, value in points)
     if not count:
         return f"    {label:<12} none"

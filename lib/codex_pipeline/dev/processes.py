@@ -55,9 +55,23 @@ def start(name: str, source: Path, port: int, env: Mapping[str, str], log: Path)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "functions_framework", "--source", str(source), "--target", "handle",
-             "--host", "127.0.0.1", "--port", str(port)],
-            env={"THREADS": GUNICORN_THREADS, **env}, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--source",
+                str(source),
+                "--target",
+                "handle",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={"THREADS": GUNICORN_THREADS, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() reaches the master and its workers
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )

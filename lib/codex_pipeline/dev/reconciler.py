@@ -22,8 +22,9 @@ HOOK_ID = 470_000_001  # the stand-in's webhook id (any number: GitHub's are ~9 
 
 
 class Reconciler:
-    def __init__(self, github: FakeGitHub, hook: FakeHook, token: str, database_url: str, view: View,
-                 every: float) -> None:
+    def __init__(
+        self, github: FakeGitHub, hook: FakeHook, token: str, database_url: str, view: View, every: float
+    ) -> None:
         self.github = github
         self.hook = hook
         self.token = token
@@ -69,8 +70,16 @@ class Reconciler:
                 self.view.note(text)
 
 
-def start(github: FakeGitHub, repository: str, webhook_url: str, secret: str, token: str, database_url: str,
-          view: View, every: float) -> Reconciler:
+def start(
+    github: FakeGitHub,
+    repository: str,
+    webhook_url: str,
+    secret: str,
+    token: str,
+    database_url: str,
+    view: View,
+    every: float,
+) -> Reconciler:
     """Add the webhook to the stand-in and start reconciling it every ``every`` seconds (0: never)."""
     hook = github.add_hook(repository, webhook_url, secret, hook_id=HOOK_ID)
     reconciler = Reconciler(github, hook, token, database_url, view, every)

@@ -18,10 +18,9 @@ from pathlib import Path
 
 SEED = {
     "README.md": "# {name}\n\nA small project the codex-pipeline demo works on (seeded by `codex-pipeline dev`).\n",
-    "widgets/__init__.py": '"""Widgets."""\n\n\ndef export(items: list[str]) -> str:\n'
-                           '    return ",".join(items)\n',
+    "widgets/__init__.py": '"""Widgets."""\n\n\ndef export(items: list[str]) -> str:\n    return ",".join(items)\n',
     "tests/test_widgets.py": "from widgets import export\n\n\ndef test_export() -> None:\n"
-                             '    assert export(["a", "b"]) == "a,b"\n',
+    '    assert export(["a", "b"]) == "a,b"\n',
 }
 HOOK = """#!{python}
 # Written by codex-pipeline dev: tells the GitHub stand-in which branches this push moved.
@@ -34,14 +33,19 @@ try:
 except Exception as exc:  # the push itself succeeded; say why the stand-in did not hear of it
     print(f"codex-pipeline dev: the GitHub stand-in was not told of this push: {{exc}}", file=sys.stderr)
 """
-_GIT_ENV = {"GIT_AUTHOR_NAME": "codex-pipeline dev", "GIT_AUTHOR_EMAIL": "dev@codex-pipeline.local",
-            "GIT_COMMITTER_NAME": "codex-pipeline dev", "GIT_COMMITTER_EMAIL": "dev@codex-pipeline.local",
-            "GIT_TERMINAL_PROMPT": "0"}
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "codex-pipeline dev",
+    "GIT_AUTHOR_EMAIL": "dev@codex-pipeline.local",
+    "GIT_COMMITTER_NAME": "codex-pipeline dev",
+    "GIT_COMMITTER_EMAIL": "dev@codex-pipeline.local",
+    "GIT_TERMINAL_PROMPT": "0",
+}
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_GIT_ENV}, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **_GIT_ENV}, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args[:2])} failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip()

@@ -67,9 +67,14 @@ def _record_json(record: Record) -> dict[str, Any]:
         data = json.loads(event.data) if (event.datacontenttype or "").endswith("json") else None
     except (UnicodeDecodeError, json.JSONDecodeError):
         data = None
-    return {"offset": record.offset, "topic": record.topic, "origin": record.origin,
-            "attributes": event.attributes(), "data": data,
-            "data_base64": None if data is not None else base64.b64encode(event.data).decode()}
+    return {
+        "offset": record.offset,
+        "topic": record.topic,
+        "origin": record.origin,
+        "attributes": event.attributes(),
+        "data": data,
+        "data_base64": None if data is not None else base64.b64encode(event.data).decode(),
+    }
 
 
 def _error_text(body: bytes) -> str:
@@ -83,8 +88,16 @@ def _error_text(body: bytes) -> str:
 
 
 class Router:
-    def __init__(self, topology: Topology, log: EventLog, view: View, subscribers: Mapping[str, str],
-                 *, workers: int = 4, logs: Mapping[str, Path] | None = None) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        log: EventLog,
+        view: View,
+        subscribers: Mapping[str, str],
+        *,
+        workers: int = 4,
+        logs: Mapping[str, Path] | None = None,
+    ) -> None:
         self.topology = topology
         self.log = log
         self.view = view
@@ -149,8 +162,10 @@ class Router:
         # broker's ingress takes them: ``dead-letters replay`` sends there).
         topic = self._sink_topics.get(path.rstrip("/")) or self._broker_topics.get(path.rstrip("/"))
         if topic is None:
-            return 404, {"error": "not_found", "message": f"no KafkaSink at {path}; known: "
-                         f"{', '.join(sorted(self._sink_topics))}"}
+            return 404, {
+                "error": "not_found",
+                "message": f"no KafkaSink at {path}; known: {', '.join(sorted(self._sink_topics))}",
+            }
         request = Request("POST", path, headers, body)
         if not is_cloudevent(request):
             return 400, {"error": "bad_request", "message": "a KafkaSink takes CloudEvents (binary or structured)"}
@@ -166,8 +181,9 @@ class Router:
                 self.view.note(f"!! {getattr(tap, '__qualname__', tap)} failed on {event.id}: {error}")
         where = f"{event.extensions.get('partitionkey') or event.subject or ''}".strip()
         if origin not in self.subscribers:
-            self.view.line("received", event.id, f"{event.type} {where} -> {topic}" + (f" (from {origin})"
-                                                                                       if origin else ""))
+            self.view.line(
+                "received", event.id, f"{event.type} {where} -> {topic}" + (f" (from {origin})" if origin else "")
+            )
         elif self._first_sighting(event.id):  # a task goes to two topics (protobuf, JSON): one line
             self.view.line("routed", event.id, f"{origin} -> {event.type} {where} -> {topic}")
         return 202, {}
@@ -187,22 +203,31 @@ class Router:
         def route(record: Record) -> list[tuple[str, str]]:
             attributes = record.event.attributes()
             return [(t.name, t.subscriber) for t in self.topology.triggers_of(broker) if t.filter.matches(attributes)]
+
         return route
 
     def _pump(self) -> None:
         while not self._stop.is_set():
             moved = False
             for source in self.topology.sources:
-                moved |= bool(self.log.fan_out(f"source:{source.name}", source.topics, lambda _r: [],
-                                               forward_to=broker_topic(source.broker)))
+                moved |= bool(
+                    self.log.fan_out(
+                        f"source:{source.name}", source.topics, lambda _r: [], forward_to=broker_topic(source.broker)
+                    )
+                )
             for broker in self.topology.brokers:
-                for record, targets in self.log.fan_out(f"broker:{broker[0]}/{broker[1]}", [broker_topic(broker)],
-                                                        self._route(broker)):
+                for record, targets in self.log.fan_out(
+                    f"broker:{broker[0]}/{broker[1]}", [broker_topic(broker)], self._route(broker)
+                ):
                     moved = True
                     for _trigger, subscriber in targets:
                         if subscriber not in self.subscribers:
-                            self.view.line("held", record.event.id, f"{record.event.type} for {subscriber}, which "
-                                           "is not being served (delivered when dev runs it)")
+                            self.view.line(
+                                "held",
+                                record.event.id,
+                                f"{record.event.type} for {subscriber}, which "
+                                "is not being served (delivered when dev runs it)",
+                            )
             moved |= self._dispatch()
             if moved:
                 continue
@@ -255,8 +280,9 @@ class Router:
         status: int | None = None
         reply: Event | None = None
         try:
-            answer = self._session().post(self.subscribers[due.subscriber], data=body, headers=headers,
-                                          timeout=trigger.delivery.timeout)
+            answer = self._session().post(
+                self.subscribers[due.subscriber], data=body, headers=headers, timeout=trigger.delivery.timeout
+            )
             status = answer.status_code
             problem = f"HTTP {status}" + (f": {_error_text(answer.content)}" if status >= 300 else "")
             if 200 <= status < 300 and answer.content:
@@ -280,8 +306,11 @@ class Router:
         if retryable and attempt < trigger.delivery.attempts:
             delay = trigger.delivery.delay(attempt)
             self.log.retry_later(due.id, attempt, time.time() + delay, problem)
-            self.view.line("retry", event.id, f"{trigger.subscriber} {problem} (attempt {attempt}/"
-                           f"{trigger.delivery.attempts}, next in {delay:g}s)")
+            self.view.line(
+                "retry",
+                event.id,
+                f"{trigger.subscriber} {problem} (attempt {attempt}/{trigger.delivery.attempts}, next in {delay:g}s)",
+            )
             return
         self._dead_letter(due, trigger, attempt, status, problem)
 
@@ -293,26 +322,37 @@ class Router:
                     data = json.loads(reply.data)
                 except (UnicodeDecodeError, json.JSONDecodeError):
                     data = {}
-                self.view.submitted(event.id, trigger.subscriber,
-                                    f"{data.get('namespace', '?')}/{data.get('name', reply.id)}",
-                                    bool(data.get("duplicate")))
+                self.view.submitted(
+                    event.id,
+                    trigger.subscriber,
+                    f"{data.get('namespace', '?')}/{data.get('name', reply.id)}",
+                    bool(data.get("duplicate")),
+                )
             else:
                 self.view.line("replied", event.id, f"{trigger.subscriber} -> {reply.type}")
             return
-        emitted = [r for r in self.log.records_since(mark, origin=trigger.subscriber)
-                   if r.event.id.split(":", 1)[0] == event.id or r.event.id.startswith(event.id + ":")]
+        emitted = [
+            r
+            for r in self.log.records_since(mark, origin=trigger.subscriber)
+            if r.event.id.split(":", 1)[0] == event.id or r.event.id.startswith(event.id + ":")
+        ]
         if emitted:
             return  # already shown as "routed" when the sink accepted each task
         if trigger.subscriber == "route-task":
             reason = self._logged_reason(trigger.subscriber, event.id)
-            self.view.line("ignored", event.id, f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
-                           + (f": {reason}" if reason else ""))
+            self.view.line(
+                "ignored",
+                event.id,
+                f"{trigger.subscriber} acknowledged {event.type} and emitted nothing"
+                + (f": {reason}" if reason else ""),
+            )
             return
         # An effect function that answered with no event still did something (a comment, a PR marked
         # ready): show what its decision log says it did, details included.
         did = self._logged_reason(trigger.subscriber, event.id, details=True)
-        self.view.line("done", event.id, f"{trigger.subscriber} handled {event.type}: "
-                       + (did or "nothing logged (see its log)"))
+        self.view.line(
+            "done", event.id, f"{trigger.subscriber} handled {event.type}: " + (did or "nothing logged (see its log)")
+        )
 
     def _logged_reason(self, function: str, event_id: str, *, details: bool = False) -> str | None:
         """What a function's JSON decision log says about this delivery: its ``reason`` field, else
@@ -334,8 +374,9 @@ class Router:
             if not isinstance(entry, dict):
                 continue
             if details and entry.get("msg"):
-                return " ".join(part for part in str(entry["msg"]).split() if not part.startswith(
-                    ("delivery=", "sha=")))
+                return " ".join(
+                    part for part in str(entry["msg"]).split() if not part.startswith(("delivery=", "sha="))
+                )
             if entry.get("reason"):
                 return str(entry["reason"])
             message = _DETAILS.sub("", str(entry.get("msg") or "")).strip().rstrip(":")
@@ -348,26 +389,28 @@ class Router:
         sink = trigger.delivery.dead_letter
         if sink is None:
             self.log.finish(due.id, attempt, "dropped", problem)
-            self.view.line("dropped", event.id, f"{trigger.subscriber} {problem}; Trigger {trigger.name} has no "
-                           "deadLetterSink")
+            self.view.line(
+                "dropped", event.id, f"{trigger.subscriber} {problem}; Trigger {trigger.name} has no deadLetterSink"
+            )
             return
         dead = event.with_extensions(
             knativeerrordest=self.subscribers.get(trigger.subscriber, trigger.subscriber),
             knativeerrorcode=str(status) if status is not None else None,
-            knativeerrordata=base64.b64encode(problem.encode()).decode())
+            knativeerrordata=base64.b64encode(problem.encode()).decode(),
+        )
         topic = self.topology.sinks[sink]
         self.log.append(topic, dead, "router")
         self.log.finish(due.id, attempt, "dead", problem)
-        self.view.line("dead-letter", event.id, f"{trigger.subscriber} {problem} after {attempt} attempt(s) "
-                       f"-> {topic}")
+        self.view.line("dead-letter", event.id, f"{trigger.subscriber} {problem} after {attempt} attempt(s) -> {topic}")
 
     # --- HTTP --------------------------------------------------------------------------------
 
     def topics_json(self) -> dict[str, Any]:
         counts = self.log.topic_counts()
-        return {"topics": {topic: counts.get(topic, 0) for topic in
-                           sorted(set(self.topology.topics()) | set(counts))},
-                "deliveries": dict(self.log.delivery_counts())}
+        return {
+            "topics": {topic: counts.get(topic, 0) for topic in sorted(set(self.topology.topics()) | set(counts))},
+            "deliveries": dict(self.log.delivery_counts()),
+        }
 
     def read(self, topic: str, after: int, limit: int, wait: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + wait
@@ -415,9 +458,10 @@ class Router:
                     except ValueError:
                         self._send(400, {"error": "bad_request", "message": "after, limit and wait are numbers"})
                         return
-                    topic = url.path[len("/topics/"):]
-                    self._send(200, {"records": router.read(topic, after, limit, wait),
-                                     "end": router.log.end_offset(topic)})
+                    topic = url.path[len("/topics/") :]
+                    self._send(
+                        200, {"records": router.read(topic, after, limit, wait), "end": router.log.end_offset(topic)}
+                    )
                 elif url.path == "/health":
                     self._send(200, {"status": "alive"})
                 else:

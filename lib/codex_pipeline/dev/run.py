@@ -102,8 +102,12 @@ def base_env(options: DevOptions, secret: str) -> dict[str, str]:
     if "CODEX_CONFIG_FILE" not in env and DEV_CONFIG.is_file():
         env["CODEX_CONFIG_FILE"] = str(DEV_CONFIG)
     given = configured_names(env)  # from the environment, a _FILE or the YAML file: those win
-    defaults = {"CODEX_DATABASE_URL": f"sqlite:///{state / 'state.db'}", "CODEX_ARGO_SUBMITTER": "dry-run",
-                "CODEX_DRY_RUN_DIR": str(state / "workflows"), "CODEX_WEBHOOK_SECRET": secret}
+    defaults = {
+        "CODEX_DATABASE_URL": f"sqlite:///{state / 'state.db'}",
+        "CODEX_ARGO_SUBMITTER": "dry-run",
+        "CODEX_DRY_RUN_DIR": str(state / "workflows"),
+        "CODEX_WEBHOOK_SECRET": secret,
+    }
     env.update({name: value for name, value in defaults.items() if name not in given})
     return env
 
@@ -152,8 +156,10 @@ class Dev:
         except OSError:
             self._lock_file.seek(0)
             holder = self._lock_file.read().strip() or "?"
-            raise SystemExit(f"codex-pipeline dev: another dev (pid {holder}) is running on {self.options.state}; "
-                             "stop it or pass --state DIR") from None
+            raise SystemExit(
+                f"codex-pipeline dev: another dev (pid {holder}) is running on {self.options.state}; "
+                "stop it or pass --state DIR"
+            ) from None
         self._lock_file.seek(0)
         self._lock_file.truncate()
         self._lock_file.write(f"{os.getpid()}\n")
@@ -171,8 +177,10 @@ class Dev:
         missing = [n for n in names if n not in present]
 
         if options.port and ENTRY in present and not processes.port_free(options.port):
-            raise SystemExit(f"codex-pipeline dev: port {options.port} (ingest-webhook) is in use, perhaps by another "
-                             "`make run`; stop it, or pass --port N (0 = any free port)")
+            raise SystemExit(
+                f"codex-pipeline dev: port {options.port} (ingest-webhook) is in use, perhaps by another "
+                "`make run`; stop it, or pass --port N (0 = any free port)"
+            )
         env = self._env = base_env(options, secret)
         # Every function and step writes its metrics here; the summary adds them up (this run's only).
         for old in self.metrics_dir.glob("*.json"):
@@ -183,12 +191,14 @@ class Dev:
         settings = self._settings = load_settings(env)
         ports = {n: (options.port if n == ENTRY and options.port else processes.free_port()) for n in present}
         subscribers = {n: f"http://127.0.0.1:{ports[n]}/" for n in present if n != ENTRY}
-        self.router = Router(self.topology, self.log, self.view, subscribers,
-                             logs={n: state / "logs" / f"{n}.log" for n in present})
+        self.router = Router(
+            self.topology, self.log, self.view, subscribers, logs={n: state / "logs" / f"{n}.log" for n in present}
+        )
         router_port = self.router.start(options.router_port)
         use_standin = standin.wanted(env)
-        execute = options.execute if options.execute is not None else (
-            use_standin and settings.argo_submitter == "dry-run")
+        execute = (
+            options.execute if options.execute is not None else (use_standin and settings.argo_submitter == "dry-run")
+        )
         if settings.argo_submitter != "dry-run":
             execute = False  # the cluster runs what the Kubernetes submitter creates
         remotes = None
@@ -199,11 +209,15 @@ class Dev:
             remotes = Remotes((state / "git").resolve())  # git runs in other folders: never a relative path
             ingest = f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports else None
             if ingest:
-                self.webhooks = Sender(ingest, settings.webhook_secrets[0],
-                                       on_sent=self._on_webhook).start()
-            self.github = standin.start(GITHUB_SEED, send=self._send_webhook, remotes=remotes,
-                                        login=settings.planner_login, executing=execute,
-                                        saved=standin.state_file(state / "github-standin.json"))
+                self.webhooks = Sender(ingest, settings.webhook_secrets[0], on_sent=self._on_webhook).start()
+            self.github = standin.start(
+                GITHUB_SEED,
+                send=self._send_webhook,
+                remotes=remotes,
+                login=settings.planner_login,
+                executing=execute,
+                saved=standin.state_file(state / "github-standin.json"),
+            )
             standin.enable_app(self.github, state)
             env.update(standin.env(self.github))
             settings = self._settings = load_settings(env)  # now naming the stand-in's token and URL
@@ -212,8 +226,11 @@ class Dev:
             self._start_executor(env, remotes)
         for name in present:
             child = processes.child_env(env, sink_env(name, options.functions, self.topology, self.router))
-            self.served.append(processes.start(name, options.functions / name / "main.py", ports[name], child,
-                                               state / "logs" / f"{name}.log"))
+            self.served.append(
+                processes.start(
+                    name, options.functions / name / "main.py", ports[name], child, state / "logs" / f"{name}.log"
+                )
+            )
         failed = processes.wait_ready(self.served)
         if failed:
             # A pipeline with a function missing holds its deliveries silently: stop and say which.
@@ -226,9 +243,16 @@ class Dev:
             from codex_pipeline.dev import reconciler
 
             repository = next(iter(self.github.repos.values())).full_name if self.github.repos else "acme/widgets"
-            self.reconciler = reconciler.start(self.github, repository, f"http://127.0.0.1:{ports[ENTRY]}/", secret,
-                                               standin.TOKEN, settings.database_url, self.view,
-                                               options.reconcile_every)
+            self.reconciler = reconciler.start(
+                self.github,
+                repository,
+                f"http://127.0.0.1:{ports[ENTRY]}/",
+                secret,
+                standin.TOKEN,
+                settings.database_url,
+                self.view,
+                options.reconcile_every,
+            )
         info = {
             "pid": os.getpid(),
             "webhook": f"http://127.0.0.1:{ports[ENTRY]}/" if ENTRY in ports and ENTRY not in failed else None,
@@ -257,26 +281,39 @@ class Dev:
         for name, url in info["functions"].items():
             note(f"  {name:<18} {url}   log: {self.options.state / 'logs' / (name + '.log')}")
         for name in info["missing"]:
-            note(f"  {name:<18} not served: functions/{name}/main.py does not exist yet"
-                 if name not in self.options.only and self.options.only == () else
-                 f"  {name:<18} not served")
+            note(
+                f"  {name:<18} not served: functions/{name}/main.py does not exist yet"
+                if name not in self.options.only and self.options.only == ()
+                else f"  {name:<18} not served"
+            )
         note(f"  router             {info['router']}   topics: {', '.join(self.topology.topics())}")
         if info["workflows"]:
             note(f"  workflows (dry-run) {info['workflows']}")
         else:
-            note(f"  workflows          created through the Kubernetes API "
-                 f"({self._settings.kubeconfig or 'in-cluster, then ~/.kube/config'})")
+            note(
+                f"  workflows          created through the Kubernetes API "
+                f"({self._settings.kubeconfig or 'in-cluster, then ~/.kube/config'})"
+            )
         if info["github_hook"]:
             every = self.options.reconcile_every
-            note(f"  webhook (stand-in) hook {info['github_hook']} -> ingest-webhook; `replay` sends through it and "
-                 + (f"`reconcile` redelivers what ingest refused, every {every:g}s" if every else
-                    "reconcile is off (--reconcile-every 0)"))
+            note(
+                f"  webhook (stand-in) hook {info['github_hook']} -> ingest-webhook; `replay` sends through it and "
+                + (
+                    f"`reconcile` redelivers what ingest refused, every {every:g}s"
+                    if every
+                    else "reconcile is off (--reconcile-every 0)"
+                )
+            )
         if info["runs"]:
-            note(f"  runs (here)        {info['runs']}   each Workflow runs on this machine with "
-                 f"{self.executor.settings.codex_why}")
+            note(
+                f"  runs (here)        {info['runs']}   each Workflow runs on this machine with "
+                f"{self.executor.settings.codex_why}"
+            )
         if info["github"]:
-            note(f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
-                 f"functions post is saved to {self.options.state / 'github-standin.json'}")
+            note(
+                f"  github (stand-in)  {info['github']}   seeded from {os.path.relpath(GITHUB_SEED)}; what the "
+                f"functions post is saved to {self.options.state / 'github-standin.json'}"
+            )
             if self.github is not None and self.github.app is not None:
                 note("                     a token for everything, and GitHub App codex-app for the runs' check runs")
             if self.webhooks is not None:
@@ -284,21 +321,31 @@ class Dev:
         else:
             note(f"  github             {self._settings.github_api_url}")
         note(f"  webhook secret     from {info['secret_from']}")
-        cli = "codex-pipeline" if shutil.which("codex-pipeline") else os.path.relpath(
-            Path(sys.executable).parent / "codex-pipeline")
+        cli = (
+            "codex-pipeline"
+            if shutil.which("codex-pipeline")
+            else os.path.relpath(Path(sys.executable).parent / "codex-pipeline")
+        )
         state = "" if self.options.state == Path(".codex-pipeline") else f" --state {self.options.state}"
-        note(f"  watch tasks        {cli} listen{state}   dead letters: {cli} listen{state} --topic "
-             "codex.dead-letter --from-beginning")
+        note(
+            f"  watch tasks        {cli} listen{state}   dead letters: {cli} listen{state} --topic "
+            "codex.dead-letter --from-beginning"
+        )
         note("  Ctrl-C stops and prints a summary; pending deliveries survive a restart.")
         if info["webhook"]:
             if self.executor is not None and self.webhooks is not None:
-                note(f"  after the plan PR  {cli} dev comment{state} 57 \"@tuslagch review\"   (a review; the PR "
-                     "then turns ready)")
-            note(f"ready: webhook {info['webhook']}  next, in another terminal: "
-                 f"{cli} replay{state} examples/issues.opened.json\n")
+                note(
+                    f'  after the plan PR  {cli} dev comment{state} 57 "@tuslagch review"   (a review; the PR '
+                    "then turns ready)"
+                )
+            note(
+                f"ready: webhook {info['webhook']}  next, in another terminal: "
+                f"{cli} replay{state} examples/issues.opened.json\n"
+            )
         else:
-            note(f"ready: no webhook served (--only {' '.join(self.options.only)}); "
-                 f"deliveries to the others are held\n")
+            note(
+                f"ready: no webhook served (--only {' '.join(self.options.only)}); deliveries to the others are held\n"
+            )
 
     def _start_executor(self, env: dict[str, str], remotes: Any) -> None:
         from codex_pipeline.dev import localrun
@@ -308,12 +355,16 @@ class Dev:
         if remotes is not None:
             extra["CODEX_GIT_URL"] = remotes.url_template
         token = self._settings.github_token
-        app = (self._settings.github_app_id, self._settings.github_app_private_key) \
-            if self._settings.github_app_id and self._settings.github_app_private_key else None
+        app = (
+            (self._settings.github_app_id, self._settings.github_app_private_key)
+            if self._settings.github_app_id and self._settings.github_app_private_key
+            else None
+        )
         state = self.options.state.resolve()  # runs work in their own folders: never a relative path
         settings = localrun.settings(self.options.environ, state, github_token=token, extra=extra, github_app=app)
-        self.executor = Executor(Path(self._settings.dry_run_dir), self.options.workflow_templates,
-                                 state / "runs", settings, self.view)
+        self.executor = Executor(
+            Path(self._settings.dry_run_dir), self.options.workflow_templates, state / "runs", settings, self.view
+        )
         self.executor.start()
 
     def _send_webhook(self, event: str, payload: dict[str, Any]) -> None:
@@ -322,13 +373,23 @@ class Dev:
 
     def _on_webhook(self, delivery: Any) -> None:
         if self.reconciler is not None:  # logged as GitHub logs it: a refused one is found by reconcile
-            self.github.deliveries.record(self.reconciler.hook, delivery.event, delivery.body, guid=delivery.guid,
-                                          status_code=delivery.status_code or 0, error=delivery.error,
-                                          duration=delivery.duration)
+            self.github.deliveries.record(
+                self.reconciler.hook,
+                delivery.event,
+                delivery.body,
+                guid=delivery.guid,
+                status_code=delivery.status_code or 0,
+                error=delivery.error,
+                duration=delivery.duration,
+            )
         outcome = delivery.status_code if delivery.status_code is not None else delivery.error
         action = f".{delivery.action}" if delivery.action else ""
-        self.view.line("webhook", delivery.guid, f"stand-in -> ingest-webhook {delivery.event}{action} "
-                                                 f"{delivery.repository}: {outcome} ({what_happened(delivery.body)})")
+        self.view.line(
+            "webhook",
+            delivery.guid,
+            f"stand-in -> ingest-webhook {delivery.event}{action} "
+            f"{delivery.repository}: {outcome} ({what_happened(delivery.body)})",
+        )
         self.save_github()
 
     def _learn(self, topic: str, origin: str, event: Event) -> None:
@@ -357,8 +418,10 @@ class Dev:
             for served in self.served:
                 if served.name not in reported and not processes.is_alive(served):
                     reported.add(served.name)
-                    self.view.note(f"!! {served.name} exited with {served.process.returncode}; its deliveries "
-                                   f"wait for the next start. Last lines of {served.log}:\n{served.tail()}")
+                    self.view.note(
+                        f"!! {served.name} exited with {served.process.returncode}; its deliveries "
+                        f"wait for the next start. Last lines of {served.log}:\n{served.tail()}"
+                    )
                     if self.router is not None:
                         self.router.subscribers.pop(served.name, None)
 

@@ -37,8 +37,15 @@ def wanted(environ: Mapping[str, str]) -> bool:
     return not (configured_names(environ) & CONFIGURED_BY)
 
 
-def start(seed: Path, *, send: Send | None = None, remotes: Remotes | None = None, login: str | None = None,
-          executing: bool = False, saved: Path | None = None) -> LoopGitHub:
+def start(
+    seed: Path,
+    *,
+    send: Send | None = None,
+    remotes: Remotes | None = None,
+    login: str | None = None,
+    executing: bool = False,
+    saved: Path | None = None,
+) -> LoopGitHub:
     from codex_pipeline.dev.github_loop import LoopGitHub, ScriptedCI
 
     data: Any = yaml.safe_load(seed.read_text()) if seed.is_file() else {}
@@ -66,13 +73,19 @@ def start(seed: Path, *, send: Send | None = None, remotes: Remotes | None = Non
         server.__enter__()
         return server
     for pull in data.get("pulls") or []:
-        server.add_pull(str(pull["repository"]), int(pull["number"]), head=str(pull["head"]),
-                        head_sha=str(pull["head_sha"]), draft=bool(pull.get("draft", True)),
-                        mergeable_state=str(pull.get("mergeable_state", "clean")),
-                        title=str(pull.get("title", "")))
+        server.add_pull(
+            str(pull["repository"]),
+            int(pull["number"]),
+            head=str(pull["head"]),
+            head_sha=str(pull["head_sha"]),
+            draft=bool(pull.get("draft", True)),
+            mergeable_state=str(pull.get("mergeable_state", "clean")),
+            title=str(pull.get("title", "")),
+        )
     for run in data.get("check_runs") or []:
-        server.add_check_run(str(run["repository"]), str(run["sha"]), str(run["name"]),
-                             conclusion=run.get("conclusion", "success"))
+        server.add_check_run(
+            str(run["repository"]), str(run["sha"]), str(run["name"]), conclusion=run.get("conclusion", "success")
+        )
     server.__enter__()
     return server
 
@@ -100,11 +113,17 @@ def enable_app(server: FakeGitHub, state: Path) -> None:
     else:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         state.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         path.chmod(0o600)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     server.enable_app(APP_ID, public)
     server.app_private_key = path.read_text()
 
@@ -113,18 +132,35 @@ def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
     """What the functions and runs did on the stand-in: comments, pull requests, check runs."""
     with server._state:
         snapshot = {
-            "issues": {f"{repo}#{number}": {"title": issue.get("title")}
-                       for (repo, number), issue in sorted(server.issues.items())},
-            "comments": {f"{repo}#{number}": [_comment(server, c) for c in items]
-                         for (repo, number), items in sorted(server.comments.items()) if items},
-            "pulls": {f"{repo}#{number}": {"draft": pull["draft"], "title": pull.get("title"),
-                                           "head": pull["head"]["ref"], "head_sha": pull["head"]["sha"]}
-                      for (repo, number), pull in sorted(server.pulls.items())},
-            "check_runs": {f"{repo}@{sha[:12]}": [_check_run(r) for r in runs]
-                           for (repo, sha), runs in sorted(server.check_runs.items())},
-            "statuses": {f"{repo}@{sha[:12]}": [{"context": st["context"], "state": st["state"],
-                                                 "description": st["description"]} for st in items]
-                         for (repo, sha), items in sorted(server.statuses.items()) if items},
+            "issues": {
+                f"{repo}#{number}": {"title": issue.get("title")}
+                for (repo, number), issue in sorted(server.issues.items())
+            },
+            "comments": {
+                f"{repo}#{number}": [_comment(server, c) for c in items]
+                for (repo, number), items in sorted(server.comments.items())
+                if items
+            },
+            "pulls": {
+                f"{repo}#{number}": {
+                    "draft": pull["draft"],
+                    "title": pull.get("title"),
+                    "head": pull["head"]["ref"],
+                    "head_sha": pull["head"]["sha"],
+                }
+                for (repo, number), pull in sorted(server.pulls.items())
+            },
+            "check_runs": {
+                f"{repo}@{sha[:12]}": [_check_run(r) for r in runs]
+                for (repo, sha), runs in sorted(server.check_runs.items())
+            },
+            "statuses": {
+                f"{repo}@{sha[:12]}": [
+                    {"context": st["context"], "state": st["state"], "description": st["description"]} for st in items
+                ]
+                for (repo, sha), items in sorted(server.statuses.items())
+                if items
+            },
         }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(snapshot, indent=2) + "\n")
@@ -153,8 +189,12 @@ def _check_run(run: dict[str, Any]) -> dict[str, Any]:
     saved = {"name": run["name"], "status": run["status"], "conclusion": run["conclusion"]}
     if run.get("external_id"):  # the pipeline's own runs' checks: what they say
         output = run.get("output") or {}
-        saved.update(external_id=run.get("external_id"), details_url=run.get("details_url"),
-                     title=output.get("title"), summary=output.get("summary"))
+        saved.update(
+            external_id=run.get("external_id"),
+            details_url=run.get("details_url"),
+            title=output.get("title"),
+            summary=output.get("summary"),
+        )
     return saved
 
 

@@ -136,12 +136,15 @@ def resolve(workflow: Mapping[str, Any], templates: Mapping[str, dict[str, Any]]
 
 def annotation_variables(annotations: Mapping[str, str]) -> dict[str, str]:
     """``workflow.annotations.<a>`` and ``workflow.annotations.json`` (every annotation, as JSON)."""
-    return {**{f"workflow.annotations.{key}": value for key, value in annotations.items()},
-            "workflow.annotations.json": json.dumps(dict(annotations), separators=(",", ":"))}
+    return {
+        **{f"workflow.annotations.{key}": value for key, value in annotations.items()},
+        "workflow.annotations.json": json.dumps(dict(annotations), separators=(",", ":")),
+    }
 
 
-def input_parameters(template: Mapping[str, Any], passed: Mapping[str, str],
-                     variables: Mapping[str, str]) -> dict[str, str]:
+def input_parameters(
+    template: Mapping[str, Any], passed: Mapping[str, str], variables: Mapping[str, str]
+) -> dict[str, str]:
     """``inputs.parameters.<p>`` of a template: what the caller passed, else the input's own value."""
     values: dict[str, str] = {}
     for item in _parameters((template.get("inputs") or {}).get("parameters")):

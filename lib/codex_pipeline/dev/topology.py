@@ -20,8 +20,10 @@ from typing import Any
 import yaml
 
 KAFKA_SINK_INGRESS = "http://kafka-sink-ingress.knative-eventing.svc.cluster.local"
-_DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
-                       r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
 
 
 class TopologyError(ValueError):
@@ -95,7 +97,7 @@ class Filter:
 
 
 def _matches(expression: Mapping[str, Any], attributes: Mapping[str, str]) -> bool:
-    (dialect, value), = expression.items()
+    ((dialect, value),) = expression.items()
     if dialect == "exact":
         return all(attributes.get(k) == v for k, v in value.items())
     if dialect == "prefix":
@@ -146,7 +148,7 @@ class Topology:
         """The KafkaSink a cluster URL (``kafka-sink-ingress…/<namespace>/<name>``) names."""
         if not url.startswith(KAFKA_SINK_INGRESS + "/"):
             return None
-        parts = url[len(KAFKA_SINK_INGRESS) + 1:].strip("/").split("/")
+        parts = url[len(KAFKA_SINK_INGRESS) + 1 :].strip("/").split("/")
         key = (parts[0], parts[1]) if len(parts) == 2 else None
         return key if key in self.sinks else None
 
@@ -160,8 +162,13 @@ def _ref_key(ref: Mapping[str, Any], namespace: str) -> Key:
     return str(ref.get("namespace") or namespace), str(ref.get("name"))
 
 
-def _delivery(spec: Mapping[str, Any] | None, namespace: str, where: str, sinks: Mapping[Key, str],
-              default: Delivery | None = None) -> Delivery:
+def _delivery(
+    spec: Mapping[str, Any] | None,
+    namespace: str,
+    where: str,
+    sinks: Mapping[Key, str],
+    default: Delivery | None = None,
+) -> Delivery:
     if not spec:
         return default or Delivery()
     dead = None
@@ -205,8 +212,9 @@ def load(folder: Path) -> Topology:
     for path, doc in docs:
         if doc.get("kind") == "Broker":
             key = _meta(doc)
-            topology.brokers[key] = _delivery((doc.get("spec") or {}).get("delivery"), key[0],
-                                              f"{path.name}: Broker {key[1]}", topology.sinks)
+            topology.brokers[key] = _delivery(
+                (doc.get("spec") or {}).get("delivery"), key[0], f"{path.name}: Broker {key[1]}", topology.sinks
+            )
     for path, doc in docs:
         kind, (namespace, name) = doc.get("kind"), _meta(doc)
         spec = doc.get("spec") or {}
@@ -227,12 +235,16 @@ def load(folder: Path) -> Topology:
             for expression in expressions:
                 if "cesql" in str(expression):
                     raise TopologyError(f"{where}: CESQL filters are not supported by the local router")
-            topology.triggers.append(Trigger(
-                name, namespace, broker,
-                Filter(dict((spec.get("filter") or {}).get("attributes") or {}), expressions),
-                str(ref.get("name")),
-                _delivery(spec.get("delivery"), namespace, where, topology.sinks, topology.brokers[broker]),
-            ))
+            topology.triggers.append(
+                Trigger(
+                    name,
+                    namespace,
+                    broker,
+                    Filter(dict((spec.get("filter") or {}).get("attributes") or {}), expressions),
+                    str(ref.get("name")),
+                    _delivery(spec.get("delivery"), namespace, where, topology.sinks, topology.brokers[broker]),
+                )
+            )
         elif kind == "SinkBinding":
             ref = (spec.get("sink") or {}).get("ref") or {}
             subject = (spec.get("subject") or {}).get("name")

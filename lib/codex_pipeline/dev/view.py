@@ -40,9 +40,11 @@ class View:
     def submitted(self, event_id: str, function: str, workflow: str, duplicate: bool) -> None:
         with self._lock:
             self.workflows.append((workflow, duplicate))
-        self.line("duplicate" if duplicate else "submitted", event_id,
-                  f"{function} -> Workflow {workflow}" + (" (already submitted: not created again)" if duplicate
-                                                          else ""))
+        self.line(
+            "duplicate" if duplicate else "submitted",
+            event_id,
+            f"{function} -> Workflow {workflow}" + (" (already submitted: not created again)" if duplicate else ""),
+        )
 
     def run_finished(self, event_id: str, workflow: str, phase: str, seconds: float, message: str = "") -> None:
         with self._lock:
@@ -63,8 +65,8 @@ class View:
             "codex-pipeline dev summary",
             f"  received       {c['received']} webhook delivery(ies)",
             f"  routed         {c['routed']} task(s)",
-            f"  submitted      {len(first_seen)} workflow(s)" + (
-                f"; {c['duplicate']} duplicate delivery(ies) created nothing new" if c["duplicate"] else ""),
+            f"  submitted      {len(first_seen)} workflow(s)"
+            + (f"; {c['duplicate']} duplicate delivery(ies) created nothing new" if c["duplicate"] else ""),
             f"  handled        {c['done']} without a new Workflow (readiness checks, replies; shown above)",
             f"  ignored        {c['ignored']}",
             f"  retried        {c['retry']} time(s)",

@@ -67,8 +67,13 @@ class Sender:
 
     def send(self, event: str, payload: dict[str, Any]) -> Delivery:
         repository = str((payload.get("repository") or {}).get("full_name") or "")
-        delivery = Delivery(str(uuid.uuid4()), event, payload.get("action"), repository,
-                            json.dumps(payload, separators=(",", ":")).encode())
+        delivery = Delivery(
+            str(uuid.uuid4()),
+            event,
+            payload.get("action"),
+            repository,
+            json.dumps(payload, separators=(",", ":")).encode(),
+        )
         self.deliveries.append(delivery)
         self._idle.clear()
         self._queue.put(delivery)

@@ -71,8 +71,10 @@ class SignatureVerifier:
         try:
             self._key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex.strip()))
         except ValueError:
-            raise ConfigurationError("CODEX_DISCORD_PUBLIC_KEY must be the application's public key: "
-                                     "64 hex digits (Developer Portal, General Information)") from None
+            raise ConfigurationError(
+                "CODEX_DISCORD_PUBLIC_KEY must be the application's public key: "
+                "64 hex digits (Developer Portal, General Information)"
+            ) from None
 
     def verify(self, timestamp: str, body: bytes, signature_hex: str) -> bool:
         from cryptography.exceptions import InvalidSignature
@@ -90,27 +92,59 @@ class SignatureVerifier:
 
 def plan_modal() -> dict[str, Any]:
     """The modal ``/plan`` opens: an optional short title and the request as a paragraph."""
-    return {"type": MODAL, "data": {"custom_id": MODAL_ID, "title": "Request a Codex plan", "components": [
-        {"type": 1, "components": [{"type": 4, "custom_id": TITLE_FIELD, "style": 1, "label": "Title (optional)",
-                                    "required": False, "max_length": TITLE_MAX,
-                                    "placeholder": "Add retries to the exporter"}]},
-        {"type": 1, "components": [{"type": 4, "custom_id": REQUEST_FIELD, "style": 2,
-                                    "label": "What should be planned?", "required": True, "min_length": 1,
-                                    "max_length": REQUEST_MAX}]},
-    ]}}
+    return {
+        "type": MODAL,
+        "data": {
+            "custom_id": MODAL_ID,
+            "title": "Request a Codex plan",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [
+                        {
+                            "type": 4,
+                            "custom_id": TITLE_FIELD,
+                            "style": 1,
+                            "label": "Title (optional)",
+                            "required": False,
+                            "max_length": TITLE_MAX,
+                            "placeholder": "Add retries to the exporter",
+                        }
+                    ],
+                },
+                {
+                    "type": 1,
+                    "components": [
+                        {
+                            "type": 4,
+                            "custom_id": REQUEST_FIELD,
+                            "style": 2,
+                            "label": "What should be planned?",
+                            "required": True,
+                            "min_length": 1,
+                            "max_length": REQUEST_MAX,
+                        }
+                    ],
+                },
+            ],
+        },
+    }
 
 
 def ephemeral(content: str) -> dict[str, Any]:
     """A message only the requester sees; mentions in it never ping anyone."""
-    return {"type": CHANNEL_MESSAGE, "data": {"content": content, "flags": EPHEMERAL,
-                                              "allowed_mentions": {"parse": []}}}
+    return {
+        "type": CHANNEL_MESSAGE,
+        "data": {"content": content, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}},
+    }
 
 
 class DiscordInteractions:
     """The ``/discord/interactions`` handler (see module doc)."""
 
-    def __init__(self, public_key: str | None, policy: Policy, sink: Sink | None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, public_key: str | None, policy: Policy, sink: Sink | None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.verifier = SignatureVerifier(public_key) if public_key else None
         self.policy = policy
         self.sink = sink
@@ -118,8 +152,14 @@ class DiscordInteractions:
 
     def __call__(self, request: Request) -> Response:
         if self.verifier is None:
-            return json_response(404, {"error": "not_found", "status": 404,
-                                       "message": "Discord interactions are off: set CODEX_DISCORD_PUBLIC_KEY"})
+            return json_response(
+                404,
+                {
+                    "error": "not_found",
+                    "status": 404,
+                    "message": "Discord interactions are off: set CODEX_DISCORD_PUBLIC_KEY",
+                },
+            )
         # decode: authenticity, then the interaction
         self._authenticate(request)
         interaction = json_object(request.body, "interaction body")
@@ -150,10 +190,10 @@ class DiscordInteractions:
     def _command(self, interaction: dict[str, Any], interaction_id: str) -> Response:
         name = text(obj(interaction, "data"), "name")
         if name != PLAN_COMMAND:
-            logs.decision(_log, "discord command ignored", interaction=interaction_id, command=name,
-                          reason="not /plan")
-            return json_response(200, ephemeral(f"Unknown command /{untrusted.clean(name)[:32]}; "
-                                                "this bot only knows /plan."))
+            logs.decision(_log, "discord command ignored", interaction=interaction_id, command=name, reason="not /plan")
+            return json_response(
+                200, ephemeral(f"Unknown command /{untrusted.clean(name)[:32]}; this bot only knows /plan.")
+            )
         user, _, roles = interaction_user(interaction)
         allowed = self.policy.may_request_discord_plan(user, roles)
         if not allowed:
@@ -179,10 +219,20 @@ class DiscordInteractions:
         application = text(interaction, "application_id")
         with telemetry.span("ingest.discord", attributes={"discord.interaction": interaction_id}):
             extensions = {"partitionkey": f"discord:{user}", "traceparent": telemetry.current_traceparent()}
-            self.sink.emit(Event(id=interaction_id, source=f"https://discord.com/applications/{application}",
-                                 type=PLAN_EVENT_TYPE, subject=user, datacontenttype="application/json", data=raw,
-                                 extensions={k: v for k, v in extensions.items() if v}))
-        logs.decision(_log, "discord plan request accepted", interaction=interaction_id, user=user,
-                      reason=allowed.reason)
-        return json_response(200, ephemeral("Plan request received. I will post the GitHub issue link here "
-                                            "once it is open."))
+            self.sink.emit(
+                Event(
+                    id=interaction_id,
+                    source=f"https://discord.com/applications/{application}",
+                    type=PLAN_EVENT_TYPE,
+                    subject=user,
+                    datacontenttype="application/json",
+                    data=raw,
+                    extensions={k: v for k, v in extensions.items() if v},
+                )
+            )
+        logs.decision(
+            _log, "discord plan request accepted", interaction=interaction_id, user=user, reason=allowed.reason
+        )
+        return json_response(
+            200, ephemeral("Plan request received. I will post the GitHub issue link here once it is open.")
+        )

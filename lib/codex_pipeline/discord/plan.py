@@ -54,8 +54,9 @@ def open_issue_once(store: Store, github: GitHubClient, request: PlanRequest) ->
         opened = issue is None
         if issue is None:
             issue = github.create_issue(request.repository, title=request.title, body=issue_body(request))
-        outcome.append((store.record_created_issue(
-            CreatedIssue(key, request.repository, issue.number, issue.html_url)), opened))
+        outcome.append(
+            (store.record_created_issue(CreatedIssue(key, request.repository, issue.number, issue.html_url)), opened)
+        )
 
     if do_once(store, key, open_and_record):
         return outcome[0]
@@ -68,11 +69,17 @@ def open_issue_once(store: Store, github: GitHubClient, request: PlanRequest) ->
 def planning_task(request: PlanRequest, issue: CreatedIssue, branch_prefix: str | None = None) -> pb.CodexTask:
     """The planning task of the opened issue, as route-task would have built it from issues.opened."""
     task = pb.CodexTask(
-        stage=pb.CODEX_TASK_STAGE_PLANNING, repository=issue.repository, issue_number=issue.issue_number,
-        issue_url=issue.issue_url, issue_title=request.title, issue_body=request.body,
+        stage=pb.CODEX_TASK_STAGE_PLANNING,
+        repository=issue.repository,
+        issue_number=issue.issue_number,
+        issue_url=issue.issue_url,
+        issue_title=request.title,
+        issue_body=request.body,
         prompt=issue_planning_prompt(issue.repository, issue.issue_number, request.title, request.body),
-        head=head_branch(issue.issue_number, request.title, branch_prefix), sender=f"discord:{request.requester_id}",
-        delivery_id=request.delivery_id)
+        head=head_branch(issue.issue_number, request.title, branch_prefix),
+        sender=f"discord:{request.requester_id}",
+        delivery_id=request.delivery_id,
+    )
     return task
 
 
@@ -88,9 +95,15 @@ def post_followup(api_url: str, request: PlanRequest, content: str) -> None:
     url = f"{api_url.rstrip('/')}/webhooks/{request.application_id}/{request.interaction_token}"
     with requests.Session() as session:
         try:
-            call(session, "POST", url, {"content": content[:2000], "flags": 64, "allowed_mentions": {"parse": []}},
-                 what="webhooks (follow-up)", timeout=FOLLOWUP_TIMEOUT_SECONDS,
-                 max_retry_wait=FOLLOWUP_MAX_RETRY_WAIT_SECONDS)
+            call(
+                session,
+                "POST",
+                url,
+                {"content": content[:2000], "flags": 64, "allowed_mentions": {"parse": []}},
+                what="webhooks (follow-up)",
+                timeout=FOLLOWUP_TIMEOUT_SECONDS,
+                max_retry_wait=FOLLOWUP_MAX_RETRY_WAIT_SECONDS,
+            )
         except DiscordError as exc:
             raise Unavailable(f"Discord follow-up failed: {exc}") from None
 
@@ -98,9 +111,15 @@ def post_followup(api_url: str, request: PlanRequest, content: str) -> None:
 def followup_once(store: Store, api_url: str, request: PlanRequest, content: str) -> bool:
     """Post the follow-up once; a failure is logged and reported as False, never raised."""
     try:
-        return do_once(store, f"discord-followup:{request.interaction_id}",
-                       lambda: post_followup(api_url, request, content))
+        return do_once(
+            store, f"discord-followup:{request.interaction_id}", lambda: post_followup(api_url, request, content)
+        )
     except PipelineError as exc:
-        logs.decision(_log, "discord follow-up not posted", level=logging.WARNING,
-                      interaction=request.interaction_id, reason=exc.message)
+        logs.decision(
+            _log,
+            "discord follow-up not posted",
+            level=logging.WARNING,
+            interaction=request.interaction_id,
+            reason=exc.message,
+        )
         return False

@@ -89,8 +89,11 @@ class PlanRequest:
         wrong = [name for name, value in values.items() if not isinstance(value, str)]
         if wrong:
             raise BadRequest(f"plan request field(s) must be text: {', '.join(wrong)}")
-        missing = [name for name in ("repository", "body", "interaction_id", "application_id", "interaction_token")
-                   if not values[name]]
+        missing = [
+            name
+            for name in ("repository", "body", "interaction_id", "application_id", "interaction_token")
+            if not values[name]
+        ]
         if missing:
             raise BadRequest(f"plan request is missing: {', '.join(missing)}")
         if not _REPOSITORY.match(values["repository"]):
@@ -133,15 +136,25 @@ def route_plan_request(interaction: Any, policy: Policy, repository: str | None)
     if not body:
         return PlanRouteResult(None, "discord plan: the request is empty")
     title = _title(untrusted.clean(values.get(TITLE_FIELD, "")).replace("\n", " "), body)
-    request = PlanRequest(repository=repository, title=title, body=body, requester_id=user,
-                          requester_name=untrusted.clean(name)[:64], interaction_id=fields["id"],
-                          application_id=fields["application_id"], interaction_token=fields["token"],
-                          guild_id=fields["guild_id"], channel_id=fields["channel_id"])
+    request = PlanRequest(
+        repository=repository,
+        title=title,
+        body=body,
+        requester_id=user,
+        requester_name=untrusted.clean(name)[:64],
+        interaction_id=fields["id"],
+        application_id=fields["application_id"],
+        interaction_token=fields["token"],
+        guild_id=fields["guild_id"],
+        channel_id=fields["channel_id"],
+    )
     return PlanRouteResult(request, allowed.reason)
 
 
 def issue_body(request: PlanRequest) -> str:
     """The GitHub issue's body: the request as written (cleaned), then who asked and where."""
     who = request.requester_name or request.requester_id
-    return (f"{request.body}\n\n---\n_Requested on Discord by {who} (user id {request.requester_id}) "
-            f"with `/plan` (interaction {request.interaction_id})._\n{request.marker}")
+    return (
+        f"{request.body}\n\n---\n_Requested on Discord by {who} (user id {request.requester_id}) "
+        f"with `/plan` (interaction {request.interaction_id})._\n{request.marker}"
+    )

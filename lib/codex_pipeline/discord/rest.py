@@ -21,16 +21,25 @@ if TYPE_CHECKING:
 DEFAULT_API_URL = DEFAULT_DISCORD_API_URL
 
 
-def call(session: requests.Session, method: str, url: str, payload: dict[str, Any], *, what: str,
-         timeout: float, max_retry_wait: float) -> dict[str, Any]:
+def call(
+    session: requests.Session,
+    method: str,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    what: str,
+    timeout: float,
+    max_retry_wait: float,
+) -> dict[str, Any]:
     """The JSON answer of ``method url``; :class:`DiscordError` when it cannot be had."""
     import requests
 
     waited = 0.0
     while True:
         try:
-            response = session.request(method, url, data=json.dumps(payload), timeout=timeout,
-                                       headers={"Content-Type": "application/json"})
+            response = session.request(
+                method, url, data=json.dumps(payload), timeout=timeout, headers={"Content-Type": "application/json"}
+            )
         except requests.RequestException as exc:
             raise DiscordError(f"Discord unreachable: {type(exc).__name__}") from None
         if response.status_code == 429:

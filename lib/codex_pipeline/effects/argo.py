@@ -122,7 +122,7 @@ def workflow_name(prefix: str, repository: str, issue_number: int, delivery_id: 
     head = _slug(prefix) or "codex"
     tail = f"{int(issue_number)}-{delivery_hash(delivery_id)}"
     room = MAX_NAME - len(head) - len(tail) - 2
-    repo = _slug(repository)[:max(room, 0)].strip("-")
+    repo = _slug(repository)[: max(room, 0)].strip("-")
     name = f"{head}-{repo}-{tail}" if repo else f"{head}-{tail}"
     return name[:MAX_NAME].strip("-")
 
@@ -155,13 +155,22 @@ def issue_mutex(repository: str, issue_number: int) -> str:
     return f"codex-{_slug(repository) or 'repository'}-{int(issue_number)}"
 
 
-def build_workflow(template: str, name: str, namespace: str, parameters: Mapping[str, str],
-                   labels: Mapping[str, str], annotations: Mapping[str, str] | None = None,
-                   mutex: str | None = None) -> dict[str, Any]:
+def build_workflow(
+    template: str,
+    name: str,
+    namespace: str,
+    parameters: Mapping[str, str],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str] | None = None,
+    mutex: str | None = None,
+) -> dict[str, Any]:
     """The Workflow object that runs ``template`` with ``parameters`` (values are strings), holding
     ``mutex`` (Argo 3.6+ ``synchronization.mutexes``) while it runs when one is given."""
-    metadata: dict[str, Any] = {"name": name, "namespace": namespace,
-                                "labels": {key: label_value(value) for key, value in labels.items()}}
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {key: label_value(value) for key, value in labels.items()},
+    }
     if annotations:
         metadata["annotations"] = dict(annotations)
     spec: dict[str, Any] = {
@@ -231,8 +240,14 @@ class DryRunSubmitter:
             raise Unavailable(f"dry-run submitter cannot write {target}: {exc.strerror}") from None
         submitted_at = datetime.fromtimestamp(target.stat().st_mtime, UTC)
         # ("name" is a LogRecord attribute: the workflow's name goes as "workflow".)
-        logs.decision(_log, "dry-run workflow written", namespace=namespace, workflow=name, path=str(target),
-                      object=json.dumps(workflow, sort_keys=True, separators=(",", ":")))
+        logs.decision(
+            _log,
+            "dry-run workflow written",
+            namespace=namespace,
+            workflow=name,
+            path=str(target),
+            object=json.dumps(workflow, sort_keys=True, separators=(",", ":")),
+        )
         return Submitted(namespace, name, True, submitted_at)
 
     def _existing(self, namespace: str, name: str, target: Path) -> Submitted:
@@ -273,12 +288,19 @@ class DryRunSubmitter:
             workflow.setdefault("spec", {}).update(patch["spec"])
             if "metadata" in patch:
                 workflow.setdefault("metadata", {}).setdefault("annotations", {}).update(
-                    patch["metadata"]["annotations"])
+                    patch["metadata"]["annotations"]
+                )
 
         stopped = self.update(namespace, name, change)
         if stopped:
-            logs.decision(_log, "dry-run workflow stopped", namespace=namespace, workflow=name,
-                          path=str(self.path_of(namespace, name)), reason=reason or None)
+            logs.decision(
+                _log,
+                "dry-run workflow stopped",
+                namespace=namespace,
+                workflow=name,
+                path=str(self.path_of(namespace, name)),
+                reason=reason or None,
+            )
         return stopped
 
     def state(self, namespace: str, name: str) -> WorkflowState | None:
@@ -322,21 +344,30 @@ class KubernetesSubmitter:
     construction; the client itself (and the kubernetes package) loads on the first submit.
     """
 
-    def __init__(self, kubeconfig: str | None = None, *, context: str | None = None,
-                 timeout: float = 10.0, max_connections: int = 32) -> None:
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        *,
+        context: str | None = None,
+        timeout: float = 10.0,
+        max_connections: int = 32,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.timeout = timeout
         self.max_connections = max_connections
         if kubeconfig is not None and not Path(kubeconfig).is_file():
-            raise ConfigurationError(f"CODEX_KUBECONFIG={kubeconfig!r}: no such file; set it to a kubeconfig "
-                                     "file, or unset it to use the in-cluster service account")
+            raise ConfigurationError(
+                f"CODEX_KUBECONFIG={kubeconfig!r}: no such file; set it to a kubeconfig "
+                "file, or unset it to use the in-cluster service account"
+            )
         if kubeconfig is None and not _in_cluster():
             fallback = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
             if not Path(fallback.split(os.pathsep)[0]).is_file():
                 raise ConfigurationError(
                     "CODEX_ARGO_SUBMITTER=kubernetes needs credentials: run in-cluster with a service account, "
-                    "or set CODEX_KUBECONFIG (or KUBECONFIG) to a kubeconfig file")
+                    "or set CODEX_KUBECONFIG (or KUBECONFIG) to a kubeconfig file"
+                )
         self._lock = threading.Lock()
         self._api: Any = None
 
@@ -350,12 +381,15 @@ class KubernetesSubmitter:
                     from kubernetes.config.incluster_config import InClusterConfigLoader
 
                     # The mounted token is re-read when it rotates (bound service account tokens).
-                    InClusterConfigLoader(token_filename=str(SERVICE_ACCOUNT_DIR / "token"),
-                                          cert_filename=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
-                                          try_refresh_token=True).load_and_set(configuration)
+                    InClusterConfigLoader(
+                        token_filename=str(SERVICE_ACCOUNT_DIR / "token"),
+                        cert_filename=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+                        try_refresh_token=True,
+                    ).load_and_set(configuration)
                 else:
-                    config.load_kube_config(config_file=self.kubeconfig, context=self.context,
-                                            client_configuration=configuration)
+                    config.load_kube_config(
+                        config_file=self.kubeconfig, context=self.context, client_configuration=configuration
+                    )
                 configuration.connection_pool_maxsize = self.max_connections
                 configuration.retries = 1
                 self._api = client.CustomObjectsApi(client.ApiClient(configuration))
@@ -367,15 +401,17 @@ class KubernetesSubmitter:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            created = api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, workflow,
-                                                          _request_timeout=self.timeout)
+            created = api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, workflow, _request_timeout=self.timeout
+            )
         except ApiException as error:
             if error.status == 409 and _reason(error) in ("AlreadyExists", None):
                 return self._existing(api, namespace, name)
             raise _translate(error, f"create Workflow {namespace}/{name}") from None
         except Exception as error:  # urllib3 connection/timeout faults and the like
-            raise Unavailable(f"Kubernetes API unreachable creating Workflow {namespace}/{name}: "
-                              f"{type(error).__name__}") from None
+            raise Unavailable(
+                f"Kubernetes API unreachable creating Workflow {namespace}/{name}: {type(error).__name__}"
+            ) from None
         metadata = created.get("metadata") or {} if isinstance(created, dict) else {}
         return Submitted(namespace, name, True, parse_time(metadata.get("creationTimestamp")))
 
@@ -383,18 +419,19 @@ class KubernetesSubmitter:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            existing = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                                        _request_timeout=self.timeout)
+            existing = api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self.timeout
+            )
         except ApiException as error:
             if error.status == 404:  # deleted between the 409 and the read: the run did exist
                 return Submitted(namespace, name, False, datetime.now(UTC))
             raise _translate(error, f"read Workflow {namespace}/{name}") from None
         except Exception as error:
-            raise Unavailable(f"Kubernetes API unreachable reading Workflow {namespace}/{name}: "
-                              f"{type(error).__name__}") from None
+            raise Unavailable(
+                f"Kubernetes API unreachable reading Workflow {namespace}/{name}: {type(error).__name__}"
+            ) from None
         metadata = existing.get("metadata") or {} if isinstance(existing, dict) else {}
         return Submitted(namespace, name, False, parse_time(metadata.get("creationTimestamp")))
-
 
     def stop(self, namespace: str, name: str, reason: str = "") -> bool:
         api = self._client()
@@ -402,15 +439,17 @@ class KubernetesSubmitter:
 
         try:
             # A dict body goes as application/merge-patch+json (RFC 7386), which custom resources accept.
-            api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, stop_patch(reason),
-                                               _request_timeout=self.timeout)
+            api.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, stop_patch(reason), _request_timeout=self.timeout
+            )
         except ApiException as error:
             if error.status == 404:
                 return False
             raise _translate(error, f"stop Workflow {namespace}/{name}") from None
         except Exception as error:
-            raise Unavailable(f"Kubernetes API unreachable stopping Workflow {namespace}/{name}: "
-                              f"{type(error).__name__}") from None
+            raise Unavailable(
+                f"Kubernetes API unreachable stopping Workflow {namespace}/{name}: {type(error).__name__}"
+            ) from None
         return True
 
     def state(self, namespace: str, name: str) -> WorkflowState | None:
@@ -418,15 +457,17 @@ class KubernetesSubmitter:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            found = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                                     _request_timeout=self.timeout)
+            found = api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self.timeout
+            )
         except ApiException as error:
             if error.status == 404:  # deleted (the template's TTL): nothing to read
                 return None
             raise _translate(error, f"read Workflow {namespace}/{name}") from None
         except Exception as error:
-            raise Unavailable(f"Kubernetes API unreachable reading Workflow {namespace}/{name}: "
-                              f"{type(error).__name__}") from None
+            raise Unavailable(
+                f"Kubernetes API unreachable reading Workflow {namespace}/{name}: {type(error).__name__}"
+            ) from None
         return state_of(found) if isinstance(found, dict) else WorkflowState("")
 
 

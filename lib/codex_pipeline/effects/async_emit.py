@@ -32,8 +32,15 @@ class AsyncEmitter:
     The connections belong to the event loop of the first emit (hypercorn runs one loop per worker).
     """
 
-    def __init__(self, url: str, *, timeout: float = 2.0, attempts: int = 3, backoff: float = 0.1,
-                 deadline: float = DEFAULT_DEADLINE) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 2.0,
+        attempts: int = 3,
+        backoff: float = 0.1,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
         Emitter(url)  # the same URL rules as the sync emitter (ValueError otherwise)
         self.url = url
         self.timeout = timeout
@@ -45,8 +52,13 @@ class AsyncEmitter:
     @classmethod
     def like(cls, emitter: Emitter) -> AsyncEmitter:
         """An async emitter with ``emitter``'s sink and bounds."""
-        return cls(emitter.url, timeout=emitter.timeout, attempts=emitter.attempts, backoff=emitter.backoff,
-                   deadline=emitter.deadline)
+        return cls(
+            emitter.url,
+            timeout=emitter.timeout,
+            attempts=emitter.attempts,
+            backoff=emitter.backoff,
+            deadline=emitter.deadline,
+        )
 
     def _client(self) -> SinkConnections:
         if self._connections is None:
@@ -128,8 +140,9 @@ async def emit_all(emits: list[tuple[AsyncEmitter, Event]], deadline: float) -> 
     if len(per_sink) == 1:  # one sink (ingest-webhook): no task to schedule, no gather to collect
         await in_order(*next(iter(per_sink.values())))
         return
-    results: list[Any] = await asyncio.gather(*(in_order(emitter, events) for emitter, events in per_sink.values()),
-                                              return_exceptions=True)
+    results: list[Any] = await asyncio.gather(
+        *(in_order(emitter, events) for emitter, events in per_sink.values()), return_exceptions=True
+    )
     for result in results:
         if isinstance(result, BaseException):
             raise result

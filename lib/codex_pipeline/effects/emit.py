@@ -74,8 +74,9 @@ class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
     pass
 
 
-def _connect(address: tuple[str, int], timeout: float | None = None,
-             source_address: tuple[str, int] | None = None, *args: Any) -> socket.socket:
+def _connect(
+    address: tuple[str, int], timeout: float | None = None, source_address: tuple[str, int] | None = None, *args: Any
+) -> socket.socket:
     raw = socket.create_connection(address, timeout, source_address, *args)
     wrapped = _DeadlineSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
     wrapped.settimeout(timeout)
@@ -96,8 +97,15 @@ class Emitter:
     ~58 us of CPU per 8 KB POST).
     """
 
-    def __init__(self, url: str, *, timeout: float = 2.0, attempts: int = 3, backoff: float = 0.1,
-                 deadline: float = DEFAULT_DEADLINE) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 2.0,
+        attempts: int = 3,
+        backoff: float = 0.1,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"sink URL must be http(s)://host[:port][/path], got {url!r}")

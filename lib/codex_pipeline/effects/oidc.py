@@ -42,8 +42,16 @@ REFETCH_SECONDS = 2.0
 class SenderVerifier:
     """Checks the OIDC token of one request; raises the error to answer with, else returns the subject."""
 
-    def __init__(self, audience: str, issuer: str, jwks_url: str, *, subjects: frozenset[str] = frozenset(),
-                 timeout: float = 2.0, service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> None:
+    def __init__(
+        self,
+        audience: str,
+        issuer: str,
+        jwks_url: str,
+        *,
+        subjects: frozenset[str] = frozenset(),
+        timeout: float = 2.0,
+        service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    ) -> None:
         import jwt
 
         self.audience = audience
@@ -63,8 +71,15 @@ class SenderVerifier:
                 import ssl
 
                 context = ssl.create_default_context(cafile=str(ca))
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, headers=headers, timeout=timeout,
-                                     ssl_context=context, lifespan=300, cooldown_duration=REFETCH_SECONDS)
+        self._jwks = jwt.PyJWKClient(
+            jwks_url,
+            cache_keys=True,
+            headers=headers,
+            timeout=timeout,
+            ssl_context=context,
+            lifespan=300,
+            cooldown_duration=REFETCH_SECONDS,
+        )
 
     def __call__(self, request: Request) -> str:
         import jwt
@@ -72,8 +87,10 @@ class SenderVerifier:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("missing OIDC sender token (Authorization: Bearer <JWT>); "
-                               "this function only accepts deliveries from its Knative Triggers")
+            raise Unauthorized(
+                "missing OIDC sender token (Authorization: Bearer <JWT>); "
+                "this function only accepts deliveries from its Knative Triggers"
+            )
         try:
             key = self._jwks.get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError:
@@ -81,9 +98,15 @@ class SenderVerifier:
         except (jwt.PyJWKClientError, jwt.PyJWKError, jwt.DecodeError) as exc:
             raise Unauthorized(f"OIDC sender token refused: {exc}") from None
         try:
-            claims = jwt.decode(token, key.key, algorithms=list(ALGORITHMS), audience=self.audience,
-                                issuer=self.issuer, leeway=LEEWAY_SECONDS,
-                                options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=list(ALGORITHMS),
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"OIDC sender token refused: {exc}") from None
         subject = str(claims["sub"])
@@ -96,5 +119,9 @@ def from_settings(settings: Settings) -> SenderVerifier | None:
     """The verifier when ``CODEX_OIDC_AUDIENCE`` is set, else None (no sender check)."""
     if not settings.oidc_audience:
         return None
-    return SenderVerifier(settings.oidc_audience, settings.oidc_issuer, settings.oidc_jwks_url or IN_CLUSTER_JWKS,
-                          subjects=settings.oidc_subjects)
+    return SenderVerifier(
+        settings.oidc_audience,
+        settings.oidc_issuer,
+        settings.oidc_jwks_url or IN_CLUSTER_JWKS,
+        subjects=settings.oidc_subjects,
+    )

@@ -85,11 +85,13 @@ class Summary:
 
     def text(self) -> str:
         verb = "would redeliver" if self.dry_run else "redelivered"
-        lines = [f"reconcile {self.hook}{' (dry run)' if self.dry_run else ''}: deliveries since "
-                 f"{self.since:%Y-%m-%dT%H:%M:%SZ} ({self.since_from})",
-                 f"  checked      {self.checked} deliveries of {self.events} events",
-                 f"  failed       {self.failed} events whose last attempt was not 2xx",
-                 f"  {verb:<12} {len(self.redelivered)}"]
+        lines = [
+            f"reconcile {self.hook}{' (dry run)' if self.dry_run else ''}: deliveries since "
+            f"{self.since:%Y-%m-%dT%H:%M:%SZ} ({self.since_from})",
+            f"  checked      {self.checked} deliveries of {self.events} events",
+            f"  failed       {self.failed} events whose last attempt was not 2xx",
+            f"  {verb:<12} {len(self.redelivered)}",
+        ]
         lines += [f"    {o.line()}" for o in self.redelivered]
         lines.append(f"  skipped      {len(self.skipped)}")
         lines += [f"    {o.line()}" for o in self.skipped]
@@ -102,9 +104,17 @@ def _newest(attempts: list[HookDelivery]) -> HookDelivery:
     return max(attempts, key=lambda d: (d.delivered_at, d.id))
 
 
-def reconcile(client: DeliveriesClient, store: Store, hook: Hook, *, since: datetime | None = None,
-              max_redeliveries: int = 20, max_per_event: int = 3, dry_run: bool = False,
-              clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Summary:
+def reconcile(
+    client: DeliveriesClient,
+    store: Store,
+    hook: Hook,
+    *,
+    since: datetime | None = None,
+    max_redeliveries: int = 20,
+    max_per_event: int = 3,
+    dry_run: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Summary:
     """One pass over ``hook``'s deliveries since ``since`` (else the stored cursor, else 3 days)."""
     now = clock()
     key = str(hook)
@@ -129,8 +139,7 @@ def reconcile(client: DeliveriesClient, store: Store, hook: Hook, *, since: date
         return summary
     summary.events = len(by_event)
 
-    failed = [_newest(attempts) for attempts in by_event.values()
-              if not any(attempt.succeeded for attempt in attempts)]
+    failed = [_newest(attempts) for attempts in by_event.values() if not any(attempt.succeeded for attempt in attempts)]
     failed.sort(key=lambda d: (d.delivered_at, d.id))  # oldest first: the longest lost goes first
     asked: dict[str, list[Redelivery]] = {}
     for redelivery in store.redeliveries(key, [d.guid for d in failed]):
@@ -147,14 +156,20 @@ def reconcile(client: DeliveriesClient, store: Store, hook: Hook, *, since: date
             summary.outcomes.append(Outcome(newest, False, f"redelivery requested{when}; waiting for its result"))
             unsettled.append(newest)
         elif len(earlier) >= max_per_event:
-            summary.outcomes.append(Outcome(newest, False, f"gave up after {len(earlier)} redeliveries "
-                                                           "(CODEX_RECONCILE_MAX_PER_EVENT)"))
+            summary.outcomes.append(
+                Outcome(newest, False, f"gave up after {len(earlier)} redeliveries (CODEX_RECONCILE_MAX_PER_EVENT)")
+            )
         elif github_down:
             summary.outcomes.append(Outcome(newest, False, f"not asked: {github_down}"))
             unsettled.append(newest)
         elif budget <= 0:
-            summary.outcomes.append(Outcome(newest, False, f"over this run's cap of {max_redeliveries} "
-                                                           "(CODEX_RECONCILE_MAX_REDELIVERIES); next run"))
+            summary.outcomes.append(
+                Outcome(
+                    newest,
+                    False,
+                    f"over this run's cap of {max_redeliveries} (CODEX_RECONCILE_MAX_REDELIVERIES); next run",
+                )
+            )
             unsettled.append(newest)
         elif dry_run:
             budget -= 1

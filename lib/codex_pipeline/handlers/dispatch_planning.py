@@ -93,14 +93,22 @@ def planning_parameters(task: tasks.CodexTask) -> dict[str, str]:
     parameter's value and then the result again, so a plain ``{{workflow.name}}`` or ``{{= ...}}``
     typed in an issue would be expanded or evaluated; base64 text carries no ``{{``."""
     return {"payload": base64.b64encode(tasks.to_json(task)).decode("ascii")}
+
+
 SOURCE = "codex-pipeline/dispatch-planning"
 SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 _log = logging.getLogger("codex_pipeline.dispatch_planning")
 
 
 class DispatchPlanning:
-    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 migration: LazyMigration | None = None, github: GitHubClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        submitter: WorkflowSubmitter,
+        migration: LazyMigration | None = None,
+        github: GitHubClient | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
@@ -130,8 +138,14 @@ class DispatchPlanning:
             raise BadRequest(f"dispatch-planning handles planning tasks, not stage {tasks.stage_name(task.stage)!r}")
         # decide
         if not self.settings.planning_enabled:
-            logs.decision(_log, "planning deferred", stage="PLANNING", repository=task.repository,
-                          issue=task.issue_number, delivery=task.delivery_id)
+            logs.decision(
+                _log,
+                "planning deferred",
+                stage="PLANNING",
+                repository=task.repository,
+                issue=task.issue_number,
+                delivery=task.delivery_id,
+            )
             return self._deferred(task, event).noted("ignored", "planning-disabled")
         # act and answer
         self.migration.ensure()
@@ -150,13 +164,17 @@ class DispatchPlanning:
             if delivery.cloudevent:
                 holder = self._claim_issue(task)
                 if holder.delivery_id != task.delivery_id:
-                    reason = (f"issue #{task.issue_number} is planned once: delivery {holder.delivery_id} planned it "
-                              f"({holder.name}); comment `@<bot> replan` for a new plan")
+                    reason = (
+                        f"issue #{task.issue_number} is planned once: delivery {holder.delivery_id} planned it "
+                        f"({holder.name}); comment `@<bot> replan` for a new plan"
+                    )
                     logs.decision(_log, "planning duplicate", **fields, workflow=holder.name, reason=reason)
-                    result = SubmissionResult(holder.namespace, holder.name, holder.submitted_at, duplicate=True,
-                                              reason=reason)
-                    return submission_response(result, cloudevent=True, source=SOURCE, task=task,
-                                               traceparent=telemetry.current_traceparent())
+                    result = SubmissionResult(
+                        holder.namespace, holder.name, holder.submitted_at, duplicate=True, reason=reason
+                    )
+                    return submission_response(
+                        result, cloudevent=True, source=SOURCE, task=task, traceparent=telemetry.current_traceparent()
+                    )
                 claimed.append(holder)
             planned = self._existing_plan(task)
             if planned is None:
@@ -164,14 +182,22 @@ class DispatchPlanning:
             logs.decision(_log, "planning skipped", **fields, reason=planned)
             if claimed:
                 self.store.clear_active_run(claimed[0])
-            skipped = empty_response(200) if delivery.cloudevent else json_response(
-                200, {"skipped": True, "reason": planned})
+            skipped = (
+                empty_response(200) if delivery.cloudevent else json_response(200, {"skipped": True, "reason": planned})
+            )
             return skipped.noted("ignored", "already-planned")
 
         spec = Submission(SOURCE, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
         try:
-            return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
-                                   parameters=lambda delivery: planning_parameters(delivery.task))
+            return submit_delivery(
+                self.store,
+                self.submitter,
+                delivery,
+                spec,
+                log=_log,
+                enrich=enrich,
+                parameters=lambda delivery: planning_parameters(delivery.task),
+            )
         except PermanentFailure:
             if claimed:  # never submitted: the issue may be planned by a later delivery
                 self.store.clear_active_run(claimed[0])
@@ -182,9 +208,18 @@ class DispatchPlanning:
         the issue's planning run before it is submitted), else the earlier one. ``issues.opened`` and
         ``issues.labeled`` of one issue arrive together; the store's insert decides between them."""
         name = workflow_name(NAME_PREFIX, task.repository, int(task.issue_number), task.delivery_id)
-        return self.store.claim_active_run(WorkflowRun(
-            self.settings.workflow_namespace, name, TEMPLATE, STAGE, task.repository, int(task.issue_number),
-            task.delivery_id, datetime.now(UTC)))
+        return self.store.claim_active_run(
+            WorkflowRun(
+                self.settings.workflow_namespace,
+                name,
+                TEMPLATE,
+                STAGE,
+                task.repository,
+                int(task.issue_number),
+                task.delivery_id,
+                datetime.now(UTC),
+            )
+        )
 
     def _existing_plan(self, task: pb.CodexTask) -> str | None:
         """Why the issue needs no planning (it already has the planner's plan comment), or None.
@@ -196,37 +231,63 @@ class DispatchPlanning:
         plan = policy.latest_plan(self.github.list_issue_comments(task.repository, int(task.issue_number)))
         if plan is None:
             return None
-        return (f"issue #{task.issue_number} in {task.repository} already has a plan comment by the planner "
-                f"{self.settings.planner_login} ({plan.html_url or plan.id})")
+        return (
+            f"issue #{task.issue_number} in {task.repository} already has a plan comment by the planner "
+            f"{self.settings.planner_login} ({plan.html_url or plan.id})"
+        )
 
     def _plan_request(self, event: Event) -> Response:
         from codex_pipeline.discord.plan import followup_once, open_issue_once, planning_task
 
         plan = PlanRequest.from_json(event.data)
-        fields: dict[str, Any] = {"stage": "PLANNING", "repository": plan.repository,
-                                  "interaction": plan.interaction_id, "requester": plan.requester_id}
-        with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=event.traceparent, kind=SpanKind.SERVER,
-                            attributes={telemetry.ATTR_STAGE: STAGE, telemetry.ATTR_REPOSITORY: plan.repository,
-                                        "discord.interaction": plan.interaction_id}):
+        fields: dict[str, Any] = {
+            "stage": "PLANNING",
+            "repository": plan.repository,
+            "interaction": plan.interaction_id,
+            "requester": plan.requester_id,
+        }
+        with telemetry.span(
+            telemetry.SPAN_SERVER_TASKS,
+            traceparent=event.traceparent,
+            kind=SpanKind.SERVER,
+            attributes={
+                telemetry.ATTR_STAGE: STAGE,
+                telemetry.ATTR_REPOSITORY: plan.repository,
+                "discord.interaction": plan.interaction_id,
+            },
+        ):
             # decide
             if not self.settings.planning_enabled:
                 logs.decision(_log, "discord plan request deferred", **fields)
-                return event_response(_deferred_event(f"{plan.interaction_id}:deferred", plan.repository),
-                                      202).noted("ignored", "planning-disabled")
+                return event_response(_deferred_event(f"{plan.interaction_id}:deferred", plan.repository), 202).noted(
+                    "ignored", "planning-disabled"
+                )
             # act: the issue once, planning once, the follow-up once
             self.migration.ensure()
             try:
                 issue, opened = open_issue_once(self.store, self.github, plan)
             except PermanentFailure as exc:
-                followup_once(self.store, self.settings.discord_api_url, plan,
-                              f"Could not open the issue in {plan.repository}: {exc.message}")
+                followup_once(
+                    self.store,
+                    self.settings.discord_api_url,
+                    plan,
+                    f"Could not open the issue in {plan.repository}: {exc.message}",
+                )
                 raise
-            logs.decision(_log, "discord plan issue opened" if opened else "discord plan issue found", **fields,
-                          issue=issue.issue_number)
+            logs.decision(
+                _log,
+                "discord plan issue opened" if opened else "discord plan issue found",
+                **fields,
+                issue=issue.issue_number,
+            )
             task = planning_task(plan, issue, self.settings.branch_prefix)
             answer = self._submit(TaskDelivery(task, event), plan_once=False)
-            followup_once(self.store, self.settings.discord_api_url, plan,
-                          f"Opened {issue.issue_url} ({plan.title}); planning has started.")
+            followup_once(
+                self.store,
+                self.settings.discord_api_url,
+                plan,
+                f"Opened {issue.issue_url} ({plan.title}); planning has started.",
+            )
             return answer
 
     def _deferred(self, task: pb.CodexTask, event: Event | None) -> Response:
@@ -241,8 +302,15 @@ DEFERRED_BODY = {"deferred": True}
 
 def _deferred_event(event_id: str, subject: str) -> Event:
     """The ``codex.workflow.deferred`` reply: planning is off, nothing was recorded or submitted."""
-    return Event(id=event_id, source=SOURCE, type=DEFERRED_TYPE, subject=subject, datacontenttype="application/json",
-                 data=json.dumps(DEFERRED_BODY).encode(), extensions={"partitionkey": subject})
+    return Event(
+        id=event_id,
+        source=SOURCE,
+        type=DEFERRED_TYPE,
+        subject=subject,
+        datacontenttype="application/json",
+        data=json.dumps(DEFERRED_BODY).encode(),
+        extensions={"partitionkey": subject},
+    )
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
@@ -251,5 +319,6 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = DispatchPlanning(settings, store, submitter, migration)
-    return FunctionApp(NAME, handler, methods=("POST",), ready=migration.ready,
-                       authenticate=oidc.from_settings(settings))
+    return FunctionApp(
+        NAME, handler, methods=("POST",), ready=migration.ready, authenticate=oidc.from_settings(settings)
+    )

@@ -84,8 +84,9 @@ def open_effects(settings: Settings, function: str) -> tuple[Store, WorkflowSubm
         store = open_store(settings.database_url, connect_timeout=settings.database_timeout)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
-    submitter = create_submitter(settings.argo_submitter, dry_run_dir=settings.dry_run_dir,
-                                 kubeconfig=settings.kubeconfig)
+    submitter = create_submitter(
+        settings.argo_submitter, dry_run_dir=settings.dry_run_dir, kubeconfig=settings.kubeconfig
+    )
     migration = LazyMigration(store, enabled=settings.migrate_on_start)
     try:
         migration.ensure()

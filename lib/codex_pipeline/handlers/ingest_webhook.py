@@ -88,20 +88,36 @@ def parse_body(request: Request) -> tuple[bytes, dict[str, Any]]:
     elif media in ("application/json", ""):
         raw = request.body
     else:
-        raise BadRequest(f"unsupported Content-Type {media!r}; GitHub sends application/json "
-                         "or application/x-www-form-urlencoded")
+        raise BadRequest(
+            f"unsupported Content-Type {media!r}; GitHub sends application/json or application/x-www-form-urlencoded"
+        )
     return raw, json_object(raw, "delivery body")
 
 
 class IngestWebhook(EmittingHandler):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.emitter = (Emitter(settings.sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts,
-                                deadline=settings.sink_deadline) if settings.sink else None)
+        self.emitter = (
+            Emitter(
+                settings.sink,
+                timeout=settings.sink_timeout,
+                attempts=settings.sink_attempts,
+                deadline=settings.sink_deadline,
+            )
+            if settings.sink
+            else None
+        )
         # Discord wants its answer within 3 s: a tighter bound than GitHub's 10 s.
-        discord_sink = (Emitter(settings.sink, timeout=min(settings.sink_timeout, 1.0),
-                                attempts=min(settings.sink_attempts, 2),
-                                deadline=min(settings.sink_deadline, DISCORD_DEADLINE)) if settings.sink else None)
+        discord_sink = (
+            Emitter(
+                settings.sink,
+                timeout=min(settings.sink_timeout, 1.0),
+                attempts=min(settings.sink_attempts, 2),
+                deadline=min(settings.sink_deadline, DISCORD_DEADLINE),
+            )
+            if settings.sink
+            else None
+        )
         self.discord = DiscordInteractions(settings.discord_public_key, Policy.from_settings(settings), discord_sink)
         self.emitters = (self.emitter,) if self.emitter is not None else ()
         self.deadline = settings.sink_deadline
@@ -129,26 +145,38 @@ class IngestWebhook(EmittingHandler):
         # decide
         if name == "ping":
             logs.decision(_log, "ping answered", delivery=delivery, hook=request.headers.get("x-github-hook-id"))
-            return Outcome(json_response(200, {"deliveryId": delivery, "event": name, "action": action})
-                           .noted("ignored", "ping"))
+            return Outcome(
+                json_response(200, {"deliveryId": delivery, "event": name, "action": action}).noted("ignored", "ping")
+            )
 
         # act: one raw event to emit, in one trace from here to the workflow
-        with telemetry.span("ingest.webhook", kind=SpanKind.SERVER,
-                            attributes={"github.event": name, "github.delivery": delivery}):
+        with telemetry.span(
+            "ingest.webhook", kind=SpanKind.SERVER, attributes={"github.event": name, "github.delivery": delivery}
+        ):
             event = self._event(request, name, action, delivery, raw, payload)
             if self.emitter is None:
                 raise Unavailable("no sink configured: set K_SINK (Knative SinkBinding) to the raw topic's sink")
 
         def accepted() -> None:
-            logs.decision(_log, "delivery accepted", delivery=delivery, type=event.type,
-                          repository=_repository_name(payload), subject=event.subject)
+            logs.decision(
+                _log,
+                "delivery accepted",
+                delivery=delivery,
+                type=event.type,
+                repository=_repository_name(payload),
+                subject=event.subject,
+            )
             if unsigned:
-                _log.warning("UNSIGNED delivery accepted (CODEX_WEBHOOK_ALLOW_UNSIGNED, no secret): anyone "
-                             "who reaches this URL can inject events", extra={"delivery": delivery})
+                _log.warning(
+                    "UNSIGNED delivery accepted (CODEX_WEBHOOK_ALLOW_UNSIGNED, no secret): anyone "
+                    "who reaches this URL can inject events",
+                    extra={"delivery": delivery},
+                )
 
         # answer, once the sink accepted the event
-        return Outcome(json_response(202, {"deliveryId": delivery, "event": name, "action": action}),
-                       [(0, event)], accepted)
+        return Outcome(
+            json_response(202, {"deliveryId": delivery, "event": name, "action": action}), [(0, event)], accepted
+        )
 
     def _authenticate(self, request: Request) -> bool:
         """401 unless the delivery is signed with a configured secret; True for an unsigned one let in.
@@ -168,8 +196,9 @@ class IngestWebhook(EmittingHandler):
             raise Unauthorized("missing X-Hub-Signature-256")
         return True
 
-    def _event(self, request: Request, name: str, action: str | None, delivery: str,
-               raw: bytes, payload: dict[str, Any]) -> Event:
+    def _event(
+        self, request: Request, name: str, action: str | None, delivery: str, raw: bytes, payload: dict[str, Any]
+    ) -> Event:
         subject = _subject(payload)
         repository = _repository_name(payload)
         extensions = {
@@ -198,10 +227,17 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
             raise ConfigurationError(
                 "CODEX_WEBHOOK_SECRET='': ingest-webhook refuses to start without a webhook secret; set it "
                 "(or CODEX_WEBHOOK_SECRET_FILE) to the secret of the GitHub webhook, or "
-                "CODEX_WEBHOOK_ALLOW_UNSIGNED=true for local use only")
-        _log.warning("CODEX_WEBHOOK_ALLOW_UNSIGNED is on and no secret is set: ANY caller can inject "
-                     "deliveries. Never run this way outside a laptop.")
+                "CODEX_WEBHOOK_ALLOW_UNSIGNED=true for local use only"
+            )
+        _log.warning(
+            "CODEX_WEBHOOK_ALLOW_UNSIGNED is on and no secret is set: ANY caller can inject "
+            "deliveries. Never run this way outside a laptop."
+        )
     handler = IngestWebhook(settings)
-    return FunctionApp(NAME, handler, methods=("POST",),
-                       ready=lambda: sink_readiness(handler.emitter is not None, "K_SINK"),
-                       max_body=settings.webhook_max_bytes)
+    return FunctionApp(
+        NAME,
+        handler,
+        methods=("POST",),
+        ready=lambda: sink_readiness(handler.emitter is not None, "K_SINK"),
+        max_body=settings.webhook_max_bytes,
+    )

@@ -68,8 +68,11 @@ _log = logging.getLogger("codex_pipeline.promote_plan")
 def branch_of(task: tasks.CodexTask, prefix: str) -> str:
     """The branch the implementation step pushes (``steps.implement.branch_for``, the same rule)."""
     head = task.head
-    return head if head.startswith(prefix) and len(head) > len(prefix) else head_branch(
-        int(task.issue_number), task.issue_title, prefix)
+    return (
+        head
+        if head.startswith(prefix) and len(head) > len(prefix)
+        else head_branch(int(task.issue_number), task.issue_title, prefix)
+    )
 
 
 def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
@@ -78,14 +81,19 @@ def latest_plan(comments: list[Comment], policy: Policy) -> Comment | None:
 
 
 class PromotePlan(UsesGitHub):
-    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient | ClientOnFirstUse, policy: Policy | None = None,
-                 checks: GitHubClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        submitter: WorkflowSubmitter,
+        github: GitHubClient | ClientOnFirstUse,
+        policy: Policy | None = None,
+        checks: GitHubClient | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self._github = (github if isinstance(github, ClientOnFirstUse)
-                        else ClientOnFirstUse(settings, github, checks))
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github, checks)
         self.policy = policy or Policy(planner_login=settings.planner_login)
 
     def __call__(self, request: Request) -> Response:
@@ -100,8 +108,9 @@ class PromotePlan(UsesGitHub):
         def enrich(fields: dict[str, Any]) -> Response | None:
             # decide: the plan comes with the task, or is the planner's latest plan comment
             if not task.HasField("plan_comment_body") or PLAN_MARKER not in task.plan_comment_body:
-                plan = latest_plan(self.github.list_issue_comments(task.repository, int(task.issue_number)),
-                                   self.policy)
+                plan = latest_plan(
+                    self.github.list_issue_comments(task.repository, int(task.issue_number)), self.policy
+                )
                 if plan is None:
                     self._reply_no_plan(task)
                     logs.decision(_log, "no approved plan: nothing submitted", **fields)
@@ -125,29 +134,53 @@ class PromotePlan(UsesGitHub):
                 pull = self.github.find_open_pull(task.repository, branch)
                 return pull.head_sha if pull is not None else None
 
-            queue_check(self.store, self.checks, self.settings, stage="implement", repository=task.repository,
-                        workflow=workflow, head_sha=head, log=_log)
+            queue_check(
+                self.store,
+                self.checks,
+                self.settings,
+                stage="implement",
+                repository=task.repository,
+                workflow=workflow,
+                head_sha=head,
+                log=_log,
+            )
 
         # act and answer
         spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
-        return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
-                               before_submit=queued, parameters=lambda delivery: workflow_parameters(
-                                   delivery, branch_prefix=self.settings.branch_prefix,
-                                   argo_ui_url=self.settings.argo_ui_url))
+        return submit_delivery(
+            self.store,
+            self.submitter,
+            delivery,
+            spec,
+            log=_log,
+            enrich=enrich,
+            before_submit=queued,
+            parameters=lambda delivery: workflow_parameters(
+                delivery, branch_prefix=self.settings.branch_prefix, argo_ui_url=self.settings.argo_ui_url
+            ),
+        )
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:
         """Name the plan an ``execute plan`` approved, by link and hash, once per delivery."""
-        body = (f"Implementing the plan {task.plan_comment_url or f'comment {task.plan_comment_id}'} "
-                f"(SHA-256 `{task.plan_sha256}`), approved by {task.sender or 'an allowed login'}. "
-                "The run implements exactly this text: if the plan comment is edited before the run starts, "
-                "the run refuses it; comment the trigger again to approve the new text.")
-        do_once(self.store, f"promote-plan:approved:{task.delivery_id}",
-                lambda: self.github.create_issue_comment(task.repository, int(task.issue_number), body))
+        body = (
+            f"Implementing the plan {task.plan_comment_url or f'comment {task.plan_comment_id}'} "
+            f"(SHA-256 `{task.plan_sha256}`), approved by {task.sender or 'an allowed login'}. "
+            "The run implements exactly this text: if the plan comment is edited before the run starts, "
+            "the run refuses it; comment the trigger again to approve the new text."
+        )
+        do_once(
+            self.store,
+            f"promote-plan:approved:{task.delivery_id}",
+            lambda: self.github.create_issue_comment(task.repository, int(task.issue_number), body),
+        )
 
     def _reply_no_plan(self, task: tasks.CodexTask) -> None:
         """Post the "no approved plan" reply once per delivery (a leased claim in the store)."""
-        do_once(self.store, f"promote-plan:no-plan:{task.delivery_id}",
-                lambda: self.github.create_issue_comment(task.repository, int(task.issue_number), NO_PLAN_REPLY))
+        do_once(
+            self.store,
+            f"promote-plan:no-plan:{task.delivery_id}",
+            lambda: self.github.create_issue_comment(task.repository, int(task.issue_number), NO_PLAN_REPLY),
+        )
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
@@ -156,5 +189,10 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = PromotePlan(settings, store, submitter, ClientOnFirstUse(settings))
-    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
-                       authenticate=oidc.from_settings(settings))
+    return FunctionApp(
+        NAME,
+        migration.guard(handler),
+        methods=("POST",),
+        ready=migration.ready,
+        authenticate=oidc.from_settings(settings),
+    )

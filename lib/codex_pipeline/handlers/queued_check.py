@@ -30,8 +30,17 @@ if TYPE_CHECKING:
 LEASE_SECONDS = 60.0
 
 
-def queue_check(store: Store, client: GitHubClient, settings: Settings, *, stage: str, repository: str,
-                workflow: str, head_sha: Callable[[], str | None], log: logging.Logger) -> None:
+def queue_check(
+    store: Store,
+    client: GitHubClient,
+    settings: Settings,
+    *,
+    stage: str,
+    repository: str,
+    workflow: str,
+    head_sha: Callable[[], str | None],
+    log: logging.Logger,
+) -> None:
     """``queued`` on the head ``head_sha()`` names (nothing when it names none: no PR yet)."""
     from codex_pipeline.effects.checks import RunReport, details_link, run_summary
     from codex_pipeline.effects.github import GitHubPermanentError, GitHubUnavailableError
@@ -45,9 +54,10 @@ def queue_check(store: Store, client: GitHubClient, settings: Settings, *, stage
         if sha:
             details = details_link(settings.argo_ui_url, settings.workflow_namespace, workflow)
             report = RunReport(client, repository, sha, stage, workflow, details)
-            done = report.queue("Queued: waiting for the workflow to start",
-                                run_summary(changed="nothing yet", commands=[], blockers=[], workflow=workflow,
-                                            details=details))
+            done = report.queue(
+                "Queued: waiting for the workflow to start",
+                run_summary(changed="nothing yet", commands=[], blockers=[], workflow=workflow, details=details),
+            )
     except GitHubPermanentError as exc:
         logs.decision(log, "queued check not written", workflow=workflow, repository=repository, reason=str(exc))
     except GitHubUnavailableError as exc:

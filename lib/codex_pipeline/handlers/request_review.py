@@ -80,13 +80,18 @@ _log = logging.getLogger("codex_pipeline.request_review")
 
 
 class RequestReview(UsesGitHub):
-    def __init__(self, settings: Settings, store: Store, submitter: WorkflowSubmitter,
-                 github: GitHubClient | ClientOnFirstUse, checks: GitHubClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        submitter: WorkflowSubmitter,
+        github: GitHubClient | ClientOnFirstUse,
+        checks: GitHubClient | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.submitter = submitter
-        self._github = (github if isinstance(github, ClientOnFirstUse)
-                        else ClientOnFirstUse(settings, github, checks))
+        self._github = github if isinstance(github, ClientOnFirstUse) else ClientOnFirstUse(settings, github, checks)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="github")
 
     def snapshot(self, repository: str, number: int) -> tuple[PullRequest, list[ReviewThread], ChecksReport]:
@@ -95,7 +100,8 @@ class RequestReview(UsesGitHub):
         pending: list[Future[Any]] = []
         try:
             threads: Future[list[ReviewThread]] = self._pool.submit(
-                self.github.unresolved_review_threads, repository, number)
+                self.github.unresolved_review_threads, repository, number
+            )
             pending.append(threads)
             pull = self.github.get_pull(repository, number)
             statuses = self._pool.submit(self.github.commit_status_results, repository, pull.head_sha)
@@ -120,7 +126,8 @@ class RequestReview(UsesGitHub):
         # route-task sends readiness checks with stage UNSPECIFIED, so a KafkaSource record (no type)
         # or a bare replay of one is still told apart from a review request.
         readiness_check = kind == TASK_TYPES["readiness"] or (
-            kind != TASK_TYPES["review"] and task.stage == pb.CODEX_TASK_STAGE_UNSPECIFIED)
+            kind != TASK_TYPES["review"] and task.stage == pb.CODEX_TASK_STAGE_UNSPECIFIED
+        )
         task.stage = pb.CODEX_TASK_STAGE_REVIEW
         if not task.HasField("pull_request_number") and task.issue_number:
             task.pull_request_number = task.issue_number  # a task from before the field existed
@@ -133,8 +140,10 @@ class RequestReview(UsesGitHub):
     def answer_command(self, command: CommandRequest) -> Response:
         """Act on a command route-task accepted (authorisation was decided there), once per delivery:
         post its reply, or cancel: stop the issue's active runs and react 👀, or reply that none runs."""
-        with telemetry.span("request_review.command", attributes={
-                telemetry.ATTR_REPOSITORY: command.repository, telemetry.ATTR_ISSUE: command.number}):
+        with telemetry.span(
+            "request_review.command",
+            attributes={telemetry.ATTR_REPOSITORY: command.repository, telemetry.ATTR_ISSUE: command.number},
+        ):
             stopped: list[str] = []
             retried: str | None = None
             why: str | None = None
@@ -148,13 +157,27 @@ class RequestReview(UsesGitHub):
                 retried = answer.run.name if answer.run is not None else None
                 reply, text, why = answer.run is None, answer.reason, answer.reason
             if reply:
-                done = do_once(self.store, command.once_key,
-                               lambda: self.github.create_issue_comment(command.repository, command.number, text))
+                done = do_once(
+                    self.store,
+                    command.once_key,
+                    lambda: self.github.create_issue_comment(command.repository, command.number, text),
+                )
             else:
                 done = do_once(self.store, command.once_key, lambda: self._react(command))
-        logs.decision(_log, "command answered", kind=command.kind, repository=command.repository,
-                      issue=command.number, delivery=command.delivery_id, replied=reply, done=done,
-                      stopped=",".join(stopped) or None, retried=retried, retry=why, reason=command.reason)
+        logs.decision(
+            _log,
+            "command answered",
+            kind=command.kind,
+            repository=command.repository,
+            issue=command.number,
+            delivery=command.delivery_id,
+            replied=reply,
+            done=done,
+            stopped=",".join(stopped) or None,
+            retried=retried,
+            retry=why,
+            reason=command.reason,
+        )
         return empty_response(200)
 
     def _react(self, command: CommandRequest) -> None:
@@ -167,8 +190,13 @@ class RequestReview(UsesGitHub):
         except GitHubPermanentError as error:
             if error.github_status != 404:
                 raise
-            logs.decision(_log, "command comment gone; no reaction", repository=command.repository,
-                          comment=command.comment_id, delivery=command.delivery_id)
+            logs.decision(
+                _log,
+                "command comment gone; no reaction",
+                repository=command.repository,
+                comment=command.comment_id,
+                delivery=command.delivery_id,
+            )
 
     def _issue(self, command: CommandRequest) -> int:
         """The issue a command is about (on a PR: the issue its branch names, else the PR itself)."""
@@ -180,8 +208,14 @@ class RequestReview(UsesGitHub):
     def _retry(self, command: CommandRequest) -> Retried:
         from codex_pipeline.handlers.retrying import retry
 
-        return retry(self.store, self.submitter, repository=command.repository, issue=self._issue(command),
-                     delivery_id=command.delivery_id, branch_prefix=self.settings.branch_prefix)
+        return retry(
+            self.store,
+            self.submitter,
+            repository=command.repository,
+            issue=self._issue(command),
+            delivery_id=command.delivery_id,
+            branch_prefix=self.settings.branch_prefix,
+        )
 
     def _cancel(self, command: CommandRequest) -> list[str]:
         """Stop every active run of the issue (a PR's issue is the one its branch names); their names.
@@ -230,39 +264,72 @@ class RequestReview(UsesGitHub):
             return None
 
         def queued(workflow: str) -> None:
-            queue_check(self.store, self.checks, self.settings, stage="review", repository=task.repository,
-                        workflow=workflow, log=_log,
-                        head_sha=lambda: heads[0] if heads else self.github.get_pull(
-                            task.repository, int(task.pull_request_number)).head_sha)
+            queue_check(
+                self.store,
+                self.checks,
+                self.settings,
+                stage="review",
+                repository=task.repository,
+                workflow=workflow,
+                log=_log,
+                head_sha=lambda: (
+                    heads[0] if heads else self.github.get_pull(task.repository, int(task.pull_request_number)).head_sha
+                ),
+            )
 
         spec = Submission(NAME, STAGE, TEMPLATE, NAME_PREFIX, self.settings.workflow_namespace)
-        return submit_delivery(self.store, self.submitter, delivery, spec, log=_log, enrich=enrich,
-                               before_submit=queued, parameters=lambda delivery: workflow_parameters(
-                                   delivery, branch_prefix=self.settings.branch_prefix,
-                                   argo_ui_url=self.settings.argo_ui_url))
+        return submit_delivery(
+            self.store,
+            self.submitter,
+            delivery,
+            spec,
+            log=_log,
+            enrich=enrich,
+            before_submit=queued,
+            parameters=lambda delivery: workflow_parameters(
+                delivery, branch_prefix=self.settings.branch_prefix, argo_ui_url=self.settings.argo_ui_url
+            ),
+        )
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:
         task = delivery.task
         repository, number = task.repository, int(task.pull_request_number)
-        with telemetry.span("request_review.readiness", traceparent=delivery.traceparent,
-                            attributes={telemetry.ATTR_REPOSITORY: repository,
-                                        telemetry.ATTR_ISSUE: task.issue_number}):
+        with telemetry.span(
+            "request_review.readiness",
+            traceparent=delivery.traceparent,
+            attributes={telemetry.ATTR_REPOSITORY: repository, telemetry.ATTR_ISSUE: task.issue_number},
+        ):
             pull, threads, checks = self.snapshot(repository, number)
             verdict = review.readiness(pull, threads, checks, self.settings.branch_prefix)
             if verdict.retry:
                 raise Unavailable(f"PR #{number} in {repository}: {verdict.reason}", headers={"Retry-After": "10"})
             if not verdict:
-                logs.decision(_log, "not ready to merge", repository=repository, pr=number, reason=verdict.reason,
-                              delivery=task.delivery_id or None)
+                logs.decision(
+                    _log,
+                    "not ready to merge",
+                    repository=repository,
+                    pr=number,
+                    reason=verdict.reason,
+                    delivery=task.delivery_id or None,
+                )
                 return empty_response(200).noted("ignored", "not-ready")
             marked = self.github.mark_ready_for_review(repository, pull)
             posted = self._handoff_once(repository, pull)
-        logs.decision(_log, "ready to merge", repository=repository, pr=number, marked_ready=marked,
-                      handoff_posted=posted, sha=pull.head_sha, delivery=task.delivery_id or None)
+        logs.decision(
+            _log,
+            "ready to merge",
+            repository=repository,
+            pr=number,
+            marked_ready=marked,
+            handoff_posted=posted,
+            sha=pull.head_sha,
+            delivery=task.delivery_id or None,
+        )
         return empty_response(200)
 
-    def answer_clean_review(self, task: tasks.CodexTask, pull: PullRequest, threads: list[ReviewThread],
-                            checks: ChecksReport) -> Response:
+    def answer_clean_review(
+        self, task: tasks.CodexTask, pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport
+    ) -> Response:
         """A review request on a clean PR starts no Codex run: hand the PR off when it is ready (a
         ``codex/`` draft is marked ready, the handoff posted once) and answer with one short comment,
         once per delivery."""
@@ -273,22 +340,38 @@ class RequestReview(UsesGitHub):
             marked = self.github.mark_ready_for_review(repository, pull)
             posted = self._handoff_once(repository, pull)
         replied = do_once(
-            self.store, f"request-review:clean:{task.delivery_id}",
+            self.store,
+            f"request-review:clean:{task.delivery_id}",
             lambda: self.github.create_issue_comment(
-                repository, pull.number, review.clean_review_reply(pull, verdict, marked=marked, handed_off=posted)))
-        logs.decision(_log, "review not needed: pull request is clean", repository=repository, pr=pull.number,
-                      ready=bool(verdict), reason=verdict.reason, marked_ready=marked, handoff_posted=posted,
-                      replied=replied, delivery=task.delivery_id or None)
+                repository, pull.number, review.clean_review_reply(pull, verdict, marked=marked, handed_off=posted)
+            ),
+        )
+        logs.decision(
+            _log,
+            "review not needed: pull request is clean",
+            repository=repository,
+            pr=pull.number,
+            ready=bool(verdict),
+            reason=verdict.reason,
+            marked_ready=marked,
+            handoff_posted=posted,
+            replied=replied,
+            delivery=task.delivery_id or None,
+        )
         return empty_response(200)
 
     def _handoff_once(self, repository: str, pull: PullRequest) -> bool:
         """Post the handoff unless a marker comment exists or it was recorded as done (leased claim)."""
         return do_once(
-            self.store, f"request-review:handoff:{repository.lower()}#{pull.number}",
-            lambda: self.github.create_issue_comment(repository, pull.number,
-                                                     review.handoff_comment(pull, self.settings.bot_mention)),
-            already_done=lambda: self.github.find_comment_with_marker(
-                repository, pull.number, READY_MARKER) is not None)
+            self.store,
+            f"request-review:handoff:{repository.lower()}#{pull.number}",
+            lambda: self.github.create_issue_comment(
+                repository, pull.number, review.handoff_comment(pull, self.settings.bot_mention)
+            ),
+            already_done=lambda: (
+                self.github.find_comment_with_marker(repository, pull.number, READY_MARKER) is not None
+            ),
+        )
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
@@ -297,5 +380,10 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     telemetry.setup(NAME)
     store, submitter, migration = open_effects(settings, NAME)
     handler = RequestReview(settings, store, submitter, ClientOnFirstUse(settings))
-    return FunctionApp(NAME, migration.guard(handler), methods=("POST",), ready=migration.ready,
-                       authenticate=oidc.from_settings(settings))
+    return FunctionApp(
+        NAME,
+        migration.guard(handler),
+        methods=("POST",),
+        ready=migration.ready,
+        authenticate=oidc.from_settings(settings),
+    )

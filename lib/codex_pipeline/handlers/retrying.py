@@ -53,8 +53,9 @@ def known_outcome(store: Store, submitter: WorkflowSubmitter, run: WorkflowRun) 
     return outcome, detail
 
 
-def retry(store: Store, submitter: WorkflowSubmitter, *, repository: str, issue: int, delivery_id: str,
-          branch_prefix: str) -> Retried:
+def retry(
+    store: Store, submitter: WorkflowSubmitter, *, repository: str, issue: int, delivery_id: str, branch_prefix: str
+) -> Retried:
     """Re-run the issue's last failed or cancelled stage once for this delivery; see the module doc.
     Raises Unavailable (503) when the store or the Kubernetes API is down."""
     from codex_pipeline.handlers.submitting import BRANCH_STAGES, Submission, submit_once, take_over
@@ -83,11 +84,24 @@ def retry(store: Store, submitter: WorkflowSubmitter, *, repository: str, issue:
 
         parameters = workflow_parameters(TaskDelivery(task, None), branch_prefix=branch_prefix)
     # The one look-up of this delivery was issue_runs above (it found no earlier run): known=None.
-    spec = Submission("request-review", original.stage, original.template,
-                      NAME_PREFIXES.get(original.template, original.template), original.namespace)
+    spec = Submission(
+        "request-review",
+        original.stage,
+        original.template,
+        NAME_PREFIXES.get(original.template, original.template),
+        original.namespace,
+    )
     result = submit_once(store, submitter, spec, task, known=None, parameters=parameters)
-    run = WorkflowRun(result.namespace, result.name, original.template, original.stage, original.repository,
-                      original.issue_number, delivery_id, result.submitted_at)
+    run = WorkflowRun(
+        result.namespace,
+        result.name,
+        original.template,
+        original.stage,
+        original.repository,
+        original.issue_number,
+        delivery_id,
+        result.submitted_at,
+    )
     store.clear_active_run(original)  # it ended: nothing to stop, the retry takes its place
     if original.stage in BRANCH_STAGES:
         take_over(store, submitter, run, created=not result.duplicate)

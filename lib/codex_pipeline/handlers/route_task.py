@@ -66,9 +66,17 @@ def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Eve
         extensions["traceparent"] = traceparent
 
     def event(media: str, data: bytes) -> Event:
-        return Event(id=routed.event_id, source=SOURCE, type=routed.type, data=data, datacontenttype=media,
-                     subject=routed.partition_key, dataschema=tasks.DATASCHEMA,
-                     time=issued.isoformat().replace("+00:00", "Z") if issued else None, extensions=extensions)
+        return Event(
+            id=routed.event_id,
+            source=SOURCE,
+            type=routed.type,
+            data=data,
+            datacontenttype=media,
+            subject=routed.partition_key,
+            dataschema=tasks.DATASCHEMA,
+            time=issued.isoformat().replace("+00:00", "Z") if issued else None,
+            extensions=extensions,
+        )
 
     return event(PROTOBUF_MEDIA, tasks.to_protobuf(task)), event(JSON_MEDIA, tasks.to_json(task))
 
@@ -78,8 +86,15 @@ def command_event(command: CommandRequest, traceparent: str | None) -> Event:
     extensions = {"partitionkey": command.partition_key}
     if traceparent:
         extensions["traceparent"] = traceparent
-    return Event(id=command.event_id, source=SOURCE, type=COMMAND_TYPE, subject=command.partition_key,
-                 datacontenttype=JSON_MEDIA, data=command.to_json(), extensions=extensions)
+    return Event(
+        id=command.event_id,
+        source=SOURCE,
+        type=COMMAND_TYPE,
+        subject=command.partition_key,
+        datacontenttype=JSON_MEDIA,
+        data=command.to_json(),
+        extensions=extensions,
+    )
 
 
 class RouteTask(EmittingHandler):
@@ -90,10 +105,18 @@ class RouteTask(EmittingHandler):
         self.deadline = settings.sink_deadline
         if settings.tasks_sink and settings.tasks_json_sink:
             self.emitters = (
-                Emitter(settings.tasks_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts,
-                        deadline=settings.sink_deadline),
-                Emitter(settings.tasks_json_sink, timeout=settings.sink_timeout, attempts=settings.sink_attempts,
-                        deadline=settings.sink_deadline),
+                Emitter(
+                    settings.tasks_sink,
+                    timeout=settings.sink_timeout,
+                    attempts=settings.sink_attempts,
+                    deadline=settings.sink_deadline,
+                ),
+                Emitter(
+                    settings.tasks_json_sink,
+                    timeout=settings.sink_timeout,
+                    attempts=settings.sink_attempts,
+                    deadline=settings.sink_deadline,
+                ),
             )
 
     def decide(self, request: Request) -> Outcome:
@@ -103,16 +126,25 @@ class RouteTask(EmittingHandler):
             return self._plan_request(event)
         github_event = self._github_event(event)
         if github_event is None:
-            logs.decision(_log, "event ignored", delivery=event.id, type=event.type,
-                          reason="not a raw GitHub event (com.github.*)")
+            logs.decision(
+                _log,
+                "event ignored",
+                delivery=event.id,
+                type=event.type,
+                reason="not a raw GitHub event (com.github.*)",
+            )
             return Outcome(empty_response(200).noted("ignored", "not-github"))
         payload = event.json()
         if not isinstance(payload, dict):
             raise BadRequest(f"event {event.id} data must be a GitHub payload (a JSON object)")
 
         # decide
-        with telemetry.span("route.task", traceparent=event.traceparent, kind=SpanKind.CONSUMER,
-                            attributes={"github.event": event.type, "github.delivery": event.id}) as span:
+        with telemetry.span(
+            "route.task",
+            traceparent=event.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes={"github.event": event.type, "github.delivery": event.id},
+        ) as span:
             result = route(github_event, payload, event.id, self.policy, received_at=_received_at(event))
             if result.ignored:
                 logs.decision(_log, "delivery ignored", delivery=event.id, type=event.type, reason=result.reason)
@@ -124,30 +156,54 @@ class RouteTask(EmittingHandler):
             traceparent = telemetry.current_traceparent() or event.traceparent
             emits: list[tuple[int, Event]] = []
             for routed in result.tasks:
-                span.set_attributes({telemetry.ATTR_STAGE: routed.kind,
-                                     telemetry.ATTR_REPOSITORY: routed.task.repository,
-                                     telemetry.ATTR_ISSUE: routed.task.issue_number})
+                span.set_attributes(
+                    {
+                        telemetry.ATTR_STAGE: routed.kind,
+                        telemetry.ATTR_REPOSITORY: routed.task.repository,
+                        telemetry.ATTR_ISSUE: routed.task.issue_number,
+                    }
+                )
                 structured, as_json = task_events(routed, traceparent)
                 emits += [(0, structured), (1, as_json)]
             emits += [(0, command_event(command, traceparent)) for command in result.commands]
 
         def accepted() -> None:
             for routed in result.tasks:
-                logs.decision(_log, "task routed", stage=routed.kind, type=routed.type, id=routed.event_id,
-                              repository=routed.task.repository, issue=routed.task.issue_number,
-                              delivery=event.id, reason=result.reason)
+                logs.decision(
+                    _log,
+                    "task routed",
+                    stage=routed.kind,
+                    type=routed.type,
+                    id=routed.event_id,
+                    repository=routed.task.repository,
+                    issue=routed.task.issue_number,
+                    delivery=event.id,
+                    reason=result.reason,
+                )
             for command in result.commands:
-                logs.decision(_log, "command routed", kind=command.kind, type=COMMAND_TYPE, id=command.event_id,
-                              repository=command.repository, issue=command.number, delivery=event.id,
-                              reason=result.reason)
+                logs.decision(
+                    _log,
+                    "command routed",
+                    kind=command.kind,
+                    type=COMMAND_TYPE,
+                    id=command.event_id,
+                    repository=command.repository,
+                    issue=command.number,
+                    delivery=event.id,
+                    reason=result.reason,
+                )
 
         # answer, once both sinks accepted every event (one deadline bounds them all)
         return Outcome(empty_response(202), emits, accepted)
 
     def _plan_request(self, event: Event) -> Outcome:
         interaction = event.json()
-        with telemetry.span("route.discord", traceparent=event.traceparent, kind=SpanKind.CONSUMER,
-                            attributes={"discord.interaction": event.id}):
+        with telemetry.span(
+            "route.discord",
+            traceparent=event.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes={"discord.interaction": event.id},
+        ):
             result = route_plan_request(interaction, self.policy, self.discord_repository)
             if result.request is None:
                 logs.decision(_log, "discord request ignored", interaction=event.id, reason=result.reason)
@@ -158,13 +214,25 @@ class RouteTask(EmittingHandler):
             traceparent = telemetry.current_traceparent() or event.traceparent
             extensions = {"partitionkey": plan.repository, "traceparent": traceparent}
             request_event = Event(
-                id=f"{plan.interaction_id}:plan-request", source=SOURCE, type=PLAN_REQUEST_TYPE,
-                subject=plan.repository, datacontenttype=JSON_MEDIA, data=plan.to_json(),
-                extensions={key: value for key, value in extensions.items() if value})
+                id=f"{plan.interaction_id}:plan-request",
+                source=SOURCE,
+                type=PLAN_REQUEST_TYPE,
+                subject=plan.repository,
+                datacontenttype=JSON_MEDIA,
+                data=plan.to_json(),
+                extensions={key: value for key, value in extensions.items() if value},
+            )
 
         def accepted() -> None:
-            logs.decision(_log, "plan request routed", type=PLAN_REQUEST_TYPE, interaction=plan.interaction_id,
-                          repository=plan.repository, requester=plan.requester_id, reason=result.reason)
+            logs.decision(
+                _log,
+                "plan request routed",
+                type=PLAN_REQUEST_TYPE,
+                interaction=plan.interaction_id,
+                repository=plan.repository,
+                requester=plan.requester_id,
+                reason=result.reason,
+            )
 
         return Outcome(empty_response(202), [(0, request_event)], accepted)
 
@@ -191,7 +259,10 @@ def create_app(settings: Settings | None = None) -> FunctionApp:
     handler = RouteTask(settings)
     if not handler.emitters:
         _log.warning("CODEX_TASKS_SINK or CODEX_TASKS_JSON_SINK is unset: tasks will be answered 503")
-    return FunctionApp(NAME, handler, methods=("POST",),
-                       ready=lambda: sink_readiness(bool(handler.emitters),
-                                                    "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"),
-                       authenticate=oidc.from_settings(settings))
+    return FunctionApp(
+        NAME,
+        handler,
+        methods=("POST",),
+        ready=lambda: sink_readiness(bool(handler.emitters), "CODEX_TASKS_SINK / CODEX_TASKS_JSON_SINK"),
+        authenticate=oidc.from_settings(settings),
+    )

@@ -122,8 +122,12 @@ def raw_event_json(delivery: TaskDelivery) -> dict[str, Any]:
     if delivery.event is None:
         return {"data": data}
     event = delivery.event
-    envelope: dict[str, Any] = {"specversion": event.specversion, "id": event.id, "source": event.source,
-                                "type": event.type}
+    envelope: dict[str, Any] = {
+        "specversion": event.specversion,
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+    }
     for name in ("subject", "time", "dataschema"):
         value = getattr(event, name)
         if value:
@@ -133,14 +137,18 @@ def raw_event_json(delivery: TaskDelivery) -> dict[str, Any]:
     return envelope
 
 
-def workflow_parameters(delivery: TaskDelivery, *, branch_prefix: str,
-                        argo_ui_url: str | None = None) -> dict[str, str]:
+def workflow_parameters(
+    delivery: TaskDelivery, *, branch_prefix: str, argo_ui_url: str | None = None
+) -> dict[str, str]:
     """The spec's two parameters, ``rawEvent`` and ``eventBody`` (the task JSON), base64; and
     ``branchPrefix``, so the step names and accepts branches with the prefix the router used
     (``CODEX_BRANCH_PREFIX`` is the functions' setting; the step pod has no other way to see it);
     ``argoUiUrl`` when ``CODEX_ARGO_UI_URL`` is set (the details link of the run's check)."""
-    parameters = {"rawEvent": b64json(raw_event_json(delivery)),
-                  "eventBody": b64json(tasks.to_json_dict(delivery.task)), "branchPrefix": branch_prefix}
+    parameters = {
+        "rawEvent": b64json(raw_event_json(delivery)),
+        "eventBody": b64json(tasks.to_json_dict(delivery.task)),
+        "branchPrefix": branch_prefix,
+    }
     if argo_ui_url:
         parameters["argoUiUrl"] = argo_ui_url
     return parameters
@@ -148,8 +156,12 @@ def workflow_parameters(delivery: TaskDelivery, *, branch_prefix: str,
 
 def task_attributes(stage: str, task: tasks.CodexTask) -> dict[str, Any]:
     """The spec's span attributes of one task."""
-    return {telemetry.ATTR_STAGE: stage, telemetry.ATTR_REPOSITORY: task.repository,
-            telemetry.ATTR_ISSUE: int(task.issue_number), telemetry.ATTR_DELIVERY: task.delivery_id}
+    return {
+        telemetry.ATTR_STAGE: stage,
+        telemetry.ATTR_REPOSITORY: task.repository,
+        telemetry.ATTR_ISSUE: int(task.issue_number),
+        telemetry.ATTR_DELIVERY: task.delivery_id,
+    }
 
 
 # ---------------------------------------------------------------- the store and the submitter
@@ -165,8 +177,12 @@ class SubmissionResult:
 
     def body(self) -> dict[str, Any]:
         """The spec's answer: ``{namespace, name, submittedAt (RFC 3339), duplicate}`` (+ ``reason``)."""
-        body: dict[str, Any] = {"namespace": self.namespace, "name": self.name,
-                                "submittedAt": rfc3339(self.submitted_at), "duplicate": self.duplicate}
+        body: dict[str, Any] = {
+            "namespace": self.namespace,
+            "name": self.name,
+            "submittedAt": rfc3339(self.submitted_at),
+            "duplicate": self.duplicate,
+        }
         if self.reason:
             body["reason"] = self.reason
         return body
@@ -210,8 +226,15 @@ def superseded_reason(newer: WorkflowRun) -> str:
     return f"superseded by {newer.name}"
 
 
-def submit_once(store: Store, submitter: WorkflowSubmitter, spec: Submission, task: tasks.CodexTask, *,
-                known: WorkflowRun | None, parameters: dict[str, str]) -> SubmissionResult:
+def submit_once(
+    store: Store,
+    submitter: WorkflowSubmitter,
+    spec: Submission,
+    task: tasks.CodexTask,
+    *,
+    known: WorkflowRun | None,
+    parameters: dict[str, str],
+) -> SubmissionResult:
     """Submit ``spec.template`` for ``task`` at most once per (stage, delivery id); see module doc.
 
     ``known`` is the run the store holds for this delivery (the caller's one ``find_run``): a
@@ -221,13 +244,16 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, spec: Submission, ta
     if known is not None:
         return SubmissionResult(known.namespace, known.name, known.submitted_at, duplicate=True)
     stage, delivery, issue = spec.stage, task.delivery_id, int(task.issue_number)
-    store.record_intake(TaskIntake(stage, delivery, task.repository, issue, tasks.to_protobuf(task),
-                                   tasks.to_json(task).decode()))
+    store.record_intake(
+        TaskIntake(stage, delivery, task.repository, issue, tasks.to_protobuf(task), tasks.to_json(task).decode())
+    )
     first = store.find_intake(stage, delivery)
     if first is not None and (first.repository, first.issue_number) != (task.repository, issue):
-        raise Conflict(f"delivery {delivery} ({stage}) was first received for {first.repository}#"
-                       f"{first.issue_number}; this copy names {task.repository}#{issue} and is not "
-                       "submitted (one submission per delivery and stage)")
+        raise Conflict(
+            f"delivery {delivery} ({stage}) was first received for {first.repository}#"
+            f"{first.issue_number}; this copy names {task.repository}#{issue} and is not "
+            "submitted (one submission per delivery and stage)"
+        )
 
     name = workflow_name(spec.name_prefix, task.repository, issue, delivery)
     annotations = {ANNOTATION_DELIVERY: delivery}
@@ -240,9 +266,15 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, spec: Submission, ta
         # submitted by hand or without a trace does.
         annotations[ANNOTATION_TRACEPARENT] = traceparent
         parameters = {**parameters, PARAMETER_TRACEPARENT: traceparent}
-    workflow = build_workflow(spec.template, name, spec.namespace, parameters,
-                              workflow_labels(stage, task.repository, issue, delivery), annotations=annotations,
-                              mutex=issue_mutex(task.repository, issue) if stage in BRANCH_STAGES else None)
+    workflow = build_workflow(
+        spec.template,
+        name,
+        spec.namespace,
+        parameters,
+        workflow_labels(stage, task.repository, issue, delivery),
+        annotations=annotations,
+        mutex=issue_mutex(task.repository, issue) if stage in BRANCH_STAGES else None,
+    )
     started = time.monotonic()
     try:
         submitted = submitter.submit(workflow)
@@ -250,18 +282,35 @@ def submit_once(store: Store, submitter: WorkflowSubmitter, spec: Submission, ta
         metrics.submitted(time.monotonic() - started, stage=stage, outcome="failed")
         raise
     metrics.submitted(time.monotonic() - started, stage=stage, outcome="created" if submitted.created else "duplicate")
-    run = store.record_run(WorkflowRun(submitted.namespace, submitted.name, spec.template, stage, task.repository,
-                                       issue, delivery, submitted.submitted_at))
+    run = store.record_run(
+        WorkflowRun(
+            submitted.namespace,
+            submitted.name,
+            spec.template,
+            stage,
+            task.repository,
+            issue,
+            delivery,
+            submitted.submitted_at,
+        )
+    )
     return SubmissionResult(run.namespace, run.name, run.submitted_at, duplicate=not submitted.created)
 
 
 # ---------------------------------------------------------------- the one path
 
 
-def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDelivery, spec: Submission, *,
-                    parameters: Callable[[TaskDelivery], dict[str, str]], log: logging.Logger,
-                    enrich: Callable[[dict[str, Any]], Response | None] | None = None,
-                    before_submit: Callable[[str], None] | None = None) -> Response:
+def submit_delivery(
+    store: Store,
+    submitter: WorkflowSubmitter,
+    delivery: TaskDelivery,
+    spec: Submission,
+    *,
+    parameters: Callable[[TaskDelivery], dict[str, str]],
+    log: logging.Logger,
+    enrich: Callable[[dict[str, Any]], Response | None] | None = None,
+    before_submit: Callable[[str], None] | None = None,
+) -> Response:
     """Submit ``spec.template`` for the delivery's task once, and answer (see module doc).
 
     ``enrich(log_fields)`` runs for a first delivery only: it completes the task (or returns the
@@ -271,59 +320,102 @@ def submit_delivery(store: Store, submitter: WorkflowSubmitter, delivery: TaskDe
     idempotent (the run's queued check on the PR)."""
     task = delivery.task
     stage = spec.stage
-    fields: dict[str, Any] = {"stage": stage, "repository": task.repository, "issue": task.issue_number,
-                              "delivery": task.delivery_id}
-    with telemetry.span(telemetry.SPAN_SERVER_TASKS, traceparent=delivery.traceparent, kind=SpanKind.SERVER,
-                        attributes=task_attributes(stage, task)) as server_span:
+    fields: dict[str, Any] = {
+        "stage": stage,
+        "repository": task.repository,
+        "issue": task.issue_number,
+        "delivery": task.delivery_id,
+    }
+    with telemetry.span(
+        telemetry.SPAN_SERVER_TASKS,
+        traceparent=delivery.traceparent,
+        kind=SpanKind.SERVER,
+        attributes=task_attributes(stage, task),
+    ) as server_span:
         known = store.find_run(stage, task.delivery_id)  # the one look-up of this delivery
         if known is None and enrich is not None:
             instead = enrich(fields)
             if instead is not None:
                 return instead
         if before_submit is not None:
-            before_submit(known.name if known is not None else workflow_name(
-                spec.name_prefix, task.repository, int(task.issue_number), task.delivery_id))
+            before_submit(
+                known.name
+                if known is not None
+                else workflow_name(spec.name_prefix, task.repository, int(task.issue_number), task.delivery_id)
+            )
         with telemetry.span(telemetry.SPAN_ORCHESTRATOR_PLAN, attributes=task_attributes(stage, task)) as plan_span:
-            result = submit_once(store, submitter, spec, task, known=known,
-                                 parameters=parameters(delivery) if known is None else {})
+            result = submit_once(
+                store, submitter, spec, task, known=known, parameters=parameters(delivery) if known is None else {}
+            )
             for span in (plan_span, server_span):
                 span.set_attribute(telemetry.ATTR_WORKFLOW, result.name)
                 span.set_attribute(telemetry.ATTR_DUPLICATE, result.duplicate)
-        run = known or WorkflowRun(result.namespace, result.name, spec.template, stage, task.repository,
-                                   int(task.issue_number), task.delivery_id, result.submitted_at)
+        run = known or WorkflowRun(
+            result.namespace,
+            result.name,
+            spec.template,
+            stage,
+            task.repository,
+            int(task.issue_number),
+            task.delivery_id,
+            result.submitted_at,
+        )
         if stage in BRANCH_STAGES:
             superseded = take_over(store, submitter, run, created=known is None and not result.duplicate)
             if superseded is not None:
                 fields["superseded"] = superseded.name
-                logs.decision(log, "workflow superseded", stage=stage.upper(), workflow=superseded.name,
-                              namespace=superseded.namespace, by=result.name, repository=task.repository,
-                              issue=task.issue_number, delivery=task.delivery_id)
+                logs.decision(
+                    log,
+                    "workflow superseded",
+                    stage=stage.upper(),
+                    workflow=superseded.name,
+                    namespace=superseded.namespace,
+                    by=result.name,
+                    repository=task.repository,
+                    issue=task.issue_number,
+                    delivery=task.delivery_id,
+                )
         elif known is None:
             store.set_active_run(run)  # the issue's planning run: what `cancel` stops
-        logs.decision(log, f"workflow submitted: stage={stage.upper()}", workflow=result.name,
-                      namespace=result.namespace, duplicate=result.duplicate, **fields)
-        return submission_response(result, cloudevent=delivery.cloudevent, source=spec.source, task=task,
-                                   traceparent=telemetry.current_traceparent() or delivery.traceparent)
+        logs.decision(
+            log,
+            f"workflow submitted: stage={stage.upper()}",
+            workflow=result.name,
+            namespace=result.namespace,
+            duplicate=result.duplicate,
+            **fields,
+        )
+        return submission_response(
+            result,
+            cloudevent=delivery.cloudevent,
+            source=spec.source,
+            task=task,
+            traceparent=telemetry.current_traceparent() or delivery.traceparent,
+        )
 
 
 # ---------------------------------------------------------------- the answer
 
 
-def reply_event(result: SubmissionResult, *, source: str, task: tasks.CodexTask,
-                traceparent: str | None = None) -> Event:
+def reply_event(
+    result: SubmissionResult, *, source: str, task: tasks.CodexTask, traceparent: str | None = None
+) -> Event:
     """``codex.workflow.submitted``: id the workflow name, subject ``owner/repo#number``."""
     subject = tasks.partition_key(task.repository, int(task.issue_number))
     return Event(
-        id=result.name, source=source, type=WORKFLOW_SUBMITTED_TYPE, subject=subject,
+        id=result.name,
+        source=source,
+        type=WORKFLOW_SUBMITTED_TYPE,
+        subject=subject,
         datacontenttype="application/json",
         data=json.dumps(result.body(), separators=(",", ":"), sort_keys=True).encode(),
-        extensions={key: value for key, value in (("partitionkey", subject), ("traceparent", traceparent))
-                    if value},
+        extensions={key: value for key, value in (("partitionkey", subject), ("traceparent", traceparent)) if value},
     )
 
 
-def submission_response(result: SubmissionResult, *, cloudevent: bool, source: str, task: tasks.CodexTask,
-                        traceparent: str | None = None) -> Response:
+def submission_response(
+    result: SubmissionResult, *, cloudevent: bool, source: str, task: tasks.CodexTask, traceparent: str | None = None
+) -> Response:
     """202 with a reply CloudEvent (CloudEvent request) or the plain JSON body (raw replay)."""
     if cloudevent:
         response = event_response(reply_event(result, source=source, task=task, traceparent=traceparent), 202)

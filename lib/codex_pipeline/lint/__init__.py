@@ -80,12 +80,19 @@ def lint(root: Path, *, verbs: Collection[str], kustomize: bool = True) -> list[
         loaded, errors = load_documents(path)
         findings.extend(Finding(_rel(root, path), line, msg) for line, msg in errors)
         for doc in loaded:
-            findings.extend(Finding(_rel(root, path), doc.line_of(p.path + p.unknown[:1]), f"func.yaml: {p}")
-                            for p in schemas.validate_func_yaml(doc.value))
+            findings.extend(
+                Finding(_rel(root, path), doc.line_of(p.path + p.unknown[:1]), f"func.yaml: {p}")
+                for p in schemas.validate_func_yaml(doc.value)
+            )
             if "subscriptions" in (doc.value.get("deploy") or {}):
-                findings.append(Finding(_rel(root, path), doc.line_of(("deploy", "subscriptions")),
-                                        "deploy.subscriptions makes func create Triggers without delivery "
-                                        "policy; declare Triggers in eventing/"))
+                findings.append(
+                    Finding(
+                        _rel(root, path),
+                        doc.line_of(("deploy", "subscriptions")),
+                        "deploy.subscriptions makes func create Triggers without delivery "
+                        "policy; declare Triggers in eventing/",
+                    )
+                )
     for folder in (root / "functions").glob("*/"):
         if folder.is_dir() and (folder / "function").is_dir() and not (folder / "func.yaml").is_file():
             findings.append(Finding(_rel(root, folder), 0, "function folder has no func.yaml"))
@@ -177,8 +184,9 @@ def _argo_findings(root: Path, documents: list[Document], verbs: Collection[str]
             continue
         file = _rel(root, doc.file)
         spec = value["spec"]
-        workflow_params = {p.get("name") for p in (spec.get("arguments") or {}).get("parameters") or []
-                           if isinstance(p, dict)}
+        workflow_params = {
+            p.get("name") for p in (spec.get("arguments") or {}).get("parameters") or [] if isinstance(p, dict)
+        }
         declared_annotations = set((spec.get("workflowMetadata") or {}).get("annotations") or {})
         templates = [t for t in spec.get("templates") or [] if isinstance(t, dict)]
         names = {t.get("name") for t in templates}
@@ -187,26 +195,36 @@ def _argo_findings(root: Path, documents: list[Document], verbs: Collection[str]
             yield Finding(file, doc.line_of(("spec", "entrypoint")), f"entrypoint {entry!r} is not a template")
         for index, template in enumerate(templates):
             base = ("spec", "templates", index)
-            inputs = {p.get("name") for p in (template.get("inputs") or {}).get("parameters") or []
-                      if isinstance(p, dict)}
+            inputs = {
+                p.get("name") for p in (template.get("inputs") or {}).get("parameters") or [] if isinstance(p, dict)
+            }
             for path, text in _walk_strings(template, base):
                 for key in _ANNOTATION_REF.findall(text):
                     # workflow.annotations.json is Argo's own: every annotation as JSON, always defined.
                     if key not in declared_annotations and key != "json":
-                        yield Finding(file, doc.line_of(path),
-                                      f"template {template.get('name')!r}: {{{{workflow.annotations.{key}}}}} "
-                                      "fails every Workflow that lacks the annotation (Argo: failed to resolve); "
-                                      "pass it as a workflow parameter with a default")
+                        yield Finding(
+                            file,
+                            doc.line_of(path),
+                            f"template {template.get('name')!r}: {{{{workflow.annotations.{key}}}}} "
+                            "fails every Workflow that lacks the annotation (Argo: failed to resolve); "
+                            "pass it as a workflow parameter with a default",
+                        )
                 for scope, name in _REF.findall(text):
                     known = inputs if scope == "inputs" else workflow_params
                     if name not in known:
-                        yield Finding(file, doc.line_of(path),
-                                      f"template {template.get('name')!r}: {{{{{scope}.parameters.{name}}}}} "
-                                      f"does not resolve (declared: {', '.join(sorted(map(str, known))) or 'none'})")
+                        yield Finding(
+                            file,
+                            doc.line_of(path),
+                            f"template {template.get('name')!r}: {{{{{scope}.parameters.{name}}}}} "
+                            f"does not resolve (declared: {', '.join(sorted(map(str, known))) or 'none'})",
+                        )
             for path, ref in _template_refs(template, base):
                 if ref not in names:
-                    yield Finding(file, doc.line_of(path),
-                                  f"template {template.get('name')!r} references unknown template {ref!r}")
+                    yield Finding(
+                        file,
+                        doc.line_of(path),
+                        f"template {template.get('name')!r} references unknown template {ref!r}",
+                    )
             for key in ("container", "script"):
                 body = template.get(key)
                 if isinstance(body, dict):
@@ -223,8 +241,9 @@ def _template_refs(template: dict[str, Any], base: tuple[Any, ...]) -> Iterator[
             yield (*base, "dag", "tasks", i, "template"), task["template"]
 
 
-def _command_findings(file: str, doc: Document, base: tuple[Any, ...], body: dict[str, Any],
-                      verbs: Collection[str]) -> Iterator[Finding]:
+def _command_findings(
+    file: str, doc: Document, base: tuple[Any, ...], body: dict[str, Any], verbs: Collection[str]
+) -> Iterator[Finding]:
     words = [w for w in (body.get("command") or []) + (body.get("args") or []) if isinstance(w, str)]
     source = body.get("source")
     if isinstance(source, str):
@@ -233,9 +252,12 @@ def _command_findings(file: str, doc: Document, base: tuple[Any, ...], body: dic
         if word.rsplit("/", 1)[-1] == "codex-pipeline" and index + 1 < len(words):
             verb = words[index + 1]
             if not verb.startswith("-") and verb not in verbs:
-                yield Finding(file, doc.line_of((*base, "command")) or doc.line_of(base),
-                              f"runs `codex-pipeline {verb}`, which is not a codex-pipeline verb "
-                              f"(verbs: {', '.join(sorted(verbs))})")
+                yield Finding(
+                    file,
+                    doc.line_of((*base, "command")) or doc.line_of(base),
+                    f"runs `codex-pipeline {verb}`, which is not a codex-pipeline verb "
+                    f"(verbs: {', '.join(sorted(verbs))})",
+                )
 
 
 # --- kustomize ----------------------------------------------------------------------------
@@ -249,12 +271,17 @@ def kustomize_findings(root: Path) -> list[Finding]:
             continue
         kubectl = shutil.which("kubectl")
         if kubectl is None:
-            found.append(Finding(folder, 0, f"`kubectl kustomize {folder}/` not run: kubectl is not on PATH",
-                                 skip=True))
+            found.append(
+                Finding(folder, 0, f"`kubectl kustomize {folder}/` not run: kubectl is not on PATH", skip=True)
+            )
             continue
-        done = subprocess.run([kubectl, "kustomize", str(base)], capture_output=True, text=True, timeout=120,
-                              check=False)
+        done = subprocess.run(
+            [kubectl, "kustomize", str(base)], capture_output=True, text=True, timeout=120, check=False
+        )
         if done.returncode != 0:
-            found.append(Finding(f"{folder}/kustomization.yaml", 1,
-                                 f"`kubectl kustomize {folder}/` fails: {done.stderr.strip()}"))
+            found.append(
+                Finding(
+                    f"{folder}/kustomization.yaml", 1, f"`kubectl kustomize {folder}/` fails: {done.stderr.strip()}"
+                )
+            )
     return found

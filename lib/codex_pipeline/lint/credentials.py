@@ -36,20 +36,25 @@ def _containers(template: dict[str, Any], base: tuple[Any, ...]) -> Iterator[tup
                 yield (*base, key, i), item
 
 
-def _env_findings(file: str, doc: Document, name: str, path: tuple[Any, ...],
-                  body: dict[str, Any]) -> Iterator[Found]:
+def _env_findings(file: str, doc: Document, name: str, path: tuple[Any, ...], body: dict[str, Any]) -> Iterator[Found]:
     for e, env in enumerate(body.get("env") or []):
-        ref = ((env.get("valueFrom") or {}).get("secretKeyRef") if isinstance(env, dict) else None)
+        ref = (env.get("valueFrom") or {}).get("secretKeyRef") if isinstance(env, dict) else None
         if isinstance(ref, dict):
-            yield (file, doc.line_of((*path, "env", e)),
-                   f"template {name!r} sets {env.get('name')!r} from secret {ref.get('name')!r}: secrets reach "
-                   "the step as files (a Secret volume, mode 0400, and the setting's _FILE variable), never "
-                   "as environment variables, which Codex could read from /proc/<pid>/environ")
+            yield (
+                file,
+                doc.line_of((*path, "env", e)),
+                f"template {name!r} sets {env.get('name')!r} from secret {ref.get('name')!r}: secrets reach "
+                "the step as files (a Secret volume, mode 0400, and the setting's _FILE variable), never "
+                "as environment variables, which Codex could read from /proc/<pid>/environ",
+            )
     for e, source in enumerate(body.get("envFrom") or []):
         if isinstance(source, dict) and isinstance(source.get("secretRef"), dict):
-            yield (file, doc.line_of((*path, "envFrom", e)),
-                   f"template {name!r} loads secret {source['secretRef'].get('name')!r} into its environment: "
-                   "mount it as a Secret volume instead")
+            yield (
+                file,
+                doc.line_of((*path, "envFrom", e)),
+                f"template {name!r} loads secret {source['secretRef'].get('name')!r} into its environment: "
+                "mount it as a Secret volume instead",
+            )
 
 
 def _mode_findings(file: str, doc: Document, volumes: Any, base: tuple[Any, ...]) -> Iterator[Found]:
@@ -60,14 +65,20 @@ def _mode_findings(file: str, doc: Document, volumes: Any, base: tuple[Any, ...]
         mode = secret.get("defaultMode")
         if not isinstance(mode, int) or mode & ~PRIVATE:
             shown = "unset (0644)" if mode is None else (f"0{mode:o}" if isinstance(mode, int) else repr(mode))
-            yield (file, doc.line_of((*base, v, "secret")),
-                   f"Secret volume {volume.get('name')!r}: defaultMode is {shown}; set 0400 (256) so only the "
-                   "step's user can read the files")
+            yield (
+                file,
+                doc.line_of((*base, v, "secret")),
+                f"Secret volume {volume.get('name')!r}: defaultMode is {shown}; set 0400 (256) so only the "
+                "step's user can read the files",
+            )
         for i, item in enumerate(secret.get("items") or []):
             if isinstance(item, dict) and isinstance(item.get("mode"), int) and item["mode"] & ~PRIVATE:
-                yield (file, doc.line_of((*base, v, "secret", "items", i)),
-                       f"Secret volume {volume.get('name')!r}: item {item.get('key')!r} has mode "
-                       f"0{item['mode']:o}; at most 0400")
+                yield (
+                    file,
+                    doc.line_of((*base, v, "secret", "items", i)),
+                    f"Secret volume {volume.get('name')!r}: item {item.get('key')!r} has mode "
+                    f"0{item['mode']:o}; at most 0400",
+                )
 
 
 def check(root: Path, documents: list[Document]) -> Iterator[Found]:

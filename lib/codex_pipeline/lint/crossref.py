@@ -52,8 +52,14 @@ def code_facts(name: str) -> CodeFacts | None:
         return frozenset(str(v) for v in value)
 
     template = getattr(module, "TEMPLATE", None)
-    return CodeFacts(name, names("HANDLES"), names("EMITS"), template if isinstance(template, str) else None,
-                     names("PARAMETERS"), names("SETTINGS_READ"))
+    return CodeFacts(
+        name,
+        names("HANDLES"),
+        names("EMITS"),
+        template if isinstance(template, str) else None,
+        names("PARAMETERS"),
+        names("SETTINGS_READ"),
+    )
 
 
 def function_folders(root: Path) -> list[Path]:
@@ -111,9 +117,12 @@ def check(root: Path, documents: list[Document]) -> Iterator[Found]:
         wanted = _trigger_type(trigger.value)
         fact = facts.get(subscriber or "")
         if subscriber in folders and wanted and fact and fact.handles is not None and wanted not in fact.handles:
-            yield (rel(trigger.file), trigger.line_of(("spec", "filter", "attributes", "type")),
-                   f"Trigger {_name(trigger)!r} sends type {wanted!r} to {subscriber}, which handles only "
-                   f"{', '.join(sorted(fact.handles)) or 'nothing'}")
+            yield (
+                rel(trigger.file),
+                trigger.line_of(("spec", "filter", "attributes", "type")),
+                f"Trigger {_name(trigger)!r} sends type {wanted!r} to {subscriber}, which handles only "
+                f"{', '.join(sorted(fact.handles)) or 'nothing'}",
+            )
 
     routed = {_trigger_type(t.value) for t in triggers}
     for name, folder in folders.items():
@@ -127,8 +136,12 @@ def check(root: Path, documents: list[Document]) -> Iterator[Found]:
         if eventing and name != ENTRY_FUNCTION and not any(_subscriber(t.value) == name for t in triggers):
             yield rel(folder), 0, f"{name} has no Trigger in eventing/ subscribing it"
         reads = fact.settings_read if fact else None
-        if eventing and reads and "K_SINK" in reads and not any(
-                ((b.value.get("spec") or {}).get("subject") or {}).get("name") == name for b in bindings):
+        if (
+            eventing
+            and reads
+            and "K_SINK" in reads
+            and not any(((b.value.get("spec") or {}).get("subject") or {}).get("name") == name for b in bindings)
+        ):
             yield rel(folder), 0, f"{name} emits to K_SINK but no SinkBinding in eventing/ has it as subject"
         # Every env var read is in func.yaml's run.envs and the README configuration table.
         if reads and func_yaml.is_file():
@@ -153,14 +166,19 @@ def check(root: Path, documents: list[Document]) -> Iterator[Found]:
                 params = ((template.value.get("spec") or {}).get("arguments") or {}).get("parameters") or []
                 declared_params = {p.get("name"): p for p in params if isinstance(p, dict)}
                 for unknown in sorted(fact.parameters - set(declared_params)):
-                    yield (rel(template.file), template.line_of(("spec", "arguments", "parameters")),
-                           f"{name} sets parameter {unknown!r}, which WorkflowTemplate {fact.template!r} "
-                           "does not declare")
+                    yield (
+                        rel(template.file),
+                        template.line_of(("spec", "arguments", "parameters")),
+                        f"{name} sets parameter {unknown!r}, which WorkflowTemplate {fact.template!r} does not declare",
+                    )
                 for required, spec in sorted(declared_params.items(), key=lambda kv: str(kv[0])):
                     if "value" not in spec and "default" not in spec and required not in fact.parameters:
-                        yield (rel(template.file), template.line_of(("spec", "arguments", "parameters")),
-                               f"WorkflowTemplate {fact.template!r} requires parameter {required!r}, "
-                               f"which {name} does not set")
+                        yield (
+                            rel(template.file),
+                            template.line_of(("spec", "arguments", "parameters")),
+                            f"WorkflowTemplate {fact.template!r} requires parameter {required!r}, "
+                            f"which {name} does not set",
+                        )
 
 
 def mounted_secrets(template: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], str, str | None]]:
@@ -198,7 +216,10 @@ def secret_findings(root: Path, documents: list[Document]) -> Iterator[Found]:
         for path, secret, key in mounted_secrets(doc.value):
             missing = [text for text in (secret, key) if text and f"`{text}`" not in deployment]
             if missing:
-                yield (str(doc.file.relative_to(root)) if doc.file.is_relative_to(root) else str(doc.file),
-                       doc.line_of(path),
-                       f"WorkflowTemplate {_name(doc)!r} uses secret {secret!r}" + (f" key {key!r}" if key else "")
-                       + " which the README's Deployment section does not list")
+                yield (
+                    str(doc.file.relative_to(root)) if doc.file.is_relative_to(root) else str(doc.file),
+                    doc.line_of(path),
+                    f"WorkflowTemplate {_name(doc)!r} uses secret {secret!r}"
+                    + (f" key {key!r}" if key else "")
+                    + " which the README's Deployment section does not list",
+                )

@@ -67,10 +67,16 @@ def _delivery_findings(root: Path, documents: list[Document]) -> Iterator[Found]
         delivery = (doc.value.get("spec") or {}).get("delivery")
         base = ("spec", "delivery")
         if kind in ("Trigger", "KafkaSource") and not (isinstance(delivery, dict) and delivery.get("deadLetterSink")):
-            effect = ("the dispatcher commits the offset after the last retry: the event is gone"
-                      if kind == "KafkaSource" else "an event no retry delivers is dropped")
-            yield (_rel(root, doc.file), doc.line_of(base) or doc.line,
-                   f"{kind} {_name(doc)!r} has no spec.delivery.deadLetterSink: {effect}")
+            effect = (
+                "the dispatcher commits the offset after the last retry: the event is gone"
+                if kind == "KafkaSource"
+                else "an event no retry delivers is dropped"
+            )
+            yield (
+                _rel(root, doc.file),
+                doc.line_of(base) or doc.line,
+                f"{kind} {_name(doc)!r} has no spec.delivery.deadLetterSink: {effect}",
+            )
         if not isinstance(delivery, dict):
             continue
         for field in DURATION_FIELDS:
@@ -83,23 +89,32 @@ def _delivery_findings(root: Path, documents: list[Document]) -> Iterator[Found]
                 yield _rel(root, doc.file), doc.line_of((*base, field)), f"{kind} {_name(doc)!r}: {error}"
                 continue
             if abs(kept - written) > 1e-9:
-                yield (_rel(root, doc.file), doc.line_of((*base, field)),
-                       f"{kind} {_name(doc)!r}: {field} {text} loses precision: Knative keeps one decimal "
-                       f"place and runs it as {kept:g} s, not {written:g} s")
+                yield (
+                    _rel(root, doc.file),
+                    doc.line_of((*base, field)),
+                    f"{kind} {_name(doc)!r}: {field} {text} loses precision: Knative keeps one decimal "
+                    f"place and runs it as {kept:g} s, not {written:g} s",
+                )
 
 
 def _ordering_findings(root: Path, documents: list[Document]) -> Iterator[Found]:
-    kafka_brokers = {((d.value.get("metadata") or {}).get("namespace"), _name(d)) for d in _of_kind(documents, "Broker")
-                     if ((d.value.get("metadata") or {}).get("annotations") or {}).get(BROKER_CLASS) == "Kafka"}
+    kafka_brokers = {
+        ((d.value.get("metadata") or {}).get("namespace"), _name(d))
+        for d in _of_kind(documents, "Broker")
+        if ((d.value.get("metadata") or {}).get("annotations") or {}).get(BROKER_CLASS) == "Kafka"
+    }
     for doc in _of_kind(documents, "Trigger"):
         metadata = doc.value.get("metadata") or {}
         broker = (doc.value.get("spec") or {}).get("broker")
         if (metadata.get("namespace"), broker) not in kafka_brokers:
             continue
         if (metadata.get("annotations") or {}).get(ORDER_ANNOTATION) != "ordered":
-            yield (_rel(root, doc.file), doc.line_of(("metadata",)) or doc.line,
-                   f"Trigger {_name(doc)!r} on Kafka Broker {broker!r} lacks annotation {ORDER_ANNOTATION}: "
-                   "ordered (without it the events of one issue reach the subscriber unordered)")
+            yield (
+                _rel(root, doc.file),
+                doc.line_of(("metadata",)) or doc.line,
+                f"Trigger {_name(doc)!r} on Kafka Broker {broker!r} lacks annotation {ORDER_ANNOTATION}: "
+                "ordered (without it the events of one issue reach the subscriber unordered)",
+            )
 
 
 # --- namespaces -----------------------------------------------------------------------------
@@ -112,17 +127,23 @@ def _namespace_findings(root: Path, documents: list[Document]) -> Iterator[Found
         namespace = (doc.value.get("metadata") or {}).get("namespace")
         if isinstance(namespace, str) and namespace not in declared and namespace not in seen:
             seen.add(namespace)
-            yield (_rel(root, doc.file), doc.line_of(("metadata", "namespace")),
-                   f"namespace {namespace!r} is used but no Namespace in eventing/ or workflows/ creates it "
-                   "(the first apply fails)")
+            yield (
+                _rel(root, doc.file),
+                doc.line_of(("metadata", "namespace")),
+                f"namespace {namespace!r} is used but no Namespace in eventing/ or workflows/ creates it "
+                "(the first apply fails)",
+            )
     for path in sorted((root / "functions").glob("*/func.yaml")):
         loaded, _ = load_documents(path)
         for doc in loaded:
             namespace = (doc.value.get("deploy") or {}).get("namespace")
             if isinstance(namespace, str) and namespace not in declared and namespace not in seen:
                 seen.add(namespace)
-                yield (_rel(root, path), doc.line_of(("deploy", "namespace")),
-                       f"func deploys into namespace {namespace!r}, which no Namespace in eventing/ creates")
+                yield (
+                    _rel(root, path),
+                    doc.line_of(("deploy", "namespace")),
+                    f"func deploys into namespace {namespace!r}, which no Namespace in eventing/ creates",
+                )
 
 
 # --- functions ------------------------------------------------------------------------------
@@ -130,8 +151,10 @@ def _namespace_findings(root: Path, documents: list[Document]) -> Iterator[Found
 
 def _visibility_findings(root: Path, documents: list[Document]) -> Iterator[Found]:
     """A function only Triggers call must not have a public route."""
-    subscribed = {str(((t.value.get("spec") or {}).get("subscriber") or {}).get("ref", {}).get("name"))
-                  for t in _of_kind(documents, "Trigger")}
+    subscribed = {
+        str(((t.value.get("spec") or {}).get("subscriber") or {}).get("ref", {}).get("name"))
+        for t in _of_kind(documents, "Trigger")
+    }
     for path in sorted((root / "functions").glob("*/func.yaml")):
         if path.parent.name not in subscribed:
             continue
@@ -140,9 +163,12 @@ def _visibility_findings(root: Path, documents: list[Document]) -> Iterator[Foun
             labels = (doc.value.get("deploy") or {}).get("labels") or []
             values = {str(item.get("key")): item.get("value") for item in labels if isinstance(item, dict)}
             if values.get(VISIBILITY_LABEL) != "cluster-local":
-                yield (_rel(root, path), doc.line_of(("deploy",)) or doc.line,
-                       f"{path.parent.name} is called only by Triggers but has no deploy.labels "
-                       f"{VISIBILITY_LABEL}: cluster-local (its Knative Service gets a public URL)")
+                yield (
+                    _rel(root, path),
+                    doc.line_of(("deploy",)) or doc.line,
+                    f"{path.parent.name} is called only by Triggers but has no deploy.labels "
+                    f"{VISIBILITY_LABEL}: cluster-local (its Knative Service gets a public URL)",
+                )
 
 
 # --- Argo -----------------------------------------------------------------------------------
@@ -162,15 +188,19 @@ def _strings(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...
 
 
 def _mentions(expression: str, scope: str, name: str) -> bool:
-    return bool(re.search(rf"\b{scope}\.parameters(\.{re.escape(name)}\b|\[\s*['\"]{re.escape(name)}['\"]\s*\])",
-                          expression))
+    return bool(
+        re.search(rf"\b{scope}\.parameters(\.{re.escape(name)}\b|\[\s*['\"]{re.escape(name)}['\"]\s*\])", expression)
+    )
 
 
 def task_parameters(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Workflow parameters without a value or default: what the submitter sets per task (task data)."""
     params = ((template.get("spec") or {}).get("arguments") or {}).get("parameters") or []
-    return {str(p["name"]): p for p in params
-            if isinstance(p, dict) and "name" in p and "value" not in p and "default" not in p}
+    return {
+        str(p["name"]): p
+        for p in params
+        if isinstance(p, dict) and "name" in p and "value" not in p and "default" not in p
+    }
 
 
 def _is_raw_data(path: tuple[Any, ...]) -> bool:
@@ -184,9 +214,12 @@ def _task_parameter_findings(root: Path, doc: Document) -> Iterator[Found]:
     tasks = task_parameters(doc.value)
     for name, param in tasks.items():
         if "base64" not in str(param.get("description") or ""):
-            yield (file, doc.line_of(("spec", "arguments", "parameters")),
-                   f"WorkflowTemplate {_name(doc)!r}: task parameter {name!r} must be base64 (say so in its "
-                   "description): Argo substitutes a value, then the result again")
+            yield (
+                file,
+                doc.line_of(("spec", "arguments", "parameters")),
+                f"WorkflowTemplate {_name(doc)!r}: task parameter {name!r} must be base64 (say so in its "
+                "description): Argo substitutes a value, then the result again",
+            )
     entry = spec.get("entrypoint")
     for index, template in enumerate(spec.get("templates") or []):
         if not isinstance(template, dict):
@@ -198,7 +231,8 @@ def _task_parameter_findings(root: Path, doc: Document) -> Iterator[Found]:
                 continue
             value = str(param.get("value") or param.get("default") or "")
             if any(_mentions(e, "workflow", t) for e in _EXPRESSION.findall(value) for t in tasks) or (
-                    template.get("name") == entry and param.get("name") in tasks and "value" not in param):
+                template.get("name") == entry and param.get("name") in tasks and "value" not in param
+            ):
                 tainted.add(str(param.get("name")))
         for path, text in _strings(template, base):
             for expression in _EXPRESSION.findall(text):
@@ -208,14 +242,20 @@ def _task_parameter_findings(root: Path, doc: Document) -> Iterator[Found]:
                             continue
                         if scope == "workflow" and _is_raw_data(path):
                             if text.strip() != f"{{{{workflow.parameters.{name}}}}}":
-                                yield (file, doc.line_of(path),
-                                       f"template {template.get('name')!r}: raw artifact data must be exactly "
-                                       f"{{{{workflow.parameters.{name}}}}} (the base64 text, nothing around it)")
+                                yield (
+                                    file,
+                                    doc.line_of(path),
+                                    f"template {template.get('name')!r}: raw artifact data must be exactly "
+                                    f"{{{{workflow.parameters.{name}}}}} (the base64 text, nothing around it)",
+                                )
                             continue
                         where = "an environment variable" if "env" in path else "plain form"
-                        yield (file, doc.line_of(path),
-                               f"template {template.get('name')!r} passes task parameter {name!r} in {where}: "
-                               "task data reaches a step only as the data of a raw input artifact (a file)")
+                        yield (
+                            file,
+                            doc.line_of(path),
+                            f"template {template.get('name')!r} passes task parameter {name!r} in {where}: "
+                            "task data reaches a step only as the data of a raw input artifact (a file)",
+                        )
 
 
 def _parameter_default(template: dict[str, Any], text: str) -> str:
@@ -247,12 +287,18 @@ def _image_findings(root: Path, doc: Document) -> Iterator[Found]:
             image = _parameter_default(doc.value, body["image"])
             path = ("spec", "templates", index, part, "image")
             if not image_is_pinned(image):
-                yield (_rel(root, doc.file), doc.line_of(path),
-                       f"template {template.get('name')!r} runs image {image!r}: pin a version tag or a digest "
-                       "(a node keeps running whatever `latest` it pulled first)")
+                yield (
+                    _rel(root, doc.file),
+                    doc.line_of(path),
+                    f"template {template.get('name')!r} runs image {image!r}: pin a version tag or a digest "
+                    "(a node keeps running whatever `latest` it pulled first)",
+                )
             elif body.get("imagePullPolicy") == "Never":
-                yield (_rel(root, doc.file), doc.line_of(path),
-                       f"template {template.get('name')!r}: imagePullPolicy Never cannot fetch the pinned image")
+                yield (
+                    _rel(root, doc.file),
+                    doc.line_of(path),
+                    f"template {template.get('name')!r}: imagePullPolicy Never cannot fetch the pinned image",
+                )
 
 
 # Where each workload kind keeps its pod spec (Kubernetes apps/v1 and batch/v1).
@@ -280,10 +326,13 @@ def _workload_image_findings(root: Path, doc: Document) -> Iterator[Found]:
         for index, container in enumerate(pod.get(group) or []):
             image = container.get("image") if isinstance(container, dict) else None
             if isinstance(image, str) and not image_is_pinned(image):
-                yield (_rel(root, doc.file), doc.line_of((*path, group, index, "image")) or doc.line,
-                       f"{doc.value.get('kind')} {_name(doc)!r} container {container.get('name')!r} runs image "
-                       f"{image!r}: pin a version tag or a digest (a node keeps running whatever `latest` it "
-                       "pulled first)")
+                yield (
+                    _rel(root, doc.file),
+                    doc.line_of((*path, group, index, "image")) or doc.line,
+                    f"{doc.value.get('kind')} {_name(doc)!r} container {container.get('name')!r} runs image "
+                    f"{image!r}: pin a version tag or a digest (a node keeps running whatever `latest` it "
+                    "pulled first)",
+                )
 
 
 def _pod_gc_findings(root: Path, templates: list[Document]) -> Iterator[Found]:
@@ -291,39 +340,56 @@ def _pod_gc_findings(root: Path, templates: list[Document]) -> Iterator[Found]:
     for doc in templates:
         strategy = str(((doc.value.get("spec") or {}).get("podGC") or {}).get("strategy") or "")
         if strategy not in KEEPS_FAILED_PODS:
-            yield (_rel(root, doc.file), doc.line_of(("spec", "podGC")) or doc.line,
-                   f"WorkflowTemplate {_name(doc)!r}: podGC strategy {strategy or 'unset'!r} does not keep failed "
-                   f"pods for inspection (use {' or '.join(KEEPS_FAILED_PODS)})")
+            yield (
+                _rel(root, doc.file),
+                doc.line_of(("spec", "podGC")) or doc.line,
+                f"WorkflowTemplate {_name(doc)!r}: podGC strategy {strategy or 'unset'!r} does not keep failed "
+                f"pods for inspection (use {' or '.join(KEEPS_FAILED_PODS)})",
+            )
         strategies.setdefault(strategy, []).append(doc)
     if len(strategies) > 1:
         names = ", ".join(f"{_name(d)}={s or 'unset'}" for s, docs in sorted(strategies.items()) for d in docs)
         first = templates[0]
-        yield (_rel(root, first.file), first.line_of(("spec", "podGC")) or first.line,
-               f"WorkflowTemplates differ in podGC strategy ({names}): one policy for every run")
+        yield (
+            _rel(root, first.file),
+            first.line_of(("spec", "podGC")) or first.line,
+            f"WorkflowTemplates differ in podGC strategy ({names}): one policy for every run",
+        )
 
 
 def _artifact_findings(root: Path, doc: Document, documents: list[Document]) -> Iterator[Found]:
     import yaml
 
     spec = doc.value.get("spec") or {}
-    outputs = [t for t in spec.get("templates") or [] if isinstance(t, dict)
-               and ((t.get("outputs") or {}).get("artifacts"))]
+    outputs = [
+        t for t in spec.get("templates") or [] if isinstance(t, dict) and ((t.get("outputs") or {}).get("artifacts"))
+    ]
     if not outputs:
         return
     file = _rel(root, doc.file)
     ref = spec.get("artifactRepositoryRef")
     if not isinstance(ref, dict) or not ref.get("configMap") or not ref.get("key"):
-        yield (file, doc.line_of(("spec",)) or doc.line,
-               f"WorkflowTemplate {_name(doc)!r} has output artifacts but no spec.artifactRepositoryRef "
-               "(configMap + key): without a repository the step errors at upload, after its work is done")
+        yield (
+            file,
+            doc.line_of(("spec",)) or doc.line,
+            f"WorkflowTemplate {_name(doc)!r} has output artifacts but no spec.artifactRepositoryRef "
+            "(configMap + key): without a repository the step errors at upload, after its work is done",
+        )
         return
     namespace = (doc.value.get("metadata") or {}).get("namespace")
-    maps = [d for d in _of_kind(documents, "ConfigMap") if _name(d) == ref["configMap"]
-            and (d.value.get("metadata") or {}).get("namespace") in (namespace, None)]
+    maps = [
+        d
+        for d in _of_kind(documents, "ConfigMap")
+        if _name(d) == ref["configMap"] and (d.value.get("metadata") or {}).get("namespace") in (namespace, None)
+    ]
     line = doc.line_of(("spec", "artifactRepositoryRef"))
     if not maps:
-        yield (file, line, f"artifactRepositoryRef names ConfigMap {ref['configMap']!r}, which workflows/ does not "
-                           "declare (Argo then falls back to a default repository that may not exist)")
+        yield (
+            file,
+            line,
+            f"artifactRepositoryRef names ConfigMap {ref['configMap']!r}, which workflows/ does not "
+            "declare (Argo then falls back to a default repository that may not exist)",
+        )
         return
     text = (maps[0].value.get("data") or {}).get(ref["key"])
     try:
@@ -331,5 +397,9 @@ def _artifact_findings(root: Path, doc: Document, documents: list[Document]) -> 
     except yaml.YAMLError:
         repository = None
     if not isinstance(repository, dict) or not any(kind in repository for kind in STORAGE_KINDS):
-        yield (file, line, f"ConfigMap {ref['configMap']!r} key {ref['key']!r} does not describe an artifact "
-                           f"repository (one of: {', '.join(STORAGE_KINDS)})")
+        yield (
+            file,
+            line,
+            f"ConfigMap {ref['configMap']!r} key {ref['key']!r} does not describe an artifact "
+            f"repository (one of: {', '.join(STORAGE_KINDS)})",
+        )

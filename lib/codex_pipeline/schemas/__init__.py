@@ -97,8 +97,13 @@ def validate(document: Any) -> list[Problem]:
         return [Problem(("kind",), f"no schema for kind {kind!r} (known: {', '.join(sorted(KINDS))})")]
     api_version, file, pointer = KINDS[kind]
     if document.get("apiVersion") != api_version:
-        return [Problem(("apiVersion",), f"{kind} is {api_version}, not {document.get('apiVersion')!r} "
-                                         "(the version the supported releases serve)")]
+        return [
+            Problem(
+                ("apiVersion",),
+                f"{kind} is {api_version}, not {document.get('apiVersion')!r} "
+                "(the version the supported releases serve)",
+            )
+        ]
     return _problems(_validator(file, pointer), document)
 
 

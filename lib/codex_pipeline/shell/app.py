@@ -109,13 +109,16 @@ class FunctionApp:
             return json_response(200, {"status": "alive", "function": self.name})
         if path == READINESS_PATH:
             ok, reason = self.readiness()
-            return json_response(200 if ok else 503, {"status": "ready" if ok else "not ready",
-                                                      "function": self.name, "reason": reason})
+            return json_response(
+                200 if ok else 503, {"status": "ready" if ok else "not ready", "function": self.name, "reason": reason}
+            )
         if request.method.upper() not in self.methods:
-            return self._counted(MethodNotAllowed(
-                f"{request.method} is not allowed; use {', '.join(sorted(self.methods))}",
-                headers={"allow": ", ".join(sorted(self.methods))},
-            ))
+            return self._counted(
+                MethodNotAllowed(
+                    f"{request.method} is not allowed; use {', '.join(sorted(self.methods))}",
+                    headers={"allow": ", ".join(sorted(self.methods))},
+                )
+            )
         return None
 
     def _counted(self, error: Exception) -> Response:
@@ -126,9 +129,18 @@ class FunctionApp:
     def _failed(self, error: Exception) -> Response:
         if isinstance(error, PipelineError):
             level = logging.WARNING if error.status < 500 else logging.ERROR
-            _log.log(level, f"{self.name} answered {error.status}: {error.message}",
-                     extra={"status": error.status, "function": self.name})
+            _log.log(
+                level,
+                f"{self.name} answered {error.status}: {error.message}",
+                extra={"status": error.status, "function": self.name},
+            )
             return error_response(error)
         _log.error(f"{self.name} failed unexpectedly", exc_info=error, extra={"function": self.name})
-        return json_response(500, {"error": "internal_error", "status": 500,
-                                   "message": f"{self.name} failed unexpectedly; the event will be retried"})
+        return json_response(
+            500,
+            {
+                "error": "internal_error",
+                "status": 500,
+                "message": f"{self.name} failed unexpectedly; the event will be retried",
+            },
+        )

@@ -98,8 +98,9 @@ class AsgiFunction:
                 else:
                     response = await asyncio.to_thread(app, request)
             except Exception:  # the app maps errors itself; this is the last line
-                response = json_response(500, {"error": "internal_error", "status": 500,
-                                               "message": "function failed unexpectedly"})
+                response = json_response(
+                    500, {"error": "internal_error", "status": 500, "message": "function failed unexpectedly"}
+                )
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         if not any(k.lower() == b"content-length" for k, _ in raw):
             raw.append((b"content-length", str(len(response.body)).encode()))

@@ -202,11 +202,20 @@ class Setting:
     blank_is_default: bool = False  # an empty value means "unset" (paths and names that cannot be empty)
 
 
-def _setting(env: str, cast: Callable[[str], Any], default: Any, *, readers: str, shown: str, help: str,
-             secret: bool = False, section: str = FUNCTIONS, blank_is_default: bool = False) -> Any:
+def _setting(
+    env: str,
+    cast: Callable[[str], Any],
+    default: Any,
+    *,
+    readers: str,
+    shown: str,
+    help: str,
+    secret: bool = False,
+    section: str = FUNCTIONS,
+    blank_is_default: bool = False,
+) -> Any:
     """A Settings field that carries its table row; the field name is filled in by :data:`SETTINGS`."""
-    row = Setting("", env, cast, default, help, shown, frozenset(readers.split()), secret, section,
-                  blank_is_default)
+    row = Setting("", env, cast, default, help, shown, frozenset(readers.split()), secret, section, blank_is_default)
     return field(default=default, repr=not secret, metadata={"setting": row})
 
 
@@ -216,297 +225,579 @@ class Settings:
     text, secrecy, readers) in the ``_setting`` call. Functions, steps and CLI verbs all read this."""
 
     webhook_secrets: tuple[str, ...] = _setting(
-        "CODEX_WEBHOOK_SECRET", _csv, (), readers="ingest-webhook dev replay",
+        "CODEX_WEBHOOK_SECRET",
+        _csv,
+        (),
+        readers="ingest-webhook dev replay",
         shown="none: ingest refuses to start",
-        help="GitHub webhook secret(s), comma-separated for rotation", secret=True)
+        help="GitHub webhook secret(s), comma-separated for rotation",
+        secret=True,
+    )
     webhook_allow_unsigned: bool = _setting(
-        "CODEX_WEBHOOK_ALLOW_UNSIGNED", _bool, False, readers="ingest-webhook",
+        "CODEX_WEBHOOK_ALLOW_UNSIGNED",
+        _bool,
+        False,
+        readers="ingest-webhook",
         shown="`false`",
         help="accept unsigned deliveries, only when no secret is set (local use only; a warning is logged for every "
-             "delivery accepted so; a signature header that cannot be verified is still 401). A configured secret is "
-             "always required")
+        "delivery accepted so; a signature header that cannot be verified is still 401). A configured secret is "
+        "always required",
+    )
     webhook_max_bytes: int = _setting(
-        "CODEX_WEBHOOK_MAX_BYTES", _positive_int, 25 * 1024 * 1024, readers="ingest-webhook",
+        "CODEX_WEBHOOK_MAX_BYTES",
+        _positive_int,
+        25 * 1024 * 1024,
+        readers="ingest-webhook",
         shown="`26214400` (25 MiB)",
         help="largest webhook body accepted: 413 at once when `Content-Length` says more, or as soon as a chunked "
-             "body passes it (read as it arrives, never buffered past it). The functions a broker calls cap bodies at "
-             "26 MiB (fixed)")
+        "body passes it (read as it arrives, never buffered past it). The functions a broker calls cap bodies at "
+        "26 MiB (fixed)",
+    )
     sink: str | None = _setting(
-        "K_SINK", _optional, None, readers="ingest-webhook",
+        "K_SINK",
+        _optional,
+        None,
+        readers="ingest-webhook",
         shown="none",
-        help="where ingest-webhook emits (injected by the Knative SinkBinding)")
+        help="where ingest-webhook emits (injected by the Knative SinkBinding)",
+    )
     sink_timeout: float = _setting(
-        "CODEX_SINK_TIMEOUT_SECONDS", _positive_float, 2.0, readers="ingest-webhook route-task",
+        "CODEX_SINK_TIMEOUT_SECONDS",
+        _positive_float,
+        2.0,
+        readers="ingest-webhook route-task",
         shown="`2.0`",
-        help="timeout of one emit attempt to a sink")
+        help="timeout of one emit attempt to a sink",
+    )
     sink_attempts: int = _setting(
-        "CODEX_SINK_ATTEMPTS", _non_negative_int, 3, readers="ingest-webhook route-task",
+        "CODEX_SINK_ATTEMPTS",
+        _non_negative_int,
+        3,
+        readers="ingest-webhook route-task",
         shown="`3`",
-        help="emit attempts per event before answering 503")
+        help="emit attempts per event before answering 503",
+    )
     sink_deadline: float = _setting(
-        "CODEX_SINK_DEADLINE_SECONDS", _positive_float, 8.0, readers="ingest-webhook route-task",
+        "CODEX_SINK_DEADLINE_SECONDS",
+        _positive_float,
+        8.0,
+        readers="ingest-webhook route-task",
         shown="`8.0`",
         help="total time for every emit attempt of one delivery together (each attempt also bounded by the timeout "
-             "above, both as wall-clock bounds, so a trickling sink is cut off too); then 503. Discord interactions "
-             "use at most 2.5 s (Discord waits 3 s)")
+        "above, both as wall-clock bounds, so a trickling sink is cut off too); then 503. Discord interactions "
+        "use at most 2.5 s (Discord waits 3 s)",
+    )
     tasks_sink: str | None = _setting(
-        "CODEX_TASKS_SINK", _optional, None, readers="route-task",
+        "CODEX_TASKS_SINK",
+        _optional,
+        None,
+        readers="route-task",
         shown="none",
-        help="where route-task emits protobuf tasks (`github.issues.codex.tasks`)")
+        help="where route-task emits protobuf tasks (`github.issues.codex.tasks`)",
+    )
     tasks_json_sink: str | None = _setting(
-        "CODEX_TASKS_JSON_SINK", _optional, None, readers="route-task",
+        "CODEX_TASKS_JSON_SINK",
+        _optional,
+        None,
+        readers="route-task",
         shown="none",
-        help="where route-task emits JSON tasks (`github.codex.tasks`)")
+        help="where route-task emits JSON tasks (`github.codex.tasks`)",
+    )
     trigger_logins: frozenset[str] = _setting(
-        "CODEX_TRIGGER_LOGINS", _logins, frozenset(), readers="route-task",
+        "CODEX_TRIGGER_LOGINS",
+        _logins,
+        frozenset(),
+        readers="route-task",
         shown="empty (nobody)",
-        help="GitHub logins allowed to trigger runs, comma-separated")
+        help="GitHub logins allowed to trigger runs, comma-separated",
+    )
     trigger_label: str | None = _setting(
-        "CODEX_TRIGGER_LABEL", _optional, None, readers="route-task",
+        "CODEX_TRIGGER_LABEL",
+        _optional,
+        None,
+        readers="route-task",
         shown="unset (off)",
-        help="label that starts planning on `issues.labeled`")
+        help="label that starts planning on `issues.labeled`",
+    )
     planner_login: str | None = _setting(
-        "CODEX_PLANNER_LOGIN", _optional_login, None,
+        "CODEX_PLANNER_LOGIN",
+        _optional_login,
+        None,
         readers="dispatch-planning promote-plan route-task dev step progress-comment",
         shown="unset",
-        help="the planner bot's login; only its plan comments promote an issue")
+        help="the planner bot's login; only its plan comments promote an issue",
+    )
     bot_mention: str = _setting(
-        "CODEX_BOT_MENTION", str, DEFAULT_BOT_MENTION, readers="request-review route-task",
+        "CODEX_BOT_MENTION",
+        str,
+        DEFAULT_BOT_MENTION,
+        readers="request-review route-task",
         shown="`@tuslagch`",
-        help="the bot's mention; commands are written after it, anywhere in a line")
+        help="the bot's mention; commands are written after it, anywhere in a line",
+    )
     implementation_trigger: str = _setting(
-        "CODEX_IMPLEMENTATION_TRIGGER", _phrase, DEFAULT_IMPLEMENTATION_TRIGGER, readers="route-task",
+        "CODEX_IMPLEMENTATION_TRIGGER",
+        _phrase,
+        DEFAULT_IMPLEMENTATION_TRIGGER,
+        readers="route-task",
         shown="`execute plan`",
-        help="phrase on a line of its own with which an allowed login promotes the latest plan")
+        help="phrase on a line of its own with which an allowed login promotes the latest plan",
+    )
     branch_prefix: str = _setting(
-        "CODEX_BRANCH_PREFIX", check_prefix, DEFAULT_BRANCH_PREFIX,
+        "CODEX_BRANCH_PREFIX",
+        check_prefix,
+        DEFAULT_BRANCH_PREFIX,
         readers="dispatch-planning request-review route-task step promote-plan",
         shown="`codex/`",
-        help="prefix of the branches the pipeline creates and works on (router, steps and request-review)")
+        help="prefix of the branches the pipeline creates and works on (router, steps and request-review)",
+    )
     require_approval: bool = _setting(
-        "CODEX_REQUIRE_APPROVAL", _bool, False, readers="route-task",
+        "CODEX_REQUIRE_APPROVAL",
+        _bool,
+        False,
+        readers="route-task",
         shown="`false`",
-        help="the planner's plan comment does not promote by itself: an allowed login's `execute plan` is needed")
+        help="the planner's plan comment does not promote by itself: an allowed login's `execute plan` is needed",
+    )
     database_url: str = _setting(
-        "CODEX_DATABASE_URL", _database_url, "sqlite:///.codex-pipeline/state.db",
+        "CODEX_DATABASE_URL",
+        _database_url,
+        "sqlite:///.codex-pipeline/state.db",
         readers="dispatch-planning promote-plan request-review migrate reconcile",
         shown="`sqlite:///.codex-pipeline/state.db`",
-        help="`postgresql://…` or `sqlite:///path`", secret=True)
+        help="`postgresql://…` or `sqlite:///path`",
+        secret=True,
+    )
     database_timeout: float = _setting(
-        "CODEX_DATABASE_TIMEOUT_SECONDS", _positive_float, 5.0,
+        "CODEX_DATABASE_TIMEOUT_SECONDS",
+        _positive_float,
+        5.0,
         readers="dispatch-planning promote-plan request-review reconcile",
         shown="`5.0`",
-        help="longest wait for a database connection before answering 503")
+        help="longest wait for a database connection before answering 503",
+    )
     migrate_on_start: bool = _setting(
-        "CODEX_MIGRATE_ON_START", _bool, True, readers="dispatch-planning promote-plan request-review",
+        "CODEX_MIGRATE_ON_START",
+        _bool,
+        True,
+        readers="dispatch-planning promote-plan request-review",
         shown="`true`",
-        help="apply pending store migrations when a function starts")
+        help="apply pending store migrations when a function starts",
+    )
     argo_submitter: str = _setting(
-        "CODEX_ARGO_SUBMITTER", str, "dry-run", readers="dispatch-planning promote-plan request-review",
+        "CODEX_ARGO_SUBMITTER",
+        str,
+        "dry-run",
+        readers="dispatch-planning promote-plan request-review",
         shown="`dry-run`",
-        help="`kubernetes` or `dry-run`")
+        help="`kubernetes` or `dry-run`",
+    )
     dry_run_dir: str = _setting(
-        "CODEX_DRY_RUN_DIR", str, ".codex-pipeline/workflows", readers="dispatch-planning promote-plan request-review",
+        "CODEX_DRY_RUN_DIR",
+        str,
+        ".codex-pipeline/workflows",
+        readers="dispatch-planning promote-plan request-review",
         shown="`.codex-pipeline/workflows`",
-        help="where the dry-run submitter writes Workflow objects")
+        help="where the dry-run submitter writes Workflow objects",
+    )
     workflow_namespace: str = _setting(
-        "CODEX_WORKFLOW_NAMESPACE", str, "argo-workflows", readers="dispatch-planning promote-plan request-review step",
+        "CODEX_WORKFLOW_NAMESPACE",
+        str,
+        "argo-workflows",
+        readers="dispatch-planning promote-plan request-review step",
         shown="`argo-workflows`",
-        help="namespace of submitted Workflows")
+        help="namespace of submitted Workflows",
+    )
     argo_ui_url: str | None = _setting(
-        "CODEX_ARGO_UI_URL", _optional, None, readers="step promote-plan request-review",
+        "CODEX_ARGO_UI_URL",
+        _optional,
+        None,
+        readers="step promote-plan request-review",
         shown="unset (no details link)",
         help="Argo UI workflow page, the details link of the runs' check runs (promote-plan and request-review queue "
-             "them and pass it to the run as the Workflow parameter `argoUiUrl`); `{namespace}` and `{workflow}` are "
-             "filled in")
+        "them and pass it to the run as the Workflow parameter `argoUiUrl`); `{namespace}` and `{workflow}` are "
+        "filled in",
+    )
     kubeconfig: str | None = _setting(
-        "CODEX_KUBECONFIG", _optional, None, readers="dispatch-planning promote-plan request-review",
+        "CODEX_KUBECONFIG",
+        _optional,
+        None,
+        readers="dispatch-planning promote-plan request-review",
         shown="unset",
-        help="kubeconfig for the kubernetes submitter (else in-cluster, then `~/.kube/config`)")
+        help="kubeconfig for the kubernetes submitter (else in-cluster, then `~/.kube/config`)",
+    )
     planning_enabled: bool = _setting(
-        "CODEX_PLANNING_ENABLED", _bool, True, readers="dispatch-planning",
+        "CODEX_PLANNING_ENABLED",
+        _bool,
+        True,
+        readers="dispatch-planning",
         shown="`true`",
-        help="submit planning runs; `false` logs planning tasks and answers 202 `deferred`")
+        help="submit planning runs; `false` logs planning tasks and answers 202 `deferred`",
+    )
     github_token: str | None = _setting(
-        "CODEX_GITHUB_TOKEN", _optional, None,
+        "CODEX_GITHUB_TOKEN",
+        _optional,
+        None,
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="none",
-        help="GitHub token", secret=True)
+        help="GitHub token",
+        secret=True,
+    )
     github_app_id: str | None = _setting(
-        "CODEX_GITHUB_APP_ID", _optional, None,
+        "CODEX_GITHUB_APP_ID",
+        _optional,
+        None,
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="none",
-        help="GitHub App id (with the private key, instead of a token)")
+        help="GitHub App id (with the private key, instead of a token)",
+    )
     github_app_private_key: str | None = _setting(
-        "CODEX_GITHUB_APP_PRIVATE_KEY", _private_key, None,
+        "CODEX_GITHUB_APP_PRIVATE_KEY",
+        _private_key,
+        None,
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="none",
-        help="GitHub App private key (PEM)", secret=True)
+        help="GitHub App private key (PEM)",
+        secret=True,
+    )
     github_api_url: str = _setting(
-        "CODEX_GITHUB_API_URL", str, "https://api.github.com",
+        "CODEX_GITHUB_API_URL",
+        str,
+        "https://api.github.com",
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="`https://api.github.com`",
         help="GitHub REST base (GraphQL at `/graphql`); GitHub Enterprise works (`https://HOST/api/v3`, GraphQL then "
-             "at `/api/graphql`)")
+        "at `/api/graphql`)",
+    )
     github_app_installation_id: str | None = _setting(
-        "CODEX_GITHUB_APP_INSTALLATION_ID", _optional, None,
+        "CODEX_GITHUB_APP_INSTALLATION_ID",
+        _optional,
+        None,
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="looked up per repository owner",
-        help="GitHub App installation id")
+        help="GitHub App installation id",
+    )
     github_timeout: float = _setting(
-        "CODEX_GITHUB_TIMEOUT_SECONDS", _positive_float, 10.0,
+        "CODEX_GITHUB_TIMEOUT_SECONDS",
+        _positive_float,
+        10.0,
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="`10`",
-        help="timeout of one GitHub API call")
+        help="timeout of one GitHub API call",
+    )
     github_max_wait: float = _setting(
-        "CODEX_GITHUB_MAX_WAIT_SECONDS", _non_negative_float, 5.0,
+        "CODEX_GITHUB_MAX_WAIT_SECONDS",
+        _non_negative_float,
+        5.0,
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="`5`",
-        help="longest GitHub rate-limit wait slept through; longer waits answer 503 with `Retry-After`")
+        help="longest GitHub rate-limit wait slept through; longer waits answer 503 with `Retry-After`",
+    )
     reconcile_hook: str | None = _setting(
-        "CODEX_RECONCILE_HOOK", _optional, None, readers="reconcile",
+        "CODEX_RECONCILE_HOOK",
+        _optional,
+        None,
+        readers="reconcile",
         shown="unset (`reconcile` asks for `--hook`)",
         help="the webhook `codex-pipeline reconcile` checks: `owner/name:HOOK_ID` (repository hook) or `app` (the "
-             "GitHub App's hook)")
+        "GitHub App's hook)",
+    )
     reconcile_max_redeliveries: int = _setting(
-        "CODEX_RECONCILE_MAX_REDELIVERIES", _non_negative_int, 20, readers="reconcile",
+        "CODEX_RECONCILE_MAX_REDELIVERIES",
+        _non_negative_int,
+        20,
+        readers="reconcile",
         shown="`20`",
-        help="most redeliveries one `reconcile` run asks GitHub for")
+        help="most redeliveries one `reconcile` run asks GitHub for",
+    )
     reconcile_max_per_event: int = _setting(
-        "CODEX_RECONCILE_MAX_PER_EVENT", _non_negative_int, 3, readers="reconcile",
+        "CODEX_RECONCILE_MAX_PER_EVENT",
+        _non_negative_int,
+        3,
+        readers="reconcile",
         shown="`3`",
-        help="most redeliveries of one event (GUID) ever, so a payload ingest always refuses is let go")
+        help="most redeliveries of one event (GUID) ever, so a payload ingest always refuses is let go",
+    )
     log_level: str = _setting(
-        "CODEX_LOG_LEVEL", str, "INFO",
+        "CODEX_LOG_LEVEL",
+        str,
+        "INFO",
         readers="dispatch-planning ingest-webhook promote-plan request-review route-task step discord-channel",
         shown="`INFO`",
-        help="log level of the JSON logs")
+        help="log level of the JSON logs",
+    )
     oidc_audience: str | None = _setting(
-        "CODEX_OIDC_AUDIENCE", _optional, None, readers="dispatch-planning promote-plan request-review route-task",
+        "CODEX_OIDC_AUDIENCE",
+        _optional,
+        None,
+        readers="dispatch-planning promote-plan request-review route-task",
         shown="unset (no sender check)",
         help="route-task, dispatch-planning, promote-plan and request-review require a Knative Eventing OIDC sender "
-             "token (`Authorization: Bearer`) for this audience; 401 without, 403 for a sender not in "
-             "`CODEX_OIDC_SUBJECTS`, 503 while the keys cannot be fetched (see SECURITY.md)")
+        "token (`Authorization: Bearer`) for this audience; 401 without, 403 for a sender not in "
+        "`CODEX_OIDC_SUBJECTS`, 503 while the keys cannot be fetched (see SECURITY.md)",
+    )
     oidc_issuer: str = _setting(
-        "CODEX_OIDC_ISSUER", str, "https://kubernetes.default.svc.cluster.local",
+        "CODEX_OIDC_ISSUER",
+        str,
+        "https://kubernetes.default.svc.cluster.local",
         readers="dispatch-planning promote-plan request-review route-task",
         shown="`https://kubernetes.default.svc.cluster.local`",
-        help="the `iss` the sender tokens carry (`kubectl get --raw /.well-known/openid-configuration`)")
+        help="the `iss` the sender tokens carry (`kubectl get --raw /.well-known/openid-configuration`)",
+    )
     oidc_jwks_url: str | None = _setting(
-        "CODEX_OIDC_JWKS_URL", _optional, None, readers="dispatch-planning promote-plan request-review route-task",
+        "CODEX_OIDC_JWKS_URL",
+        _optional,
+        None,
+        readers="dispatch-planning promote-plan request-review route-task",
         shown="`https://kubernetes.default.svc/openid/v1/jwks`",
         help="the issuer's signing keys (fetched with the pod's service-account token and CA for the API server; "
-             "cached, re-fetched for an unknown key id)")
+        "cached, re-fetched for an unknown key id)",
+    )
     oidc_subjects: frozenset[str] = _setting(
-        "CODEX_OIDC_SUBJECTS", _ids, frozenset(), readers="dispatch-planning promote-plan request-review route-task",
+        "CODEX_OIDC_SUBJECTS",
+        _ids,
+        frozenset(),
+        readers="dispatch-planning promote-plan request-review route-task",
         shown="empty (any valid token for the audience)",
         help="allowed senders, comma-separated `system:serviceaccount:<namespace>:<name>` (the Triggers' OIDC service "
-             "accounts)")
+        "accounts)",
+    )
     discord_public_key: str | None = _setting(
-        "CODEX_DISCORD_PUBLIC_KEY", _optional, None, readers="ingest-webhook",
+        "CODEX_DISCORD_PUBLIC_KEY",
+        _optional,
+        None,
+        readers="ingest-webhook",
         shown="unset (`/discord/interactions` answers 404)",
-        help="Discord application public key (hex) that signs interactions")
+        help="Discord application public key (hex) that signs interactions",
+    )
     discord_allowed_users: frozenset[str] = _setting(
-        "CODEX_DISCORD_ALLOWED_USERS", _ids, frozenset(), readers="ingest-webhook route-task",
+        "CODEX_DISCORD_ALLOWED_USERS",
+        _ids,
+        frozenset(),
+        readers="ingest-webhook route-task",
         shown="empty",
-        help="Discord user ids allowed to request a plan with `/plan`, comma-separated")
+        help="Discord user ids allowed to request a plan with `/plan`, comma-separated",
+    )
     discord_allowed_roles: frozenset[str] = _setting(
-        "CODEX_DISCORD_ALLOWED_ROLES", _ids, frozenset(), readers="ingest-webhook route-task",
+        "CODEX_DISCORD_ALLOWED_ROLES",
+        _ids,
+        frozenset(),
+        readers="ingest-webhook route-task",
         shown="empty",
-        help="Discord role ids whose members may request a plan, comma-separated (both empty = nobody)")
+        help="Discord role ids whose members may request a plan, comma-separated (both empty = nobody)",
+    )
     discord_repository: str | None = _setting(
-        "CODEX_DISCORD_REPOSITORY", _optional, None, readers="route-task",
+        "CODEX_DISCORD_REPOSITORY",
+        _optional,
+        None,
+        readers="route-task",
         shown="unset (`/plan` requests are ignored)",
-        help="`owner/name` of the repository `/plan` opens issues in")
+        help="`owner/name` of the repository `/plan` opens issues in",
+    )
     discord_api_url: str = _setting(
-        "CODEX_DISCORD_API_URL", str, DISCORD_API_URL, readers="dispatch-planning",
+        "CODEX_DISCORD_API_URL",
+        str,
+        DISCORD_API_URL,
+        readers="dispatch-planning",
         shown="`https://discord.com/api/v10`",
-        help="Discord REST base for the interaction follow-up message")
+        help="Discord REST base for the interaction follow-up message",
+    )
 
     # -- read by the steps and the verbs run in the Codex container (README "Workflow programs")
     codex_bin: str = _setting(
-        "CODEX_BIN", str, "codex", readers="step", section=STEPS, blank_is_default=True,
+        "CODEX_BIN",
+        str,
+        "codex",
+        readers="step",
+        section=STEPS,
+        blank_is_default=True,
         shown="`codex`",
-        help="the Codex CLI executable")
+        help="the Codex CLI executable",
+    )
     codex_model: str | None = _setting(
-        "CODEX_MODEL", _optional, DEFAULT_MODEL, readers="step", section=STEPS,
+        "CODEX_MODEL",
+        _optional,
+        DEFAULT_MODEL,
+        readers="step",
+        section=STEPS,
         shown=f"`{DEFAULT_MODEL}`",
-        help="`--model` of `codex exec` (flag `--model`)")
+        help="`--model` of `codex exec` (flag `--model`)",
+    )
     codex_reasoning: str | None = _setting(
-        "CODEX_REASONING", _optional, DEFAULT_REASONING, readers="step", section=STEPS,
+        "CODEX_REASONING",
+        _optional,
+        DEFAULT_REASONING,
+        readers="step",
+        section=STEPS,
         shown=f"`{DEFAULT_REASONING}`",
-        help="`-c model_reasoning_effort=…` (flag `--reasoning`)")
+        help="`-c model_reasoning_effort=…` (flag `--reasoning`)",
+    )
     codex_search: bool = _setting(
-        "CODEX_SEARCH", _bool, True, readers="step", section=STEPS,
+        "CODEX_SEARCH",
+        _bool,
+        True,
+        readers="step",
+        section=STEPS,
         shown="`true`",
-        help="`-c tools.web_search=true` (flag `--search/--no-search`)")
+        help="`-c tools.web_search=true` (flag `--search/--no-search`)",
+    )
     codex_yolo: bool = _setting(
-        "CODEX_YOLO", _bool, True, readers="step", section=STEPS,
+        "CODEX_YOLO",
+        _bool,
+        True,
+        readers="step",
+        section=STEPS,
         shown="`true`",
-        help="`--dangerously-bypass-approvals-and-sandbox` (flag `--yolo/--no-yolo`)")
+        help="`--dangerously-bypass-approvals-and-sandbox` (flag `--yolo/--no-yolo`)",
+    )
     codex_extra_args: tuple[str, ...] = _setting(
-        "CODEX_EXTRA_ARGS", _shell_words, (), readers="step", section=STEPS,
+        "CODEX_EXTRA_ARGS",
+        _shell_words,
+        (),
+        readers="step",
+        section=STEPS,
         shown="empty",
-        help="more `codex exec` arguments, shell-split (flag `--codex-arg`, repeatable)")
+        help="more `codex exec` arguments, shell-split (flag `--codex-arg`, repeatable)",
+    )
     codex_timeout: float | None = _setting(
-        "CODEX_TIMEOUT_SECONDS", _timeout, 3 * 60 * 60.0, readers="step", section=STEPS, blank_is_default=True,
+        "CODEX_TIMEOUT_SECONDS",
+        _timeout,
+        3 * 60 * 60.0,
+        readers="step",
+        section=STEPS,
+        blank_is_default=True,
         shown="`10800`",
-        help="Codex is killed after this long and the step fails with a recap")
+        help="Codex is killed after this long and the step fails with a recap",
+    )
     model_api_url: str = _setting(
-        "CODEX_MODEL_API_URL", str, "https://api.openai.com/v1", readers="step", section=STEPS,
-        blank_is_default=True, shown="`https://api.openai.com/v1`",
-        help="where the model proxy forwards (an OpenAI Responses API)")
+        "CODEX_MODEL_API_URL",
+        str,
+        "https://api.openai.com/v1",
+        readers="step",
+        section=STEPS,
+        blank_is_default=True,
+        shown="`https://api.openai.com/v1`",
+        help="where the model proxy forwards (an OpenAI Responses API)",
+    )
     agent_user: str | None = _setting(
-        "CODEX_AGENT_USER", _optional, None, readers="step", section=STEPS,
+        "CODEX_AGENT_USER",
+        _optional,
+        None,
+        readers="step",
+        section=STEPS,
         shown="unset (image: `codex`)",
         help="user (`name`, `uid` or `uid:gid`, never root) Codex runs as; the step must then be root; unset: "
-             "Codex runs as the step's user")
+        "Codex runs as the step's user",
+    )
     agent_env: tuple[str, ...] = _setting(
-        "CODEX_AGENT_ENV", _csv, (), readers="step", section=STEPS,
+        "CODEX_AGENT_ENV",
+        _csv,
+        (),
+        readers="step",
+        section=STEPS,
         shown="empty",
         help="comma-separated names of more variables passed to Codex, whose environment is otherwise only "
-             "`PATH`, locale, time zone, proxy and CA settings and its own `HOME`")
+        "`PATH`, locale, time zone, proxy and CA settings and its own `HOME`",
+    )
     workdir: str = _setting(
-        "CODEX_WORKDIR", str, "/workspace/lab", readers="step", section=STEPS, blank_is_default=True,
+        "CODEX_WORKDIR",
+        str,
+        "/workspace/lab",
+        readers="step",
+        section=STEPS,
+        blank_is_default=True,
         shown="`/workspace/lab` (the templates' checkout path)",
-        help="where the repository is checked out and the `.codex-*` files are written")
+        help="where the repository is checked out and the `.codex-*` files are written",
+    )
     git_url: str = _setting(
-        "CODEX_GIT_URL", str, "https://github.com", readers="step", section=STEPS, blank_is_default=True,
+        "CODEX_GIT_URL",
+        str,
+        "https://github.com",
+        readers="step",
+        section=STEPS,
+        blank_is_default=True,
         shown="`https://github.com`",
-        help="git host; may hold `{repo}` (e.g. `file:///srv/git/{repo}.git`); `--remote-url` overrides")
+        help="git host; may hold `{repo}` (e.g. `file:///srv/git/{repo}.git`); `--remote-url` overrides",
+    )
     progress_marker: str = _setting(
-        "CODEX_PROGRESS_COMMENT_MARKER", str, PROGRESS_MARKER, readers="step progress-comment", section=STEPS,
-        blank_is_default=True, shown=f"`{PROGRESS_MARKER}`",
-        help="marker of the progress comment")
+        "CODEX_PROGRESS_COMMENT_MARKER",
+        str,
+        PROGRESS_MARKER,
+        readers="step progress-comment",
+        section=STEPS,
+        blank_is_default=True,
+        shown=f"`{PROGRESS_MARKER}`",
+        help="marker of the progress comment",
+    )
     progress_interval: float = _setting(
-        "CODEX_PROGRESS_INTERVAL_SECONDS", _non_negative_float, 30.0, readers="step", section=STEPS,
-        blank_is_default=True, shown="`30`",
-        help="least time between edits of the progress comment while Codex works (milestones are posted at once)")
+        "CODEX_PROGRESS_INTERVAL_SECONDS",
+        _non_negative_float,
+        30.0,
+        readers="step",
+        section=STEPS,
+        blank_is_default=True,
+        shown="`30`",
+        help="least time between edits of the progress comment while Codex works (milestones are posted at once)",
+    )
     progress_log_path: str | None = _setting(
-        "CODEX_PROGRESS_COMMENT_LOG_PATH", _optional, None, readers="progress-comment", section=STEPS,
+        "CODEX_PROGRESS_COMMENT_LOG_PATH",
+        _optional,
+        None,
+        readers="progress-comment",
+        section=STEPS,
         shown="unset",
-        help="`progress-comment` appends one line per action here")
+        help="`progress-comment` appends one line per action here",
+    )
     discord_bot_api_url: str = _setting(
-        "DISCORD_API_URL", str, DISCORD_API_URL, readers="step discord-channel", section=STEPS,
-        blank_is_default=True, shown=f"`{DISCORD_API_URL}`",
-        help="Discord REST base")
+        "DISCORD_API_URL",
+        str,
+        DISCORD_API_URL,
+        readers="step discord-channel",
+        section=STEPS,
+        blank_is_default=True,
+        shown=f"`{DISCORD_API_URL}`",
+        help="Discord REST base",
+    )
     artifact_bucket: str = _setting(
-        "CODEX_ARTIFACT_BUCKET", str, "argo-artifacts", readers="transcripts", section=STEPS,
-        blank_is_default=True, shown="`argo-artifacts`",
-        help="`transcripts`: bucket of the Argo artifact repository")
+        "CODEX_ARTIFACT_BUCKET",
+        str,
+        "argo-artifacts",
+        readers="transcripts",
+        section=STEPS,
+        blank_is_default=True,
+        shown="`argo-artifacts`",
+        help="`transcripts`: bucket of the Argo artifact repository",
+    )
     artifact_endpoint: str | None = _setting(
-        "CODEX_ARTIFACT_ENDPOINT", _optional, None, readers="transcripts", section=STEPS,
+        "CODEX_ARTIFACT_ENDPOINT",
+        _optional,
+        None,
+        readers="transcripts",
+        section=STEPS,
         shown="AWS",
         help="`transcripts`: S3 endpoint, e.g. `http://minio.argo-workflows:9000` (credentials: "
-             "`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`)")
+        "`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`)",
+    )
     artifact_region: str = _setting(
-        "CODEX_ARTIFACT_REGION", str, "us-east-1", readers="transcripts", section=STEPS, blank_is_default=True,
+        "CODEX_ARTIFACT_REGION",
+        str,
+        "us-east-1",
+        readers="transcripts",
+        section=STEPS,
+        blank_is_default=True,
         shown="`us-east-1`",
-        help="`transcripts`: S3 region of the artifact store")
+        help="`transcripts`: S3 region of the artifact store",
+    )
     artifact_key_prefix: str = _setting(
-        "CODEX_ARTIFACT_KEY_PREFIX", str, "{workflow}/", readers="transcripts", section=STEPS,
-        blank_is_default=True, shown="`{workflow}/`",
-        help="`transcripts`: key prefix of a run's artifacts (Argo's default key format)")
+        "CODEX_ARTIFACT_KEY_PREFIX",
+        str,
+        "{workflow}/",
+        readers="transcripts",
+        section=STEPS,
+        blank_is_default=True,
+        shown="`{workflow}/`",
+        help="`transcripts`: key prefix of a run's artifacts (Argo's default key format)",
+    )
 
     # The spec's variable names this process was configured through (see ALIASES); not a setting.
     aliases_used: tuple[str, ...] = field(default=(), compare=False)
@@ -527,7 +818,8 @@ class Settings:
 
 # The table: one row per Settings field, in declaration order.
 SETTINGS: tuple[Setting, ...] = tuple(
-    replace(f.metadata["setting"], field=f.name) for f in fields(Settings) if "setting" in f.metadata)
+    replace(f.metadata["setting"], field=f.name) for f in fields(Settings) if "setting" in f.metadata
+)
 
 
 # The spec's names for our settings: read when ours is not set (ours win when both are), and each
@@ -543,8 +835,10 @@ def alias_notes(settings: Settings) -> list[str]:
     notes = []
     for alias in settings.aliases_used:
         ours = ALIASES[alias]
-        notes.append(f"{alias} is the spec's name for {ours}; it was read because {ours} is unset "
-                     f"(rename it to {ours}; when both are set {ours} wins)")
+        notes.append(
+            f"{alias} is the spec's name for {ours}; it was read because {ours} is unset "
+            f"(rename it to {ours}; when both are set {ours} wins)"
+        )
     return notes
 
 
@@ -577,8 +871,9 @@ def _yaml_value_to_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, only: Collection[str] | None = None,
-                  **overrides: Any) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, only: Collection[str] | None = None, **overrides: Any
+) -> Settings:
     """Read every setting once; a wrong value raises ConfigurationError naming the variable.
 
     ``only`` (variable names) reads just those, the rest keeping their defaults: a helper that needs
@@ -629,8 +924,11 @@ def configured_names(environ: Mapping[str, str]) -> frozenset[str]:
     """The settings given a value (not empty) by ``environ``, a ``_FILE`` or the YAML file, not by a default."""
     path = environ.get("CODEX_CONFIG_FILE")
     file_values: Mapping[str, Any] = _load_yaml(path) if path else {}
-    return frozenset(s.env for s in SETTINGS if environ.get(s.env) or environ.get(f"{s.env}_FILE")
-                     or s.env in file_values or s.field in file_values)
+    return frozenset(
+        s.env
+        for s in SETTINGS
+        if environ.get(s.env) or environ.get(f"{s.env}_FILE") or s.env in file_values or s.field in file_values
+    )
 
 
 def setting_names() -> list[str]:

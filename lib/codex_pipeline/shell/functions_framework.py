@@ -37,8 +37,11 @@ def entry(create_app: Callable[[], FunctionApp]) -> Callable[[Any], Any]:
             metrics.delivery(app.name, answer)
             # A streamed response: functions-framework reads the whole request body after every
             # other response (an after_request hook), which is exactly what must not happen here.
-            refused = flask.Response(iter([answer.body]), status=answer.status,
-                                     headers={**answer.headers, "content-length": str(len(answer.body))})
+            refused = flask.Response(
+                iter([answer.body]),
+                status=answer.status,
+                headers={**answer.headers, "content-length": str(len(answer.body))},
+            )
             sock = environ.get("gunicorn.socket")
             if isinstance(sock, socket.socket):
                 # gunicorn would otherwise read (and drop) the rest of the body before the next

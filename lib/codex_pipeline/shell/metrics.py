@@ -55,14 +55,18 @@ class _Instruments:
     def __init__(self, provider: MeterProvider) -> None:
         meter = provider.get_meter(METER_NAME)
         self.provider = provider
-        self.deliveries = meter.create_counter(DELIVERIES, unit="{delivery}",
-                                               description="deliveries answered, by function and outcome")
-        self.emit = meter.create_histogram(EMIT_DURATION, unit="s",
-                                           description="the emits of one delivery, every attempt included")
-        self.submission = meter.create_histogram(SUBMISSION_DURATION, unit="s",
-                                                 description="one Workflow create (Kubernetes API or dry run)")
-        self.rate_limit = meter.create_histogram(RATE_LIMIT_WAIT, unit="s",
-                                                 description="one wait for GitHub's rate limit")
+        self.deliveries = meter.create_counter(
+            DELIVERIES, unit="{delivery}", description="deliveries answered, by function and outcome"
+        )
+        self.emit = meter.create_histogram(
+            EMIT_DURATION, unit="s", description="the emits of one delivery, every attempt included"
+        )
+        self.submission = meter.create_histogram(
+            SUBMISSION_DURATION, unit="s", description="one Workflow create (Kubernetes API or dry run)"
+        )
+        self.rate_limit = meter.create_histogram(
+            RATE_LIMIT_WAIT, unit="s", description="one wait for GitHub's rate limit"
+        )
         self.runs = meter.create_counter(RUNS, unit="{run}", description="steps that ended, by stage and result")
         self.agent = meter.create_histogram(AGENT_DURATION, unit="s", description="one Codex run")
 

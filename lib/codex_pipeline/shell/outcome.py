@@ -74,8 +74,9 @@ class EmittingHandler:
             senders = self._async_emitters
             started, ok = time.monotonic(), False
             try:
-                await emit_all([(senders[index], event) for index, event in outcome.emits],
-                               deadline_after(self.deadline))
+                await emit_all(
+                    [(senders[index], event) for index, event in outcome.emits], deadline_after(self.deadline)
+                )
                 ok = True
             finally:
                 metrics.emitted(time.monotonic() - started, ok=ok)

@@ -69,8 +69,13 @@ def current_traceparent() -> str | None:
 
 
 @contextmanager
-def span(name: str, *, traceparent: str | None = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-         attributes: Mapping[str, Any] | None = None) -> Iterator[trace.Span]:
+def span(
+    name: str,
+    *,
+    traceparent: str | None = None,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[trace.Span]:
     """A span that continues the trace carried by an event's ``traceparent`` when given.
 
     With no tracer provider installed and no trace to continue there is nothing to record or
@@ -79,8 +84,7 @@ def span(name: str, *, traceparent: str | None = None, kind: trace.SpanKind = tr
         yield trace.INVALID_SPAN
         return
     parent = context_from_traceparent(traceparent)
-    with tracer().start_as_current_span(name, context=parent, kind=kind,
-                                        attributes=dict(attributes or {})) as current:
+    with tracer().start_as_current_span(name, context=parent, kind=kind, attributes=dict(attributes or {})) as current:
         yield current
 
 

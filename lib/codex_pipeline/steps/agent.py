@@ -32,9 +32,25 @@ from pathlib import Path
 from codex_pipeline.errors import ConfigurationError
 
 # What the agent's environment may hold besides HOME/USER/LOGNAME: locale, time zone, proxies and CAs.
-PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "HTTP_PROXY", "HTTPS_PROXY",
-              "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "SSL_CERT_FILE",
-              "SSL_CERT_DIR")
+PASSED_ENV = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TERM",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 # Entries of the working tree that stay the step's while the agent works.
 STEP_OWNED = (".git",)
 STEP_FILE_PREFIX = ".codex-"
@@ -87,8 +103,10 @@ def agent_user(environ: Mapping[str, str]) -> AgentUser | None:
     if user.uid == os.geteuid():
         return None  # already that user (an image run with USER codex): nothing to switch
     if os.geteuid() != 0:
-        raise ConfigurationError(f"CODEX_AGENT_USER={spec}: the step must run as root (with CAP_SETUID, "
-                                 "CAP_SETGID, CAP_CHOWN) to start Codex as another user")
+        raise ConfigurationError(
+            f"CODEX_AGENT_USER={spec}: the step must run as root (with CAP_SETUID, "
+            "CAP_SETGID, CAP_CHOWN) to start Codex as another user"
+        )
     return user
 
 
@@ -124,8 +142,9 @@ def agent_home(user: AgentUser) -> Path:
 
 def _step_owned(workdir: Path, path: Path) -> bool:
     relative = path.relative_to(workdir).parts
-    return bool(relative) and (relative[0] in STEP_OWNED or (len(relative) == 1
-                                                             and relative[0].startswith(STEP_FILE_PREFIX)))
+    return bool(relative) and (
+        relative[0] in STEP_OWNED or (len(relative) == 1 and relative[0].startswith(STEP_FILE_PREFIX))
+    )
 
 
 def hand_over(workdir: Path, user: AgentUser) -> None:

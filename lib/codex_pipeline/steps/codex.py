@@ -72,10 +72,15 @@ class CodexOptions:
         from codex_pipeline.shell.config import load_settings
 
         settings = load_settings(environ)
-        values: dict[str, Any] = {"binary": settings.codex_bin, "model": settings.codex_model,
-                                  "reasoning": settings.codex_reasoning, "search": settings.codex_search,
-                                  "yolo": settings.codex_yolo, "extra_args": settings.codex_extra_args,
-                                  "timeout": settings.codex_timeout}
+        values: dict[str, Any] = {
+            "binary": settings.codex_bin,
+            "model": settings.codex_model,
+            "reasoning": settings.codex_reasoning,
+            "search": settings.codex_search,
+            "yolo": settings.codex_yolo,
+            "extra_args": settings.codex_extra_args,
+            "timeout": settings.codex_timeout,
+        }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 
@@ -178,8 +183,11 @@ class EventReader:
                 return [*lines, f"[exit {code}] {command}"]
             return []
         if item_type == "todo_list":
-            todo = [(str(entry.get("text", "")), bool(entry.get("completed")))
-                    for entry in item.get("items") or [] if isinstance(entry, dict)]
+            todo = [
+                (str(entry.get("text", "")), bool(entry.get("completed")))
+                for entry in item.get("items") or []
+                if isinstance(entry, dict)
+            ]
             if todo == result.todo:
                 return []
             result.todo = todo
@@ -213,11 +221,19 @@ def _usage_text(usage: Mapping[str, int]) -> str:
     return ", ".join(f"{key}={value}" for key, value in usage.items()) or "no usage reported"
 
 
-def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None = None,
-              tee: Sequence[Tee] = (), env: Mapping[str, str] | None = None,
-              on_todo: TodoSink | None = None, user: AgentUser | None = None,
-              stop_leftovers: Callable[[], None] | None = None,
-              on_progress: ProgressSink | None = None) -> CodexResult:
+def run_codex(
+    prompt: str,
+    workdir: Path,
+    options: CodexOptions,
+    *,
+    transcript: IO[str] | None = None,
+    tee: Sequence[Tee] = (),
+    env: Mapping[str, str] | None = None,
+    on_todo: TodoSink | None = None,
+    user: AgentUser | None = None,
+    stop_leftovers: Callable[[], None] | None = None,
+    on_progress: ProgressSink | None = None,
+) -> CodexResult:
     """Run Codex once in ``workdir``; every transcript line goes to ``transcript`` and each ``tee``.
 
     With ``user``, Codex runs as that uid/gid with no supplementary groups (the step must be root).
@@ -229,19 +245,45 @@ def run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: 
     """
     with spans.span(SPAN_CODEX, attributes={"codex.model": options.model or ""}) as span:
         started = time.monotonic()
-        result = _run_codex(prompt, workdir, options, transcript=transcript, tee=tee, env=env, on_todo=on_todo,
-                            user=user, stop_leftovers=stop_leftovers, on_progress=on_progress)
-        outcome = ("timeout" if result.timed_out else "not-started" if result.exit_code == 127 and not
-                   result.final_message else "ok" if result.ok else "failed")
+        result = _run_codex(
+            prompt,
+            workdir,
+            options,
+            transcript=transcript,
+            tee=tee,
+            env=env,
+            on_todo=on_todo,
+            user=user,
+            stop_leftovers=stop_leftovers,
+            on_progress=on_progress,
+        )
+        outcome = (
+            "timeout"
+            if result.timed_out
+            else "not-started"
+            if result.exit_code == 127 and not result.final_message
+            else "ok"
+            if result.ok
+            else "failed"
+        )
         span.set_attributes({"codex.result": outcome, "process.exit.code": result.exit_code})
         metrics.agent_ran(time.monotonic() - started, result=outcome)
     return result
 
 
-def _run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript: IO[str] | None,
-               tee: Sequence[Tee], env: Mapping[str, str] | None, on_todo: TodoSink | None,
-               user: AgentUser | None, stop_leftovers: Callable[[], None] | None,
-               on_progress: ProgressSink | None = None) -> CodexResult:
+def _run_codex(
+    prompt: str,
+    workdir: Path,
+    options: CodexOptions,
+    *,
+    transcript: IO[str] | None,
+    tee: Sequence[Tee],
+    env: Mapping[str, str] | None,
+    on_todo: TodoSink | None,
+    user: AgentUser | None,
+    stop_leftovers: Callable[[], None] | None,
+    on_progress: ProgressSink | None = None,
+) -> CodexResult:
     reader = EventReader(on_todo, on_progress)
 
     def emit(line: str) -> None:
@@ -255,10 +297,20 @@ def _run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript:
     emit(f"[codex] {shlex.join(argv)} (prompt: {len(prompt)} characters on stdin)")
     identity: dict[str, Any] = {"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}
     try:
-        process = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
-                                   env=dict(os.environ if env is None else env), start_new_session=True,
-                                   umask=0o022, **identity)
+        process = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=dict(os.environ if env is None else env),
+            start_new_session=True,
+            umask=0o022,
+            **identity,
+        )
     except OSError as exc:
         message = f"cannot start {options.binary!r}: {exc.strerror or exc}"
         emit(f"[codex] {message}")
@@ -303,8 +355,10 @@ def _run_codex(prompt: str, workdir: Path, options: CodexOptions, *, transcript:
     result = reader.result
     result.exit_code = process.returncode
     result.timed_out = timed_out.is_set()
-    emit(f"[codex] exit {result.exit_code} after {time.monotonic() - started:.1f}s"
-         + (" (timed out)" if result.timed_out else ""))
+    emit(
+        f"[codex] exit {result.exit_code} after {time.monotonic() - started:.1f}s"
+        + (" (timed out)" if result.timed_out else "")
+    )
     return result
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from codex_pipeline.effects.github import Auth, GitHubClient
     from codex_pipeline.shell.config import Settings
 
+
 def read_input(path: str | None, env_name: str, environ: Mapping[str, str]) -> str:
     """A parameter from ``--…-file PATH`` (``-`` = stdin) or the environment variable ``env_name``."""
     if path == "-":
@@ -81,8 +82,9 @@ def model_api_key(environ: Mapping[str, str]) -> str | None:
 class GitHubAccess:
     """The shared GitHub client, the login whose comments are ours, and git's credentials."""
 
-    def __init__(self, client: GitHubClient, auth: Auth, planner_login: str | None, *,
-                 checks: GitHubClient | None = None) -> None:
+    def __init__(
+        self, client: GitHubClient, auth: Auth, planner_login: str | None, *, checks: GitHubClient | None = None
+    ) -> None:
         self.client = client
         self.checks = checks or client  # check runs need a GitHub App (else commit statuses)
         self.auth = auth
@@ -150,8 +152,17 @@ def branch_prefix(environ: Mapping[str, str]) -> str:
 
 
 # Credentials whose values are redacted from every transcript line (each also read from its _FILE).
-SECRET_NAMES = ("CODEX_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "CODEX_GITHUB_APP_PRIVATE_KEY",
-                "DISCORD_BOT_TOKEN", "OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_DATABASE_URL", "CODEX_WEBHOOK_SECRET")
+SECRET_NAMES = (
+    "CODEX_GITHUB_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "CODEX_GITHUB_APP_PRIVATE_KEY",
+    "DISCORD_BOT_TOKEN",
+    "OPENAI_API_KEY",
+    "CODEX_API_KEY",
+    "CODEX_DATABASE_URL",
+    "CODEX_WEBHOOK_SECRET",
+)
 
 
 @dataclass
@@ -186,8 +197,15 @@ class Transcript:
         for tee in self.tees:
             tee(text)
 
-    def run_codex(self, prompt: str, workdir: Path, options: CodexOptions, on_todo: TodoSink | None = None,
-                  environ: Mapping[str, str] | None = None, on_progress: ProgressSink | None = None) -> CodexResult:
+    def run_codex(
+        self,
+        prompt: str,
+        workdir: Path,
+        options: CodexOptions,
+        on_todo: TodoSink | None = None,
+        environ: Mapping[str, str] | None = None,
+        on_progress: ProgressSink | None = None,
+    ) -> CodexResult:
         """Run Codex holding no credential: a clean environment, the model key kept in a loopback
         proxy, and (with ``CODEX_AGENT_USER``) another uid that owns the tree only while it works."""
         from codex_pipeline.steps.agent import (
@@ -212,9 +230,17 @@ class Transcript:
                 self.line(f"[step] Codex runs as uid {user.uid}, gid {user.gid}, without credentials")
                 stack.callback(take_back, workdir, user)
                 hand_over(workdir, user)
-            return run_codex(prompt, workdir, options, tee=[self.line], env=env, on_todo=on_todo, user=user,
-                             stop_leftovers=partial(stop_agent_processes, user) if user else None,
-                             on_progress=on_progress)
+            return run_codex(
+                prompt,
+                workdir,
+                options,
+                tee=[self.line],
+                env=env,
+                on_todo=on_todo,
+                user=user,
+                stop_leftovers=partial(stop_agent_processes, user) if user else None,
+                on_progress=on_progress,
+            )
 
 
 def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
@@ -233,8 +259,9 @@ def secrets_of(environ: Mapping[str, str], *extra: str | None) -> list[str]:
 
 
 @contextmanager
-def discord_tee(stage: str, repository: str, issue: int, run_id: str,
-                environ: Mapping[str, str]) -> Iterator[Callable[[str], None] | None]:
+def discord_tee(
+    stage: str, repository: str, issue: int, run_id: str, environ: Mapping[str, str]
+) -> Iterator[Callable[[str], None] | None]:
     """A line sink into a per-run Discord channel when the bot token and guild id are set.
 
     A Discord failure never fails the run: the streamer logs it and drops further lines.
@@ -244,8 +271,9 @@ def discord_tee(stage: str, repository: str, issue: int, run_id: str,
         return
     from codex_pipeline.steps.discord import DiscordConfig, start_stream
 
-    stream = start_stream(DiscordConfig.from_env(environ), stage=stage, repository=repository, issue=issue,
-                          run_id=run_id)
+    stream = start_stream(
+        DiscordConfig.from_env(environ), stage=stage, repository=repository, issue=issue, run_id=run_id
+    )
     try:
         yield stream.write if stream else None
     finally:
@@ -254,8 +282,13 @@ def discord_tee(stage: str, repository: str, issue: int, run_id: str,
 
 
 def codex_options(args: Any, environ: Mapping[str, str]) -> CodexOptions:
-    overrides: dict[str, Any] = {"model": args.model, "reasoning": args.reasoning, "search": args.search,
-                                 "yolo": args.yolo, "timeout": args.timeout}
+    overrides: dict[str, Any] = {
+        "model": args.model,
+        "reasoning": args.reasoning,
+        "search": args.search,
+        "yolo": args.yolo,
+        "timeout": args.timeout,
+    }
     if args.codex_arg:
         overrides["extra_args"] = tuple(args.codex_arg)
     return CodexOptions.from_env(environ, **overrides)
@@ -268,8 +301,7 @@ def workflow_name(args: Any, environ: Mapping[str, str]) -> str:
     return str(name)
 
 
-def print_dry_run(stage: str, facts: Mapping[str, object], options: CodexOptions, prompt: str,
-                  extra: str = "") -> int:
+def print_dry_run(stage: str, facts: Mapping[str, object], options: CodexOptions, prompt: str, extra: str = "") -> int:
     """What the step would do, without cloning, running Codex or calling GitHub."""
     import shlex
 

@@ -44,10 +44,12 @@ class DiscordConfig:
         from codex_pipeline.shell.config import load_settings
         from codex_pipeline.steps.secretfiles import secret
 
-        return cls(token=secret(environ, "DISCORD_BOT_TOKEN") or "",
-                   guild_id=secret(environ, "DISCORD_GUILD_ID") or "",
-                   category_id=secret(environ, "DISCORD_CATEGORY_ID"),
-                   api_url=load_settings(environ).discord_bot_api_url.rstrip("/"))
+        return cls(
+            token=secret(environ, "DISCORD_BOT_TOKEN") or "",
+            guild_id=secret(environ, "DISCORD_GUILD_ID") or "",
+            category_id=secret(environ, "DISCORD_CATEGORY_ID"),
+            api_url=load_settings(environ).discord_bot_api_url.rstrip("/"),
+        )
 
     def __repr__(self) -> str:
         return f"DiscordConfig(guild_id={self.guild_id!r}, category_id={self.category_id!r}, api_url={self.api_url!r})"
@@ -63,8 +65,12 @@ def channel_name(stage: str, repository: str, issue: int | str, run_id: str) -> 
 
 def banner(stage: str, repository: str, issue: int | str, run_id: str) -> str:
     issue_url = f"https://github.com/{repository}/issues/{issue}" if repository and issue else ""
-    lines = [f"**Codex {stage}** run `{run_id}`", f"Repository: `{repository}`",
-             f"Issue: #{issue} {issue_url}".rstrip(), f"Started: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"]
+    lines = [
+        f"**Codex {stage}** run `{run_id}`",
+        f"Repository: `{repository}`",
+        f"Issue: #{issue} {issue_url}".rstrip(),
+        f"Started: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+    ]
     return "\n".join(lines)
 
 
@@ -73,7 +79,7 @@ def batch(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     messages: list[str] = []
     current = ""
     for line in lines:
-        pieces = [line[i:i + limit] for i in range(0, len(line), limit)] or [""]
+        pieces = [line[i : i + limit] for i in range(0, len(line), limit)] or [""]
         for piece in pieces:
             candidate = f"{current}\n{piece}" if current else piece
             if len(candidate) > limit:
@@ -94,12 +100,23 @@ class DiscordClient:
 
         self.config = config
         self._session = requests.Session()
-        self._session.headers.update({"Authorization": f"Bot {config.token}",
-                                      "User-Agent": "DiscordBot (https://github.com/proompteng, codex-pipeline)"})
+        self._session.headers.update(
+            {
+                "Authorization": f"Bot {config.token}",
+                "User-Agent": "DiscordBot (https://github.com/proompteng, codex-pipeline)",
+            }
+        )
 
     def _call(self, method: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return call(self._session, method, f"{self.config.api_url}{path}", payload, what=path.split("/")[1],
-                    timeout=self.config.timeout, max_retry_wait=self.config.max_retry_wait)
+        return call(
+            self._session,
+            method,
+            f"{self.config.api_url}{path}",
+            payload,
+            what=path.split("/")[1],
+            timeout=self.config.timeout,
+            max_retry_wait=self.config.max_retry_wait,
+        )
 
     def create_channel(self, name: str, topic: str) -> dict[str, Any]:
         payload: dict[str, Any] = {"name": name, "type": 0, "topic": topic[:1024]}
@@ -108,8 +125,9 @@ class DiscordClient:
         return self._call("POST", f"/guilds/{self.config.guild_id}/channels", payload)
 
     def send(self, channel_id: str, content: str) -> dict[str, Any]:
-        return self._call("POST", f"/channels/{channel_id}/messages",
-                          {"content": content, "allowed_mentions": {"parse": []}})
+        return self._call(
+            "POST", f"/channels/{channel_id}/messages", {"content": content, "allowed_mentions": {"parse": []}}
+        )
 
 
 class DiscordStream:
@@ -166,8 +184,9 @@ class DiscordStream:
         self._flush()
 
 
-def start_stream(config: DiscordConfig, *, stage: str, repository: str, issue: int | str, run_id: str,
-                 interval: float = 1.0) -> DiscordStream | None:
+def start_stream(
+    config: DiscordConfig, *, stage: str, repository: str, issue: int | str, run_id: str, interval: float = 1.0
+) -> DiscordStream | None:
     """Create the run's channel and post the banner; None (logged) when Discord is not available."""
     client = DiscordClient(config)
     name = channel_name(stage, repository, issue, run_id)

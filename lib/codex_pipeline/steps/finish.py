@@ -67,8 +67,11 @@ def failure_reason(status: str, failures: str) -> str:
         items = json.loads(failures) if failures.strip() else []
     except json.JSONDecodeError:
         items = []
-    messages = [f"{item.get('displayName') or item.get('templateName') or 'step'}: {item.get('message') or ''}"
-                for item in items if isinstance(item, dict)]
+    messages = [
+        f"{item.get('displayName') or item.get('templateName') or 'step'}: {item.get('message') or ''}"
+        for item in items
+        if isinstance(item, dict)
+    ]
     text = "; ".join(m.strip() for m in messages if m.strip()) or f"the workflow ended {status or 'unexpectedly'}"
     return " ".join(text.split())[:500]
 
@@ -106,8 +109,10 @@ def stale_implementation(body: str) -> bool:
 def implementation_recap(body: str, conclusion: str, reason: str, workflow: str) -> str:
     heading = "#### ⏹ Cancelled" if conclusion in ("cancelled", "timed_out") else "#### ❌ Failed"
     text = _STATUS_BLOCK.sub("", body.replace(IN_PROGRESS, "")).rstrip()
-    return (f"{text}\n\n{heading}\n\n{reason}\n\nRecorded by the exit handler of workflow `{workflow}`: the step "
-            "itself did not finish. The transcript is in the workflow's artifacts.\n")
+    return (
+        f"{text}\n\n{heading}\n\n{reason}\n\nRecorded by the exit handler of workflow `{workflow}`: the step "
+        "itself did not finish. The transcript is in the workflow's artifacts.\n"
+    )
 
 
 def stale_review(body: str) -> bool:
@@ -139,8 +144,11 @@ def run(args: argparse.Namespace) -> int:
         if conclusion != "success":
             note = f"<!-- codex:plan-failed {workflow} -->"
             if progress_comment.find_own(client, repo, number, note, author=github.planner_login) is None:
-                client.create_issue_comment(repo, number, f"{note}\nCodex could not post a plan: {reason} "
-                                                          f"(workflow `{workflow}`, {conclusion}).")
+                client.create_issue_comment(
+                    repo,
+                    number,
+                    f"{note}\nCodex could not post a plan: {reason} (workflow `{workflow}`, {conclusion}).",
+                )
                 done.append("plan failure noted")
         return _report(done, stage, workflow, conclusion)
     task, _ = decode_task_json(read_input(args.event_body_file, "EVENT_BODY", environ), base64_encoded=True)
@@ -154,10 +162,17 @@ def run(args: argparse.Namespace) -> int:
         existing = progress_comment.find_own(client, repo, issue, marker, author=github.planner_login)
         if existing is not None and stale_review(existing.body) and conclusion != "success":
             failed = ("cancelled: " if conclusion in ("cancelled", "timed_out") else "") + reason
-            section = review_section(workflow, ["Recorded by the exit handler: the step did not finish."],
-                                     failed=failed)
-            progress_comment.upsert(client, repo, issue, progress_comment.replace_section(existing.body, section),
-                                    marker=marker, author=github.planner_login)
+            section = review_section(
+                workflow, ["Recorded by the exit handler: the step did not finish."], failed=failed
+            )
+            progress_comment.upsert(
+                client,
+                repo,
+                issue,
+                progress_comment.replace_section(existing.body, section),
+                marker=marker,
+                author=github.planner_login,
+            )
             done.append("review section recapped")
     else:
         from codex_pipeline.steps.implement import branch_for
@@ -166,24 +181,36 @@ def run(args: argparse.Namespace) -> int:
         sha = found.head_sha if found is not None else None
         existing = progress_comment.find_own(client, repo, number, marker, author=github.planner_login)
         if existing is not None and stale_implementation(existing.body) and conclusion != "success":
-            progress_comment.upsert(client, repo, number,
-                                    implementation_recap(existing.body, conclusion, reason, workflow),
-                                    marker=marker, author=github.planner_login)
+            progress_comment.upsert(
+                client,
+                repo,
+                number,
+                implementation_recap(existing.body, conclusion, reason, workflow),
+                marker=marker,
+                author=github.planner_login,
+            )
             done.append("progress comment recapped")
     if sha:
         report = RunReport(github.checks, repo, sha, stage, workflow, details_url(environ, workflow))
         # A run stopped before it reported anything (superseded while queued) adds no check: the
         # newer run's check on this head is the one the PR should show.
         if not report.completed() and (conclusion != "cancelled" or report.exists()):
-            title = {"success": "Codex run finished", "cancelled": "Codex run cancelled",
-                     "timed_out": "Codex run timed out"}.get(conclusion, "Codex run failed")
-            done.append(report.update(conclusion, title, reason if conclusion != "success" else
-                                      f"Workflow `{workflow}` succeeded."))
+            title = {
+                "success": "Codex run finished",
+                "cancelled": "Codex run cancelled",
+                "timed_out": "Codex run timed out",
+            }.get(conclusion, "Codex run failed")
+            done.append(
+                report.update(
+                    conclusion, title, reason if conclusion != "success" else f"Workflow `{workflow}` succeeded."
+                )
+            )
     return _report(done, stage, workflow, conclusion)
 
 
 def _report(done: list[str], stage: str, workflow: str, conclusion: str) -> int:
-    decision(log, "exit handler", stage=stage, workflow=workflow, conclusion=conclusion,
-             changed=", ".join(done) or "nothing")
+    decision(
+        log, "exit handler", stage=stage, workflow=workflow, conclusion=conclusion, changed=", ".join(done) or "nothing"
+    )
     print(f"step finish ({stage}, {conclusion}): {', '.join(done) or 'nothing to change'}")
     return 0

@@ -52,8 +52,9 @@ class Git:
     workdir: Path
     token: str | None = None
     author_name: str = field(default_factory=lambda: os.environ.get("GIT_AUTHOR_NAME") or "codex-pipeline")
-    author_email: str = field(default_factory=lambda: os.environ.get("GIT_AUTHOR_EMAIL")
-                              or "codex-pipeline@users.noreply.github.com")
+    author_email: str = field(
+        default_factory=lambda: os.environ.get("GIT_AUTHOR_EMAIL") or "codex-pipeline@users.noreply.github.com"
+    )
 
     def _redact(self, text: str) -> str:
         if self.token:
@@ -62,13 +63,29 @@ class Git:
             text = text.replace(basic, "***")
         return text
 
-    def run(self, *args: str, check: bool = True, cwd: Path | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, cwd: Path | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = auth_env(self.token)
-        env.update({"GIT_AUTHOR_NAME": self.author_name, "GIT_AUTHOR_EMAIL": self.author_email,
-                    "GIT_COMMITTER_NAME": self.author_name, "GIT_COMMITTER_EMAIL": self.author_email})
-        done = subprocess.run(["git", *args], cwd=cwd or self.workdir, env=env, capture_output=True,
-                              text=True, encoding="utf-8", errors="replace", check=False, input=stdin)
+        env.update(
+            {
+                "GIT_AUTHOR_NAME": self.author_name,
+                "GIT_AUTHOR_EMAIL": self.author_email,
+                "GIT_COMMITTER_NAME": self.author_name,
+                "GIT_COMMITTER_EMAIL": self.author_email,
+            }
+        )
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd or self.workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+            input=stdin,
+        )
         if check and done.returncode != 0:
             shown = " ".join(args[:3])
             said = done.stderr.strip() or done.stdout.strip()
@@ -147,8 +164,9 @@ class Git:
             self.run("push", "origin", f"HEAD:refs/heads/{branch}")
 
     def log_subjects(self, base: str, limit: int = 20) -> list[str]:
-        done = self.run("log", f"--max-count={limit}", "--format=%h %s", f"refs/remotes/origin/{base}..HEAD",
-                        check=False)
+        done = self.run(
+            "log", f"--max-count={limit}", "--format=%h %s", f"refs/remotes/origin/{base}..HEAD", check=False
+        )
         return done.stdout.splitlines() if done.returncode == 0 else []
 
 
@@ -157,4 +175,3 @@ def remote_url(repository: str, base_url: str = "https://github.com") -> str:
     if "{repo}" in base_url:
         return base_url.replace("{repo}", repository)
     return f"{base_url.rstrip('/')}/{repository}.git"
-

@@ -76,12 +76,16 @@ def plan_changed(github: GitHubAccess, task: pb.CodexTask) -> str | None:
     comments = github.client.list_issue_comments(task.repository, int(task.issue_number))
     current = next((c for c in comments if c.id == task.plan_comment_id), None)
     if current is None:
-        return (f"the approved plan comment {task.plan_comment_url or task.plan_comment_id} was deleted "
-                "after approval; nothing was implemented")
+        return (
+            f"the approved plan comment {task.plan_comment_url or task.plan_comment_id} was deleted "
+            "after approval; nothing was implemented"
+        )
     if plan_digest(current.body) != task.plan_sha256:
-        return (f"the approved plan comment {task.plan_comment_url or task.plan_comment_id} was edited after "
-                f"approval (approved SHA-256 `{task.plan_sha256[:12]}…`, now `{plan_digest(current.body)[:12]}…`); "
-                "nothing was implemented")
+        return (
+            f"the approved plan comment {task.plan_comment_url or task.plan_comment_id} was edited after "
+            f"approval (approved SHA-256 `{task.plan_sha256[:12]}…`, now `{plan_digest(current.body)[:12]}…`); "
+            "nothing was implemented"
+        )
     return None
 
 
@@ -91,8 +95,11 @@ def refuse_changed_plan(github: GitHubAccess, task: pb.CodexTask, workflow: str,
     repo, number = task.repository, int(task.issue_number)
     if progress_comment.find_own(github.client, repo, number, marker, author=github.planner_login) is None:
         github.client.create_issue_comment(
-            repo, number, f"{marker}\nCodex did not start workflow `{workflow}`: {reason}. Review the plan as it "
-                          "is now and approve it again (comment the trigger phrase) to implement it.\n")
+            repo,
+            number,
+            f"{marker}\nCodex did not start workflow `{workflow}`: {reason}. Review the plan as it "
+            "is now and approve it again (comment the trigger phrase) to implement it.\n",
+        )
 
 
 def branch_for(head: str, issue: int, title: str, prefix: str) -> str:
@@ -110,13 +117,26 @@ def run(args: argparse.Namespace) -> int:
     repo, number = task.repository, int(task.issue_number)
     branch = branch_for(task.head, number, task.issue_title, branch_prefix(environ))
     if args.dry_run:
-        seeded = kickoff(progress_comment.task_breakdown(task.plan_comment_body) or ["Implement the approved plan"],
-                         number, workflow, branch)[1].render()
-        return print_dry_run("implement", {"repository": repo, "issue": number, "branch": branch,
-                                           "base": task.base or "(the default branch)", "workflow": workflow,
-                                           "log": args.log or workdir / LOG_FILE},
-                             codex_options(args, environ), implementation_prompt(task, branch, task.plan_comment_body),
-                             f"--- progress comment at kickoff ---\n{seeded}")
+        seeded = kickoff(
+            progress_comment.task_breakdown(task.plan_comment_body) or ["Implement the approved plan"],
+            number,
+            workflow,
+            branch,
+        )[1].render()
+        return print_dry_run(
+            "implement",
+            {
+                "repository": repo,
+                "issue": number,
+                "branch": branch,
+                "base": task.base or "(the default branch)",
+                "workflow": workflow,
+                "log": args.log or workdir / LOG_FILE,
+            },
+            codex_options(args, environ),
+            implementation_prompt(task, branch, task.plan_comment_body),
+            f"--- progress comment at kickoff ---\n{seeded}",
+        )
     github = github_access(environ)
     changed = plan_changed(github, task)
     if changed:
@@ -126,24 +146,43 @@ def run(args: argparse.Namespace) -> int:
         return 1
     base = task.base or github.client.default_branch(repo)
     plan = task.plan_comment_body
-    tracker, progress = kickoff(progress_comment.task_breakdown(plan) or ["Implement the approved plan"],
-                                number, workflow, branch)
+    tracker, progress = kickoff(
+        progress_comment.task_breakdown(plan) or ["Implement the approved plan"], number, workflow, branch
+    )
     marker = step_settings(environ).progress_marker
     progress.marker = marker
 
     def publish() -> None:
-        progress_comment.upsert(github.client, repo, number, progress.render(), marker=marker,
-                                author=github.planner_login)
+        progress_comment.upsert(
+            github.client, repo, number, progress.render(), marker=marker, author=github.planner_login
+        )
 
     token = github.git_token(repo)
-    with discord_tee("implementation", repo, number, workflow, environ) as discord, \
-            Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
-                       secrets_of(environ, token)) as transcript:
+    with (
+        discord_tee("implementation", repo, number, workflow, environ) as discord,
+        Transcript(
+            Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t], secrets_of(environ, token)
+        ) as transcript,
+    ):
         publish()
         checks = StepChecks(github.checks, repo, "implement", workflow, details_url(environ, workflow), transcript)
         try:
-            return _implement(args, environ, task, github, transcript, progress, publish, workflow, workdir,
-                              base, branch, implementation_prompt(task, branch, plan), tracker, checks)
+            return _implement(
+                args,
+                environ,
+                task,
+                github,
+                transcript,
+                progress,
+                publish,
+                workflow,
+                workdir,
+                base,
+                branch,
+                implementation_prompt(task, branch, plan),
+                tracker,
+                checks,
+            )
         except (StepError, PipelineError) as exc:
             transcript.line(f"[step] failed: {exc}")
             progress.failed = f"{exc}\n\nThe full transcript is in the workflow's `{LOG_FILE}` artifact."
@@ -152,9 +191,17 @@ def run(args: argparse.Namespace) -> int:
                 publish()
             except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
                 transcript.line(f"[step] could not write the failure recap: {again}")
-            checks.finished("failure", "Codex could not implement the plan",
-                            run_summary(changed=files_line(tracker.changed), commands=tracker.tests,
-                                        blockers=[str(exc)], workflow=workflow, details=checks.details))
+            checks.finished(
+                "failure",
+                "Codex could not implement the plan",
+                run_summary(
+                    changed=files_line(tracker.changed),
+                    commands=tracker.tests,
+                    blockers=[str(exc)],
+                    workflow=workflow,
+                    details=checks.details,
+                ),
+            )
             decision(log, "implementation failed", repository=repo, issue=number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step implement: {exc}", file=sys.stderr)
             return 1
@@ -163,10 +210,12 @@ def run(args: argparse.Namespace) -> int:
 def kickoff(steps: list[str], number: int, workflow: str, branch: str) -> tuple[Tracker, progress_comment.Progress]:
     """The checklist (nothing started yet) and the status block the progress comment starts with."""
     tracker = Tracker(steps)
-    progress = progress_comment.Progress(title=f"Codex implementation progress for #{number}", steps=steps,
-                                         active=None,
-                                         status=[f"Workflow `{workflow}` started on branch `{branch}`.",
-                                                 *tracker.status()])
+    progress = progress_comment.Progress(
+        title=f"Codex implementation progress for #{number}",
+        steps=steps,
+        active=None,
+        status=[f"Workflow `{workflow}` started on branch `{branch}`.", *tracker.status()],
+    )
     return tracker, progress
 
 
@@ -175,16 +224,26 @@ def progress_interval(environ: Mapping[str, str]) -> float:
     return step_settings(environ).progress_interval
 
 
-def following(tracker: Tracker, progress: progress_comment.Progress, publish: Callable[[], None],
-              transcript: Transcript, workdir: Path, interval: float,
-              first: list[str]) -> Callable[[str, CodexResult], None]:
+def following(
+    tracker: Tracker,
+    progress: progress_comment.Progress,
+    publish: Callable[[], None],
+    transcript: Transcript,
+    workdir: Path,
+    interval: float,
+    first: list[str],
+) -> Callable[[str, CodexResult], None]:
     """What Codex reports, fed to the tracker; the comment is edited at each milestone, and for
     other changes at most every ``interval`` seconds."""
     last = [time.monotonic()]
 
     def on_progress(kind: str, result: CodexResult) -> None:
-        milestone = tracker.update(kind, todo=result.todo, files=relative(result.changed_files, workdir),
-                                   commands=[(c.command, c.exit_code) for c in result.commands])
+        milestone = tracker.update(
+            kind,
+            todo=result.todo,
+            files=relative(result.changed_files, workdir),
+            commands=[(c.command, c.exit_code) for c in result.commands],
+        )
         now = time.monotonic()
         if not milestone and now - last[0] < interval:
             return
@@ -209,10 +268,22 @@ def relative(paths: list[str], workdir: Path) -> list[str]:
     return shown
 
 
-def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.CodexTask, github: GitHubAccess,
-               transcript: Transcript, progress: progress_comment.Progress, publish: Callable[[], None],
-               workflow: str, workdir: Path, base: str, branch: str, prompt: str, tracker: Tracker,
-               checks: StepChecks) -> int:
+def _implement(
+    args: argparse.Namespace,
+    environ: dict[str, str],
+    task: pb.CodexTask,
+    github: GitHubAccess,
+    transcript: Transcript,
+    progress: progress_comment.Progress,
+    publish: Callable[[], None],
+    workflow: str,
+    workdir: Path,
+    base: str,
+    branch: str,
+    prompt: str,
+    tracker: Tracker,
+    checks: StepChecks,
+) -> int:
     repo, number = task.repository, int(task.issue_number)
     git = Git(workdir, token=github.git_token(repo))
     git.clone_or_fetch(args.remote_url or remote_url(repo, step_settings(environ).git_url))
@@ -220,14 +291,17 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
     transcript.line(f"[step] implementing {repo}#{number} on {branch} ({'reused' if reused else 'new'} branch)")
     client = github.client
     existing = client.find_open_pull(repo, branch)  # a run on a branch with a PR reports on its head
-    checks.started(existing.head_sha if existing else None, "Codex is implementing the approved plan",
-                   run_summary(changed="nothing yet", commands=[], blockers=[], workflow=workflow,
-                               details=checks.details))
+    checks.started(
+        existing.head_sha if existing else None,
+        "Codex is implementing the approved plan",
+        run_summary(changed="nothing yet", commands=[], blockers=[], workflow=workflow, details=checks.details),
+    )
 
     first = [f"Workflow `{workflow}` is running Codex on branch `{branch}`."]
     on_progress = following(tracker, progress, publish, transcript, workdir, progress_interval(environ), first)
-    result = transcript.run_codex(prompt, workdir, codex_options(args, environ), environ=environ,
-                                  on_progress=on_progress)
+    result = transcript.run_codex(
+        prompt, workdir, codex_options(args, environ), environ=environ, on_progress=on_progress
+    )
     progress.validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
     if not result.ok:
         tracker.errors.append(result.failure_reason())
@@ -242,30 +316,45 @@ def _implement(args: argparse.Namespace, environ: dict[str, str], task: pb.Codex
     pull = client.find_open_pull(repo, branch)
     if pull is None:
         title = " ".join(clean(task.issue_title).split())[:200] or f"Codex changes for #{number}"
-        body = (f"Closes #{number}\n\nDraft opened by Codex workflow `{workflow}` from the approved plan.\n\n"
-                f"{result.final_message.strip()}\n")
+        body = (
+            f"Closes #{number}\n\nDraft opened by Codex workflow `{workflow}` from the approved plan.\n\n"
+            f"{result.final_message.strip()}\n"
+        )
         pull = client.create_pull(repo, head=branch, base=base, title=title, body=body, draft=True)
         transcript.line(f"[step] opened draft PR #{pull.number}: {pull.html_url}")
     else:
         transcript.line(f"[step] reusing open PR #{pull.number}: {pull.html_url}")
     link = pr_link_marker(pull.number)
     if progress_comment.find_own(client, repo, number, link, author=github.planner_login) is None:
-        client.create_issue_comment(repo, number, f"{link}\nCodex opened draft pull request #{pull.number}: "
-                                                  f"{pull.html_url}\n")
+        client.create_issue_comment(
+            repo, number, f"{link}\nCodex opened draft pull request #{pull.number}: {pull.html_url}\n"
+        )
 
     progress.finish()
     progress.status = []
     progress.summary = result.final_message
-    progress.links = [f"Pull request: #{pull.number} {pull.html_url}", f"Branch: `{branch}`",
-                      *[f"Commit {line}" for line in git.log_subjects(base, limit=5)],
-                      f"Transcript: `{LOG_FILE}` artifact of workflow `{workflow}`"]
+    progress.links = [
+        f"Pull request: #{pull.number} {pull.html_url}",
+        f"Branch: `{branch}`",
+        *[f"Commit {line}" for line in git.log_subjects(base, limit=5)],
+        f"Transcript: `{LOG_FILE}` artifact of workflow `{workflow}`",
+    ]
     publish()
     head = git.head()
-    checks.finished("success", f"Codex implemented the plan ({len(progress.steps)} item"
-                               f"{'s' if len(progress.steps) != 1 else ''}), draft PR #{pull.number}",
-                    run_summary(changed=f"{files_line(tracker.changed)}; pushed `{head[:12]}` to `{branch}`",
-                                commands=tracker.tests, blockers=[], workflow=workflow, details=checks.details),
-                    head=head)
-    decision(log, "implementation pushed", repository=repo, issue=number, workflow=workflow, branch=branch,
-             pull=pull.number)
+    checks.finished(
+        "success",
+        f"Codex implemented the plan ({len(progress.steps)} item"
+        f"{'s' if len(progress.steps) != 1 else ''}), draft PR #{pull.number}",
+        run_summary(
+            changed=f"{files_line(tracker.changed)}; pushed `{head[:12]}` to `{branch}`",
+            commands=tracker.tests,
+            blockers=[],
+            workflow=workflow,
+            details=checks.details,
+        ),
+        head=head,
+    )
+    decision(
+        log, "implementation pushed", repository=repo, issue=number, workflow=workflow, branch=branch, pull=pull.number
+    )
     return 0

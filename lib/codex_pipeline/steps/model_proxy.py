@@ -26,8 +26,21 @@ from codex_pipeline.shell.config import Settings
 DEFAULT_UPSTREAM = Settings.model_api_url  # CODEX_MODEL_API_URL's default, declared in the table
 PROVIDER_ID = "codex-pipeline"
 # Hop-by-hop headers (RFC 9110 section 7.6.1) and the ones the proxy sets itself.
-_DROPPED = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                      "transfer-encoding", "upgrade", "host", "authorization", "content-length"})
+_DROPPED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "authorization",
+        "content-length",
+    }
+)
 
 
 class ModelProxy:
@@ -43,8 +56,9 @@ class ModelProxy:
         self.prefix = parts.path.rstrip("/")
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="model-proxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="model-proxy", daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -53,16 +67,14 @@ class ModelProxy:
 
     def codex_config(self) -> list[str]:
         """``-c`` overrides that point ``codex exec`` at this proxy through a provider without a key."""
-        provider = (f'{{ name = "codex-pipeline model proxy", base_url = "{self.base_url}", '
-                    f'wire_api = "responses" }}')
+        provider = f'{{ name = "codex-pipeline model proxy", base_url = "{self.base_url}", wire_api = "responses" }}'
         return ["-c", f"model_providers.{PROVIDER_ID}={provider}", "-c", f'model_provider="{PROVIDER_ID}"']
 
     def __enter__(self) -> ModelProxy:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._server.shutdown()
         self._server.server_close()
 
@@ -90,8 +102,11 @@ def _handler_for(proxy: ModelProxy) -> type[BaseHTTPRequestHandler]:
             self._forward()
 
         def _forward(self) -> None:
-            if not (self.path == proxy.prefix or self.path.startswith(proxy.prefix + "/")
-                    or self.path.startswith(proxy.prefix + "?")):
+            if not (
+                self.path == proxy.prefix
+                or self.path.startswith(proxy.prefix + "/")
+                or self.path.startswith(proxy.prefix + "?")
+            ):
                 self._answer(404, b'{"error":"the model proxy forwards only the model API"}')
                 return
             length = int(self.headers.get("Content-Length") or 0)

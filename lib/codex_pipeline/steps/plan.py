@@ -54,25 +54,35 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir)
     output = Path(args.output or workdir / OUTPUT_FILE)
     if args.dry_run:
-        return print_dry_run("plan", {"repository": task.repository, "issue": task.issue_number,
-                                      "base": task.base or "(the default branch)", "workflow": workflow,
-                                      "comment": f"{PLAN_MARKER} + {run_marker(workflow)}, edited on retry",
-                                      "output": output},
-                             codex_options(args, environ), planning_prompt(task))
+        return print_dry_run(
+            "plan",
+            {
+                "repository": task.repository,
+                "issue": task.issue_number,
+                "base": task.base or "(the default branch)",
+                "workflow": workflow,
+                "comment": f"{PLAN_MARKER} + {run_marker(workflow)}, edited on retry",
+                "output": output,
+            },
+            codex_options(args, environ),
+            planning_prompt(task),
+        )
     github = github_access(environ)
     repo, number = task.repository, int(task.issue_number)
     base = task.base or github.client.default_branch(repo)
 
     token = github.git_token(repo)
-    with discord_tee("planning", repo, number, workflow, environ) as discord, \
-            Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
-                       secrets_of(environ, token)) as transcript:
+    with (
+        discord_tee("planning", repo, number, workflow, environ) as discord,
+        Transcript(
+            Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t], secrets_of(environ, token)
+        ) as transcript,
+    ):
         git = Git(workdir, token=token)
         git.clone_or_fetch(args.remote_url or remote_url(repo, step_settings(environ).git_url))
         git.checkout_detached(base)
         transcript.line(f"[step] planning {repo}#{number} at {base} (workflow {workflow})")
-        result = transcript.run_codex(planning_prompt(task), workdir, codex_options(args, environ),
-                                      environ=environ)
+        result = transcript.run_codex(planning_prompt(task), workdir, codex_options(args, environ), environ=environ)
         if output.is_symlink():  # planted by the agent in the tree: never write through it
             output.unlink()
         if not result.ok:
@@ -83,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
 
         body = plan_comment(result.final_message, workflow)
-        existing = find_own(github.client, repo, number, PLAN_MARKER, containing=run_marker(workflow),
-                            author=github.planner_login)
+        existing = find_own(
+            github.client, repo, number, PLAN_MARKER, containing=run_marker(workflow), author=github.planner_login
+        )
         if existing is not None:
             comment = github.client.update_issue_comment(repo, existing.id, body)
             action = "updated"
@@ -93,6 +104,5 @@ def run(args: argparse.Namespace) -> int:
             action = "created"
         transcript.line(f"[step] plan comment {action}: {comment.html_url}")
     output.write_text(body + f"\n<!-- {action} {comment.html_url} -->\n")
-    decision(log, "plan posted", repository=repo, issue=number, workflow=workflow, action=action,
-             comment=comment.id)
+    decision(log, "plan posted", repository=repo, issue=number, workflow=workflow, action=action, comment=comment.id)
     return 0

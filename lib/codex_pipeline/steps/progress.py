@@ -123,12 +123,19 @@ def replace_section(body: str, section: str) -> str:
     block = f"{REVIEW_START}\n{section.strip()}\n{REVIEW_END}"
     start, end = body.find(REVIEW_START), body.find(REVIEW_END)
     if start != -1 and end > start:
-        return body[:start] + block + body[end + len(REVIEW_END):]
+        return body[:start] + block + body[end + len(REVIEW_END) :]
     return body.rstrip() + "\n\n" + block + "\n"
 
 
-def find_own(client: CommentsClient, repo: str, number: int, marker: str, *, author: str | None = None,
-             containing: str | None = None) -> AuthoredComment | None:
+def find_own(
+    client: CommentsClient,
+    repo: str,
+    number: int,
+    marker: str,
+    *,
+    author: str | None = None,
+    containing: str | None = None,
+) -> AuthoredComment | None:
     """The latest comment whose body *starts* with ``marker`` (and holds ``containing``), by ``author`` if given.
 
     Our comments always open with their marker; a user's comment that merely mentions or quotes
@@ -145,8 +152,15 @@ def find_own(client: CommentsClient, repo: str, number: int, marker: str, *, aut
     return found
 
 
-def upsert(client: CommentsClient, repo: str, number: int, body: str, *, marker: str = PROGRESS_MARKER,
-           author: str | None = None) -> tuple[str, CommentLike]:
+def upsert(
+    client: CommentsClient,
+    repo: str,
+    number: int,
+    body: str,
+    *,
+    marker: str = PROGRESS_MARKER,
+    author: str | None = None,
+) -> tuple[str, CommentLike]:
     """Edit the one comment carrying ``marker``, or create it; returns (``updated``|``created``, comment)."""
     existing = find_own(client, repo, number, marker, author=author)
     body = with_marker(body, marker)
@@ -158,6 +172,8 @@ def upsert(client: CommentsClient, repo: str, number: int, body: str, *, marker:
 
 
 def command_lines(commands: Sequence[tuple[str, int | None]], limit: int = 12) -> list[str]:
-    shown = [f"`{command[:120]}` → {'exit ' + str(code) if code is not None else 'no exit code'}"
-             for command, code in commands[-limit:]]
+    shown = [
+        f"`{command[:120]}` → {'exit ' + str(code) if code is not None else 'no exit code'}"
+        for command, code in commands[-limit:]
+    ]
     return shown or ["no commands were reported by Codex"]

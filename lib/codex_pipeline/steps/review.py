@@ -73,10 +73,19 @@ def run(args: argparse.Namespace) -> int:
     raw_context = raw.get("reviewContext") if isinstance(raw.get("reviewContext"), dict) else {}
     if args.dry_run:
         shown = branch or "(the pull request's head branch)"
-        return print_dry_run("review", {"repository": repo, "pull request": pr_number, "branch": shown,
-                                        "progress comment on issue": issue_of_branch(branch, pr_number, prefix),
-                                        "workflow": workflow, "log": args.log or workdir / LOG_FILE},
-                             codex_options(args, environ), review_prompt(task, shown, raw_context or {}))
+        return print_dry_run(
+            "review",
+            {
+                "repository": repo,
+                "pull request": pr_number,
+                "branch": shown,
+                "progress comment on issue": issue_of_branch(branch, pr_number, prefix),
+                "workflow": workflow,
+                "log": args.log or workdir / LOG_FILE,
+            },
+            codex_options(args, environ),
+            review_prompt(task, shown, raw_context or {}),
+        )
     github = github_access(environ)
     client = github.client
     pull = client.get_pull(repo, pr_number)  # its head is where the run's check is
@@ -87,30 +96,52 @@ def run(args: argparse.Namespace) -> int:
     def publish(section: str) -> None:
         existing = progress_comment.find_own(client, repo, issue, marker, author=github.planner_login)
         current = existing.body if existing is not None else f"{marker}\n### Codex progress for #{issue}\n"
-        progress_comment.upsert(client, repo, issue, progress_comment.replace_section(current, section),
-                                marker=marker, author=github.planner_login)
+        progress_comment.upsert(
+            client,
+            repo,
+            issue,
+            progress_comment.replace_section(current, section),
+            marker=marker,
+            author=github.planner_login,
+        )
 
     context = task.review_context
-    started = [f"Started on `{branch}`: {len(context.review_threads)} unresolved thread(s), "
-               f"{len(context.failing_checks)} failing check(s)."]
+    started = [
+        f"Started on `{branch}`: {len(context.review_threads)} unresolved thread(s), "
+        f"{len(context.failing_checks)} failing check(s)."
+    ]
     token = github.git_token(repo)
-    with discord_tee("review", repo, pr_number, workflow, environ) as discord, \
-            Transcript(Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t],
-                       secrets_of(environ, token)) as transcript:
+    with (
+        discord_tee("review", repo, pr_number, workflow, environ) as discord,
+        Transcript(
+            Path(args.log or workdir / LOG_FILE), [t for t in (discord,) if t], secrets_of(environ, token)
+        ) as transcript,
+    ):
         publish(review_section(workflow, started))
         checks = StepChecks(github.checks, repo, "review", workflow, details_url(environ, workflow), transcript)
-        checks.started(pull.head_sha, "Codex is working the review feedback",
-                       run_summary(changed="nothing yet", commands=[],
-                                   blockers=[context.summary] if context.summary else [], workflow=workflow,
-                                   details=checks.details))
+        checks.started(
+            pull.head_sha,
+            "Codex is working the review feedback",
+            run_summary(
+                changed="nothing yet",
+                commands=[],
+                blockers=[context.summary] if context.summary else [],
+                workflow=workflow,
+                details=checks.details,
+            ),
+        )
         tracker = Tracker([], after_last="push the fixes to the pull request branch")
 
         def on_progress(kind: str, result: CodexResult) -> None:
             """The review section follows Codex at milestones (a test run, a blocker)."""
             from codex_pipeline.steps.implement import relative
 
-            if tracker.update(kind, todo=result.todo, files=relative(result.changed_files, workdir),
-                              commands=[(c.command, c.exit_code) for c in result.commands]):
+            if tracker.update(
+                kind,
+                todo=result.todo,
+                files=relative(result.changed_files, workdir),
+                commands=[(c.command, c.exit_code) for c in result.commands],
+            ):
                 try:
                     publish(review_section(workflow, [*started, *tracker.status()[1:]]))
                 except PipelineError as exc:  # a missed progress update never stops the run
@@ -122,8 +153,13 @@ def run(args: argparse.Namespace) -> int:
             if not git.checkout_branch(branch, base):
                 raise StepFailed(f"the pull request branch `{branch}` does not exist on the remote")
             transcript.line(f"[step] review pass on {repo}#{pr_number} ({branch})")
-            result = transcript.run_codex(review_prompt(task, branch, raw_context or {}), workdir,
-                                          codex_options(args, environ), environ=environ, on_progress=on_progress)
+            result = transcript.run_codex(
+                review_prompt(task, branch, raw_context or {}),
+                workdir,
+                codex_options(args, environ),
+                environ=environ,
+                on_progress=on_progress,
+            )
             validation = progress_comment.command_lines([(c.command, c.exit_code) for c in result.commands])
             if not result.ok:
                 raise StepFailed(f"Codex did not complete: {result.failure_reason()}")
@@ -140,18 +176,37 @@ def run(args: argparse.Namespace) -> int:
                 publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))
             except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
                 transcript.line(f"[step] could not write the failure recap: {again}")
-            checks.finished("failure", "Codex could not finish the review pass",
-                            run_summary(changed=files_line(tracker.changed), commands=tracker.tests,
-                                        blockers=[str(exc)], workflow=workflow, details=checks.details))
+            checks.finished(
+                "failure",
+                "Codex could not finish the review pass",
+                run_summary(
+                    changed=files_line(tracker.changed),
+                    commands=tracker.tests,
+                    blockers=[str(exc)],
+                    workflow=workflow,
+                    details=checks.details,
+                ),
+            )
             decision(log, "review failed", repository=repo, pull=pr_number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step review: {exc}", file=sys.stderr)
             return 1
-        publish(review_section(workflow, [outcome, *[f"Validation: {line}" for line in validation]],
-                               summary=result.final_message))
+        publish(
+            review_section(
+                workflow, [outcome, *[f"Validation: {line}" for line in validation]], summary=result.final_message
+            )
+        )
         changed = files_line(tracker.changed) + (f"; pushed `{sha[:12]}` to `{branch}`" if sha else "; nothing pushed")
-        checks.finished("success" if sha else "neutral",
-                        "Codex pushed a review pass" if sha else "Codex found nothing to change",
-                        run_summary(changed=changed, commands=tracker.tests, blockers=tracker.blockers(),
-                                    workflow=workflow, details=checks.details), head=sha)
+        checks.finished(
+            "success" if sha else "neutral",
+            "Codex pushed a review pass" if sha else "Codex found nothing to change",
+            run_summary(
+                changed=changed,
+                commands=tracker.tests,
+                blockers=tracker.blockers(),
+                workflow=workflow,
+                details=checks.details,
+            ),
+            head=sha,
+        )
     decision(log, "review pass done", repository=repo, pull=pr_number, workflow=workflow, pushed=bool(sha))
     return 0

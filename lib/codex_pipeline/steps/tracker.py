@@ -28,11 +28,55 @@ from codex_pipeline.core.untrusted import clean
 from codex_pipeline.effects.checks import is_test_command, tests_line
 
 _WORD = re.compile(r"[a-z0-9_]+")
-_STOP = frozenset((
-    "the", "and", "for", "with", "that", "this", "from", "into", "onto", "then", "when", "what", "which", "will",
-    "its", "are", "was", "were", "has", "have", "had", "not", "but", "all", "any", "each", "per", "via", "use",
-    "using", "add", "adds", "added", "make", "makes", "run", "runs", "new", "file", "files", "code", "step",
-    "steps", "test", "tests"))
+_STOP = frozenset(
+    (
+        "the",
+        "and",
+        "for",
+        "with",
+        "that",
+        "this",
+        "from",
+        "into",
+        "onto",
+        "then",
+        "when",
+        "what",
+        "which",
+        "will",
+        "its",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "not",
+        "but",
+        "all",
+        "any",
+        "each",
+        "per",
+        "via",
+        "use",
+        "using",
+        "add",
+        "adds",
+        "added",
+        "make",
+        "makes",
+        "run",
+        "runs",
+        "new",
+        "file",
+        "files",
+        "code",
+        "step",
+        "steps",
+        "test",
+        "tests",
+    )
+)
 MATCH = 0.5  # share of the shorter text's words two texts must have in common to match
 
 
@@ -102,13 +146,22 @@ class Tracker:
         for (_, finished), index in zip(todo, matched, strict=True):
             if index is not None and finished:
                 self.done.add(index)
-        pending = [index for (_, finished), index in zip(todo, matched, strict=True)
-                   if index is not None and not finished and index not in self.done]
+        pending = [
+            index
+            for (_, finished), index in zip(todo, matched, strict=True)
+            if index is not None and not finished and index not in self.done
+        ]
         if self.active in self.done or self.active is None:
             self.active = pending[0] if pending else None
 
-    def update(self, kind: str, *, todo: Sequence[tuple[str, bool]] = (), files: Sequence[str] = (),
-               commands: Sequence[tuple[str, int | None]] = ()) -> bool:
+    def update(
+        self,
+        kind: str,
+        *,
+        todo: Sequence[tuple[str, bool]] = (),
+        files: Sequence[str] = (),
+        commands: Sequence[tuple[str, int | None]] = (),
+    ) -> bool:
         """Take what Codex reported so far (``kind``: todo, file or command); True at a milestone."""
         before = (frozenset(self.done), self.active, len(self.tests), tuple(self.blockers()))
         if kind == "todo":
@@ -151,13 +204,18 @@ class Tracker:
             current = "every item is done; Codex is wrapping up"
         else:
             current = "reading the repository and the plan" if not self.done else "between items"
-        lines = [f"**Current:** {current}", f"**Tests run:** {tests_line(self.tests)}",
-                 f"**Blockers:** {'; '.join(self.blockers()) or 'none'}", f"**Next:** {self.next_action()}"]
+        lines = [
+            f"**Current:** {current}",
+            f"**Tests run:** {tests_line(self.tests)}",
+            f"**Blockers:** {'; '.join(self.blockers()) or 'none'}",
+            f"**Next:** {self.next_action()}",
+        ]
         if self.todo:
             finished = sum(1 for _, done in self.todo if done)
-            lines.append(f"Codex's own to-do list: {finished} of {len(self.todo)} done"
-                         + (f"; now: {_short(next(t for t, d in self.todo if not d), 80)}"
-                            if finished < len(self.todo) else ""))
+            lines.append(
+                f"Codex's own to-do list: {finished} of {len(self.todo)} done"
+                + (f"; now: {_short(next(t for t, d in self.todo if not d), 80)}" if finished < len(self.todo) else "")
+            )
         if self.changed:
             lines.append(f"Files changed so far: {len(self.changed)}")
         return lines

@@ -43,9 +43,18 @@ class DeadLetter:
     def original(self) -> Event:
         """The event as it was before Knative added the error extensions (what a replay sends)."""
         kept = {k: v for k, v in self.event.extensions.items() if k not in ERROR_EXTENSIONS}
-        return Event(id=self.event.id, source=self.event.source, type=self.event.type, data=self.event.data,
-                     datacontenttype=self.event.datacontenttype, subject=self.event.subject, time=self.event.time,
-                     dataschema=self.event.dataschema, extensions=kept, specversion=self.event.specversion)
+        return Event(
+            id=self.event.id,
+            source=self.event.source,
+            type=self.event.type,
+            data=self.event.data,
+            datacontenttype=self.event.datacontenttype,
+            subject=self.event.subject,
+            time=self.event.time,
+            dataschema=self.event.dataschema,
+            extensions=kept,
+            specversion=self.event.specversion,
+        )
 
     @property
     def destination(self) -> str:
@@ -72,8 +81,10 @@ class DeadLetter:
 
     def summary_line(self) -> str:
         error = " ".join(self.error_text.split())[:100]
-        return (f"{self.position:<22} {self.event.id}  {self.event.type}  subject={self.event.subject or '-'}  "
-                f"code={self.code or '-'}  dest={self.destination or '-'}  error={error or '-'}")
+        return (
+            f"{self.position:<22} {self.event.id}  {self.event.type}  subject={self.event.subject or '-'}  "
+            f"code={self.code or '-'}  dest={self.destination or '-'}  error={error or '-'}"
+        )
 
     def as_json(self) -> dict[str, Any]:
         original = self.original
@@ -82,8 +93,12 @@ class DeadLetter:
             data = {"data": json.loads(original.data)}
         except (UnicodeDecodeError, json.JSONDecodeError):
             data = {"data_base64": base64.b64encode(original.data).decode()}
-        return {"position": self.position, "event": original.attributes(), **data,
-                "error": {"code": self.code, "destination": self.destination, "data": self.error_text}}
+        return {
+            "position": self.position,
+            "event": original.attributes(),
+            **data,
+            "error": {"code": self.code, "destination": self.destination, "data": self.error_text},
+        }
 
 
 def decode_error_data(value: str) -> str:
@@ -97,8 +112,9 @@ def decode_error_data(value: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def select(letters: Iterable[DeadLetter], *, ids: Iterable[str] = (), types: Iterable[str] = (),
-           since: datetime | None = None) -> list[DeadLetter]:
+def select(
+    letters: Iterable[DeadLetter], *, ids: Iterable[str] = (), types: Iterable[str] = (), since: datetime | None = None
+) -> list[DeadLetter]:
     """The dead letters matching every given criterion (ids, types, time); a letter dead-lettered
     twice under one id is replayed once."""
     wanted_ids, wanted_types = set(ids), set(types)
@@ -123,8 +139,9 @@ class TriggerView:
     matches: Any  # Callable[[Mapping[str, str]], bool]
 
 
-def broker_of(letter: DeadLetter, triggers: Iterable[TriggerView],
-              subscriber_urls: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+def broker_of(
+    letter: DeadLetter, triggers: Iterable[TriggerView], subscriber_urls: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
     """The Broker (namespace, name) whose Trigger delivered this event to the subscriber named
     in ``knativeerrordest``; falling back to the one Broker with any matching Trigger."""
     attributes = letter.original.attributes()

@@ -78,11 +78,18 @@ class Event:
         """The inverse of :meth:`attributes`: everything that is not a context attribute is an extension."""
         rest = dict(attributes)
         core = {name: rest.pop(name, None) for name in ("id", "source", "type", "specversion", *_OPTIONAL_ATTRIBUTES)}
-        return cls(id=str(core["id"]), source=str(core["source"]), type=str(core["type"]),
-                   specversion=str(core["specversion"] or "1.0"), datacontenttype=core["datacontenttype"],
-                   subject=core["subject"], time=None if core["time"] is None else str(core["time"]),
-                   dataschema=core["dataschema"], extensions={key: str(value) for key, value in rest.items()},
-                   data=data)
+        return cls(
+            id=str(core["id"]),
+            source=str(core["source"]),
+            type=str(core["type"]),
+            specversion=str(core["specversion"] or "1.0"),
+            datacontenttype=core["datacontenttype"],
+            subject=core["subject"],
+            time=None if core["time"] is None else str(core["time"]),
+            dataschema=core["dataschema"],
+            extensions={key: str(value) for key, value in rest.items()},
+            data=data,
+        )
 
     def with_extensions(self, **values: str | None) -> Event:
         merged = dict(self.extensions)
@@ -112,15 +119,19 @@ def _from_sdk(sdk_event: Any) -> Event:
 def decode_request(request: Request) -> Event:
     """Read a binary- or structured-mode CloudEvent; 400 with a clear reason otherwise."""
     if not is_cloudevent(request):
-        raise BadRequest("not a CloudEvent: expected ce-* headers (binary mode) or "
-                         f"Content-Type {STRUCTURED_MEDIA} (structured mode)")
+        raise BadRequest(
+            "not a CloudEvent: expected ce-* headers (binary mode) or "
+            f"Content-Type {STRUCTURED_MEDIA} (structured mode)"
+        )
     if "ce-specversion" in request.headers:
         missing = [f"ce-{name}" for name in _REQUIRED if f"ce-{name}" not in request.headers]
         if missing:
             raise BadRequest(f"CloudEvent is missing required header(s): {', '.join(missing)}")
         return unwrap_kafka_record(_decode_binary(request))
-    headers = {key: (unquote(value) if key.startswith("ce-") and "%" in value else value)
-               for key, value in request.headers.items()}  # the HTTP binding percent-encodes; the SDK does not decode
+    headers = {
+        key: (unquote(value) if key.startswith("ce-") and "%" in value else value)
+        for key, value in request.headers.items()
+    }  # the HTTP binding percent-encodes; the SDK does not decode
     try:
         sdk_event = _from_http(headers, request.body, data_unmarshaller=lambda raw: raw)
     except RecursionError:
@@ -142,8 +153,11 @@ def _decode_binary(request: Request) -> Event:
     specversion = request.headers["ce-specversion"]
     if specversion not in _SPEC_VERSIONS:
         raise BadRequest(f"malformed CloudEvent: unsupported specversion {specversion!r} (expected 1.0)")
-    attributes = {key[3:]: (unquote(value) if "%" in value else value)
-                  for key, value in request.headers.items() if key.startswith("ce-")}
+    attributes = {
+        key[3:]: (unquote(value) if "%" in value else value)
+        for key, value in request.headers.items()
+        if key.startswith("ce-")
+    }
     content_type = request.headers.get("content-type")
     if content_type is not None:
         attributes["datacontenttype"] = content_type
@@ -166,8 +180,7 @@ def unwrap_kafka_record(event: Event) -> Event:
     if not isinstance(inner, dict) or not all(name in inner for name in _REQUIRED):
         return event
     try:
-        sdk_event = _from_http({"content-type": STRUCTURED_MEDIA}, event.data,
-                               data_unmarshaller=lambda raw: raw)
+        sdk_event = _from_http({"content-type": STRUCTURED_MEDIA}, event.data, data_unmarshaller=lambda raw: raw)
     except (_CloudEventError, ValueError, TypeError, KeyError, RecursionError):
         return event
     unwrapped = _from_sdk(sdk_event)
@@ -192,8 +205,12 @@ def encode_binary(event: Event) -> tuple[dict[str, str], bytes]:
     largest share of ingest-webhook's own CPU per delivery (bench/ingest.py), and the binary
     mode rules are few. tests/ce_roundtrip.py checks that both SDK majors read what this writes.
     """
-    headers = {"ce-specversion": event.specversion, "ce-id": _header_value(event.id),
-               "ce-source": _header_value(event.source), "ce-type": _header_value(event.type)}
+    headers = {
+        "ce-specversion": event.specversion,
+        "ce-id": _header_value(event.id),
+        "ce-source": _header_value(event.source),
+        "ce-type": _header_value(event.type),
+    }
     headers["ce-time"] = _header_value(event.time or _now_rfc3339())
     if event.subject is not None:
         headers["ce-subject"] = _header_value(event.subject)

@@ -32,8 +32,12 @@ class Issue:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Issue:
-        return cls(number=int(data["number"]), title=str(data.get("title") or ""),
-                   html_url=str(data.get("html_url") or ""), author=str((data.get("user") or {}).get("login") or ""))
+        return cls(
+            number=int(data["number"]),
+            title=str(data.get("title") or ""),
+            html_url=str(data.get("html_url") or ""),
+            author=str((data.get("user") or {}).get("login") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -123,11 +127,18 @@ class CheckRun:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> CheckRun:
         output = data.get("output") or {}
-        return cls(id=int(data["id"]), name=str(data.get("name") or ""), head_sha=str(data.get("head_sha") or ""),
-                   status=str(data.get("status") or ""), conclusion=data.get("conclusion"),
-                   html_url=str(data.get("html_url") or ""), details_url=str(data.get("details_url") or ""),
-                   external_id=str(data.get("external_id") or ""), title=str(output.get("title") or ""),
-                   summary=str(output.get("summary") or ""))
+        return cls(
+            id=int(data["id"]),
+            name=str(data.get("name") or ""),
+            head_sha=str(data.get("head_sha") or ""),
+            status=str(data.get("status") or ""),
+            conclusion=data.get("conclusion"),
+            html_url=str(data.get("html_url") or ""),
+            details_url=str(data.get("details_url") or ""),
+            external_id=str(data.get("external_id") or ""),
+            title=str(output.get("title") or ""),
+            summary=str(output.get("summary") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,8 @@ def combine_checks(sha: str, *results: tuple[list[FailingCheck], list[str]]) -> 
     The pipeline's own checks are left out: a review run still going or one that was cancelled
     is no work for a review pass and no reason to hold the handoff (the runs of one issue never
     overlap: they share a mutex)."""
-    return ChecksReport(sha=sha, failing=tuple(f for failing, _ in results for f in failing
-                                               if f.name not in OWN_CHECKS),
-                        pending=tuple(p for _, pending in results for p in pending if p not in OWN_CHECKS))
+    return ChecksReport(
+        sha=sha,
+        failing=tuple(f for failing, _ in results for f in failing if f.name not in OWN_CHECKS),
+        pending=tuple(p for _, pending in results for p in pending if p not in OWN_CHECKS),
+    )

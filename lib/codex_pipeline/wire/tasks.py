@@ -122,7 +122,7 @@ def scrub(message: _M) -> _M:
             elif "\x00" in value:
                 setattr(message, field.name, value.replace("\x00", ""))
         elif field.type == field.TYPE_MESSAGE:
-            for item in (value if field.is_repeated else [value]):
+            for item in value if field.is_repeated else [value]:
                 scrub(item)
     return message
 

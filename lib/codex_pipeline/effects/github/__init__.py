@@ -37,8 +37,15 @@ if TYPE_CHECKING:
 # The client and auth load on first use: the models are plain dataclasses that pure decisions
 # (review.py) and request-review's module import, and the client brings requests (~150 ms of an
 # effect function's cold start) that only the first call to GitHub needs.
-_LAZY = {"AppAuth": "auth", "Auth": "auth", "TokenAuth": "auth", "GitHubClient": "client",
-         "GitHubPermanentError": "client", "GitHubUnavailableError": "client", "graphql_url": "client"}
+_LAZY = {
+    "AppAuth": "auth",
+    "Auth": "auth",
+    "TokenAuth": "auth",
+    "GitHubClient": "client",
+    "GitHubPermanentError": "client",
+    "GitHubUnavailableError": "client",
+    "graphql_url": "client",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -48,6 +55,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
+
 
 __all__ = [
     "AppAuth",
@@ -80,16 +88,23 @@ def auth_from_settings(settings: Settings) -> Auth:
         return TokenAuth(settings.github_token)
     if settings.github_app_id and settings.github_app_private_key:
         installation = settings.github_app_installation_id
-        return AppAuth(settings.github_app_id, settings.github_app_private_key,
-                       installation_id=int(installation) if installation else None)
+        return AppAuth(
+            settings.github_app_id,
+            settings.github_app_private_key,
+            installation_id=int(installation) if installation else None,
+        )
     return TokenAuth(None)
 
 
 def client_from_settings(settings: Settings) -> GitHubClient:
     from codex_pipeline.effects.github.client import GitHubClient
 
-    return GitHubClient(auth_from_settings(settings), settings.github_api_url,
-                        timeout=settings.github_timeout, max_wait=settings.github_max_wait)
+    return GitHubClient(
+        auth_from_settings(settings),
+        settings.github_api_url,
+        timeout=settings.github_timeout,
+        max_wait=settings.github_max_wait,
+    )
 
 
 class ClientOnFirstUse:
@@ -102,8 +117,9 @@ class ClientOnFirstUse:
     GitHub App's beside a token: :func:`checks_client`), built on its first use too.
     """
 
-    def __init__(self, settings: Settings, client: GitHubClient | None = None,
-                 checks: GitHubClient | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: GitHubClient | None = None, checks: GitHubClient | None = None
+    ) -> None:
         self._settings = settings
         self._auth = None if client is not None else auth_from_settings(settings)
         self._client = client
@@ -118,8 +134,12 @@ class ClientOnFirstUse:
                     from codex_pipeline.effects.github.client import GitHubClient
 
                     settings = self._settings
-                    self._client = GitHubClient(self._auth, settings.github_api_url,
-                                                timeout=settings.github_timeout, max_wait=settings.github_max_wait)
+                    self._client = GitHubClient(
+                        self._auth,
+                        settings.github_api_url,
+                        timeout=settings.github_timeout,
+                        max_wait=settings.github_max_wait,
+                    )
                 client = self._client
         return client
 
@@ -153,7 +173,11 @@ def checks_client(settings: Settings, client: GitHubClient) -> GitHubClient:
     if isinstance(client.auth, AppAuth) or not (settings.github_app_id and settings.github_app_private_key):
         return client
     installation = settings.github_app_installation_id
-    auth = AppAuth(settings.github_app_id, settings.github_app_private_key,
-                   installation_id=int(installation) if installation else None)
-    return GitHubClient(auth, settings.github_api_url, timeout=settings.github_timeout,
-                        max_wait=settings.github_max_wait)
+    auth = AppAuth(
+        settings.github_app_id,
+        settings.github_app_private_key,
+        installation_id=int(installation) if installation else None,
+    )
+    return GitHubClient(
+        auth, settings.github_api_url, timeout=settings.github_timeout, max_wait=settings.github_max_wait
+    )

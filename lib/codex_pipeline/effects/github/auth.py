@@ -72,8 +72,14 @@ class AppAuth:
     passes its own request function, so retries and error mapping are shared).
     """
 
-    def __init__(self, app_id: str, private_key: str, *, installation_id: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        private_key: str,
+        *,
+        installation_id: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.app_id = app_id
         self._key = normalise_private_key(private_key)
         self._installation_id = installation_id
@@ -105,7 +111,8 @@ class AppAuth:
         if repo is None:
             raise AppInstallationUnknown(
                 "GitHub App auth cannot pick an installation for a call that names no repository: set "
-                "CODEX_GITHUB_APP_INSTALLATION_ID")
+                "CODEX_GITHUB_APP_INSTALLATION_ID"
+            )
         owner = repo.split("/", 1)[0].lower()
         found = self._installations.get(owner)
         if found is None:

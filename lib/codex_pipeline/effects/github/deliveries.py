@@ -74,12 +74,18 @@ class HookDelivery:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> HookDelivery:
-        return cls(id=int(data["id"]), guid=str(data["guid"]), delivered_at=parse_time(str(data["delivered_at"])),
-                   redelivery=bool(data.get("redelivery")), status=str(data.get("status") or ""),
-                   # GitHub records 0 when nothing answered (connection refused, timeout).
-                   status_code=int(data.get("status_code") or 0), event=str(data.get("event") or ""),
-                   action=data.get("action") if isinstance(data.get("action"), str) else None,
-                   throttled=data.get("throttled_at") is not None)
+        return cls(
+            id=int(data["id"]),
+            guid=str(data["guid"]),
+            delivered_at=parse_time(str(data["delivered_at"])),
+            redelivery=bool(data.get("redelivery")),
+            status=str(data.get("status") or ""),
+            # GitHub records 0 when nothing answered (connection refused, timeout).
+            status_code=int(data.get("status_code") or 0),
+            event=str(data.get("event") or ""),
+            action=data.get("action") if isinstance(data.get("action"), str) else None,
+            throttled=data.get("throttled_at") is not None,
+        )
 
 
 def parse_time(text: str) -> datetime:

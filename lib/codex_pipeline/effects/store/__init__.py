@@ -130,8 +130,7 @@ class Store(Protocol):
         """The Workflow already submitted for this stage and delivery, if any."""
         ...
 
-    def get_run(self, namespace: str, name: str) -> WorkflowRun | None:
-        ...
+    def get_run(self, namespace: str, name: str) -> WorkflowRun | None: ...
 
     def record_run(self, run: WorkflowRun) -> WorkflowRun:
         """Record a submitted Workflow; returns the stored row (the first one recorded wins
@@ -169,8 +168,7 @@ class Store(Protocol):
         stop the pipeline made, with who asked, is not replaced by Argo's later "Failed")."""
         ...
 
-    def run_outcome(self, namespace: str, name: str) -> RunOutcome | None:
-        ...
+    def run_outcome(self, namespace: str, name: str) -> RunOutcome | None: ...
 
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
         """Record an opened issue; returns the stored row (the first one recorded for a key wins)."""
@@ -180,8 +178,7 @@ class Store(Protocol):
         """Where the next ``reconcile`` of ``hook`` starts looking back from (None: never ran)."""
         ...
 
-    def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
-        ...
+    def save_reconcile_cursor(self, hook: str, at: datetime) -> None: ...
 
     def claim_redelivery(self, redelivery: Redelivery) -> bool:
         """Record a redelivery before asking GitHub for it; False when this delivery was claimed
@@ -216,8 +213,7 @@ class Store(Protocol):
         """Whether the database answers now (readiness)."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 def refuse_nul(*values: object) -> None:
@@ -246,8 +242,7 @@ def migrations(backend: str) -> list[Migration]:
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if versions != list(range(1, len(versions) + 1)):
-        raise RuntimeError(f"{backend} migrations must be numbered 0001, 0002, ... without gaps or repeats: "
-                           f"{versions}")
+        raise RuntimeError(f"{backend} migrations must be numbered 0001, 0002, ... without gaps or repeats: {versions}")
     return found
 
 
@@ -271,6 +266,19 @@ def open_store(url: str, *, max_connections: int = 10, connect_timeout: float = 
     raise ValueError(f"CODEX_DATABASE_URL must start with postgresql:// or sqlite:///, not {scheme}")
 
 
-__all__ = ["CANCELLED", "FAILED", "OUTCOMES", "SUCCEEDED", "CreatedIssue", "Migration", "Redelivery", "RunOutcome",
-           "Store", "TaskIntake", "WorkflowRun", "migrations",
-           "open_store", "refuse_nul"]
+__all__ = [
+    "CANCELLED",
+    "FAILED",
+    "OUTCOMES",
+    "SUCCEEDED",
+    "CreatedIssue",
+    "Migration",
+    "Redelivery",
+    "RunOutcome",
+    "Store",
+    "TaskIntake",
+    "WorkflowRun",
+    "migrations",
+    "open_store",
+    "refuse_nul",
+]

@@ -19,9 +19,14 @@ from codex_pipeline.errors import Unavailable
 DEFAULT_LEASE_SECONDS = 60.0
 
 
-def do_once(store: Store, key: str, effect: Callable[[], object], *,
-            already_done: Callable[[], bool] | None = None,
-            lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+def do_once(
+    store: Store,
+    key: str,
+    effect: Callable[[], object],
+    *,
+    already_done: Callable[[], bool] | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+) -> bool:
     """Run ``effect`` unless it was done for ``key``; True when this call did it.
 
     ``already_done`` looks at the outside world (e.g. a marker comment already on the issue,
@@ -35,8 +40,7 @@ def do_once(store: Store, key: str, effect: Callable[[], object], *,
     if state is OnceState.DONE:
         return False
     if state is OnceState.BUSY:
-        raise Unavailable(f"{key} is being done by another delivery; retry shortly",
-                          headers={"Retry-After": "5"})
+        raise Unavailable(f"{key} is being done by another delivery; retry shortly", headers={"Retry-After": "5"})
     try:
         effect()
     except BaseException:

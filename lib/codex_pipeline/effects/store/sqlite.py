@@ -29,16 +29,21 @@ from codex_pipeline.effects.store import (
 from codex_pipeline.errors import Unavailable
 
 BUSY_TIMEOUT_SECONDS = 10.0
-_RUNS = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
-         " FROM workflow_runs")
+_RUNS = (
+    "SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at FROM workflow_runs"
+)
 _RUN_BY_DELIVERY = _RUNS + " WHERE stage = ? AND delivery_id = ? ORDER BY id LIMIT 1"
 _RUN_BY_NAME = _RUNS + " WHERE namespace = ? AND name = ?"
-_INSERT_RUN = ("INSERT INTO workflow_runs (namespace, name, template, stage, repository, issue_number, delivery_id,"
-               " submitted_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-               " ON CONFLICT (namespace, name) DO NOTHING")
+_INSERT_RUN = (
+    "INSERT INTO workflow_runs (namespace, name, template, stage, repository, issue_number, delivery_id,"
+    " submitted_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (namespace, name) DO NOTHING"
+)
 
-_ACTIVE = ("SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
-           " FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ?")
+_ACTIVE = (
+    "SELECT namespace, name, template, stage, repository, issue_number, delivery_id, submitted_at"
+    " FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ?"
+)
 _SET_ACTIVE = (
     "INSERT INTO active_runs AS a (repository, issue_number, stage, namespace, name, template, delivery_id,"
     " submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, issue_number, stage)"
@@ -70,9 +75,10 @@ def _run(row: tuple[Any, ...]) -> WorkflowRun:
 def path_from_url(url: str) -> str:
     """``sqlite:///rel/path`` -> ``rel/path``; ``sqlite:////abs/path`` -> ``/abs/path``."""
     if not url.startswith("sqlite:///"):
-        raise ValueError("a SQLite CODEX_DATABASE_URL looks like sqlite:///relative/path.db or "
-                         "sqlite:////absolute/path.db")
-    path = url[len("sqlite:///"):].split("?", 1)[0]
+        raise ValueError(
+            "a SQLite CODEX_DATABASE_URL looks like sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    path = url[len("sqlite:///") :].split("?", 1)[0]
     if not path:
         raise ValueError("sqlite:/// needs a file path (or :memory:)")
     return path
@@ -87,8 +93,7 @@ def _statements(sql: str) -> Iterator[str]:
             if current.strip():
                 yield current
             current = ""
-    if current.strip() and not all(
-            part.strip().startswith("--") or not part.strip() for part in current.splitlines()):
+    if current.strip() and not all(part.strip().startswith("--") or not part.strip() for part in current.splitlines()):
         yield current
 
 
@@ -101,8 +106,9 @@ class SqliteStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
             if path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -138,8 +144,10 @@ class SqliteStore:
     # --- migrations ---------------------------------------------------------------------
 
     def _ensure_migrations_table(self, conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
 
     def applied_migrations(self) -> list[int]:
         rows = self._query("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'")
@@ -157,8 +165,10 @@ class SqliteStore:
                     continue
                 for statement in _statements(migration.sql):
                     conn.execute(statement)
-                conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                             (migration.version, migration.name, _now()))
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _now()),
+                )
                 applied_now.append(migration.version)
         return applied_now
 
@@ -170,15 +180,29 @@ class SqliteStore:
             cursor = conn.execute(
                 "INSERT INTO task_intake (stage, delivery_id, repository, issue_number, payload, payload_json,"
                 " received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stage, delivery_id) DO NOTHING",
-                (intake.stage, intake.delivery_id, intake.repository, intake.issue_number, intake.payload,
-                 intake.payload_json, _now()))
+                (
+                    intake.stage,
+                    intake.delivery_id,
+                    intake.repository,
+                    intake.issue_number,
+                    intake.payload,
+                    intake.payload_json,
+                    _now(),
+                ),
+            )
             return cursor.rowcount == 1
 
     def find_intake(self, stage: str, delivery_id: str) -> TaskIntake | None:
-        rows = self._query("SELECT stage, delivery_id, repository, issue_number, payload, payload_json FROM task_intake"
-                           " WHERE stage = ? AND delivery_id = ?", (stage, delivery_id))
-        return TaskIntake(rows[0][0], rows[0][1], rows[0][2], int(rows[0][3]), bytes(rows[0][4]),
-                          rows[0][5]) if rows else None
+        rows = self._query(
+            "SELECT stage, delivery_id, repository, issue_number, payload, payload_json FROM task_intake"
+            " WHERE stage = ? AND delivery_id = ?",
+            (stage, delivery_id),
+        )
+        return (
+            TaskIntake(rows[0][0], rows[0][1], rows[0][2], int(rows[0][3]), bytes(rows[0][4]), rows[0][5])
+            if rows
+            else None
+        )
 
     def find_run(self, stage: str, delivery_id: str) -> WorkflowRun | None:
         rows = self._query(_RUN_BY_DELIVERY, (stage, delivery_id))
@@ -193,8 +217,18 @@ class SqliteStore:
         with self._transaction() as conn:
             conn.execute(
                 _INSERT_RUN,
-                (run.namespace, run.name, run.template, run.stage, run.repository, run.issue_number,
-                 run.delivery_id, _time(run.submitted_at), _now()))
+                (
+                    run.namespace,
+                    run.name,
+                    run.template,
+                    run.stage,
+                    run.repository,
+                    run.issue_number,
+                    run.delivery_id,
+                    _time(run.submitted_at),
+                    _now(),
+                ),
+            )
             row = conn.execute(_RUN_BY_NAME, (run.namespace, run.name)).fetchone()
         return _run(row)
 
@@ -207,8 +241,10 @@ class SqliteStore:
     def set_active_run(self, run: WorkflowRun) -> WorkflowRun:
         key = (run.repository.lower(), run.issue_number, run.stage)
         with self._transaction() as conn:
-            conn.execute(_SET_ACTIVE, (*key, run.namespace, run.name, run.template, run.delivery_id,
-                                       _time(run.submitted_at), _now()))
+            conn.execute(
+                _SET_ACTIVE,
+                (*key, run.namespace, run.name, run.template, run.delivery_id, _time(run.submitted_at), _now()),
+            )
             row = conn.execute(_ACTIVE, key).fetchone()
         return _run(row)
 
@@ -218,7 +254,8 @@ class SqliteStore:
             conn.execute(
                 "INSERT INTO active_runs (repository, issue_number, stage, namespace, name, template, delivery_id,"
                 " submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (*key, run.namespace, run.name, run.template, run.delivery_id, _time(run.submitted_at), _now()))
+                (*key, run.namespace, run.name, run.template, run.delivery_id, _time(run.submitted_at), _now()),
+            )
             row = conn.execute(_ACTIVE, key).fetchone()
         return _run(row)
 
@@ -226,22 +263,28 @@ class SqliteStore:
         with self._transaction() as conn:
             cursor = conn.execute(
                 "DELETE FROM active_runs WHERE repository = ? AND issue_number = ? AND stage = ? AND namespace = ?"
-                " AND name = ?", (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name))
+                " AND name = ?",
+                (run.repository.lower(), run.issue_number, run.stage, run.namespace, run.name),
+            )
             return cursor.rowcount == 1
 
     # --- run outcomes --------------------------------------------------------------------
 
     def issue_runs(self, repository: str, issue_number: int) -> list[WorkflowRun]:
-        rows = self._query(_RUNS + " WHERE lower(repository) = ? AND issue_number = ? ORDER BY submitted_at, id",
-                           (repository.lower(), issue_number))
+        rows = self._query(
+            _RUNS + " WHERE lower(repository) = ? AND issue_number = ? ORDER BY submitted_at, id",
+            (repository.lower(), issue_number),
+        )
         return [_run(row) for row in rows]
 
     def record_outcome(self, outcome: RunOutcome) -> RunOutcome:
         refuse_nul(outcome.namespace, outcome.name, outcome.outcome, outcome.detail)
         with self._transaction() as conn:
-            conn.execute("INSERT INTO run_outcomes (namespace, name, outcome, detail, recorded_at)"
-                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, name) DO NOTHING",
-                         (outcome.namespace, outcome.name, outcome.outcome, outcome.detail, _now()))
+            conn.execute(
+                "INSERT INTO run_outcomes (namespace, name, outcome, detail, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, name) DO NOTHING",
+                (outcome.namespace, outcome.name, outcome.outcome, outcome.detail, _now()),
+            )
             row = conn.execute(_OUTCOME, (outcome.namespace, outcome.name)).fetchone()
         return RunOutcome(*row)
 
@@ -258,11 +301,14 @@ class SqliteStore:
     def record_created_issue(self, issue: CreatedIssue) -> CreatedIssue:
         refuse_nul(issue.key, issue.repository, issue.issue_url)
         with self._transaction() as conn:
-            conn.execute("INSERT INTO created_issues (key, repository, issue_number, issue_url, created_at) "
-                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                         (issue.key, issue.repository, issue.issue_number, issue.issue_url, _now()))
-            row = conn.execute("SELECT key, repository, issue_number, issue_url FROM created_issues WHERE key = ?",
-                               (issue.key,)).fetchone()
+            conn.execute(
+                "INSERT INTO created_issues (key, repository, issue_number, issue_url, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                (issue.key, issue.repository, issue.issue_number, issue.issue_url, _now()),
+            )
+            row = conn.execute(
+                "SELECT key, repository, issue_number, issue_url FROM created_issues WHERE key = ?", (issue.key,)
+            ).fetchone()
         return CreatedIssue(row[0], row[1], int(row[2]), row[3])
 
     # --- webhook reconcile ----------------------------------------------------------------
@@ -273,9 +319,12 @@ class SqliteStore:
 
     def save_reconcile_cursor(self, hook: str, at: datetime) -> None:
         with self._transaction() as conn:
-            conn.execute("INSERT INTO reconcile_cursors (hook, cursor_at, updated_at) VALUES (?, ?, ?) "
-                         "ON CONFLICT (hook) DO UPDATE SET cursor_at = excluded.cursor_at, "
-                         "updated_at = excluded.updated_at", (hook, _time(at), _now()))
+            conn.execute(
+                "INSERT INTO reconcile_cursors (hook, cursor_at, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (hook) DO UPDATE SET cursor_at = excluded.cursor_at, "
+                "updated_at = excluded.updated_at",
+                (hook, _time(at), _now()),
+            )
 
     def claim_redelivery(self, redelivery: Redelivery) -> bool:
         refuse_nul(redelivery.hook, redelivery.guid, redelivery.event)
@@ -283,8 +332,15 @@ class SqliteStore:
             cursor = conn.execute(
                 "INSERT INTO redeliveries (hook, delivery_id, guid, event, status_code, requested_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hook, delivery_id) DO NOTHING",
-                (redelivery.hook, redelivery.delivery_id, redelivery.guid, redelivery.event,
-                 redelivery.status_code, _now()))
+                (
+                    redelivery.hook,
+                    redelivery.delivery_id,
+                    redelivery.guid,
+                    redelivery.event,
+                    redelivery.status_code,
+                    _now(),
+                ),
+            )
             return cursor.rowcount == 1
 
     def release_redelivery(self, hook: str, delivery_id: int) -> None:
@@ -294,11 +350,13 @@ class SqliteStore:
     def redeliveries(self, hook: str, guids: list[str]) -> list[Redelivery]:
         found: list[Redelivery] = []
         for start in range(0, len(guids), 500):  # SQLite caps the number of bound parameters
-            chunk = guids[start:start + 500]
+            chunk = guids[start : start + 500]
             marks = ",".join("?" for _ in chunk)
             rows = self._query(
                 "SELECT hook, delivery_id, guid, event, status_code, requested_at FROM redeliveries "  # noqa: S608
-                f"WHERE hook = ? AND guid IN ({marks})", (hook, *chunk))
+                f"WHERE hook = ? AND guid IN ({marks})",
+                (hook, *chunk),
+            )
             found += [Redelivery(r[0], int(r[1]), r[2], r[3], int(r[4]), _parse_time(r[5])) for r in rows]
         return sorted(found, key=lambda r: (r.requested_at or datetime.min.replace(tzinfo=UTC), r.delivery_id))
 
@@ -313,7 +371,8 @@ class SqliteStore:
                 "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, marked_at = excluded.marked_at "
                 "WHERE once_markers.done_at IS NULL "
                 "AND (once_markers.owner = excluded.owner OR once_markers.marked_at < ?)",
-                (key, _now(), owner, expired))
+                (key, _now(), owner, expired),
+            )
             if cursor.rowcount == 1:
                 return OnceState.CLAIMED
             row = conn.execute("SELECT done_at FROM once_markers WHERE key = ?", (key,)).fetchone()
@@ -322,9 +381,11 @@ class SqliteStore:
     def complete_once(self, key: str) -> None:
         with self._transaction() as conn:
             now = _now()
-            conn.execute("INSERT INTO once_markers (key, marked_at, done_at) VALUES (?, ?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET done_at = COALESCE(once_markers.done_at, excluded.done_at)",
-                         (key, now, now))
+            conn.execute(
+                "INSERT INTO once_markers (key, marked_at, done_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET done_at = COALESCE(once_markers.done_at, excluded.done_at)",
+                (key, now, now),
+            )
 
     def clear_once(self, key: str) -> None:
         with self._transaction() as conn:
