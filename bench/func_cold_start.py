@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.func_runtimes import BARE_ASGI  # noqa: E402
+from bench.harness import BARE_FUNCTION  # noqa: E402
 from tests import funcbuild  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fakes.httpserver import RecordingSink  # noqa: E402
@@ -50,7 +53,8 @@ def wait_live(process: subprocess.Popen[bytes], url: str, started: float) -> flo
         if process.poll() is not None:
             raise RuntimeError(f"exited with {process.returncode}")
         try:
-            if requests.get(url + "/health/liveness", timeout=0.5).status_code == 200:
+            # 200 from our functions (and func-python itself); the bare functions-framework handler answers 202
+            if requests.get(url + "/health/liveness", timeout=0.5).status_code in (200, 202):
                 return time.monotonic() - started
         except requests.ConnectionError:
             time.sleep(0.005)
@@ -109,40 +113,101 @@ def cold_func(python: Path, build: Path, env: dict[str, str]) -> float:
         stop(process)
 
 
+def cold_ff_source(source: Path, env: dict[str, str]) -> float:
+    port = free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            str(source),
+            "--target",
+            "handle",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        return wait_live(process, f"http://127.0.0.1:{port}", started)
+    finally:
+        stop(process)
+
+
+def bare_builds(build: Path, scratch: Path) -> tuple[Path, Path]:
+    """A func-python build whose function is the bare ASGI one, and a bare functions-framework source."""
+    bare = scratch / "bare-func"
+    if not bare.exists():
+        shutil.copytree(build / "service", bare / "service")
+        (bare / "function").mkdir()
+        (bare / "function" / "__init__.py").write_text(BARE_ASGI)
+    source = scratch / "bare_ff.py"
+    source.write_text(BARE_FUNCTION)
+    return bare, source
+
+
+def mark(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def cell(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.0f} ({min(samples):.0f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
-    rows = []
+    rows: list[tuple[str, list[float], list[float], list[float], list[float]]] = []
     with tempfile.TemporaryDirectory() as scratch, RecordingSink() as sink:
         for name in funcbuild.function_names():
             work = Path(scratch) / name
             build = funcbuild.build_root(name, work)
             env = env_for(work / "state", sink.url)
             with funcbuild.func_venv(name, build) as python:
+                bare_func_build, bare_ff_source = bare_builds(build, work)
                 cold_func(python, build, env)  # warm the page cache and .pyc files once
                 cold_ff(name, env)
-                func_times, ff_times = [], []
-                for _ in range(args.runs):  # interleaved so machine noise hits both alike
+                cold_func(python, bare_func_build, {})
+                cold_ff_source(bare_ff_source, {})
+                func_times: list[float] = []
+                ff_times: list[float] = []
+                bare_func_times: list[float] = []
+                bare_ff_times: list[float] = []
+                for _ in range(args.runs):  # interleaved so machine noise hits all alike
+                    bare_func_times.append(cold_func(python, bare_func_build, {}) * 1000)
                     func_times.append(cold_func(python, build, env) * 1000)
+                    bare_ff_times.append(cold_ff_source(bare_ff_source, {}) * 1000)
                     ff_times.append(cold_ff(name, env) * 1000)
-            rows.append(
-                (name, statistics.median(func_times), min(func_times), statistics.median(ff_times), min(ff_times))
-            )
+            rows.append((name, func_times, bare_func_times, ff_times, bare_ff_times))
     lines = [
-        "## Cold start: func-python (func deploy) vs functions-framework",
+        "## Cold start: each function beside a bare one, under func-python (func deploy) and functions-framework",
         "",
         f"Process start -> first 200 on /health/liveness; median (min) of {args.runs} fresh processes, "
-        f"interleaved. Machine: {os.cpu_count()} cores, Python {platform.python_version()}. "
-        "Command: `.venv/bin/python bench/func_cold_start.py --runs "
+        "interleaved with a bare function of the same runtime started from the same venv (func-python: an "
+        "ASGI function answering 202; functions-framework: a handler answering 202). Issue 14's target: "
+        f"func-python <= 1.5x bare. Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load "
+        f"average {os.getloadavg()[0]:.1f} at the end. Command: `.venv/bin/python bench/func_cold_start.py --runs "
         f"{args.runs} --append`.",
         "",
-        "| function | func-python 0.8.1 (hypercorn) ms | functions-framework 3.10.2 ms | ratio |",
-        "|---|---|---|---|",
+        "| function | func-python ms | bare func-python ms | vs bare (<= 1.5x) | functions-framework ms "
+        "| bare functions-framework ms | vs bare |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, fmed, fmin, gmed, gmin in rows:
-        lines.append(f"| {name} | {fmed:.0f} ({fmin:.0f}) | {gmed:.0f} ({gmin:.0f}) | {fmed / gmed:.2f} |")
+    for name, func, bare_func, ff, bare_ff in rows:
+        func_ratio = statistics.median(func) / statistics.median(bare_func)
+        ff_ratio = statistics.median(ff) / statistics.median(bare_ff)
+        lines.append(
+            f"| {name} | {cell(func)} | {cell(bare_func)} | {func_ratio:.2f} ({mark(func_ratio <= 1.5)}) "
+            f"| {cell(ff)} | {cell(bare_ff)} | {ff_ratio:.2f} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.append:

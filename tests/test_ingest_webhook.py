@@ -377,7 +377,8 @@ def test_module_imports_nothing_heavy() -> None:
     code = (
         "import sys, codex_pipeline.handlers.ingest_webhook; "
         "print(sorted(set(sys.modules) & "
-        "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'google.protobuf', 'yaml', 'cryptography'}))"
+        "{'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'google.protobuf', 'yaml', 'cryptography', "
+        "'cloudevents'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -308,7 +308,7 @@ def test_module_imports_nothing_heavy() -> None:
     code = (
         "import sys, codex_pipeline.handlers.route_task; "
         "print(sorted(set(sys.modules) & {'kubernetes', 'psycopg', 'psycopg_pool', 'requests', 'yaml', "
-        "'opentelemetry.sdk'}))"
+        "'opentelemetry.sdk', 'cloudevents'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
