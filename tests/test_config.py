@@ -50,6 +50,8 @@ def test_secret_from_mounted_file_and_hidden_from_repr(tmp_path: Path) -> None:
         ({"CODEX_SINK_TIMEOUT_SECONDS": "-1"}, "CODEX_SINK_TIMEOUT_SECONDS"),
         ({"CODEX_TRIGGER_LOGINS": "alice,codex-bot", "CODEX_PLANNER_LOGIN": "Codex-Bot"}, "must never be a trigger"),
         ({"CODEX_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}, "cannot be read"),
+        ({"CODEX_GITHUB_APP_INSTALLATION_ID": "acme-org"}, "CODEX_GITHUB_APP_INSTALLATION_ID='acme-org'.*settings URL"),
+        ({"CODEX_GITHUB_APP_PRIVATE_KEY": "/etc/keys/app.pem"}, "CODEX_GITHUB_APP_PRIVATE_KEY.*not a PEM private key"),
     ],
 )
 def test_wrong_settings_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -155,6 +155,14 @@ def _private_key(raw: str) -> str | None:
     return raw
 
 
+def _installation_id(raw: str) -> str | None:
+    """A GitHub App installation id: a whole number (kept as text, as the auth takes it)."""
+    if not raw.strip():
+        return None
+    _positive_int(raw)
+    return raw.strip()
+
+
 # What a valid value of each kind looks like, for the "fix" part of a configuration error.
 _EXPECTED: dict[Callable[[str], Any], str] = {
     _positive_float: "a number of seconds greater than 0, e.g. 2.5",
@@ -164,6 +172,7 @@ _EXPECTED: dict[Callable[[str], Any], str] = {
     _database_url: "postgresql://user@host:5432/db or sqlite:///path/state.db",
     _phrase: "a phrase, e.g. execute plan",
     check_prefix: "a branch prefix ending with '/', e.g. codex/",
+    _installation_id: "the number in the App installation's settings URL, e.g. 12345678",
     _private_key: "the App's .pem file contents (-----BEGIN RSA PRIVATE KEY----- ...), or set the _FILE variant",
     _bool: "true or false",
     _timeout: "a number of seconds, 0 or more (0: no limit), e.g. 10800",
@@ -471,7 +480,7 @@ class Settings:
     )
     github_app_installation_id: str | None = _setting(
         "CODEX_GITHUB_APP_INSTALLATION_ID",
-        _optional,
+        _installation_id,
         None,
         readers="dispatch-planning promote-plan request-review reconcile step progress-comment",
         shown="looked up per repository owner",
