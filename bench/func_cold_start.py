@@ -70,30 +70,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def cold_ff(name: str, env: dict[str, str]) -> float:
-    port = free_port()
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--source",
-            str(ROOT / "functions" / name / "main.py"),
-            "--target",
-            "handle",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        return wait_live(process, f"http://127.0.0.1:{port}", started)
-    finally:
-        stop(process)
+    return cold_ff_source(ROOT / "functions" / name / "main.py", env)
 
 
 def cold_func(python: Path, build: Path, env: dict[str, str]) -> float:

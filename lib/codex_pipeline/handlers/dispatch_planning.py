@@ -46,11 +46,10 @@ from opentelemetry.trace import SpanKind
 
 from codex_pipeline.core.policy import Policy
 from codex_pipeline.discord.plan_requests import PLAN_REQUEST_TYPE, PlanRequest
-from codex_pipeline.effects import oidc
 from codex_pipeline.effects.argo import WorkflowSubmitter, workflow_name
 from codex_pipeline.effects.store import Store, WorkflowRun
 from codex_pipeline.errors import BadRequest, PermanentFailure
-from codex_pipeline.handlers.effects import LazyMigration, open_effects
+from codex_pipeline.handlers.effects import LazyMigration, effect_app
 from codex_pipeline.handlers.submitting import (
     Submission,
     SubmissionResult,
@@ -61,7 +60,7 @@ from codex_pipeline.handlers.submitting import (
 )
 from codex_pipeline.shell import logs, telemetry
 from codex_pipeline.shell.app import FunctionApp
-from codex_pipeline.shell.config import Settings, load_settings, read_by
+from codex_pipeline.shell.config import Settings, read_by
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import (
     TASK_TYPES,
@@ -314,11 +313,5 @@ def _deferred_event(event_id: str, subject: str) -> Event:
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    settings = settings or load_settings()
-    logs.configure(settings.log_level)
-    telemetry.setup(NAME)
-    store, submitter, migration = open_effects(settings, NAME)
-    handler = DispatchPlanning(settings, store, submitter, migration)
-    return FunctionApp(
-        NAME, handler, methods=("POST",), ready=migration.ready, authenticate=oidc.from_settings(settings)
-    )
+    # planning tasks deferred while planning is off need no database: the handler migrates itself
+    return effect_app(NAME, settings, DispatchPlanning, guarded=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from codex_pipeline.errors import ConfigurationError, Unavailable
@@ -18,6 +19,7 @@ from codex_pipeline.wire.http import Handler, Request, Response
 if TYPE_CHECKING:
     from codex_pipeline.effects.argo import WorkflowSubmitter
     from codex_pipeline.effects.store import Store
+    from codex_pipeline.shell.app import FunctionApp
     from codex_pipeline.shell.config import Settings
 
 _log = logging.getLogger("codex_pipeline.effects")
@@ -93,3 +95,32 @@ def open_effects(settings: Settings, function: str) -> tuple[Store, WorkflowSubm
     except Unavailable as exc:  # start anyway: readiness stays false and requests answer 503 until it is back
         _log.warning(f"{function}: migrations not applied yet: {exc.message}")
     return store, submitter, migration
+
+
+def effect_app(
+    name: str,
+    settings: Settings | None,
+    build: Callable[[Settings, Store, WorkflowSubmitter, LazyMigration], Handler],
+    *,
+    guarded: bool = True,
+) -> FunctionApp:
+    """The one shell of the three effect functions: settings, logs and telemetry set up, the store
+    and submitter opened, the handler behind the migration guard (unless it runs the migration
+    itself, ``guarded=False``), POST only, readiness from the migration, the OIDC sender check."""
+    from codex_pipeline.effects import oidc
+    from codex_pipeline.shell import logs, telemetry
+    from codex_pipeline.shell.app import FunctionApp
+    from codex_pipeline.shell.config import load_settings
+
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+    telemetry.setup(name)
+    store, submitter, migration = open_effects(settings, name)
+    handler = build(settings, store, submitter, migration)
+    return FunctionApp(
+        name,
+        migration.guard(handler) if guarded else handler,
+        methods=("POST",),
+        ready=migration.ready,
+        authenticate=oidc.from_settings(settings),
+    )

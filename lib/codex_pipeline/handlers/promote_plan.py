@@ -29,16 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from codex_pipeline.core.names import PLAN_MARKER, head_branch, plan_digest
 from codex_pipeline.core.policy import Policy
-from codex_pipeline.effects import oidc
 from codex_pipeline.effects.github import ClientOnFirstUse, UsesGitHub
 from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest
-from codex_pipeline.handlers.effects import open_effects
+from codex_pipeline.handlers.effects import effect_app
 from codex_pipeline.handlers.queued_check import queue_check
 from codex_pipeline.handlers.submitting import Submission, read_task, submit_delivery, workflow_parameters
-from codex_pipeline.shell import logs, telemetry
+from codex_pipeline.shell import logs
 from codex_pipeline.shell.app import FunctionApp
-from codex_pipeline.shell.config import Settings, load_settings, read_by
+from codex_pipeline.shell.config import Settings, read_by
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import TASK_TYPES
 from codex_pipeline.wire.http import Request, Response, empty_response
@@ -184,15 +183,8 @@ class PromotePlan(UsesGitHub):
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    settings = settings or load_settings()
-    logs.configure(settings.log_level)
-    telemetry.setup(NAME)
-    store, submitter, migration = open_effects(settings, NAME)
-    handler = PromotePlan(settings, store, submitter, ClientOnFirstUse(settings))
-    return FunctionApp(
+    return effect_app(
         NAME,
-        migration.guard(handler),
-        methods=("POST",),
-        ready=migration.ready,
-        authenticate=oidc.from_settings(settings),
+        settings,
+        lambda settings, store, submitter, _: PromotePlan(settings, store, submitter, ClientOnFirstUse(settings)),
     )

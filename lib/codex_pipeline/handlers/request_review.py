@@ -38,12 +38,11 @@ from typing import TYPE_CHECKING, Any
 from codex_pipeline.core import review
 from codex_pipeline.core.commands import CANCEL, COMMAND_TYPE, REPLY, RETRY, CommandRequest
 from codex_pipeline.core.names import READY_MARKER, issue_of_branch
-from codex_pipeline.effects import oidc
 from codex_pipeline.effects.github import ClientOnFirstUse, UsesGitHub
 from codex_pipeline.effects.store import CANCELLED, OnceState, RunOutcome
 from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest, Unavailable
-from codex_pipeline.handlers.effects import open_effects
+from codex_pipeline.handlers.effects import effect_app
 from codex_pipeline.handlers.queued_check import queue_check
 from codex_pipeline.handlers.submitting import (
     Submission,
@@ -54,7 +53,7 @@ from codex_pipeline.handlers.submitting import (
 )
 from codex_pipeline.shell import logs, telemetry
 from codex_pipeline.shell.app import FunctionApp
-from codex_pipeline.shell.config import Settings, load_settings, read_by
+from codex_pipeline.shell.config import Settings, read_by
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import TASK_TYPES, decode_request, is_cloudevent
 from codex_pipeline.wire.github import combine_checks
@@ -375,15 +374,8 @@ class RequestReview(UsesGitHub):
 
 
 def create_app(settings: Settings | None = None) -> FunctionApp:
-    settings = settings or load_settings()
-    logs.configure(settings.log_level)
-    telemetry.setup(NAME)
-    store, submitter, migration = open_effects(settings, NAME)
-    handler = RequestReview(settings, store, submitter, ClientOnFirstUse(settings))
-    return FunctionApp(
+    return effect_app(
         NAME,
-        migration.guard(handler),
-        methods=("POST",),
-        ready=migration.ready,
-        authenticate=oidc.from_settings(settings),
+        settings,
+        lambda settings, store, submitter, _: RequestReview(settings, store, submitter, ClientOnFirstUse(settings)),
     )
