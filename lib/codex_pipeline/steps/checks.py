@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from codex_pipeline.effects.checks import RunReport, details_link
+from codex_pipeline.effects.checks import RunReport, details_link, files_line, run_summary
 
 if TYPE_CHECKING:
     from codex_pipeline.effects.github import GitHubClient
     from codex_pipeline.steps.context import Transcript
+    from codex_pipeline.steps.tracker import Tracker
 
 
 def details_url(environ: Mapping[str, str], workflow: str) -> str | None:
@@ -52,6 +53,17 @@ class StepChecks:
             reports.append(RunReport(self.client, self.repo, head, self.stage, self.workflow, self.details))
         for report in reports:
             report_check(report, self.transcript, conclusion, title, summary)
+
+    def failed(self, title: str, tracker: Tracker, error: Exception) -> None:
+        """The check of a run that failed: what changed and ran before it did, and the error as its blocker."""
+        summary = run_summary(
+            changed=files_line(tracker.changed),
+            commands=tracker.tests,
+            blockers=[str(error)],
+            workflow=self.workflow,
+            details=self.details,
+        )
+        self.finished("failure", title, summary)
 
 
 def report_check(report: RunReport, transcript: Transcript, status: str, title: str, summary: str) -> None:

@@ -191,17 +191,7 @@ def run(args: argparse.Namespace) -> int:
                 publish()
             except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
                 transcript.line(f"[step] could not write the failure recap: {again}")
-            checks.finished(
-                "failure",
-                "Codex could not implement the plan",
-                run_summary(
-                    changed=files_line(tracker.changed),
-                    commands=tracker.tests,
-                    blockers=[str(exc)],
-                    workflow=workflow,
-                    details=checks.details,
-                ),
-            )
+            checks.failed("Codex could not implement the plan", tracker, exc)
             decision(log, "implementation failed", repository=repo, issue=number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step implement: {exc}", file=sys.stderr)
             return 1

@@ -176,17 +176,7 @@ def run(args: argparse.Namespace) -> int:
                 publish(review_section(workflow, [f"Transcript: `{LOG_FILE}` artifact."], failed=str(exc)))
             except PipelineError as again:  # GitHub itself is down: the exit status still tells Argo
                 transcript.line(f"[step] could not write the failure recap: {again}")
-            checks.finished(
-                "failure",
-                "Codex could not finish the review pass",
-                run_summary(
-                    changed=files_line(tracker.changed),
-                    commands=tracker.tests,
-                    blockers=[str(exc)],
-                    workflow=workflow,
-                    details=checks.details,
-                ),
-            )
+            checks.failed("Codex could not finish the review pass", tracker, exc)
             decision(log, "review failed", repository=repo, pull=pr_number, workflow=workflow, reason=str(exc))
             print(f"codex-pipeline step review: {exc}", file=sys.stderr)
             return 1
