@@ -110,14 +110,18 @@ def func_venv(name: str, build: Path) -> Iterator[Path]:
     with (CACHE / f"{venv.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         python = venv / "bin" / "python"
-        if not (venv / ".complete").exists():
+        complete = venv / ".complete"
+        if not complete.exists():
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
             _pip(python, "setuptools>=69", "wheel")
             _pip(python, str(build))  # resolves func-python and function @ file://…/f with their deps
-            (venv / ".complete").touch()
         else:
+            # unmarked while the function is swapped in: a run killed half-way leaves a venv the
+            # next run rebuilds rather than one that lacks half the library
+            complete.unlink()
             _pip(python, "--no-deps", "--no-build-isolation", "--force-reinstall", str(build / "f"), str(build))
+        complete.touch()
         yield python
 
 
