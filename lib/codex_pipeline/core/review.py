@@ -103,12 +103,15 @@ def readiness(
 
 
 def clean_for_review(pull: PullRequest, threads: list[ReviewThread], checks: ChecksReport) -> bool:
-    """Nothing a review pass could work on: no unresolved thread, no failing check, no conflict.
+    """Nothing a review pass could work on: no unresolved thread, no failing check, no conflict,
+    and no check still running.
 
-    Pending checks and a mergeability GitHub has not computed yet are not work for Codex either:
-    the readiness check hands the PR off when they settle."""
+    A pending check is not known to pass: answering "nothing to review" while CI still runs would
+    drop the request if CI then fails (the readiness check only reports, it never starts a review),
+    so the review run starts and sees the checks as they settle. A mergeability GitHub has not
+    computed yet is not work for Codex: the readiness check hands the PR off once it is known."""
     conflicting = pull.mergeable_state == "dirty" or pull.mergeable is False
-    return not threads and not checks.failing and not conflicting
+    return not threads and not checks.failing and not checks.pending and not conflicting
 
 
 def clean_review_reply(pull: PullRequest, verdict: Readiness, *, marked: bool, handed_off: bool) -> str:
@@ -125,7 +128,7 @@ def clean_review_reply(pull: PullRequest, verdict: Readiness, *, marked: bool, h
     else:
         after = f"Not handed off yet ({verdict.reason}); that happens when the readiness check passes."
     return (
-        f"Nothing for Codex to review on #{pull.number}: no unresolved review threads, no failing checks, "
+        f"Nothing for Codex to review on #{pull.number}: no unresolved review threads, no failing or running checks, "
         f"no merge conflicts, so no review run was started. {after}"
     )
 
