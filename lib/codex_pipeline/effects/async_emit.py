@@ -18,8 +18,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from codex_pipeline.effects.emit import _RETRYABLE_STATUS, DEFAULT_DEADLINE, Emitter, deadline_after
-from codex_pipeline.errors import Unavailable
+from codex_pipeline.effects.emit import DEFAULT_DEADLINE, Attempts, Emitter, deadline_after
 from codex_pipeline.wire.events import Event, encode_binary
 
 if TYPE_CHECKING:
@@ -78,15 +77,12 @@ class AsyncEmitter:
 
         until = deadline if deadline is not None else deadline_after(self.deadline)
         headers, body = encode_binary(event)
-        last_problem = "no attempt made"
-        for attempt in range(self.attempts):
-            if attempt:
-                pause = self.backoff * (2 ** (attempt - 1))
-                if time.monotonic() + pause >= until:
-                    break
+        plan = Attempts(self.attempts, self.backoff, self.timeout, until)
+        for pause in plan.pauses():
+            if pause:
                 await asyncio.sleep(pause)
-            attempt_until = min(until, time.monotonic() + self.timeout)
-            if attempt_until <= time.monotonic():
+            attempt_until = plan.window()
+            if attempt_until is None:
                 break
             try:
                 try:
@@ -96,19 +92,17 @@ class AsyncEmitter:
                     # fresh connection, not counted as an attempt (as the sync emitter does)
                     status = await self._post(headers, body, attempt_until)
             except TimeoutError:
-                last_problem = "Timeout"
+                plan.problem = "Timeout"
                 continue
             except (OSError, ValueError):
-                last_problem = "ConnectionError"
+                plan.problem = "ConnectionError"
                 continue
-            if 200 <= status < 300:
+            settled = plan.settle(status)
+            if settled:
                 return
-            last_problem = f"HTTP {status}"
-            if status not in _RETRYABLE_STATUS:
+            if settled is None:
                 break
-        if time.monotonic() >= until - 0.001 and last_problem in ("Timeout", "no attempt made"):
-            last_problem = "deadline passed"
-        raise Unavailable(f"sink did not accept event {event.id} ({last_problem})")
+        raise plan.error(event.id)
 
     async def aclose(self) -> None:
         if self._connections is not None:

@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,47 @@ DEFAULT_DEADLINE = 8.0
 def deadline_after(seconds: float) -> float:
     """An absolute deadline (``time.monotonic()`` clock) ``seconds`` from now, to share between emits."""
     return time.monotonic() + seconds
+
+
+class Attempts:
+    """The retry rules of one emit, shared by :class:`Emitter` and the event loop's ``AsyncEmitter``
+    so that both keep the same promise; each only sleeps and posts its own way.
+
+    ``pauses()`` gives the backoff before each attempt (0 before the first) while the next one
+    still fits before ``until``; ``window()`` the attempt's own deadline after that pause (None:
+    no time left); ``settle(status)`` says whether an answer delivered the event (True), is worth
+    another attempt (False) or ends the emit (None); ``error()`` is the 503 to raise at the end.
+    """
+
+    def __init__(self, attempts: int, backoff: float, timeout: float, until: float) -> None:
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.until = until
+        self.problem = "no attempt made"
+
+    def pauses(self) -> Iterator[float]:
+        for attempt in range(self.attempts):
+            pause = self.backoff * (2 ** (attempt - 1)) if attempt else 0.0
+            if attempt and time.monotonic() + pause >= self.until:
+                return
+            yield pause
+
+    def window(self) -> float | None:
+        attempt_until = min(self.until, time.monotonic() + self.timeout)
+        return attempt_until if attempt_until > time.monotonic() else None
+
+    def settle(self, status: int) -> bool | None:
+        if 200 <= status < 300:
+            return True
+        self.problem = f"HTTP {status}"
+        return False if status in _RETRYABLE_STATUS else None
+
+    def error(self, event_id: str) -> Unavailable:
+        problem = self.problem
+        if time.monotonic() >= self.until - 0.001 and problem in ("Timeout", "no attempt made"):
+            problem = "deadline passed"
+        return Unavailable(f"sink did not accept event {event_id} ({problem})")
 
 
 class _Deadline:
@@ -168,15 +210,12 @@ class Emitter:
         delivery so that together they stay inside the caller's answer time."""
         until = deadline if deadline is not None else deadline_after(self.deadline)
         headers, body = encode_binary(event)
-        last_problem = "no attempt made"
-        for attempt in range(self.attempts):
-            if attempt:
-                pause = self.backoff * (2 ** (attempt - 1))
-                if time.monotonic() + pause >= until:
-                    break
+        plan = Attempts(self.attempts, self.backoff, self.timeout, until)
+        for pause in plan.pauses():
+            if pause:
                 time.sleep(pause)
-            attempt_until = min(until, time.monotonic() + self.timeout)
-            if attempt_until <= time.monotonic():
+            attempt_until = plan.window()
+            if attempt_until is None:
                 break
             try:
                 try:
@@ -188,19 +227,17 @@ class Emitter:
                     # fresh connection (the failed one was dropped), not counted as an attempt
                     status = self._post(headers, body, attempt_until)
             except TimeoutError:
-                last_problem = "Timeout"
+                plan.problem = "Timeout"
                 continue
             except (OSError, http.client.HTTPException):
-                last_problem = "ConnectionError"
+                plan.problem = "ConnectionError"
                 continue
-            if 200 <= status < 300:
+            settled = plan.settle(status)
+            if settled:
                 return
-            last_problem = f"HTTP {status}"
-            if status not in _RETRYABLE_STATUS:
+            if settled is None:
                 break
-        if time.monotonic() >= until - 0.001 and last_problem in ("Timeout", "no attempt made"):
-            last_problem = "deadline passed"
-        raise Unavailable(f"sink did not accept event {event.id} ({last_problem})")
+        raise plan.error(event.id)
 
     def close(self) -> None:
         self._drop_connection()
