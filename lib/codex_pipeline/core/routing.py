@@ -333,6 +333,34 @@ def _issue_target(d: _Delivery) -> tuple[dict[str, Any], int, str | None]:
     return issue, number, None
 
 
+def _implementation_task(
+    d: _Delivery,
+    issue: dict[str, Any],
+    number: int,
+    comment: dict[str, Any],
+    author: str,
+    prompt_for: Callable[[str, str], str],
+    **plan: Any,
+) -> pb.CodexTask:
+    """The implementation task a comment promotes (the planner's plan, or an allowed ``execute
+    plan``): ``prompt_for(branch, title)`` writes its prompt, ``plan`` adds the approved plan's fields."""
+    title = text(issue, "title")
+    branch = d.branch(number, title)
+    return d.task(
+        pb.CODEX_TASK_STAGE_IMPLEMENTATION,
+        at=text(comment, "created_at"),
+        prompt=prompt_for(branch, title),
+        base=d.default_branch,
+        head=branch,
+        issue_number=number,
+        issue_url=text(issue, "html_url"),
+        issue_title=title,
+        issue_body=text(issue, "body"),
+        sender=author,
+        **plan,
+    )
+
+
 def _planning(
     d: _Delivery,
     issue: dict[str, Any],
@@ -407,21 +435,15 @@ def _issue_comment(d: _Delivery) -> RouteResult:
             "awaiting-approval",
         )
     if plan:
-        title = text(issue, "title")
-        prompt = prompts.approved_plan_prompt(
-            d.repository, number, d.branch(number, title), title, text(issue, "body"), body
-        )
-        task = d.task(
-            pb.CODEX_TASK_STAGE_IMPLEMENTATION,
-            at=text(comment, "created_at"),
-            prompt=prompt,
-            base=d.default_branch,
-            head=d.branch(number, title),
-            issue_number=number,
-            issue_url=text(issue, "html_url"),
-            issue_title=title,
-            issue_body=text(issue, "body"),
-            sender=author,
+        task = _implementation_task(
+            d,
+            issue,
+            number,
+            comment,
+            author,
+            lambda branch, title: prompts.approved_plan_prompt(
+                d.repository, number, branch, title, text(issue, "body"), body
+            ),
             plan_comment_id=_int(comment, "id") or None,
             plan_comment_url=text(comment, "html_url"),
             plan_comment_body=body,
@@ -438,21 +460,15 @@ def _issue_comment(d: _Delivery) -> RouteResult:
         allowed = d.policy.may_execute_plan(author)
         if not allowed:
             return _ignore(allowed.reason, "not-allowed")
-        title = text(issue, "title")
-        prompt = prompts.execute_plan_prompt(
-            d.repository, number, d.branch(number, title), title, text(issue, "body"), author
-        )
-        task = d.task(
-            pb.CODEX_TASK_STAGE_IMPLEMENTATION,
-            at=text(comment, "created_at"),
-            prompt=prompt,
-            base=d.default_branch,
-            head=d.branch(number, title),
-            issue_number=number,
-            issue_url=text(issue, "html_url"),
-            issue_title=title,
-            issue_body=text(issue, "body"),
-            sender=author,
+        task = _implementation_task(
+            d,
+            issue,
+            number,
+            comment,
+            author,
+            lambda branch, title: prompts.execute_plan_prompt(
+                d.repository, number, branch, title, text(issue, "body"), author
+            ),
         )
         return d.acknowledged(d.one("implementation", task, allowed.reason), number, comment, author)
     if PLAN_MARKER in body:
