@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -21,13 +22,19 @@ from codex_pipeline.errors import Unavailable
 from codex_pipeline.wire.events import Event
 
 Answer = Callable[[int], bytes]  # request number on its connection -> bytes to send back
+CHUNKED = (
+    b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+)
+INTERIM = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"
 
 
 class ScriptedServer:
     """Reads whole requests (head + Content-Length body) and answers each with scripted bytes."""
 
-    def __init__(self, answer: Answer, *, close_after: int | None = None) -> None:
+    def __init__(self, answer: Answer, *, close_after: int | None = None, dribble: int = 0) -> None:
         self.answer = answer
+        self.dribble = dribble  # send the answer this many bytes at a time (0: at once)
         self.close_after = close_after  # close each connection after this many answers
         self.requests: list[bytes] = []
         self.connections = 0
@@ -64,10 +71,19 @@ class ScriptedServer:
                     buffer += conn.recv(65536)
                 self.requests.append(head + b"\r\n\r\n" + buffer[:length])
                 buffer = buffer[length:]
-                conn.sendall(self.answer(served))
+                self._send(conn, self.answer(served))
                 served += 1
                 if self.close_after is not None and served >= self.close_after:
                     return
+
+    def _send(self, conn: socket.socket, answer: bytes) -> None:
+        if not self.dribble:
+            conn.sendall(answer)
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start in range(0, len(answer), self.dribble):
+            conn.sendall(answer[start : start + self.dribble])
+            time.sleep(0.001)
 
     def close(self) -> None:
         self._server.close()
@@ -101,17 +117,8 @@ def exchange(url: str, count: int, body: bytes = b'{"n":1}') -> list[int]:
     [
         ("content-length", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nhello"),
         ("empty", lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"),
-        (
-            "chunked with trailer",
-            lambda n: (
-                b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
-                b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
-            ),
-        ),
-        (
-            "interim 100 first",
-            lambda n: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok",
-        ),
+        ("chunked with trailer", lambda n: CHUNKED),
+        ("interim 100 first", lambda n: INTERIM),
         ("204 without length", lambda n: b"HTTP/1.1 204 No Content\r\n\r\n"),
     ],
 )
@@ -120,6 +127,13 @@ def test_kept_alive_answers_of_every_framing_reuse_one_connection(name: str, ans
         statuses = exchange(server.url, 3)
     assert statuses == [204 if name.startswith("204") else 202] * 3
     assert server.connections == 1, name
+
+
+@pytest.mark.parametrize("answer", [CHUNKED, INTERIM], ids=["chunked", "interim"])
+def test_an_answer_that_arrives_a_few_bytes_at_a_time_is_read_whole(answer: bytes) -> None:
+    with scripted(lambda n: answer, dribble=3) as server:
+        assert exchange(server.url, 2) == [202, 202]
+    assert server.connections == 1
 
 
 def test_the_request_is_what_the_sink_expects() -> None:
@@ -153,34 +167,78 @@ def test_an_answer_framed_by_the_end_of_the_connection_is_read_to_the_end() -> N
     assert server.connections == 2
 
 
-def test_a_kept_connection_closed_behind_the_clients_back_is_stale_and_retried_once() -> None:
-    """The sink keeps-alive in words but closes after each answer (an idle timeout): the next
-    post on that connection finds it closed, and the emitter retries at once on a new one."""
+def test_a_kept_connection_the_sink_closed_while_idle_is_not_reused() -> None:
+    """The sink keeps-alive in words but closes after each answer (an idle timeout): the close
+    arrives while the connection is idle, so the next post opens a new one and nothing fails."""
     with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", close_after=1) as server:
+
+        async def run() -> list[int]:
+            connections = SinkConnections(server.url)
+            statuses = [await connections.post({}, b"a")]
+            await asyncio.sleep(0.05)  # the server has closed by now
+            statuses.append(await connections.post({}, b"b"))
+            await connections.aclose()
+            return statuses
+
+        assert asyncio.run(run()) == [202, 202]
+    assert len(server.requests) == 2
+    assert server.connections == 2
+
+
+def test_a_kept_connection_closed_before_its_answer_is_stale_and_retried_once() -> None:
+    """The close races the next request (the sink read it and closed without a byte of answer):
+    the post is stale, and the emitter retries it at once on a new connection, uncounted."""
+    answers = [b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", b""]
+
+    def answer(n: int) -> bytes:
+        return answers[n]
+
+    with scripted(answer, close_after=2) as server:
 
         async def run() -> None:
             connections = SinkConnections(server.url)
             assert await connections.post({}, b"a") == 202
-            await asyncio.sleep(0.05)  # the server has closed by now
             with pytest.raises(StaleConnection):
                 await connections.post({}, b"b")
             await connections.aclose()
 
         asyncio.run(run())
+        assert server.connections == 1
 
         emitter = AsyncEmitter(server.url, attempts=1)
 
         async def emit_twice() -> None:
             event = Event(id="e", source="s", type="t", data=b"{}")
             await emitter.emit(event)
-            await asyncio.sleep(0.05)
             await emitter.emit(event)  # one attempt allowed: the stale retry is not counted
             await emitter.aclose()
 
         asyncio.run(emit_twice())
-    # a, then the two emits: the stale post never reached the sink, its retry did
-    assert len(server.requests) == 3
+    # a and b, then the two emits: the second went stale on the first connection, its retry did not
+    assert len(server.requests) == 5
     assert server.connections == 3
+
+
+def test_an_answer_nobody_asked_for_drops_the_connection() -> None:
+    """Bytes past the answer (a second answer to one request) leave the connection unusable."""
+    doubled = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n" * 2
+    with scripted(lambda n: doubled) as server:
+        assert exchange(server.url, 2) == [202, 202]
+    assert server.connections == 2
+
+
+def test_a_sink_that_never_answers_times_out_and_the_connection_is_dropped() -> None:
+    with scripted(lambda n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\npart") as server:
+
+        async def run() -> None:
+            connections = SinkConnections(server.url)
+            loop = asyncio.get_running_loop()
+            with pytest.raises(TimeoutError):
+                await connections.post({}, b"a", loop.time() + 0.2)
+            assert connections._idle == []
+            await connections.aclose()
+
+        asyncio.run(run())
 
 
 @pytest.mark.parametrize(
@@ -190,6 +248,8 @@ def test_a_kept_connection_closed_behind_the_clients_back_is_stale_and_retried_o
         b"HTTP/1.1 abc Broken\r\n\r\n",
         b"HTTP/1.1 202 Accepted\r\nContent-Length: -1\r\n\r\n",
         b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 2000000\r\n\r\n",
+        b"HTTP/1.1 202 Accepted\r\n" + b"X-Long: " + b"a" * 70_000 + b"\r\n\r\n",
     ],
 )
 def test_a_malformed_answer_fails_the_exchange(answer: bytes) -> None:
