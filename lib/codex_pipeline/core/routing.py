@@ -57,8 +57,8 @@ from typing import Any
 
 from codex_pipeline.core import commands, prompts, untrusted
 from codex_pipeline.core.commands import CommandRequest
-from codex_pipeline.core.names import PLAN_MARKER, issue_of_branch, plan_digest
 from codex_pipeline.core.names import head_branch as _head_branch
+from codex_pipeline.core.names import holds_plan_marker, issue_of_branch, plan_digest
 from codex_pipeline.core.names import slug as slug  # re-exported: the router's slug is the steps' slug
 from codex_pipeline.core.policy import Policy, repository_problem
 from codex_pipeline.wire.events import TASK_TYPES
@@ -371,7 +371,7 @@ def _planning(
     at: str = "",
     sender: str = "",
 ) -> RouteResult:
-    if PLAN_MARKER in text(issue, "body") and not replan:
+    if holds_plan_marker(text(issue, "body")) and not replan:
         return _ignore(
             f"planning: issue #{number} already holds a plan (its body carries the plan marker)", "already-planned"
         )
@@ -471,7 +471,7 @@ def _issue_comment(d: _Delivery) -> RouteResult:
             ),
         )
         return d.acknowledged(d.one("implementation", task, allowed.reason), number, comment, author)
-    if PLAN_MARKER in body:
+    if holds_plan_marker(body):
         return _ignore(plan.reason, "not-planner")
     said = {m.command for m in commands.mentions(command_lines(body), mention)}
     if "cancel" in said:
@@ -559,7 +559,7 @@ def _pr_comment(
         )
     extra = review_request(body, mention)
     if extra is None:
-        if PLAN_MARKER in body or has_execute_plan(body, trigger, mention):
+        if holds_plan_marker(body) or has_execute_plan(body, trigger, mention):
             return _ignore(
                 f"issue_comment: plan command on pull request #{number}; plans are approved on issues", "wrong-target"
             )
