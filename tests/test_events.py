@@ -175,3 +175,12 @@ def test_an_unknown_specversion_is_refused_by_name() -> None:
     headers = {"ce-specversion": "2.0", "ce-id": "1", "ce-source": "s", "ce-type": "t"}
     with pytest.raises(BadRequest, match=r"specversion '2\.0'"):
         events.decode_request(_request(headers, b""))
+
+
+@given(st.text(max_size=30))
+def test_a_header_value_is_percent_encoded_exactly_when_the_binding_says(value: str) -> None:
+    """The string-method fast path of _header_value agrees with the binding's rule as a regex."""
+    from urllib.parse import quote
+
+    expected = quote(value, safe=events._HEADER_SAFE_CHARS) if events._HEADER_UNSAFE.search(value) else value
+    assert events._header_value(value) == expected

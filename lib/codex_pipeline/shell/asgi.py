@@ -71,7 +71,7 @@ class AsgiFunction:
             return
         if scope.get("type") != "http":
             return
-        headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", []))
+        headers = Headers.from_raw(scope.get("headers", ()))
         try:
             refuse_declared(headers.get("content-length"), self.max_body)
             body = await self._read_body(receive)
