@@ -9,7 +9,11 @@ with the library calls it made), on the bench's 12 KB ``issues.opened``:
 - the fence length: a regex ``findall`` over the body vs substring tests in ``untrusted.fence_for``;
 - the task's JSON: ``json_format.MessageToDict`` vs ``tasks.to_json_dict``;
 - one decision log line at INFO (to a file): the logging module's defaults vs ``logs.configure``'s
-  (no caller frame, thread or process lookups, none of which the JSON line shows).
+  (no caller frame, thread or process lookups, none of which the JSON line shows);
+- reading the delivery's JSON and writing the task's: json vs msgspec (``http.parse_json``,
+  ``tasks.to_json``, both held to json's verdicts and bytes by tests);
+- the plan-marker test and ``untrusted.clean``'s CR and comment tests: a substring test that steps
+  through the body nearly a character at a time vs a one-character test first.
 
 Then each function's whole decode -> decide -> encode (no network), as the library is now.
 Timings are CPU (``time.process_time``), median of interleaved rounds.
@@ -20,6 +24,7 @@ Timings are CPU (``time.process_time``), median of interleaved rounds.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -35,9 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.func_runtimes import SECRET, delivery_body, prepare_delivery  # noqa: E402
 from codex_pipeline.core import untrusted  # noqa: E402
+from codex_pipeline.core.names import PLAN_MARKER, holds_plan_marker  # noqa: E402
 from codex_pipeline.wire import events, tasks  # noqa: E402
 from codex_pipeline.wire.events import Event, encode_binary  # noqa: E402
-from codex_pipeline.wire.http import Headers, Request  # noqa: E402
+from codex_pipeline.wire.http import Headers, Request, parse_json  # noqa: E402
 
 
 def cpu_us(work: Callable[[], Any], repeats: int) -> float:
@@ -51,6 +57,18 @@ def sdk_decode(request: Request) -> Any:
     from cloudevents.http import from_http
 
     return from_http(dict(request.headers.items()), request.body, data_unmarshaller=lambda raw: raw)
+
+
+def clean_before(text: str) -> str:
+    """untrusted.clean before its one-character tests (issue 14, second round)."""
+    out = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "<!--" in out:
+        out = untrusted._HTML_COMMENT.sub("", out)
+    if out.isascii():
+        raw = out.encode("ascii")
+        kept = raw.translate(None, untrusted._ASCII_INVISIBLE)
+        return out if len(kept) == len(raw) else kept.decode("ascii")
+    return untrusted._INVISIBLE.sub("", out)
 
 
 def regex_fence(text: str) -> str:
@@ -88,7 +106,7 @@ def main() -> int:
 
     raw = delivery_body()
     signed = prepare_delivery(raw)
-    issue = __import__("json").loads(raw)["issue"]
+    issue = json.loads(raw)["issue"]
     body = issue["body"]
     ingest: Any = ingest_webhook.create_app().handler
     route: Any = route_task.create_app().handler
@@ -161,6 +179,14 @@ def main() -> int:
         ("fence length for the issue body", lambda: regex_fence(body), lambda: untrusted.fence_for(body)),
         ("the task's JSON mapping", lambda: message_to_dict(task), lambda: tasks.to_json_dict(task)),
         ("one decision log line at INFO", log_line_defaults, log_line),
+        ("read the delivery's JSON", lambda: json.loads(raw), lambda: parse_json(raw, "bench")),
+        (
+            "write the task's JSON",
+            lambda: json.dumps(tasks.to_json_dict(task), separators=(",", ":"), ensure_ascii=False).encode(),
+            lambda: tasks.to_json(task),
+        ),
+        ("look for the plan marker in the issue body", lambda: PLAN_MARKER in body, lambda: holds_plan_marker(body)),
+        ("clean's CR and comment tests on the issue body", lambda: clean_before(body), lambda: untrusted.clean(body)),
     ]
     wholes = {
         "ingest-webhook decode -> decide -> encode": whole(ingest, ingest_request),

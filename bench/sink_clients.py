@@ -103,7 +103,7 @@ async def h11_streams(url: str, headers: dict[str, str], body: bytes) -> tuple[P
 
 
 CLIENTS: dict[str, Client] = {
-    "ours (sink_connections, asyncio streams)": ours,
+    "ours (sink_connections, asyncio protocol)": ours,
     "aiohttp": aiohttp_client,
     "h11 over asyncio streams": h11_streams,
     "httpx": httpx_client,
