@@ -36,7 +36,7 @@ from codex_pipeline.core.names import (
     DEFAULT_BOT_MENTION,
     DEFAULT_BRANCH_PREFIX,
     DEFAULT_IMPLEMENTATION_TRIGGER,
-    PLAN_MARKER,
+    holds_plan_marker,
 )
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class Policy:
 
     def is_planner_plan(self, author: object, body: object) -> Decision:
         """Whether a comment is the planner's plan: marker present AND author is the planner."""
-        if not isinstance(body, str) or PLAN_MARKER not in body:
+        if not isinstance(body, str) or not holds_plan_marker(body):
             return Decision(False, "plan: the comment carries no plan marker")
         name = _login(author)
         if not name:

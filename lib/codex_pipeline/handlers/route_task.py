@@ -61,6 +61,7 @@ def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Eve
     """The protobuf and the JSON CloudEvent of one task (same id, type and partition key)."""
     task = routed.task
     issued = tasks.issued_at(task)
+    time = issued.isoformat().replace("+00:00", "Z") if issued else None
     extensions = {"partitionkey": routed.partition_key}
     if traceparent:
         extensions["traceparent"] = traceparent
@@ -74,7 +75,7 @@ def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Eve
             datacontenttype=media,
             subject=routed.partition_key,
             dataschema=tasks.DATASCHEMA,
-            time=issued.isoformat().replace("+00:00", "Z") if issued else None,
+            time=time,
             extensions=extensions,
         )
 
