@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codex_pipeline.effects.async_emit import AsyncEmitter
 from codex_pipeline.effects.sink_connections import MalformedAnswer, SinkConnections, StaleConnection
@@ -283,3 +285,53 @@ def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None
 
         asyncio.run(run())
     assert server.requests == []
+
+
+_HEAD_LINES = [
+    b"HTTP/1.1 202 Accepted",
+    b"HTTP/1.1 200 OK",
+    b"HTTP/1.1 204 No Content",
+    b"HTTP/1.0 202 Accepted",
+    b"HTTP/1.1 100 Continue",
+    b"HTTP/1.1 2x2 Odd",
+    b"HTTP/1.1 202",
+    b"content-length: 0",
+    b"Content-Length: 0",
+    b"content-length: 5",
+    b"connection: close",
+    b"Connection: keep-alive",
+    b"transfer-encoding: chunked",
+    b"x-note: content-length",
+    b"date: Mon, 30 Nov 2026 00:00:00 GMT",
+    b"",
+]
+
+
+@given(st.lists(st.sampled_from(_HEAD_LINES), min_size=1, max_size=6), st.binary(max_size=8))
+def test_the_plain_answer_shortcut_agrees_with_the_full_parse(lines: list[bytes], tail: bytes) -> None:
+    """_plain_answer either declines or gives what the full parse gives, on heads built to trip it."""
+    from codex_pipeline.effects import sink_connections
+
+    buffer = bytearray(b"\r\n".join(lines) + b"\r\n\r\n" + tail)
+    quick = sink_connections._plain_answer(buffer)
+    if quick is None:
+        return
+    assert quick[1] is True
+    try:
+        full = sink_connections._parse_answer(buffer, ended=False)
+    except MalformedAnswer:
+        full = None
+    assert full == quick
+
+
+def test_a_sinks_everyday_answer_takes_the_shortcut() -> None:
+    from codex_pipeline.effects import sink_connections
+
+    answer = bytearray(b"HTTP/1.1 202 Accepted\r\ndate: Mon, 30 Nov 2026 00:00:00 GMT\r\ncontent-length: 0\r\n\r\n")
+    assert sink_connections._plain_answer(answer) == (202, True)
+    assert (
+        sink_connections._plain_answer(
+            bytearray(b"HTTP/1.1 202 Accepted\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+        )
+        is None
+    )

@@ -97,9 +97,7 @@ class Sending:
         self._event_id = event.id
         self._headers, self._body = encode_binary(event)
         self._plan = Attempts(emitter.attempts, emitter.backoff, emitter.timeout, until)
-        self._pauses = self._plan.pauses()
-        next(self._pauses)  # the first attempt has no pause before it
-        self._window = self._plan.window()
+        self._window = self._plan.window()  # the first attempt has no pause before it
         self._final = self._window is None
         self._started: Exchange | None = None
         if self._window is not None:
@@ -122,7 +120,9 @@ class Sending:
         """The attempts after the first, until one delivers; :class:`Unavailable` when none does."""
         plan = self._plan
         if not self._final:
-            for pause in self._pauses:
+            pauses = plan.pauses()
+            next(pauses)  # the first attempt's (none): first() made it
+            for pause in pauses:
                 if pause:
                     await asyncio.sleep(pause)
                 window = plan.window()
