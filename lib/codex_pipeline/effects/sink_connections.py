@@ -2,8 +2,9 @@
 
 A sink (a KafkaSink, a Broker's ingress, the local router) is one cluster-local HTTP/1.1 server
 that answers each POST with a status and a short body. Measured on the 2-core machine of
-bench/RESULTS.md (13 KB POST over a kept connection, CPU of the posting process): httpx 0.81 ms,
-aiohttp 0.16 ms, h11 over asyncio streams 0.13 ms, this module 0.04 ms. Three such POSTs make up
+bench/RESULTS.md (13 KB POST over a kept connection, CPU of the posting process, one run): httpx
+1.05 ms, aiohttp 0.21 ms, h11 over asyncio streams 0.16 ms, this module 0.07 ms (0.08 ms when it
+read the answer through asyncio streams, in the round before). Three such POSTs make up
 most of what the ingest -> route-task chain adds to func-python's own cost (issue 14), so the
 exchange is written here as an :class:`asyncio.Protocol`: one request written as one buffer, the
 answer read by its framing (Content-Length, chunked, or to the end of the connection) straight
