@@ -7,11 +7,9 @@ runs under functions-framework (Flask) and func-python (ASGI); see ``runtime/``.
 from __future__ import annotations
 
 import json
-from collections.abc import ItemsView, Iterable, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, overload
-
-import msgspec
 
 from codex_pipeline.errors import BadRequest
 
@@ -113,7 +111,20 @@ class Handler(Protocol):
 UNPARSABLE_JSON = (ValueError, RecursionError)
 
 
-_read_json = msgspec.json.Decoder().decode
+class _FastJson:
+    """msgspec's reader and the error it raises, imported on the first JSON read: the import is
+    about 4 ms, which a function's cold start (time to its first health answer) need not pay."""
+
+    read: Callable[[bytes | str], Any] | None = None
+    refused: tuple[type[Exception], ...] = ()
+
+    @classmethod
+    def load(cls) -> Callable[[bytes | str], Any]:
+        import msgspec
+
+        cls.refused = (msgspec.DecodeError, RecursionError)
+        cls.read = msgspec.json.Decoder().decode
+        return cls.read
 
 
 def parse_json(raw: bytes | str, what: str) -> Any:
@@ -124,9 +135,10 @@ def parse_json(raw: bytes | str, what: str) -> Any:
     UTF-16) go to json, whose verdict then stands: what is accepted and what is refused, and the
     values read, are json's as before (tests/test_json_reading.py).
     """
+    read = _FastJson.read or _FastJson.load()
     try:
-        return _read_json(raw)
-    except (msgspec.DecodeError, RecursionError):
+        return read(raw)
+    except _FastJson.refused:
         pass
     try:
         return json.loads(raw)

@@ -10,10 +10,10 @@ and ``body`` as the planning smoke test writes them); writing is canonical.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import msgspec
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
@@ -78,13 +78,18 @@ def to_json_dict(task: pb.CodexTask) -> dict[str, Any]:
     return data
 
 
-_write_json = msgspec.json.Encoder().encode
+_write_json: Callable[[Any], bytes] | None = None  # msgspec's writer, imported on the first task written
 
 
 def to_json(task: pb.CodexTask) -> bytes:
     """The task's JSON, compact and UTF-8: msgspec writes the bytes that json.dumps(...,
     separators=(",", ":"), ensure_ascii=False).encode() would, at a sixth of the cost
     (tests/test_tasks_codec.py holds them equal)."""
+    global _write_json
+    if _write_json is None:
+        import msgspec
+
+        _write_json = msgspec.json.Encoder().encode
     return _write_json(to_json_dict(task))
 
 
