@@ -86,6 +86,7 @@ bench-dispatch: venv
 # ingest-webhook and the ingest -> route-task chain under func-python beside bare func-python (issue 14).
 bench-func: venv
 	$(BIN)/python bench/func_runtimes.py --seconds 10 --append
+	$(BIN)/python bench/emit_floor.py --append
 	$(BIN)/python bench/delivery_cpu.py --append
 	$(BIN)/python bench/sink_clients.py --append
 
