@@ -12,7 +12,11 @@ post is saved to ``<state>/github-standin.json`` as it happens and on stop.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 TOKEN = "codex-dev-standin"  # noqa: S105 -- the stand-in's own token, not a credential
 APP_ID = "4242"  # the stand-in's GitHub App (slug codex-app): it writes the runs' check runs
 CONFIGURED_BY = frozenset({"CODEX_GITHUB_TOKEN", "CODEX_GITHUB_APP_ID", "CODEX_GITHUB_API_URL"})
+_SAVING = threading.Lock()
 
 
 def wanted(environ: Mapping[str, str]) -> bool:
@@ -129,7 +134,14 @@ def enable_app(server: FakeGitHub, state: Path) -> None:
 
 
 def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
-    """What the functions and runs did on the stand-in: comments, pull requests, check runs."""
+    """What the functions and runs did on the stand-in: comments, pull requests, check runs.
+
+    One save at a time, taken and written in turn, so the newest snapshot is the one on disk."""
+    with _SAVING:
+        return _save(server, path)
+
+
+def _save(server: FakeGitHub, path: Path) -> dict[str, Any]:
     with server._state:
         snapshot = {
             "issues": {
@@ -162,16 +174,29 @@ def save(server: FakeGitHub, path: Path) -> dict[str, Any]:
                 if items
             },
         }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(snapshot, indent=2) + "\n")
-    tmp.replace(path)
+    _write_atomically(path, json.dumps(snapshot, indent=2) + "\n")
     dump = getattr(server, "dump", None)
     if dump is not None:
-        full = state_file(path)
-        tmp = full.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dump()) + "\n")
-        tmp.replace(full)
+        _write_atomically(state_file(path), json.dumps(dump()) + "\n")
     return snapshot
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside ``path`` under a name of this write's own, then rename over it.
+
+    dev saves from the webhook thread and the main loop at once: with one shared temporary
+    name, one save renamed the other's file away and its rename failed (FileNotFoundError),
+    which ended the stand-in's webhook thread and every webhook after it.
+    """
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
 
 
 def _comment(server: FakeGitHub, comment: dict[str, Any]) -> dict[str, Any]:
