@@ -10,7 +10,6 @@ and ``body`` as the planning smoke test writes them); writing is canonical.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,7 +18,7 @@ from google.protobuf.message import DecodeError, Message
 
 from codex_pipeline.core.policy import repository_problem
 from codex_pipeline.errors import BadRequest
-from codex_pipeline.wire.http import parse_json
+from codex_pipeline.wire.http import compact_json, parse_json
 from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
 CodexTask = pb.CodexTask
@@ -78,19 +77,9 @@ def to_json_dict(task: pb.CodexTask) -> dict[str, Any]:
     return data
 
 
-_write_json: Callable[[Any], bytes] | None = None  # msgspec's writer, imported on the first task written
-
-
 def to_json(task: pb.CodexTask) -> bytes:
-    """The task's JSON, compact and UTF-8: msgspec writes the bytes that json.dumps(...,
-    separators=(",", ":"), ensure_ascii=False).encode() would, at a sixth of the cost
-    (tests/test_tasks_codec.py holds them equal)."""
-    global _write_json
-    if _write_json is None:
-        import msgspec
-
-        _write_json = msgspec.json.Encoder().encode
-    return _write_json(to_json_dict(task))
+    """The task's JSON, compact and UTF-8 (:func:`codex_pipeline.wire.http.compact_json`)."""
+    return compact_json(to_json_dict(task))
 
 
 def from_json_dict(data: Any) -> pb.CodexTask:
