@@ -140,7 +140,7 @@ class SinkConnections:
         return connection
 
     def _head(self, headers: dict[str, str], length: int) -> bytes:
-        """The request head as one string, refused when a name or value would break its line."""
+        """The request head, refused when a header name or value would break its line."""
         lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         # each line holds one CR and one LF of its own: any more came from a name or a value
         if lines.count("\r") != len(headers) or lines.count("\n") != len(headers):
@@ -169,25 +169,27 @@ class SinkConnections:
         Writing every sink's request before awaiting any answer is how route-task's two emits
         overlap without a task each.
         """
-        head = self._head(headers, len(body))
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
+        request = self._request(headers, body)
         connection = self._idle_connection()
-        return None if connection is None else self._write(connection, head + body, until)
+        return None if connection is None else self._write(connection, request, until)
 
     async def open_and_send(self, headers: dict[str, str], body: bytes, until: float | None = None) -> Exchange:
         """Open a new connection (by ``until``) and write the request on it."""
-        head = self._head(headers, len(body))
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
+        request = self._request(headers, body)
         if until is None:
             connection = await self._open()
         else:
             async with asyncio.timeout_at(until):
                 connection = await self._open()
-        return self._write(connection, head + body, until)
+        return self._write(connection, request, until)
+
+    def _request(self, headers: dict[str, str], body: bytes) -> bytes:
+        """The whole request as one buffer, on the running loop (a line-breaking header refused first)."""
+        request = self._head(headers, len(body)) + body
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        return request
 
     def _write(self, connection: _Connection, request: bytes, until: float | None) -> Exchange:
         assert self._loop is not None and connection.transport is not None
@@ -208,8 +210,8 @@ class SinkConnections:
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Belong to ``loop``: what was kept for another loop (a test's earlier run) is dropped."""
-        for connection in self._idle:
-            if self._loop is not None and not self._loop.is_closed():
+        if self._loop is not None and not self._loop.is_closed():
+            for connection in self._idle:
                 connection.close()
         self._idle = []
         self._deadlines.clear()
