@@ -34,7 +34,7 @@ from codex_pipeline.effects.store.once import do_once
 from codex_pipeline.errors import BadRequest
 from codex_pipeline.handlers.effects import effect_app
 from codex_pipeline.handlers.queued_check import queue_check
-from codex_pipeline.handlers.submitting import Submission, read_task, submit_delivery, workflow_parameters
+from codex_pipeline.handlers.submitting import Submission, parameters_from, read_task, submit_delivery
 from codex_pipeline.shell import logs
 from codex_pipeline.shell.app import FunctionApp
 from codex_pipeline.shell.config import Settings, read_by
@@ -154,9 +154,7 @@ class PromotePlan(UsesGitHub):
             log=_log,
             enrich=enrich,
             before_submit=queued,
-            parameters=lambda delivery: workflow_parameters(
-                delivery, branch_prefix=self.settings.branch_prefix, argo_ui_url=self.settings.argo_ui_url
-            ),
+            parameters=parameters_from(self.settings),
         )
 
     def _reply_approved(self, task: tasks.CodexTask) -> None:

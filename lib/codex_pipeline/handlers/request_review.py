@@ -47,9 +47,9 @@ from codex_pipeline.handlers.queued_check import queue_check
 from codex_pipeline.handlers.submitting import (
     Submission,
     TaskDelivery,
+    parameters_from,
     read_task,
     submit_delivery,
-    workflow_parameters,
 )
 from codex_pipeline.shell import logs, telemetry
 from codex_pipeline.shell.app import FunctionApp
@@ -285,9 +285,7 @@ class RequestReview(UsesGitHub):
             log=_log,
             enrich=enrich,
             before_submit=queued,
-            parameters=lambda delivery: workflow_parameters(
-                delivery, branch_prefix=self.settings.branch_prefix, argo_ui_url=self.settings.argo_ui_url
-            ),
+            parameters=parameters_from(self.settings),
         )
 
     def check_readiness(self, delivery: TaskDelivery) -> Response:

@@ -69,6 +69,7 @@ from codex_pipeline.wire.http import Request, Response, json_response
 if TYPE_CHECKING:
     from codex_pipeline.effects.argo import WorkflowSubmitter
     from codex_pipeline.effects.store import Store
+    from codex_pipeline.shell.config import Settings
 
 # Stages whose runs push to the issue's branch: one active run each, a newer one supersedes, and
 # the Workflows of one issue share a mutex.
@@ -295,6 +296,14 @@ def submit_once(
         )
     )
     return SubmissionResult(run.namespace, run.name, run.submitted_at, duplicate=not submitted.created)
+
+
+def parameters_from(settings: Settings) -> Callable[[TaskDelivery], dict[str, str]]:
+    """:func:`workflow_parameters` with what the functions' settings add (branch prefix, Argo UI link),
+    for :func:`submit_delivery` in the effect functions that submit implementation and review."""
+    return lambda delivery: workflow_parameters(
+        delivery, branch_prefix=settings.branch_prefix, argo_ui_url=settings.argo_ui_url
+    )
 
 
 # ---------------------------------------------------------------- the one path
