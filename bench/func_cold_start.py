@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.func_runtimes import BARE_ASGI  # noqa: E402
 from bench.harness import BARE_FUNCTION  # noqa: E402
+from codex_pipeline.dev.processes import functions_framework_command  # noqa: E402
 from tests import funcbuild  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fakes.httpserver import RecordingSink  # noqa: E402
@@ -94,19 +95,7 @@ def cold_ff_source(source: Path, env: dict[str, str]) -> float:
     port = free_port()
     started = time.monotonic()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--source",
-            str(source),
-            "--target",
-            "handle",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        functions_framework_command(source, port),
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -51,23 +51,28 @@ class Served:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def functions_framework_command(source: Path, port: int) -> list[str]:
+    """The command line that serves ``source``'s ``handle`` on 127.0.0.1:``port`` as functions-framework does."""
+    return [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(source),
+        "--target",
+        "handle",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
 def start(name: str, source: Path, port: int, env: Mapping[str, str], log: Path) -> Served:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--source",
-                str(source),
-                "--target",
-                "handle",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            functions_framework_command(source, port),
             env={"THREADS": GUNICORN_THREADS, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
