@@ -433,6 +433,17 @@ class FakeGitHub(FakeServer):
     def _error(self, status: int, message: str) -> Answer:
         return self._json(status, {"message": message, "documentation_url": DOCS, "status": str(status)})
 
+    def _invalid(self, *errors: dict[str, Any]) -> Answer:
+        """GitHub's 422 "Validation Failed", with the errors it names when it names any."""
+        payload: dict[str, Any] = {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"}
+        if errors:
+            payload["errors"] = list(errors)
+        return self._json(422, payload)
+
+    def _author(self, authorization: str) -> str:
+        """Who a comment or reaction is by: the App's bot for an installation token, else the token's user."""
+        return "codex-app[bot]" if authorization.startswith("Bearer ghs_") else self.token_login
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._state:
             for fault in self._faults:
@@ -569,20 +580,8 @@ class FakeGitHub(FakeServer):
             )
         if rest == "/issues" and method == "POST":
             if not str(body.get("title") or "").strip():
-                return self._json(
-                    422,
-                    {
-                        "message": "Validation Failed",
-                        "documentation_url": DOCS,
-                        "errors": [{"resource": "Issue", "code": "missing_field", "field": "title"}],
-                        "status": "422",
-                    },
-                )
-            login = (
-                "codex-app[bot]"
-                if recorded.headers.get("authorization", "").startswith("Bearer ghs_")
-                else self.token_login
-            )
+                return self._invalid({"resource": "Issue", "code": "missing_field", "field": "title"})
+            login = self._author(recorded.headers.get("authorization", ""))
             return self._json(
                 201,
                 self.add_issue(
@@ -625,20 +624,8 @@ class FakeGitHub(FakeServer):
                 return self._json(200, chunk, headers)
             if method == "POST":
                 if not str(body.get("body") or "").strip():
-                    return self._json(
-                        422,
-                        {
-                            "message": "Validation Failed",
-                            "documentation_url": DOCS,
-                            "errors": [{"resource": "IssueComment", "code": "missing_field", "field": "body"}],
-                            "status": "422",
-                        },
-                    )
-                login = (
-                    "codex-app[bot]"
-                    if recorded.headers.get("authorization", "").startswith("Bearer ghs_")
-                    else self.token_login
-                )
+                    return self._invalid({"resource": "IssueComment", "code": "missing_field", "field": "body"})
+                login = self._author(recorded.headers.get("authorization", ""))
                 return self._json(
                     201, self.add_comment(repo.full_name, number, body["body"], login=login, association="NONE")
                 )
@@ -646,12 +633,8 @@ class FakeGitHub(FakeServer):
             # GitHub: 201 with the new Reaction, 200 with the existing one when this user already reacted so.
             cid, content = int(m.group(1)), str(body.get("content") or "")
             if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
-                return self._json(422, {"message": "Validation Failed", "documentation_url": DOCS, "status": "422"})
-            login = (
-                "codex-app[bot]"
-                if recorded.headers.get("authorization", "").startswith("Bearer ghs_")
-                else self.token_login
-            )
+                return self._invalid()
+            login = self._author(recorded.headers.get("authorization", ""))
             with self._state:
                 targets = [
                     c for (k, _), comments in self.comments.items() if k == key for c in comments if c["id"] == cid
@@ -713,15 +696,7 @@ class FakeGitHub(FakeServer):
             query = {k: v[-1] for k, v in parse_qs(urlsplit(recorded.path).query).items()}
             runs = self._check_runs_of(key, m.group(1), query)
             if runs is None:
-                return self._json(
-                    422,
-                    {
-                        "message": "Validation Failed",
-                        "documentation_url": DOCS,
-                        "status": "422",
-                        "errors": [{"resource": "CheckRun", "code": "invalid", "field": "filter"}],
-                    },
-                )
+                return self._invalid({"resource": "CheckRun", "code": "invalid", "field": "filter"})
             chunk, headers = self._page(recorded, runs)
             return self._json(200, {"total_count": len(runs), "check_runs": chunk}, headers)
         if (rest == "/check-runs" and method == "POST") or re.fullmatch(r"/check-runs/\d+", rest):
@@ -729,21 +704,13 @@ class FakeGitHub(FakeServer):
         if (m := re.fullmatch(r"/statuses/([0-9a-fA-F]{7,40})", rest)) and method == "POST":
             wanted_state = body.get("state")
             if wanted_state not in ("error", "failure", "pending", "success"):
-                return self._json(
-                    422,
+                return self._invalid(
                     {
-                        "message": "Validation Failed",
-                        "documentation_url": DOCS,
-                        "status": "422",
-                        "errors": [
-                            {
-                                "resource": "Status",
-                                "code": "custom",
-                                "field": "state",
-                                "message": f"state is not included in the list: {wanted_state!r}",
-                            }
-                        ],
-                    },
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "state",
+                        "message": f"state is not included in the list: {wanted_state!r}",
+                    }
                 )
             login = "codex-app[bot]" if self._bearer(recorded).startswith("ghs_") else "codex-bot"
             return self._json(
@@ -838,17 +805,8 @@ class FakeGitHub(FakeServer):
         """``POST /pulls``: 422 without head/base/title, or when the head already has an open pull request."""
         missing = [name for name in ("head", "base") if not str(body.get(name) or "").strip()]
         if missing or not (str(body.get("title") or "").strip() or body.get("issue")):
-            return self._json(
-                422,
-                {
-                    "message": "Validation Failed",
-                    "documentation_url": DOCS,
-                    "status": "422",
-                    "errors": [
-                        {"resource": "PullRequest", "code": "missing_field", "field": name}
-                        for name in missing or ["title"]
-                    ],
-                },
+            return self._invalid(
+                *({"resource": "PullRequest", "code": "missing_field", "field": name} for name in missing or ["title"])
             )
         owner = repo.full_name.split("/", 1)[0]
         head = str(body["head"])
@@ -858,20 +816,12 @@ class FakeGitHub(FakeServer):
                 k == repo.full_name.lower() and p["state"] == "open" and p["head"]["label"] == label
                 for (k, _), p in self.pulls.items()
             ):
-                return self._json(
-                    422,
+                return self._invalid(
                     {
-                        "message": "Validation Failed",
-                        "documentation_url": DOCS,
-                        "status": "422",
-                        "errors": [
-                            {
-                                "resource": "PullRequest",
-                                "code": "custom",
-                                "message": f"A pull request already exists for {label}.",
-                            }
-                        ],
-                    },
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"A pull request already exists for {label}.",
+                    }
                 )
             login = "codex-app[bot]" if self._bearer(recorded).startswith("ghs_") else "codex-bot"
             pull = self.add_pull(
@@ -973,7 +923,7 @@ class FakeGitHub(FakeServer):
         variables = payload.get("variables") or {}
         if re.search(r"\bviewer\s*\{", query) and "repository" not in query:
             # the login comments are posted as, for the same credentials
-            login = "codex-app[bot]" if authorization.startswith("Bearer ghs_") else self.token_login
+            login = self._author(authorization)
             return self._json(200, {"data": {"viewer": {"login": login}}})
         if re.search(r"\bisDraft\b", query) and "markPullRequestReadyForReview" not in query:
             owner, name = variables.get("owner", ""), variables.get("name", "")
