@@ -32,21 +32,9 @@ def run(args: argparse.Namespace) -> int:
     source = FUNCTIONS_DIR / args.name / "main.py"
     if not source.is_file():
         raise SystemExit(f"no function {args.name!r}; known: {', '.join(function_names())}")
-    # This interpreter's functions-framework, not whatever PATH finds: `serve` works from any shell,
-    # venv activated or not.
-    argv = [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(source),
-        "--target",
-        "handle",
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
+    from codex_pipeline.dev.processes import functions_framework_command
+
+    argv = functions_framework_command(source, args.port, args.host)
     if importlib.util.find_spec("functions_framework") is None:
         raise SystemExit(
             "serve: functions-framework is not installed in this environment; "

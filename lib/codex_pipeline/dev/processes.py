@@ -51,8 +51,9 @@ class Served:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def functions_framework_command(source: Path, port: int) -> list[str]:
-    """The command line that serves ``source``'s ``handle`` on 127.0.0.1:``port`` as functions-framework does."""
+def functions_framework_command(source: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command line that serves ``source``'s ``handle`` on ``host``:``port`` with this interpreter's
+    functions-framework (not whatever PATH finds, so it works with the venv activated or not)."""
     return [
         sys.executable,
         "-m",
@@ -62,7 +63,7 @@ def functions_framework_command(source: Path, port: int) -> list[str]:
         "--target",
         "handle",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
     ]
