@@ -70,9 +70,15 @@ def by_stage(dev: DevProcess) -> dict[str, list[str]]:
     return stages
 
 
+def delivery_counts(dev: DevProcess) -> dict[str, int]:
+    """The router's deliveries by state (pending, done, dead)."""
+    counts: dict[str, int] = requests.get(dev.info["router"] + "/topics", timeout=5).json()["deliveries"]
+    return counts
+
+
 def settled(dev: DevProcess, done: int = 0) -> bool:
     """Nothing pending (and at least ``done`` deliveries finished, so none is still to be fanned out)."""
-    counts = requests.get(dev.info["router"] + "/topics", timeout=5).json()["deliveries"]
+    counts = delivery_counts(dev)
     return int(counts.get("pending", 0)) == 0 and int(counts.get("done", 0)) + int(counts.get("dead", 0)) >= done
 
 
@@ -163,6 +169,9 @@ def test_a_killed_dev_delivers_what_was_pending_after_restart(tmp_path: Path, gi
             lambda: "held" in first.text() and "codex.task.planning" in first.text(),
             what="the planning delivery held for dispatch-planning",
         )
+        # route-task's answer is recorded after its task is (the task is held the moment the sink
+        # takes it): wait for that acknowledgement, else the raw delivery is pending too.
+        first.wait_for(lambda: delivery_counts(first).get("done", 0) >= 1, what="route-task's acknowledgement")
     finally:
         first.kill()  # SIGKILL: no clean shutdown, no summary
     first.wait_for_functions_gone()  # they die with it (parent-death signal), freeing their ports
