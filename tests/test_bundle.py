@@ -30,6 +30,8 @@ def test_bundle_vendors_the_library(tmp_path: Path) -> None:
     assert not any(d.startswith("codex-pipeline") for d in project["dependencies"])
     assert any(d.startswith("cloudevents") for d in project["dependencies"])
     assert not any(d.startswith(("functions-framework", "func-python")) for d in project["dependencies"])
+    # a requirement with an environment marker survives as written (its double quotes escaped in TOML)
+    assert 'uvloop>=0.21; sys_platform != "win32"' in project["dependencies"]
 
 
 def test_incomplete_folder_is_refused_and_not_listed(tmp_path: Path) -> None:

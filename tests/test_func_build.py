@@ -204,7 +204,7 @@ def environment(tmp: Path, sink: str) -> dict[str, str]:
         "CODEX_DRY_RUN_DIR": str(tmp / "workflows"),
         "CODEX_GITHUB_TOKEN": "func-build-token",
         "CODEX_GITHUB_API_URL": "http://127.0.0.1:9",
-        "CODEX_LOG_LEVEL": "WARNING",
+        "CODEX_LOG_LEVEL": "INFO",
     }
 
 
@@ -305,6 +305,8 @@ def test_func_build_serves_like_functions_framework(name: str, tmp_path: Path) -
             try:
                 for path in ("/health/liveness", "/health/readiness"):
                     assert requests.get(func.url + path, timeout=5).status_code == 200, func.output()
+                # new() picked uvloop before func-python started its loop (shell/asgi.for_func_python)
+                assert '"event_loop":"uvloop"' in func.output(), func.output()
                 for probe in probes(name):
                     under_func = send(func.url, probe)
                     under_ff = send(ff.url, probe)

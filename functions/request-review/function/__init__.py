@@ -1,8 +1,8 @@
-"""func-python entry for request-review: ``new()`` returns the ASGI function."""
+"""func-python entry for request-review: ``new()`` returns the ASGI function (on uvloop, see ``for_func_python``)."""
 
 from codex_pipeline.handlers.request_review import create_app
-from codex_pipeline.shell.asgi import AsgiFunction
+from codex_pipeline.shell.asgi import AsgiFunction, for_func_python
 
 
 def new() -> AsgiFunction:
-    return AsgiFunction(create_app)
+    return for_func_python(create_app)

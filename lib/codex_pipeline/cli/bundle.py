@@ -20,6 +20,7 @@ cost nothing at start when unused.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import sys
@@ -78,7 +79,9 @@ def runtime_extras(func_yaml: str) -> tuple[str, ...]:
 
 
 def _toml_list(items: list[str]) -> str:
-    return "[\n" + "".join(f'  "{item}",\n' for item in items) + "]"
+    """A TOML array of strings; a JSON string is a valid TOML basic string (a requirement's marker
+    holds double quotes: ``uvloop>=0.21; sys_platform != "win32"``)."""
+    return "[\n" + "".join(f"  {json.dumps(item)},\n" for item in items) + "]"
 
 
 def bundle_pyproject(source: str, extras: tuple[str, ...] = ()) -> str:
