@@ -98,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
             f"replay: {url} is not reachable ({type(exc).__name__}); is `codex-pipeline dev` running?", file=sys.stderr
         )
         return 1
-    print(f"{answer.status_code} {headers['X-GitHub-Event']} delivery={delivery} -> {url}")
+    became = answer.headers.get("x-codex-event-type")  # ingest-webhook's accepted answer names the event type
+    print(
+        f"{answer.status_code} {headers['X-GitHub-Event']} delivery={delivery} -> {url}"
+        + (f" as {became}" if became else "")
+    )
     if answer.content:
         print(answer.text.strip())
     return 0 if 200 <= answer.status_code < 300 else 1
