@@ -11,17 +11,20 @@ by event id downstream.
 
 from __future__ import annotations
 
-import http.client
+import functools
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from codex_pipeline.errors import Unavailable
 from codex_pipeline.wire.events import Event, encode_binary
+
+if TYPE_CHECKING:
+    import http.client
+    import ssl
 
 _RETRYABLE_STATUS = frozenset({404, 408, 409, 429}) | frozenset(range(500, 600))
 DEFAULT_DEADLINE = 8.0
@@ -112,8 +115,17 @@ class _DeadlineSocket(_Deadline, socket.socket):
     pass
 
 
-class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
-    pass
+@functools.cache
+def _deadline_ssl_socket() -> type[ssl.SSLSocket]:
+    """The TLS twin of :class:`_DeadlineSocket`, made on the first https sink: ``ssl`` and
+    ``http.client`` load with the blocking client's first connection, not at import, so a
+    func-python function (which posts through ``sink_connections``) never loads them."""
+    import ssl
+
+    class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
+        pass
+
+    return _DeadlineSSLSocket
 
 
 def _connect(
@@ -167,9 +179,13 @@ class Emitter:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn, True
+        import http.client
+
         if self._https:
+            import ssl
+
             context = ssl.create_default_context()
-            context.sslsocket_class = _DeadlineSSLSocket
+            context.sslsocket_class = _deadline_ssl_socket()
             conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=context)
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
@@ -208,6 +224,8 @@ class Emitter:
         """Deliver ``event`` or raise :class:`Unavailable` by ``deadline`` (absolute, monotonic;
         default: ``self.deadline`` seconds from now). Share one deadline between the emits of one
         delivery so that together they stay inside the caller's answer time."""
+        import http.client  # loaded by the first connection already: a dictionary lookup
+
         until = deadline if deadline is not None else deadline_after(self.deadline)
         headers, body = encode_binary(event)
         plan = Attempts(self.attempts, self.backoff, self.timeout, until)
