@@ -89,6 +89,7 @@ bench-func: venv
 	$(BIN)/python bench/emit_floor.py --append
 	$(BIN)/python bench/delivery_cpu.py --append
 	$(BIN)/python bench/sink_clients.py --append
+	$(BIN)/python bench/event_loop_ab.py --append
 
 # Cold start under func-python (func deploy's runtime) beside functions-framework.
 bench-func-cold: venv
