@@ -26,15 +26,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.func_runtimes import (  # noqa: E402
-    BARE_ASGI,
     SECRET,
+    bare_func_build,
+    chain_builds,
     cpu_at_rate,
     delivery_body,
     func_process,
     port_of,
     prepare_delivery,
+    route_environment,
 )
-from tests import funcbuild  # noqa: E402
 
 ON_ASYNCIO = '''"""{name} on asyncio's event loop (bench only): new() without for_func_python."""
 from codex_pipeline.handlers.{module} import create_app
@@ -66,22 +67,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="codex-bench-loop-"))
     cpu: dict[str, list[float]] = {"bare func-python": [], "chain on uvloop": [], "chain on asyncio": []}
     try:
-        ingest_build = funcbuild.build_root("ingest-webhook", work / "ingest")
-        route_build = funcbuild.build_root("route-task", work / "route")
-        with (
-            harness.sink_process() as sink,
-            funcbuild.func_venv("ingest-webhook", ingest_build) as ingest_py,
-            funcbuild.func_venv("route-task", route_build) as route_py,
-            ExitStack() as running,
-        ):
-            route_env = {
-                "CODEX_TASKS_SINK": sink,
-                "CODEX_TASKS_JSON_SINK": sink + "/json",
-                "CODEX_TRIGGER_LOGINS": "alice",
-                "CODEX_TRIGGER_LABEL": "codex",
-                "CODEX_PLANNER_LOGIN": "codex-planner",
-                "CODEX_LOG_LEVEL": "WARNING",
-            }
+        with chain_builds(work) as builds, ExitStack() as running:
+            sink, ingest_build, ingest_py = builds.sink, builds.ingest, builds.ingest_python
+            route_build, route_py = builds.route, builds.route_python
+            route_env = route_environment(sink)
 
             def chain(ingest: Path, route: Path, tag: str) -> tuple[int, list[int]]:
                 routed = running.enter_context(func_process(route_py, route, route_env, work / f"{tag}-route.log"))
@@ -89,10 +78,7 @@ def main() -> int:
                 front = running.enter_context(func_process(ingest_py, ingest, ingest_env, work / f"{tag}-ingest.log"))
                 return port_of(front), [front.process.pid, routed.process.pid]
 
-            bare = work / "bare"
-            shutil.copytree(ingest_build / "service", bare / "service")
-            (bare / "function").mkdir()
-            (bare / "function" / "__init__.py").write_text(BARE_ASGI)
+            bare = bare_func_build(ingest_build, work / "bare")
             bare_fp = running.enter_context(func_process(ingest_py, bare, {}, work / "bare.log"))
             targets = {
                 "bare func-python": (port_of(bare_fp), [bare_fp.process.pid]),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.func_runtimes import BARE_ASGI  # noqa: E402
+from bench.func_runtimes import bare_func_build  # noqa: E402
 from bench.harness import BARE_FUNCTION  # noqa: E402
 from codex_pipeline.dev.processes import functions_framework_command  # noqa: E402
 from tests import funcbuild  # noqa: E402
@@ -110,9 +109,7 @@ def bare_builds(build: Path, scratch: Path) -> tuple[Path, Path]:
     """A func-python build whose function is the bare ASGI one, and a bare functions-framework source."""
     bare = scratch / "bare-func"
     if not bare.exists():
-        shutil.copytree(build / "service", bare / "service")
-        (bare / "function").mkdir()
-        (bare / "function" / "__init__.py").write_text(BARE_ASGI)
+        bare_func_build(build, bare)
     source = scratch / "bare_ff.py"
     source.write_text(BARE_FUNCTION)
     return bare, source

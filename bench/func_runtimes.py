@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +78,51 @@ def threaded():
 def new():
     return AsgiFunction(threaded)
 '''
+
+
+@dataclass(frozen=True)
+class ChainBuilds:
+    """The func builds of ingest-webhook and route-task, their venvs' pythons, and the sink URL."""
+
+    sink: str
+    ingest: Path
+    ingest_python: Path
+    route: Path
+    route_python: Path
+
+
+@contextmanager
+def chain_builds(work: Path) -> Iterator[ChainBuilds]:
+    """Both functions built as func builds them (tests/funcbuild.py) under ``work``, beside a sink process."""
+    ingest_build = funcbuild.build_root("ingest-webhook", work / "ingest")
+    route_build = funcbuild.build_root("route-task", work / "route")
+    with (
+        harness.sink_process() as sink,
+        funcbuild.func_venv("ingest-webhook", ingest_build) as ingest_py,
+        funcbuild.func_venv("route-task", route_build) as route_py,
+    ):
+        yield ChainBuilds(sink, ingest_build, ingest_py, route_build, route_py)
+
+
+def route_environment(sink: str) -> dict[str, str]:
+    """route-task's settings for the benches: both task sinks at ``sink``, alice trusted to start planning."""
+    return {
+        "CODEX_TASKS_SINK": sink,
+        "CODEX_TASKS_JSON_SINK": sink + "/json",
+        "CODEX_TRIGGER_LOGINS": "alice",
+        "CODEX_TRIGGER_LABEL": "codex",
+        "CODEX_PLANNER_LOGIN": "codex-planner",
+        "CODEX_LOG_LEVEL": "WARNING",
+    }
+
+
+def bare_func_build(build: Path, folder: Path) -> Path:
+    """``build``'s func-python service with the bare ASGI function in a ``function`` package that
+    shadows ours (the working directory comes first on ``sys.path``)."""
+    shutil.copytree(build / "service", folder / "service")
+    (folder / "function").mkdir()
+    (folder / "function" / "__init__.py").write_text(BARE_ASGI)
+    return folder
 
 
 def delivery_body() -> bytes:
@@ -198,29 +244,15 @@ def main() -> int:
         print(f"{name}: {rows[name]}", file=sys.stderr, flush=True)
 
     try:
-        ingest_build = funcbuild.build_root("ingest-webhook", work / "ingest")
-        route_build = funcbuild.build_root("route-task", work / "route")
-        with (
-            harness.sink_process() as sink,
-            funcbuild.func_venv("ingest-webhook", ingest_build) as ingest_py,
-            funcbuild.func_venv("route-task", route_build) as route_py,
-        ):
+        with chain_builds(work) as builds:
+            sink, ingest_build, ingest_py = builds.sink, builds.ingest, builds.ingest_python
+            route_build, route_py = builds.route, builds.route_python
             ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": sink, "CODEX_LOG_LEVEL": "WARNING"}
-            route_env = {
-                "CODEX_TASKS_SINK": sink,
-                "CODEX_TASKS_JSON_SINK": sink + "/json",
-                "CODEX_TRIGGER_LOGINS": "alice",
-                "CODEX_TRIGGER_LABEL": "codex",
-                "CODEX_PLANNER_LOGIN": "codex-planner",
-                "CODEX_LOG_LEVEL": "WARNING",
-            }
+            route_env = route_environment(sink)
             # func-python (func deploy): bare, then ours, every process up at once (an idle one
             # costs nothing) so that the floor and the chain can be measured again in turns
             # bare: the ingest venv's func-python, with a function package that shadows ours (cwd first)
-            bare = work / "bare"
-            shutil.copytree(ingest_build / "service", bare / "service")
-            (bare / "function").mkdir()
-            (bare / "function" / "__init__.py").write_text(BARE_ASGI)
+            bare = bare_func_build(ingest_build, work / "bare")
             threaded = work / "threaded"
             shutil.copytree(ingest_build / "service", threaded / "service")
             (threaded / "function").mkdir()
