@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     import requests
 
     from codex_pipeline.wire import signatures
+    from codex_pipeline.wire.events import EVENT_TYPE_HEADER
 
     try:
         body = args.file.read_bytes()
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             f"replay: {url} is not reachable ({type(exc).__name__}); is `codex-pipeline dev` running?", file=sys.stderr
         )
         return 1
-    became = answer.headers.get("x-codex-event-type")  # ingest-webhook's accepted answer names the event type
+    became = answer.headers.get(EVENT_TYPE_HEADER)  # ingest-webhook's accepted answer names the event type
     print(
         f"{answer.status_code} {headers['X-GitHub-Event']} delivery={delivery} -> {url}"
         + (f" as {became}" if became else "")

@@ -28,7 +28,7 @@ from codex_pipeline.shell.app import FunctionApp, sink_readiness
 from codex_pipeline.shell.config import Settings, load_settings, read_by
 from codex_pipeline.shell.outcome import EmittingHandler, Outcome
 from codex_pipeline.wire import signatures
-from codex_pipeline.wire.events import Event
+from codex_pipeline.wire.events import EVENT_TYPE_HEADER, Event
 from codex_pipeline.wire.http import Request, Response, json_object, json_response
 
 NAME = "ingest-webhook"
@@ -38,8 +38,6 @@ NAME = "ingest-webhook"
 HANDLES: frozenset[str] = frozenset()
 SETTINGS_READ = read_by(NAME)  # the settings table's readers column
 SOURCE_FALLBACK = "https://github.com"
-# The accepted answer's one header: the CloudEvent type the delivery became (GitHub's delivery log shows it).
-EVENT_TYPE_HEADER = "x-codex-event-type"
 # Discord drops an interaction not answered within 3 s; leave room for verifying and answering.
 DISCORD_DEADLINE = 2.5
 _log = logging.getLogger("codex_pipeline.ingest_webhook")

@@ -42,6 +42,9 @@ TASK_TYPES: dict[str, str] = {
     "readiness": "codex.pr.readiness",
 }
 STRUCTURED_MEDIA = "application/cloudevents+json"
+# ingest-webhook's answer to an accepted GitHub delivery names the CloudEvent type it became here
+# (GitHub's delivery log shows it; `codex-pipeline replay` prints it).
+EVENT_TYPE_HEADER = "x-codex-event-type"
 _REQUIRED = ("id", "source", "type", "specversion")
 _OPTIONAL_ATTRIBUTES = ("datacontenttype", "subject", "time", "dataschema")
 _SPEC_VERSIONS = frozenset({"1.0", "0.3"})
