@@ -36,22 +36,17 @@ def for_func_python(create_app: Callable[[], FunctionApp]) -> AsgiFunction:
     ingest -> route-task chain spends about a tenth less CPU per delivery (bench/RESULTS.md).
     Where uvloop is not installed the function runs on asyncio's loop, as before.
     """
-    use_uvloop()
-    return AsgiFunction(create_app)
+    import warnings
 
-
-def use_uvloop() -> bool:
-    """Make ``asyncio.run`` build uvloop's loop; False (asyncio's loop stays) when uvloop is missing."""
     try:
         import uvloop
     except ImportError:
-        return False
-    import warnings
-
-    with warnings.catch_warnings():  # the policy API is deprecated from Python 3.14 (removal planned in 3.16)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return True
+        pass
+    else:
+        with warnings.catch_warnings():  # the policy API is deprecated from Python 3.14 (removal planned in 3.16)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return AsgiFunction(create_app)
 
 
 class AsgiFunction:
