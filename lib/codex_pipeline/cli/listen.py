@@ -16,7 +16,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -27,6 +29,9 @@ from codex_pipeline.cli.values import count, seconds
 DEFAULT_TOPIC = "github.issues.codex.tasks"
 # How long a broker may take to answer at start, or stay away while streaming, before listen gives up.
 CONNECT_SECONDS = 10.0
+# Set by Ctrl-C. The KeyboardInterrupt it raises can land in a finaliser deep inside requests,
+# where Python prints it and carries on; the long poll then checks this before asking again.
+_interrupted = threading.Event()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +102,7 @@ def _local(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
         raise SystemExit(f"listen: dev's router at {router} is not reachable ({type(exc).__name__})") from None
     after = 0 if args.from_beginning else int(first.get("end", 0))
     idle_since = time.monotonic()
-    while True:
+    while not _interrupted.is_set():
         wait = 5.0 if not args.idle_timeout else max(0.1, min(5.0, args.idle_timeout - (time.monotonic() - idle_since)))
         try:
             answer = requests.get(url, params={"after": after, "wait": wait}, timeout=wait + 10).json()
@@ -175,7 +180,7 @@ def _kafka(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
     consumer.subscribe([args.topic])
     idle_since = time.monotonic()
     try:
-        while True:
+        while not _interrupted.is_set():
             message = consumer.poll(0.5)
             if message is None:
                 if down_since and time.monotonic() - down_since[0] >= CONNECT_SECONDS:
@@ -217,7 +222,14 @@ def _kafka(args: argparse.Namespace) -> Generator[dict[str, Any], None, None]:
         consumer.close()  # commits the offsets of what was printed
 
 
+def _on_ctrl_c(signum: int, frame: object) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_ctrl_c)
     stream = _kafka(args) if args.bootstrap else _local(args)
     count = 0
     try:
