@@ -13,7 +13,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from codex_pipeline.core.policy import repository_problem
@@ -72,6 +71,8 @@ def to_json_dict(task: pb.CodexTask) -> dict[str, Any]:
         elif field.message_type.full_name == "google.protobuf.Timestamp":
             data[field.json_name] = value.ToJsonString()
         else:
+            from google.protobuf import json_format  # loaded on the first review context only
+
             data[field.json_name] = json_format.MessageToDict(value, preserving_proto_field_name=False)
     data["stage"] = stage_name(task.stage)
     return data
@@ -93,6 +94,8 @@ def from_json_dict(data: Any) -> pb.CodexTask:
             normalised.pop(alias, None)
     if "stage" in normalised:
         normalised["stage"] = pb.CodexTaskStage.Name(parse_stage(normalised["stage"]))
+    from google.protobuf import json_format  # a task read as JSON: not on route-task's path
+
     task = pb.CodexTask()
     try:
         json_format.ParseDict(normalised, task, ignore_unknown_fields=True)
