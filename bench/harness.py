@@ -11,18 +11,22 @@ from __future__ import annotations
 import http.client
 import os
 import platform
-import queue
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+# the load generators live in bench/load.py; the benches reach them through here
+from bench.load import Load as Load
+from bench.load import Prepare as Prepare
+from bench.load import closed_loop as closed_loop
+from bench.load import fixed_rate as fixed_rate
+from bench.load import percentile as percentile
+from bench.load import threaded_fixed_rate as threaded_fixed_rate
 from codex_pipeline.dev import processes
 from codex_pipeline.dev.processes import free_port
 
@@ -62,41 +66,52 @@ def handle(request):
 SINK_PROGRAM = """
 import asyncio
 
-# A lean HTTP/1.1 keep-alive sink: the real one (a KafkaSink receiver) runs elsewhere, so its
-# CPU should not be charged to the function on this 2-core machine.
-async def serve(reader, writer):
-    try:
+try:
+    import uvloop
+except ImportError:
+    uvloop = None
+
+ANSWER = b"HTTP/1.1 202 Accepted\\r\\ncontent-length: 0\\r\\n\\r\\n"
+
+
+class Sink(asyncio.Protocol):
+    # A lean HTTP/1.1 keep-alive sink answering 202 as requests complete: it stands in for the
+    # KafkaSink receiver, whose time is not ours, so it should add as little CPU and latency to
+    # the chain as a Python process can (a protocol, no stream reader or task per request).
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buffer = bytearray()
+
+    def data_received(self, data):
+        buffer = self.buffer
+        buffer += data
         while True:
-            head = await reader.readuntil(b"\\r\\n\\r\\n")
+            end = buffer.find(b"\\r\\n\\r\\n")
+            if end < 0:
+                return
             length = 0
-            for line in head.split(b"\\r\\n"):
+            for line in bytes(buffer[:end]).split(b"\\r\\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            writer.write(b"HTTP/1.1 202 Accepted\\r\\ncontent-length: 0\\r\\n\\r\\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        writer.close()
+            if len(buffer) < end + 4 + length:
+                return
+            del buffer[: end + 4 + length]
+            self.transport.write(ANSWER)
+
 
 async def main():
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(Sink, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
-asyncio.run(main())
+
+(uvloop.run if uvloop else asyncio.run)(main())
 """
 
 
 def machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {platform.system()}"
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 @contextmanager
@@ -219,116 +234,6 @@ def serving(start: Callable[[int], subprocess.Popen[bytes]], probe: Callable[[in
 
 
 LAST_PID = [0]
-
-
-@dataclass
-class Load:
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def p(self, q: float) -> float:
-        return percentile(self.latencies_ms, q)
-
-
-Prepare = Callable[[int], tuple[bytes, dict[str, str]]]
-
-
-class _Client:
-    """One keep-alive load client; a failed request reconnects and counts as an error."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-
-    def post(self, prepared: tuple[bytes, dict[str, str]], expect: int, path: str = "/") -> bool:
-        body, headers = prepared
-        try:
-            self.conn.request("POST", path, body=body, headers=headers)
-            answer = self.conn.getresponse()
-            answer.read()
-            return answer.status == expect
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            return False
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, seconds: float, path: str = "/") -> Load:
-    """Saturating load: ``concurrency`` keep-alive clients, each sending as soon as answered."""
-    stop_at = time.perf_counter() + seconds
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors = [0]
-    counter = iter(range(10**9))
-
-    def client() -> None:
-        client_conn = _Client(port)
-        mine: list[float] = []
-        failed = 0
-        while time.perf_counter() < stop_at:
-            with lock:
-                n = next(counter)
-            began = time.perf_counter()
-            ok = client_conn.post(prepare(n), expect, path)
-            mine.append((time.perf_counter() - began) * 1000)
-            failed += not ok
-        client_conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors[0] += failed
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Load(len(latencies), errors[0], time.perf_counter() - began, latencies)
-
-
-def fixed_rate(port: int, prepare: Prepare, *, expect: int, rate: float, seconds: float, workers: int = 32) -> Load:
-    """Open-loop load at ``rate`` requests/s; latency counts from each request's scheduled time."""
-    total = int(rate * seconds)
-    jobs: queue.Queue[tuple[int, float] | None] = queue.Queue()
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors = [0]
-
-    def worker() -> None:
-        client_conn = _Client(port)
-        while (job := jobs.get()) is not None:
-            n, scheduled = job
-            ok = client_conn.post(prepare(n), expect)
-            elapsed = (time.perf_counter() - scheduled) * 1000
-            with lock:
-                latencies.append(elapsed)
-                errors[0] += not ok
-        client_conn.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    began = time.perf_counter()
-    for n in range(total):
-        scheduled = began + n / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        jobs.put((n, scheduled))
-    for _ in threads:
-        jobs.put(None)
-    for thread in threads:
-        thread.join()
-    return Load(len(latencies), errors[0], time.perf_counter() - began, latencies)
 
 
 def median_ms(samples: Sequence[float]) -> float:
