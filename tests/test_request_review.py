@@ -43,8 +43,11 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("review")
 
 
+ARGO_UI = "https://argo.example.test"
+
+
 def env_for(github: FakeGitHub, postgres_url: str, workdir: Path) -> dict[str, str]:
-    return effect_env(postgres_url, workdir, github.url, CODEX_BOT_MENTION="@tuslagch")
+    return effect_env(postgres_url, workdir, github.url, CODEX_BOT_MENTION="@tuslagch", CODEX_ARGO_UI_URL=ARGO_UI)
 
 
 @pytest.fixture(scope="module")
@@ -665,6 +668,10 @@ def settle(workdir: Path, name: str, phase: str, message: str = "") -> None:
     )
 
 
+def arguments(workflow: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item.get("value", "") for item in workflow["spec"]["arguments"]["parameters"]}
+
+
 def reactions(github: FakeGitHub, number: int, comment_id: int) -> list[str]:
     stored = next(c for c in github.comments[(REPO, number)] if c["id"] == comment_id)
     return [r["content"] for r in stored.get("reaction_list", [])]
@@ -717,6 +724,8 @@ def test_retry_reruns_a_failed_review_once_and_then_has_nothing_to_retry(
     before, after = (parameter(by_name[name], "eventBody") for name in (failed, retried))
     assert (before.pop("deliveryId"), after.pop("deliveryId")) == (review.delivery_id, delivery)
     assert after == before and after["reviewContext"]  # the same review, enriched as it was
+    # the retried run's check links to Argo's UI as the first one did
+    assert [arguments(by_name[name])["argoUiUrl"] for name in (failed, retried)] == [ARGO_UI, ARGO_UI]
     assert reactions(github, number, comment["id"]) == ["eyes"]
     assert "shutdown" not in by_name[retried]["spec"] and "shutdown" not in by_name[failed]["spec"]
     assert f"retried={retried}" in function.output()

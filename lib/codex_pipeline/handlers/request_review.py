@@ -214,6 +214,7 @@ class RequestReview(UsesGitHub):
             issue=self._issue(command),
             delivery_id=command.delivery_id,
             branch_prefix=self.settings.branch_prefix,
+            argo_ui_url=self.settings.argo_ui_url,
         )
 
     def _cancel(self, command: CommandRequest) -> list[str]:

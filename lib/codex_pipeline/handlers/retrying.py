@@ -54,9 +54,17 @@ def known_outcome(store: Store, submitter: WorkflowSubmitter, run: WorkflowRun) 
 
 
 def retry(
-    store: Store, submitter: WorkflowSubmitter, *, repository: str, issue: int, delivery_id: str, branch_prefix: str
+    store: Store,
+    submitter: WorkflowSubmitter,
+    *,
+    repository: str,
+    issue: int,
+    delivery_id: str,
+    branch_prefix: str,
+    argo_ui_url: str | None = None,
 ) -> Retried:
     """Re-run the issue's last failed or cancelled stage once for this delivery; see the module doc.
+    The parameters are those of a first submission (``argo_ui_url``: the check's details link).
     Raises Unavailable (503) when the store or the Kubernetes API is down."""
     from codex_pipeline.handlers.submitting import BRANCH_STAGES, Submission, submit_once, take_over
 
@@ -82,7 +90,7 @@ def retry(
     else:
         from codex_pipeline.handlers.submitting import TaskDelivery, workflow_parameters
 
-        parameters = workflow_parameters(TaskDelivery(task, None), branch_prefix=branch_prefix)
+        parameters = workflow_parameters(TaskDelivery(task, None), branch_prefix=branch_prefix, argo_ui_url=argo_ui_url)
     # The one look-up of this delivery was issue_runs above (it found no earlier run): known=None.
     spec = Submission(
         "request-review",
