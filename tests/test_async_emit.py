@@ -18,22 +18,13 @@ import requests
 from codex_pipeline.effects.async_emit import AsyncEmitter, emit_all
 from codex_pipeline.effects.emit import deadline_after
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.wire.events import Event, decode_request
+from codex_pipeline.wire.events import decode_request
 from codex_pipeline.wire.http import Headers, Request
 from tests.fakes.hostile import HostileSink
 from tests.fakes.httpserver import RecordingSink
 from tests.payloads import github
 from tests.runtimes import RUNTIMES, serve
-
-
-def event() -> Event:
-    return Event(
-        id=str(uuid.uuid4()),
-        source="https://github.com/acme/widgets",
-        type="com.github.issues.opened",
-        datacontenttype="application/json",
-        data=b'{"action":"opened"}',
-    )
+from tests.sink_events import opened_event as event
 
 
 async def _emit(emitter: AsyncEmitter, count: int = 1, deadline: float | None = None) -> None:

@@ -19,23 +19,13 @@ import requests
 
 from codex_pipeline.effects.emit import Emitter, deadline_after
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.wire.events import Event
 from codex_pipeline.wire.signatures import sign
 from tests.fakes.hostile import HostileSink
 from tests.fakes.httpserver import RecordingSink
 from tests.runtimes import RUNTIMES, serve
+from tests.sink_events import opened_event as event
 
 SECRET = "deadline-secret"
-
-
-def event() -> Event:
-    return Event(
-        id=str(uuid.uuid4()),
-        source="https://github.com/acme/widgets",
-        type="com.github.issues.opened",
-        datacontenttype="application/json",
-        data=b'{"action":"opened"}',
-    )
 
 
 @pytest.mark.parametrize(("mode", "delay"), [("close", 1.8), ("trickle", 0.2), ("hang", 0.0)])

@@ -16,7 +16,6 @@ import socket
 import ssl
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,9 +27,9 @@ from cryptography.x509.oid import NameOID
 from codex_pipeline.effects.async_emit import AsyncEmitter
 from codex_pipeline.effects.emit import Emitter
 from codex_pipeline.errors import Unavailable
-from codex_pipeline.wire.events import Event
 from tests.fakes.hostile import HostileSink
 from tests.fakes.httpserver import RecordingSink
+from tests.sink_events import opened_event as event
 
 
 def certificate(folder: Path) -> tuple[Path, Path]:
@@ -99,16 +98,6 @@ class TrickleOverTls(HostileSink):
 @pytest.fixture
 def pem(tmp_path: Path) -> tuple[Path, Path]:
     return certificate(tmp_path)
-
-
-def event() -> Event:
-    return Event(
-        id=str(uuid.uuid4()),
-        source="https://github.com/acme/widgets",
-        type="com.github.issues.opened",
-        datacontenttype="application/json",
-        data=b'{"action":"opened"}',
-    )
 
 
 def test_the_blocking_emitter_posts_over_tls_on_one_kept_connection(
