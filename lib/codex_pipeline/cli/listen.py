@@ -228,8 +228,18 @@ def _on_ctrl_c(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _interrupted.clear()
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _on_ctrl_c)
+        previous = signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        return _stream(args)
+    finally:
+        if previous is not None:  # the caller's Ctrl-C handling, as it was
+            signal.signal(signal.SIGINT, previous)
+
+
+def _stream(args: argparse.Namespace) -> int:
     stream = _kafka(args) if args.bootstrap else _local(args)
     count = 0
     try:
