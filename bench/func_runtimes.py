@@ -164,14 +164,13 @@ def measure(url_port: int, prepare: harness.Prepare, pids: list[int], seconds: f
     before = sum(harness.cpu_seconds(pid) for pid in pids)
     fixed = harness.fixed_rate(url_port, prepare, expect=202, rate=rate, seconds=seconds)
     cpu = sum(harness.cpu_seconds(pid) for pid in pids) - before
-    row = {
+    return {
         "c8": c8.per_second,
         "c32": c32.per_second,
         "p99": fixed.p(99),
         "cpu_ms": cpu / max(1, fixed.requests) * 1000,
         "errors": c8.errors + c32.errors + fixed.errors,
     }
-    return row
 
 
 def cpu_at_rate(port: int, prepare: harness.Prepare, pids: list[int], seconds: float, rate: float) -> float:

@@ -59,16 +59,19 @@ class _Connection:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._open()
         self.buffer = bytearray()
         self.busy = False  # a request is out and its answer not read yet
         self.since = 0.0  # when the request was scheduled (fixed rate) or sent (closed loop)
 
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
     def reopen(self) -> None:
         self.sock.close()
-        self.sock = socket.create_connection(("127.0.0.1", self.port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._open()
         self.buffer.clear()
 
     def answer(self) -> tuple[int, bool] | None:

@@ -29,6 +29,7 @@ from codex_pipeline.effects.emit import Emitter
 from codex_pipeline.errors import Unavailable
 from tests.fakes.hostile import HostileSink
 from tests.fakes.httpserver import RecordingSink
+from tests.sink_events import DATA
 from tests.sink_events import opened_event as event
 
 
@@ -57,15 +58,22 @@ def certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """The sinks' side of TLS: the certificate of :func:`certificate`."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 class TlsSink(RecordingSink):
     """The recording sink behind TLS; ``connections`` counts the TCP connections it accepted."""
 
     def __init__(self, cert: Path, key: Path) -> None:
         super().__init__()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
         server = self._server
-        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        server.socket = server_context(cert, key).wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
         self.connections = 0
         accept = server.get_request
 
@@ -86,9 +94,7 @@ class TrickleOverTls(HostileSink):
 
     def __init__(self, cert: Path, key: Path) -> None:
         super().__init__("trickle", 0.2)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self._listener = context.wrap_socket(self._listener, server_side=True)
+        self._listener = server_context(cert, key).wrap_socket(self._listener, server_side=True)
 
     @property
     def url(self) -> str:
@@ -112,7 +118,7 @@ def test_the_blocking_emitter_posts_over_tls_on_one_kept_connection(
         emitter.close()
         recorded = sink.wait_for(2)
     assert [r.headers["ce-id"] for r in recorded] == [item.id for item in sent]
-    assert [r.body for r in recorded] == [b'{"action":"opened"}'] * 2
+    assert [r.body for r in recorded] == [DATA] * 2
     assert sink.connections == 1
 
 
