@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(HASH)
 PYTEST_WORKERS ?= 2
 export CODEX_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean bench-steps bench-func bench-func-cold
+.PHONY: help venv run test check lint typecheck unit proto bench bench-review bench-dispatch bundle clean bench-steps bench-func bench-func-cold bench-func-instructions
 
 help:
 	@echo "make run    - run the pipeline locally on its embedded defaults (installs only what running needs)"
@@ -90,6 +90,10 @@ bench-func: venv
 	$(BIN)/python bench/delivery_cpu.py --append
 	$(BIN)/python bench/sink_clients.py --append
 	$(BIN)/python bench/event_loop_ab.py --append
+
+# The same chain in instructions per delivery (valgrind's callgrind): repeatable where CPU seconds drift.
+bench-func-instructions: venv
+	$(BIN)/python bench/func_instructions.py --deliveries 200 --append
 
 # Cold start under func-python (func deploy's runtime) beside functions-framework.
 bench-func-cold: venv
