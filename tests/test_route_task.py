@@ -409,3 +409,20 @@ def test_spec_aliases_are_read_and_named_at_start_up(sinks: Any, tmp_path: Path)
         assert "CODEX_WORKFLOW_LOGIN is the spec's name for CODEX_PLANNER_LOGIN" in output
     finally:
         stop_function(running)
+
+
+def test_task_events_carry_the_tasks_issued_at_as_their_time_to_the_fraction() -> None:
+    """The events' time is the JSON's ``issuedAt`` (one RFC 3339 form on both), which Python reads back."""
+    from datetime import UTC, datetime
+
+    from codex_pipeline.core.policy import Policy
+    from codex_pipeline.core.routing import route
+    from codex_pipeline.handlers.route_task import task_events
+
+    payload = github.issues_opened(42, sender="alice")
+    payload["issue"]["updated_at"] = "2026-11-25T10:02:41.25Z"
+    policy = Policy.from_settings(load_settings({"CODEX_TRIGGER_LOGINS": "alice"}))
+    [routed] = route("com.github.issues.opened", payload, "d-1", policy).tasks
+    structured, as_json = task_events(routed, None)
+    assert structured.time == as_json.time == json.loads(as_json.data)["issuedAt"] == "2026-11-25T10:02:41.250Z"
+    assert datetime.fromisoformat(structured.time) == datetime(2026, 11, 25, 10, 2, 41, 250000, tzinfo=UTC)

@@ -221,11 +221,8 @@ class _Delivery:
     delivery_id: str
     policy: Policy
     received_at: datetime | None
-
-    @property
-    def repository(self) -> str:
-        name = text(obj(self.payload, "repository"), "full_name")
-        return name if repository_problem(name) is None else ""
+    # ``owner/name`` when the payload names a valid one, else '': read once, every rule asks for it
+    repository: str
 
     @property
     def repository_url(self) -> str:
@@ -742,4 +739,6 @@ def route(
         return _ignore(f"{event}.{action}: no routing rule" if action else f"{event}: no routing rule", "no-rule")
     if received_at is not None and received_at.tzinfo is None:
         received_at = None
-    return rule(_Delivery(event, action, payload, delivery_id, policy, received_at))
+    name = text(obj(payload, "repository"), "full_name")
+    repository = name if repository_problem(name) is None else ""
+    return rule(_Delivery(event, action, payload, delivery_id, policy, received_at, repository))

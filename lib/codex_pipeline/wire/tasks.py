@@ -10,7 +10,6 @@ and ``body`` as the planning smoke test writes them); writing is canonical.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -157,12 +156,6 @@ def decode(raw: bytes, content_type: str | None) -> pb.CodexTask:
         )
     stripped = raw.lstrip()
     return scrub(from_json(raw) if stripped[:1] in (b"{", b"[") else from_protobuf(raw))
-
-
-def issued_at(task: pb.CodexTask) -> datetime | None:
-    if not task.HasField("issued_at"):
-        return None
-    return task.issued_at.ToDatetime(tzinfo=UTC)
 
 
 def pull_request_of(task: pb.CodexTask) -> int:
