@@ -372,6 +372,32 @@ def exported(collector: RecordingSink, path: str, timeout: float = 15.0) -> list
     return []
 
 
+def exported_metric_names(collector: RecordingSink, wanted: str, timeout: float = 15.0) -> set[str]:
+    """The metric names exported so far, once ``wanted`` is among them (or the timeout).
+
+    The periodic reader exports every 200 ms, so one export can land between two recordings of a
+    delivery (request-review's submission duration, then its delivery count): keep reading.
+    """
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    deadline = time.monotonic() + timeout
+    names: set[str] = set()
+    while time.monotonic() < deadline:
+        names = set()
+        for recorded in [r for r in list(collector.requests) if r.path == "/v1/metrics"]:
+            request = ExportMetricsServiceRequest.FromString(recorded.body)
+            names |= {
+                metric.name
+                for resource in request.resource_metrics
+                for scope in resource.scope_metrics
+                for metric in scope.metrics
+            }
+        if wanted in names:
+            break
+        time.sleep(0.05)
+    return names
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", funcbuild.function_names())
 def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str, tmp_path: Path) -> None:
@@ -427,17 +453,7 @@ def test_bundle_runs_with_its_func_yaml_settings_and_submits_for_real(name: str,
                 sink.wait_for(probe.expect_sink)
             traces = exported(collector, "/v1/traces")
             assert traces, func.output()
-            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-
-            names = set()
-            for recorded in exported(collector, "/v1/metrics"):
-                request = ExportMetricsServiceRequest.FromString(recorded.body)
-                names |= {
-                    metric.name
-                    for resource in request.resource_metrics
-                    for scope in resource.scope_metrics
-                    for metric in scope.metrics
-                }
+            names = exported_metric_names(collector, "codex.deliveries")
             assert "codex.deliveries" in names, (names, func.output())
             headers_seen = {key.lower(): value for key, value in traces[0].headers.items()}
             assert headers_seen["content-type"] == "application/x-protobuf" and traces[0].body, func.output()
