@@ -33,7 +33,7 @@ from codex_pipeline.shell.config import Settings, alias_notes, load_settings, re
 from codex_pipeline.shell.outcome import EmittingHandler, Outcome
 from codex_pipeline.wire import tasks
 from codex_pipeline.wire.events import KAFKA_RECORD_TYPE, TASK_TYPES, Event, decode_request
-from codex_pipeline.wire.http import Request, compact_json, empty_response
+from codex_pipeline.wire.http import Request, empty_response
 
 NAME = "route-task"
 # The raw types its Trigger sends (routing's rule table); everything else is acked as ignored.
@@ -60,9 +60,8 @@ def _received_at(event: Event) -> datetime:
 def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Event]:
     """The protobuf and the JSON CloudEvent of one task (same id, type and partition key)."""
     task = routed.task
-    as_json = tasks.to_json_dict(task)
-    # the event's time is the task's issuedAt, in the RFC 3339 form the JSON already holds it in
-    time: str | None = as_json.get("issuedAt")
+    # the events' time is the task's issuedAt, in the RFC 3339 form the JSON holds it in
+    as_json, time = tasks.to_json_and_issued_at(task)
     extensions = {"partitionkey": routed.partition_key}
     if traceparent:
         extensions["traceparent"] = traceparent
@@ -80,7 +79,7 @@ def task_events(routed: RoutedTask, traceparent: str | None) -> tuple[Event, Eve
             extensions=extensions,
         )
 
-    return event(PROTOBUF_MEDIA, tasks.to_protobuf(task)), event(JSON_MEDIA, compact_json(as_json))
+    return event(PROTOBUF_MEDIA, tasks.to_protobuf(task)), event(JSON_MEDIA, as_json)
 
 
 def command_event(command: CommandRequest, traceparent: str | None) -> Event:

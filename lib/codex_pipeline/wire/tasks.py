@@ -79,7 +79,14 @@ def to_json_dict(task: pb.CodexTask) -> dict[str, Any]:
 
 def to_json(task: pb.CodexTask) -> bytes:
     """The task's JSON, compact and UTF-8 (:func:`codex_pipeline.wire.http.compact_json`)."""
-    return compact_json(to_json_dict(task))
+    return to_json_and_issued_at(task)[0]
+
+
+def to_json_and_issued_at(task: pb.CodexTask) -> tuple[bytes, str | None]:
+    """The task's JSON and its ``issuedAt`` as written there (RFC 3339, ``Z``), read from one walk of
+    the fields: route-task gives both of a task's events that time."""
+    data = to_json_dict(task)
+    return compact_json(data), data.get("issuedAt")
 
 
 def from_json_dict(data: Any) -> pb.CodexTask:
