@@ -67,6 +67,15 @@ VARIANTS = {
 }
 
 
+def emitting_build(build: Path, folder: Path, sinks: int, size: int) -> Path:
+    """``build``'s func-python service with a ``function`` package that emits ``sinks`` bodies of
+    ``size`` bytes before answering (it shadows ours: the working directory comes first on ``sys.path``)."""
+    shutil.copytree(build / "service", folder / "service")
+    (folder / "function").mkdir()
+    (folder / "function" / "__init__.py").write_text(EMITTING_ASGI.format(sinks=sinks, size=size))
+    return folder
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -80,10 +89,7 @@ def main() -> int:
         build = funcbuild.build_root("ingest-webhook", work / "ingest")
         with harness.sink_process() as sink, funcbuild.func_venv("ingest-webhook", build) as python:
             for name, (sinks, size) in VARIANTS.items():
-                folder = work / f"variant-{sinks}"
-                shutil.copytree(build / "service", folder / "service")
-                (folder / "function").mkdir()
-                (folder / "function" / "__init__.py").write_text(EMITTING_ASGI.format(sinks=sinks, size=size))
+                folder = emitting_build(build, work / f"variant-{sinks}", sinks, size)
                 with func_process(python, folder, {"K_SINK": sink}, work / f"{sinks}.log") as process:
                     port = port_of(process)
                     harness.closed_loop(port, prepare, expect=202, concurrency=8, seconds=1)  # warm up

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness, instructions  # noqa: E402
-from bench.emit_floor import EMITTING_ASGI, VARIANTS  # noqa: E402
+from bench.emit_floor import VARIANTS, emitting_build  # noqa: E402
 from bench.func_runtimes import (  # noqa: E402
     CHAIN,
     SECRET,
@@ -101,10 +101,8 @@ def main() -> int:
             for name, (sinks, size) in VARIANTS.items():  # the floor, then bare func-python that emits
                 folder = work / f"variant-{sinks}"
                 if sinks:
-                    shutil.copytree(builds.ingest / "service", folder / "service")
-                    (folder / "function").mkdir()
-                    (folder / "function" / "__init__.py").write_text(EMITTING_ASGI.format(sinks=sinks, size=size))
-                else:
+                    emitting_build(builds.ingest, folder, sinks, size)
+                else:  # the CPU bench's floor itself
                     bare_func_build(builds.ingest, folder)
                 env = {"K_SINK": builds.sink} if sinks else {}
                 tag = f"variant-{sinks}"
