@@ -365,11 +365,16 @@ def exported(collector: RecordingSink, path: str, timeout: float = 15.0) -> list
     """The OTLP requests to ``path`` the collector received, once there is one (or the timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [r for r in list(collector.requests) if r.path == path]
+        found = received(collector, path)
         if found:
             return found
         time.sleep(0.05)
     return []
+
+
+def received(collector: RecordingSink, path: str) -> list[Recorded]:
+    """The OTLP requests to ``path`` the collector received so far."""
+    return [r for r in list(collector.requests) if r.path == path]
 
 
 def exported_metric_names(collector: RecordingSink, wanted: str, timeout: float = 15.0) -> set[str]:
@@ -384,7 +389,7 @@ def exported_metric_names(collector: RecordingSink, wanted: str, timeout: float 
     names: set[str] = set()
     while time.monotonic() < deadline:
         names = set()
-        for recorded in [r for r in list(collector.requests) if r.path == "/v1/metrics"]:
+        for recorded in received(collector, "/v1/metrics"):
             request = ExportMetricsServiceRequest.FromString(recorded.body)
             names |= {
                 metric.name
