@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,22 @@ from codex_pipeline.wire.pb import codex_task_pb2 as pb
 
 text = st.text(max_size=40)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+# Timestamp's range in seconds, and nanos of each precision the JSON mapping writes (0, 3, 6, 9 digits)
+timestamp_seconds = st.integers(min_value=-62_135_596_800, max_value=253_402_300_799)
+timestamp_nanos = st.one_of(
+    st.just(0),
+    st.integers(0, 999).map(lambda ms: ms * 1_000_000),
+    st.integers(0, 999_999).map(lambda us: us * 1000),
+    st.integers(0, 999_999_999),
+)
+# RFC 3339 offsets are whole minutes (for an offset with seconds protobuf keeps the local
+# microseconds, an instant off by the offset's fraction; set_timestamp keeps the exact instant)
+utc_offsets = st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(lambda minutes: timedelta(minutes=minutes))
+aware_datetimes = st.builds(
+    lambda moment, offset: moment.replace(tzinfo=timezone(offset)),
+    st.datetimes(),
+    utc_offsets,
+)
 
 
 @st.composite
@@ -32,7 +49,8 @@ def codex_tasks(draw: st.DrawFn) -> pb.CodexTask:
         delivery_id=draw(text),
     )
     if draw(st.booleans()):
-        task.issued_at.FromSeconds(draw(st.integers(min_value=0, max_value=253402300799)))
+        task.issued_at.seconds = draw(timestamp_seconds)
+        task.issued_at.nanos = draw(timestamp_nanos)
     if draw(st.booleans()):
         task.plan_comment_id = draw(int64)
     if draw(st.booleans()):
@@ -87,6 +105,55 @@ def test_the_json_mapping_is_protobufs_own(task: pb.CodexTask) -> None:
             reference[key] = int(reference[key])
     assert tasks.to_json_dict(task) == reference
     assert list(tasks.to_json_dict(task)) == list(reference)
+
+
+@given(timestamp_seconds, timestamp_nanos)
+def test_timestamps_are_written_as_protobuf_writes_them(seconds: int, nanos: int) -> None:
+    """timestamp_text stands in for Timestamp.ToJsonString on route-task's path (issue 14)."""
+    stamp = pb.CodexTask().issued_at
+    stamp.seconds, stamp.nanos = seconds, nanos
+    assert tasks.timestamp_text(stamp) == stamp.ToJsonString()
+
+
+@pytest.mark.parametrize(("seconds", "nanos"), [(-62_135_596_801, 0), (253_402_300_800, 0), (0, -1), (0, 10**9)])
+def test_a_timestamp_out_of_range_is_refused_as_protobuf_refuses_it(seconds: int, nanos: int) -> None:
+    stamp = pb.CodexTask().issued_at
+    stamp.seconds, stamp.nanos = seconds, nanos
+    with pytest.raises(ValueError, match="Timestamp is not valid"):
+        tasks.timestamp_text(stamp)
+
+
+@given(aware_datetimes)
+def test_datetimes_become_the_timestamps_protobuf_makes_of_them(moment: datetime) -> None:
+    """set_timestamp stands in for Timestamp.FromDatetime: same value, and refused exactly where
+    protobuf refuses (a moment that leaves Timestamp's range once in UTC), leaving the field unset."""
+    reference = pb.CodexTask()
+    try:
+        reference.issued_at.FromDatetime(moment)
+    except (ValueError, OverflowError):
+        reference.ClearField("issued_at")
+    task = pb.CodexTask()
+    assert tasks.set_timestamp(task.issued_at, moment) == reference.HasField("issued_at")
+    assert task == reference
+
+
+def test_an_offset_with_a_fraction_of_a_second_keeps_the_exact_instant() -> None:
+    moment = datetime(2000, 1, 1, tzinfo=timezone(timedelta(microseconds=1)))
+    task = pb.CodexTask()
+    assert tasks.set_timestamp(task.issued_at, moment)
+    assert task.issued_at.ToDatetime(tzinfo=UTC) == moment
+
+
+def test_a_timestamp_at_the_edges_of_its_range() -> None:
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    task = pb.CodexTask()
+    assert tasks.set_timestamp(task.issued_at, last)
+    assert tasks.timestamp_text(task.issued_at) == "9999-12-31T23:59:59.999999Z"
+    assert not tasks.set_timestamp(task.issued_at, last.replace(tzinfo=timezone(timedelta(hours=-1))))
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    assert tasks.set_timestamp(task.issued_at, first)
+    assert tasks.timestamp_text(task.issued_at) == "0001-01-01T00:00:00Z"
+    assert not tasks.set_timestamp(task.issued_at, first.replace(tzinfo=timezone(timedelta(hours=1))))
 
 
 @given(codex_tasks())

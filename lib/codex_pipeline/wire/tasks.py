@@ -10,6 +10,7 @@ and ``body`` as the planning smoke test writes them); writing is canonical.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -41,6 +42,10 @@ _ALIASES = {"title": "issueTitle", "body": "issueBody"}
 # A delivery id names workflows, store rows and CloudEvent ids: no control characters (NUL above all).
 _IDENTIFIERS = frozenset({"delivery_id", "repository"})
 _IDENTIFIER = re.compile(r"[^\x00-\x1f\x7f]+")
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+_TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
 def stage_name(stage: int) -> str:
@@ -56,6 +61,59 @@ def parse_stage(value: Any) -> int:
     raise BadRequest(f"unknown task stage {value!r}; expected planning, implementation or review")
 
 
+def set_timestamp(stamp: Any, moment: datetime) -> bool:
+    """Write an aware ``moment`` into a ``google.protobuf.Timestamp``; False (``stamp`` untouched)
+    when it falls outside the range a Timestamp can hold.
+
+    What ``Timestamp.FromDatetime`` does for an aware datetime, by datetime arithmetic in C:
+    protobuf's own is Python (a struct_time and ``calendar.timegm``), and in the served process,
+    caches cold, route-task spent as much on it as on building the task's prompt.
+    tests/test_tasks_codec.py holds the two equal.
+    """
+    since = moment - _EPOCH
+    seconds = since.days * 86_400 + since.seconds
+    if seconds not in _TIMESTAMP_SECONDS:
+        return False
+    stamp.seconds = seconds
+    stamp.nanos = since.microseconds * 1000
+    return True
+
+
+def timestamp_text(stamp: Any) -> str:
+    """A Timestamp as protobuf's JSON mapping writes it (``Timestamp.ToJsonString``): RFC 3339 in
+    UTC with ``Z``, and 0, 3, 6 or 9 fractional digits, as few as the value needs.
+
+    Written here for the reason :func:`set_timestamp` is; a value outside the range is left to
+    protobuf, which raises on it.
+    """
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if seconds not in _TIMESTAMP_SECONDS or not 0 <= nanos < 1_000_000_000:
+        return str(stamp.ToJsonString())
+    whole = (_EPOCH_NAIVE + timedelta(seconds=seconds)).isoformat()
+    if not nanos:
+        return whole + "Z"
+    if not nanos % 1_000_000:
+        return f"{whole}.{nanos // 1_000_000:03d}Z"
+    if not nanos % 1000:
+        return f"{whole}.{nanos // 1000:06d}Z"
+    return f"{whole}.{nanos:09d}Z"
+
+
+# How each field of CodexTask is written: (JSON name, kind), kind being "plain", "timestamp" or
+# "message", looked up by descriptor so that the walk asks no descriptor anything per task.
+_JSON_FIELDS: dict[Any, tuple[str, str]] = {
+    field: (
+        field.json_name,
+        "plain"
+        if field.message_type is None
+        else "timestamp"
+        if field.message_type.full_name == "google.protobuf.Timestamp"
+        else "message",
+    )
+    for field in pb.CodexTask.DESCRIPTOR.fields
+}
+
+
 def to_json_dict(task: pb.CodexTask) -> dict[str, Any]:
     """The spec's JSON shape of a task (camelCase, stage as a word, numbers as numbers).
 
@@ -65,14 +123,15 @@ def to_json_dict(task: pb.CodexTask) -> dict[str, Any]:
     """
     data: dict[str, Any] = {}
     for field, value in task.ListFields():
-        if field.message_type is None:
-            data[field.json_name] = value
-        elif field.message_type.full_name == "google.protobuf.Timestamp":
-            data[field.json_name] = value.ToJsonString()
+        name, kind = _JSON_FIELDS[field]
+        if kind == "plain":
+            data[name] = value
+        elif kind == "timestamp":
+            data[name] = timestamp_text(value)
         else:
             from google.protobuf import json_format  # loaded on the first review context only
 
-            data[field.json_name] = json_format.MessageToDict(value, preserving_proto_field_name=False)
+            data[name] = json_format.MessageToDict(value, preserving_proto_field_name=False)
     data["stage"] = stage_name(task.stage)
     return data
 
