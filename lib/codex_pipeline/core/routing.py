@@ -64,7 +64,7 @@ from codex_pipeline.core.policy import Policy, repository_problem
 from codex_pipeline.wire.events import TASK_TYPES
 from codex_pipeline.wire.jsonfields import obj, text
 from codex_pipeline.wire.pb import codex_task_pb2 as pb
-from codex_pipeline.wire.tasks import partition_key, task_event_id
+from codex_pipeline.wire.tasks import partition_key, set_timestamp, task_event_id
 
 TYPE_PREFIX = "com.github."
 READINESS_PR_ACTIONS = ("synchronize", "ready_for_review", "reopened")
@@ -238,18 +238,17 @@ class _Delivery:
         return text(obj(self.payload, "sender"), "login")
 
     def task(self, stage: pb.CodexTaskStage, *, at: str = "", **fields: Any) -> pb.CodexTask:
-        task = pb.CodexTask(stage=stage, repository=self.repository, delivery_id=_text(self.delivery_id))
-        for name, value in fields.items():
-            if value not in (None, ""):
-                setattr(task, name, _text(value) if isinstance(value, str) else value)
+        kept: dict[str, Any] = {
+            name: _text(value) if isinstance(value, str) else value
+            for name, value in fields.items()
+            if value is not None and value != ""
+        }
+        # one constructor call: protobuf sets every field in C, where a setattr each is a Python call each
+        task = pb.CodexTask(stage=stage, repository=self.repository, delivery_id=_text(self.delivery_id), **kept)
         for issued in (_timestamp(at), self.received_at):
-            if issued is None:
-                continue
-            try:
-                task.issued_at.FromDatetime(issued)
+            # the first that a Timestamp can hold: one may fall outside its range once in UTC
+            if issued is not None and set_timestamp(task.issued_at, issued):
                 break
-            except (ValueError, OverflowError):  # outside Timestamp's range once in UTC
-                task.ClearField("issued_at")
         return task
 
     def one(self, kind: str, task: pb.CodexTask, reason: str) -> RouteResult:
