@@ -101,8 +101,10 @@ class Sending:
         self._final = self._window is None
         self._started: Exchange | None = None
         if self._window is not None:
+            loop = asyncio.get_running_loop()  # asked once: a system call on Python 3.11
+            until = _loop_time(self._window, loop)
             with contextlib.suppress(ValueError):  # a header that cannot be written fails in first()
-                self._started = emitter._client().send(self._headers, self._body, _loop_time(self._window))
+                self._started = emitter._client().send(self._headers, self._body, until, loop)
 
     @property
     def started(self) -> bool:
@@ -158,16 +160,16 @@ class Sending:
     async def _exchange(self, window: float, started: Exchange | None) -> int:
         if started is None:
             connections = self._emitter._client()
-            until = _loop_time(window)
-            started = connections.send(self._headers, self._body, until) or await connections.open_and_send(
+            loop = asyncio.get_running_loop()
+            until = _loop_time(window, loop)
+            started = connections.send(self._headers, self._body, until, loop) or await connections.open_and_send(
                 self._headers, self._body, until
             )
         return await started.answer()
 
 
-def _loop_time(monotonic_deadline: float) -> float:
-    """A ``time.monotonic()`` deadline on the running loop's clock (they may differ)."""
-    loop = asyncio.get_running_loop()
+def _loop_time(monotonic_deadline: float, loop: asyncio.AbstractEventLoop) -> float:
+    """A ``time.monotonic()`` deadline on ``loop``'s clock (they may differ)."""
     return loop.time() + (monotonic_deadline - time.monotonic())
 
 

@@ -163,13 +163,20 @@ class SinkConnections:
         exchange = self.send(headers, body, until) or await self.open_and_send(headers, body, until)
         return await exchange.answer()
 
-    def send(self, headers: dict[str, str], body: bytes, until: float | None = None) -> Exchange | None:
+    def send(
+        self,
+        headers: dict[str, str],
+        body: bytes,
+        until: float | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Exchange | None:
         """Write the request now on a kept connection, with nothing awaited; None when none is idle.
 
         Writing every sink's request before awaiting any answer is how route-task's two emits
-        overlap without a task each.
+        overlap without a task each. ``loop`` is the running loop when the caller holds it already:
+        on Python 3.11 each ``asyncio.get_running_loop()`` is a ``getpid`` system call.
         """
-        request = self._request(headers, body)
+        request = self._request(headers, body, loop)
         connection = self._idle_connection()
         return None if connection is None else self._write(connection, request, until)
 
@@ -183,10 +190,10 @@ class SinkConnections:
                 connection = await self._open()
         return self._write(connection, request, until)
 
-    def _request(self, headers: dict[str, str], body: bytes) -> bytes:
+    def _request(self, headers: dict[str, str], body: bytes, loop: asyncio.AbstractEventLoop | None = None) -> bytes:
         """The whole request as one buffer, on the running loop (a line-breaking header refused first)."""
         request = self._head(headers, len(body)) + body
-        loop = asyncio.get_running_loop()
+        loop = loop or asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
         return request
