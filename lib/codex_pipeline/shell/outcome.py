@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from codex_pipeline.effects.async_emit import AsyncEmitter
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """The answer, the events (sink index, event) to deliver before it, and what to log once they are."""
 

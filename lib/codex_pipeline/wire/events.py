@@ -50,7 +50,7 @@ _OPTIONAL_ATTRIBUTES = ("datacontenttype", "subject", "time", "dataschema")
 _SPEC_VERSIONS = frozenset({"1.0", "0.3"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """A CloudEvent with its data as raw bytes (``datacontenttype`` says how to read them)."""
 

@@ -67,7 +67,7 @@ class Headers(Mapping[str, str]):
         return f"Headers({self._items!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     method: str
     path: str
@@ -81,7 +81,7 @@ class Request:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-@dataclass
+@dataclass(slots=True)
 class Response:
     status: int
     body: bytes = b""
