@@ -90,6 +90,7 @@ bench-func: venv
 	$(BIN)/python bench/delivery_cpu.py --append
 	$(BIN)/python bench/sink_clients.py --append
 	$(BIN)/python bench/event_loop_ab.py --append
+	$(BIN)/python bench/decide_bound.py --append
 
 # The same chain in instructions per delivery (valgrind's callgrind): repeatable where CPU seconds drift.
 bench-func-instructions: venv

@@ -1,0 +1,152 @@
+"""How far the chain's CPU can fall by making our handler code cheaper: the chain with its decisions made once.
+
+Beside bare func-python and the chain as deployed, two chains whose ``function`` package shadows
+the installed one (the working directory comes first on ``sys.path``) and wraps the handler's
+``decide``: the first delivery is decoded, decided and encoded as always, and every later one is
+answered with that first outcome, its events emitted again. In one, route-task's decision is
+remembered; in the other, ingest-webhook's too (the HMAC check included). What those chains still
+cost is func-python, our ASGI adapter and the emits: the part no change to decode -> decide ->
+encode can remove. All are up at once and measured in alternating rounds at a fixed rate (CPU from
+/proc of the function processes), as bench/event_loop_ab.py does.
+
+    .venv/bin/python bench/decide_bound.py --rounds 6 --seconds 5 [--append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+from bench.func_runtimes import (  # noqa: E402
+    SECRET,
+    bare_func_build,
+    chain_builds,
+    cpu_at_rate,
+    delivery_body,
+    func_process,
+    port_of,
+    prepare_delivery,
+    route_environment,
+)
+
+CHAIN = "chain: ingest -> route-task -> 2 sinks"
+ROUTE_REMEMBERED = "chain, route-task's decision remembered"
+BOTH_REMEMBERED = "chain, both decisions remembered"
+REMEMBERING = '''"""{name} with its decision made once (bench only): later deliveries get the first outcome."""
+from codex_pipeline.handlers.{module} import create_app
+from codex_pipeline.shell.asgi import for_func_python
+
+
+def remembering():
+    app = create_app()
+    handler = app.handler
+    decide = handler.decide
+    first = []
+
+    def remembered(request):
+        if not first:
+            first.append(decide(request))
+        return first[0]
+
+    handler.decide = remembered
+    return app
+
+
+def new():
+    return for_func_python(remembering)
+'''
+
+
+def remembering(build: Path, name: str, folder: Path) -> Path:
+    """A copy of ``build`` whose ``function`` package answers every delivery with the first's outcome."""
+    shutil.copytree(build, folder)
+    (folder / "function").mkdir()
+    module = name.replace("-", "_")
+    (folder / "function" / "__init__.py").write_text(REMEMBERING.format(name=name, module=module))
+    return folder
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
+    args = parser.parse_args()
+    prepare = prepare_delivery(delivery_body())
+    work = Path(tempfile.mkdtemp(prefix="codex-bench-bound-"))
+    cpu: dict[str, list[float]] = {"bare func-python": [], CHAIN: [], ROUTE_REMEMBERED: [], BOTH_REMEMBERED: []}
+    try:
+        with chain_builds(work) as builds, ExitStack() as running:
+            ingest_py, route_py = builds.ingest_python, builds.route_python
+            route_env = route_environment(builds.sink)
+
+            def chain(ingest: Path, route: Path, tag: str) -> tuple[int, list[int]]:
+                routed = running.enter_context(func_process(route_py, route, route_env, work / f"{tag}-route.log"))
+                ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": routed.url, "CODEX_LOG_LEVEL": "WARNING"}
+                front = running.enter_context(func_process(ingest_py, ingest, ingest_env, work / f"{tag}-ingest.log"))
+                return port_of(front), [front.process.pid, routed.process.pid]
+
+            bare = bare_func_build(builds.ingest, work / "bare")
+            bare_fp = running.enter_context(func_process(ingest_py, bare, {}, work / "bare.log"))
+            route_remembering = remembering(builds.route, "route-task", work / "route-remembering")
+            targets = {
+                "bare func-python": (port_of(bare_fp), [bare_fp.process.pid]),
+                CHAIN: chain(builds.ingest, builds.route, "deployed"),
+                ROUTE_REMEMBERED: chain(builds.ingest, route_remembering, "route-remembered"),
+                BOTH_REMEMBERED: chain(
+                    remembering(builds.ingest, "ingest-webhook", work / "ingest-remembering"),
+                    route_remembering,
+                    "both-remembered",
+                ),
+            }
+            for port, _pids in targets.values():
+                harness.closed_loop(port, prepare, expect=202, concurrency=8, seconds=1)  # warm up
+            for turn in range(args.rounds):
+                names = list(targets)
+                order = names if turn % 2 == 0 else [names[0], *reversed(names[1:])]  # the chains swap turns
+                for name in order:
+                    port, pids = targets[name]
+                    cpu[name].append(cpu_at_rate(port, prepare, pids, args.seconds, args.rate))
+                print(" | ".join(f"{name} {values[-1]:.3f}" for name, values in cpu.items()), file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    harness.publish(table(cpu, args), append=args.append)
+    return 0
+
+
+def table(cpu: dict[str, list[float]], args: argparse.Namespace) -> str:
+    floor = cpu["bare func-python"]
+    lines = [
+        "## The chain with its decisions made once: what handler code can still save (issue 14)",
+        "",
+        f"CPU per delivery at a fixed {args.rate:g}/s, {args.rounds} alternating rounds of {args.seconds:g} s, "
+        f"every process up at once (CPU from /proc of the function processes). A remembered decision is "
+        f"made for the first delivery and its outcome answered to every later one, its events emitted "
+        f"again. Machine: {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        f"{os.getloadavg()[0]:.1f} at the end. Command: "
+        f"`.venv/bin/python bench/decide_bound.py --rounds {args.rounds} --seconds {args.seconds:g}`.",
+        "",
+        "| target | CPU per delivery ms, each round | median | vs bare (median of the rounds' ratios) |",
+        "|---|---|---|---|",
+    ]
+    for name, values in cpu.items():
+        ratio = statistics.median(v / f for v, f in zip(values, floor, strict=True))
+        rounds = ", ".join(f"{v:.2f}" for v in values)
+        lines.append(f"| {name} | {rounds} | {statistics.median(values):.2f} | {ratio:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
