@@ -15,6 +15,13 @@ rounds' ratios, their p99 is over every round's requests, and the p99 the thread
 before reads is shown beside it. ingest-webhook's throughput is read the same way: closed-loop
 rounds alternating with the floor's, the median of their ratios. Targets of issue 14 are marked in the last column.
 
+With ``--froussard URL --froussard-pid PID`` a Froussard already running on this machine (the
+spec's Bun bridge, which does the chain's work in one process: the raw record and both task
+records to a Kafka-protocol broker) is measured in the same run and the same alternating rounds,
+CPU from its own process, so the chain's ratio can be read against Froussard's on the same machine,
+as issue 14 sets its bar. Froussard must check signatures with ``bench-secret`` and let ``alice``
+trigger planning; nothing of it is built or kept here (bench/RESULTS.md says how it was run).
+
     .venv/bin/python bench/func_runtimes.py --seconds 10 --append
 """
 
@@ -35,6 +42,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,6 +55,7 @@ from tests.payloads import github  # noqa: E402
 
 SECRET = "bench-secret"
 CHAIN = "chain: ingest -> route-task -> 2 sinks"
+FROUSSARD = "Froussard (Bun, one process: raw + 2 task records to Kafka), same run"
 BARE_ASGI = '''"""Bare func-python: an ASGI function answering 202, nothing of ours."""
 
 
@@ -157,12 +166,14 @@ def func_process(python: Path, build: Path, env: dict[str, str], log: Path) -> I
         process.stop()
 
 
-def measure(url_port: int, prepare: harness.Prepare, pids: list[int], seconds: float, rate: float) -> dict[str, float]:
-    harness.closed_loop(url_port, prepare, expect=202, concurrency=8, seconds=1)  # warm up
-    c8 = harness.closed_loop(url_port, prepare, expect=202, concurrency=8, seconds=seconds)
-    c32 = harness.closed_loop(url_port, prepare, expect=202, concurrency=32, seconds=seconds)
+def measure(
+    url_port: int, prepare: harness.Prepare, pids: list[int], seconds: float, rate: float, path: str = "/"
+) -> dict[str, float]:
+    harness.closed_loop(url_port, prepare, expect=202, concurrency=8, seconds=1, path=path)  # warm up
+    c8 = harness.closed_loop(url_port, prepare, expect=202, concurrency=8, seconds=seconds, path=path)
+    c32 = harness.closed_loop(url_port, prepare, expect=202, concurrency=32, seconds=seconds, path=path)
     before = sum(harness.cpu_seconds(pid) for pid in pids)
-    fixed = harness.fixed_rate(url_port, prepare, expect=202, rate=rate, seconds=seconds)
+    fixed = harness.fixed_rate(url_port, prepare, expect=202, rate=rate, seconds=seconds, path=path)
     cpu = sum(harness.cpu_seconds(pid) for pid in pids) - before
     return {
         "c8": c8.per_second,
@@ -179,11 +190,11 @@ def cpu_at_rate(port: int, prepare: harness.Prepare, pids: list[int], seconds: f
 
 
 def load_at_rate(
-    port: int, prepare: harness.Prepare, pids: list[int], seconds: float, rate: float
+    port: int, prepare: harness.Prepare, pids: list[int], seconds: float, rate: float, path: str = "/"
 ) -> tuple[float, harness.Load]:
     """CPU milliseconds per delivery of ``pids`` at a fixed ``rate``, and the load's figures."""
     before = sum(harness.cpu_seconds(pid) for pid in pids)
-    fixed = harness.fixed_rate(port, prepare, expect=202, rate=rate, seconds=seconds)
+    fixed = harness.fixed_rate(port, prepare, expect=202, rate=rate, seconds=seconds, path=path)
     return (sum(harness.cpu_seconds(pid) for pid in pids) - before) / max(1, fixed.requests) * 1000, fixed
 
 
@@ -241,7 +252,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the floor's and the chain's CPU at the rate")
     parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
     parser.add_argument("--note", default="", help="a sentence about the run (machine load, ...)")
+    parser.add_argument("--froussard", help="URL of a running Froussard's GitHub webhook, measured in the same run")
+    parser.add_argument("--froussard-pid", type=int, help="its process id (its CPU is read from /proc)")
     args = parser.parse_args()
+    if bool(args.froussard) != bool(args.froussard_pid):
+        parser.error("--froussard and --froussard-pid go together")
     body = delivery_body()
     prepare = prepare_delivery(body)
     routed = route_delivery(body)
@@ -251,8 +266,8 @@ def main() -> int:
     throughput: dict[str, list[float]] = {}  # ingest-webhook's closed-loop req/s over the floor's, round by round
     work = Path(tempfile.mkdtemp(prefix="codex-bench-func-"))
 
-    def run(name: str, port: int, pids: list[int], load: harness.Prepare = prepare) -> None:
-        rows[name] = measure(port, load, pids, args.seconds, args.rate)
+    def run(name: str, port: int, pids: list[int], load: harness.Prepare = prepare, path: str = "/") -> None:
+        rows[name] = measure(port, load, pids, args.seconds, args.rate, path)
         print(f"{name}: {rows[name]}", file=sys.stderr, flush=True)
 
     try:
@@ -282,24 +297,35 @@ def main() -> int:
                 chain_ingest = up(
                     ingest_py, ingest_build, {**ingest_env, "K_SINK": chain_route.url}, "chain-ingest.log"
                 )
-                floor = (port_of(bare_fp), [bare_fp.process.pid], prepare)
-                chain = (port_of(chain_ingest), [chain_ingest.process.pid, chain_route.process.pid], prepare)
+                floor = (port_of(bare_fp), [bare_fp.process.pid], prepare, "/")
+                chain = (port_of(chain_ingest), [chain_ingest.process.pid, chain_route.process.pid], prepare, "/")
+                alternating = {"bare func-python": floor, CHAIN: chain}
+                if args.froussard:
+                    webhook = urlsplit(args.froussard)  # on this machine: the load goes to 127.0.0.1
+                    alternating[FROUSSARD] = (webhook.port or 80, [args.froussard_pid], prepare, webhook.path or "/")
                 run("bare func-python", *floor[:2])
                 run("ingest-webhook, thread path (before)", port_of(threaded_fp), [threaded_fp.process.pid])
                 run("ingest-webhook under func-python", port_of(ingest_fp), [ingest_fp.process.pid])
                 run("route-task under func-python", port_of(route_fp), [route_fp.process.pid], routed)
                 run(CHAIN, *chain[:2])
+                if args.froussard:
+                    port, pids, load, path = alternating[FROUSSARD]
+                    run(FROUSSARD, port, pids, load, path)
                 # the floor swings by a tenth or more between runs minutes apart: the CPU ratio is
                 # the median of the ratios of alternating rounds, the p99 is over all their requests
                 for turn in range(args.rounds + 1):
-                    for name, (port, pids, load) in (("bare func-python", floor), (CHAIN, chain)):
+                    # the floor first; the others swap turns (with Froussard there are two of them)
+                    names = list(alternating)
+                    for name in names if turn % 2 else [names[0], *reversed(names[1:])]:
+                        port, pids, load, path = alternating[name]
                         if turn == 0:  # the instrument of before, for comparison with earlier runs
-                            before = harness.threaded_fixed_rate(
-                                port, load, expect=202, rate=args.rate, seconds=args.seconds
-                            )
-                            rows[name]["p99_threaded"] = before.p(99)
+                            if path == "/":
+                                before = harness.threaded_fixed_rate(
+                                    port, load, expect=202, rate=args.rate, seconds=args.seconds
+                                )
+                                rows[name]["p99_threaded"] = before.p(99)
                             continue
-                        cpu, fixed = load_at_rate(port, load, pids, args.seconds, args.rate)
+                        cpu, fixed = load_at_rate(port, load, pids, args.seconds, args.rate, path)
                         rounds.setdefault(name, []).append(cpu)
                         latencies.setdefault(name, []).extend(fixed.latencies_ms)
                         print(f"{name}: another round, CPU {cpu:.3f} ms, p99 {fixed.p(99):.2f} ms", file=sys.stderr)
@@ -357,10 +383,25 @@ def publish(
     # the chain's CPU against the floor's, round by round (each pair measured back to back)
     ratios = [c / b for b, c in zip(rounds.get("bare func-python", []), rounds.get(CHAIN, []), strict=False)]
     chain_ratio = statistics.median(ratios) if ratios else chain["cpu_ms"] / bare["cpu_ms"]
+    # Froussard's, read the same way when it ran beside them: issue 14's bar is its ratio in the same run
+    froussard_ratios = [
+        f / b for b, f in zip(rounds.get("bare func-python", []), rounds.get(FROUSSARD, []), strict=False)
+    ]
+    froussard_ratio = statistics.median(froussard_ratios) if froussard_ratios else None
+    against_froussard = (
+        f"; Froussard's in this run {froussard_ratio:.2f}x ({mark(chain_ratio <= froussard_ratio)})"
+        if froussard_ratio is not None
+        else ""
+    )
     # ingest-webhook's throughput over the floor's: the median of the alternating rounds' ratios
     c8 = statistics.median(throughput["c8"]) if throughput else ingest["c8"] / bare["c8"]
     c32 = statistics.median(throughput["c32"]) if throughput else ingest["c32"] / bare["c32"]
 
+    command = f"`.venv/bin/python bench/func_runtimes.py --seconds {args.seconds:g} --append"
+    if args.froussard:
+        command += f" --froussard {args.froussard} --froussard-pid PID`"
+    else:
+        command = f"`make bench-func` ({command}`)"
     targets = {
         "bare func-python": "floor",
         "bare functions-framework": "floor of the functions-framework rows",
@@ -369,8 +410,10 @@ def publish(
             f"≥ 50% of bare at c=8/c=32: {c8:.0%} / {c32:.0%} ({mark(c8 >= 0.5 and c32 >= 0.5)})"
         ),
         CHAIN: (
-            f"CPU ≤ 2.9x bare: {chain_ratio:.2f}x ({mark(chain_ratio <= 2.9)}); p99 < 5 ms ({mark(chain['p99'] < 5)})"
+            f"CPU ≤ 2.9x bare: {chain_ratio:.2f}x ({mark(chain_ratio <= 2.9)}){against_froussard}; "
+            f"p99 < 5 ms ({mark(chain['p99'] < 5)})"
         ),
+        FROUSSARD: "the bar of the chain's CPU ratio, measured in this run",
     }
     lines = [
         "## ingest-webhook, route-task and the chain under func-python and functions-framework (issue 14)",
@@ -379,8 +422,7 @@ def publish(
         f"per delivery at a fixed {args.rate:g}/s (CPU from /proc of the function processes; load from "
         "bench/load.py, an event-driven client; the sink a lean asyncio protocol). Machine: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
-        f"{os.getloadavg()[0]:.1f} at the end. Command: `make bench-func` "
-        f"(`.venv/bin/python bench/func_runtimes.py --seconds {args.seconds:g} --append`). {args.note}",
+        f"{os.getloadavg()[0]:.1f} at the end. Command: {command}. {args.note}",
         "",
         f"| target | req/s c=8 | req/s c=32 | p99 at {args.rate:g}/s ms | p99, threaded client (before) ms "
         "| CPU per delivery ms | CPU vs bare (same runtime) | errors | issue 14 target |",
@@ -390,7 +432,11 @@ def publish(
     for name, row in rows.items():
         floor = bare_ff if "functions-framework" in name and bare_ff else bare
         threaded = f"{row['p99_threaded']:.2f}" if "p99_threaded" in row else ""
-        ratio = chain_ratio if name == CHAIN else row["cpu_ms"] / floor["cpu_ms"]
+        ratio = row["cpu_ms"] / floor["cpu_ms"]
+        if name == CHAIN:
+            ratio = chain_ratio
+        elif name == FROUSSARD and froussard_ratio is not None:
+            ratio = froussard_ratio
         lines.append(
             f"| {name} | {row['c8']:.0f} | {row['c32']:.0f} | {row['p99']:.2f} | {threaded} | {row['cpu_ms']:.2f} "
             f"| {ratio:.2f}x | {row['errors']:.0f} | {targets.get(name, '')} |"
@@ -406,6 +452,11 @@ def publish(
             )
             + "; chain/floor per round "
             + ", ".join(f"{ratio:.2f}" for ratio in ratios)
+            + (
+                "; Froussard/floor per round " + ", ".join(f"{r:.2f}" for r in froussard_ratios)
+                if froussard_ratios
+                else ""
+            )
             + ".",
         ]
     if throughput:

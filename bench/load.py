@@ -222,9 +222,18 @@ def closed_loop(port: int, prepare: Prepare, *, expect: int, concurrency: int, s
     return Load(len(driver.latencies), driver.errors, elapsed, driver.latencies)
 
 
-def fixed_rate(port: int, prepare: Prepare, *, expect: int, rate: float, seconds: float, connections: int = 32) -> Load:
+def fixed_rate(
+    port: int,
+    prepare: Prepare,
+    *,
+    expect: int,
+    rate: float,
+    seconds: float,
+    connections: int = 32,
+    path: str = "/",
+) -> Load:
     """Open-loop load at ``rate`` requests/s over up to ``connections`` kept-alive connections."""
-    driver = _Driver(port, prepare, expect, path="/", connections=connections)
+    driver = _Driver(port, prepare, expect, path=path, connections=connections)
     total = int(rate * seconds)
     began = time.perf_counter()
 
