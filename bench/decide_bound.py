@@ -29,15 +29,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.func_runtimes import (  # noqa: E402
-    SECRET,
     bare_func_build,
     chain_builds,
-    cpu_at_rate,
+    cpu_rounds,
     delivery_body,
     func_process,
     port_of,
     prepare_delivery,
-    route_environment,
+    shadowing_build,
+    start_chain,
 )
 
 CHAIN = "chain: ingest -> route-task -> 2 sinks"
@@ -69,12 +69,8 @@ def new():
 
 
 def remembering(build: Path, name: str, folder: Path) -> Path:
-    """A copy of ``build`` whose ``function`` package answers every delivery with the first's outcome."""
-    shutil.copytree(build, folder)
-    (folder / "function").mkdir()
-    module = name.replace("-", "_")
-    (folder / "function" / "__init__.py").write_text(REMEMBERING.format(name=name, module=module))
-    return folder
+    """``build``'s service with a ``function`` package that answers every delivery with the first's outcome."""
+    return shadowing_build(build, folder, REMEMBERING.format(name=name, module=name.replace("-", "_")))
 
 
 def main() -> int:
@@ -86,40 +82,27 @@ def main() -> int:
     args = parser.parse_args()
     prepare = prepare_delivery(delivery_body())
     work = Path(tempfile.mkdtemp(prefix="codex-bench-bound-"))
-    cpu: dict[str, list[float]] = {"bare func-python": [], CHAIN: [], ROUTE_REMEMBERED: [], BOTH_REMEMBERED: []}
     try:
         with chain_builds(work) as builds, ExitStack() as running:
-            ingest_py, route_py = builds.ingest_python, builds.route_python
-            route_env = route_environment(builds.sink)
-
-            def chain(ingest: Path, route: Path, tag: str) -> tuple[int, list[int]]:
-                routed = running.enter_context(func_process(route_py, route, route_env, work / f"{tag}-route.log"))
-                ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": routed.url, "CODEX_LOG_LEVEL": "WARNING"}
-                front = running.enter_context(func_process(ingest_py, ingest, ingest_env, work / f"{tag}-ingest.log"))
-                return port_of(front), [front.process.pid, routed.process.pid]
-
             bare = bare_func_build(builds.ingest, work / "bare")
-            bare_fp = running.enter_context(func_process(ingest_py, bare, {}, work / "bare.log"))
+            bare_fp = running.enter_context(func_process(builds.ingest_python, bare, {}, work / "bare.log"))
             route_remembering = remembering(builds.route, "route-task", work / "route-remembering")
             targets = {
                 "bare func-python": (port_of(bare_fp), [bare_fp.process.pid]),
-                CHAIN: chain(builds.ingest, builds.route, "deployed"),
-                ROUTE_REMEMBERED: chain(builds.ingest, route_remembering, "route-remembered"),
-                BOTH_REMEMBERED: chain(
+                CHAIN: start_chain(running, builds, work, builds.ingest, builds.route, "deployed"),
+                ROUTE_REMEMBERED: start_chain(
+                    running, builds, work, builds.ingest, route_remembering, "route-remembered"
+                ),
+                BOTH_REMEMBERED: start_chain(
+                    running,
+                    builds,
+                    work,
                     remembering(builds.ingest, "ingest-webhook", work / "ingest-remembering"),
                     route_remembering,
                     "both-remembered",
                 ),
             }
-            for port, _pids in targets.values():
-                harness.closed_loop(port, prepare, expect=202, concurrency=8, seconds=1)  # warm up
-            for turn in range(args.rounds):
-                names = list(targets)
-                order = names if turn % 2 == 0 else [names[0], *reversed(names[1:])]  # the chains swap turns
-                for name in order:
-                    port, pids = targets[name]
-                    cpu[name].append(cpu_at_rate(port, prepare, pids, args.seconds, args.rate))
-                print(" | ".join(f"{name} {values[-1]:.3f}" for name, values in cpu.items()), file=sys.stderr)
+            cpu = cpu_rounds(targets, prepare, rounds=args.rounds, seconds=args.seconds, rate=args.rate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     harness.publish(table(cpu, args), append=args.append)

@@ -23,7 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from bench.func_runtimes import cpu_at_rate, delivery_body, func_process, port_of, prepare_delivery  # noqa: E402
+from bench.func_runtimes import (  # noqa: E402
+    cpu_at_rate,
+    delivery_body,
+    func_process,
+    port_of,
+    prepare_delivery,
+    shadowing_build,
+)
 from tests import funcbuild  # noqa: E402
 
 EMITTING_ASGI = '''"""Bare func-python that POSTs a fixed body to K_SINK {sinks} time(s) at once, then answers 202."""
@@ -70,10 +77,7 @@ VARIANTS = {
 def emitting_build(build: Path, folder: Path, sinks: int, size: int) -> Path:
     """``build``'s func-python service with a ``function`` package that emits ``sinks`` bodies of
     ``size`` bytes before answering (it shadows ours: the working directory comes first on ``sys.path``)."""
-    shutil.copytree(build / "service", folder / "service")
-    (folder / "function").mkdir()
-    (folder / "function" / "__init__.py").write_text(EMITTING_ASGI.format(sinks=sinks, size=size))
-    return folder
+    return shadowing_build(build, folder, EMITTING_ASGI.format(sinks=sinks, size=size))
 
 
 def main() -> int:

@@ -26,15 +26,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.func_runtimes import (  # noqa: E402
-    SECRET,
     bare_func_build,
     chain_builds,
-    cpu_at_rate,
+    cpu_rounds,
     delivery_body,
     func_process,
     port_of,
     prepare_delivery,
-    route_environment,
+    shadowing_build,
+    start_chain,
 )
 
 ON_ASYNCIO = '''"""{name} on asyncio's event loop (bench only): new() without for_func_python."""
@@ -48,12 +48,8 @@ def new():
 
 
 def on_asyncio(build: Path, name: str, folder: Path) -> Path:
-    """A copy of ``build`` whose ``function`` package skips the uvloop policy."""
-    shutil.copytree(build, folder)
-    (folder / "function").mkdir()
-    module = name.replace("-", "_")
-    (folder / "function" / "__init__.py").write_text(ON_ASYNCIO.format(name=name, module=module))
-    return folder
+    """``build``'s service with a ``function`` package that skips the uvloop policy."""
+    return shadowing_build(build, folder, ON_ASYNCIO.format(name=name, module=name.replace("-", "_")))
 
 
 def main() -> int:
@@ -65,39 +61,23 @@ def main() -> int:
     args = parser.parse_args()
     prepare = prepare_delivery(delivery_body())
     work = Path(tempfile.mkdtemp(prefix="codex-bench-loop-"))
-    cpu: dict[str, list[float]] = {"bare func-python": [], "chain on uvloop": [], "chain on asyncio": []}
     try:
         with chain_builds(work) as builds, ExitStack() as running:
-            sink, ingest_build, ingest_py = builds.sink, builds.ingest, builds.ingest_python
-            route_build, route_py = builds.route, builds.route_python
-            route_env = route_environment(sink)
-
-            def chain(ingest: Path, route: Path, tag: str) -> tuple[int, list[int]]:
-                routed = running.enter_context(func_process(route_py, route, route_env, work / f"{tag}-route.log"))
-                ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": routed.url, "CODEX_LOG_LEVEL": "WARNING"}
-                front = running.enter_context(func_process(ingest_py, ingest, ingest_env, work / f"{tag}-ingest.log"))
-                return port_of(front), [front.process.pid, routed.process.pid]
-
-            bare = bare_func_build(ingest_build, work / "bare")
-            bare_fp = running.enter_context(func_process(ingest_py, bare, {}, work / "bare.log"))
+            bare = bare_func_build(builds.ingest, work / "bare")
+            bare_fp = running.enter_context(func_process(builds.ingest_python, bare, {}, work / "bare.log"))
             targets = {
                 "bare func-python": (port_of(bare_fp), [bare_fp.process.pid]),
-                "chain on uvloop": chain(ingest_build, route_build, "uvloop"),
-                "chain on asyncio": chain(
-                    on_asyncio(ingest_build, "ingest-webhook", work / "ingest-asyncio"),
-                    on_asyncio(route_build, "route-task", work / "route-asyncio"),
+                "chain on uvloop": start_chain(running, builds, work, builds.ingest, builds.route, "uvloop"),
+                "chain on asyncio": start_chain(
+                    running,
+                    builds,
+                    work,
+                    on_asyncio(builds.ingest, "ingest-webhook", work / "ingest-asyncio"),
+                    on_asyncio(builds.route, "route-task", work / "route-asyncio"),
                     "asyncio",
                 ),
             }
-            for port, _pids in targets.values():
-                harness.closed_loop(port, prepare, expect=202, concurrency=8, seconds=1)  # warm up
-            for turn in range(args.rounds):
-                names = list(targets)
-                order = names if turn % 2 == 0 else [names[0], *reversed(names[1:])]  # the chains swap turns
-                for name in order:
-                    port, pids = targets[name]
-                    cpu[name].append(cpu_at_rate(port, prepare, pids, args.seconds, args.rate))
-                print(" ".join(f"{name} {values[-1]:.3f}" for name, values in cpu.items()), file=sys.stderr)
+            cpu = cpu_rounds(targets, prepare, rounds=args.rounds, seconds=args.seconds, rate=args.rate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratios = [a / u for a, u in zip(cpu["chain on asyncio"], cpu["chain on uvloop"], strict=True)]

@@ -128,13 +128,49 @@ def route_environment(sink: str) -> dict[str, str]:
     }
 
 
-def bare_func_build(build: Path, folder: Path) -> Path:
-    """``build``'s func-python service with the bare ASGI function in a ``function`` package that
-    shadows ours (the working directory comes first on ``sys.path``)."""
+def shadowing_build(build: Path, folder: Path, source: str) -> Path:
+    """``build``'s func-python service in ``folder`` with a ``function`` package of ``source`` that
+    shadows the installed one (func-python starts in ``folder``, first on ``sys.path``)."""
     shutil.copytree(build / "service", folder / "service")
     (folder / "function").mkdir()
-    (folder / "function" / "__init__.py").write_text(BARE_ASGI)
+    (folder / "function" / "__init__.py").write_text(source)
     return folder
+
+
+def bare_func_build(build: Path, folder: Path) -> Path:
+    """``build``'s func-python service with the bare ASGI function instead of ours."""
+    return shadowing_build(build, folder, BARE_ASGI)
+
+
+def start_chain(
+    running: ExitStack, builds: ChainBuilds, work: Path, ingest: Path, route: Path, tag: str
+) -> tuple[int, list[int]]:
+    """ingest-webhook (from ``ingest``) sending to route-task (from ``route``), both up until ``running``
+    closes: the port to load and both processes' ids."""
+    route_env = route_environment(builds.sink)
+    routed = running.enter_context(func_process(builds.route_python, route, route_env, work / f"{tag}-route.log"))
+    ingest_env = {"CODEX_WEBHOOK_SECRET": SECRET, "K_SINK": routed.url, "CODEX_LOG_LEVEL": "WARNING"}
+    front = running.enter_context(func_process(builds.ingest_python, ingest, ingest_env, work / f"{tag}-ingest.log"))
+    return port_of(front), [front.process.pid, routed.process.pid]
+
+
+def cpu_rounds(
+    targets: dict[str, tuple[int, list[int]]], prepare: harness.Prepare, *, rounds: int, seconds: float, rate: float
+) -> dict[str, list[float]]:
+    """CPU milliseconds per delivery of each target at a fixed ``rate``, round by round, after a warm-up.
+
+    The first target (the floor) goes first every round and the others swap turns, so that the
+    machine's drift falls on all alike and the figure to read is each round's ratio."""
+    for port, _pids in targets.values():
+        harness.closed_loop(port, prepare, expect=202, concurrency=8, seconds=1)  # warm up
+    cpu: dict[str, list[float]] = {name: [] for name in targets}
+    for turn in range(rounds):
+        names = list(targets)
+        for name in names if turn % 2 == 0 else [names[0], *reversed(names[1:])]:
+            port, pids = targets[name]
+            cpu[name].append(cpu_at_rate(port, prepare, pids, seconds, rate))
+        print(" | ".join(f"{name} {values[-1]:.3f}" for name, values in cpu.items()), file=sys.stderr)
+    return cpu
 
 
 def delivery_body() -> bytes:
@@ -280,10 +316,7 @@ def main() -> int:
             # costs nothing) so that the floor and the chain can be measured again in turns
             # bare: the ingest venv's func-python, with a function package that shadows ours (cwd first)
             bare = bare_func_build(ingest_build, work / "bare")
-            threaded = work / "threaded"
-            shutil.copytree(ingest_build / "service", threaded / "service")
-            (threaded / "function").mkdir()
-            (threaded / "function" / "__init__.py").write_text(THREADED_INGEST)
+            threaded = shadowing_build(ingest_build, work / "threaded", THREADED_INGEST)
             with ExitStack() as running:
 
                 def up(python: Path, build: Path, env: dict[str, str], log: str) -> funcbuild.FuncProcess:
