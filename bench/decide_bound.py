@@ -29,15 +29,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.func_runtimes import (  # noqa: E402
-    bare_func_build,
     chain_builds,
     cpu_rounds,
     delivery_body,
-    func_process,
-    port_of,
     prepare_delivery,
+    rounds_parser,
     shadowing_build,
     start_chain,
+    start_floor,
 )
 
 CHAIN = "chain: ingest -> route-task -> 2 sinks"
@@ -74,21 +73,14 @@ def remembering(build: Path, name: str, folder: Path) -> Path:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
-    args = parser.parse_args()
+    args = rounds_parser(__doc__).parse_args()
     prepare = prepare_delivery(delivery_body())
     work = Path(tempfile.mkdtemp(prefix="codex-bench-bound-"))
     try:
         with chain_builds(work) as builds, ExitStack() as running:
-            bare = bare_func_build(builds.ingest, work / "bare")
-            bare_fp = running.enter_context(func_process(builds.ingest_python, bare, {}, work / "bare.log"))
             route_remembering = remembering(builds.route, "route-task", work / "route-remembering")
             targets = {
-                "bare func-python": (port_of(bare_fp), [bare_fp.process.pid]),
+                "bare func-python": start_floor(running, builds, work),
                 CHAIN: start_chain(running, builds, work, builds.ingest, builds.route, "deployed"),
                 ROUTE_REMEMBERED: start_chain(
                     running, builds, work, builds.ingest, route_remembering, "route-remembered"

@@ -142,6 +142,23 @@ def bare_func_build(build: Path, folder: Path) -> Path:
     return shadowing_build(build, folder, BARE_ASGI)
 
 
+def rounds_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options of a bench that measures targets in alternating fixed-rate rounds (:func:`cpu_rounds`)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0] if description else None)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each round")
+    parser.add_argument("--rate", type=float, default=200.0, help="deliveries per second")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
+    return parser
+
+
+def start_floor(running: ExitStack, builds: ChainBuilds, work: Path) -> tuple[int, list[int]]:
+    """Bare func-python, up until ``running`` closes: its port and process id."""
+    bare = bare_func_build(builds.ingest, work / "bare")
+    process = running.enter_context(func_process(builds.ingest_python, bare, {}, work / "bare.log"))
+    return port_of(process), [process.process.pid]
+
+
 def start_chain(
     running: ExitStack, builds: ChainBuilds, work: Path, ingest: Path, route: Path, tag: str
 ) -> tuple[int, list[int]]:
