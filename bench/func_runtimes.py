@@ -171,6 +171,15 @@ def start_chain(
     return port_of(front), [front.process.pid, routed.process.pid]
 
 
+def round_order(names: list[str], turn: int, *, floor_first: bool = True) -> list[str]:
+    """The order of one round of alternating measurements: as listed in even turns, reversed in odd
+    ones, so that no target always runs on the machine another left; the first name (the floor)
+    keeps its place when ``floor_first``."""
+    if turn % 2 == 0:
+        return names
+    return [names[0], *reversed(names[1:])] if floor_first else names[::-1]
+
+
 def cpu_rounds(
     targets: dict[str, tuple[int, list[int]]], prepare: harness.Prepare, *, rounds: int, seconds: float, rate: float
 ) -> dict[str, list[float]]:
@@ -182,8 +191,7 @@ def cpu_rounds(
         harness.closed_loop(port, prepare, expect=202, concurrency=8, seconds=1)  # warm up
     cpu: dict[str, list[float]] = {name: [] for name in targets}
     for turn in range(rounds):
-        names = list(targets)
-        for name in names if turn % 2 == 0 else [names[0], *reversed(names[1:])]:
+        for name in round_order(list(targets), turn):
             port, pids = targets[name]
             cpu[name].append(cpu_at_rate(port, prepare, pids, seconds, rate))
         print(" | ".join(f"{name} {values[-1]:.3f}" for name, values in cpu.items()), file=sys.stderr)
@@ -331,24 +339,20 @@ def main() -> int:
             route_env = route_environment(sink)
             # func-python (func deploy): bare, then ours, every process up at once (an idle one
             # costs nothing) so that the floor and the chain can be measured again in turns
-            # bare: the ingest venv's func-python, with a function package that shadows ours (cwd first)
-            bare = bare_func_build(ingest_build, work / "bare")
             threaded = shadowing_build(ingest_build, work / "threaded", THREADED_INGEST)
             with ExitStack() as running:
 
                 def up(python: Path, build: Path, env: dict[str, str], log: str) -> funcbuild.FuncProcess:
                     return running.enter_context(func_process(python, build, env, work / log))
 
-                bare_fp = up(ingest_py, bare, {}, "bare.log")
+                # bare: the ingest venv's func-python, with a function package that shadows ours (cwd first)
+                floor_port, floor_pids = start_floor(running, builds, work)
                 threaded_fp = up(ingest_py, threaded, ingest_env, "threaded.log")
                 ingest_fp = up(ingest_py, ingest_build, ingest_env, "ingest.log")
                 route_fp = up(route_py, route_build, route_env, "route.log")
-                chain_route = up(route_py, route_build, route_env, "chain-route.log")
-                chain_ingest = up(
-                    ingest_py, ingest_build, {**ingest_env, "K_SINK": chain_route.url}, "chain-ingest.log"
-                )
-                floor = (port_of(bare_fp), [bare_fp.process.pid], prepare, "/")
-                chain = (port_of(chain_ingest), [chain_ingest.process.pid, chain_route.process.pid], prepare, "/")
+                chain_port, chain_pids = start_chain(running, builds, work, ingest_build, route_build, "chain")
+                floor = (floor_port, floor_pids, prepare, "/")
+                chain = (chain_port, chain_pids, prepare, "/")
                 alternating = {"bare func-python": floor, CHAIN: chain}
                 if args.froussard:
                     webhook = urlsplit(args.froussard)  # on this machine: the load goes to 127.0.0.1
@@ -364,9 +368,8 @@ def main() -> int:
                 # the floor swings by a tenth or more between runs minutes apart: the CPU ratio is
                 # the median of the ratios of alternating rounds, the p99 is over all their requests
                 for turn in range(args.rounds + 1):
-                    # the floor first; the others swap turns (with Froussard there are two of them)
-                    names = list(alternating)
-                    for name in names if turn % 2 else [names[0], *reversed(names[1:])]:
+                    # turn 0 is the threaded instrument; the measured rounds start at 1 in the listed order
+                    for name in round_order(list(alternating), turn - 1):
                         port, pids, load, path = alternating[name]
                         if turn == 0:  # the instrument of before, for comparison with earlier runs
                             if path == "/":
@@ -387,10 +390,10 @@ def main() -> int:
                     for concurrency in (8, 32):
                         paired: dict[str, float] = {}
                         # the two swap turns, so neither always runs on the machine the other left
-                        pair = (("floor", bare_fp), ("ingest", ingest_fp))
-                        for role, fp in pair if turn % 2 == 0 else reversed(pair):
+                        ports = {"floor": floor_port, "ingest": port_of(ingest_fp)}
+                        for role in round_order(list(ports), turn, floor_first=False):
                             done = harness.closed_loop(
-                                port_of(fp), prepare, expect=202, concurrency=concurrency, seconds=args.seconds / 2
+                                ports[role], prepare, expect=202, concurrency=concurrency, seconds=args.seconds / 2
                             )
                             paired[role] = done.per_second
                         throughput.setdefault(f"c{concurrency}", []).append(paired["ingest"] / paired["floor"])
