@@ -42,8 +42,6 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import SpanKind
-
 from codex_pipeline.core.policy import Policy
 from codex_pipeline.discord.plan_requests import PLAN_REQUEST_TYPE, PlanRequest
 from codex_pipeline.effects.argo import WorkflowSubmitter, workflow_name
@@ -248,7 +246,7 @@ class DispatchPlanning:
         with telemetry.span(
             telemetry.SPAN_SERVER_TASKS,
             traceparent=event.traceparent,
-            kind=SpanKind.SERVER,
+            kind="server",
             attributes={
                 telemetry.ATTR_STAGE: STAGE,
                 telemetry.ATTR_REPOSITORY: plan.repository,

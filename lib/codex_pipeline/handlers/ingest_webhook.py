@@ -17,8 +17,6 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from opentelemetry.trace import SpanKind
-
 from codex_pipeline.core.policy import Policy
 from codex_pipeline.discord.interactions import INTERACTIONS_PATH, DiscordInteractions
 from codex_pipeline.effects.emit import Emitter
@@ -151,7 +149,7 @@ class IngestWebhook(EmittingHandler):
 
         # act: one raw event to emit, in one trace from here to the workflow
         with telemetry.span(
-            "ingest.webhook", kind=SpanKind.SERVER, attributes={"github.event": name, "github.delivery": delivery}
+            "ingest.webhook", kind="server", attributes={"github.event": name, "github.delivery": delivery}
         ):
             event = self._event(request, name, action, delivery, raw, payload)
             if self.emitter is None:

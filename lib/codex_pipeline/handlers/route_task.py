@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from opentelemetry.trace import SpanKind
-
 from codex_pipeline.core.commands import COMMAND_TYPE, CommandRequest
 from codex_pipeline.core.policy import Policy
 from codex_pipeline.core.routing import ROUTED_TYPES, TYPE_PREFIX, RoutedTask, route
@@ -143,7 +141,7 @@ class RouteTask(EmittingHandler):
         with telemetry.span(
             "route.task",
             traceparent=event.traceparent,
-            kind=SpanKind.CONSUMER,
+            kind="consumer",
             attributes={"github.event": event.type, "github.delivery": event.id},
         ) as span:
             result = route(github_event, payload, event.id, self.policy, received_at=_received_at(event))
@@ -202,7 +200,7 @@ class RouteTask(EmittingHandler):
         with telemetry.span(
             "route.discord",
             traceparent=event.traceparent,
-            kind=SpanKind.CONSUMER,
+            kind="consumer",
             attributes={"discord.interaction": event.id},
         ):
             result = route_plan_request(interaction, self.policy, self.discord_repository)

@@ -40,8 +40,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import SpanKind
-
 from codex_pipeline.effects.argo import (
     ANNOTATION_DELIVERY,
     ANNOTATION_TRACEPARENT,
@@ -338,7 +336,7 @@ def submit_delivery(
     with telemetry.span(
         telemetry.SPAN_SERVER_TASKS,
         traceparent=delivery.traceparent,
-        kind=SpanKind.SERVER,
+        kind="server",
         attributes=task_attributes(stage, task),
     ) as server_span:
         known = store.find_run(stage, task.delivery_id)  # the one look-up of this delivery
