@@ -11,6 +11,7 @@ table (median and min of N fresh processes each); ``--append`` adds it to bench/
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import platform
 import statistics
@@ -137,6 +138,10 @@ def main() -> int:
     parser.add_argument("--append", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args()
     rows: list[tuple[str, list[float], list[float], list[float], list[float]]] = []
+    # functions-framework imports the library from lib/: compile it as an image build would, since
+    # with PYTHONDONTWRITEBYTECODE set (as on these machines) no start writes a .pyc, and each
+    # would compile every changed module again (func's venvs are compiled by pip when installed)
+    compileall.compile_dir(ROOT / "lib", quiet=1)
     with tempfile.TemporaryDirectory() as scratch, RecordingSink() as sink:
         for name in funcbuild.function_names():
             work = Path(scratch) / name
@@ -144,7 +149,7 @@ def main() -> int:
             env = env_for(work / "state", sink.url)
             with funcbuild.func_venv(name, build) as python:
                 bare_func_build, bare_ff_source = bare_builds(build, work)
-                cold_func(python, build, env)  # warm the page cache and .pyc files once
+                cold_func(python, build, env)  # warm the page cache once
                 cold_ff(name, env)
                 cold_func(python, bare_func_build, {})
                 cold_ff_source(bare_ff_source, {})
