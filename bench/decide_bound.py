@@ -17,27 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from bench.func_runtimes import (  # noqa: E402
-    chain_builds,
-    cpu_rounds,
-    delivery_body,
-    prepare_delivery,
-    rounds_parser,
-    shadowing_build,
-    start_chain,
-    start_floor,
-)
+from bench.func_runtimes import FLOOR, ChainBuilds, chain_rounds, handler_shadow, rounds_parser  # noqa: E402
 
 CHAIN = "chain: ingest -> route-task -> 2 sinks"
 ROUTE_REMEMBERED = "chain, route-task's decision remembered"
@@ -67,42 +55,25 @@ def new():
 '''
 
 
-def remembering(build: Path, name: str, folder: Path) -> Path:
-    """``build``'s service with a ``function`` package that answers every delivery with the first's outcome."""
-    return shadowing_build(build, folder, REMEMBERING.format(name=name, module=name.replace("-", "_")))
-
-
 def main() -> int:
     args = rounds_parser(__doc__).parse_args()
-    prepare = prepare_delivery(delivery_body())
-    work = Path(tempfile.mkdtemp(prefix="codex-bench-bound-"))
-    try:
-        with chain_builds(work) as builds, ExitStack() as running:
-            route_remembering = remembering(builds.route, "route-task", work / "route-remembering")
-            targets = {
-                "bare func-python": start_floor(running, builds, work),
-                CHAIN: start_chain(running, builds, work, builds.ingest, builds.route, "deployed"),
-                ROUTE_REMEMBERED: start_chain(
-                    running, builds, work, builds.ingest, route_remembering, "route-remembered"
-                ),
-                BOTH_REMEMBERED: start_chain(
-                    running,
-                    builds,
-                    work,
-                    remembering(builds.ingest, "ingest-webhook", work / "ingest-remembering"),
-                    route_remembering,
-                    "both-remembered",
-                ),
-            }
-            cpu = cpu_rounds(targets, prepare, rounds=args.rounds, seconds=args.seconds, rate=args.rate)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+
+    def chains(builds: ChainBuilds, work: Path) -> dict[str, tuple[Path, Path]]:
+        route_remembering = handler_shadow(builds.route, work / "route-remembering", REMEMBERING, "route-task")
+        ingest_remembering = handler_shadow(builds.ingest, work / "ingest-remembering", REMEMBERING, "ingest-webhook")
+        return {
+            CHAIN: (builds.ingest, builds.route),
+            ROUTE_REMEMBERED: (builds.ingest, route_remembering),
+            BOTH_REMEMBERED: (ingest_remembering, route_remembering),
+        }
+
+    cpu = chain_rounds(args, "codex-bench-bound-", chains)
     harness.publish(table(cpu, args), append=args.append)
     return 0
 
 
 def table(cpu: dict[str, list[float]], args: argparse.Namespace) -> str:
-    floor = cpu["bare func-python"]
+    floor = cpu[FLOOR]
     lines = [
         "## The chain with its decisions made once: what handler code can still save (issue 14)",
         "",

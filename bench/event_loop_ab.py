@@ -13,27 +13,15 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from bench.func_runtimes import (  # noqa: E402
-    chain_builds,
-    cpu_rounds,
-    delivery_body,
-    prepare_delivery,
-    rounds_parser,
-    shadowing_build,
-    start_chain,
-    start_floor,
-)
+from bench.func_runtimes import FLOOR, ChainBuilds, chain_rounds, handler_shadow, rounds_parser  # noqa: E402
 
 ON_ASYNCIO = '''"""{name} on asyncio's event loop (bench only): new() without for_func_python."""
 from codex_pipeline.handlers.{module} import create_app
@@ -45,32 +33,19 @@ def new():
 '''
 
 
-def on_asyncio(build: Path, name: str, folder: Path) -> Path:
-    """``build``'s service with a ``function`` package that skips the uvloop policy."""
-    return shadowing_build(build, folder, ON_ASYNCIO.format(name=name, module=name.replace("-", "_")))
-
-
 def main() -> int:
     args = rounds_parser(__doc__).parse_args()
-    prepare = prepare_delivery(delivery_body())
-    work = Path(tempfile.mkdtemp(prefix="codex-bench-loop-"))
-    try:
-        with chain_builds(work) as builds, ExitStack() as running:
-            targets = {
-                "bare func-python": start_floor(running, builds, work),
-                "chain on uvloop": start_chain(running, builds, work, builds.ingest, builds.route, "uvloop"),
-                "chain on asyncio": start_chain(
-                    running,
-                    builds,
-                    work,
-                    on_asyncio(builds.ingest, "ingest-webhook", work / "ingest-asyncio"),
-                    on_asyncio(builds.route, "route-task", work / "route-asyncio"),
-                    "asyncio",
-                ),
-            }
-            cpu = cpu_rounds(targets, prepare, rounds=args.rounds, seconds=args.seconds, rate=args.rate)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+
+    def chains(builds: ChainBuilds, work: Path) -> dict[str, tuple[Path, Path]]:
+        return {
+            "chain on uvloop": (builds.ingest, builds.route),
+            "chain on asyncio": (
+                handler_shadow(builds.ingest, work / "ingest-asyncio", ON_ASYNCIO, "ingest-webhook"),
+                handler_shadow(builds.route, work / "route-asyncio", ON_ASYNCIO, "route-task"),
+            ),
+        }
+
+    cpu = chain_rounds(args, "codex-bench-loop-", chains)
     ratios = [a / u for a, u in zip(cpu["chain on asyncio"], cpu["chain on uvloop"], strict=True)]
     lines = [
         "## The chain on uvloop against asyncio's loop (issue 14)",
@@ -83,7 +58,7 @@ def main() -> int:
         "| target | CPU per delivery ms, each round | median | vs bare |",
         "|---|---|---|---|",
     ]
-    floor = statistics.median(cpu["bare func-python"])
+    floor = statistics.median(cpu[FLOOR])
     for name, values in cpu.items():
         median = statistics.median(values)
         lines.append(f"| {name} | {', '.join(f'{v:.2f}' for v in values)} | {median:.2f} | {median / floor:.2f}x |")

@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,7 @@ from tests import funcbuild  # noqa: E402
 from tests.payloads import github  # noqa: E402
 
 SECRET = "bench-secret"
+FLOOR = "bare func-python"
 CHAIN = "chain: ingest -> route-task -> 2 sinks"
 FROUSSARD = "Froussard (Bun, one process: raw + 2 task records to Kafka), same run"
 BARE_ASGI = '''"""Bare func-python: an ASGI function answering 202, nothing of ours."""
@@ -196,6 +197,30 @@ def cpu_rounds(
             cpu[name].append(cpu_at_rate(port, prepare, pids, seconds, rate))
         print(" | ".join(f"{name} {values[-1]:.3f}" for name, values in cpu.items()), file=sys.stderr)
     return cpu
+
+
+def handler_shadow(build: Path, folder: Path, template: str, name: str) -> Path:
+    """``build``'s service with a ``function`` package written from ``template``, whose ``{name}`` is
+    the function's name and ``{module}`` its handler module's (``route-task`` -> ``route_task``)."""
+    return shadowing_build(build, folder, template.format(name=name, module=name.replace("-", "_")))
+
+
+def chain_rounds(
+    args: argparse.Namespace, prefix: str, chains: Callable[[ChainBuilds, Path], dict[str, tuple[Path, Path]]]
+) -> dict[str, list[float]]:
+    """CPU per delivery of bare func-python beside chains of the same builds, in :func:`cpu_rounds`.
+
+    ``chains`` names each chain's (ingest-webhook build, route-task build), given the deployed
+    builds and a folder to write variants in; every chain is up at once, started in that order.
+    The options are :func:`rounds_parser`'s."""
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as scratch:
+        work = Path(scratch)
+        with chain_builds(work) as builds, ExitStack() as running:
+            targets = {FLOOR: start_floor(running, builds, work)}
+            for turn, (name, (ingest, route)) in enumerate(chains(builds, work).items()):
+                targets[name] = start_chain(running, builds, work, ingest, route, f"chain-{turn}")
+            prepare = prepare_delivery(delivery_body())
+            return cpu_rounds(targets, prepare, rounds=args.rounds, seconds=args.seconds, rate=args.rate)
 
 
 def delivery_body() -> bytes:
@@ -353,11 +378,11 @@ def main() -> int:
                 chain_port, chain_pids = start_chain(running, builds, work, ingest_build, route_build, "chain")
                 floor = (floor_port, floor_pids, prepare, "/")
                 chain = (chain_port, chain_pids, prepare, "/")
-                alternating = {"bare func-python": floor, CHAIN: chain}
+                alternating = {FLOOR: floor, CHAIN: chain}
                 if args.froussard:
                     webhook = urlsplit(args.froussard)  # on this machine: the load goes to 127.0.0.1
                     alternating[FROUSSARD] = (webhook.port or 80, [args.froussard_pid], prepare, webhook.path or "/")
-                run("bare func-python", *floor[:2])
+                run(FLOOR, *floor[:2])
                 run("ingest-webhook, thread path (before)", port_of(threaded_fp), [threaded_fp.process.pid])
                 run("ingest-webhook under func-python", port_of(ingest_fp), [ingest_fp.process.pid])
                 run("route-task under func-python", port_of(route_fp), [route_fp.process.pid], routed)
@@ -426,7 +451,7 @@ def publish(
     args: argparse.Namespace,
     size: int,
 ) -> None:
-    bare = rows["bare func-python"]
+    bare = rows[FLOOR]
     ingest = rows["ingest-webhook under func-python"]
     chain = rows[CHAIN]
 
@@ -434,12 +459,10 @@ def publish(
         return "met" if ok else "NOT met"
 
     # the chain's CPU against the floor's, round by round (each pair measured back to back)
-    ratios = [c / b for b, c in zip(rounds.get("bare func-python", []), rounds.get(CHAIN, []), strict=False)]
+    ratios = [c / b for b, c in zip(rounds.get(FLOOR, []), rounds.get(CHAIN, []), strict=False)]
     chain_ratio = statistics.median(ratios) if ratios else chain["cpu_ms"] / bare["cpu_ms"]
     # Froussard's, read the same way when it ran beside them: issue 14's bar is its ratio in the same run
-    froussard_ratios = [
-        f / b for b, f in zip(rounds.get("bare func-python", []), rounds.get(FROUSSARD, []), strict=False)
-    ]
+    froussard_ratios = [f / b for b, f in zip(rounds.get(FLOOR, []), rounds.get(FROUSSARD, []), strict=False)]
     froussard_ratio = statistics.median(froussard_ratios) if froussard_ratios else None
     against_froussard = (
         f"; Froussard's in this run {froussard_ratio:.2f}x ({mark(chain_ratio <= froussard_ratio)})"
@@ -456,7 +479,7 @@ def publish(
     else:
         command = f"`make bench-func` ({command}`)"
     targets = {
-        "bare func-python": "floor",
+        FLOOR: "floor",
         "bare functions-framework": "floor of the functions-framework rows",
         "ingest-webhook, thread path (before)": "for comparison",
         "ingest-webhook under func-python": (
