@@ -83,6 +83,15 @@ class Harness:
     ) -> dict[str, Any]:
         return build_workflow(template_name, name, "argo-workflows", parameters, labels or {"codex.issue": "42"})
 
+    def submit(self, workflow: dict[str, Any]) -> None:
+        """Write ``workflow`` aside and rename it into place, as the dry-run submitter does: a running
+        executor reads each file once, and must never see half of one."""
+        folder = self.tmp / "workflows" / "argo-workflows"
+        name = workflow["metadata"]["name"]
+        aside = folder / f".{name}.json"
+        aside.write_text(json.dumps(workflow))
+        aside.rename(folder / f"{name}.json")
+
     def reports(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.report.read_text().splitlines()] if self.report.exists() else []
 
@@ -246,10 +255,7 @@ def test_runs_sharing_a_mutex_of_one_issue_never_overlap_and_other_issues_do_not
     harness.executor.start()
     try:
         for name, issue in (("a-1", "42"), ("a-2", "42"), ("b-1", "7")):
-            # Written aside and renamed, as the dry-run submitter does: the executor never reads half a file.
-            aside = folder / f".{name}.json"
-            aside.write_text(json.dumps(harness.workflow("t", name, {}, {"codex.issue": issue})))
-            aside.rename(folder / f"{name}.json")
+            harness.submit(harness.workflow("t", name, {}, {"codex.issue": issue}))
         deadline = time.monotonic() + 20
         while len(harness.executor.results) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -381,7 +387,7 @@ def test_a_semaphore_admits_as_many_runs_as_its_config_map_key_says(tmp_path: Pa
     harness.executor.start()
     try:
         for name in ("s-1", "s-2", "s-3"):
-            (folder / f"{name}.json").write_text(json.dumps(harness.workflow("t", name, {})))
+            harness.submit(harness.workflow("t", name, {}))
         deadline = time.monotonic() + 20
         while len(harness.executor.results) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
